@@ -1,0 +1,116 @@
+"""Finding records and their rendering as escaped Markdown / HTML.
+
+Every notebook's "Findings" section is built from :class:`Finding` records, so the prose is
+always generated from results and every string that came from the data is escaped exactly once,
+here.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import asdict, dataclass, fields
+
+import pandas as pd
+
+__all__ = ["Finding", "Findings", "escape_md", "escape_html", "findings_frame"]
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def escape_html(text: object) -> str:
+    """HTML-escape any value (quotes too)."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def escape_md(text: object) -> str:
+    """Escape a value for Markdown that may be rendered to HTML: HTML entities first (so no tag
+    survives), then Markdown punctuation (so no link, emphasis or heading is formed)."""
+    s = escape_html(text)
+    s = _MD_SPECIAL.sub(r"\\\1", s)
+    return s.replace("\n", " ")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding: number -> comparison -> decision.
+
+    ``subject`` is who/what it is about (a rep, a channel, a stage); ``metric`` the KPI name;
+    ``value``/``benchmark`` formatted strings with units; ``interval`` e.g. "95% CI 7%-12%";
+    ``q_value`` the FDR-adjusted p-value when a test backs it; ``evidence`` a sentence of supporting
+    numbers; ``suggestion`` the decision or action. ``topic`` is the notebook (funnel, costs, ...)
+    and ``severity`` orders findings (higher first).
+    """
+
+    subject: str
+    metric: str
+    value: str
+    benchmark: str = ""
+    interval: str = ""
+    q_value: float | None = None
+    evidence: str = ""
+    suggestion: str = ""
+    topic: str = ""
+    severity: float = 0.0
+
+    def sentence(self, escape=escape_md) -> str:
+        """The finding as one escaped sentence."""
+        parts = [f"{escape(self.subject)}: {escape(self.metric)} {escape(self.value)}"]
+        if self.benchmark:
+            parts[0] += f" vs {escape(self.benchmark)}"
+        extra = []
+        if self.interval:
+            extra.append(escape(self.interval))
+        if self.q_value is not None and not (isinstance(self.q_value, float) and math.isnan(self.q_value)):
+            extra.append(escape(f"q = {_fmt_q(self.q_value)}"))
+        if extra:
+            parts[0] += f" ({'; '.join(extra)})"
+        if self.evidence:
+            parts.append(escape(self.evidence))
+        s = "; ".join(parts)
+        if self.suggestion:
+            s += f" → {escape(self.suggestion)}"
+        return s
+
+
+def _fmt_q(q: float) -> str:
+    return f"{q:.2g}" if q >= 0.001 else "< 0.001"
+
+
+class Findings(list):
+    """A list of :class:`Finding` that renders itself (Markdown in Jupyter, escaped HTML in reports)."""
+
+    def __init__(self, items=(), *, title: str | None = None, empty: str = "No findings."):
+        super().__init__(sorted(items, key=lambda f: (-f.severity, f.topic, f.subject, f.metric)))
+        self.title = title
+        self.empty = empty
+
+    def to_markdown(self) -> str:
+        head = f"### {escape_md(self.title)}\n\n" if self.title else ""
+        if not self:
+            return head + escape_md(self.empty)
+        return head + "\n".join(f"{i}. {f.sentence(escape_md)}" for i, f in enumerate(self, 1))
+
+    def to_html(self) -> str:
+        head = f"<h3>{escape_html(self.title)}</h3>" if self.title else ""
+        if not self:
+            return head + f"<p>{escape_html(self.empty)}</p>"
+        items = "".join(f"<li>{f.sentence(escape_html)}</li>" for f in self)
+        return f'{head}<ol class="salesops-findings">{items}</ol>'
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_frame(self) -> pd.DataFrame:
+        return findings_frame(self)
+
+
+def findings_frame(findings) -> pd.DataFrame:
+    """All findings as a DataFrame (raw text, unescaped: escape at display time)."""
+    cols = [f.name for f in fields(Finding)] + ["text"]
+    return pd.DataFrame([{**asdict(f), "text": f.sentence(lambda s: "" if s is None else str(s))} for f in findings],
+                        columns=cols)

@@ -1,0 +1,141 @@
+"""The KPI registry: every headline KPI's name, unit and definition, and the ``kpis`` table.
+
+A KPI row is ``kpi, segment, value, ci_low, ci_high, unit, definition``. ``segment`` is ``all`` or
+``<column>=<value>`` (e.g. ``owner=Ann Lee``, ``channel=Paid Search``). Names with ``{...}`` are
+families (``stage_conversion_{from}_to_{to}``). Topic modules compute values through a
+``kpi_rows(dataset) -> list[dict]`` function; this module owns names, units and definitions, so a
+number never leaves the kit without the definition that produced it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "define", "lookup", "kpi_frame", "kpi_table", "PROVIDERS"]
+
+KPI_COLUMNS = ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
+
+
+@dataclass(frozen=True)
+class KPIDef:
+    name: str
+    unit: str
+    definition: str
+    topic: str
+
+    @property
+    def pattern(self) -> re.Pattern:
+        return re.compile("^" + re.sub(r"\\\{[a-z_]+\\\}", ".+", re.escape(self.name)) + "$")
+
+
+REGISTRY: dict[str, KPIDef] = {}
+
+
+def define(name: str, unit: str, definition: str, topic: str) -> KPIDef:
+    d = KPIDef(name, unit, definition, topic)
+    REGISTRY[name] = d
+    return d
+
+
+# --- data (issue 2) -----------------------------------------------------------------------------
+for _t in ("opportunities", "stage_history", "leads", "orders", "marketing_spend", "activities", "csat", "quotas"):
+    define(f"rows_{_t}", "rows", f"Rows of {_t} kept after the audit (rows read minus rows quarantined).", "data")
+    define(f"rows_quarantined_{_t}", "rows", f"Rows of {_t} rejected by the audit, each with a reason.", "data")
+    define(f"date_min_{_t}", "date", f"Earliest date in {_t} (its main date column), ISO format.", "data")
+    define(f"date_max_{_t}", "date", f"Latest date in {_t} (its main date column), ISO format.", "data")
+
+# --- funnel (issue 3) ---------------------------------------------------------------------------
+# (definitions added by the funnel module's issue)
+
+# --- costs and CLV (issue 4) --------------------------------------------------------------------
+# (definitions added by the cost-metrics issue)
+
+# --- seasonality and forecasting (issue 5) ------------------------------------------------------
+# (definitions added by the forecasting issue)
+
+# --- reps (issue 6) -----------------------------------------------------------------------------
+# (definitions added by the rep-coaching issue)
+
+# Modules that compute KPI values: each has ``kpi_rows(dataset) -> list[dict]``.
+PROVIDERS: tuple[str, ...] = ("salesops_kit.kpis",)
+
+
+def lookup(kpi: str) -> KPIDef:
+    """Return the definition of a KPI name (exact name first, then families)."""
+    if kpi in REGISTRY:
+        return REGISTRY[kpi]
+    for d in REGISTRY.values():
+        if "{" in d.name and d.pattern.match(kpi):
+            return d
+    raise KeyError(f"KPI {kpi!r} is not in the registry (salesops_kit/kpis.py); define it before reporting it.")
+
+
+def kpi_frame(rows) -> pd.DataFrame:
+    """Turn ``{kpi, segment, value[, ci_low, ci_high]}`` records into a sorted KPI table with units
+    and definitions from the registry. Unknown KPI names raise ``KeyError``."""
+    recs = []
+    for r in rows:
+        d = lookup(r["kpi"])
+        v = r.get("value")
+        recs.append(
+            {
+                "kpi": r["kpi"],
+                "segment": str(r.get("segment", "all")),
+                "value": _num(v) if d.unit != "date" else v,
+                "ci_low": _num(r.get("ci_low")),
+                "ci_high": _num(r.get("ci_high")),
+                "unit": r.get("unit") or d.unit,
+                "definition": d.definition,
+            }
+        )
+    df = pd.DataFrame.from_records(recs, columns=KPI_COLUMNS)
+    if len(df):
+        df = df.sort_values(["kpi", "segment"], kind="stable").reset_index(drop=True)
+    return df
+
+
+def _num(v):
+    if v is None:
+        return np.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return v
+
+
+def kpi_rows(ds) -> list[dict]:
+    """Data KPIs from the loader's row account."""
+    from .schema import TABLES
+
+    rows = []
+    for name, t in TABLES.items():
+        df = ds.tables.get(name)
+        if df is None:
+            continue
+        q = ds.quarantine.get(name)
+        rows.append({"kpi": f"rows_{name}", "value": len(df)})
+        rows.append({"kpi": f"rows_quarantined_{name}", "value": 0 if q is None else len(q)})
+        dates = df[t.date_column].dropna() if t.date_column in df else pd.Series(dtype="datetime64[ns]")
+        if len(dates):
+            rows.append({"kpi": f"date_min_{name}", "value": pd.Timestamp(dates.min()).date().isoformat()})
+            rows.append({"kpi": f"date_max_{name}", "value": pd.Timestamp(dates.max()).date().isoformat()})
+    return rows
+
+
+def kpi_table(ds, *, topics: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The headline KPI table of a dataset: every provider's rows, registry units and definitions.
+
+    A provider whose tables are missing returns no rows (it never raises for that reason).
+    """
+    rows: list[dict] = []
+    for modname in PROVIDERS:
+        mod = importlib.import_module(modname)
+        for r in mod.kpi_rows(ds):
+            if topics is None or lookup(r["kpi"]).topic in topics:
+                rows.append(r)
+    return kpi_frame(rows)

@@ -1,0 +1,9 @@
+"""Every chart of the kit: ``f(data, *, ..., ax=None, **kwargs) -> matplotlib Axes``.
+
+Charts draw only through ``ax`` (a new figure when None) and never call ``plt.show``. They are
+split by topic into submodules and re-exported here, so ``from salesops_kit import plots`` gives all.
+"""
+
+from ._base import get_ax
+
+__all__ = ["get_ax"]

@@ -1,0 +1,208 @@
+"""Canonical tables, columns, dtypes and the stage model.
+
+Every loader turns an export into these tables; every KPI function reads them. ``data/README.md``
+is the human-readable data dictionary of the same schema (a test keeps the two in agreement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Column", "Table", "TABLES", "StageModel", "table_names", "required_columns"]
+
+# dtypes are logical: "string" (pandas object/str), "float" (float64), "int" (Int64),
+# "datetime" (datetime64[ns], naive, day precision unless the export has times), "bool" (boolean).
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str
+    required: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    grain: str
+    columns: tuple[Column, ...]
+    date_column: str
+    id_column: str | None = None
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    @property
+    def optional(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if not c.required)
+
+    @property
+    def dtypes(self) -> dict[str, str]:
+        return {c.name: c.dtype for c in self.columns}
+
+
+def _t(name, grain, date_column, id_column, *cols):
+    return Table(name, grain, tuple(Column(*c) for c in cols), date_column, id_column)
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        _t(
+            "opportunities", "deal", "created_date", "opportunity_id",
+            ("opportunity_id", "string", True, "Unique deal id from the CRM."),
+            ("owner", "string", True, "Sales rep who owns the deal."),
+            ("stage", "string", True, "Current stage, normalised to the mapping's stage labels."),
+            ("amount", "float", True, "Deal value in `currency` (blank amounts stay missing)."),
+            ("created_date", "datetime", True, "Date the deal was created."),
+            ("close_date", "datetime", True, "Actual close date (closed deals) or expected close date (open)."),
+            ("account_id", "string", False, "Customer account."),
+            ("team", "string", False, "Sales team of the owner."),
+            ("region", "string", False, "Sales region."),
+            ("lead_source", "string", False, "Where the deal came from (channel)."),
+            ("product", "string", False, "Product or product line."),
+            ("is_closed", "bool", False, "Closed (won or lost); always derived from the stage model on load."),
+            ("is_won", "bool", False, "Won; always derived from the stage model on load."),
+            ("probability", "float", False, "CRM win probability in [0, 1]."),
+            ("forecast_category", "string", False, "CRM forecast category (Pipeline, Best Case, Commit, ...)."),
+            ("currency", "string", False, "ISO currency code of `amount`."),
+            ("lost_at_stage", "string", False, "For lost deals: the last open stage reached."),
+        ),
+        _t(
+            "stage_history", "stage entry", "entered_date", None,
+            ("opportunity_id", "string", True, "Deal id."),
+            ("stage", "string", True, "Stage entered (normalised label)."),
+            ("entered_date", "datetime", True, "When the deal entered the stage."),
+            ("exited_date", "datetime", False, "When it left the stage (missing while still there)."),
+        ),
+        _t(
+            "leads", "lead", "created_date", "lead_id",
+            ("lead_id", "string", True, "Unique lead id."),
+            ("created_date", "datetime", True, "When the lead arrived (may carry a time of day)."),
+            ("source", "string", True, "Lead source / acquisition channel."),
+            ("owner", "string", False, "Rep the lead was assigned to."),
+            ("first_response_date", "datetime", False, "First contact by the rep (with time of day)."),
+            ("converted_date", "datetime", False, "When the lead became an opportunity."),
+            ("opportunity_id", "string", False, "The opportunity it converted into."),
+            ("status", "string", False, "Lead status in the CRM."),
+        ),
+        _t(
+            "orders", "order", "order_date", "order_id",
+            ("order_id", "string", True, "Unique order id."),
+            ("customer_id", "string", True, "Customer who ordered."),
+            ("order_date", "datetime", True, "Order date."),
+            ("amount", "float", True, "Order value."),
+            ("margin", "float", False, "Gross margin of the order in currency units."),
+            ("product", "string", False, "Product."),
+            ("channel", "string", False, "Acquisition channel of the customer."),
+        ),
+        _t(
+            "marketing_spend", "channel x month", "month", None,
+            ("month", "datetime", True, "First day of the month."),
+            ("channel", "string", True, "Channel (matches leads.source / orders.channel)."),
+            ("spend", "float", True, "Spend in the month."),
+            ("cost_type", "string", False, "marketing or sales."),
+        ),
+        _t(
+            "activities", "activity", "activity_date", None,
+            ("owner", "string", True, "Rep who logged the activity."),
+            ("activity_date", "datetime", True, "When it happened."),
+            ("type", "string", True, "call, email, meeting, ..."),
+            ("opportunity_id", "string", False, "Related deal."),
+            ("lead_id", "string", False, "Related lead."),
+        ),
+        _t(
+            "csat", "survey answer", "survey_date", None,
+            ("score", "float", True, "Satisfaction score."),
+            ("survey_date", "datetime", True, "When the answer was given."),
+            ("owner", "string", False, "Rep the answer is about (owner or customer_id is required)."),
+            ("customer_id", "string", False, "Customer who answered (owner or customer_id is required)."),
+            ("scale_max", "float", False, "Top of the scale (5 for CSAT 1-5, 10 for NPS 0-10)."),
+        ),
+        _t(
+            "quotas", "rep x period", "period_start", None,
+            ("owner", "string", True, "Rep."),
+            ("period_start", "datetime", True, "First day of the quota period."),
+            ("quota", "float", True, "Bookings quota for the period."),
+            ("period_end", "datetime", False, "Last day of the period (default: end of the month)."),
+        ),
+    )
+}
+
+# csat needs at least one of these; the loader checks it.
+CSAT_ONE_OF = ("owner", "customer_id")
+
+
+def table_names() -> tuple[str, ...]:
+    return tuple(TABLES)
+
+
+def required_columns(table: str) -> tuple[str, ...]:
+    return TABLES[table].required
+
+
+@dataclass(frozen=True)
+class StageModel:
+    """Ordered open stages plus the won and lost labels, as the mapping states them.
+
+    Code never guesses from stage names: ``is_won``/``is_closed`` and the funnel order come from here.
+    """
+
+    order: tuple[str, ...]
+    won: tuple[str, ...]
+    lost: tuple[str, ...]
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, stages: dict) -> "StageModel":
+        return cls(
+            order=tuple(stages.get("order", ())),
+            won=tuple(stages.get("won", ())),
+            lost=tuple(stages.get("lost", ())),
+            aliases=dict(stages.get("aliases") or {}),
+        )
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.order + self.won + self.lost
+
+    def normalise(self, raw: object) -> str | None:
+        """Return the canonical label for a raw stage value, or None when unknown.
+
+        Matching is exact first, then through ``aliases``, then case/whitespace-insensitive.
+        """
+        if raw is None or (isinstance(raw, float) and raw != raw):
+            return None
+        s = str(raw).strip()
+        if s in self._lookup:
+            return self._lookup[s]
+        return self._lookup_ci.get(s.casefold())
+
+    @property
+    def _lookup(self) -> dict[str, str]:
+        d = {lab: lab for lab in self.labels}
+        d.update({str(k): v for k, v in self.aliases.items()})
+        return d
+
+    @property
+    def _lookup_ci(self) -> dict[str, str]:
+        return {k.strip().casefold(): v for k, v in self._lookup.items()}
+
+    def is_won(self, label: str) -> bool:
+        return label in self.won
+
+    def is_lost(self, label: str) -> bool:
+        return label in self.lost
+
+    def is_closed(self, label: str) -> bool:
+        return label in self.won or label in self.lost
+
+    def index(self, label: str) -> int:
+        """Funnel position: open stages 0..k-1, won stages k (the end of the funnel), lost -1."""
+        if label in self.order:
+            return self.order.index(label)
+        if label in self.won:
+            return len(self.order)
+        return -1
