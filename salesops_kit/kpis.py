@@ -10,6 +10,7 @@ number never leaves the kit without the definition that produced it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from dataclasses import dataclass
 
@@ -61,8 +62,19 @@ for _t in ("opportunities", "stage_history", "leads", "orders", "marketing_spend
 # --- reps (issue 6) -----------------------------------------------------------------------------
 # (definitions added by the rep-coaching issue)
 
-# Modules that compute KPI values: each has ``kpi_rows(dataset) -> list[dict]``.
-PROVIDERS: tuple[str, ...] = ("salesops_kit.kpis",)
+# --- monitoring (issue 9) -----------------------------------------------------------------------
+# (definitions added by the KPI-monitoring issue)
+
+# Modules that compute KPI values: each has ``kpi_rows(dataset) -> list[dict]`` and returns no rows
+# (never raises) when the tables it needs are missing.
+PROVIDERS: tuple[str, ...] = (
+    "salesops_kit.kpis",
+    "salesops_kit.funnel",
+    "salesops_kit.costs",
+    "salesops_kit.forecast",
+    "salesops_kit.reps",
+    "salesops_kit.monitor",
+)
 
 
 def lookup(kpi: str) -> KPIDef:
@@ -134,6 +146,8 @@ def kpi_table(ds, *, topics: tuple[str, ...] | None = None) -> pd.DataFrame:
     """
     rows: list[dict] = []
     for modname in PROVIDERS:
+        if importlib.util.find_spec(modname) is None:  # topic module not built yet
+            continue
         mod = importlib.import_module(modname)
         for r in mod.kpi_rows(ds):
             if topics is None or lookup(r["kpi"]).topic in topics:
