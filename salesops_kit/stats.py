@@ -50,3 +50,9 @@ def bootstrap_ci(values, statistic=np.mean, *, n_boot: int = 2000, level: float 
     res = _st.bootstrap((x,), statistic, n_resamples=n_boot, confidence_level=level, method="percentile",
                         random_state=np.random.default_rng(seed), vectorized=False)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+# --- funnel tests and intervals (issue 3) ----------------------------------------------------------
+
+
+# --- shrinkage and rep comparisons (issue 6) -------------------------------------------------------
