@@ -156,7 +156,7 @@ class StageModel:
     aliases: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, stages: dict) -> "StageModel":
+    def from_mapping(cls, stages: dict) -> StageModel:
         return cls(
             order=tuple(stages.get("order", ())),
             won=tuple(stages.get("won", ())),

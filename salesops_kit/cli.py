@@ -1,0 +1,121 @@
+"""``salesops`` command line: report | kpis | audit | sample | mapping suggest."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _common(p: argparse.ArgumentParser, *, data_optional: bool = False) -> None:
+    if data_optional:
+        p.add_argument("data", nargs="?", default=None,
+                       help="folder of export files (default: the bundled sample company)")
+    else:
+        p.add_argument("data", help="folder of export files")
+    p.add_argument("--mapping", "-m", default=None,
+                   help="built-in mapping (canonical, salesforce, hubspot, zoho, jiandaoyun) or a YAML path")
+    p.add_argument("--as-of", default=None, help="analysis date YYYY-MM-DD (default: latest date in the data)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="salesops", description="Sales-operations analysis kit.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("report", help="run the notebooks on a dataset and write HTML reports")
+    _common(p, data_optional=True)
+    p.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    p.add_argument("--no-code", action="store_true", help="management version without code cells")
+    p.add_argument("--notebooks", default=None, help="comma-separated numbers, e.g. 01,03 (default: all)")
+
+    p = sub.add_parser("kpis", help="print the headline KPI table")
+    _common(p)
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--out", default=None, help="write to this file instead of standard output")
+
+    p = sub.add_parser("audit", help="what was read, kept and quarantined, and why")
+    _common(p)
+    p.add_argument("--quarantine-dir", default=None, help="write rejected rows per table as CSV here")
+
+    p = sub.add_parser("sample", help="generate the synthetic sample company")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", type=float, default=1.0, help="multiply row counts (100 ≈ 1M opportunities)")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+
+    p = sub.add_parser("mapping", help="mapping helpers")
+    msub = p.add_subparsers(dest="mapping_command", required=True)
+    s = msub.add_parser("suggest", help="draft a mapping YAML for an unknown export file")
+    s.add_argument("file")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ValueError, LookupError, FileNotFoundError, UnicodeDecodeError) as exc:
+        print(f"salesops {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args) -> int:
+    if args.command == "report":
+        from .report import build_report
+
+        sel = args.notebooks.split(",") if args.notebooks else None
+        res = build_report(args.data, mapping=args.mapping, out_dir=args.out, as_of=args.as_of,
+                           notebooks=sel, no_code=args.no_code)
+        for r in res.runs:
+            line = f"{r.status:8s} {r.notebook:32s} {r.seconds:6.1f}s  {r.html}"
+            if r.status == "failed":
+                line += f"\n         failed at cell [{r.failed_cell}]: {r.error}"
+            elif r.missing:
+                line += f"\n         skipped: needs table(s) {', '.join(r.missing)}"
+            print(line)
+        print(f"index: {res.out_dir / 'index.html'}")
+        return 0 if res.ok else 1
+
+    if args.command == "kpis":
+        from .kpis import kpi_table
+        from .load import load_dataset
+
+        df = kpi_table(load_dataset(args.data, mapping=args.mapping, as_of=args.as_of))
+        text = df.to_json(orient="records", force_ascii=False, indent=1) if args.format == "json" \
+            else df.to_csv(index=False)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+
+    if args.command == "audit":
+        from . import quality
+        from .load import load_dataset
+
+        ds = load_dataset(args.data, mapping=args.mapping, as_of=args.as_of)
+        res = quality.audit(ds)
+        print(res.summary())
+        if args.quarantine_dir:
+            written = quality.write_quarantine(ds, args.quarantine_dir)
+            print(f"quarantine written: {', '.join(str(p) for p in written) or 'nothing rejected'}")
+        return 0
+
+    if args.command == "sample":
+        from . import synth
+
+        paths = synth.write_sample(args.out, seed=args.seed, scale=args.scale, fmt=args.format)
+        for p in paths:
+            print(p)
+        return 0
+
+    if args.command == "mapping":
+        from .suggest import suggest_mapping
+
+        sys.stdout.write(suggest_mapping(args.file))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
