@@ -94,7 +94,8 @@ def _progress(iterable, *, enabled: bool, **kw):
 
 
 def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, notebooks=None,
-                 no_code: bool = False, progress: bool | None = None, kernel_name: str = "python3") -> ReportResult:
+                 no_code: bool = False, progress: bool | None = None, kernel_name: str = "python3",
+                 notebook_dir: Path | None = None) -> ReportResult:
     """Run the numbered notebooks on a dataset and write HTML reports into ``out_dir``.
 
     Parameters
@@ -106,6 +107,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     notebooks : numbers to run, e.g. ``["01", "03"]`` (default: all).
     no_code : management version without code cells.
     progress : show progress bars (default: only when stderr is a terminal).
+    notebook_dir : folder of numbered notebooks (default: the kit's ``notebooks/``).
     """
     from .kpis import kpi_table
     from .load import load_dataset
@@ -126,7 +128,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
 
     params = {"data_dir": str(data_dir.resolve()), "mapping": mapping_param,
               "as_of": None if as_of is None else str(pd.Timestamp(as_of).date())}
-    nbs = find_notebooks(select=notebooks)
+    nbs = find_notebooks(notebook_dir, select=notebooks)
     executed = out / "_executed"
     executed.mkdir(exist_ok=True)
     for nb in _progress(nbs, enabled=progress, desc="notebooks", unit="nb"):
@@ -154,9 +156,10 @@ def _run_one(src: Path, executed: Path, target: Path, params: dict, *, no_code: 
     try:
         pm.execute_notebook(str(src), str(executed), parameters=params, cwd=str(src.parent),
                             kernel_name=kernel_name, progress_bar=progress, log_output=False)
-    except PapermillExecutionError as exc:
+    except PapermillExecutionError as exc:  # exec_count is the [n] shown in the report page
         status, cell = "failed", exc.exec_count
-        error = f"{exc.ename}: {exc.evalue}"
+        first_line = (exc.source or "").strip().splitlines()[:1]
+        error = f"{exc.ename}: {exc.evalue}" + (f" (in `{first_line[0][:80]}`)" if first_line else "")
     seconds = time.perf_counter() - t0
     if executed.exists():
         target.write_text(export_html(executed, no_code=no_code), encoding="utf-8")

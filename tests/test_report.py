@@ -1,0 +1,85 @@
+"""salesops report: runs notebooks with parameters, names failures, renders missing-table pages."""
+
+import nbformat
+import pandas as pd
+import pytest
+
+from salesops_kit import cli
+from salesops_kit.report import build_report, find_notebooks, safe_filename
+
+
+def _nb(path, *code):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# test")]
+    p = nbformat.v4.new_code_cell('data_dir = "x"\nmapping = "canonical"\nas_of = None')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells.append(p)
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in code]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    pd.DataFrame({
+        "opportunity_id": ["a", "b", "c"], "owner": ["Ann", "Bo", "Ann"],
+        "stage": ["Closed Won", "Closed Lost", "Proposal"], "amount": [100.0, 50.0, 70.0],
+        "created_date": ["2024-01-01", "2024-01-05", "2024-02-01"],
+        "close_date": ["2024-02-01", "2024-02-10", "2024-03-01"],
+    }).to_csv(d / "opportunities.csv", index=False)
+    return d
+
+
+def test_failing_notebook_is_named_and_others_still_written(tmp_path, tiny_data):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _nb(nbdir / "00_ok.ipynb", "import salesops_kit\nds = salesops_kit.load_dataset(data_dir, mapping=mapping)\n"
+                               "print(len(ds.opportunities))")
+    _nb(nbdir / "01_bad.ipynb", "x = 1", "raise ValueError('boom in cell')")
+    res = build_report(tiny_data, out_dir=tmp_path / "out", notebook_dir=nbdir, progress=False)
+    by = {r.notebook: r for r in res.runs}
+    assert by["00_ok"].status == "ok"
+    assert by["01_bad"].status == "failed"
+    assert by["01_bad"].failed_cell == 4  # [4] in the page: papermill's injected-parameters cell is [2]
+    assert "raise ValueError" in by["01_bad"].error
+    assert "boom in cell" in by["01_bad"].error
+    assert (tmp_path / "out" / "00_ok.html").exists() and (tmp_path / "out" / "01_bad.html").exists()
+    assert "3" in (tmp_path / "out" / "00_ok.html").read_text()  # the injected data_dir was used
+    assert not res.ok
+
+
+def test_missing_tables_render_a_page(tmp_path, tiny_data):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _nb(nbdir / "02_costs.ipynb", "raise RuntimeError('must not run')")
+    res = build_report(tiny_data, out_dir=tmp_path / "out", notebook_dir=nbdir, progress=False)
+    (run,) = res.runs
+    assert run.status == "skipped" and run.missing == ("orders",)
+    page = (tmp_path / "out" / "02_costs.html").read_text()
+    assert "orders" in page and "tables.orders.file" in page
+    assert res.ok
+    kpis = pd.read_csv(tmp_path / "out" / "kpis.csv")
+    assert kpis.loc[kpis.kpi == "rows_opportunities", "value"].astype(float).item() == 3
+
+
+def test_cli_exit_code_nonzero_on_failure(tmp_path, tiny_data, monkeypatch, capsys):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _nb(nbdir / "01_bad.ipynb", "raise ValueError('nope')")
+    monkeypatch.setattr("salesops_kit.report.notebooks_dir", lambda: nbdir)
+    code = cli.main(["report", str(tiny_data), "--out", str(tmp_path / "out")])
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "failed" in out and "01_bad" in out and "cell [3]" in out
+
+
+def test_select_unknown_notebook_number_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="No notebook numbered 42"):
+        find_notebooks(tmp_path, select=["42"])
+
+
+def test_safe_filename():
+    assert safe_filename("../<script>x</script>") == "script_x_script"
+    assert safe_filename("") == "unnamed"
