@@ -14,22 +14,41 @@ from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
 
-__all__ = ["Finding", "Findings", "escape_md", "escape_html", "findings_frame"]
+__all__ = ["Finding", "Findings", "escape_md", "escape_html", "findings_frame", "FINDINGS_MIME"]
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+# Displayed Findings also carry their records under this MIME type, so `salesops report` can collect
+# every notebook's findings from the executed notebooks (nbconvert ignores the type when rendering).
+FINDINGS_MIME = "application/vnd.salesops.findings+json"
+
+# Markdown punctuation that can start emphasis, links, headings, lists, tables, code, math ($ in
+# Jupyter) or GFM autolinks (":" and "@"); "&", "<" and ">" become entities first, so no HTML tag
+# or entity from the data survives.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$:@=\"'])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _text(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    s = _CONTROL.sub("", str(value))
+    return re.sub(r"\s*[\r\n]+\s*", " ", s)
 
 
 def escape_html(text: object) -> str:
-    """HTML-escape any value (quotes too)."""
-    return html.escape("" if text is None else str(text), quote=True)
+    """HTML-escape any value for element text or a quoted attribute (``& < > " '``); control
+    characters are removed and line breaks become spaces. None and NaN give ``""``."""
+    return html.escape(_text(text), quote=True)
 
 
 def escape_md(text: object) -> str:
-    """Escape a value for Markdown that may be rendered to HTML: HTML entities first (so no tag
-    survives), then Markdown punctuation (so no link, emphasis or heading is formed)."""
-    s = escape_html(text)
-    s = _MD_SPECIAL.sub(r"\\\1", s)
-    return s.replace("\n", " ")
+    """Escape a value for Markdown that may be rendered to HTML (Jupyter, nbconvert).
+
+    ``&``, ``<`` and ``>`` become entities (so no tag survives and the text still reads the same),
+    then every Markdown punctuation character is backslash-escaped (so no link, image, emphasis,
+    heading, table, code span, math or autolink is formed), and line breaks become spaces.
+    """
+    s = _text(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", s)
 
 
 @dataclass(frozen=True)
@@ -63,7 +82,7 @@ class Finding:
         if self.interval:
             extra.append(escape(self.interval))
         if self.q_value is not None and not (isinstance(self.q_value, float) and math.isnan(self.q_value)):
-            extra.append(escape(f"q = {_fmt_q(self.q_value)}"))
+            extra.append(escape(_fmt_q(self.q_value)))
         if extra:
             parts[0] += f" ({'; '.join(extra)})"
         if self.evidence:
@@ -75,7 +94,8 @@ class Finding:
 
 
 def _fmt_q(q: float) -> str:
-    return f"{q:.2g}" if q >= 0.001 else "< 0.001"
+    """``q = 0.002``, ``q = 0.04``, ``q < 0.001``."""
+    return f"q = {q:.2g}" if q >= 0.001 else "q < 0.001"
 
 
 class Findings(list):
@@ -104,6 +124,12 @@ class Findings(list):
 
     def _repr_html_(self) -> str:
         return self.to_html()
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(f).items()}
+                   for f in self]
+        return {"text/html": self.to_html(), "text/markdown": self.to_markdown(),
+                FINDINGS_MIME: {"title": self.title, "findings": records}}
 
     def to_frame(self) -> pd.DataFrame:
         return findings_frame(self)
