@@ -5,7 +5,11 @@ Everything here works on small arrays (one value per stage, rep, month); no Data
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
+from scipy import optimize as _opt
 from scipy import stats as _st
 
 __all__ = ["wilson_interval", "bh_adjust", "bootstrap_ci"]
@@ -56,3 +60,203 @@ def bootstrap_ci(values, statistic=np.mean, *, n_boot: int = 2000, level: float 
 
 
 # --- shrinkage and rep comparisons (issue 6) -------------------------------------------------------
+
+__all__ += ["BetaBinomialFit", "fit_beta_binomial", "shrink_rates", "fisher_vs_rest", "funnel_limits",
+            "median_ci"]
+
+
+@dataclass(frozen=True)
+class BetaBinomialFit:
+    """Maximum-likelihood Beta(alpha, beta) prior of rates across groups (empirical Bayes).
+
+    ``mean = alpha / (alpha + beta)`` is the prior mean rate; ``concentration = alpha + beta`` acts as
+    a prior sample size (a group with ``n`` trials keeps ``n / (n + concentration)`` of its own rate).
+    ``method`` says how the prior was obtained: ``"ml"`` (fitted), ``"ml (no overdispersion)"``
+    (the fit ran to the concentration bound: the groups look like one rate, full pooling) or
+    ``"uniform (fewer than 2 groups)"`` (Beta(1, 1), nothing to fit).
+    """
+
+    alpha: float
+    beta: float
+    loglik: float
+    n_groups: int
+    method: str
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+    @property
+    def concentration(self) -> float:
+        return self.alpha + self.beta
+
+
+_MAX_CONC = 1e6
+
+
+def fit_beta_binomial(successes, trials) -> BetaBinomialFit:
+    """Fit a Beta(alpha, beta) prior to per-group binomial counts by maximum likelihood.
+
+    The marginal likelihood is ``prod_i BetaBinom(k_i | n_i, alpha, beta)`` (``scipy.stats.betabinom``),
+    maximised over ``(logit mean, log concentration)`` with L-BFGS-B; groups with ``n = 0`` carry no
+    information and are ignored. The concentration is bounded at 1e6 (= full pooling).
+
+    Parameters
+    ----------
+    successes, trials : array-like of non-negative integers, one value per group (rep).
+    """
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    if k.shape != n.shape:
+        raise ValueError(f"successes and trials differ in shape: {k.shape} vs {n.shape}.")
+    if np.any(k < 0) or np.any(k > n):
+        raise ValueError("successes must lie between 0 and trials for every group.")
+    ok = n > 0
+    k, n = k[ok], n[ok]
+    if len(k) < 2:
+        ll = float(_st.betabinom.logpmf(k, n, 1.0, 1.0).sum()) if len(k) else 0.0
+        return BetaBinomialFit(1.0, 1.0, ll, int(len(k)), "uniform (fewer than 2 groups)")
+    pooled = np.clip(k.sum() / n.sum(), 1e-4, 1 - 1e-4)
+    # method-of-moments start for the concentration
+    p = k / n
+    var = np.var(p, ddof=1) if len(p) > 1 else 0.0
+    binvar = pooled * (1 - pooled) * np.mean(1 / n)
+    start_s = pooled * (1 - pooled) / (var - binvar) - 1 if var > binvar else 1e3
+    start_s = float(np.clip(start_s, 0.5, 1e5))
+
+    def nll(theta):
+        m = 1 / (1 + np.exp(-theta[0]))
+        s = np.exp(theta[1])
+        return -_st.betabinom.logpmf(k, n, m * s, (1 - m) * s).sum()
+
+    lo_s, hi_s = np.log(1e-3), np.log(_MAX_CONC)
+    x0 = np.array([np.log(pooled / (1 - pooled)), np.log(start_s)])
+    best = None
+    for s0 in (x0[1], np.log(10.0), np.log(1e4)):
+        r = _opt.minimize(nll, np.array([x0[0], s0]), method="L-BFGS-B",
+                          bounds=[(-15, 15), (lo_s, hi_s)])
+        if best is None or r.fun < best.fun:
+            best = r
+    # the likelihood is nearly flat in the concentration when groups do not differ: compare with
+    # full pooling at the bound explicitly
+    pooled_x = np.array([np.log(pooled / (1 - pooled)), hi_s])
+    if nll(pooled_x) <= best.fun + 1e-6:
+        best = _opt.OptimizeResult(x=pooled_x, fun=nll(pooled_x))
+    m = 1 / (1 + np.exp(-best.x[0]))
+    s = float(np.exp(best.x[1]))
+    method = "ml (no overdispersion)" if best.x[1] >= hi_s - 1e-3 else "ml"
+    return BetaBinomialFit(float(m * s), float((1 - m) * s), float(-best.fun), int(len(k)), method)
+
+
+def shrink_rates(successes, trials, *, fit: BetaBinomialFit | None = None, level: float = 0.95) -> pd.DataFrame:
+    """Empirical-Bayes shrunk rates with equal-tailed posterior intervals.
+
+    Posterior of group ``i`` is ``Beta(alpha + k_i, beta + n_i - k_i)``; the shrunk rate is its mean.
+
+    Returns
+    -------
+    DataFrame, one row per input group (input order): ``successes, trials, raw_rate`` (NaN when
+    n = 0), ``shrunk_rate, shrunk_low, shrunk_high, post_alpha, post_beta, weight`` (the weight of the
+    group's own rate, ``n / (n + alpha + beta)``).
+    """
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    if fit is None:
+        fit = fit_beta_binomial(k, n)
+    a = fit.alpha + k
+    b = fit.beta + n - k
+    tail = (1 - level) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
+    return pd.DataFrame({
+        "successes": k, "trials": n, "raw_rate": raw,
+        "shrunk_rate": a / (a + b),
+        "shrunk_low": _st.beta.ppf(tail, a, b),
+        "shrunk_high": _st.beta.ppf(1 - tail, a, b),
+        "post_alpha": a, "post_beta": b,
+        "weight": n / (n + fit.concentration),
+    })
+
+
+def fisher_vs_rest(successes, trials):
+    """Two-sided Fisher exact test of each group against all other groups pooled (vectorised).
+
+    For group ``i`` the 2x2 table is ``[[k_i, n_i - k_i], [K - k_i, N - n_i - (K - k_i)]]``; the
+    p-value sums the hypergeometric probabilities of tables no more likely than the observed one
+    (scipy's convention, relative tolerance 1e-7). Equals ``scipy.stats.fisher_exact`` per group.
+
+    Returns
+    -------
+    (p_values, rest_rate) : arrays, NaN where a group or the rest has no trials.
+    """
+    k = np.asarray(successes, dtype=np.int64)
+    n = np.asarray(trials, dtype=np.int64)
+    scalar = k.ndim == 0
+    k, n = np.atleast_1d(k), np.atleast_1d(n)
+    # allow a leading batch axis: (..., groups); totals over the last axis
+    K = k.sum(axis=-1, keepdims=True)
+    N = n.sum(axis=-1, keepdims=True)
+    rest_n = N - n
+    rest_k = K - k
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rest_rate = np.where(rest_n > 0, rest_k / np.where(rest_n > 0, rest_n, 1), np.nan)
+    # hypergeometric: population N, K successes, draw n; x = successes in the group
+    lo = np.maximum(0, n + K - N)
+    hi = np.minimum(n, K)
+    width = int((hi - lo).max()) + 1 if k.size else 1
+    grid = lo[..., None] + np.arange(width)
+    valid = grid <= hi[..., None]
+    logp = _st.hypergeom.logpmf(grid, N[..., None], K[..., None], n[..., None])
+    logp = np.where(valid, logp, -np.inf)
+    obs = _st.hypergeom.logpmf(k, N, K, n)
+    pmf = np.exp(logp)
+    keep = logp <= obs[..., None] + np.log1p(1e-7)
+    p = np.clip(np.where(keep, pmf, 0.0).sum(axis=-1), 0, 1)
+    p = np.where((n > 0) & (rest_n > 0), p, np.nan)
+    if scalar:
+        return float(p.ravel()[0]), float(rest_rate.ravel()[0])
+    return p, rest_rate
+
+
+def funnel_limits(trials, p0: float, *, levels=(0.95, 0.998)) -> pd.DataFrame:
+    """Funnel-plot control limits for a proportion around a target ``p0`` (Spiegelhalter 2005).
+
+    Exact binomial quantiles with the interpolation that makes the limits smooth in ``n``:
+    ``r = binom.ppf(q, n, p0)``, ``a = (F(r) - q) / (F(r) - F(r - 1))``, limit = ``(r - a) / n``.
+
+    Returns
+    -------
+    DataFrame with ``trials`` and ``low_<level>``/``high_<level>`` per level (e.g. ``low_95``,
+    ``high_99.8``), NaN where ``trials == 0``.
+    """
+    n = np.asarray(trials, dtype=float)
+    out = {"trials": n}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for lev in levels:
+            name = f"{lev * 100:g}"
+            for side, q in (("low", (1 - lev) / 2), ("high", 1 - (1 - lev) / 2)):
+                r = _st.binom.ppf(q, n, p0)
+                fr = _st.binom.cdf(r, n, p0)
+                fr1 = _st.binom.cdf(r - 1, n, p0)
+                a = np.where(fr - fr1 > 0, (fr - q) / (fr - fr1), 0.0)
+                lim = np.where(n > 0, np.clip((r - a) / np.where(n > 0, n, 1), 0, 1), np.nan)
+                out[f"{side}_{name}"] = lim
+    return pd.DataFrame(out)
+
+
+def median_ci(values, *, level: float = 0.95):
+    """Distribution-free interval for a median from order statistics (binomial, conservative).
+
+    Returns ``(median, low, high)``; NaN when fewer than one value, and NaN bounds when the sample is
+    too small for the level (n < 6 at 95%).
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n == 0:
+        return np.nan, np.nan, np.nan
+    med = float(np.median(x))
+    j = int(_st.binom.ppf((1 - level) / 2, n, 0.5))  # lower order statistic index (1-based j)
+    if j < 1:
+        return med, np.nan, np.nan
+    return med, float(x[j - 1]), float(x[n - j])
