@@ -58,6 +58,81 @@ def bootstrap_ci(values, statistic=np.mean, *, n_boot: int = 2000, level: float 
 
 # --- funnel tests and intervals (issue 3) ----------------------------------------------------------
 
+__all__ += ["two_proportion_test", "chi_square_independence", "newcombe_diff_interval", "cohens_h", "weighted_quantile"]
+
+
+def two_proportion_test(k1, n1, k2, n2, *, min_expected: float = 5.0) -> tuple[float, str]:
+    """Two-sided test of p1 == p2 on the 2x2 table ``[[k1, n1-k1], [k2, n2-k2]]``.
+
+    Pearson chi-square (no continuity correction) when every expected count is at least
+    ``min_expected``, otherwise Fisher's exact test (scipy). Returns ``(p_value, method)``;
+    ``(nan, "none")`` when a row or column of the table is empty (nothing to compare).
+    """
+    table = np.array([[k1, n1 - k1], [k2, n2 - k2]], dtype=float)
+    if (table < 0).any():
+        raise ValueError(f"two_proportion_test: successes exceed trials in {table.tolist()}")
+    if table.sum(axis=1).min() == 0 or table.sum(axis=0).min() == 0:
+        return float("nan"), "none"
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    if expected.min() >= min_expected:
+        res = _st.chi2_contingency(table, correction=False)
+        return float(res.pvalue), "chi-square"
+    res = _st.fisher_exact(table.astype(int), alternative="two-sided")
+    return float(res.pvalue), "fisher"
+
+
+def chi_square_independence(table) -> tuple[float, float, int]:
+    """Pearson chi-square test of independence on an r x c count table (empty rows/columns dropped).
+
+    Returns ``(statistic, p_value, dof)``; NaN p-value when fewer than two rows or columns remain.
+    """
+    t = np.asarray(table, dtype=float)
+    t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0] if t.size else t
+    if t.ndim != 2 or t.shape[0] < 2 or t.shape[1] < 2:
+        return float("nan"), float("nan"), 0
+    res = _st.chi2_contingency(t, correction=False)
+    return float(res.statistic), float(res.pvalue), int(res.dof)
+
+
+def newcombe_diff_interval(k1, n1, k2, n2, *, level: float = 0.95) -> tuple[float, float]:
+    """Newcombe (1998, method 10) interval for p1 - p2 from the two Wilson intervals (vectorised)."""
+    k1, n1, k2, n2 = (np.asarray(a, dtype=float) for a in (k1, n1, k2, n2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p1, p2 = k1 / n1, k2 / n2
+        l1, u1 = wilson_interval(k1, n1, level=level)
+        l2, u2 = wilson_interval(k2, n2, level=level)
+        d = p1 - p2
+        lo = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+        hi = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    if np.ndim(lo) == 0:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+def cohens_h(p1, p2):
+    """Cohen's h effect size for two proportions: 2·asin(√p1) − 2·asin(√p2) (0.2 small, 0.5 medium)."""
+    p1, p2 = np.asarray(p1, dtype=float), np.asarray(p2, dtype=float)
+    h = 2 * np.arcsin(np.sqrt(p1)) - 2 * np.arcsin(np.sqrt(p2))
+    return float(h) if np.ndim(h) == 0 else h
+
+
+def weighted_quantile(values, weights, q):
+    """Quantile ``q`` of a discrete distribution given as values with counts (inverse CDF, 'lower').
+
+    The smallest value whose cumulative share reaches ``q``; NaN when the total weight is 0.
+    """
+    v = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    ok = ~np.isnan(v) & (w > 0)
+    v, w = v[ok], w[ok]
+    if w.sum() <= 0:
+        return float("nan")
+    order = np.argsort(v, kind="stable")
+    v, w = v[order], w[order]
+    cum = np.cumsum(w) / w.sum()
+    i = int(np.searchsorted(cum, q - 1e-12, side="left"))
+    return float(v[min(i, len(v) - 1)])
+
 
 # --- shrinkage and rep comparisons (issue 6) -------------------------------------------------------
 
