@@ -213,7 +213,14 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
     idc = tdef.id_column
     is_footer = np.zeros(n, dtype=bool)
     if idc and idc in raw.column_names and n:
-        blank_id = ~_present(raw.column(idc))
+        idcol = raw.column(idc)
+        blank_id = ~_present(idcol)
+        if pa.types.is_string(idcol.type):
+            blank_id |= np.asarray(pc.match_substring_regex(idcol, FOOTER_RE.pattern, ignore_case=True)
+                                   .fill_null(False))
+        datec = tdef.date_column
+        if datec in raw.column_names:
+            blank_id &= ~_present(raw.column(datec))
         if blank_id.any():
             sub = raw.filter(pa.array(blank_id))
             hit = np.zeros(sub.num_rows, dtype=bool)
@@ -384,10 +391,10 @@ def _quarantine(raw: pa.Table, rej: _Rejects, idx: np.ndarray, lines, fileidx, l
     q["source_line"] = pd.Series(lines[idx], dtype="int64")
     extra = []
     for s in sources:
-        for text, exp, got in s.malformed:
+        for text, exp, got, line in s.malformed:
             t = text if len(text) <= 200 else text[:200] + "..."
             extra.append({"check": MALFORMED, "reason": f"wrong number of fields (expected {exp}, found {got}): {t!r}",
-                          "source_file": str(s.path), "source_line": -1})
+                          "source_file": str(s.path), "source_line": line})
     if extra:
         q = pd.concat([q, pd.DataFrame(extra)], ignore_index=True)
         q["source_line"] = q["source_line"].astype("int64")

@@ -47,7 +47,7 @@ class RawFile:
     headers : the headers as they appear in the file (duplicates included)
     encoding, delimiter : what was detected (None for XLSX/Parquet)
     footer_lines : footer/blank lines that are not records
-    malformed : list of (line text, expected fields, found fields) for other short/long lines
+    malformed : list of (line text, expected fields, found fields, line number) for other short/long lines
     first_line : line number of the first record (header = line 1)
     empty : True when the file has no header at all (0 bytes or only blank lines)
     """
@@ -162,7 +162,24 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
         if "UTF8" in str(e).upper() and source is path:
             return _read_csv(path, encoding=_full_encoding(path), delimiter=delim)
         raise ReadError(f"Cannot parse {path} as CSV (delimiter {delim!r}): {e}") from None
+    if malformed:
+        malformed = _locate(source, malformed)
     return RawFile(path, table, headers, enc, delim, footer, malformed, duplicate_headers=dup)
+
+
+def _locate(source, malformed: list) -> list:
+    """Add the line number (header = 1) to each malformed row: (text, expected, found, line)."""
+    data = source.getvalue() if isinstance(source, io.BytesIO) else Path(source).read_bytes()
+    lines = data.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()
+    out, start = [], 0
+    for text, exp, got in malformed:
+        line = -1
+        for k in range(start, len(lines)):
+            if lines[k].strip() == text.strip():
+                line, start = k + 1, k + 1
+                break
+        out.append((text, exp, got, line))
+    return out
 
 
 def _full_encoding(path: Path) -> str:
