@@ -60,7 +60,24 @@ for _t in ("opportunities", "stage_history", "leads", "orders", "marketing_spend
 # (definitions added by the forecasting issue)
 
 # --- reps (issue 6) -----------------------------------------------------------------------------
-# (definitions added by the rep-coaching issue)
+define("win_rate_shrunk", "share",
+       "Rep win rate won / (won + lost) among deals closed, shrunk towards the company with an empirical-Bayes "
+       "beta-binomial prior fitted across reps by maximum likelihood; interval = 95% posterior.", "reps")
+define("lead_conversion_rate_shrunk", "share",
+       "Rep lead conversion (leads converted to an opportunity / leads at least 90 days old), shrunk towards "
+       "the company with an empirical-Bayes beta-binomial prior fitted across reps; interval = 95% posterior.",
+       "reps")
+define("first_response_median_hours", "hours",
+       "Median hours from lead creation to the rep's first response, over answered leads at least 90 days old.",
+       "reps")
+define("quota_attainment", "share",
+       "Revenue of deals won inside the rep's complete quota periods / the sum of those quotas.", "reps")
+define("csat_mean", "score",
+       "Mean CSAT score of survey answers about the rep (on the survey's scale); interval = 95% Student t.",
+       "reps")
+define("reps_flagged", "reps",
+       "Reps below the rest of the company on win rate, lead conversion or CSAT share satisfied at "
+       "Benjamini-Hochberg q < 0.05 (two-sided Fisher exact tests, reps with at least 30 trials).", "reps")
 
 # --- monitoring (issue 9) -----------------------------------------------------------------------
 # (definitions added by the KPI-monitoring issue)
