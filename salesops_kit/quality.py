@@ -11,11 +11,19 @@ quarantine checks), never the loader, so ``load`` can call :func:`compute_flags`
 
 from __future__ import annotations
 
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import narwhals as nw
+import numpy as np
 import pandas as pd
 
+from . import _tables as qc
 from .schema import TABLES, StageModel
 
-__all__ = ["compute_flags", "FLAG_CHECKS", "FLAG_COLUMNS"]
+__all__ = ["AuditResult", "audit", "write_quarantine", "coverage", "compute_flags", "FLAG_CHECKS", "FLAG_COLUMNS",
+           "CHECK_COLUMNS"]
 
 OPEN_PAST_CLOSE = "open deal past close date"
 DEFAULT_CLOSE = "default close date (last day of creation month)"
@@ -67,3 +75,237 @@ def compute_flags(tables: dict[str, pd.DataFrame], *, stages: StageModel, as_of:
                              "row": pd.Series(dtype="int64")})
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["table", "check", "row"], kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# audit
+
+CHECK_COLUMNS = ["check", "table", "rows", "action", "detail", "examples"]
+
+_WHAT = {
+    qc.MALFORMED: "lines with the wrong number of fields (a broken quote or a stray delimiter?)",
+    qc.MISSING: "rows missing a value the table needs (id, stage, main date; close date of a closed deal)",
+    qc.BAD_DATE: "dates that match no known format (set dates: {format: ...} or {dayfirst: ...} in the mapping)",
+    qc.BAD_NUMBER: "amounts or numbers that are not numbers (set amount: {decimal: ..., thousands: ...})",
+    qc.UNKNOWN_STAGE: "stage labels not in the mapping (add them to stages.aliases or stages.order/won/lost)",
+    qc.NEGATIVE: "negative amounts (refunds or credit notes should not count as deals or orders)",
+    qc.CLOSE_BEFORE_CREATED: "deals closed before they were created (their cycle length would be negative)",
+    qc.NO_CUSTOMER: "orders without a customer id (they cannot be assigned to a customer or cohort)",
+    qc.EXACT_DUP: "exact copies of an earlier row (the first copy is kept)",
+    qc.CONFLICT_DUP: "ids that appear on several rows with different values (all copies are set aside: "
+                     "decide which one is right)",
+}
+
+
+def _applies(check: str, name: str) -> bool:
+    t = TABLES[name]
+    if check == qc.BAD_NUMBER:
+        return "float" in t.dtypes.values()
+    if check == qc.UNKNOWN_STAGE:
+        return name in ("opportunities", "stage_history")
+    if check == qc.NEGATIVE:
+        return name in qc.NONNEGATIVE
+    if check in (qc.CLOSE_BEFORE_CREATED, OPEN_PAST_CLOSE, DEFAULT_CLOSE):
+        return name == "opportunities"
+    if check == qc.NO_CUSTOMER:
+        return name == "orders"
+    if check in (qc.EXACT_DUP, qc.CONFLICT_DUP):
+        return t.id_column is not None
+    if check == REPEATED_ROW:
+        return t.id_column is None
+    if check == AFTER_AS_OF:
+        return name not in ("quotas", "marketing_spend")
+    return True
+
+
+def _pct(k: int, n: int) -> str:
+    return f"{k / n:.1%}" if n else "n/a"
+
+
+def _q_examples(q: pd.DataFrame) -> str:
+    out = []
+    for _, r in q.head(3).iterrows():
+        where = f"{Path(str(r['source_file'])).name}:{r['source_line']}" if r["source_line"] >= 0 else \
+            Path(str(r["source_file"])).name
+        out.append(f"{where} {r['reason']}")
+    return " | ".join(out)
+
+
+def _flag_examples(name: str, df: pd.DataFrame, rows: np.ndarray, check: str) -> str:
+    t = TABLES[name]
+    out = []
+    for r in rows[:3]:
+        rec = df.iloc[int(r)]
+        ident = f"{t.id_column} {rec[t.id_column]}" if t.id_column else f"row {int(r)}"
+        if name == "opportunities" and check in (OPEN_PAST_CLOSE, DEFAULT_CLOSE, AFTER_AS_OF):
+            out.append(f"{ident}: {rec['stage']}, created {_d(rec['created_date'])}, close {_d(rec['close_date'])}")
+        else:
+            out.append(f"{ident}: {t.date_column} {_d(rec[t.date_column])}")
+    return " | ".join(out)
+
+
+def _d(v) -> str:
+    return "-" if pd.isna(v) else str(pd.Timestamp(v).date() if pd.Timestamp(v) == pd.Timestamp(v).normalize()
+                                       else pd.Timestamp(v))
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What was read, what was rejected and why, what is kept but flagged.
+
+    Attributes
+    ----------
+    checks : DataFrame, one row per (check, table) that applies: check, table, rows, action
+        ("quarantined" or "flagged"), detail (what it means and what to do), examples (up to three,
+        as ``file:line reason`` or ``id: values``)
+    account : the loader's row account (table, files, rows_read, rows_kept, rows_quarantined,
+        footer_lines, other_lines)
+    notes : how the loader read ambiguous things (date order, percentages, duplicate headers, ...)
+    as_of : the dataset's analysis date
+    """
+
+    checks: pd.DataFrame
+    account: pd.DataFrame
+    notes: tuple[str, ...]
+    as_of: pd.Timestamp
+
+    def summary(self) -> pd.DataFrame:
+        """Checks that found something: table, check, rows, action (sorted by table, then check)."""
+        hit = self.checks[self.checks["rows"] > 0]
+        return hit[["table", "check", "rows", "action"]].reset_index(drop=True)
+
+    def headline(self) -> str:
+        read = int(self.account["rows_read"].sum()) if len(self.account) else 0
+        quar = int(self.account["rows_quarantined"].sum()) if len(self.account) else 0
+        flagged = int(self.checks.loc[self.checks["action"] == "flagged", "rows"].sum())
+        return (f"{read:,} rows read in {len(self.account)} tables: {quar:,} quarantined ({_pct(quar, read)}), "
+                f"{flagged:,} kept but flagged.")
+
+    def plot(self, ax=None):
+        """Horizontal bars: rows per check and table that found something (quarantined vs flagged)."""
+        from .plots.audit import audit_bars
+
+        return audit_bars(self.summary(), ax=ax)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        notes = "".join(f"<li>{e(n)}</li>" for n in self.notes)
+        return (f"<div><p><b>Data audit</b> (as of {e(_d(self.as_of))}): {e(self.headline())}</p>"
+                f"<p>Row account</p>{self.account.to_html(index=False, escape=True)}"
+                f"<p>Checks</p>{self.checks.to_html(index=False, escape=True)}"
+                + (f"<p>Notes</p><ul>{notes}</ul>" if notes else "") + "</div>")
+
+
+def audit(ds) -> AuditResult:
+    """Audit a loaded :class:`~salesops_kit.load.Dataset`: every check, on every table it applies to.
+
+    Quarantine checks count the rows the loader set aside (``ds.quarantine[table]['check']``);
+    flag checks count kept rows in ``ds.flags`` (computed here if the dataset has none).
+
+    Returns
+    -------
+    AuditResult; ``checks`` has columns check, table, rows, action, detail, examples, sorted by the
+    schema's table order and then the check order.
+    """
+    flags = ds.flags if ds.flags is not None else compute_flags(ds.tables, stages=ds.stages, as_of=ds.as_of)
+    acc = ds.account.set_index("table") if len(ds.account) else None
+    rows = []
+    for name in TABLES:
+        df = ds.tables.get(name)
+        if df is None:
+            continue
+        q = ds.quarantine.get(name)
+        read = int(acc.loc[name, "rows_read"]) if acc is not None and name in acc.index else len(df)
+        for check in qc.QUARANTINE_CHECKS:
+            if not _applies(check, name):
+                continue
+            sub = q[q["check"] == check] if q is not None and len(q) else None
+            k = 0 if sub is None else len(sub)
+            detail = f"{k:,} of {read:,} rows ({_pct(k, read)}): {_WHAT[check]}." if k else "none found."
+            rows.append((check, name, k, "quarantined", detail, _q_examples(sub) if k else ""))
+        f = flags[flags["table"] == name] if len(flags) else flags
+        for check in FLAG_CHECKS:
+            if not _applies(check, name):
+                continue
+            idx = f.loc[f["check"] == check, "row"].to_numpy() if len(f) else np.zeros(0, dtype=int)
+            k = len(idx)
+            rows.append((check, name, k, "flagged", _flag_detail(check, name, k, len(df), ds.as_of),
+                         _flag_examples(name, df, idx, check) if k else ""))
+    checks = pd.DataFrame(rows, columns=CHECK_COLUMNS)
+    checks["rows"] = checks["rows"].astype("int64")
+    return AuditResult(checks, ds.account.copy(), tuple(getattr(ds, "notes", ()) or ()), ds.as_of)
+
+
+def _flag_detail(check: str, name: str, k: int, n: int, as_of) -> str:
+    if not k:
+        return "none found."
+    base = f"{k:,} of {n:,} rows ({_pct(k, n)}) kept"
+    if check == OPEN_PAST_CLOSE:
+        return (f"{base}: open deals whose expected close date is before as_of {_d(as_of)}: stale pipeline; "
+                "update or close them before forecasting.")
+    if check == DEFAULT_CLOSE:
+        return (f"{base}: close date is the last day of the creation month, HubSpot's default; by chance about "
+                "1 in 30 would be. If the share is high, treat those close dates as placeholders.")
+    if check == AFTER_AS_OF:
+        return f"{base}: dated after as_of {_d(as_of)} (a later export mixed in, or as_of set too early)."
+    return f"{base}: identical rows in a table without ids (real repeats, or a file loaded twice?)."
+
+
+def write_quarantine(ds, out_dir) -> list[Path]:
+    """Write each non-empty quarantine table to ``out_dir/quarantine_<table>.csv`` (UTF-8); return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in TABLES:
+        q = ds.quarantine.get(name)
+        if q is None or q.empty:
+            continue
+        p = out / f"quarantine_{name}.csv"
+        q.to_csv(p, index=False, encoding="utf-8")
+        written.append(p)
+    return written
+
+
+_FREQ = {"D": "1d", "W": "1w", "M": "1mo", "MS": "1mo", "ME": "1mo", "Q": "1q", "QS": "1q", "Y": "1y", "YS": "1y"}
+
+
+def coverage(ds, *, freq: str = "M") -> pd.DataFrame:
+    """Rows per table per period of its main date column (kept rows only).
+
+    Parameters
+    ----------
+    ds : Dataset
+    freq : "D", "W", "M" (default), "Q" or "Y"; periods are labelled by their first day
+
+    Returns
+    -------
+    DataFrame with columns period (datetime64), table, rows (int64), sorted by table order then
+    period; periods without rows inside a table's range appear with 0 so gaps show.
+    """
+    if freq not in _FREQ:
+        raise ValueError(f"freq must be one of {sorted(_FREQ)}, got {freq!r}")
+    parts = []
+    for name in TABLES:
+        df = ds.tables.get(name)
+        if df is None:
+            continue
+        col = TABLES[name].date_column
+        if col not in df.columns or len(df) == 0:
+            continue
+        g = (nw.from_native(df, eager_only=True).select(nw.col(col).dt.truncate(_FREQ[freq]).alias("period"))
+             .drop_nulls().group_by("period").agg(nw.len().alias("rows")).sort("period").to_pandas())
+        if g.empty:
+            continue
+        step = {"D": "D", "W": "W-MON", "Q": "QS"}.get(freq, "YS" if freq.startswith("Y") else "MS")
+        full = pd.date_range(g["period"].min(), g["period"].max(), freq=step)
+        g = g.set_index("period").reindex(full.union(pd.DatetimeIndex(g["period"])), fill_value=0)
+        g = g.rename_axis("period").reset_index()
+        g.insert(1, "table", name)
+        parts.append(g)
+    if not parts:
+        return pd.DataFrame({"period": pd.Series(dtype="datetime64[ns]"), "table": pd.Series(dtype=object),
+                             "rows": pd.Series(dtype="int64")})
+    out = pd.concat(parts, ignore_index=True)
+    out["period"] = out["period"].astype("datetime64[ns]")
+    out["rows"] = out["rows"].astype("int64")
+    return out

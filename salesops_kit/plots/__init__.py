@@ -5,5 +5,6 @@ split by topic into submodules and re-exported here, so ``from salesops_kit impo
 """
 
 from ._base import get_ax
+from .audit import *  # noqa: F401,F403
 
 __all__ = ["get_ax"]
