@@ -51,7 +51,30 @@ for _t in ("opportunities", "stage_history", "leads", "orders", "marketing_spend
     define(f"date_max_{_t}", "date", f"Latest date in {_t} (its main date column), ISO format.", "data")
 
 # --- funnel (issue 3) ---------------------------------------------------------------------------
-# (definitions added by the funnel module's issue)
+for _name, _unit, _def in (
+    ("win_rate", "rate", "won / (won + lost) among closed deals (all close periods); open deals excluded; "
+                         "95% Wilson interval."),
+    ("deals_won", "deals", "Deals whose current stage is a won stage of the stage model."),
+    ("deals_lost", "deals", "Deals whose current stage is a lost stage of the stage model."),
+    ("deals_open", "deals", "Deals in an open stage at the as-of date."),
+    ("won_revenue", "currency", "Sum of amount over won deals (blank amounts count as 0)."),
+    ("avg_won_deal_size", "currency", "Mean amount of won deals with an amount; 95% normal-approximation interval."),
+    ("lead_conversion_rate", "rate", "Leads converted to an opportunity / leads created at least 90 days before "
+                                     "as-of (old enough to have converted); 95% Wilson interval."),
+    ("lead_to_win_rate", "rate", "Leads whose opportunity is won / leads created at least 90 days before as-of; "
+                                 "95% Wilson interval."),
+    ("stage_conversion_{from}_to_{to}", "rate", "Deals that moved past stage {from} / deals that reached it and are "
+                                                "no longer open there (open deals excluded, not failures); stage "
+                                                "history when present (any path), else inferred; 95% Wilson interval."),
+    ("sales_cycle_median_days", "days", "Median days from created to won among deals that win: Aalen-Johansen "
+                                        "cumulative incidence of winning, open deals censored at as-of, lost deals "
+                                        "competing; 95% bootstrap interval."),
+    ("sales_cycle_won_mean_days", "days", "Naive mean days from created to close over won deals only (as CRM "
+                                          "dashboards report it) — biased: ignores open deals and slow future wins."),
+    ("sales_velocity_per_month", "currency per month", "Open deals x closed win rate x average won deal size / "
+                                                       "median cycle days to win, x 30.44 days per month."),
+):
+    define(_name, _unit, _def, "funnel")
 
 # --- costs and CLV (issue 4) --------------------------------------------------------------------
 # (definitions added by the cost-metrics issue)
