@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import hyp2f1
 
-__all__ = ["PLANTED", "REPS", "CHANNELS", "STAGES", "generate", "write_sample", "expected_customer_value"]
+__all__ = ["PLANTED", "REPS", "CHANNELS", "STAGES", "generate", "write_sample", "plant_bad_rows",
+           "expected_customer_value"]
 
 STAGES = ("Prospecting", "Qualification", "Proposal", "Negotiation")
 WON, LOST = "Closed Won", "Closed Lost"
@@ -95,6 +96,11 @@ PLANTED: dict = {
                            "note": "deals of the team closing in those months pass each stage with probability "
                                    "x0.65 (win rate x0.18); May-June rather than Q3 so the "
                                    "Q3 bookings peak stays clean"},
+    "bad_rows": {"opportunities": {"exact duplicate": 2, "conflicting duplicate id": 2,
+                                   "close before created": 2},
+                 "orders": {"negative amount": 2},
+                 "note": "only in the written files (write_sample(bad_rows=True), the default); the loader "
+                         "quarantines all 8 rows; generate() returns the clean tables"},
     "csat_dip": {"owner": "Daniel Kim", "months": ("2025-10", "2025-11"), "months_before_as_of": (2, 1),
                  "score_probs_dip": (0.25, 0.25, 0.25, 0.15, 0.10), "surveys_per_rep_month": 20.0,
                  "score_probs_normal": (0.02, 0.04, 0.14, 0.42, 0.38)},
@@ -583,19 +589,61 @@ def _format_for_csv(name: str, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def plant_bad_rows(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Return copies of ``tables`` with the few bad rows of ``PLANTED["bad_rows"]`` for the audit.
+
+    opportunities: 2 exact copies of closed deals (next to their originals), one new id on two rows
+    that disagree on the amount, 2 new lost deals closed before they were created; orders: 2 refunds
+    with negative amounts for existing customers. The loader quarantines all of them; every other row
+    and every analysis is unaffected. Rows are chosen by position (no random numbers), so the rest of
+    the data is the same with or without them.
+    """
+    out = dict(tables)
+    o = tables["opportunities"]
+    n = len(o)
+    ids = o["opportunity_id"].to_numpy()
+    w = len(ids[0]) - 4 if n else 5
+    nid = [f"OPP-{str(n + i).zfill(w)}" for i in (1, 2, 3)]
+    closed = np.flatnonzero(o["stage"].isin([WON, LOST]).to_numpy())
+    dup = o.iloc[closed[[len(closed) // 3, 2 * len(closed) // 3]]]
+    base = o.iloc[closed[len(closed) // 2]]
+    conflict = pd.DataFrame([base, base]).assign(opportunity_id=nid[0])
+    conflict["amount"] = [base["amount"], round(base["amount"] * 1.1, 2)]
+    cbc = o.iloc[closed[[len(closed) // 4, 3 * len(closed) // 4]]].copy()
+    cbc["opportunity_id"] = nid[1:]
+    cbc["stage"], cbc["probability"], cbc["forecast_category"] = LOST, 0.0, FORECAST_CATEGORY[LOST]
+    cbc["lost_at_stage"] = "Prospecting"
+    cbc["close_date"] = cbc["created_date"] - pd.to_timedelta([9, 31], unit="D")
+    out["opportunities"] = (pd.concat([o, dup, conflict, cbc], ignore_index=True)
+                            .sort_values("created_date", kind="stable", ignore_index=True))
+    od = tables["orders"]
+    m = len(od)
+    ow = len(od["order_id"].iloc[0]) - 2 if m else 6
+    src = od.iloc[[m // 3, 2 * m // 3]].copy()
+    src["order_id"] = [f"O-{str(m + i).zfill(ow)}" for i in (1, 2)]
+    src["order_date"] = src["order_date"] + pd.Timedelta(days=14)
+    src["amount"], src["margin"] = -src["amount"], -src["margin"]
+    out["orders"] = (pd.concat([od, src], ignore_index=True)
+                     .sort_values("order_date", kind="stable", ignore_index=True))
+    return out
+
+
 def write_sample(out_dir, *, seed: int = 0, scale: float = 1.0, fmt: str = "csv",
-                 as_of: str = "2025-12-15") -> list[Path]:
+                 as_of: str = "2025-12-15", bad_rows: bool = True) -> list[Path]:
     """Write the sample company to ``out_dir`` (one file per table) and return the paths written.
 
     ``fmt="csv"`` writes ``<table>.csv`` (UTF-8, ISO dates, 2-decimal amounts; the canonical mapping);
     ``fmt="parquet"`` writes ``<table>.parquet`` for large scales (typed columns; point a mapping's
-    ``file`` globs at ``*.parquet``).
+    ``file`` globs at ``*.parquet``). ``bad_rows`` adds the few rows of :func:`plant_bad_rows`
+    (``PLANTED["bad_rows"]``) that the loader quarantines; :func:`generate` itself is always clean.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = generate(seed=seed, scale=scale, as_of=as_of)
+    if bad_rows:
+        tables = plant_bad_rows(tables)
     paths = []
     for name, df in tables.items():
         p = out / f"{name}.{fmt}"
