@@ -27,11 +27,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", help="output folder (default: reports/)")
     p.add_argument("--no-code", action="store_true", help="management version without code cells")
     p.add_argument("--notebooks", default=None, help="comma-separated numbers, e.g. 01,03 (default: all)")
+    p.add_argument("--lang", choices=("en", "zh"), default="en",
+                   help="language of the pages, chart labels and findings (zh: Chinese)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: only when standard error is a terminal)")
 
     p = sub.add_parser("kpis", help="print the headline KPI table")
     _common(p)
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
-    p.add_argument("--out", default=None, help="write to this file instead of standard output")
+    p.add_argument("--format", choices=("csv", "json", "xlsx"), default="csv",
+                   help="csv and xlsx neutralise text that a spreadsheet would run as a formula")
+    p.add_argument("--out", default=None, help="write to this file instead of standard output (required for xlsx)")
 
     p = sub.add_parser("audit", help="what was read, kept and quarantined, and why")
     _common(p)
@@ -63,9 +68,9 @@ def _dispatch(args) -> int:
     if args.command == "report":
         from .report import build_report
 
-        sel = args.notebooks.split(",") if args.notebooks else None
+        sel = [x for x in args.notebooks.split(",") if x.strip()] if args.notebooks else None
         res = build_report(args.data, mapping=args.mapping, out_dir=args.out, as_of=args.as_of,
-                           notebooks=sel, no_code=args.no_code)
+                           notebooks=sel, no_code=args.no_code, lang=args.lang, progress=args.progress)
         for r in res.runs:
             line = f"{r.status:8s} {r.notebook:32s} {r.seconds:6.1f}s  {r.html}"
             if r.status == "failed":
@@ -73,16 +78,23 @@ def _dispatch(args) -> int:
             elif r.missing:
                 line += f"\n         skipped: needs table(s) {', '.join(r.missing)}"
             print(line)
+        for err in res.kpi_errors:
+            print(f"salesops report: warning: KPI not computed: {err}", file=sys.stderr)
         print(f"index: {res.out_dir / 'index.html'}")
         return 0 if res.ok else 1
 
     if args.command == "kpis":
         from .kpis import kpi_table
         from .load import load_dataset
+        from .report_exports import csv_text, write_xlsx
 
         df = kpi_table(load_dataset(args.data, mapping=args.mapping, as_of=args.as_of))
-        text = df.to_json(orient="records", force_ascii=False, indent=1) if args.format == "json" \
-            else df.to_csv(index=False)
+        if args.format == "xlsx":
+            if not args.out:
+                raise ValueError("--format xlsx needs --out FILE.xlsx")
+            write_xlsx(df, Path(args.out))
+            return 0
+        text = df.to_json(orient="records", force_ascii=False, indent=1) if args.format == "json" else csv_text(df)
         if args.out:
             Path(args.out).write_text(text, encoding="utf-8")
         else:

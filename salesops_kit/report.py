@@ -10,16 +10,24 @@ needs; a failing notebook is named with its failing cell and the others are stil
 from __future__ import annotations
 
 import html
+import importlib
+import importlib.util
+import os
 import re
+import shutil
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["NOTEBOOK_TABLES", "NotebookRun", "ReportResult", "build_report", "find_notebooks",
-           "notebooks_dir", "sample_data_dir"]
+from .i18n import LANG_ENV, LANGS
+
+__all__ = ["NOTEBOOK_TABLES", "NotebookRun", "ReportResult", "build_report", "export_html", "find_notebooks",
+           "notebooks_dir", "safe_filename", "sample_data_dir"]
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,9 +84,13 @@ class ReportResult:
     out_dir: Path
     runs: list[NotebookRun] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    findings: dict[str, list[dict]] = field(default_factory=dict)
+    quarantine: list[Path] = field(default_factory=list)
+    kpi_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """No notebook failed (KPI provider errors are reported in ``kpi_errors``, index and manifest)."""
         return all(r.status != "failed" for r in self.runs)
 
     def summary(self) -> pd.DataFrame:
@@ -87,93 +99,217 @@ class ReportResult:
                               "error": r.error} for r in self.runs])
 
 
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}
+<meta http-equiv="Content-Security-Policy" content="{{ resources.salesops_csp }}">
+{%- endblock html_head_js -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block data_javascript scoped -%}{%- endblock data_javascript -%}
+{%- block body_header -%}
+{{ super() }}
+<nav class="salesops-nav" style="padding:.5rem 1rem;font-family:sans-serif"><a href="index.html">{{ resources.salesops_back | e }}</a></nav>
+{%- endblock body_header -%}
+"""
+
+
 def _progress(iterable, *, enabled: bool, **kw):
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, disable=not enabled, **kw)
+    return tqdm(iterable, disable=not enabled, file=sys.stderr, **kw)
+
+
+@contextmanager
+def _environ(**values: str):
+    """Set environment variables for the notebook kernels (they inherit the environment)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _safe_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
+    """The registry's KPI table, provider by provider; a provider that raises is reported, not fatal."""
+    from .kpis import PROVIDERS, kpi_frame, lookup
+
+    rows: list[dict] = []
+    errors: list[str] = []
+    for modname in PROVIDERS:
+        try:
+            if importlib.util.find_spec(modname) is None:
+                continue
+            mod = importlib.import_module(modname)
+            if hasattr(mod, "kpi_rows"):
+                rows.extend(mod.kpi_rows(ds))
+        except Exception as exc:  # noqa: BLE001 - a broken KPI module must not stop the report
+            errors.append(f"{modname}.kpi_rows: {type(exc).__name__}: {exc}")
+    known = []
+    for r in rows:
+        try:
+            lookup(r["kpi"])
+            known.append(r)
+        except KeyError as exc:
+            errors.append(str(exc).strip("\"'"))
+    return kpi_frame(known), sorted(set(errors))
 
 
 def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, notebooks=None,
-                 no_code: bool = False, progress: bool | None = None, kernel_name: str = "python3",
-                 notebook_dir: Path | None = None) -> ReportResult:
-    """Run the numbered notebooks on a dataset and write HTML reports into ``out_dir``.
+                 no_code: bool = False, lang: str = "en", progress: bool | None = None,
+                 kernel_name: str = "python3", notebook_dir: Path | None = None) -> ReportResult:
+    """Run the numbered notebooks on a dataset and write the report into ``out_dir``.
+
+    Writes ``<notebook>.html`` per notebook (self-contained, offline; a "tables missing" page when the
+    dataset lacks what it needs), ``index.html``, ``kpis.csv``, ``kpis.xlsx``, ``findings.csv``,
+    ``quarantine/<table>.csv`` and ``manifest.json``; executed notebooks are kept in ``_executed/``.
 
     Parameters
     ----------
     data_dir : folder of export files (default: the bundled sample company).
     mapping : built-in mapping name or path to a YAML mapping (default ``canonical``).
-    out_dir : where ``<notebook>.html``, ``index.html`` and ``kpis.csv`` go.
+    out_dir : output folder.
     as_of : analysis date (default: the latest date in the data).
     notebooks : numbers to run, e.g. ``["01", "03"]`` (default: all).
-    no_code : management version without code cells.
-    progress : show progress bars (default: only when stderr is a terminal).
+    no_code : management version without code cells (and without warnings printed by cells).
+    lang : ``en`` or ``zh``: language of the pages, chart labels and findings (``SALESOPS_LANG`` for the kernels).
+    progress : show progress bars across and within notebooks (default: only when stderr is a terminal).
     notebook_dir : folder of numbered notebooks (default: the kit's ``notebooks/``).
     """
-    from .kpis import kpi_table
     from .load import load_dataset
+    from .report_exports import (
+        build_manifest,
+        collect_findings,
+        write_findings,
+        write_kpis,
+        write_manifest,
+        write_quarantine,
+    )
+    from .report_pages import index_page, missing_page
 
+    if lang not in LANGS:
+        raise ValueError(f"Unknown report language {lang!r}: use one of {', '.join(LANGS)}.")
+    started = datetime.now(UTC)
+    t_start = time.perf_counter()
     data_dir = Path(data_dir) if data_dir else sample_data_dir()
     if not data_dir.is_dir():
         raise FileNotFoundError(f"Data folder {data_dir} does not exist: give the folder that holds your export files.")
     mapping_param = str(Path(mapping).resolve()) if mapping and Path(str(mapping)).is_file() else (mapping or "canonical")
+    as_of_param = None if as_of is None else str(pd.Timestamp(as_of).date())
+    nbs = find_notebooks(notebook_dir, select=notebooks)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     progress = sys.stderr.isatty() if progress is None else progress
 
-    ds = load_dataset(data_dir, mapping=mapping_param, as_of=as_of)
+    ds = load_dataset(data_dir, mapping=mapping_param, as_of=as_of_param)
     result = ReportResult(out_dir=out)
-    kpis = kpi_table(ds)
-    kpis.to_csv(out / "kpis.csv", index=False)
-    result.files["kpis.csv"] = out / "kpis.csv"
+    kpis, result.kpi_errors = _safe_kpi_table(ds)
+    result.files.update(write_kpis(kpis, out))
+    qdir = out / "quarantine"
+    if qdir.exists():
+        shutil.rmtree(qdir)
+    result.quarantine = write_quarantine(ds, qdir)
+    result.files["quarantine/"] = qdir
 
-    params = {"data_dir": str(data_dir.resolve()), "mapping": mapping_param,
-              "as_of": None if as_of is None else str(pd.Timestamp(as_of).date())}
-    nbs = find_notebooks(notebook_dir, select=notebooks)
+    params = {"data_dir": str(data_dir.resolve()), "mapping": mapping_param, "as_of": as_of_param}
     executed = out / "_executed"
     executed.mkdir(exist_ok=True)
-    for nb in _progress(nbs, enabled=progress, desc="notebooks", unit="nb"):
-        needs = NOTEBOOK_TABLES.get(nb.name[:2], ())
-        missing = tuple(ds.missing(*needs))
-        target = out / f"{nb.stem}.html"
-        if missing:
-            target.write_text(_missing_page(nb.stem, missing, ds), encoding="utf-8")
-            result.runs.append(NotebookRun(nb.stem, "skipped", 0.0, target, missing=missing))
-            continue
-        result.runs.append(_run_one(nb, executed / nb.name, target, params, no_code=no_code,
-                                    progress=progress, kernel_name=kernel_name))
-    (out / "index.html").write_text(_index_page(result, ds, params), encoding="utf-8")
+    findings: dict[str, list[dict]] = {}
+    kernel_env = {LANG_ENV: lang, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    with _environ(**kernel_env):
+        for nb in _progress(nbs, enabled=progress, desc="notebooks", unit="nb"):
+            needs = NOTEBOOK_TABLES.get(nb.name[:2], ())
+            missing = tuple(ds.missing(*needs))
+            target = out / f"{safe_filename(nb.stem)}.html"
+            if missing:
+                target.write_text(missing_page(nb.stem, missing, ds, lang=lang), encoding="utf-8")
+                result.runs.append(NotebookRun(nb.stem, "skipped", 0.0, target, missing=missing))
+                continue
+            run = _run_one(nb, executed / nb.name, target, params, no_code=no_code, progress=progress,
+                           kernel_name=kernel_name, lang=lang)
+            result.runs.append(run)
+            if (executed / nb.name).exists():
+                findings[nb.stem] = collect_findings(executed / nb.name)
+    result.findings = findings
+    result.files["findings.csv"] = write_findings(findings, out)
+    files = ["kpis.csv", "kpis.xlsx", "findings.csv", "quarantine/", "manifest.json"]
+    files += [f"quarantine/{p.name}" for p in result.quarantine]
+    (out / "index.html").write_text(
+        index_page(runs=result.runs, ds=ds, kpis=kpis, findings=findings, params=_shown_params(params, data_dir),
+                   lang=lang, files=files, kpi_errors=result.kpi_errors), encoding="utf-8")
     result.files["index.html"] = out / "index.html"
+    manifest = build_manifest(ds, data_dir=data_dir, mapping=mapping_param, params=params, runs=result.runs,
+                              lang=lang, no_code=no_code, started=started,
+                              seconds_total=time.perf_counter() - t_start,
+                              outputs=[r.html.name for r in result.runs if r.html] + files + ["index.html"])
+    manifest["kpi_errors"] = result.kpi_errors
+    result.files["manifest.json"] = write_manifest(manifest, out)
     return result
 
 
+def _shown_params(params: dict, data_dir: Path) -> dict:
+    """Parameters as shown on the index page: the data folder by name, not its absolute path."""
+    shown = dict(params)
+    shown["data_dir"] = data_dir.name
+    mp = Path(str(params["mapping"]))
+    if mp.is_file():
+        shown["mapping"] = mp.name
+    shown["as_of"] = params["as_of"] or "(latest date in the data)"
+    return shown
+
+
 def _run_one(src: Path, executed: Path, target: Path, params: dict, *, no_code: bool, progress: bool,
-             kernel_name: str) -> NotebookRun:
+             kernel_name: str, lang: str = "en") -> NotebookRun:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from .report_pages import page
+
     t0 = time.perf_counter()
     status, cell, error = "ok", None, ""
+    bar = {"desc": f"  {src.stem}", "leave": False, "position": 1, "file": sys.stderr} if progress else False
+    if executed.exists():
+        executed.unlink()
     try:
         pm.execute_notebook(str(src), str(executed), parameters=params, cwd=str(src.parent),
-                            kernel_name=kernel_name, progress_bar=progress, log_output=False)
+                            kernel_name=kernel_name, progress_bar=bar, log_output=False)
     except PapermillExecutionError as exc:  # exec_count is the [n] shown in the report page
         status, cell = "failed", exc.exec_count
         first_line = (exc.source or "").strip().splitlines()[:1]
         error = f"{exc.ename}: {exc.evalue}" + (f" (in `{first_line[0][:80]}`)" if first_line else "")
+    except Exception as exc:  # noqa: BLE001 - kernel did not start, notebook unreadable, ...
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - t0
     if executed.exists():
-        target.write_text(export_html(executed, no_code=no_code), encoding="utf-8")
+        target.write_text(export_html(executed, no_code=no_code, lang=lang), encoding="utf-8")
     else:  # papermill could not even start the kernel
-        target.write_text(_page(src.stem, f"<p>The notebook could not be run: {html.escape(error)}</p>"), encoding="utf-8")
+        target.write_text(page(src.stem, f"<h1>{html.escape(src.stem)}</h1>"
+                                         f"<p>The notebook could not be run: {html.escape(error)}</p>", lang=lang),
+                          encoding="utf-8")
     return NotebookRun(src.stem, status, seconds, target, failed_cell=cell, error=error)
 
 
-def export_html(notebook: Path, *, no_code: bool = False) -> str:
-    """Self-contained HTML of an executed notebook, honouring remove-cell/-input/-output tags."""
+def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> str:
+    """Self-contained, offline HTML of an executed notebook.
+
+    Images are embedded; ``remove-cell``/``remove-input``/``remove-output`` tags are honoured; the lab
+    template's CDN scripts (require.js, MathJax, mermaid, widgets) are left out and a Content-Security-Policy
+    allowing no script or network request is set, so the page loads offline with no console error.
+    ``no_code`` drops code inputs, prompts and the warnings cells printed to stderr.
+    """
     import nbformat
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
     from traitlets.config import Config
+
+    from .i18n import t
+    from .report_pages import CSP, notebook_title
 
     c = Config()
     c.TagRemovePreprocessor.remove_cell_tags = ("remove-cell", "parameters-hidden")
@@ -184,45 +320,21 @@ def export_html(notebook: Path, *, no_code: bool = False) -> str:
     c.HTMLExporter.exclude_input_prompt = no_code
     c.HTMLExporter.exclude_output_prompt = True
     c.HTMLExporter.embed_images = True
-    exporter = HTMLExporter(config=c, template_name="lab")
+    c.HTMLExporter.language_code = "zh-Hans" if lang == "zh" else "en"
+    exporter = HTMLExporter(config=c, template_name="lab",
+                            extra_loaders=[DictLoader({"salesops_offline.html.j2": _OFFLINE_TEMPLATE})])
+    exporter.template_file = "salesops_offline.html.j2"
     exporter.register_preprocessor(TagRemovePreprocessor(config=c), enabled=True)
     nb = nbformat.read(notebook, as_version=4)
-    body, _ = exporter.from_notebook_node(nb)
+    if no_code:
+        for cell in nb.cells:
+            if cell.get("cell_type") == "code":
+                cell.outputs = [o for o in cell.get("outputs", [])
+                                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    name = notebook_title(Path(notebook).stem, lang)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}, "salesops_csp": CSP,
+                                                         "salesops_back": t("Back to the index", lang)})
     return body
-
-
-def _page(title: str, body: str) -> str:
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title>"
-            "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}"
-            "td:first-child,th:first-child{text-align:left}.failed{color:#b00}.skipped{color:#a60}</style>"
-            f"</head><body>{body}</body></html>")
-
-
-def _missing_page(name: str, missing: tuple[str, ...], ds) -> str:
-    keys = "".join(f"<li><code>tables.{html.escape(m)}.file</code></li>" for m in missing)
-    return _page(name, f"<h1>{html.escape(name)}</h1><p>This report needs the table(s) "
-                       f"<strong>{html.escape(', '.join(missing))}</strong>, which this dataset does not have "
-                       f"(mapping <code>{html.escape(ds.mapping_name)}</code>). Add the export file(s) to the data folder "
-                       f"and name them in the mapping:</p><ul>{keys}</ul><p>See data/README.md for the columns each "
-                       "table needs, and <code>salesops mapping suggest FILE</code> for a draft mapping.</p>")
-
-
-def _index_page(result: ReportResult, ds, params: dict) -> str:
-    rows = "".join(
-        f"<tr><td><a href=\"{html.escape(r.html.name)}\">{html.escape(r.notebook)}</a></td>"
-        f"<td class=\"{r.status}\">{r.status}</td><td>{r.seconds:.1f}</td>"
-        f"<td>{html.escape(r.error or ('needs ' + ', '.join(r.missing) if r.missing else ''))}</td></tr>"
-        for r in result.runs if r.html)
-    acct = ds.account.to_html(index=False, escape=True, border=0)
-    p = "".join(f"<li><code>{html.escape(k)}</code> = {html.escape(str(v))}</li>" for k, v in params.items()
-                if k != "data_dir")
-    return _page("salesops-kit report", "<h1>salesops-kit report</h1>"
-                 f"<p>As of {ds.as_of.date()} · mapping {html.escape(ds.mapping_name)}</p>"
-                 f"<h2>Reports</h2><table><tr><th>notebook</th><th>status</th><th>seconds</th><th>note</th></tr>{rows}</table>"
-                 f"<h2>Data account</h2>{acct}<h2>Parameters</h2><ul>{p}</ul>"
-                 "<p><a href=\"kpis.csv\">kpis.csv</a>: every headline KPI with its interval, unit and definition.</p>")
 
 
 def safe_filename(text: str) -> str:

@@ -1,0 +1,340 @@
+"""Report language: English (default) or Chinese labels for KPI names, units, page titles, charts and findings.
+
+The language is read from the environment variable ``SALESOPS_LANG`` (``en`` or ``zh``; ``zh_CN``,
+``zh-Hans`` ... count as ``zh``). ``salesops report --lang zh`` sets it for the notebook kernels, which
+inherit the environment, so the same notebooks draw Chinese chart labels and findings without changes.
+
+``t(text)`` translates a label (unknown text comes back unchanged, so English is always a safe fallback);
+``kpi_label(name)`` names a KPI, including families such as ``stage_conversion_Proposal_to_Negotiation``.
+When a Chinese label reaches matplotlib, :func:`use_cjk_font` puts an installed CJK font first in
+matplotlib's font list, or warns once, naming the package to install, instead of drawing empty boxes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import warnings
+
+__all__ = ["LANG_ENV", "LANGS", "current_lang", "t", "kpi_label", "unit_label", "use_cjk_font",
+           "CJK_FONT_NAMES", "CJKFontWarning"]
+
+LANG_ENV = "SALESOPS_LANG"
+LANGS = ("en", "zh")
+
+# Fonts with CJK glyphs, in order of preference, as matplotlib's font manager names them.
+CJK_FONT_NAMES = (
+    "Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans CJK KR", "Noto Sans SC",
+    "Source Han Sans SC", "Source Han Sans CN", "Source Han Sans", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
+    "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC", "Hiragino Sans GB", "Droid Sans Fallback",
+    "AR PL UMing CN", "Arial Unicode MS",
+)
+
+
+class CJKFontWarning(UserWarning):
+    """No installed font can draw Chinese characters in charts."""
+
+
+def current_lang() -> str:
+    """``"zh"`` when ``SALESOPS_LANG`` starts with ``zh`` (any case), else ``"en"``."""
+    v = os.environ.get(LANG_ENV, "").strip().lower()
+    return "zh" if v.startswith("zh") else "en"
+
+
+def _norm_lang(lang: str | None) -> str:
+    if lang is None:
+        return current_lang()
+    return "zh" if str(lang).lower().startswith("zh") else "en"
+
+
+# --- the translation table (English text -> Chinese) -------------------------------------------------
+ZH: dict[str, str] = {
+    # report pages
+    "salesops-kit report": "salesops-kit 分析报告",
+    "Sales operations report": "销售运营分析报告",
+    "As of": "数据截至",
+    "mapping": "映射",
+    "Headline KPIs": "核心指标",
+    "Top findings": "主要发现",
+    "Reports": "报告",
+    "Report": "报告",
+    "Data account": "数据清点",
+    "Parameters": "参数",
+    "Downloads": "下载",
+    "notebook": "笔记本",
+    "status": "状态",
+    "seconds": "耗时（秒）",
+    "note": "备注",
+    "ok": "完成",
+    "failed": "失败",
+    "skipped": "跳过",
+    "KPI": "指标",
+    "segment": "细分",
+    "value": "数值",
+    "95% interval": "95% 区间",
+    "unit": "单位",
+    "definition": "定义",
+    "table": "数据表",
+    "files": "文件数",
+    "rows_read": "读取行数",
+    "rows_kept": "保留行数",
+    "rows_quarantined": "隔离行数",
+    "footer_lines": "页脚行数",
+    "all": "全部",
+    "No findings.": "暂无发现。",
+    "No headline KPIs could be computed from this dataset.": "此数据集无法计算核心指标。",
+    "Back to the index": "返回目录",
+    "failed at cell": "出错单元格",
+    "needs": "需要",
+    "This report needs the table(s)": "此报告需要以下数据表",
+    "which this dataset does not have": "当前数据集中没有",
+    "Add the export file(s) to the data folder and name them in the mapping:": "请把导出文件放入数据文件夹，并在映射文件中指定：",
+    "Required columns": "必需列",
+    "Optional columns": "可选列",
+    "See data/README.md for the columns each table needs, and run salesops mapping suggest FILE for a draft mapping.":
+        "各表所需列见 data/README.md；运行 salesops mapping suggest 文件名 可生成映射草稿。",
+    "every KPI with its interval, unit and definition": "全部指标及其区间、单位与定义",
+    "every finding of every notebook": "所有笔记本的全部发现",
+    "rejected rows per table, with the reason": "每张表被隔离的行及原因",
+    "what produced this report: input files and checksums, mapping, parameters, versions, run times":
+        "本报告的来源：输入文件与校验和、映射、参数、版本、运行时间",
+    "Reports that failed": "运行失败的报告",
+    "KPIs that could not be computed": "无法计算的指标",
+    "Interval": "区间",
+    "column in your export": "导出文件中的列名",
+    # notebook titles
+    "Data audit": "数据审计",
+    "Funnel analysis": "漏斗分析",
+    "Cost metrics": "成本指标",
+    "Seasonality and forecasting": "季节性与预测",
+    "Seasonality forecasting": "季节性与预测",
+    "Rep coaching": "销售代表辅导",
+    "Monitoring": "指标监控",
+    "KPI monitoring": "指标监控",
+    # units
+    "rows": "行",
+    "date": "日期",
+    "rate": "比率",
+    "share": "占比",
+    "ratio": "比值",
+    "days": "天",
+    "hours": "小时",
+    "months": "个月",
+    "currency": "金额",
+    "count": "个数",
+    "deals": "笔商机",
+    "reps": "名销售",
+    "per month": "每月",
+    "currency per month": "金额/月",
+    "index": "指数",
+    # KPI names (registry names -> labels)
+    "win_rate": "赢单率",
+    "win_rate_shrunk": "赢单率（收缩估计）",
+    "lead_conversion_rate": "线索转化率",
+    "lead_conversion_rate_shrunk": "线索转化率（收缩估计）",
+    "sales_cycle_median_days": "销售周期中位数（天）",
+    "sales_cycle_mean_won_days": "赢单平均周期（天，有偏）",
+    "sales_velocity_per_month": "销售速度（每月）",
+    "sales_velocity": "销售速度",
+    "stage_conversion": "阶段转化率",
+    "cumulative_conversion": "累计转化率",
+    "cac": "获客成本（CAC）",
+    "cac_blended": "综合获客成本",
+    "clv_simple": "客户终身价值（简单法）",
+    "clv_predictive_mean": "客户终身价值（预测均值）",
+    "ltv_cac_ratio": "LTV:CAC 比值",
+    "cac_payback_months": "CAC 回收期（月）",
+    "repeat_purchase_rate": "复购率",
+    "cost_of_sales": "销售成本",
+    "seasonal_index": "季节指数",
+    "forecast_next_12m_total": "未来 12 个月预测总额",
+    "forecast_backtest_mase": "预测回测 MASE",
+    "pipeline_expected_next_quarter": "下季度管道预期金额",
+    "first_response_median_hours": "首次响应时间中位数（小时）",
+    "reps_flagged": "被标记的销售代表数",
+    "rows_opportunities": "商机行数",
+    "rows_leads": "线索行数",
+    "rows_orders": "订单行数",
+    "bookings": "签约额",
+    "open_pipeline": "在途管道",
+    "average_deal_size": "平均成交金额",
+    "csat_mean": "客户满意度均值",
+    "quota_attainment": "配额完成率",
+    # tables
+    "opportunities": "商机",
+    "stage_history": "阶段历史",
+    "leads": "线索",
+    "orders": "订单",
+    "marketing_spend": "营销支出",
+    "activities": "销售活动",
+    "csat": "客户满意度",
+    "quotas": "销售配额",
+    # chart labels (plots/*.py wrap their label strings in t())
+    "Win rate": "赢单率",
+    "Conversion": "转化率",
+    "Conversion rate": "转化率",
+    "Stage": "阶段",
+    "Stage conversion": "阶段转化率",
+    "Deals": "商机数",
+    "Deals reaching stage": "进入该阶段的商机数",
+    "Lead source": "线索来源",
+    "Channel": "渠道",
+    "Month": "月份",
+    "Bookings": "签约额",
+    "Amount": "金额",
+    "Revenue": "收入",
+    "Forecast": "预测",
+    "Actual": "实际",
+    "Trend": "趋势",
+    "Seasonal index": "季节指数",
+    "Seasonality": "季节性",
+    "Residual": "残差",
+    "Days": "天数",
+    "Days since created": "创建后天数",
+    "Share still open": "仍未关闭的比例",
+    "Share won": "赢单比例",
+    "Cumulative incidence": "累积发生率",
+    "Won": "赢单",
+    "Lost": "输单",
+    "Open": "进行中",
+    "Rep": "销售代表",
+    "Owner": "负责人",
+    "Team": "团队",
+    "Team average": "团队平均",
+    "Funnel limits": "漏斗图控制限",
+    "Number of deals": "商机数量",
+    "Number of leads": "线索数量",
+    "First response (hours)": "首次响应（小时）",
+    "CAC": "获客成本",
+    "LTV:CAC": "LTV:CAC",
+    "Customers": "客户数",
+    "Cohort": "同期群",
+    "Months since acquisition": "获客后月数",
+    "Retention": "留存率",
+    "Spend": "支出",
+    "Payback (months)": "回收期（月）",
+    "Expected value": "期望价值",
+    "Predicted": "预测值",
+    "Observed": "观测值",
+    "CSAT": "客户满意度",
+    "Score": "得分",
+    "Date": "日期",
+    "Week": "周",
+    "Quarter": "季度",
+    "Year": "年",
+    "Probability": "概率",
+    "Expected": "期望",
+    "Control limits": "控制限",
+    "Alert": "警报",
+    # findings sentence templates
+    "vs": "对比",
+    "No findings": "暂无发现",
+    "Findings": "主要发现",
+    "Caveats": "注意事项",
+}
+
+
+def t(text: str, lang: str | None = None) -> str:
+    """Translate a label into the report language (unknown text is returned unchanged).
+
+    Matching is exact first, then case-insensitive. When the result contains Chinese characters and
+    matplotlib is already imported, the first call also makes sure charts can draw them
+    (:func:`use_cjk_font`).
+    """
+    if not isinstance(text, str) or _norm_lang(lang) == "en":
+        return text
+    out = ZH.get(text)
+    if out is None:
+        out = _ZH_LOWER.get(text.lower(), text)
+    if out is not text and "matplotlib" in sys.modules:
+        use_cjk_font()
+    return out
+
+
+_ZH_LOWER = {k.lower(): v for k, v in ZH.items()}
+
+# KPI families: registry names with a variable part, e.g. stage_conversion_Proposal_to_Negotiation.
+_FAMILIES = (
+    (re.compile(r"^stage_conversion_(.+)_to_(.+)$"), "stage_conversion", "{0} → {1}"),
+    (re.compile(r"^cumulative_conversion_(.+)_to_(.+)$"), "cumulative_conversion", "{0} → {1}"),
+    (re.compile(r"^seasonal_index_(q[1-4]|m\d{1,2})$"), "seasonal_index", "{0}"),
+    (re.compile(r"^rows_quarantined_(.+)$"), "rows_quarantined", "{0}"),
+    (re.compile(r"^rows_(.+)$"), "rows", "{0}"),
+    (re.compile(r"^date_min_(.+)$"), "date_min", "{0}"),
+    (re.compile(r"^date_max_(.+)$"), "date_max", "{0}"),
+)
+_FAMILY_ZH = {"rows": "{0} 行数", "rows_quarantined": "{0} 隔离行数", "date_min": "{0} 最早日期",
+              "date_max": "{0} 最晚日期"}
+
+
+def kpi_label(name: str, lang: str | None = None) -> str:
+    """A readable label for a KPI registry name: ``win_rate`` → ``win rate`` / ``赢单率``;
+    families keep their variable part (``stage_conversion_Proposal_to_Negotiation`` →
+    ``stage conversion Proposal → Negotiation``)."""
+    lang = _norm_lang(lang)
+    if lang == "zh" and name in ZH:
+        return ZH[name]
+    for pat, family, fmt in _FAMILIES:
+        m = pat.match(name)
+        if not m:
+            continue
+        parts = [t(g, lang) for g in m.groups()]
+        if lang == "zh" and family in _FAMILY_ZH:
+            return _FAMILY_ZH[family].format(*parts)
+        if lang == "zh" and family in ZH:
+            return f"{ZH[family]} {fmt.format(*parts)}"
+        return f"{family.replace('_', ' ')} {fmt.format(*parts)}"
+    return name.replace("_", " ")
+
+
+def unit_label(unit: str, lang: str | None = None) -> str:
+    """The unit in the report language (``days`` → ``天``)."""
+    return t(unit, lang) if unit else ""
+
+
+# --- CJK fonts for matplotlib -------------------------------------------------------------------------
+_FONT_STATE: dict[str, object] = {}
+
+
+def use_cjk_font(*, warn: bool = True) -> str | None:
+    """Put an installed CJK font first in matplotlib's sans-serif list; return its name.
+
+    Looks for Noto Sans CJK, Source Han Sans, WenQuanYi, SimHei, Microsoft YaHei, PingFang ... in
+    matplotlib's font manager. When none is installed, warns once (:class:`CJKFontWarning`) naming the
+    package to install, and returns None; charts then still draw, with boxes for Chinese characters.
+    The lookup runs once per process.
+    """
+    if "font" in _FONT_STATE:
+        return _FONT_STATE["font"]  # type: ignore[return-value]
+    import matplotlib
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    found = next((n for n in CJK_FONT_NAMES if n in installed), None)
+    if found is None:  # any other font whose name says it covers CJK
+        found = next((n for n in sorted(installed) if re.search(r"CJK|Han Sans|WenQuanYi|YaHei|Hei\b", n)), None)
+    _FONT_STATE["font"] = found
+    if found:
+        fam = list(matplotlib.rcParams["font.sans-serif"])
+        matplotlib.rcParams["font.sans-serif"] = [found] + [f for f in fam if f != found]
+        fam = list(matplotlib.rcParams["font.family"])
+        if "sans-serif" not in fam:
+            matplotlib.rcParams["font.family"] = ["sans-serif"] + fam
+        matplotlib.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack U+2212
+    elif warn:
+        warnings.warn(
+            "No font with Chinese characters is installed, so Chinese chart labels would be drawn as empty "
+            "boxes. Install one and re-run: on Debian/Ubuntu `sudo apt-get install fonts-noto-cjk` (or the "
+            "smaller fonts-wqy-microhei), with conda `conda install -c conda-forge font-ttf-noto-cjk`, on "
+            "Windows/macOS Microsoft YaHei / PingFang are built in. Then delete matplotlib's font cache "
+            "(matplotlib.get_cachedir()) if the new font is not found.",
+            CJKFontWarning,
+            stacklevel=2,
+        )
+    return found
+
+
+def _reset_font_state() -> None:
+    """Forget the font lookup (tests)."""
+    _FONT_STATE.clear()
