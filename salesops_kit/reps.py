@@ -20,6 +20,7 @@ from . import _rep_scans as scans
 from .stats import bh_adjust, fisher_vs_rest, fit_beta_binomial, funnel_limits, shrink_rates, wilson_interval  # noqa: F401
 
 __all__ = ["Scorecard", "RepComparison", "scorecard", "compare_reps", "flag_reps", "coaching_findings", "kpi_rows",
+           "stage_conversion_by_rep",
            "MIN_N", "LEAD_MATURITY_DAYS", "COMPARED_METRICS", "not_available"]
 
 MIN_N = 30  # fewer trials than this on a metric: "not enough data", never ranked or flagged
@@ -429,6 +430,22 @@ def flag_reps(successes, trials, *, min_n: int = MIN_N, alpha: float = 0.05):
     status = np.select([~eligible, sig & (rate < rest), sig & (rate > rest)],
                        ["not enough data", "below", "above"], "in line")
     return p, q, status
+
+
+def stage_conversion_by_rep(dataset, *, value: str = "conversion") -> pd.DataFrame:
+    """Per-rep stage-to-stage conversion (rows: owner; columns "Stage → Next stage"), from the
+    funnel module's :func:`salesops_kit.funnel.stage_funnel` with ``by="owner"`` (stage history used
+    when present; open deals in a stage are not counted as failures)."""
+    from .funnel import stage_funnel
+
+    dataset.require("opportunities", purpose="the per-rep stage conversion")
+    sf = stage_funnel(dataset.opportunities, stage_history=dataset.stage_history, by="owner", stages=dataset.stages)
+    t = sf.table[sf.table["next_stage"].notna()].copy()
+    t["transition"] = t["stage"].astype(str) + " → " + t["next_stage"].astype(str)
+    order = list(dict.fromkeys(t.sort_values("stage_index")["transition"]))
+    wide = t.pivot(index="owner", columns="transition", values=value).reindex(columns=order)
+    wide.columns.name = None
+    return wide.astype(float).reset_index().sort_values("owner").reset_index(drop=True)
 
 
 def coaching_findings(dataset, **kwargs):
