@@ -1,0 +1,130 @@
+"""Funnel charts (issue 3): stage funnel with intervals, conversion heatmap by segment,
+cumulative incidence of winning, stage-probability calibration. Each returns the Axes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._base import get_ax
+
+__all__ = ["plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration"]
+
+
+def plot_funnel(table: pd.DataFrame, *, rate: str = "conversion", ax=None, color="#4C72B0", **kwargs):
+    """Horizontal bars of deals reaching each stage, labelled with the step (or cumulative)
+    conversion and its 95% interval.
+
+    ``table`` is ``StageFunnel.table`` without ``by`` columns (one row per stage).
+    ``rate`` is "conversion" (to the next stage) or "cumulative".
+    """
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 4)))
+    t = table.reset_index(drop=True)
+    if not len(t):
+        ax.set_title("Stage funnel (no deals)")
+        return ax
+    y = np.arange(len(t))[::-1]
+    reached = t["reached"].astype(float).to_numpy()
+    ax.barh(y, reached, color=color, alpha=0.85, **kwargs)
+    xmax = reached.max() if reached.max() > 0 else 1
+    for yi, (_, r) in zip(y, t.iterrows(), strict=True):
+        v, lo, hi = r[rate], r[f"{rate}_ci_low"], r[f"{rate}_ci_high"]
+        label = f"{int(r['reached']):,}"
+        if pd.notna(v):
+            what = f"→ {r['next_stage']}" if rate == "conversion" else "of entrants"
+            label += f"   {v:.0%} {what} (95% CI {lo:.0%}–{hi:.0%})"
+        ax.text(r["reached"] + xmax * 0.01, yi, label, va="center", fontsize=8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(t["stage"].astype(str))
+    ax.set_xlim(0, xmax * 1.9)
+    ax.set_xlabel("deals that reached the stage")
+    ax.set_title(f"Stage funnel ({t['funnel_type'].iloc[0] if 'funnel_type' in t else ''}); labels: "
+                 f"{'stage-to-stage' if rate == 'conversion' else 'cumulative'} conversion")
+    return ax
+
+
+def plot_conversion_heatmap(cells: pd.DataFrame, *, ax=None, cmap="RdBu", annotate: bool = True, **kwargs):
+    """Heatmap of conversion minus the rest (percentage points) for segment × transition.
+
+    ``cells`` is ``Bottlenecks.cells`` (optionally filtered to one segment column). Cells with
+    q < alpha are marked with ``*``.
+    """
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 4)))
+    if not len(cells):
+        ax.set_title("Conversion by segment (no cells)")
+        return ax
+    c = cells.assign(label=cells["column"].astype(str) + "=" + cells["segment"].astype(str))
+    order = c.drop_duplicates("transition").sort_values("stage_index")["transition"].tolist()
+    piv = c.pivot_table(index="label", columns="transition", values="difference", aggfunc="first")[order]
+    sig = c.pivot_table(index="label", columns="transition", values="significant", aggfunc="first")[order]
+    vals = piv.to_numpy(float) * 100
+    lim = np.nanmax(np.abs(vals)) if np.isfinite(vals).any() else 1.0
+    im = ax.imshow(vals, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto", **kwargs)
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels(order, rotation=20, ha="right", fontsize=8)
+    ax.set_yticks(range(len(piv.index)))
+    ax.set_yticklabels(piv.index, fontsize=8)
+    if annotate:
+        for i in range(vals.shape[0]):
+            for j in range(vals.shape[1]):
+                if np.isfinite(vals[i, j]):
+                    star = "*" if bool(sig.iloc[i, j]) is True else ""
+                    ax.text(j, i, f"{vals[i, j]:+.0f}{star}", ha="center", va="center", fontsize=7)
+    ax.figure.colorbar(im, ax=ax, label="conversion − rest (pp)")
+    ax.set_title("Conversion vs the rest by segment (* = BH q < alpha)")
+    return ax
+
+
+def plot_cumulative_incidence(result, *, ax=None, max_days: float | None = None, **kwargs):
+    """Cumulative incidence of winning over days since creation (with 95% band), per segment.
+
+    ``result`` is a ``SalesCycle`` (or its ``curves`` DataFrame); the dashed line marks each
+    segment's median days to win.
+    """
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 4)))
+    curves = result.curves if hasattr(result, "curves") else result
+    by = list(getattr(result, "by", ()))
+    summary = getattr(result, "summary", None)
+    if not len(curves):
+        ax.set_title("Cumulative incidence of winning (no deals)")
+        return ax
+    groups = curves.groupby(by, sort=True) if by else [((), curves)]
+    for key, g in groups:
+        label = " | ".join(map(str, key if isinstance(key, tuple) else (key,))) or "all deals"
+        g = g[g["days"] <= max_days] if max_days is not None else g
+        line = ax.step(g["days"], g["cif_won"], where="post", label=label, **kwargs)[0]
+        if g["cif_won_ci_low"].notna().any():
+            ax.fill_between(g["days"], g["cif_won_ci_low"], g["cif_won_ci_high"], step="post", alpha=0.15,
+                            color=line.get_color())
+        if summary is not None:
+            s = summary if not by else summary.merge(pd.DataFrame([dict(zip(by, key if isinstance(key, tuple) else (key,),
+                                                                           strict=True))]), on=by)
+            if len(s) and pd.notna(s["median_days_to_win"].iloc[0]):
+                ax.axvline(s["median_days_to_win"].iloc[0], ls="--", lw=0.8, color=line.get_color())
+    ax.set_xlabel("days since the deal was created")
+    ax.set_ylabel("share of deals won by then")
+    ax.set_ylim(0, None)
+    ax.set_title("Cumulative incidence of winning (open deals censored, lost deals competing)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_calibration(table: pd.DataFrame, *, ax=None, **kwargs):
+    """Stated stage probability (x) against realised win rate with 95% interval (y), one point per stage;
+    the diagonal is perfect calibration. ``table`` is ``Calibration.table``."""
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (5, 5)))
+    t = table.dropna(subset=["realised_win_rate"])
+    x = t["stated_probability"].to_numpy(float)
+    y = t["realised_win_rate"].to_numpy(float)
+    err = np.vstack([y - t["ci_low"].to_numpy(float), t["ci_high"].to_numpy(float) - y])
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    ax.errorbar(x, y, yerr=err, fmt="o", capsize=3, **kwargs)
+    for xi, yi, s in zip(x, y, t["stage"].astype(str), strict=True):
+        if np.isfinite(xi):
+            ax.annotate(s, (xi, yi), textcoords="offset points", xytext=(5, -10), fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("stated probability (CRM)")
+    ax.set_ylabel("realised win rate of closed deals that reached the stage")
+    ax.set_title("Stage-probability calibration")
+    return ax
