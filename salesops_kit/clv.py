@@ -176,12 +176,13 @@ def _build(cls, model, names, theta, shift, converged, message, H_mean, total_w,
         cov = np.full((len(names), len(names)), np.nan)
     se_log = np.sqrt(np.clip(np.diag(cov), 0, None))
     z = _st.norm.ppf(0.975)
-    return cls(model=model, params=params, log_likelihood=float(ll),
-               standard_errors=pd.Series(params.to_numpy() * se_log, index=names),
-               ci_low=pd.Series(np.exp(theta_nat - z * se_log), index=names),
-               ci_high=pd.Series(np.exp(theta_nat + z * se_log), index=names),
-               converged=converged, message=message, n_obs=float(total_w), n_patterns=int(n_patterns),
-               covariance_log=cov, **extra)
+    with np.errstate(over="ignore", invalid="ignore"):
+            return cls(model=model, params=params, log_likelihood=float(ll),
+                   standard_errors=pd.Series(params.to_numpy() * se_log, index=names),
+                   ci_low=pd.Series(np.exp(theta_nat - z * se_log), index=names),
+                   ci_high=pd.Series(np.exp(theta_nat + z * se_log), index=names),
+                   converged=converged, message=message, n_obs=float(total_w), n_patterns=int(n_patterns),
+                   covariance_log=cov, **extra)
 
 
 def _check_rfm(x, t_x, T):

@@ -40,7 +40,7 @@ def _frame(orders, need, *, table="orders"):
 def _collect(f) -> pd.DataFrame:
     if hasattr(f, "collect"):
         f = f.collect()
-    return f.to_pandas()
+    return f.to_pandas().copy(deep=False)  # never hand back (and later modify) the caller's frame
 
 
 def _ts(v) -> pd.Timestamp | None:

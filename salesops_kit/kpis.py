@@ -77,7 +77,32 @@ for _name, _unit, _def in (
     define(_name, _unit, _def, "funnel")
 
 # --- costs and CLV (issue 4) --------------------------------------------------------------------
-# (definitions added by the cost-metrics issue)
+_W = ("Window: customers acquired from the first month with marketing spend to the last complete month "
+      "before as-of; segment channel=NAME is the channel of the customer's first order.")
+define("new_customers", "customers", "Customers whose first order falls in the window (acquisition channel = "
+       "channel of the first order). " + _W, "costs")
+define("cac", "currency per customer", "CAC = (marketing + sales spend in the window) / new customers in the "
+       "window; blended (all spend) for segment all. NaN when there are no new customers. " + _W, "costs")
+define("clv_simple", "currency per customer", "Simple CLV = average order value x purchases per year x expected "
+       "lifespan in years (12 months / churn rate) x margin rate, over the last 12 months before as-of "
+       "(margin rate 1 = revenue CLV when orders have no margin column).", "costs")
+define("clv_predictive_mean", "currency per customer", "Mean predictive LTV of a new customer: expected gross "
+       "margin over 36 months from the first order (first order included), observed margin to as-of plus "
+       "BG/NBD x Gamma-Gamma prediction for the rest, discounted 1% a month; 95% bootstrap CI over "
+       "customers. " + _W, "costs")
+define("ltv_cac_ratio", "ratio", "LTV:CAC = clv_predictive_mean / cac; 95% bootstrap CI over the channel's "
+       "new customers (spend taken as known). Below 1 the channel loses money on each customer. " + _W, "costs")
+define("cac_payback_months", "months", "CAC payback = CAC / gross margin per new customer per month over the "
+       "first 12 months after acquisition (observed + predicted). NaN when margin <= 0 or no new "
+       "customers. " + _W, "costs")
+define("repeat_purchase_rate", "share", "Customers with >= 2 orders / customers with >= 1 order, orders in the "
+       "12 months up to as-of; Wilson 95% CI.", "costs")
+define("retention_month_3", "share", "Share of an acquisition-month cohort ordering in month 3 after the "
+       "acquisition month, pooled over cohorts whose month 3 is complete at as-of; Wilson 95% CI.", "costs")
+define("retention_month_12", "share", "Share of an acquisition-month cohort ordering in month 12 after the "
+       "acquisition month, pooled over cohorts whose month 12 is complete at as-of; Wilson 95% CI.", "costs")
+define("cost_of_sales_ratio", "ratio", "Sales cost (marketing_spend rows with cost_type sales) / order revenue "
+       "in the window; per channel: that channel's sales cost / revenue of its customers. " + _W, "costs")
 
 # --- seasonality and forecasting (issue 5) ------------------------------------------------------
 # (definitions added by the forecasting issue)
