@@ -335,3 +335,160 @@ def median_ci(values, *, level: float = 0.95):
     if j < 1:
         return med, np.nan, np.nan
     return med, float(x[j - 1]), float(x[n - j])
+
+
+# --- monitoring (issue 9) ---
+
+__all__ += ["rate_change_test", "poisson_rate_test", "bootstrap_diff", "sum_change_test", "nps_interval",
+            "nps_change_test"]
+
+
+def rate_change_test(k1, n1, k0, n0, *, level: float = 0.95) -> dict:
+    """Change of a proportion from a base period (``k0 / n0``) to a current period (``k1 / n1``).
+
+    Two-proportion test: Pearson chi-square on the 2x2 table (equivalent to the pooled two-sided
+    z-test ``z = (p1 - p0) / sqrt(p (1 - p) (1/n1 + 1/n0))``, ``p`` pooled), Fisher's exact test when an
+    expected count is below 5 (``two_proportion_test`` of the funnel block); Newcombe interval of
+    ``p1 - p0``.
+
+    Returns
+    -------
+    dict with ``value, base_value, change`` (p1 - p0), ``ci_low, ci_high, p_value, test``; NaN where
+    either period has no trials.
+    """
+    out = {"value": np.nan, "base_value": np.nan, "change": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+           "p_value": np.nan, "test": "none"}
+    if not (n1 > 0 and n0 > 0):
+        return out
+    p, method = two_proportion_test(k1, n1, k0, n0)
+    lo, hi = newcombe_diff_interval(k1, n1, k0, n0, level=level)
+    out.update(value=k1 / n1, base_value=k0 / n0, change=k1 / n1 - k0 / n0, ci_low=float(lo), ci_high=float(hi),
+               p_value=float(p) if method != "none" else 1.0,
+               test="two-proportion " + ("chi-square" if method == "chi-square" else
+                                         "Fisher exact" if method == "fisher" else "(no variation)"))
+    return out
+
+
+def poisson_rate_test(c1, e1, c0, e0, *, level: float = 0.95) -> dict:
+    """Exact conditional test of two Poisson rates ``c1 / e1`` vs ``c0 / e0`` (counts over exposures).
+
+    Given ``c1 + c0`` events, ``c1 ~ Binomial(c1 + c0, e1 / (e1 + e0))`` under equal rates
+    (``scipy.stats.binomtest``, two-sided). The rate ratio interval comes from the Clopper-Pearson
+    interval ``(pl, pu)`` of that binomial: ``ratio = pi / (1 - pi) * e0 / e1``.
+
+    Returns
+    -------
+    dict ``rate, base_rate, ratio, ratio_low, ratio_high, p_value, test`` (NaN when there are no events
+    or no exposure).
+    """
+    out = {"rate": np.nan, "base_rate": np.nan, "ratio": np.nan, "ratio_low": np.nan, "ratio_high": np.nan,
+           "p_value": np.nan, "test": "Poisson exact (conditional binomial)"}
+    if not (e1 > 0 and e0 > 0):
+        return out
+    out.update(rate=c1 / e1, base_rate=c0 / e0)
+    total = int(round(c1 + c0))
+    if total == 0:
+        out.update(p_value=1.0)
+        return out
+    res = _st.binomtest(int(round(c1)), total, e1 / (e1 + e0))
+    ci = res.proportion_ci(confidence_level=level, method="exact")
+    def odds(q):
+        return q / (1 - q) * e0 / e1 if q < 1 else np.inf
+
+    out.update(ratio=(c1 / e1) / (c0 / e0) if c0 > 0 else np.inf, ratio_low=odds(ci.low), ratio_high=odds(ci.high),
+               p_value=float(res.pvalue))
+    return out
+
+
+def bootstrap_diff(x1, x0, *, statistic: str = "mean", n_boot: int = 2000, level: float = 0.95,
+                   seed: int = 0) -> dict:
+    """Percentile bootstrap of ``stat(x1) - stat(x0)`` (two independent samples, vectorised).
+
+    Each sample is resampled with replacement ``n_boot`` times (``numpy.random.default_rng(seed)``);
+    the two-sided p-value is ``2 * min(share of resampled differences <= 0, share >= 0)``, at least
+    ``1 / n_boot`` (a bootstrap cannot say more). ``statistic`` is ``"mean"`` or ``"median"``.
+
+    Returns
+    -------
+    dict ``value, base_value, change, ci_low, ci_high, p_value, test``; NaN when a sample is empty.
+    """
+    f = {"mean": np.mean, "median": np.median}[statistic]
+    a = np.asarray(x1, dtype=float)
+    b = np.asarray(x0, dtype=float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    out = {"value": np.nan, "base_value": np.nan, "change": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+           "p_value": np.nan, "test": f"bootstrap ({statistic})"}
+    if len(a) == 0 or len(b) == 0:
+        return out
+    rng = np.random.default_rng(seed)
+    ba = f(a[rng.integers(0, len(a), size=(n_boot, len(a)))], axis=1)
+    bb = f(b[rng.integers(0, len(b), size=(n_boot, len(b)))], axis=1)
+    d = ba - bb
+    tail = (1 - level) / 2
+    p = 2 * min(np.mean(d <= 0), np.mean(d >= 0))
+    out.update(value=float(f(a)), base_value=float(f(b)), change=float(f(a) - f(b)),
+               ci_low=float(np.quantile(d, tail)), ci_high=float(np.quantile(d, 1 - tail)),
+               p_value=float(np.clip(p, 1 / n_boot, 1.0)))
+    return out
+
+
+def sum_change_test(x1, x0, *, level: float = 0.95) -> dict:
+    """Change of a period total (e.g. won revenue) treating each total as a compound Poisson sum.
+
+    ``Var(sum) = sum(x**2)`` for a compound Poisson total of amounts ``x`` (the number of deals is
+    random too), so ``z = (S1 - S0) / sqrt(sum(x1**2) + sum(x0**2))``, normal two-sided p-value and
+    interval ``S1 - S0 +- z_(level) * sqrt(...)``.
+    """
+    a = np.asarray(x1, dtype=float)
+    b = np.asarray(x0, dtype=float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    s1, s0 = float(a.sum()), float(b.sum())
+    se = float(np.sqrt((a**2).sum() + (b**2).sum()))
+    zc = _st.norm.ppf(0.5 + level / 2)
+    out = {"value": s1, "base_value": s0, "change": s1 - s0, "ci_low": np.nan, "ci_high": np.nan,
+           "p_value": np.nan, "test": "compound-Poisson z"}
+    if se > 0:
+        z = (s1 - s0) / se
+        out.update(ci_low=float(s1 - s0 - zc * se), ci_high=float(s1 - s0 + zc * se), p_value=float(2 * _st.norm.sf(abs(z))))
+    return out
+
+
+def nps_interval(promoters, detractors, n, *, level: float = 0.95):
+    """Net promoter score ``(promoters - detractors) / n`` in [-1, 1] with a normal interval (vectorised).
+
+    ``Var = (p+ + p- - (p+ - p-)**2) / n`` (the multinomial variance of the difference of two shares).
+    Returns ``(nps, low, high)``, NaN where ``n == 0``; bounds clipped to [-1, 1].
+    """
+    P = np.asarray(promoters, dtype=float)
+    D = np.asarray(detractors, dtype=float)
+    N = np.asarray(n, dtype=float)
+    zc = _st.norm.ppf(0.5 + level / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pp, pd_ = P / N, D / N
+        v = pp - pd_
+        se = np.sqrt(np.maximum(pp + pd_ - v**2, 0) / N)
+        lo = np.where(N > 0, np.clip(v - zc * se, -1, 1), np.nan)
+        hi = np.where(N > 0, np.clip(v + zc * se, -1, 1), np.nan)
+        v = np.where(N > 0, v, np.nan)
+    if v.ndim == 0:
+        return float(v), float(lo), float(hi)
+    return v, lo, hi
+
+
+def nps_change_test(P1, D1, n1, P0, D0, n0, *, level: float = 0.95) -> dict:
+    """Change of NPS between two independent samples: z-test with the multinomial variances summed."""
+    out = {"value": np.nan, "base_value": np.nan, "change": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+           "p_value": np.nan, "test": "NPS z (multinomial variance)"}
+    if not (n1 > 0 and n0 > 0):
+        return out
+    v1, v0 = (P1 - D1) / n1, (P0 - D0) / n0
+    var = (P1 / n1 + D1 / n1 - v1**2) / n1 + (P0 / n0 + D0 / n0 - v0**2) / n0
+    zc = _st.norm.ppf(0.5 + level / 2)
+    out.update(value=float(v1), base_value=float(v0), change=float(v1 - v0))
+    if var > 0:
+        se = np.sqrt(var)
+        out.update(ci_low=float(v1 - v0 - zc * se), ci_high=float(v1 - v0 + zc * se),
+                   p_value=float(2 * _st.norm.sf(abs(v1 - v0) / se)))
+    else:
+        out.update(ci_low=v1 - v0, ci_high=v1 - v0, p_value=1.0 if v1 == v0 else 0.0)
+    return out
