@@ -432,9 +432,9 @@ class HoldoutCheck:
                 f"customer-level MAE {self.mae:.3f}")
 
     def plot(self, ax=None, **kwargs):
-        from .plots.costs import holdout_calibration_plot
+        from .plots.costs import plot_holdout_calibration
 
-        return holdout_calibration_plot(self.bins, ax=ax, **kwargs)
+        return plot_holdout_calibration(self.bins, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         from .findings import escape_html

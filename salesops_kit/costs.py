@@ -306,9 +306,9 @@ class UnitEconomics:
                 f"LTV {b['ltv'].iloc[0]:,.2f} over {self.horizon_months} months)")
 
     def plot(self, ax=None, **kwargs):
-        from .plots.costs import cac_vs_ltv_plot
+        from .plots.costs import plot_cac_vs_ltv
 
-        return cac_vs_ltv_plot(self.table, ax=ax, **kwargs)
+        return plot_cac_vs_ltv(self.table, ax=ax, **kwargs)
 
     def findings(self):
         """Findings: money-losing channels, the best payback channel, channels with LTV:CAC > 3."""

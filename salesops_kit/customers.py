@@ -235,9 +235,9 @@ class CohortRetention:
         return f"month-3 retention {r['retention'].iloc[0]:.1%} over {int(r['customers'].iloc[0])} customers"
 
     def plot(self, ax=None, **kwargs):
-        from .plots.costs import retention_heatmap
+        from .plots.costs import plot_retention_heatmap
 
-        return retention_heatmap(self, ax=ax, **kwargs)
+        return plot_retention_heatmap(self, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         from .findings import escape_html

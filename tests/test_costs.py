@@ -184,3 +184,43 @@ def test_sample_kpi_rows_registered(sample):
         assert "all" in segs and any(s.startswith("channel=") for s in segs), name
     rates = k[k["unit"] == "share"]
     assert rates["value"].between(0, 1).all()
+
+
+# --- plots (Agg backend; assertions on the returned Axes) -------------------------------------------------
+
+
+def test_plots_return_axes(spend, orders):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from salesops_kit import clv, customers, plots, sbg
+
+    u = costs.unit_economics(orders, spend, as_of="2025-03-31", horizon_months=2, n_boot=50)
+    ax = plots.plot_cac_vs_ltv(u.table)
+    labels = {t.get_text() for t in ax.texts}
+    assert {"Web", "Ads", "blended"} <= labels and len(ax.collections) >= 2
+    assert u.plot().get_title().startswith("CAC vs LTV")
+    cr = customers.cohort_retention(orders, as_of="2024-04-30")
+    ax = plots.plot_retention_heatmap(cr)
+    assert ax.images and ax.get_xlabel() == "months since acquisition month"
+    assert cr.plot().images
+    ax = plots.plot_cac_trend(costs.cac(spend, orders), column="cac")
+    assert len(ax.lines) == len(costs.cac(spend, orders).groupby(["scope", "channel"]))
+    sim = clv.simulate_bgnbd_gg(500, r=0.5, alpha=5, a=0.8, b=2.5, seed=2)
+    fit = clv.fit_bgnbd(sim["frequency"], sim["recency"], sim["T"])
+    ax = plots.plot_p_alive_matrix(fit, rfm=sim)
+    arr = ax.images[0].get_array()
+    assert arr.min() >= 0 and arr.max() <= 1 and arr[0].min() == 1.0  # frequency 0 -> alive
+    bins = pd.DataFrame({"frequency_bin": ["0", "1+"], "customers": [3, 2], "actual_mean": [0.2, 1.0],
+                         "predicted_mean": [0.25, 0.9], "abs_error": [0.05, 0.1]})
+    ax = plots.plot_holdout_calibration(bins)
+    assert [ln.get_label() for ln in ax.lines] == ["actual", "BG/NBD prediction"]
+    f = sbg.fit_sbg([1000, 700, 560, 480, 420])
+    ax = plots.plot_survival(f.project(8, initial=1000, observed=[1000, 700, 560, 480, 420]), fitted_periods=4)
+    assert len(ax.lines) == 3
+    # empty inputs draw a titled empty chart instead of failing
+    assert "no" in plots.plot_cac_vs_ltv(u.table.iloc[0:0]).get_title()
+    assert "no" in plots.plot_retention_heatmap(customers.cohort_retention(orders.iloc[0:0])).get_title()
+    plt.close("all")

@@ -1,0 +1,162 @@
+"""Cost and CLV charts (issue 4): cohort retention heatmap, CAC vs LTV per channel with intervals,
+monthly CAC trend, holdout calibration, P(alive) over frequency × recency, sBG survival.
+Each returns the Axes it drew on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._base import get_ax
+
+__all__ = ["plot_retention_heatmap", "plot_cac_vs_ltv", "plot_cac_trend", "plot_holdout_calibration",
+           "plot_p_alive_matrix", "plot_survival"]
+
+
+def plot_retention_heatmap(cohorts, *, segment: str = "all", max_months: int | None = 24, ax=None, cmap="Blues",
+                           annotate: bool | None = None, **kwargs):
+    """Cohort × month-since-acquisition heatmap of retention (complete months only).
+
+    ``cohorts`` is a :class:`salesops_kit.customers.CohortRetention` or its ``table``. Month 0
+    (100% by definition) is left out.
+    """
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 5)))
+    t = cohorts.table if hasattr(cohorts, "table") else cohorts
+    t = t[(t["segment"] == segment) & t["complete"] & (t["month"] >= 1)]
+    if max_months is not None:
+        t = t[t["month"] <= max_months]
+    if t.empty:
+        ax.set_title("Cohort retention (no complete months)")
+        return ax
+    piv = t.pivot(index="cohort_month", columns="month", values="retention").sort_index()
+    vals = piv.to_numpy(float)
+    im = ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap=cmap, vmin=0,
+                   vmax=max(np.nanmax(vals), 1e-9), **kwargs)
+    ax.set_xticks(range(len(piv.columns)))
+    ax.set_xticklabels([str(c) for c in piv.columns], fontsize=7)
+    step = max(1, len(piv) // 18)
+    ax.set_yticks(range(0, len(piv), step))
+    ax.set_yticklabels([pd.Timestamp(i).strftime("%Y-%m") for i in piv.index[::step]], fontsize=7)
+    if annotate is None:
+        annotate = vals.size <= 150
+    if annotate:
+        for (i, j), v in np.ndenumerate(vals):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=6)
+    ax.figure.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label="share of cohort ordering")
+    ax.set_xlabel("months since acquisition month")
+    ax.set_ylabel("acquisition cohort")
+    ax.set_title(f"Cohort retention ({segment})")
+    return ax
+
+
+def plot_cac_vs_ltv(table: pd.DataFrame, *, ax=None, include_blended: bool = True, **kwargs):
+    """CAC (x) against mean LTV per new customer (y) per channel, LTV 95% interval as error bars,
+    with the LTV = CAC (break-even) and LTV = 3 × CAC lines.
+
+    ``table`` is :attr:`salesops_kit.costs.UnitEconomics.table`.
+    """
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 5)))
+    t = table if include_blended else table[table["channel"] != "all"]
+    t = t[t["cac"].notna() & t["ltv"].notna()]
+    if t.empty:
+        ax.set_title("CAC vs LTV (nothing to compare)")
+        return ax
+    x, y = t["cac"].to_numpy(float), t["ltv"].to_numpy(float)
+    err = np.vstack([y - t["ltv_ci_low"].to_numpy(float), t["ltv_ci_high"].to_numpy(float) - y])
+    colors = ["#C44E52" if r < 1 else ("#55A868" if r > 3 else "#4C72B0") for r in t["ltv_cac"].fillna(np.inf)]
+    ax.errorbar(x, y, yerr=np.nan_to_num(err), fmt="none", ecolor="0.5", capsize=3, lw=1)
+    ax.scatter(x, y, c=colors, s=50, zorder=3, **kwargs)
+    for xi, yi, ch in zip(x, y, t["channel"].astype(str), strict=True):
+        ax.annotate("blended" if ch == "all" else ch, (xi, yi), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    top = max(np.nanmax(x), 1e-9) * 1.15
+    xs = np.array([0, top])
+    ax.plot(xs, xs, ls="--", color="#C44E52", lw=1, label="LTV = CAC (break-even)")
+    ax.plot(xs, 3 * xs, ls=":", color="#55A868", lw=1, label="LTV = 3 × CAC")
+    ax.set_xlim(0, top)
+    ax.set_ylim(min(0, np.nanmin(y) * 1.1), max(np.nanmax(t["ltv_ci_high"]), np.nanmax(y)) * 1.15)
+    ax.set_xlabel("CAC per new customer")
+    ax.set_ylabel("LTV per new customer (95% CI)")
+    ax.set_title("CAC vs LTV by acquisition channel")
+    ax.legend(fontsize=8, loc="upper right")
+    return ax
+
+
+def plot_cac_trend(monthly: pd.DataFrame, *, column: str = "cac_3m", ax=None, **kwargs):
+    """Monthly (or trailing 3-month) CAC per channel over time; ``monthly`` is the output of
+    :func:`salesops_kit.costs.cac`. The blended line is drawn thicker."""
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 4.5)))
+    if monthly.empty:
+        ax.set_title("CAC over time (no data)")
+        return ax
+    for (scope, ch), g in monthly.groupby(["scope", "channel"], sort=True):
+        blended = scope == "blended"
+        ax.plot(g["period"], g[column], lw=2.5 if blended else 1.2, color="k" if blended else None,
+                label="blended" if blended else str(ch), **kwargs)
+    ax.set_ylabel("trailing 3-month CAC" if column == "cac_3m" else "CAC")
+    ax.set_title("CAC over time by channel")
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def plot_holdout_calibration(bins: pd.DataFrame, *, ax=None, **kwargs):
+    """Mean holdout purchases, actual vs BG/NBD prediction, per calibration-frequency bin
+    (``HoldoutCheck.bins``)."""
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 4)))
+    if bins.empty:
+        ax.set_title("Holdout calibration (no customers)")
+        return ax
+    xs = np.arange(len(bins))
+    ax.plot(xs, bins["actual_mean"], marker="o", label="actual", **kwargs)
+    ax.plot(xs, bins["predicted_mean"], marker="s", ls="--", label="BG/NBD prediction")
+    ax.set_xticks(xs)
+    ax.set_xticklabels(bins["frequency_bin"].astype(str))
+    ax.set_xlabel("repeat purchases in the calibration period")
+    ax.set_ylabel("mean purchases in the holdout period")
+    ax.set_title("Holdout check: predicted vs actual")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_p_alive_matrix(fit, *, max_frequency: int | None = None, T: float | None = None, rfm=None, ax=None,
+                        cmap="viridis", **kwargs):
+    """P(alive) for a customer of age ``T`` over frequency (rows) × recency (columns) from a BG/NBD fit.
+
+    ``T`` defaults to the largest ``T`` in ``rfm`` (or 52), ``max_frequency`` to the 99th percentile
+    of ``rfm.frequency`` (or 20).
+    """
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 5)))
+    if T is None:
+        T = float(rfm["T"].max()) if rfm is not None and len(rfm) else 52.0
+    if max_frequency is None:
+        max_frequency = int(np.ceil(rfm["frequency"].quantile(0.99))) if rfm is not None and len(rfm) else 20
+    max_frequency = max(int(max_frequency), 1)
+    f = np.arange(max_frequency + 1)
+    r = np.linspace(0, T, 60)
+    F, R = np.meshgrid(f, r, indexing="ij")
+    P = fit.p_alive(F.ravel(), np.where(F.ravel() == 0, 0.0, R.ravel()), np.full(F.size, T)).reshape(F.shape)
+    im = ax.imshow(P, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=1,
+                   extent=(0, T, -0.5, max_frequency + 0.5), **kwargs)
+    ax.figure.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label="P(alive)")
+    ax.set_xlabel("recency (time of the last purchase since the first)")
+    ax.set_ylabel("repeat purchases (frequency)")
+    ax.set_title(f"P(alive) for customers of age {T:.0f}")
+    return ax
+
+
+def plot_survival(projection: pd.DataFrame, *, fitted_periods: int | None = None, ax=None, **kwargs):
+    """sBG survival projection (``SBGFit.project(..., observed=...)``) against observed survivors."""
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 4)))
+    if projection.empty:
+        ax.set_title("Survival (no data)")
+        return ax
+    ax.plot(projection["period"], projection["expected_survivors"], label="sBG projection", **kwargs)
+    if "observed" in projection:
+        ax.plot(projection["period"], projection["observed"], "o", label="observed")
+    if fitted_periods is not None:
+        ax.axvline(fitted_periods, color="0.6", ls=":", lw=1, label="end of fitted periods")
+    ax.set_xlabel("period")
+    ax.set_ylabel("customers surviving")
+    ax.set_title("Retention: sBG survival projection")
+    ax.legend(fontsize=8)
+    return ax
