@@ -79,28 +79,25 @@ def _ratio(num, den):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
-def _cycle_medians(opps: pd.DataFrame, groups: dict[str, list[str]], as_of) -> dict[str, float]:
-    """Kaplan-Meier median days from created to won per owner and per group of owners: won deals are
-    events at their close date, open deals censored at ``as_of``, lost deals excluded (they never
-    win). Private fallback until the funnel issue's cycle module provides the per-owner estimate."""
-    from lifelines import KaplanMeierFitter
+def _cycle_medians(dataset, owners: dict[str, list[str]], as_of) -> dict[str, float]:
+    """Median days from created to won per owner, per team and for the company, from the funnel
+    issue's :func:`salesops_kit.cycle.sales_cycle` (Aalen-Johansen: open deals censored at
+    ``as_of``, lost deals a competing outcome; the median among deals that eventually win)."""
+    from .cycle import sales_cycle
 
-    d = opps.loc[~(opps["is_closed"].astype(bool) & ~opps["is_won"].astype(bool)),
-                 ["owner", "created_date", "close_date", "is_won"]].dropna(subset=["owner", "created_date"])
-    end = pd.to_datetime(d["close_date"]).where(d["is_won"].astype(bool), pd.Timestamp(as_of))
-    dur = (end - pd.to_datetime(d["created_date"])).dt.days.clip(lower=0).to_numpy(dtype=float)
-    ev = d["is_won"].astype(bool).to_numpy()
-    owners = d["owner"].astype(str).to_numpy()
-    out = {}
-    sets = {o: [o] for o in sorted(set(owners))} | groups
-    for label, members in sets.items():
-        m = np.isin(owners, list(members)) & ~np.isnan(dur)
-        if m.sum() == 0 or ev[m].sum() == 0:
-            out[label] = np.nan
-            continue
-        km = KaplanMeierFitter().fit(dur[m], ev[m])
-        med = km.median_survival_time_
-        out[label] = float(med) if np.isfinite(med) else np.nan
+    opps = dataset.opportunities
+    kw = dict(as_of=as_of, stages=dataset.stages, n_boot=0, detail=False)
+    out: dict[str, float] = {}
+    per_owner = sales_cycle(opps, by="owner", **kw).summary
+    out.update(zip(per_owner["owner"].astype(str), per_owner["median_days_to_win"], strict=True))
+    if "team" in opps.columns:
+        per_team = sales_cycle(opps, by="team", **kw).summary
+        out.update({f"team:{t}": v for t, v in zip(per_team["team"].astype(str), per_team["median_days_to_win"],
+                                                   strict=True)})
+    company = sales_cycle(opps, **kw).summary
+    out["company"] = float(company["median_days_to_win"].iloc[0]) if len(company) else np.nan
+    for label in owners:
+        out.setdefault(label, np.nan)
     return out
 
 
@@ -111,7 +108,8 @@ class Scorecard:
     Attributes
     ----------
     table : one row per rep (owner): owner, team, deals_closed, deals_won, won_revenue,
-        win_rate (+ _low/_high, 95% Wilson), avg_won_deal_size, cycle_median_days, open_deals,
+        win_rate (+ _low/_high, 95% Wilson), avg_won_deal_size, cycle_median_days (median days
+        from created to won, open deals censored, lost competing: :func:`salesops_kit.cycle.sales_cycle`), open_deals,
         open_pipeline, leads, leads_converted, lead_conversion_rate (+ _low/_high),
         first_response_median_hours, activities, activities_per_deal, csat_responses, csat_mean,
         csat_satisfied, csat_satisfied_share (+ _low/_high), quota, quota_attainment,
@@ -215,7 +213,7 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
     sums.index = [f"team:{t}" for t in sums.index]
     sums.loc["company"] = c[list(_COUNT_COLS)].sum()
     bench = pd.concat([sums, _metrics(sums)], axis=1)
-    cyc = _cycle_medians(opps, groups, end)
+    cyc = _cycle_medians(dataset, groups, end)
     bench["cycle_median_days"] = [cyc.get(g, np.nan) for g in bench.index]
     if lead_owner and "first_response_date" in leads.columns:
         med = scans.response_medians(leads, groups=groups, start=start, end=cutoff, cutoff=cutoff)
