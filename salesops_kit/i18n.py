@@ -252,7 +252,8 @@ def t(text: str, lang: str | None = None) -> str:
     return out
 
 
-_ZH_LOWER = {k.lower(): v for k, v in ZH.items()}
+# Case-insensitive fallback; where keys differ only by case ("Days" label, "days" unit) the lowercase key wins.
+_ZH_LOWER = {k.lower(): v for k, v in sorted(ZH.items(), key=lambda kv: kv[0] == kv[0].lower())}
 
 # KPI families: registry names with a variable part, e.g. stage_conversion_Proposal_to_Negotiation.
 _FAMILIES = (

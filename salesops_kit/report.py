@@ -206,6 +206,10 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     out.mkdir(parents=True, exist_ok=True)
     progress = sys.stderr.isatty() if progress is None else progress
 
+    if lang == "zh":  # warn once, here in the terminal, when Chinese chart labels would be drawn as boxes
+        from .i18n import use_cjk_font
+
+        use_cjk_font()
     ds = load_dataset(data_dir, mapping=mapping_param, as_of=as_of_param)
     result = ReportResult(out_dir=out)
     kpis, result.kpi_errors = _safe_kpi_table(ds)
@@ -320,7 +324,7 @@ def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> s
     c.HTMLExporter.exclude_input_prompt = no_code
     c.HTMLExporter.exclude_output_prompt = True
     c.HTMLExporter.embed_images = True
-    c.HTMLExporter.language_code = "zh-Hans" if lang == "zh" else "en"
+    c.HTMLExporter.language_code = "zh" if lang == "zh" else "en"  # ISO 639-1 only
     exporter = HTMLExporter(config=c, template_name="lab",
                             extra_loaders=[DictLoader({"salesops_offline.html.j2": _OFFLINE_TEMPLATE})])
     exporter.template_file = "salesops_offline.html.j2"

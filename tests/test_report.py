@@ -1,5 +1,7 @@
 """salesops report: runs notebooks with parameters, names failures, renders missing-table pages."""
 
+import os
+
 import nbformat
 import pandas as pd
 import pytest
@@ -71,8 +73,10 @@ def test_cli_exit_code_nonzero_on_failure(tmp_path, tiny_data, monkeypatch, caps
     monkeypatch.setattr("salesops_kit.report.notebooks_dir", lambda: nbdir)
     code = cli.main(["report", str(tiny_data), "--out", str(tmp_path / "out")])
     assert code == 1
-    out = capsys.readouterr().out
-    assert "failed" in out and "01_bad" in out and "cell [3]" in out
+    captured = capsys.readouterr()
+    assert "failed" in captured.out and "01_bad" in captured.out and "cell [3]" in captured.out
+    assert "notebooks" not in captured.err and "cell/s" not in captured.err  # not a terminal: no progress bars
+    assert (tmp_path / "out" / "01_bad.html").exists() and (tmp_path / "out" / "index.html").exists()
 
 
 def test_select_unknown_notebook_number_is_a_clear_error(tmp_path):
@@ -83,3 +87,39 @@ def test_select_unknown_notebook_number_is_a_clear_error(tmp_path):
 def test_safe_filename():
     assert safe_filename("../<script>x</script>") == "script_x_script"
     assert safe_filename("") == "unnamed"
+
+
+@pytest.mark.filterwarnings("ignore::salesops_kit.i18n.CJKFontWarning")  # depends on the machine's fonts
+def test_language_reaches_the_kernels_and_progress_bars_show_when_asked(tmp_path, tiny_data, capfd, monkeypatch):
+    monkeypatch.delenv("SALESOPS_LANG", raising=False)
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _nb(nbdir / "00_lang.ipynb", "import os\nfrom salesops_kit.i18n import current_lang, t\n"
+                                 "print('LANG', os.environ.get('SALESOPS_LANG'), current_lang(), t('Win rate'))")
+    res = build_report(tiny_data, out_dir=tmp_path / "out", notebook_dir=nbdir, lang="zh", progress=True)
+    assert res.ok
+    err = capfd.readouterr().err
+    assert "notebooks" in err and "cell" in err  # the bar across notebooks and the one within each
+    page = (tmp_path / "out" / "00_lang.html").read_text(encoding="utf-8")
+    assert "LANG zh zh 赢单率" in page and 'lang="zh"' in page
+    assert "返回目录" in page  # link back to the index, in Chinese
+    assert "核心指标" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert "SALESOPS_LANG" not in os.environ  # restored after the run
+
+
+def test_unknown_language_is_a_clear_error(tiny_data, tmp_path):
+    with pytest.raises(ValueError, match="Unknown report language 'fr'"):
+        build_report(tiny_data, out_dir=tmp_path, lang="fr")
+
+
+def test_notebook_page_is_offline_with_embedded_images(tmp_path, tiny_data):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _nb(nbdir / "00_plot.ipynb", "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2]);",
+        "from IPython.display import Markdown\nMarkdown('math $x^2$')")
+    build_report(tiny_data, out_dir=tmp_path / "out", notebook_dir=nbdir, progress=False)
+    page = (tmp_path / "out" / "00_plot.html").read_text(encoding="utf-8")
+    assert 'src="data:image/png;base64,' in page
+    assert "<script" not in page.replace('<script type="application/vnd', "")
+    assert "cdnjs" not in page and "https://" not in page.split("</style>")[-1]
+    assert "Content-Security-Policy" in page

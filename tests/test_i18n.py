@@ -1,0 +1,109 @@
+"""Report language: the environment switch, translations, KPI labels and the CJK font for charts."""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+from matplotlib import font_manager  # noqa: E402
+
+from salesops_kit import i18n  # noqa: E402
+from salesops_kit.i18n import CJKFontWarning, current_lang, kpi_label, t, unit_label, use_cjk_font  # noqa: E402
+
+
+@pytest.mark.parametrize("value, lang", [(None, "en"), ("", "en"), ("en", "en"), ("zh", "zh"), ("zh_CN.UTF-8", "zh"),
+                                         ("ZH-Hans", "zh"), ("fr", "en")])
+def test_current_lang_reads_the_environment(monkeypatch, value, lang):
+    if value is None:
+        monkeypatch.delenv("SALESOPS_LANG", raising=False)
+    else:
+        monkeypatch.setenv("SALESOPS_LANG", value)
+    assert current_lang() == lang
+
+
+def test_t_translates_in_chinese_and_passes_english_and_unknown_text_through(fresh_fonts):
+    monkeypatch = fresh_fonts
+    monkeypatch.setenv("SALESOPS_LANG", "zh")
+    assert t("Win rate") == "赢单率"
+    assert t("win rate") == "赢单率"  # case-insensitive fallback
+    assert t("Some label nobody translated") == "Some label nobody translated"
+    assert t("Win rate", lang="en") == "Win rate"
+    monkeypatch.setenv("SALESOPS_LANG", "en")
+    assert t("Win rate") == "Win rate"
+    assert t("Win rate", lang="zh") == "赢单率"
+
+
+def test_every_translation_is_text_and_the_case_fallback_is_unambiguous():
+    assert all(isinstance(v, str) and v.strip() for v in i18n.ZH.values())
+    for k in i18n.ZH:  # keys that differ only by case ("Days" label, "days" unit): the lowercase one wins
+        if k.lower() in i18n.ZH and k.upper() not in i18n.ZH:
+            assert t(k.upper(), lang="zh") == i18n.ZH[k.lower()], k
+
+
+@pytest.mark.parametrize("name, en, zh", [
+    ("win_rate", "win rate", "赢单率"),
+    ("stage_conversion_Proposal_to_Negotiation", "stage conversion Proposal → Negotiation", "阶段转化率 Proposal → Negotiation"),
+    ("rows_quarantined_orders", "rows quarantined orders", "订单 隔离行数"),
+    ("rows_leads", "rows leads", "线索行数"),
+    ("date_max_csat", "date max csat", "客户满意度 最晚日期"),
+    ("something_new", "something new", "something new"),
+])
+def test_kpi_label(name, en, zh):
+    assert kpi_label(name, "en") == en
+    assert kpi_label(name, "zh") == zh
+
+
+def test_unit_label():
+    assert unit_label("days", "zh") == "天" and unit_label("days", "en") == "days" and unit_label("", "zh") == ""
+
+
+@pytest.fixture(autouse=True)
+def fresh_fonts(monkeypatch):
+    """Every test starts with no font looked up, a fake installed CJK font, and restores rcParams."""
+    i18n._reset_font_state()
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [_fake_font("Noto Sans CJK SC")])
+    with matplotlib.rc_context():
+        yield monkeypatch
+    i18n._reset_font_state()
+
+
+def _fake_font(name: str):
+    return font_manager.FontEntry(fname=f"/nonexistent/{name}.ttf", name=name)
+
+
+def test_installed_cjk_font_goes_first(fresh_fonts):
+    fresh_fonts.setattr(font_manager.fontManager, "ttflist", [_fake_font("DejaVu Sans"),
+                                                              _fake_font("WenQuanYi Micro Hei")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert use_cjk_font() == "WenQuanYi Micro Hei"
+    assert matplotlib.rcParams["font.sans-serif"][0] == "WenQuanYi Micro Hei"
+    assert matplotlib.rcParams["axes.unicode_minus"] is False
+
+
+def test_noto_cjk_is_preferred_over_others(fresh_fonts):
+    fresh_fonts.setattr(font_manager.fontManager, "ttflist", [_fake_font("SimHei"), _fake_font("Noto Sans CJK SC")])
+    assert use_cjk_font() == "Noto Sans CJK SC"
+
+
+def test_no_cjk_font_warns_once_naming_the_package(fresh_fonts):
+    fresh_fonts.setattr(font_manager.fontManager, "ttflist", [_fake_font("DejaVu Sans")])
+    before = list(matplotlib.rcParams["font.sans-serif"])
+    with pytest.warns(CJKFontWarning, match="fonts-noto-cjk") as rec:
+        assert use_cjk_font() is None
+    assert "fonts-wqy-microhei" in str(rec[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second time: silent
+        assert use_cjk_font() is None
+    assert list(matplotlib.rcParams["font.sans-serif"]) == before
+
+
+def test_chinese_chart_label_triggers_the_font_check(fresh_fonts):
+    fresh_fonts.setenv("SALESOPS_LANG", "zh")
+    fresh_fonts.setattr(font_manager.fontManager, "ttflist", [_fake_font("DejaVu Sans")])
+    with pytest.warns(CJKFontWarning):
+        assert t("Win rate") == "赢单率"
