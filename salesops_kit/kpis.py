@@ -128,7 +128,30 @@ define("reps_flagged", "reps",
        "Benjamini-Hochberg q < 0.05 (two-sided Fisher exact tests, reps with at least 30 trials).", "reps")
 
 # --- monitoring (issue 9) -----------------------------------------------------------------------
-# (definitions added by the KPI-monitoring issue)
+# csat_mean is defined in the reps block (same definition; monitoring adds segment all and team=NAME rows)
+define("csat_satisfied_share", "share",
+       "CSAT answers with score / scale_max >= 0.8 (4-5 on a 1-5 scale) / answers not on a 0-10 scale, all "
+       "answers up to as-of; 95% Wilson interval.", "monitoring")
+define("nps", "score in [-1, 1]",
+       "Net promoter score on 0-10 answers (scale_max 10): (promoters 9-10 - detractors 0-6) / answers, all "
+       "answers up to as-of (x100 for the usual -100..100 display); 95% normal interval from the multinomial "
+       "variance.", "monitoring")
+define("{kpi}_change_pop", "KPI units",
+       "Change of the monitored KPI from the previous month to the review month (last complete month at "
+       "as-of): difference in the KPI's units (rates in [0, 1]); 95% interval of the change from the test that "
+       "fits the KPI (Newcombe for rates, exact Poisson for counts, bootstrap for means and medians, "
+       "compound-Poisson for totals, multinomial for NPS). Per-period definitions: salesops_kit.monitor.",
+       "monitoring")
+define("{kpi}_change_yoy", "KPI units",
+       "Change of the monitored KPI from the same month a year earlier to the review month (last complete "
+       "month at as-of); units and intervals as {kpi}_change_pop.", "monitoring")
+define("{kpi}_attainment", "share",
+       "Actual / target of the KPI in the review month (target / actual when lower is better: CAC, response "
+       "time); targets from targets.csv (kpi, segment, period, target) and quotas (won revenue).", "monitoring")
+define("alerts", "alerts",
+       "KPI x segment x month points outside their control limits (p-chart for rates, u-chart for counts, "
+       "X-bar for CSAT/NPS, EWMA for other continuous KPIs; trailing 12-month baseline) in the 12 months to "
+       "the review month, Benjamini-Hochberg q < 0.05 across all points judged.", "monitoring")
 
 # Modules that compute KPI values: each has ``kpi_rows(dataset) -> list[dict]`` and returns no rows
 # (never raises) when the tables it needs are missing.

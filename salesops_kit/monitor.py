@@ -1,0 +1,626 @@
+"""KPI monitoring: a periodic operating review (issue 9).
+
+``review(ds, period="M")`` answers "what changed this period, is it real, and who needs to act?":
+
+* :func:`kpi_series` — every monitored KPI per week / month / quarter, overall and by segment, with its
+  95% interval; the period not over at ``as_of`` is marked ``partial``;
+* :func:`changes` — period over period and year over year, each with the test that fits the KPI
+  (two-proportion test for rates, bootstrap for means and medians, exact Poisson for counts,
+  compound-Poisson z for totals, multinomial z for NPS) and Benjamini–Hochberg q-values;
+* :func:`attainment` — actual vs target (``targets.csv``: kpi, segment, period, target; and quotas as
+  won-revenue targets per rep, team and company) with a run-rate projection to the period end;
+* alerts — control limits (``salesops_kit.control``: p-chart, u-chart, EWMA) with false-discovery
+  control across all KPI × segment series, each alert a :class:`~salesops_kit.findings.Finding`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import _monitor_series as ms
+from ._monitor_series import KPI_SPECS, SERIES_COLUMNS, KPISpec, last_complete_period, parse_review
+from .control import control_limits, flag_alerts
+from .findings import Finding, Findings
+from .stats import (
+    bh_adjust,
+    bootstrap_diff,
+    nps_change_test,
+    poisson_rate_test,
+    rate_change_test,
+    sum_change_test,
+)
+
+__all__ = ["KPI_SPECS", "KPISpec", "kpi_series", "changes", "read_targets", "targets_from_quotas", "attainment",
+           "default_targets", "review", "MonitorReview", "alert_findings", "kpi_rows", "last_complete_period",
+           "CHANGE_COLUMNS", "TARGET_COLUMNS"]
+
+CHANGE_COLUMNS = ["kpi", "segment", "comparison", "period", "base_period", "value", "base_value", "change",
+                  "rel_change", "ci_low", "ci_high", "p_value", "q_value", "test", "significant", "note"]
+TARGET_COLUMNS = ["kpi", "segment", "period", "target", "source"]
+CSAT_MIN_RESPONSES = 10
+
+
+# ---- series -------------------------------------------------------------------------------------
+
+def kpi_series(ds, *, period: str = "M", kpis=None, maturity_days: int = 90,
+               min_responses: int = CSAT_MIN_RESPONSES, min_n: int = 5) -> pd.DataFrame:
+    """Every monitored KPI per period, overall (``segment = "all"``) and per segment.
+
+    Parameters
+    ----------
+    ds : Dataset (``load_dataset``); missing tables just drop their KPIs.
+    period : ``"W"`` (weeks from Monday), ``"M"`` or ``"Q"``.
+    kpis : names from ``KPI_SPECS`` (default all).
+    maturity_days : leads younger than this at ``as_of`` are not counted in lead conversion (their
+        periods are ``partial``), as in ``funnel.lead_funnel``.
+    min_responses, min_n : a CSAT/NPS period with fewer answers than ``min_responses`` (other means,
+        medians and CAC: fewer than ``min_n`` observations) is ``low_volume``: shown, never alerted.
+
+    Returns
+    -------
+    DataFrame ``kpi, kind, segment, period`` (start), ``period_end, partial, days`` (days covered up to
+    ``as_of``), ``n`` (trials / observations / events / new customers), ``successes, detractors, total``
+    (spend for CAC, sum for totals), ``value, ci_low, ci_high, low_volume, values`` (raw values of
+    means, medians and totals), sorted by kpi, segment, period.
+    """
+    period = ms.check_period(period)
+    wanted = list(KPI_SPECS) if kpis is None else list(kpis)
+    unknown = [k for k in wanted if k not in KPI_SPECS]
+    if unknown:
+        raise ValueError(f"unknown KPI(s) {unknown}; monitored KPIs are {', '.join(KPI_SPECS)}.")
+    as_of = ds.as_of
+    parts: list[pd.DataFrame] = []
+    opps = ds.opportunities
+    if opps is not None and len(opps):
+        parts += ms.opportunity_series(opps, stages=ds.stages, period=period, as_of=as_of, kpis=wanted)
+    if ds.leads is not None and len(ds.leads):
+        parts += ms.lead_series(ds.leads, period=period, as_of=as_of, kpis=wanted, maturity_days=maturity_days)
+    if ds.orders is not None and len(ds.orders):
+        parts += ms.order_series(ds.orders, ds.marketing_spend, period=period, as_of=as_of, kpis=wanted)
+    if ds.csat is not None and len(ds.csat):
+        parts += ms.csat_series(ds.csat, period=period, as_of=as_of, kpis=wanted, owner_team=owner_teams(opps))
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return pd.DataFrame(columns=SERIES_COLUMNS)
+    s = pd.concat(parts, ignore_index=True)
+    table = s["kpi"].map(lambda k: KPI_SPECS[k].table)
+    kind = s["kind"]
+    need = np.where(table == "csat", min_responses, min_n)
+    s["low_volume"] = kind.isin(["mean", "median", "nps", "ratio"]).to_numpy() & (s["n"].to_numpy() < need)
+    s["low_volume"] |= (table == "csat").to_numpy() & (s["n"].to_numpy() < need)
+    return s.sort_values(["kpi", "segment", "period"], kind="stable").reset_index(drop=True)
+
+
+def owner_teams(opps) -> pd.DataFrame | None:
+    """owner -> team (the team of most of the owner's deals), or None without a team column."""
+    if opps is None or "team" not in getattr(opps, "columns", []):
+        return None
+    t = opps[["owner", "team"]].dropna().value_counts().reset_index()
+    t = t.sort_values(["owner", "count", "team"], ascending=[True, False, True], kind="stable")
+    return t.drop_duplicates("owner")[["owner", "team"]].reset_index(drop=True)
+
+
+# ---- changes -------------------------------------------------------------------------------------
+
+def _shift(start: pd.Timestamp, period: str, k: int) -> pd.Timestamp:
+    return (pd.Timestamp(start).to_period(ms.FREQ[period]) - k).start_time
+
+
+def _test(kind: str, cur, base, *, n_boot: int, seed: int) -> dict:
+    if kind == "rate":
+        return rate_change_test(cur.successes, cur.n, base.successes, base.n)
+    if kind == "count":
+        r = poisson_rate_test(cur.n, cur.days, base.n, base.days)
+        exp = base.n * cur.days / base.days if base.days else np.nan
+        return {"value": cur.n, "base_value": base.n, "change": cur.n - base.n, "p_value": r["p_value"],
+                "ci_low": exp * r["ratio_low"] - base.n if np.isfinite(r["ratio_low"]) else np.nan,
+                "ci_high": exp * r["ratio_high"] - base.n if np.isfinite(r["ratio_high"]) else np.nan,
+                "test": r["test"] + " (per day)"}
+    if kind == "ratio":  # CAC = spend / customers: customers per unit of spend is a Poisson rate
+        r = poisson_rate_test(cur.n, cur.total, base.n, base.total)
+        v, b = cur.value, base.value
+
+        def conv(q):
+            return b / q - b if q and np.isfinite(q) and q > 0 else np.nan
+        return {"value": v, "base_value": b, "change": v - b, "p_value": r["p_value"],
+                "ci_low": conv(r["ratio_high"]), "ci_high": conv(r["ratio_low"]),
+                "test": "Poisson exact on new customers per unit of spend"}
+    if kind == "nps":
+        return nps_change_test(cur.successes, cur.detractors, cur.n, base.successes, base.detractors, base.n)
+    if kind == "sum":
+        return sum_change_test(cur["values"], base["values"])
+    return bootstrap_diff(cur["values"], base["values"], statistic=kind, n_boot=n_boot, seed=seed)
+
+
+def changes(series: pd.DataFrame, *, review, period: str = "M", alpha: float = 0.05, n_boot: int = 2000,
+            seed: int = 0) -> pd.DataFrame:
+    """Period-over-period (``pop``) and year-over-year (``yoy``) change of every series at ``review``.
+
+    Returns
+    -------
+    DataFrame ``CHANGE_COLUMNS``: ``value`` (review period), ``base_value``, ``change`` (difference in
+    KPI units; rates in points of [0, 1]), ``rel_change``, ``ci_low, ci_high`` (95% interval of the
+    change), ``p_value``, ``q_value`` (BH within each comparison), ``test``, ``significant``
+    (q < alpha), ``note`` (why a change was not tested: missing, partial or low-volume period).
+    """
+    period = ms.check_period(period)
+    review = parse_review(review, period)
+    rows = []
+    if series is None or not len(series):
+        return pd.DataFrame(columns=CHANGE_COLUMNS)
+    idx = series.set_index(["kpi", "segment", "period"]).sort_index()
+    for (kpi, seg), _ in series.groupby(["kpi", "segment"], sort=True):
+        kind = KPI_SPECS[kpi].kind if kpi in KPI_SPECS else "rate"
+        for comp, lag in (("pop", 1), ("yoy", ms.YEAR_LAG[period])):
+            base_p = _shift(review, period, lag)
+            row = {"kpi": kpi, "segment": seg, "comparison": comp, "period": review, "base_period": base_p}
+            cur = idx.loc[(kpi, seg, review)] if (kpi, seg, review) in idx.index else None
+            base = idx.loc[(kpi, seg, base_p)] if (kpi, seg, base_p) in idx.index else None
+            note = ""
+            if cur is None or base is None:
+                note = "no data for " + ("this period" if cur is None else "the comparison period")
+            elif cur.partial or base.partial:
+                note = "partial period (not over at the as-of date, or leads not yet mature)"
+            elif cur.low_volume or base.low_volume:
+                note = "low volume: too few observations to compare"
+            if note:
+                row.update(value=np.nan if cur is None else cur.value, base_value=np.nan if base is None else
+                           base.value, note=note)
+            else:
+                r = _test(kind, cur, base, n_boot=n_boot, seed=seed)
+                row.update({k: r.get(k, np.nan) for k in ("value", "base_value", "change", "ci_low", "ci_high",
+                                                          "p_value", "test")})
+                if np.isnan(r.get("p_value", np.nan)):
+                    row["note"] = "no variation in either period"
+            rows.append(row)
+    out = pd.DataFrame(rows).reindex(columns=CHANGE_COLUMNS)
+    for c in ("value", "base_value", "change", "ci_low", "ci_high", "p_value"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["rel_change"] = np.where(out["base_value"].abs() > 0, out["value"] / out["base_value"] - 1, np.nan)
+    out["q_value"] = np.nan
+    for comp in ("pop", "yoy"):
+        m = (out["comparison"] == comp).to_numpy()
+        out.loc[m, "q_value"] = bh_adjust(out.loc[m, "p_value"].to_numpy())
+    out["significant"] = out["q_value"] < alpha
+    out["note"] = out["note"].fillna("")
+    out["test"] = out["test"].fillna("")
+    return out.sort_values(["kpi", "segment", "comparison"], kind="stable").reset_index(drop=True)
+
+
+def change_sentence(row, spec: KPISpec) -> str:
+    """"win rate fell from 31% to 24% (p = 0.01)" or "... (within normal variation, p = 0.4)"."""
+    if row.note:
+        return f"{spec.label}: {row.note}"
+    verb = "rose" if row.change > 0 else "fell" if row.change < 0 else "held"
+    p = f"p = {row.p_value:.2g}" if row.p_value >= 0.001 else "p < 0.001"
+    judged = p if row.significant else f"within normal variation, {p}"
+    return f"{spec.label} {verb} from {fmt(row.base_value, spec.fmt)} to {fmt(row.value, spec.fmt)} ({judged})"
+
+
+def fmt(v, kind: str) -> str:
+    """Display formatting by KPI format (only at display time)."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "–"
+    if kind == "pct":
+        return f"{v:.1%}"
+    if kind == "money":
+        return f"{v:,.0f}"
+    if kind == "int":
+        return f"{v:,.0f}"
+    if kind == "hours":
+        return f"{v:.1f} h"
+    if kind == "score":
+        return f"{v:.2f}"
+    if kind == "nps":
+        return f"{v * 100:+.0f}"
+    return f"{v:.3g}"
+
+
+# ---- targets -------------------------------------------------------------------------------------
+
+def read_targets(path) -> pd.DataFrame:
+    """Read ``targets.csv`` (columns ``kpi, segment, period, target``; period like ``2025-11``,
+    ``2025Q4`` or a week's Monday) into ``TARGET_COLUMNS`` with ``source = "targets file"``."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"targets file {p} not found; create it with columns kpi, segment, period, target "
+                                "(e.g. win_rate, team=Atlas, 2025-11, 0.30) or pass targets=None.")
+    t = pd.read_csv(p, dtype={"kpi": str, "segment": str, "period": str})
+    miss = [c for c in ("kpi", "segment", "period", "target") if c not in t.columns]
+    if miss:
+        raise ValueError(f"{p}: missing column(s) {', '.join(miss)}; found {', '.join(t.columns)}. A targets file "
+                         "needs kpi, segment, period, target.")
+    t["target"] = pd.to_numeric(t["target"], errors="raise")
+    t["source"] = "targets file"
+    return t[TARGET_COLUMNS]
+
+
+def targets_from_quotas(quotas, *, owner_team: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Quotas as ``won_revenue`` targets per month: per rep (``owner=``), per team and overall (sums).
+
+    Quotas longer than a month are spread over their months in proportion to days (``period_end``).
+    """
+    if quotas is None or not len(quotas):
+        return pd.DataFrame(columns=TARGET_COLUMNS)
+    q = quotas.copy()
+    start = pd.to_datetime(q["period_start"])
+    end = pd.to_datetime(q["period_end"]) if "period_end" in q else start.dt.to_period("M").dt.end_time
+    rows = []
+    for owner, s, e, quota in zip(q["owner"], start, end.fillna(start.dt.to_period("M").dt.end_time),
+                                  q["quota"], strict=True):
+        months = pd.period_range(s, e, freq="M")
+        days = np.array([(min(m.end_time.normalize(), e.normalize()) - max(m.start_time, s)).days + 1
+                         for m in months], dtype=float)
+        for m, d in zip(months, days, strict=True):
+            rows.append((owner, str(m), float(quota) * d / days.sum()))
+    per = pd.DataFrame(rows, columns=["owner", "period", "target"]).groupby(["owner", "period"])["target"].sum()
+    per = per.reset_index()
+    out = [per.assign(segment="owner=" + per["owner"])]
+    if owner_team is not None:
+        tm = per.merge(owner_team, on="owner", how="left").dropna(subset=["team"])
+        tt = tm.groupby(["team", "period"])["target"].sum().reset_index()
+        out.append(tt.assign(segment="team=" + tt["team"]))
+    tot = per.groupby("period")["target"].sum().reset_index()
+    out.append(tot.assign(segment="all"))
+    res = pd.concat(out, ignore_index=True).assign(kpi="won_revenue", source="quotas")
+    return res[TARGET_COLUMNS].sort_values(["kpi", "segment", "period"]).reset_index(drop=True)
+
+
+def attainment(series: pd.DataFrame, targets: pd.DataFrame, *, period: str = "M") -> pd.DataFrame:
+    """Actual vs target per KPI × segment × period, with a run-rate projection for a partial period.
+
+    Attainment is ``actual / target`` when higher is better and ``target / actual`` when lower is better
+    (CAC, response time). For counts and totals the projection scales the period-to-date actual by
+    days in the period / days elapsed (run rate); a rate or mean has no run rate, its projection is the
+    current value.
+
+    Returns
+    -------
+    DataFrame ``kpi, segment, period, target, source, actual, partial, projected, attainment,
+    projected_attainment, status`` (``met`` / ``missed`` for complete periods; ``on track`` /
+    ``behind`` on the projection for partial ones; ``no actual`` when the series has no such period).
+    """
+    cols = ["kpi", "segment", "period", "target", "source", "actual", "partial", "projected", "attainment",
+            "projected_attainment", "status"]
+    if targets is None or not len(targets) or series is None or not len(series):
+        return pd.DataFrame(columns=cols)
+    period = ms.check_period(period)
+    t = targets.copy()
+    t["period"] = [parse_review(p, period) for p in t["period"]]
+    s = series[["kpi", "segment", "period", "value", "partial", "days", "period_end"]]
+    m = t.merge(s, on=["kpi", "segment", "period"], how="left")
+    full_days = (pd.to_datetime(m["period_end"]) - m["period"]).dt.days + 1
+    additive = m["kpi"].map(lambda k: KPI_SPECS[k].kind in ("count", "sum") if k in KPI_SPECS else False)
+    direction = m["kpi"].map(lambda k: KPI_SPECS[k].direction if k in KPI_SPECS else 1)
+    m["actual"] = m["value"]
+    part = m["partial"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    m["projected"] = np.where(part & additive.to_numpy(dtype=bool), m["value"] * full_days / m["days"], m["value"])
+
+    def att(a, tg, d):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(d > 0, a / tg, tg / a)
+    m["attainment"] = att(m["actual"], m["target"], direction)
+    m["projected_attainment"] = att(m["projected"], m["target"], direction)
+    m["status"] = np.where(m["actual"].isna(), "no actual", np.where(
+        part, np.where(m["projected_attainment"] >= 1, "on track", "behind"),
+        np.where(m["attainment"] >= 1, "met", "missed")))
+    m["partial"] = part
+    return m[cols].sort_values(["kpi", "segment", "period"], kind="stable").reset_index(drop=True)
+
+
+def default_targets(ds, *, year: int, growth: float = 0.10) -> pd.DataFrame:
+    """A rule-based targets table for ``year`` (months) from the year before — how the sample
+    ``data/sample/targets.csv`` was made:
+
+    * ``won_revenue`` and ``new_customers``, overall and per team / channel: same month of the previous
+      year × (1 + ``growth``), rounded to 1,000 (revenue) or to a whole customer;
+    * ``win_rate``, overall and per team: the previous year's win rate, rounded to 0.01;
+    * ``csat_satisfied_share`` overall: the previous year's share satisfied, rounded to 0.01.
+    """
+    s = kpi_series(ds, period="M", kpis=["won_revenue", "new_customers", "win_rate", "csat_satisfied_share"])
+    prev = s[s["period"].dt.year == year - 1]
+    keep = prev["segment"].eq("all") | prev["segment"].str.startswith(("team=", "channel="))
+    prev = prev[keep]
+    rows = []
+    for r in prev[prev["kpi"].isin(["won_revenue", "new_customers"])].itertuples(index=False):
+        v = r.value * (1 + growth)
+        v = round(v / 1000) * 1000 if r.kpi == "won_revenue" else round(v)
+        rows.append((r.kpi, r.segment, f"{year}-{r.period.month:02d}", float(v)))
+    for kpi in ("win_rate", "csat_satisfied_share"):
+        g = prev[prev["kpi"] == kpi].groupby("segment")[["successes", "n"]].sum()
+        for seg, r in g.iterrows():
+            if kpi == "csat_satisfied_share" and seg != "all":
+                continue
+            if r["n"] > 0:
+                for mth in range(1, 13):
+                    rows.append((kpi, seg, f"{year}-{mth:02d}", round(r["successes"] / r["n"], 2)))
+    out = pd.DataFrame(rows, columns=["kpi", "segment", "period", "target"])
+    return out.sort_values(["kpi", "segment", "period"], kind="stable").reset_index(drop=True)
+
+
+# ---- the review -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MonitorReview:
+    """One periodic review: series, control limits with alerts, changes and targets.
+
+    Fields: ``period`` (W/M/Q), ``review`` (start of the reviewed period), ``as_of``, ``window``
+    (periods judged for alerts), ``series`` (:func:`kpi_series`), ``limits`` (control statistics of every
+    point, with ``lcl, ucl, alert``), ``changes`` (:func:`changes`), ``attainment`` (:func:`attainment`),
+    ``notes`` (plain sentences about what could not be done: missing tables, targets, one period).
+    """
+
+    period: str
+    review: pd.Timestamp
+    as_of: pd.Timestamp
+    window: tuple
+    series: pd.DataFrame
+    limits: pd.DataFrame
+    changes: pd.DataFrame
+    attainment: pd.DataFrame
+    alpha: float = 0.05
+    notes: tuple = field(default_factory=tuple)
+    teams: tuple = field(default_factory=tuple)  # (owner, team) pairs, to name who acts
+
+    @property
+    def label(self) -> str:
+        return str(self.review.to_period(ms.FREQ[self.period]))
+
+    @property
+    def alerts(self) -> pd.DataFrame:
+        """Alerted points: ``kpi, segment, period, value, center, lcl, ucl, z, p_value, q_value, direction,
+        adverse, chart`` sorted by kpi, segment, period."""
+        cols = ["kpi", "segment", "period", "value", "stat", "center", "lcl", "ucl", "z", "p_value", "q_value",
+                "direction", "adverse", "chart"]
+        if self.limits is None or not len(self.limits):
+            return pd.DataFrame(columns=cols)
+        a = self.limits[self.limits["alert"]].copy()
+        a["adverse"] = [np.sign(z) != KPI_SPECS[k].direction for k, z in zip(a["kpi"], a["z"], strict=True)]
+        return a[cols].reset_index(drop=True)
+
+    def scorecard(self, segment: str = "all") -> pd.DataFrame:
+        """One row per KPI of ``segment``: ``kpi, this_period, last_period, change, p_value, verdict,
+        target, attainment, status`` (raw numbers; format at display time)."""
+        ch = self.changes
+        pop = ch[(ch["segment"] == segment) & (ch["comparison"] == "pop")].set_index("kpi")
+        at = self.attainment
+        at = at[(at["segment"] == segment) & (at["period"] == self.review)].set_index("kpi") if len(at) else at
+        al = self.alerts
+        rows = []
+        for kpi in KPI_SPECS:
+            if kpi not in pop.index:
+                continue
+            r = pop.loc[kpi]
+            alerted = bool(len(al) and ((al["kpi"] == kpi) & (al["segment"] == segment)
+                                        & (al["period"] == self.review)).any())
+            if r["note"]:
+                verdict = r["note"]
+            elif r["significant"]:
+                verdict = "up" if r["change"] > 0 else "down"
+            else:
+                verdict = "within normal variation"
+            tgt = at.loc[kpi] if len(at) and kpi in at.index else None
+            status = "alert" if alerted else (tgt["status"] if tgt is not None else "no target")
+            rows.append({"kpi": kpi, "this_period": r["value"], "last_period": r["base_value"], "change": r["change"],
+                         "p_value": r["p_value"], "verdict": verdict,
+                         "target": np.nan if tgt is None else tgt["target"],
+                         "attainment": np.nan if tgt is None else tgt["attainment"], "status": status})
+        return pd.DataFrame(rows, columns=["kpi", "this_period", "last_period", "change", "p_value", "verdict",
+                                           "target", "attainment", "status"])
+
+    def scorecard_text(self, segment: str = "all") -> pd.DataFrame:
+        """The scorecard formatted for display (strings with units)."""
+        sc = self.scorecard(segment)
+        out = pd.DataFrame({"KPI": [KPI_SPECS[k].label for k in sc["kpi"]]})
+        f = [KPI_SPECS[k].fmt for k in sc["kpi"]]
+        out["this period"] = [fmt(v, k) for v, k in zip(sc["this_period"], f, strict=True)]
+        out["last period"] = [fmt(v, k) for v, k in zip(sc["last_period"], f, strict=True)]
+        out["change"] = [("–" if pd.isna(v) else (f"{v * 100:+.1f} pts" if k in ("pct", "nps") else
+                          ("+" if v >= 0 else "−") + fmt(abs(v), k))) for v, k in zip(sc["change"], f, strict=True)]
+        out["p"] = [("–" if pd.isna(p) else f"{p:.2g}" if p >= 0.001 else "<0.001") for p in sc["p_value"]]
+        out["target"] = [fmt(v, k) for v, k in zip(sc["target"], f, strict=True)]
+        out["attainment"] = ["–" if pd.isna(v) else f"{v:.0%}" for v in sc["attainment"]]
+        out["status"] = sc["verdict"].where(sc["status"].isin(["no target"]), sc["status"] + "; " + sc["verdict"])
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        return self.scorecard()
+
+    def headline(self) -> str:
+        a = self.alerts
+        adverse = int(a["adverse"].sum()) if len(a) else 0
+        return (f"Review of {self.label} ({len(self.series.groupby(['kpi', 'segment'])) if len(self.series) else 0} "
+                f"KPI × segment series): {len(a)} alert(s) in the last {len(self.window)} period(s), {adverse} adverse "
+                f"(false-discovery rate {self.alpha:.0%}).")
+
+    def findings(self) -> Findings:
+        return alert_findings(self)
+
+    def plot(self, ax=None, *, kpi: str = "win_rate", segment: str = "all", **kwargs):
+        from .plots.monitor import control_chart
+
+        return control_chart(self, kpi=kpi, segment=segment, ax=ax, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .findings import escape_html
+
+        return (f"<p>{escape_html(self.headline())}</p>" + self.scorecard_text().to_html(index=False, escape=True))
+
+
+def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha: float = 0.05,
+           window: int | None = None, baseline: int | None = None, min_baseline: int | None = None,
+           method: str = "bh", lam: float = 0.3, n_boot: int = 2000) -> MonitorReview:
+    """Run the periodic KPI review of a dataset.
+
+    Parameters
+    ----------
+    ds : Dataset.
+    period : ``"W"``, ``"M"`` or ``"Q"``.
+    review : the period to review (``"2025-11"``, ``"2025Q4"``); None = the last complete period at
+        ``ds.as_of``.
+    targets : None (look for ``targets.csv`` next to the data), a path, a DataFrame (``kpi, segment,
+        period, target``) or False (no targets file). Quotas, when present, are added as won-revenue
+        targets.
+    alpha : false-discovery rate for alerts and changes.
+    window : periods (ending at ``review``) judged for alerts; default one year (52 / 12 / 4).
+    baseline, min_baseline : trailing periods behind each control limit (default one year, half a year).
+    method : ``"bh"`` or ``"bonferroni"`` (see ``control.flag_alerts``).
+    """
+    period = ms.check_period(period)
+    lag = ms.YEAR_LAG[period]
+    window = lag if window is None else int(window)
+    baseline = lag if baseline is None else int(baseline)
+    min_baseline = max(lag // 2, 3) if min_baseline is None else int(min_baseline)
+    notes: list[str] = []
+    rev = last_complete_period(ds.as_of, period) if review is None else parse_review(review, period)
+    series = kpi_series(ds, period=period, kpis=kpis)
+    missing = [t for t in ("opportunities", "leads", "orders", "marketing_spend", "csat") if not ds.has(t)]
+    if missing:
+        notes.append(f"No {', '.join(missing)} table: the KPIs that need {'it' if len(missing) == 1 else 'them'} "
+                     "are not monitored.")
+    if ds.csat is None:
+        notes.append("No CSAT answers in this dataset: CSAT and NPS are not monitored.")
+    elif "nps" in KPI_SPECS and (kpis is None or "nps" in kpis) and not (series["kpi"] == "nps").any():
+        notes.append("No answers on a 0–10 scale (scale_max = 10): NPS is not computed; CSAT is on its own scale.")
+    n_periods = series["period"].nunique() if len(series) else 0
+    if n_periods <= 1:
+        notes.append("Only one period of data: no change can be tested and no control limit drawn; "
+                     "collect more periods before reading trends.")
+    elif n_periods < min_baseline + 1:
+        notes.append(f"Only {n_periods} periods of data: control limits need {min_baseline} periods of baseline, "
+                     "so no alert can be raised yet.")
+    if rev > ds.as_of:
+        raise ValueError(f"review period {rev.date()} starts after the as-of date {ds.as_of.date()}; "
+                         "choose an earlier period.")
+    win = tuple(_shift(rev, period, k) for k in range(window - 1, -1, -1))
+    lim = control_limits(series, baseline=baseline, min_baseline=min_baseline, lam=lam,
+                         charts={k: s.chart for k, s in KPI_SPECS.items() if s.chart})
+    lim = flag_alerts(lim, periods=win, alpha=alpha, method=method)
+    ch = changes(series, review=rev, period=period, alpha=alpha, n_boot=n_boot)
+    tg = _targets(ds, targets, notes)
+    at = attainment(series, tg, period=period) if len(tg) else attainment(series, None, period=period)
+    if len(tg) and not (len(at) and (at["period"] == rev).any()):
+        notes.append(f"No target for {rev.to_period(ms.FREQ[period])}: attainment is not shown for it.")
+    ot = owner_teams(ds.opportunities)
+    teams = () if ot is None else tuple(zip(ot["owner"], ot["team"], strict=True))
+    return MonitorReview(period, rev, ds.as_of, win, series, lim, ch, at, alpha, tuple(notes), teams)
+
+
+def _targets(ds, targets, notes: list[str]) -> pd.DataFrame:
+    frames = []
+    if targets is None and ds.data_dir is not None and (Path(ds.data_dir) / "targets.csv").exists():
+        targets = Path(ds.data_dir) / "targets.csv"
+    if isinstance(targets, (str, Path)):
+        frames.append(read_targets(targets))
+    elif isinstance(targets, pd.DataFrame):
+        t = targets.copy()
+        t["source"] = t.get("source", "targets table")
+        frames.append(t[TARGET_COLUMNS])
+    else:
+        notes.append("No targets file (targets.csv with kpi, segment, period, target): only quotas, if any, "
+                     "serve as targets.")
+    if ds.quotas is not None and len(ds.quotas):
+        frames.append(targets_from_quotas(ds.quotas, owner_team=owner_teams(ds.opportunities)))
+    else:
+        notes.append("No quotas table: won revenue has no quota target.")
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=TARGET_COLUMNS)
+    t = pd.concat(frames, ignore_index=True)
+    # a targets-file row wins over a quota for the same KPI, segment and period
+    return t.drop_duplicates(["kpi", "segment", "period"], keep="first").reset_index(drop=True)
+
+
+# ---- findings and KPI rows -------------------------------------------------------------------------
+
+def _who(spec: KPISpec, segment: str, teams: dict) -> str:
+    if segment == "all":
+        return "head of sales" if spec.owner == "sales manager" else f"head of {spec.owner.split()[0]}" \
+            if spec.owner != "customer success manager" else "head of customer success"
+    col, _, val = segment.partition("=")
+    if col == "owner":
+        team = teams.get(val)
+        return f"{val}'s {spec.owner}" + (f" (team {team})" if team else "")
+    if col == "team":
+        return f"the {spec.owner} of team {val}"
+    return f"the {spec.owner} responsible for {col.replace('_', ' ')} {val}"
+
+
+def alert_findings(rv: MonitorReview) -> Findings:
+    """One :class:`Finding` per alerted KPI × segment (consecutive alerted periods together)."""
+    a = rv.alerts
+    teams = dict(rv.teams)
+    out = []
+    for (kpi, seg), g in a.groupby(["kpi", "segment"], sort=True):
+        spec = KPI_SPECS[kpi]
+        g = g.sort_values("period")
+        per = [str(p.to_period(ms.FREQ[rv.period])) for p in g["period"]]
+        vals = ", ".join(f"{fmt(v, spec.fmt)} in {p}" for v, p in zip(g["value"], per, strict=True))
+        chart = {"p": "p-chart", "u": "u-chart", "xbar": "X̄-chart", "ewma": "EWMA"}[g["chart"].iloc[0]]
+        adverse = bool(g["adverse"].any())
+        last = g.iloc[-1]
+        moved = "below" if last["direction"] == "down" else "above"
+        out.append(Finding(
+            subject=seg, metric=spec.label, value=vals,
+            benchmark=f"expected {fmt(last['lcl'], spec.fmt)}–{fmt(last['ucl'], spec.fmt)} ({chart} limits)",
+            q_value=float(g["q_value"].min()),
+            evidence=(f"{len(g)} period(s) {moved} the control limits of the trailing baseline (centre "
+                      f"{fmt(last['center'], spec.fmt)}); z = {last['z']:.1f}"),
+            suggestion=(f"{_who(spec, seg, teams)} to find the cause and act within the next period"
+                        if adverse else f"{_who(spec, seg, teams)} to confirm what worked and keep it"),
+            topic="monitoring", severity=float(np.abs(g["z"]).max()) * (2 if adverse else 1)))
+    return Findings(out, title=f"Alerts, {len(rv.window)} period(s) to {rv.label}",
+                    empty=f"No KPI moved outside its control limits in the {len(rv.window)} period(s) to {rv.label}.")
+
+
+def kpi_rows(ds) -> list[dict]:
+    """CSAT / NPS (all answers to as-of, overall, per team and per rep — ``csat_mean`` per rep comes from
+    ``reps``), the review month's changes and attainment, and the number of alerts; [] when no
+    monitored table is present."""
+    if not any(ds.has(t) for t in ("opportunities", "leads", "orders", "csat")):
+        return []
+    rv = review(ds, period="M", n_boot=1000)
+    rows: list[dict] = []
+    s = rv.series
+    for kpi in ("csat_mean", "csat_satisfied_share", "nps"):
+        g = s[s["kpi"] == kpi]
+        if kpi == "csat_mean":  # per rep: the rep scorecard's row (same definition)
+            g = g[~g["segment"].str.startswith("owner=")]
+        for seg, x in g.groupby("segment", sort=True):
+            rows.append({"kpi": kpi, "segment": seg, **_overall(kpi, x)})
+    for r in rv.changes.itertuples(index=False):
+        if np.isnan(r.change):
+            continue
+        rows.append({"kpi": f"{r.kpi}_change_{r.comparison}", "segment": r.segment, "value": r.change,
+                     "ci_low": r.ci_low, "ci_high": r.ci_high})
+    at = rv.attainment
+    for r in at[at["period"] == rv.review].itertuples(index=False) if len(at) else []:
+        if not np.isnan(r.attainment):
+            rows.append({"kpi": f"{r.kpi}_attainment", "segment": r.segment, "value": r.attainment})
+    rows.append({"kpi": "alerts", "segment": "all", "value": int(len(rv.alerts))})
+    return rows
+
+
+def _overall(kpi: str, x: pd.DataFrame) -> dict:
+    from .stats import nps_interval, wilson_interval
+
+    n = float(x["n"].sum())
+    if kpi == "csat_satisfied_share":
+        k = float(x["successes"].sum())
+        lo, hi = wilson_interval(k, n)
+        return {"value": k / n if n else np.nan, "ci_low": lo, "ci_high": hi}
+    if kpi == "nps":
+        v, lo, hi = nps_interval(x["successes"].sum(), x["detractors"].sum(), n)
+        return {"value": v, "ci_low": lo, "ci_high": hi}
+    vals = np.concatenate([v for v in x["values"] if v is not None and len(v)]) if n else np.array([])
+    if len(vals) < 2:
+        return {"value": float(vals.mean()) if len(vals) else np.nan, "ci_low": np.nan, "ci_high": np.nan}
+    from scipy import stats as st
+
+    half = st.t.ppf(0.975, len(vals) - 1) * vals.std(ddof=1) / np.sqrt(len(vals))
+    return {"value": float(vals.mean()), "ci_low": float(vals.mean() - half), "ci_high": float(vals.mean() + half)}
