@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from scipy.special import hyp2f1
 
 __all__ = ["PLANTED", "REPS", "CHANNELS", "STAGES", "generate", "write_sample", "plant_bad_rows",
@@ -569,24 +571,29 @@ _WITH_TIME = {("leads", "created_date"), ("leads", "first_response_date")}
 _INT_COLS = {("csat", "score"), ("csat", "scale_max")}
 
 
-def _format_for_csv(name: str, df: pd.DataFrame) -> pd.DataFrame:
-    out = {}
+def _arrow_table(name: str, df: pd.DataFrame) -> pa.Table:
+    """Typed Arrow table for the CSV writer: day dates as date32, lead times as timestamp[s]."""
+    cols = {}
     for col in df.columns:
         s = df[col]
         if pd.api.types.is_datetime64_any_dtype(s):
-            arr = s.to_numpy()
-            if (name, col) in _WITH_TIME:
-                txt = np.char.replace(np.datetime_as_string(arr.astype("datetime64[s]")), "T", " ")
-            else:
-                txt = np.datetime_as_string(arr.astype("datetime64[D]"))
-            txt = txt.astype(object)
-            txt[pd.isna(arr)] = None
-            out[col] = txt
+            arr = pa.array(s.to_numpy().astype("datetime64[s]"), mask=s.isna().to_numpy())
+            cols[col] = arr if (name, col) in _WITH_TIME else arr.cast(pa.date32())
         elif (name, col) in _INT_COLS:
-            out[col] = s.astype("Int64")
+            cols[col] = pa.array(s.to_numpy(), mask=s.isna().to_numpy()).cast(pa.int64())
+        elif s.dtype == object:
+            cols[col] = pa.array(s.to_numpy(), type=pa.string(), from_pandas=True)
         else:
-            out[col] = s
-    return pd.DataFrame(out)
+            cols[col] = pa.array(s.to_numpy(), from_pandas=True)
+    return pa.table(cols)
+
+
+def _write_csv(name: str, df: pd.DataFrame, path: Path) -> None:
+    """UTF-8 CSV, ``\\n`` line ends, no quoting (no value contains a comma), ISO dates, blanks for missing."""
+    with open(path, "wb") as fh:
+        fh.write((",".join(df.columns) + "\n").encode("utf-8"))
+        pacsv.write_csv(_arrow_table(name, df), fh,
+                        pacsv.WriteOptions(include_header=False, quoting_style="none", batch_size=65536))
 
 
 def plant_bad_rows(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -632,7 +639,8 @@ def write_sample(out_dir, *, seed: int = 0, scale: float = 1.0, fmt: str = "csv"
                  as_of: str = "2025-12-15", bad_rows: bool = True) -> list[Path]:
     """Write the sample company to ``out_dir`` (one file per table) and return the paths written.
 
-    ``fmt="csv"`` writes ``<table>.csv`` (UTF-8, ISO dates, 2-decimal amounts; the canonical mapping);
+    ``fmt="csv"`` writes ``<table>.csv`` (UTF-8, ISO dates, amounts rounded to cents and written in
+    their shortest form, e.g. ``1250.5``; the canonical mapping);
     ``fmt="parquet"`` writes ``<table>.parquet`` for large scales (typed columns; point a mapping's
     ``file`` globs at ``*.parquet``). ``bad_rows`` adds the few rows of :func:`plant_bad_rows`
     (``PLANTED["bad_rows"]``) that the loader quarantines; :func:`generate` itself is always clean.
@@ -648,8 +656,7 @@ def write_sample(out_dir, *, seed: int = 0, scale: float = 1.0, fmt: str = "csv"
     for name, df in tables.items():
         p = out / f"{name}.{fmt}"
         if fmt == "csv":
-            _format_for_csv(name, df).to_csv(p, index=False, float_format="%.2f", lineterminator="\n",
-                                             encoding="utf-8")
+            _write_csv(name, df, p)
         else:
             df.to_parquet(p, index=False)
         paths.append(p)
