@@ -69,7 +69,8 @@ def plot_conversion_heatmap(cells: pd.DataFrame, *, ax=None, cmap="RdBu", annota
             for j in range(vals.shape[1]):
                 if np.isfinite(vals[i, j]):
                     star = "*" if bool(sig.iloc[i, j]) is True else ""
-                    ax.text(j, i, f"{vals[i, j]:+.0f}{star}", ha="center", va="center", fontsize=7)
+                    ax.text(j, i, f"{vals[i, j]:+.0f}{star}", ha="center", va="center", fontsize=7,
+                            color="white" if abs(vals[i, j]) > 0.6 * lim else "black")
     ax.figure.colorbar(im, ax=ax, label="conversion − rest (pp)")
     ax.set_title("Conversion vs the rest by segment (* = BH q < alpha)")
     return ax
