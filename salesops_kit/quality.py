@@ -22,7 +22,7 @@ import pandas as pd
 from . import _tables as qc
 from .schema import TABLES, StageModel
 
-__all__ = ["AuditResult", "audit", "write_quarantine", "coverage", "compute_flags", "FLAG_CHECKS", "FLAG_COLUMNS",
+__all__ = ["AuditResult", "audit", "audit_findings", "write_quarantine", "coverage", "compute_flags", "FLAG_CHECKS", "FLAG_COLUMNS",
            "CHECK_COLUMNS"]
 
 OPEN_PAST_CLOSE = "open deal past close date"
@@ -309,3 +309,53 @@ def coverage(ds, *, freq: str = "M") -> pd.DataFrame:
     out["period"] = out["period"].astype("datetime64[ns]")
     out["rows"] = out["rows"].astype("int64")
     return out
+
+
+_FLAG_ACTION = {
+    OPEN_PAST_CLOSE: "ask the owners to update or close these deals before forecasting",
+    DEFAULT_CLOSE: "treat these close dates as placeholders in cycle and forecast analyses",
+    AFTER_AS_OF: "check as_of, or remove the later export from the folder",
+    REPEATED_ROW: "check whether a file was loaded twice",
+}
+
+
+def audit_findings(result: AuditResult, cov: pd.DataFrame | None = None):
+    """The audit's findings (number → comparison → decision), most serious first.
+
+    One finding per table with quarantined rows (with its main reasons), one per flag check that
+    found rows, and one per table whose coverage has empty periods inside its date range
+    (``cov`` from :func:`coverage`).
+
+    Returns
+    -------
+    :class:`salesops_kit.findings.Findings`
+    """
+    from .findings import Finding, Findings
+
+    out = []
+    acc = result.account.set_index("table") if len(result.account) else pd.DataFrame()
+    hits = result.checks[result.checks["rows"] > 0]
+    for table, grp in hits[hits["action"] == "quarantined"].groupby("table", sort=False):
+        k = int(grp["rows"].sum())
+        read = int(acc.loc[table, "rows_read"]) if table in acc.index else k
+        reasons = ", ".join(f"{c} ({r:,})" for c, r in zip(grp["check"], grp["rows"], strict=True))
+        out.append(Finding(subject=table, metric="rows quarantined", value=f"{k:,}", benchmark=f"{read:,} rows read",
+                           interval=_pct(k, read), evidence=f"reasons: {reasons}",
+                           suggestion=f"review quarantine_{table}.csv, fix at the source or in the mapping, reload",
+                           topic="audit", severity=1.0 + k / max(read, 1)))
+    for row in hits[hits["action"] == "flagged"].itertuples(index=False):
+        out.append(Finding(subject=row.table, metric=row.check, value=f"{int(row.rows):,} rows kept and flagged",
+                           evidence=row.examples.split(" | ")[0] if row.examples else "",
+                           suggestion=_FLAG_ACTION.get(row.check, "review the flagged rows"),
+                           topic="audit", severity=0.5))
+    if cov is not None and len(cov):
+        for table, grp in cov.groupby("table", sort=False):
+            empty = grp.loc[grp["rows"] == 0, "period"]
+            if len(empty):
+                months = ", ".join(pd.DatetimeIndex(empty).strftime("%Y-%m")[:6])
+                out.append(Finding(subject=table, metric="periods without rows", value=f"{len(empty)}",
+                                   benchmark=f"{len(grp)} periods in its range", evidence=f"first: {months}",
+                                   suggestion="check whether the export is complete for those periods",
+                                   topic="audit", severity=0.8))
+    return Findings(out, title="Data audit findings",
+                    empty="Every row was kept, no check flagged anything and no period is empty.")
