@@ -457,3 +457,35 @@ def simple_clv(orders, *, as_of=None, window_months: int = 12, margin_rate: floa
             {"segment": seg, "input": "clv", "value": value, "how": "AOV × purchases per year × lifespan × margin rate"},
         ]
     return SimpleCLV(pd.DataFrame(rows, columns=cols), pd.DataFrame(inputs, columns=["segment", "input", "value", "how"]))
+
+
+def survivors_by_period(orders, *, as_of=None, period_months: int = 3, periods: int | None = None,
+                        customer_col: str = "customer_id", date_col: str = "order_date") -> pd.DataFrame:
+    """Customers still ordering at each period after acquisition (an sBG input for non-contractual data).
+
+    A customer "survives" to period t (t = 0, 1, ...; periods of ``period_months`` from the first
+    order) when they order in period t or later. Cohorts are pooled over customers whose first
+    ``periods`` periods all ended by ``as_of`` (default: the largest ``periods`` with at least
+    one-third of the customers eligible). Returns ``period, survivors, customers``.
+    Caveat: a live customer who simply has not ordered again yet counts as lost, so the last
+    periods understate survival; contractual data (cancellations) has no such bias.
+    """
+    f = _frame(orders, [customer_col, date_col])
+    end = _ts(as_of) or _max_date(f, date_col)
+    if end is None:
+        return pd.DataFrame(columns=["period", "survivors", "customers"])
+    c = _collect(f.filter(nw.col(date_col) < nw.lit(end + pd.Timedelta(days=1)))
+                 .group_by(nw.col(customer_col).alias("customer_id"))
+                 .agg(nw.col(date_col).min().alias("first"), nw.col(date_col).max().alias("last")))
+    first, last = pd.to_datetime(c["first"]), pd.to_datetime(c["last"])
+    days = period_months * 365.25 / 12
+    age_periods = np.floor((end - first).dt.total_seconds() / 86400 / days).astype(int)
+    last_period = np.floor((last - first).dt.total_seconds() / 86400 / days).astype(int)
+    if periods is None:
+        counts = np.array([(age_periods >= p).sum() for p in range(int(age_periods.max()) + 2)])
+        ok = np.nonzero(counts >= len(c) / 3)[0]
+        periods = int(ok.max()) if len(ok) else 0
+    elig = age_periods >= periods
+    t = np.arange(periods + 1)
+    surv = [(last_period[elig] >= k).sum() for k in t]
+    return pd.DataFrame({"period": t, "survivors": np.asarray(surv, dtype=int), "customers": int(elig.sum())})

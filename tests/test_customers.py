@@ -176,3 +176,17 @@ def test_simple_clv_negative_margin_and_no_margin(orders):
     s2 = customers.simple_clv(orders.drop(columns="margin"), as_of="2024-04-30")
     assert s2.table["margin_rate"].iloc[0] == 1.0
     assert "revenue CLV" in s2.inputs.set_index("input").loc["margin_rate", "how"]
+
+
+def test_survivors_by_period_by_hand():
+    o = pd.DataFrame({"customer_id": ["a", "a", "b", "c", "c"],
+                      "order_date": pd.to_datetime(["2024-01-01", "2024-05-01", "2024-01-10", "2024-01-20",
+                                                    "2024-02-10"])})
+    # periods of 3 months (91.3 days); as_of 2024-09-30 -> every customer has 2 full periods.
+    # a: last order 121 days after first -> period 1; b: period 0; c: 21 days -> period 0
+    s = customers.survivors_by_period(o, as_of="2024-09-30", period_months=3, periods=2)
+    assert s["survivors"].tolist() == [3, 1, 0] and (s["customers"] == 3).all()
+    from salesops_kit import sbg
+
+    with pytest.raises(ValueError):
+        sbg.fit_sbg([3, 3, 3])  # nobody lost: not identified
