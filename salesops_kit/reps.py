@@ -168,6 +168,10 @@ _COUNT_COLS = ("deals_closed", "deals_won", "won_revenue", "won_with_amount", "d
                "csat_sum", "csat_sumsq", "csat_satisfied", "quota", "won_in_quota_window", "remaining_quota")
 
 
+_INT_COLS = ("deals_closed", "deals_won", "won_with_amount", "deals_created", "open_deals", "leads", "leads_converted",
+             "activities", "deal_activities", "csat_responses", "csat_satisfied")
+
+
 def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) -> Scorecard:
     """Per-rep scorecard with team and company benchmarks beside each metric.
 
@@ -203,6 +207,8 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
         c = c.merge(_quota_counts(dataset, opps, start, end, as_of), on="owner", how="outer")
     for col in _COUNT_COLS:
         c[col] = pd.to_numeric(c[col], errors="coerce").fillna(0) if col in c else 0
+        if col in _INT_COLS:
+            c[col] = c[col].astype("int64")
     c["team"] = c["team"].fillna("(no deals)").astype(str)
     c["owner"] = c["owner"].astype(str)
     c = c.sort_values("owner").reset_index(drop=True)

@@ -263,3 +263,14 @@ def test_kpi_rows_shape():
     df = kpi_frame(rows)
     assert set(df["kpi"]) >= {"win_rate_shrunk", "lead_conversion_rate_shrunk", "first_response_median_hours",
                               "quota_attainment", "csat_mean", "reps_flagged"}
+
+
+def test_win_counts_agree_with_funnel_win_rate():
+    # the scorecard's closed-deal win rate is the funnel issue's default definition (won / (won + lost))
+    from salesops_kit import funnel
+
+    ds = toy_ds(6)
+    t = reps.scorecard(ds).table.set_index("owner")
+    w = funnel.win_rate(ds.opportunities, by="owner", stages=ds.stages).set_index("owner")
+    assert (t["deals_won"] == w["won"]).all() and (t["deals_closed"] == w["won"] + w["lost"]).all()
+    assert np.allclose(t["win_rate"], w["win_rate"])
