@@ -132,9 +132,10 @@ def _listify(v) -> list:
 
 
 def _present(col) -> np.ndarray:
+    """Not null and not blank (no copy of the strings is made)."""
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        ok = pc.and_kleene(pc.is_valid(col), pc.not_equal(pc.utf8_trim_whitespace(col), ""))
-        return np.asarray(ok.fill_null(False))
+        blank = pc.or_kleene(pc.utf8_is_space(col), pc.equal(pc.utf8_length(col), 0))
+        return np.asarray(pc.and_kleene(pc.is_valid(col), pc.invert(blank)).fill_null(False))
     return np.asarray(pc.is_valid(col))
 
 
@@ -200,7 +201,6 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
                          "is used (later ones are named 'Header (2)', ...).")
     raw = pa.concat_tables([s.table for s in live], promote_options="permissive") if live else pa.table(
         {c: pa.array([], pa.string()) for c in tdef.required})
-    raw = raw.combine_chunks() if raw.num_rows < 1_000_000 else raw
     n = raw.num_rows
     starts = np.cumsum([0] + [s.table.num_rows for s in live])
     footer = sum(s.footer_lines for s in sources)
@@ -256,8 +256,10 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
             cols[c] = p.values
         else:
             s = col if pa.types.is_string(col.type) else col.cast(pa.string())
-            s = pc.utf8_trim_whitespace(s)
-            cols[c] = pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
+            if n and pc.any(pc.match_substring_regex(s, r"^\s|\s$")).as_py():  # copy only when needed
+                s = pc.utf8_trim_whitespace(s)
+                s = pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
+            cols[c] = s
 
     for c in REQUIRED_VALUES.get(name, ()):
         if c in raw.column_names:
@@ -274,7 +276,7 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
     for c in STAGE_COLUMNS:
         if c not in cols:
             continue
-        codes, uniques = pd.factorize(pd.Series(cols[c].to_pandas(), dtype=object) if n else pd.Series([], dtype=object))
+        codes, uniques = _factorize(cols[c])
         labels = pd.Series(uniques, dtype=object)
         norm = labels.map(stages.normalise)
         counts = pd.Series(np.bincount(codes[codes >= 0], minlength=len(uniques)) if len(uniques) else [], dtype=int)
@@ -307,6 +309,7 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
         other = _not_stage_entries(cols, rej.mask | is_footer)
 
     dup_exact, dup_conflict = _duplicates(raw, idc, rej.mask | is_footer | other) if idc in cols else (None, None)
+    pa.default_memory_pool().release_unused()  # hash tables of the duplicate scan: give them back
     if dup_exact is not None:
         rej.add(EXACT_DUP, dup_exact, "exact duplicate of an earlier row")
         rej.add(CONFLICT_DUP, dup_conflict, lambda rows: [f"{idc} {v!r} appears on other rows with different values"
@@ -358,14 +361,33 @@ def _finish_history(df: pd.DataFrame, derive_exit: bool) -> pd.DataFrame:
     return df
 
 
+def _factorize(col) -> tuple[np.ndarray, list]:
+    """Codes (-1 for null) and distinct values of a string column, via Arrow dictionary encoding."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.int64), []
+    de = pc.dictionary_encode(arr)
+    codes = de.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, de.dictionary.to_pylist()
+
+
 def _duplicates(raw: pa.Table, idc: str, excluded: np.ndarray):
-    ids = pd.Series(raw.column(idc).to_pandas(), dtype=object)
-    ids = ids.where(~excluded, None)
-    dup = ids.notna().to_numpy() & ids.duplicated(keep=False).to_numpy()
-    exact = np.zeros(len(ids), dtype=bool)
-    conflict = np.zeros(len(ids), dtype=bool)
-    if not dup.any():
+    """Exact copies (2nd+) and conflicting rows among ids that occur more than once (Arrow hashing;
+    only the rows of repeated ids are compared in pandas)."""
+    n = raw.num_rows
+    exact = np.zeros(n, dtype=bool)
+    conflict = np.zeros(n, dtype=bool)
+    ids = raw.column(idc)
+    if excluded.any():
+        ids = pc.if_else(pa.array(excluded), pa.scalar(None, ids.type), ids)
+    if pc.count_distinct(ids).as_py() == pc.count(ids).as_py():  # all ids distinct: the common case
         return exact, conflict
+    vc = pc.value_counts(ids)
+    repeated = vc.field("values").filter(pc.and_kleene(pc.greater(vc.field("counts"), 1),
+                                                        pc.is_valid(vc.field("values"))))
+    if len(repeated) == 0:
+        return exact, conflict
+    dup = np.asarray(pc.is_in(ids, value_set=repeated).fill_null(False))
     rows = np.flatnonzero(dup)
     sub = raw.take(pa.array(rows)).to_pandas().astype(object).where(lambda d: d.notna(), None)
     sub.index = rows

@@ -362,6 +362,8 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
                     derived.setdefault(hname, []).append(stage_history_from_columns(raw, hspec, id_col))
         res = finish_table(name, sources, spec, stages, unknown_stages=unknown_stages, mapping_name=mname,
                            check_stages=_check_stages)
+        del sources
+        pa.default_memory_pool().release_unused()  # the raw text is no longer needed: give it back
         tables[name], quarantine[name], files[name] = res.clean, res.quarantine, found
         account.append(res.account)
         notes += res.notes

@@ -153,7 +153,7 @@ def _strings(arr) -> pd.Series:
 def _present(arr) -> np.ndarray:
     """Mask of values that are present (not null, not blank)."""
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        blank = pc.equal(pc.utf8_trim_whitespace(arr), "")
+        blank = pc.or_kleene(pc.utf8_is_space(arr), pc.equal(pc.utf8_length(arr), 0))
         return np.asarray(pc.and_kleene(pc.is_valid(arr), pc.invert(blank)).fill_null(False))
     return np.asarray(pc.is_valid(arr))
 
@@ -327,7 +327,7 @@ def parse_amounts(values, *, decimal: str | None = None, thousands: str | None =
     present = _present(arr)
     if decimal in (None, "."):
         try:
-            out = pd.Series(pc.cast(pc.if_else(present, arr, None), pa.float64()).to_pandas(), dtype="float64")
+            out = pd.Series(pc.cast(arr, pa.float64()).to_pandas(), dtype="float64")
             return Parsed(_reindex(out, idx), np.zeros(len(arr), dtype=bool))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass

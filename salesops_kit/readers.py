@@ -149,15 +149,25 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
             malformed.append((row.text, row.expected_columns, row.actual_columns))
         return "skip"
 
-    try:
-        table = pacsv.read_csv(
+    def read(newlines: bool) -> pa.Table:
+        return pacsv.read_csv(
             source,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 + head_text[:lead_blank].count("\n"),
-                                           block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=True, invalid_row_handler=handler),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 + head_text[:lead_blank].count("\n")),
+            parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=newlines,
+                                             invalid_row_handler=handler),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
                                                  strings_can_be_null=True, quoted_strings_can_be_null=True),
         )
+
+    try:
+        # fast path: no line breaks inside quoted values; a quoted line break would split a record
+        # into lines with the wrong number of fields, so any such line triggers the careful re-read
+        table = read(False)
+        if malformed:
+            footer, malformed = 0, []
+            if isinstance(source, io.BytesIO):
+                source.seek(0)
+            table = read(True)
     except pa.ArrowInvalid as e:
         if "UTF8" in str(e).upper() and source is path:
             return _read_csv(path, encoding=_full_encoding(path), delimiter=delim)

@@ -280,3 +280,10 @@ def test_sample_loads_cleanly():
     ds = load_dataset(sample)
     _adds_up(ds)
     assert ds.opportunities["is_won"].any()
+
+
+def test_line_break_inside_quoted_value(tmp_path):
+    _write(tmp_path, HEADER + 'O1,"Ann\nLee",Closed Won,1,2024-01-01,2024-02-01\nO2,Bob,Closed Won,1,2024-01-01,2024-02-01\n')
+    ds = load_dataset(tmp_path)
+    assert ds.opportunities["owner"].tolist() == ["Ann\nLee", "Bob"]
+    assert ds.quarantine["opportunities"].empty
