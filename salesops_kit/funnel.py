@@ -402,6 +402,7 @@ from .funnel_metrics import (  # noqa: E402  (re-exported: lead funnel, velocity
     kpi_rows,
     lead_funnel,
     sales_velocity,
+    won_revenue,
 )
 
-__all__ += ["deal_totals", "funnel_findings", "LEAD_FUNNEL_COLUMNS"]
+__all__ += ["deal_totals", "won_revenue", "funnel_findings", "LEAD_FUNNEL_COLUMNS"]

@@ -24,7 +24,7 @@ from ._funnel_scan import (
 from .schema import StageModel
 from .stats import wilson_interval
 
-__all__ = ["lead_funnel", "deal_totals", "sales_velocity", "kpi_rows", "funnel_findings", "LEAD_FUNNEL_COLUMNS",
+__all__ = ["lead_funnel", "deal_totals", "won_revenue", "sales_velocity", "kpi_rows", "funnel_findings", "LEAD_FUNNEL_COLUMNS",
            "DAYS_PER_MONTH"]
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -160,6 +160,34 @@ def deal_totals(opportunities, *, by=None, stages: StageModel) -> pd.DataFrame:
     for c in ("won", "lost", "open", "won_amount_n"):
         t[c] = t[c].astype("int64")
     return sort_out(t[cols], by)
+
+
+def won_revenue(opportunities, *, period: str = "M", by=None, stages: StageModel | None = None) -> pd.DataFrame:
+    """Won deals and won revenue per close period (and segment).
+
+    Parameters
+    ----------
+    opportunities : DataFrame (pandas / Polars / DuckDB) or Dataset — ``stage, amount, close_date`` + ``by``.
+    period : "M", "Q" or "Y" — calendar period of ``close_date``.
+
+    Returns
+    -------
+    DataFrame
+        ``<by>, period, won_deals, won_revenue`` (blank amounts count as 0), sorted.
+    """
+    from ._funnel_scan import period_expr
+
+    opps, _, stages, _ = resolve(opportunities, stages=stages)
+    by = as_list(by)
+    o = lazy(opps)
+    require_columns(o, ["stage", "amount", "close_date"] + by, table="opportunities", purpose="won revenue")
+    o = o.filter(nw.col("stage").is_in(list(stages.won))).with_columns(
+        period_expr("close_date", period).alias("period"), nw.col("amount").cast(nw.Float64).alias("won_revenue"))
+    g = collect(o.group_by(*(by + ["period"]), drop_null_keys=False).agg(
+        nw.len().alias("won_deals"), nw.col("won_revenue").sum()))
+    if len(g):
+        g["won_deals"] = g["won_deals"].astype("int64")
+    return sort_out(g[by + ["period", "won_deals", "won_revenue"]], by + ["period"])
 
 
 def sales_velocity(opportunities, *, by=None, stages: StageModel | None = None, as_of=None,

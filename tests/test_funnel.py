@@ -233,6 +233,14 @@ def test_win_rate_by_period():
         funnel.win_rate(opps_nohist(), stages=S, definition="zoho")
 
 
+def test_won_revenue_by_month():
+    r = funnel.won_revenue(opps_nohist(), stages=S)
+    # won: d1 (100, closed 01-11) and d7 (300, closed 01-31) -> one month, 2 deals, 400
+    assert r["period"].tolist() == [T("2024-01-01")]
+    assert r["won_deals"].tolist() == [2] and r["won_revenue"].tolist() == [400.0]
+    assert funnel.won_revenue(opps_nohist().iloc[0:0], stages=S).empty
+
+
 # ---------------------------------------------------------------------------------------- lead funnel
 
 def test_lead_funnel_1000_100_20():
@@ -271,6 +279,7 @@ def test_engine_parity(engine):
         "win": funnel.win_rate(df, stages=S, by="owner", period="M"),
         "created": funnel.win_rate(df, stages=S, definition="created", period="Q"),
         "totals": funnel.deal_totals(df, stages=S, by="owner"),
+        "revenue": funnel.won_revenue(df, stages=S, by="owner"),
     }
     e_df, e_opps, e_hist = engines(df)[engine], engines(opps)[engine], engines(hist)[engine]
     got = {
@@ -280,6 +289,7 @@ def test_engine_parity(engine):
         "win": funnel.win_rate(e_df, stages=S, by="owner", period="M"),
         "created": funnel.win_rate(e_df, stages=S, definition="created", period="Q"),
         "totals": funnel.deal_totals(e_df, stages=S, by="owner"),
+        "revenue": funnel.won_revenue(e_df, stages=S, by="owner"),
     }
     for k in ref:
         pd.testing.assert_frame_equal(got[k], ref[k], check_dtype=False, obj=k)
