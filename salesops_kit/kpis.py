@@ -105,7 +105,28 @@ define("cost_of_sales_ratio", "ratio", "Sales cost (marketing_spend rows with co
        "in the window; per channel: that channel's sales cost / revenue of its customers. " + _W, "costs")
 
 # --- seasonality and forecasting (issue 5) ------------------------------------------------------
-# (definitions added by the forecasting issue)
+for _i, _m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1):
+    define(f"seasonal_index_m{_i:02d}", "ratio",
+           f"Seasonal index of {_m}: won amount / STL trend (log scale), geometric mean over years, indices "
+           "averaging 1; 95% t-interval over the per-year ratios. 1.30 = 30% above trend.", "forecast")
+for _q in range(1, 5):
+    define(f"seasonal_index_q{_q}", "ratio",
+           f"Seasonal index of Q{_q}: quarter's won amount / its STL trend, geometric mean over years with "
+           "whole quarters, indices averaging 1; 95% t-interval over years.", "forecast")
+define("seasonality_strength", "ratio",
+       "Strength of seasonality max(0, 1 - Var(remainder) / Var(seasonal + remainder)) of the STL fit "
+       "(Wang, Smith & Hyndman 2006): 0 none, 1 all variation is seasonal.", "forecast")
+define("forecast_next_12m_total", "currency",
+       "Sum of the monthly won-amount forecasts for the 12 months after the last complete month "
+       "(forecast method auto); interval = sum of the monthly 80% bounds (errors assumed fully "
+       "correlated: conservative).", "forecast")
+define("forecast_backtest_mase", "ratio",
+       "Rolling-origin backtest MASE of the method auto chose (absolute error / in-sample seasonal "
+       "naive MAE of each training window); below 1 beats seasonal naive in-sample.", "forecast")
+define("pipeline_expected_next_quarter", "currency",
+       "Expected won amount in the next calendar quarter from deals open at as-of: win probability "
+       "learnt from closed history by stage and deal age, close timing from won deals; interval "
+       "P10-P90 of 2,000 seeded simulations.", "forecast")
 
 # --- reps (issue 6) -----------------------------------------------------------------------------
 define("win_rate_shrunk", "share",
