@@ -11,7 +11,7 @@ def from_ts(df, start=None):
     t = df["time"].to_numpy()
     years = (t + 1e-6).astype(int)
     months = ((t - years) * 12 + 0.5).astype(int) + 1
-    return pd.DataFrame({"month": [f"{y:04d}-{m:02d}" for y, m in zip(years, months)], "value": df["value"].to_numpy()})
+    return pd.DataFrame({"month": [f"{y:04d}-{m:02d}" for y, m in zip(years, months, strict=True)], "value": df["value"].to_numpy()})
 
 out = []
 specs = [("datasets", "AirPassengers"), ("datasets", "UKDriverDeaths"), ("datasets", "USAccDeaths"),
