@@ -64,6 +64,11 @@ PLANTED: dict = {
         "note": "multiplicative factors relative to the trend (they average 1 over a year): "
                 "Q3 +30% above trend, February -25%, all other months -8.1%.",
     },
+    "sales_cycle": {"stage_mean_days": dict(zip(STAGES, STAGE_MEAN_DAYS, strict=True)), "won_median_days": 64.0,
+                    "skip_qualification_share": SKIP_QUALIFICATION,
+                    "note": "each stage entered lasts 1 + Gamma(shape 2, scale m/2) days (mean m + 1); a won "
+                            "deal's cycle is ceil of the sum (median 64 days by simulation); deals closing in the "
+                            "first weeks of the window are compressed so that nothing starts before it"},
     "funnel_bottleneck": {"column": "lead_source", "segment": "Partner", "transition": ("Proposal", "Negotiation"),
                           "conversion": BASE_TRANSITION[2] / 2, "others": BASE_TRANSITION[2],
                           "base_transitions": BASE_TRANSITION},
