@@ -424,27 +424,43 @@ def _quarantine(raw: pa.Table, rej: _Rejects, idx: np.ndarray, lines, fileidx, l
 
 
 def _clean(name: str, cols: dict, keep: np.ndarray, is_closed, is_won) -> pd.DataFrame:
+    """Kept rows as a pandas DataFrame in schema column order.
+
+    Text columns come from Arrow one block per column (no consolidation copy); repeated values
+    share one Python string, except in id columns (nearly all distinct: de-duplicating them costs more
+    memory than it saves). Parsed columns are inserted in place.
+    """
     tdef = TABLES[name]
-    out = {}
     all_kept = bool(keep.all())
-    mask = pa.array(keep)
-    for c in tdef.dtypes:
-        if c not in cols or c in ("is_closed", "is_won"):
+    mask = None if all_kept else pa.array(keep)
+    order = [c for c in tdef.dtypes if c in cols and c not in ("is_closed", "is_won")]
+    text = [c for c in order if isinstance(cols[c], pa.ChunkedArray | pa.Array)]
+    frames = []
+    for ids in (True, False):
+        group = [c for c in text if c.endswith("_id") == ids]
+        if group:
+            t = pa.table({c: cols[c] if mask is None else pc.filter(cols[c], mask) for c in group})
+            frames.append(t.to_pandas(split_blocks=True, deduplicate_objects=not ids))
+    n_keep = int(keep.sum())
+    df = pd.DataFrame(index=pd.RangeIndex(n_keep))
+    for f in frames:
+        for c in f.columns:
+            df[c] = f[c]
+    del frames
+    for i, c in enumerate(order):
+        if c in text:
             continue
-        v = cols[c]
-        if isinstance(v, pa.ChunkedArray | pa.Array):
-            v = v if all_kept else pc.filter(v, mask)
-            out[c] = pd.Series(v.to_pandas(), dtype=object) if len(v) else pd.Series([], dtype=object)
-        else:
-            v = v.reset_index(drop=True)
-            out[c] = v if all_kept else v[keep].reset_index(drop=True)
+        v = cols[c].reset_index(drop=True)
+        if not all_kept:
+            v = v[keep].reset_index(drop=True)
+        dt = tdef.dtypes[c]
+        v = v.astype("datetime64[ns]") if dt == "datetime" else v.astype("float64") if dt == "float" else v
+        df.insert(min(i, df.shape[1]), c, v.to_numpy() if dt != "string" else v.to_numpy(dtype=object))
     if name == "opportunities":
-        out["is_closed"] = pd.Series(is_closed if all_kept else is_closed[keep], dtype=bool)
-        out["is_won"] = pd.Series(is_won if all_kept else is_won[keep], dtype=bool)
-    df = pd.DataFrame(out)
-    for c, dt in tdef.dtypes.items():
-        if c in df and dt == "datetime":
-            df[c] = df[c].astype("datetime64[ns]")
-        elif c in df and dt == "float":
-            df[c] = df[c].astype("float64")
-    return df
+        df["is_closed"] = np.asarray(is_closed if all_kept else is_closed[keep], dtype=bool)
+        df["is_won"] = np.asarray(is_won if all_kept else is_won[keep], dtype=bool)
+    for c in text:
+        if df[c].dtype != object:
+            df[c] = df[c].astype(object)
+    return df[order + [c for c in ("is_closed", "is_won") if c in df]] if list(df.columns[:len(order)]) != order \
+        else df
