@@ -333,9 +333,9 @@ class RepComparison:
     def headline(self) -> str:
         f, r = self.flagged(), self.recognised()
         small = self.table.loc[~self.table["eligible"], "owner"].nunique()
-        return (f"{f['owner'].nunique()} reps below the rest and {r['owner'].nunique()} above on "
-                f"{self.table['metric'].nunique()} metrics at q < {self.alpha:g}; {small} reps have fewer "
-                f"than {self.min_n} trials on some metric (not ranked there).")
+        return (f"Reps below the rest of the company: {f['owner'].nunique()}; above: {r['owner'].nunique()} "
+                f"({self.table['metric'].nunique()} metrics, q < {self.alpha:g}). Reps under {self.min_n} trials "
+                f"on some metric (not ranked there): {small}.")
 
     def plot(self, ax=None, *, metric: str = "win_rate", **kwargs):
         from .plots.reps import rep_funnel_plot

@@ -250,6 +250,17 @@ def test_scans_engine_parity():
         pd.testing.assert_frame_equal(scans.deal_scan(e_o, as_of=AS_OF), ref_d, check_dtype=False)
         pd.testing.assert_frame_equal(scans.lead_cells(e_l, cutoff=AS_OF - pd.Timedelta(days=90)), ref_l,
                                       check_dtype=False)
+    a, c = ds.tables["activities"], ds.tables["csat"]
+    cut = AS_OF - pd.Timedelta(days=90)
+    ref = (scans.activity_scan(a), scans.csat_scan(c), scans.response_medians(ld, groups={"all": ["Ann", "Bob"]},
+                                                                              cutoff=cut),
+           scans.lead_cells(ld, cutoff=cut, activities=a))
+    for e_a, e_c, e_l in zip(_engines(a), _engines(c), _engines(ld), strict=True):
+        got = (scans.activity_scan(e_a), scans.csat_scan(e_c),
+               scans.response_medians(e_l, groups={"all": ["Ann", "Bob"]}, cutoff=cut),
+               scans.lead_cells(e_l, cutoff=cut, activities=e_a))
+        for g, r in zip(got, ref, strict=True):
+            pd.testing.assert_frame_equal(g, r, check_dtype=False)
 
 
 def test_kpi_rows_shape():

@@ -14,7 +14,8 @@ from salesops_kit import drivers, reps
 from salesops_kit.synth import PLANTED
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
-pytestmark = pytest.mark.skipif(not (SAMPLE / "opportunities.csv").exists(), reason="sample data not generated")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (SAMPLE / "opportunities.csv").exists(), reason="sample data not generated")]
 
 SLOW = PLANTED["slow_responder"]["owner"]
 STAR = PLANTED["small_sample_star"]["owner"]
