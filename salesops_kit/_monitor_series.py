@@ -152,7 +152,7 @@ def rollup(daily: pd.DataFrame, *, kpi: str, kind: str, period: str, as_of, segm
         groups = [(None, g)] if col is None else [(k, x) for k, x in g.groupby(col, sort=True)]
         vg = None
         if v is not None:
-            vg = {k: x for k, x in (v.groupby(keys, dropna=True)["x"] if col else v.groupby("period")["x"])}
+            vg = _split_values(v, keys)
         for seg, gg in groups:
             start = gg["period"].min() if col is not None else first
             idx = grid[grid >= start]
@@ -178,6 +178,22 @@ def rollup(daily: pd.DataFrame, *, kpi: str, kind: str, period: str, as_of, segm
             out.append(frame)
     res = pd.concat(out, ignore_index=True)
     return _values(res, kind)
+
+
+def _split_values(v: pd.DataFrame, keys: list[str]) -> dict:
+    """Raw values per group key (a tuple for several keys, the period alone for one), without a
+    Python-level groupby loop."""
+    vv = v.dropna(subset=keys)
+    if not len(vv):
+        return {}
+    g = vv.groupby(keys, sort=True)
+    codes = g.ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    x = vv["x"].to_numpy(dtype=float)[order]
+    sizes = np.bincount(codes)
+    parts = np.split(x, np.cumsum(sizes)[:-1])
+    idx = g.size().index
+    return dict(zip(idx, parts, strict=True))
 
 
 def _values(f: pd.DataFrame, kind: str) -> pd.DataFrame:

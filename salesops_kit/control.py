@@ -130,12 +130,17 @@ def _shewhart(stat, size, ok, *, baseline: int, min_baseline: int, unit_var, lan
 
 
 def rate_chart(successes, trials, eligible, *, baseline: int = 12, min_baseline: int = 6, laney: bool = True,
-               min_expected: float = 5.0, z_exclude: float = 3.0) -> dict:
+               min_expected: float = 5.0, z_exclude: float = 3.0, exact: bool = True) -> dict:
     """p-chart on (series × periods) arrays.
 
     ``eligible`` marks complete periods, usable as baseline and for testing. The centre of period ``t``
     is the pooled rate of the eligible periods among the ``baseline`` before it (at least
     ``min_baseline`` of them; points beyond ``z_exclude`` are left out of later baselines).
+
+    With ``exact`` (default) ``z`` is the normal equivalent of the exact binomial two-sided tail
+    probability of the point at the centre rate (doubling the smaller tail), divided by the Laney
+    factor; without it, the classical ``(p − p̄) / sigma``. ``sigma`` is then the standard error the
+    exact test implies at the point (``|p − p̄| / |z|``), so drawn limits and alerts agree.
 
     Returns
     -------
@@ -152,17 +157,37 @@ def rate_chart(successes, trials, eligible, *, baseline: int = 12, min_baseline:
                                          unit_var=lambda c, lo, t, use: c * (1 - c), laney=laney,
                                          z_exclude=z_exclude)
     low = (n * center < min_expected) | (n * (1 - center) < min_expected)
+    if exact:
+        with np.errstate(invalid="ignore"):
+            z = _exact_z(_st.binom.cdf(k, n, center), _st.binom.sf(k - 1, n, center), stat - center) / factor
+            sigma = _implied_sigma(stat, center, z, sigma)
     testable = ok & np.isfinite(z) & ~low
     return {"stat": stat, "center": center, "sigma": sigma, "z": z, "factor": factor, "testable": testable,
             "low_volume": low}
 
 
+def _implied_sigma(stat, center, z, sigma):
+    """The standard error implied by the exact test at each point, ``|x − c| / |z|`` (the normal one
+    where the point sits near the centre), so that the drawn limits ``c ± z* sigma`` put a point
+    outside exactly when its exact test crosses the alert cut-off."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.abs(z) > 0.5, np.abs(stat - center) / np.abs(z), sigma)
+
+
+def _exact_z(lower, upper, sign):
+    """Normal-equivalent z of an exact two-sided tail probability ``min(1, 2 min(P(X <= x), P(X >= x)))``
+    (signed by the direction of the deviation)."""
+    p = np.clip(2 * np.minimum(lower, upper), 1e-300, 1.0)
+    return np.sign(sign) * _st.norm.isf(p / 2)
+
+
 def count_chart(counts, exposure, eligible, *, baseline: int = 12, min_baseline: int = 6, laney: bool = True,
-                min_expected: float = 5.0, z_exclude: float = 3.0) -> dict:
+                min_expected: float = 5.0, z_exclude: float = 3.0, exact: bool = True) -> dict:
     """u-chart on (series × periods) arrays: events per unit of exposure (days in the period).
 
     Same outputs as :func:`rate_chart`, in events per exposure unit (multiply by the exposure for
-    counts); low volume when the expected count ``ū e_t`` is below ``min_expected``.
+    counts); low volume when the expected count ``ū e_t`` is below ``min_expected``; ``exact`` uses
+    Poisson tails at ``ū e_t``.
     """
     c = np.atleast_2d(np.asarray(counts, dtype=float))
     e = np.atleast_2d(np.asarray(exposure, dtype=float))
@@ -172,6 +197,10 @@ def count_chart(counts, exposure, eligible, *, baseline: int = 12, min_baseline:
     center, sigma, factor, z = _shewhart(stat, e, ok, baseline=baseline, min_baseline=min_baseline,
                                          unit_var=lambda u, lo, t, use: u, laney=laney, z_exclude=z_exclude)
     low = e * center < min_expected
+    if exact:
+        with np.errstate(invalid="ignore"):
+            z = _exact_z(_st.poisson.cdf(c, e * center), _st.poisson.sf(c - 1, e * center), stat - center) / factor
+            sigma = _implied_sigma(stat, center, z, sigma)
     testable = ok & np.isfinite(z) & ~low
     return {"stat": stat, "center": center, "sigma": sigma, "z": z, "factor": factor, "testable": testable,
             "low_volume": low}
@@ -285,7 +314,8 @@ def control_limits(series: pd.DataFrame, *, baseline: int = 12, min_baseline: in
         ``kind`` picks the chart: ``rate`` → p-chart on ``successes / n``, ``count`` → u-chart on
         ``n`` events over ``days``, ``mean``/``nps`` → X̄-chart on ``value`` with ``n`` and the per-answer
         variance ``unit_var``, anything else → EWMA of ``value``. ``charts`` (kpi -> ``p``/``u``/``xbar``/
-        ``ewma``) overrides the chart of a KPI.
+        ``ewma``) overrides the chart of a KPI. An optional ``season`` column (multiplicative seasonal
+        factor of the period, default 1) scales the u-chart's exposure and deseasonalises EWMA values.
 
     Returns
     -------
@@ -313,12 +343,14 @@ def control_limits(series: pd.DataFrame, *, baseline: int = 12, min_baseline: in
             if "low_volume" in w else np.zeros_like(partial)
         elig = present & ~partial & ~lowv
         chart = (charts or {}).get(kpi) or CHART_OF_KIND.get(kind, "ewma")
+        season = arr("season", 1.0) if "season" in w else np.ones((len(segs), len(periods)))
+        season = np.where(np.isfinite(season) & (season > 0), season, 1.0)
         if chart == "p":
             r = rate_chart(arr("successes", 0), arr("n", 0), elig, baseline=baseline, min_baseline=min_baseline,
                            laney=laney, min_expected=min_expected)
             scale = np.ones_like(r["stat"])
-        elif chart == "u":
-            days = arr("days", 0)
+        elif chart == "u":  # seasonal exposure: a month expected to be 30% busier counts as 1.3x the days
+            days = arr("days", 0) * season
             r = count_chart(arr("n", 0), days, elig, baseline=baseline, min_baseline=min_baseline, laney=laney,
                             min_expected=min_expected)
             scale = days
@@ -326,9 +358,9 @@ def control_limits(series: pd.DataFrame, *, baseline: int = 12, min_baseline: in
             r = mean_chart(arr("value"), arr("n", 0), arr("unit_var"), elig, baseline=baseline,
                            min_baseline=min_baseline, laney=laney)
             scale = np.ones_like(r["stat"])
-        else:
-            r = ewma_chart(arr("value"), elig, lam=lam, baseline=baseline, min_baseline=min_baseline)
-            scale = np.ones_like(r["stat"])
+        else:  # EWMA of the seasonally adjusted value, shown back in this period's units
+            r = ewma_chart(arr("value") / season, elig, lam=lam, baseline=baseline, min_baseline=min_baseline)
+            scale = season
         df = r.get("df", np.full(r["stat"].shape, np.inf))
         with np.errstate(invalid="ignore"):
             pv = np.where(r["testable"], 2 * _st.t.sf(np.abs(r["z"]), df), np.nan)

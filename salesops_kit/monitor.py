@@ -35,7 +35,7 @@ from .stats import (
 )
 
 __all__ = ["KPI_SPECS", "KPISpec", "kpi_series", "changes", "read_targets", "targets_from_quotas", "attainment",
-           "default_targets", "review", "MonitorReview", "alert_findings", "kpi_rows", "last_complete_period",
+           "default_targets", "seasonal_factors", "review", "MonitorReview", "alert_findings", "kpi_rows", "last_complete_period",
            "CHANGE_COLUMNS", "TARGET_COLUMNS"]
 
 CHANGE_COLUMNS = ["kpi", "segment", "comparison", "period", "base_period", "value", "base_value", "change",
@@ -102,6 +102,53 @@ def owner_teams(opps) -> pd.DataFrame | None:
     t = opps[["owner", "team"]].dropna().value_counts().reset_index()
     t = t.sort_values(["owner", "count", "team"], ascending=[True, False, True], kind="stable")
     return t.drop_duplicates("owner")[["owner", "team"]].reset_index(drop=True)
+
+
+def seasonal_factors(series: pd.DataFrame, *, period: str = "M", before=None) -> pd.DataFrame:
+    """Multiplicative seasonal factors of the volume KPIs (counts and totals), from the company series.
+
+    For each KPI of kind ``count`` or ``sum``, segment ``all``: per full calendar year before ``before``
+    (a year whose months / quarters are all complete), each period's daily rate divided by the year's
+    mean daily rate; the factor of a month (quarter) of the year is the mean over those years,
+    normalised to average 1. Weeks get no factor. Without a full year there is no factor (1).
+
+    Returns
+    -------
+    DataFrame ``kpi, slot`` (month 1–12 or quarter 1–4), ``factor, years``.
+    """
+    cols = ["kpi", "slot", "factor", "years"]
+    if period not in ("M", "Q") or series is None or not len(series):
+        return pd.DataFrame(columns=cols)
+    per_year = 12 if period == "M" else 4
+    s = series[series["kind"].isin(["count", "sum"]) & (series["segment"] == "all") & ~series["partial"]]
+    if before is not None:
+        s = s[s["period"] < pd.Timestamp(before)]
+    out = []
+    for kpi, g in s.groupby("kpi", sort=True):
+        g = g.assign(year=g["period"].dt.year, rate=g["value"] / g["days"],
+                     slot=g["period"].dt.month if period == "M" else g["period"].dt.quarter)
+        full = g.groupby("year")["slot"].nunique()
+        full = full[full == per_year].index
+        g = g[g["year"].isin(full)]
+        if not len(g):
+            continue
+        g = g.assign(rel=g["rate"] / g.groupby("year")["rate"].transform("mean"))
+        f = g.groupby("slot")["rel"].mean()
+        f = f / f.mean()
+        out.append(pd.DataFrame({"kpi": kpi, "slot": f.index, "factor": f.to_numpy(), "years": len(full)}))
+    return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
+
+
+def _with_season(series: pd.DataFrame, factors: pd.DataFrame, period: str) -> pd.DataFrame:
+    s = series.copy()
+    s["season"] = 1.0
+    if not len(factors):
+        return s
+    slot = s["period"].dt.month if period == "M" else s["period"].dt.quarter
+    key = pd.MultiIndex.from_arrays([s["kpi"], slot])
+    f = factors.set_index(["kpi", "slot"])["factor"]
+    s["season"] = f.reindex(key).fillna(1.0).to_numpy()
+    return s
 
 
 # ---- changes -------------------------------------------------------------------------------------
@@ -364,6 +411,7 @@ class MonitorReview:
     changes: pd.DataFrame
     attainment: pd.DataFrame
     alpha: float = 0.05
+    seasonal: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: tuple = field(default_factory=tuple)
     teams: tuple = field(default_factory=tuple)  # (owner, team) pairs, to name who acts
 
@@ -498,7 +546,11 @@ def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha
         raise ValueError(f"review period {rev.date()} starts after the as-of date {ds.as_of.date()}; "
                          "choose an earlier period.")
     win = tuple(_shift(rev, period, k) for k in range(window - 1, -1, -1))
-    lim = control_limits(series, baseline=baseline, min_baseline=min_baseline, lam=lam,
+    factors = seasonal_factors(series, period=period, before=win[0])
+    if period in ("M", "Q") and not len(factors) and len(series):
+        notes.append("Less than a full calendar year before the review window: counts and totals are charted "
+                     "without seasonal adjustment (a seasonal peak may show as an alert).")
+    lim = control_limits(_with_season(series, factors, period), baseline=baseline, min_baseline=min_baseline, lam=lam,
                          charts={k: s.chart for k, s in KPI_SPECS.items() if s.chart})
     lim = flag_alerts(lim, periods=win, alpha=alpha, method=method)
     ch = changes(series, review=rev, period=period, alpha=alpha, n_boot=n_boot)
@@ -508,7 +560,7 @@ def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha
         notes.append(f"No target for {rev.to_period(ms.FREQ[period])}: attainment is not shown for it.")
     ot = owner_teams(ds.opportunities)
     teams = () if ot is None else tuple(zip(ot["owner"], ot["team"], strict=True))
-    return MonitorReview(period, rev, ds.as_of, win, series, lim, ch, at, alpha, tuple(notes), teams)
+    return MonitorReview(period, rev, ds.as_of, win, series, lim, ch, at, alpha, factors, tuple(notes), teams)
 
 
 def _targets(ds, targets, notes: list[str]) -> pd.DataFrame:
