@@ -287,3 +287,9 @@ def test_line_break_inside_quoted_value(tmp_path):
     ds = load_dataset(tmp_path)
     assert ds.opportunities["owner"].tolist() == ["Ann\nLee", "Bob"]
     assert ds.quarantine["opportunities"].empty
+
+
+def test_unknown_keyword_is_an_error(tmp_path):
+    _write(tmp_path, HEADER)
+    with pytest.raises(TypeError, match="unexpected"):
+        load_dataset(tmp_path, mappping="canonical")
