@@ -7,7 +7,8 @@ mapping (``opportunities.csv`` ...). Same seed and scale give byte-identical fil
 Everything not listed in :data:`PLANTED` is null by construction: reps, teams, products, regions
 and lead sources share the same stage-transition probabilities, response times and lead
 conversion, except for the planted segments. ``data/README.md`` documents every planted truth.
-Row counts grow linearly with ``scale`` (scale 1: ~7k deals, ~23k leads, ~30k orders).
+Row counts grow linearly with ``scale`` (scale 1: ~6.5k deals, ~23k leads, ~30k orders; scale ~155:
+1M deals, scale ~170: 5M orders).
 """
 
 from __future__ import annotations
@@ -258,7 +259,7 @@ def generate(*, seed: int = 0, scale: float = 1.0, as_of: str = "2025-12-15") ->
     seed : int
         Seed of ``numpy.random.default_rng``; same seed and scale give identical tables.
     scale : float
-        Row counts grow linearly with it (1.0: ~7k opportunities, ~23k leads, ~30k orders).
+        Row counts grow linearly with it (1.0: ~6.5k opportunities, ~23k leads, ~30k orders).
     as_of : str
         Export date (ISO). The window starts on 1 January two years before its year.
 

@@ -309,3 +309,13 @@ def test_sample_loads_with_only_the_planted_bad_rows_quarantined(tables):
     # the kept opportunities are the generated ones
     kept = ds.opportunities.sort_values("opportunity_id")["opportunity_id"].tolist()
     assert kept == sorted(tables["opportunities"]["opportunity_id"])
+
+
+def test_spend_per_new_customer_follows_the_planted_cac(tables):
+    # mechanics of the spend table: spend / customers whose first order is in the channel
+    od, sp = tables["orders"], tables["marketing_spend"]
+    first = od.sort_values(["order_date", "order_id"]).groupby("customer_id")["channel"].first()
+    cac = sp.groupby("channel")["spend"].sum() / first.value_counts()
+    value = synth.expected_customer_value(156)
+    planned = pd.Series({c: value / r for c, r in synth.PLANTED["channel_economics"]["ltv_to_cac"].items()})
+    assert ((cac / planned - 1).abs() < 0.15).all(), (cac / planned).round(3).to_dict()
