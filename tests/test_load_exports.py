@@ -151,3 +151,13 @@ def test_jiandaoyun_xlsx_total_row_is_footer():
 def test_single_file_path_is_accepted():
     ds = load_dataset(EXPORTS / "zoho" / "Deals_2024.csv", mapping="zoho")
     assert len(ds.opportunities) == 6
+
+
+def test_salesforce_leads_report():
+    ds = load_dataset(EXPORTS / "salesforce", mapping="salesforce")
+    leads = ds.leads
+    assert leads["lead_id"].tolist() == ["00Q5g000001", "00Q5g000002", "00Q5g000003"]
+    assert leads["created_date"].tolist() == [pd.Timestamp("2024-01-10 09:05"), pd.Timestamp("2024-01-12 16:40"),
+                                              pd.Timestamp("2024-01-18 11:00")]
+    assert leads["opportunity_id"].tolist()[0] == "00610001" and pd.isna(leads["converted_date"].iloc[1])
+    assert ds.account.set_index("table").loc["leads", "footer_lines"] == 4
