@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import json
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -255,8 +256,15 @@ def _check_stages(table: str, labels: pd.Series, counts: pd.Series, stages: Stag
         f"Stage labels in {table} ({', '.join(str(f) for f in files)}) are not in the {mapping_name} mapping: "
         f"{listing}.\nKnown labels: {known}.\nAdd each one to a mapping file (start it with `extends: "
         f"{mapping_name}`), either as an alias of a known stage:\n  stages:\n    aliases:\n{alias_lines}\n"
-        "or as a stage of its own in stages.order (open stages, funnel order), stages.won or stages.lost."
+        "or as a stage of its own (stages.order lists the open stages in funnel order; move a label to "
+        "stages.won or stages.lost if it closes the deal):\n  stages:\n"
+        f"    order: {_flow(list(stages.order) + [lab for lab, _ in unknown])}\n"
+        f"    won: {_flow(stages.won)}\n    lost: {_flow(stages.lost)}"
     )
+
+
+def _flow(labels) -> str:
+    return "[" + ", ".join(json.dumps(str(x), ensure_ascii=False) for x in labels) + "]"
 
 
 def _warn_no_won(df: pd.DataFrame, stages: StageModel, mapping_name: str) -> str | None:

@@ -59,6 +59,7 @@ def test_unknown_stage_lists_labels_counts_and_yaml(tmp_path):
     assert "'Demo' (2 rows)" in msg and "'Won!' (1 row)" in msg
     assert "stages:\n    aliases:\n      Demo: <one of:" in msg
     assert "stages.order" in msg
+    assert ('    order: ["Prospecting", "Qualification", "Proposal", "Negotiation", "Demo", "Won!"]' in msg)
     ds = _load(tmp_path, unknown_stages="quarantine")
     assert len(ds.opportunities) == 1
     assert ds.quarantine["opportunities"]["check"].tolist() == ["unknown stage"] * 3
