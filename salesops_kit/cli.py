@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="generate the synthetic sample company")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scale", type=float, default=1.0, help="multiply row counts (100 ≈ 1M opportunities)")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply row counts (1 ≈ 6.5k opportunities; 153 ≈ 1M)")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
 
     p = sub.add_parser("mapping", help="mapping helpers")
