@@ -289,7 +289,11 @@ def ewma_chart(values, eligible, *, lam: float = 0.3, baseline: int = 12, min_ba
         with np.errstate(invalid="ignore", divide="ignore"):
             sigma[:, t] = sig[:, t] * np.sqrt(lam / (2 - lam) * (1 - (1 - lam) ** (2 * j)))
             z[:, t] = (shown - mu[:, t]) / sigma[:, t]
-        excl[:, t] = ok[:, t] & (np.abs(np.nan_to_num(z[:, t])) > z_exclude)
+        # leave a period out of later baselines when its own value (not the EWMA, which carries
+        # earlier periods) lies beyond z_exclude baseline sigmas
+        with np.errstate(invalid="ignore", divide="ignore"):
+            raw_z = (x[:, t] - mu[:, t]) / sig[:, t]
+        excl[:, t] = ok[:, t] & (np.abs(np.nan_to_num(raw_z)) > z_exclude)
     testable = ok & np.isfinite(z)
     # σ comes from few moving ranges: judge z against Student t with ≈ 0.62 (m − 1) degrees of freedom
     # (the usual effective df of an MR-based σ), which keeps false alarms at or below nominal

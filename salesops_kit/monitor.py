@@ -432,7 +432,7 @@ def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha
         raise ValueError(f"review period {rev.date()} starts after the as-of date {ds.as_of.date()}; "
                          "choose an earlier period.")
     win = tuple(_shift(rev, period, k) for k in range(window - 1, -1, -1))
-    factors = seasonal_factors(series, period=period, before=win[0])
+    factors = seasonal_factors(series, period=period, before=rev)
     if period in ("M", "Q") and not len(factors) and len(series):
         notes.append("Less than a full calendar year before the review window: counts and totals are charted "
                      "without seasonal adjustment (a seasonal peak may show as an alert).")

@@ -8,6 +8,7 @@ from ._base import get_ax
 from .audit import *  # noqa: F401,F403
 from .costs import *  # noqa: F401,F403
 from .funnel import *  # noqa: F401,F403
+from .monitor import *  # noqa: F401,F403
 from .reps import *  # noqa: F401,F403
 
 __all__ = ["get_ax"]

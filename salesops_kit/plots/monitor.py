@@ -1,0 +1,129 @@
+"""KPI-monitoring charts (issue 9): control chart of one KPI × segment, small multiples of trends with
+their limits, and a scorecard table. Each returns the Axes it drew on (an array for small multiples)."""
+
+from __future__ import annotations
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FuncFormatter
+
+from ._base import get_ax
+
+__all__ = ["control_chart", "kpi_small_multiples", "scorecard_table"]
+
+_ALERT = "#c0392b"
+_LINE = "#2c3e50"
+_LIMIT = "#7f8c8d"
+
+
+def _limits(data) -> pd.DataFrame:
+    lim = data.limits if hasattr(data, "limits") else data
+    if lim is None or not len(lim):
+        return pd.DataFrame(columns=["kpi", "segment", "period"])
+    return lim
+
+
+def _formatter(kpi: str):
+    from ..monitor import KPI_SPECS, fmt
+
+    f = KPI_SPECS[kpi].fmt if kpi in KPI_SPECS else "num"
+    if f == "money":
+        return FuncFormatter(lambda v, _: f"{v / 1000:,.0f}k" if abs(v) >= 10000 else f"{v:,.0f}")
+    return FuncFormatter(lambda v, _: fmt(v, f))
+
+
+def control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=None, show_window: bool = True,
+                  **kwargs):
+    """One KPI × segment over time with its centre line and control limits.
+
+    ``data`` is a :class:`salesops_kit.monitor.MonitorReview` (or its ``limits`` frame). Values are dots
+    (hollow: partial or low-volume period, not judged); alerts are red; for an EWMA chart the EWMA line
+    is drawn and the limits apply to it. The review window is shaded.
+    """
+    from ..monitor import KPI_SPECS
+
+    lim = _limits(data)
+    g = lim[(lim["kpi"] == kpi) & (lim["segment"] == segment)].sort_values("period")
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.5)))
+    label = KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi
+    ax.set_title(kwargs.pop("title", f"{label} · {segment}"), fontsize=kwargs.pop("title_size", 11))
+    if g.empty:
+        ax.text(0.5, 0.5, f"no data for {label} · {segment}", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    x = pd.to_datetime(g["period"])
+    judged = g["testable"].astype(bool).to_numpy()
+    alert = g["alert"].astype(bool).to_numpy() if "alert" in g else np.zeros(len(g), bool)
+    ewma = (g["chart"] == "ewma").any()
+    if ewma:
+        ax.plot(x, g["stat"], color=_LINE, lw=1.5, label="EWMA")
+    ax.plot(x, g["value"], color=_LINE, lw=0.8 if ewma else 1.2, alpha=0.5 if ewma else 1.0)
+    ax.scatter(x[judged & ~alert], g["value"][judged & ~alert], color=_LINE, s=14, zorder=3, label="period")
+    ax.scatter(x[~judged], g["value"][~judged], facecolors="white", edgecolors=_LIMIT, s=14, zorder=3,
+               label="not judged (partial / low volume)")
+    ax.scatter(x[alert], (g["stat"] if ewma else g["value"])[alert], color=_ALERT, s=36, zorder=4, label="alert")
+    ax.step(x, g["center"], where="mid", color=_LIMIT, lw=1, ls="--", label="centre (trailing baseline)")
+    if "lcl" in g:
+        ax.step(x, g["lcl"], where="mid", color=_LIMIT, lw=1, label="control limits")
+        ax.step(x, g["ucl"], where="mid", color=_LIMIT, lw=1)
+    if show_window and hasattr(data, "window") and data.window:
+        ax.axvspan(pd.Timestamp(data.window[0]) - pd.Timedelta(days=14), pd.Timestamp(data.window[-1]) +
+                   pd.Timedelta(days=14), color="#f4f6f7", zorder=0)
+    ax.yaxis.set_major_formatter(_formatter(kpi))
+    loc = mdates.AutoDateLocator(maxticks=kwargs.pop("maxticks", 6))
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    ax.tick_params(axis="x", labelsize=8)
+    if kwargs.pop("legend", True):
+        ax.legend(fontsize=7, loc="best")
+    return ax
+
+
+def kpi_small_multiples(data, *, kpis=None, segment: str = "all", ncols: int = 3, axes=None, **kwargs):
+    """Small multiples: one :func:`control_chart` per KPI for ``segment`` (default all monitored KPIs
+    that have data). Returns the array of Axes (unused panels switched off)."""
+    lim = _limits(data)
+    have = lim[lim["segment"] == segment]["kpi"].unique() if len(lim) else []
+    from ..monitor import KPI_SPECS
+
+    kpis = [k for k in (KPI_SPECS if kpis is None else kpis) if k in set(have)]
+    n = max(len(kpis), 1)
+    nrows = int(np.ceil(n / ncols))
+    if axes is None:
+        _, axes = plt.subplots(nrows, ncols, figsize=kwargs.pop("figsize", (4.2 * ncols, 2.6 * nrows)),
+                               squeeze=False, sharex=True)
+    flat = np.asarray(axes).ravel()
+    for ax, kpi in zip(flat, kpis, strict=False):
+        control_chart(data, kpi=kpi, segment=segment, ax=ax, legend=False, title_size=9, maxticks=4,
+                      title=(KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi))
+    for ax in flat[len(kpis):]:
+        ax.set_axis_off()
+    if not kpis:
+        flat[0].text(0.5, 0.5, f"no monitored KPI for {segment}", ha="center", va="center",
+                     transform=flat[0].transAxes)
+    return np.asarray(axes)
+
+
+def scorecard_table(data, *, segment: str = "all", ax=None, **kwargs):
+    """The one-screen scorecard as a table figure (KPI, this period, last period, change, p, target,
+    attainment, status, signal); alert rows in red."""
+    sc = data.scorecard_text(segment) if hasattr(data, "scorecard_text") else data
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (11, 0.35 * len(sc) + 0.8)))
+    ax.set_axis_off()
+    if not len(sc):
+        ax.text(0.5, 0.5, "no KPI to show", ha="center", va="center", transform=ax.transAxes)
+        return ax
+    tab = ax.table(cellText=sc.to_numpy(), colLabels=list(sc.columns), loc="center", cellLoc="left")
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(8)
+    tab.auto_set_column_width(list(range(sc.shape[1])))
+    status_col = list(sc.columns).index("status") if "status" in sc.columns else None
+    for i, row in enumerate(sc.itertuples(index=False), start=1):
+        if status_col is not None and str(row[status_col]).startswith("alert"):
+            for j in range(sc.shape[1]):
+                tab[i, j].set_text_props(color=_ALERT)
+    if hasattr(data, "label"):
+        ax.set_title(kwargs.pop("title", f"Scorecard {data.label} · {segment}"), fontsize=10)
+    return ax
