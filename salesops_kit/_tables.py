@@ -308,10 +308,12 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
     if name == "stage_history" and n:
         other = _not_stage_entries(cols, rej.mask | is_footer)
 
-    dup_exact, dup_conflict = _duplicates(raw, idc, rej.mask | is_footer | other) if idc in cols else (None, None)
+    dup_exact, dup_conflict, first_of = (_duplicates(raw, idc, rej.mask | is_footer | other) if idc in cols
+                                         else (None, None, {}))
     pa.default_memory_pool().release_unused()  # hash tables of the duplicate scan: give them back
     if dup_exact is not None:
-        rej.add(EXACT_DUP, dup_exact, "exact duplicate of an earlier row")
+        rej.add(EXACT_DUP, dup_exact, lambda rows: [
+            f"exact duplicate of {live[fileidx[first_of[int(r)]]].path.name}:{lines[first_of[int(r)]]}" for r in rows])
         rej.add(CONFLICT_DUP, dup_conflict, lambda rows: [f"{idc} {v!r} appears on other rows with different values"
                                                           for v in raw.column(idc).take(pa.array(rows)).to_pylist()])
 
@@ -381,25 +383,28 @@ def _duplicates(raw: pa.Table, idc: str, excluded: np.ndarray):
     if excluded.any():
         ids = pc.if_else(pa.array(excluded), pa.scalar(None, ids.type), ids)
     if pc.count_distinct(ids).as_py() == pc.count(ids).as_py():  # all ids distinct: the common case
-        return exact, conflict
+        return exact, conflict, {}
     vc = pc.value_counts(ids)
     repeated = vc.field("values").filter(pc.and_kleene(pc.greater(vc.field("counts"), 1),
                                                         pc.is_valid(vc.field("values"))))
     if len(repeated) == 0:
-        return exact, conflict
+        return exact, conflict, {}
     dup = np.asarray(pc.is_in(ids, value_set=repeated).fill_null(False))
     rows = np.flatnonzero(dup)
     sub = raw.take(pa.array(rows)).to_pandas().astype(object).where(lambda d: d.notna(), None)
     sub.index = rows
     ex = sub.duplicated(keep="first")
     exact[rows[ex.to_numpy()]] = True
+    key = sub.astype(str).agg("\x1f".join, axis=1)  # few rows: those whose id repeats
+    first_pos = key.groupby(key, sort=False).transform(lambda g: g.index[0])
+    first_of = {int(r): int(f) for r, f in zip(rows[ex.to_numpy()], first_pos[ex].to_numpy(), strict=True)}
     rest = sub[~ex.to_numpy()]
     conf_ids = rest[idc][rest[idc].duplicated(keep=False)]
     conflict[conf_ids.index.to_numpy()] = True
     # exact copies of a conflicting id are reported as conflicting too
     conflict[rows[ex.to_numpy() & sub[idc].isin(set(conf_ids)).to_numpy()]] = True
     exact &= ~conflict
-    return exact, conflict
+    return exact, conflict, first_of
 
 
 def _quarantine(raw: pa.Table, rej: _Rejects, idx: np.ndarray, lines, fileidx, live, sources) -> pd.DataFrame:

@@ -181,6 +181,14 @@ class AuditResult:
         return (f"{read:,} rows read in {len(self.account)} tables: {quar:,} quarantined ({_pct(quar, read)}), "
                 f"{flagged:,} kept but flagged.")
 
+    def __str__(self) -> str:
+        """Plain-text report for the terminal: headline, row account, checks that found rows, notes."""
+        parts = [self.headline(), "", self.account.to_string(index=False), ""]
+        s = self.summary()
+        parts.append(s.to_string(index=False) if len(s) else "No check found anything.")
+        parts += [""] + [f"note: {n}" for n in self.notes]
+        return "\n".join(parts).rstrip() + "\n"
+
     def plot(self, ax=None):
         """Horizontal bars: rows per check and table that found something (quarantined vs flagged)."""
         from .plots.audit import audit_bars

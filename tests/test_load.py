@@ -143,6 +143,7 @@ def test_duplicate_ids_exact_vs_conflicting(tmp_path):
     assert q[["opportunity_id", "check"]].values.tolist() == [
         ["O1", "exact duplicate row"], ["O2", "conflicting duplicate id"], ["O2", "conflicting duplicate id"]]
     assert q["source_line"].tolist() == [3, 4, 5]
+    assert q["reason"].iloc[0] == "exact duplicate of opportunities.csv:2"
     _adds_up(ds)
 
 

@@ -132,3 +132,9 @@ def test_audit_on_header_only_dataset(tmp_path):
     res = quality.audit(ds)
     assert (res.checks["rows"] == 0).all() and res.summary().empty
     assert quality.coverage(ds).empty
+
+
+def test_str_is_a_terminal_report(ds):
+    text = str(quality.audit(ds))
+    assert text.splitlines()[0] == quality.audit(ds).headline()
+    assert "negative amount" in text and "rows_quarantined" in text
