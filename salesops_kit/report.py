@@ -17,6 +17,7 @@ import re
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -160,9 +161,34 @@ def _safe_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
     return kpi_frame(known), sorted(set(errors))
 
 
+def _start_kpi_job(ds, *, parallel: bool):
+    """Compute the KPI table in a worker process, so it overlaps the notebook runs (None: compute later)."""
+    if not parallel:
+        return None, None
+    try:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=1)
+        return pool, pool.submit(_safe_kpi_table, ds)
+    except Exception:  # noqa: BLE001 - no worker processes here: compute in this process instead
+        return None, None
+
+
+def _finish_kpi_job(ds, pool, job) -> tuple[pd.DataFrame, list[str]]:
+    if job is None:
+        return _safe_kpi_table(ds)
+    try:
+        return job.result()
+    except Exception:  # noqa: BLE001 - the worker died (memory, pickling): compute here
+        return _safe_kpi_table(ds)
+    finally:
+        pool.shutdown()
+
+
 def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, notebooks=None,
                  no_code: bool = False, lang: str = "en", progress: bool | None = None,
-                 kernel_name: str = "python3", notebook_dir: Path | None = None) -> ReportResult:
+                 kernel_name: str = "python3", notebook_dir: Path | None = None,
+                 parallel_kpis: bool = True) -> ReportResult:
     """Run the numbered notebooks on a dataset and write the report into ``out_dir``.
 
     Writes ``<notebook>.html`` per notebook (self-contained, offline; a "tables missing" page when the
@@ -180,11 +206,11 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     lang : ``en`` or ``zh``: language of the pages, chart labels and findings (``SALESOPS_LANG`` for the kernels).
     progress : show progress bars across and within notebooks (default: only when stderr is a terminal).
     notebook_dir : folder of numbered notebooks (default: the kit's ``notebooks/``).
+    parallel_kpis : compute the KPI table in a worker process while the notebooks run (same result).
     """
     from .load import load_dataset
     from .report_exports import (
         build_manifest,
-        collect_findings,
         write_findings,
         write_kpis,
         write_manifest,
@@ -212,8 +238,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         use_cjk_font()
     ds = load_dataset(data_dir, mapping=mapping_param, as_of=as_of_param)
     result = ReportResult(out_dir=out)
-    kpis, result.kpi_errors = _safe_kpi_table(ds)
-    result.files.update(write_kpis(kpis, out))
+    pool, kpi_job = _start_kpi_job(ds, parallel=parallel_kpis)  # runs while the notebooks execute
     qdir = out / "quarantine"
     if qdir.exists():
         shutil.rmtree(qdir)
@@ -225,7 +250,10 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     executed.mkdir(exist_ok=True)
     findings: dict[str, list[dict]] = {}
     kernel_env = {LANG_ENV: lang, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    with _environ(**kernel_env):
+    # Pages are exported in a background thread while the next notebook executes in its kernel.
+    pages = ThreadPoolExecutor(max_workers=1)
+    pending = []
+    with _environ(**kernel_env), pages:
         for nb in _progress(nbs, enabled=progress, desc="notebooks", unit="nb"):
             needs = NOTEBOOK_TABLES.get(nb.name[:2], ())
             missing = tuple(ds.missing(*needs))
@@ -234,12 +262,16 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
                 target.write_text(missing_page(nb.stem, missing, ds, lang=lang), encoding="utf-8")
                 result.runs.append(NotebookRun(nb.stem, "skipped", 0.0, target, missing=missing))
                 continue
-            run = _run_one(nb, executed / nb.name, target, params, no_code=no_code, progress=progress,
-                           kernel_name=kernel_name, lang=lang)
+            run = _run_one(nb, executed / nb.name, target, params, progress=progress, kernel_name=kernel_name)
             result.runs.append(run)
-            if (executed / nb.name).exists():
-                findings[nb.stem] = collect_findings(executed / nb.name)
+            pending.append((run, pages.submit(_write_page, run, executed / nb.name, no_code=no_code, lang=lang)))
+        for run, job in pending:
+            recs = job.result()
+            if recs is not None:
+                findings[run.notebook] = recs
     result.findings = findings
+    kpis, result.kpi_errors = _finish_kpi_job(ds, pool, kpi_job)
+    result.files.update(write_kpis(kpis, out))
     result.files["findings.csv"] = write_findings(findings, out)
     files = ["kpis.csv", "kpis.xlsx", "findings.csv", "quarantine/", "manifest.json"]
     files += [f"quarantine/{p.name}" for p in result.quarantine]
@@ -267,12 +299,11 @@ def _shown_params(params: dict, data_dir: Path) -> dict:
     return shown
 
 
-def _run_one(src: Path, executed: Path, target: Path, params: dict, *, no_code: bool, progress: bool,
-             kernel_name: str, lang: str = "en") -> NotebookRun:
+def _run_one(src: Path, executed: Path, target: Path, params: dict, *, progress: bool,
+             kernel_name: str) -> NotebookRun:
+    """Execute one notebook with papermill into ``executed``; a failure is named with its cell."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
-
-    from .report_pages import page
 
     t0 = time.perf_counter()
     status, cell, error = "ok", None, ""
@@ -281,21 +312,35 @@ def _run_one(src: Path, executed: Path, target: Path, params: dict, *, no_code: 
         executed.unlink()
     try:
         pm.execute_notebook(str(src), str(executed), parameters=params, cwd=str(src.parent),
-                            kernel_name=kernel_name, progress_bar=bar, log_output=False)
+                            kernel_name=kernel_name, progress_bar=bar, log_output=False,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no kernel start-up chatter
     except PapermillExecutionError as exc:  # exec_count is the [n] shown in the report page
         status, cell = "failed", exc.exec_count
         first_line = (exc.source or "").strip().splitlines()[:1]
         error = f"{exc.ename}: {exc.evalue}" + (f" (in `{first_line[0][:80]}`)" if first_line else "")
     except Exception as exc:  # noqa: BLE001 - kernel did not start, notebook unreadable, ...
         status, error = "failed", f"{type(exc).__name__}: {exc}"
-    seconds = time.perf_counter() - t0
-    if executed.exists():
-        target.write_text(export_html(executed, no_code=no_code, lang=lang), encoding="utf-8")
-    else:  # papermill could not even start the kernel
-        target.write_text(page(src.stem, f"<h1>{html.escape(src.stem)}</h1>"
-                                         f"<p>The notebook could not be run: {html.escape(error)}</p>", lang=lang),
-                          encoding="utf-8")
-    return NotebookRun(src.stem, status, seconds, target, failed_cell=cell, error=error)
+    return NotebookRun(src.stem, status, time.perf_counter() - t0, target, failed_cell=cell, error=error)
+
+
+def _write_page(run: NotebookRun, executed: Path, *, no_code: bool, lang: str) -> list[dict] | None:
+    """Export the executed notebook to ``run.html`` and return its findings (None when it never ran)."""
+    from .report_exports import collect_findings
+    from .report_pages import page
+
+    if not executed.exists():  # papermill could not even start the kernel
+        run.html.write_text(page(run.notebook, f"<h1>{html.escape(run.notebook)}</h1>"
+                                               f"<p>The notebook could not be run: {html.escape(run.error)}</p>",
+                                 lang=lang), encoding="utf-8")
+        return None
+    try:
+        run.html.write_text(export_html(executed, no_code=no_code, lang=lang), encoding="utf-8")
+    except Exception as exc:  # noqa: BLE001 - the report goes on; the page says what happened
+        run.status = "failed"
+        run.error = run.error or f"HTML export failed: {type(exc).__name__}: {exc}"
+        run.html.write_text(page(run.notebook, f"<h1>{html.escape(run.notebook)}</h1>"
+                                               f"<p>{html.escape(run.error)}</p>", lang=lang), encoding="utf-8")
+    return collect_findings(executed)
 
 
 def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> str:
