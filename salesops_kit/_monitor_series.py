@@ -17,13 +17,15 @@ quarters on the small daily result with pandas. Definitions are the registry's:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from ._funnel_scan import as_pylit, collect, columns, lazy
+from ._funnel_scan import as_pylit, columns, lazy
+from ._funnel_scan import collect as _collect
 
 FREQ = {"W": "W-SUN", "M": "M", "Q": "Q"}
 YEAR_LAG = {"W": 52, "M": 12, "Q": 4}
@@ -66,6 +68,13 @@ OPP_SEGMENTS = ("team", "owner", "lead_source")
 LEAD_SEGMENTS = {"source": "lead_source", "owner": "owner"}
 ORDER_SEGMENTS = ("channel",)
 CSAT_SEGMENTS = ("team", "owner")
+
+
+def collect(lf) -> pd.DataFrame:
+    """``_funnel_scan.collect`` without pandas' false-positive SettingWithCopyWarning (the frame is new)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.SettingWithCopyWarning)
+        return _collect(lf)
 
 
 def check_period(period: str) -> str:

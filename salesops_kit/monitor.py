@@ -43,7 +43,7 @@ from .stats import (
 )
 
 __all__ = ["KPI_SPECS", "KPISpec", "kpi_series", "changes", "read_targets", "targets_from_quotas", "attainment",
-           "default_targets", "write_default_targets", "seasonal_factors", "review", "MonitorReview", "alert_findings", "kpi_rows", "last_complete_period",
+           "default_targets", "write_default_targets", "seasonal_factors", "review", "MonitorReview", "alert_findings", "review_findings", "kpi_rows", "last_complete_period",
            "CHANGE_COLUMNS", "TARGET_COLUMNS"]
 
 CHANGE_COLUMNS = ["kpi", "segment", "comparison", "period", "base_period", "value", "base_value", "change",
@@ -306,10 +306,10 @@ class MonitorReview:
 
     @property
     def alerts(self) -> pd.DataFrame:
-        """Alerted points: ``kpi, segment, period, value, center, lcl, ucl, z, p_value, q_value, direction,
-        adverse, chart`` sorted by kpi, segment, period."""
-        cols = ["kpi", "segment", "period", "value", "stat", "center", "lcl", "ucl", "z", "p_value", "q_value",
-                "direction", "adverse", "chart"]
+        """Alerted points: ``kpi, segment, period, value, stat, center, sigma, lcl, ucl, z, p_value, q_value,
+        direction, adverse, chart`` sorted by kpi, segment, period."""
+        cols = ["kpi", "segment", "period", "value", "stat", "center", "sigma", "lcl", "ucl", "z", "p_value",
+                "q_value", "direction", "adverse", "chart"]
         if self.limits is None or not len(self.limits):
             return pd.DataFrame(columns=cols)
         a = self.limits[self.limits["alert"]].copy()
@@ -373,7 +373,8 @@ class MonitorReview:
                 f"(false-discovery rate {self.alpha:.0%}).")
 
     def findings(self) -> Findings:
-        return alert_findings(self)
+        """Alerts, significant changes of the review period and missed targets (:func:`review_findings`)."""
+        return review_findings(self)
 
     def plot(self, ax=None, *, kpi: str = "win_rate", segment: str = "all", **kwargs):
         from .plots.monitor import control_chart
@@ -489,6 +490,11 @@ def _who(spec: KPISpec, segment: str, teams: dict) -> str:
     return f"the {spec.owner} responsible for {col.replace('_', ' ')} {val}"
 
 
+def _zstar(row) -> float:
+    """The |z| at which this point's chart alerts (from its drawn limits)."""
+    return float(abs(row["ucl"] - row["center"]) / row["sigma"]) if row["sigma"] > 0 else float("nan")
+
+
 def alert_findings(rv: MonitorReview) -> Findings:
     """One :class:`Finding` per alerted KPI × segment (consecutive alerted periods together)."""
     a = rv.alerts
@@ -503,17 +509,68 @@ def alert_findings(rv: MonitorReview) -> Findings:
         adverse = bool(g["adverse"].any())
         last = g.iloc[-1]
         moved = "below" if last["direction"] == "down" else "above"
+        lo3, hi3 = last["center"] - 3 * last["sigma"], last["center"] + 3 * last["sigma"]
+        if spec.kind == "rate":
+            hi3 = min(hi3, 1.0)
         out.append(Finding(
             subject=seg, metric=spec.label, value=vals,
-            benchmark=f"expected {fmt(last['lcl'], spec.fmt)}–{fmt(last['ucl'], spec.fmt)} ({chart} limits)",
+            benchmark=(f"expected {fmt(max(lo3, 0) if spec.kind != 'nps' else lo3, spec.fmt)}–{fmt(hi3, spec.fmt)} "
+                       f"(3-sigma {chart} range)"),
             q_value=float(g["q_value"].min()),
             evidence=(f"{len(g)} period(s) {moved} the control limits of the trailing baseline (centre "
-                      f"{fmt(last['center'], spec.fmt)}); z = {last['z']:.1f}"),
+                      f"{fmt(last['center'], spec.fmt)}; z = {last['z']:.1f}, alert threshold after "
+                      f"false-discovery control |z| ≥ {_zstar(last):.1f})"),
             suggestion=(f"{_who(spec, seg, teams)} to find the cause and act within the next period"
                         if adverse else f"{_who(spec, seg, teams)} to confirm what worked and keep it"),
             topic="monitoring", severity=float(np.abs(g["z"]).max()) * (2 if adverse else 1)))
     return Findings(out, title=f"Alerts, {len(rv.window)} period(s) to {rv.label}",
                     empty=f"No KPI moved outside its control limits in the {len(rv.window)} period(s) to {rv.label}.")
+
+
+def review_findings(rv: MonitorReview, *, segments=("all", "team="), min_gap: float = 0.05) -> Findings:
+    """The review's findings: every alert (:func:`alert_findings`), plus, for the company and teams,
+    period-over-period or year-over-year changes significant after BH (q < alpha) that are not already
+    alerts, and targets missed in the review period by more than ``min_gap`` (attainment below 95% by
+    default)."""
+    out = list(alert_findings(rv))
+    alerted = {(f.metric, f.subject) for f in out}
+
+    def keep(seg: str) -> bool:
+        return any(seg == x or (x.endswith("=") and seg.startswith(x)) for x in segments)
+    ch = rv.changes
+    sig = ch[ch["significant"] & ch["segment"].map(keep)] if len(ch) else ch
+    for r in sig.itertuples(index=False):
+        spec = KPI_SPECS[r.kpi]
+        if (spec.label, r.segment) in alerted:
+            continue
+        adverse = np.sign(r.change) != spec.direction
+        base = "last period" if r.comparison == "pop" else "a year earlier"
+        out.append(Finding(
+            subject=r.segment, metric=f"{spec.label} ({'vs ' + base})", value=fmt(r.value, spec.fmt),
+            benchmark=f"{fmt(r.base_value, spec.fmt)} {base}", q_value=float(r.q_value),
+            interval=f"change 95% CI {fmt(r.ci_low, spec.fmt)} to {fmt(r.ci_high, spec.fmt)}"
+            if spec.fmt not in ("pct", "nps") else
+            f"change 95% CI {r.ci_low * 100:+.1f} to {r.ci_high * 100:+.1f} pts",
+            evidence=f"{r.test}, p = {r.p_value:.2g}",
+            suggestion=(f"{_who(spec, r.segment, dict(rv.teams))} to explain the "
+                        f"{'drop' if r.change < 0 else 'rise'} at the next review"),
+            topic="monitoring", severity=(1.0 if adverse else 0.5) * float(-np.log10(max(r.q_value, 1e-12)))))
+    at = rv.attainment
+    if len(at):
+        miss = at[(at["period"] == rv.review) & (at["status"] == "missed") & at["segment"].map(keep)
+                  & (at["attainment"] < 1 - min_gap)]
+        for r in miss.itertuples(index=False):
+            spec = KPI_SPECS.get(r.kpi)
+            if spec is None:
+                continue
+            out.append(Finding(
+                subject=r.segment, metric=f"{spec.label} vs target", value=fmt(r.actual, spec.fmt),
+                benchmark=f"target {fmt(r.target, spec.fmt)} ({r.source})",
+                evidence=f"attainment {r.attainment:.0%} in {rv.label}",
+                suggestion=f"{_who(spec, r.segment, dict(rv.teams))} to plan the gap into next period",
+                topic="monitoring", severity=float(max(0.0, 1 - r.attainment))))
+    return Findings(out, title=f"KPI review {rv.label}",
+                    empty=f"No alert, no significant change and no missed target in {rv.label}.")
 
 
 def kpi_rows(ds) -> list[dict]:

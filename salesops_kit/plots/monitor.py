@@ -72,7 +72,7 @@ def control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=None,
         ax.axvspan(pd.Timestamp(data.window[0]) - pd.Timedelta(days=14), pd.Timestamp(data.window[-1]) +
                    pd.Timedelta(days=14), color="#f4f6f7", zorder=0)
     ax.yaxis.set_major_formatter(_formatter(kpi))
-    loc = mdates.AutoDateLocator(maxticks=kwargs.pop("maxticks", 6))
+    loc = mdates.AutoDateLocator(minticks=3, maxticks=kwargs.pop("maxticks", 7))
     ax.xaxis.set_major_locator(loc)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
     ax.tick_params(axis="x", labelsize=8)
@@ -96,7 +96,7 @@ def kpi_small_multiples(data, *, kpis=None, segment: str = "all", ncols: int = 3
                                squeeze=False, sharex=True)
     flat = np.asarray(axes).ravel()
     for ax, kpi in zip(flat, kpis, strict=False):
-        control_chart(data, kpi=kpi, segment=segment, ax=ax, legend=False, title_size=9, maxticks=4,
+        control_chart(data, kpi=kpi, segment=segment, ax=ax, legend=False, title_size=9, maxticks=5,
                       title=(KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi))
     for ax in flat[len(kpis):]:
         ax.set_axis_off()
