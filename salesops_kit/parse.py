@@ -168,81 +168,122 @@ _AB = re.compile(r"^(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.](?P<y>\d{4}|\d{2})" + 
 _DMON = re.compile(r"^(?P<d>\d{1,2})[ -](?P<mon>[A-Za-z]{3,9})\.?,?[ -](?P<y>\d{4})" + _TIME + "$")
 _MOND = re.compile(r"^(?P<mon>[A-Za-z]{3,9})\.?[ -](?P<d>\d{1,2})(?:st|nd|rd|th)?,?[ -](?P<y>\d{4})" + _TIME + "$")
 _SERIAL = re.compile(r"^\d{4,5}(?:\.\d+)?$")
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
 
 
-def _assemble(g: pd.DataFrame, year, month, day) -> pd.Series:
-    """Build timestamps from extracted string groups (vectorised; impossible dates -> NaT)."""
-    hour = pd.to_numeric(g["H"], errors="coerce").fillna(0)
-    pm = g["p"].fillna("").str.lower().str.startswith("p")
-    am = g["p"].fillna("").str.lower().str.startswith("a")
-    hour = hour.where(~(pm & (hour < 12)), hour + 12).where(~(am & (hour == 12)), 0)
-    parts = pd.DataFrame({
-        "year": year, "month": month, "day": day, "hour": hour,
-        "minute": pd.to_numeric(g["M"], errors="coerce").fillna(0),
-        "second": pd.to_numeric(g["S"], errors="coerce").fillna(0),
-    })
-    if parts.empty:
-        return pd.Series(pd.NaT, index=g.index, dtype="datetime64[ns]")
-    return pd.to_datetime(parts, errors="coerce")
+_NUM_FIELDS = ("y", "m", "d", "a", "b", "H", "M", "S")
+
+
+def _extract(s: pd.Series, rx: re.Pattern) -> dict[str, np.ndarray]:
+    """Match ``rx`` (named groups) with Arrow's RE2 in C++; returns ``ok`` (matched) and per group a
+    float array (NaN when absent), ``p`` as +1 pm / -1 am / 0, ``mon`` as month number (NaN unknown)."""
+    arr = pa.array(s.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    st = pc.extract_regex(arr, pattern=rx.pattern)
+    out = {"ok": np.asarray(st.is_valid(), dtype=bool)}
+    for i in range(st.type.num_fields):
+        name = st.type.field(i).name
+        f = pc.struct_field(st, [i])
+        if name in _NUM_FIELDS:
+            f = pc.if_else(pc.equal(f, ""), pa.scalar(None, pa.string()), f)
+            out[name] = pc.cast(f, pa.float64()).to_numpy(zero_copy_only=False)
+        elif name == "p":
+            low = pc.utf8_lower(f)
+            pm = np.asarray(pc.starts_with(low, "p").fill_null(False), dtype=bool)
+            am = np.asarray(pc.starts_with(low, "a").fill_null(False), dtype=bool)
+            out[name] = pm.astype(np.int8) - am.astype(np.int8)
+        elif name == "mon":
+            idx = pc.index_in(pc.utf8_slice_codeunits(pc.utf8_lower(f), 0, 3), value_set=pa.array(_MONTH_ABBR))
+            out[name] = pc.cast(idx, pa.float64()).to_numpy(zero_copy_only=False) + 1
+    return out
+
+
+_MONTH_ABBR = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+
+def _assemble(g: dict, ok: np.ndarray, year, month, day) -> np.ndarray:
+    """Build datetime64[ns] values for the matched rows with numpy (impossible dates/times -> NaT)."""
+    y, mo, d = (np.asarray(v, dtype=float)[ok] for v in (year, month, day))
+    hour = np.nan_to_num(g["H"][ok]) if "H" in g else np.zeros(len(y))
+    if "p" in g:
+        p = g["p"][ok]
+        hour = np.where((p == 1) & (hour < 12), hour + 12, np.where((p == -1) & (hour == 12), 0, hour))
+    minute = np.nan_to_num(g["M"][ok]) if "M" in g else np.zeros(len(y))
+    sec = np.nan_to_num(g["S"][ok]) if "S" in g else np.zeros(len(y))
+    valid = (~np.isnan(y) & ~np.isnan(mo) & ~np.isnan(d) & (mo >= 1) & (mo <= 12) & (d >= 1)
+             & (y >= 1678) & (y <= 2261) & (hour < 24) & (minute < 60) & (sec < 60))
+    months = np.where(valid, (np.nan_to_num(y) - 1970) * 12 + np.nan_to_num(mo) - 1, 0).astype("int64")
+    start = months.astype("datetime64[M]").astype("datetime64[D]")
+    length = ((months + 1).astype("datetime64[M]").astype("datetime64[D]") - start).astype("int64")
+    valid &= np.nan_to_num(d) <= length
+    secs = (np.nan_to_num(d) - 1) * 86400 + hour * 3600 + minute * 60 + sec
+    out = start.astype("datetime64[ns]") + (secs * 1e9).astype("int64").astype("timedelta64[ns]")
+    out[~valid] = np.datetime64("NaT")
+    return out
 
 
 def _slow_dates(s: pd.Series, dayfirst: bool | None) -> tuple[pd.Series, str | None]:
     """Parse the values the ISO fast path rejected; returns (datetimes, note)."""
-    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    n = len(s)
+    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
     note = None
-    iso = pd.to_datetime(s, format="ISO8601", errors="coerce", utc=True)
-    if isinstance(iso.dtype, pd.DatetimeTZDtype):
-        iso = iso.dt.tz_convert(None)
-    out = out.fillna(iso.astype("datetime64[ns]")) if len(s) else out
-    rest = s[out.isna()]
-    if rest.empty:
-        return out, note
-    g = rest.str.extract(_YMD)
-    ok = g["y"].notna()
-    if ok.any():
-        out.loc[g.index[ok]] = _assemble(g[ok], pd.to_numeric(g["y"][ok]), pd.to_numeric(g["m"][ok]),
-                                         pd.to_numeric(g["d"][ok]))
-    g = rest.str.extract(_AB)
-    ok = g["a"].notna()
-    if ok.any():
-        g = g[ok]
-        a, b = pd.to_numeric(g["a"]), pd.to_numeric(g["b"])
-        y = pd.to_numeric(g["y"])
-        y = y.where(y >= 100, 2000 + y.where(y < 70, y - 100))  # two-digit years: 70-99 -> 19xx
-        if dayfirst is None:
-            a_day, b_day = bool((a > 12).any()), bool((b > 12).any())
-            if a_day and not b_day:
-                dayfirst, note = True, "read as day/month/year (a first number above 12 was found)"
-            elif b_day and not a_day:
-                dayfirst, note = False, "read as month/day/year (a second number above 12 was found)"
-            elif not a_day and not b_day:
-                dayfirst, note = False, ("ambiguous dates read as month/day/year; set dates: {dayfirst: true} "
-                                         "in the mapping if they are day/month/year")
-            else:
-                note = ("both day/month/year and month/day/year values found; read as month/day/year, the others "
-                        "are quarantined; set dates: {dayfirst: true} or format: in the mapping")
-                dayfirst = False
-        day, month = (a, b) if dayfirst else (b, a)
-        out.loc[g.index] = _assemble(g, y, month, day)
-    for rx in (_DMON, _MOND):
-        rest = s[out.isna()]
-        if rest.empty:
-            break
-        g = rest.str.extract(rx)
-        ok = g["y"].notna()
+    if n == 0:
+        return pd.Series(out), note
+    arr = pa.array(s.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    looks_iso = np.flatnonzero(np.asarray(pc.match_substring_regex(arr, r"^\d{4}-\d").fill_null(False), dtype=bool))
+    if len(looks_iso):
+        iso = pd.to_datetime(s.iloc[looks_iso], format="ISO8601", errors="coerce", utc=True)
+        if isinstance(iso.dtype, pd.DatetimeTZDtype):
+            iso = iso.dt.tz_convert(None)
+        out[looks_iso] = iso.astype("datetime64[ns]").to_numpy()
+
+    def todo() -> np.ndarray:
+        return np.flatnonzero(np.isnat(out))
+
+    rest = todo()
+    if len(rest):
+        g = _extract(s.iloc[rest], _YMD)
+        ok = g["ok"]
         if ok.any():
-            g = g[ok]
-            mon = g["mon"].str[:3].str.lower().map(_MONTHS)
-            out.loc[g.index] = _assemble(g, pd.to_numeric(g["y"]), mon, pd.to_numeric(g["d"]))
-    rest = s[out.isna()]
-    serial = rest[rest.str.match(_SERIAL)]
-    if len(serial):
-        num = pd.to_numeric(serial)
-        num = num[(num >= 2) & (num < 2958466)]  # Excel's valid range (1900-01-01 .. 9999-12-31)
-        out.loc[num.index] = pd.Timestamp("1899-12-30") + pd.to_timedelta(num, unit="D").dt.round("s")
-    return out, note
+            out[rest[ok]] = _assemble(g, ok, g["y"], g["m"], g["d"])
+    rest = todo()
+    if len(rest):
+        g = _extract(s.iloc[rest], _AB)
+        ok = g["ok"]
+        if ok.any():
+            a, b, y = g["a"], g["b"], g["y"]
+            y = np.where(y >= 100, y, 2000 + np.where(y < 70, y, y - 100))  # two-digit years: 70-99 -> 19xx
+            if dayfirst is None:
+                a_day, b_day = bool((a[ok] > 12).any()), bool((b[ok] > 12).any())
+                if a_day and not b_day:
+                    dayfirst, note = True, "read as day/month/year (a first number above 12 was found)"
+                elif b_day and not a_day:
+                    dayfirst, note = False, "read as month/day/year (a second number above 12 was found)"
+                elif not a_day and not b_day:
+                    dayfirst, note = False, ("ambiguous dates read as month/day/year; set dates: {dayfirst: true} "
+                                             "in the mapping if they are day/month/year")
+                else:
+                    note = ("both day/month/year and month/day/year values found; read as month/day/year, the "
+                            "others are quarantined; set dates: {dayfirst: true} or format: in the mapping")
+                    dayfirst = False
+            day, month = (a, b) if dayfirst else (b, a)
+            out[rest[ok]] = _assemble(g, ok, y, month, day)
+    for rx in (_DMON, _MOND):
+        rest = todo()
+        if not len(rest):
+            break
+        g = _extract(s.iloc[rest], rx)
+        ok = g["ok"] & ~np.isnan(g["mon"])
+        if ok.any():
+            out[rest[ok]] = _assemble(g, ok, g["y"], g["mon"], g["d"])
+    rest = todo()
+    if len(rest):
+        arr = pa.array(s.iloc[rest].to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        is_num = np.asarray(pc.match_substring_regex(arr, _SERIAL.pattern).fill_null(False), dtype=bool)
+        if is_num.any():
+            num = pd.to_numeric(s.iloc[rest[is_num]]).to_numpy(dtype=float)
+            good = (num >= 2) & (num < 2958466)  # Excel's valid range (1900-01-01 .. 9999-12-31)
+            days = pd.to_timedelta(num[good], unit="D").round("s")
+            out[rest[is_num][good]] = (pd.Timestamp("1899-12-30") + days).to_numpy(dtype="datetime64[ns]")
+    return pd.Series(out), note
 
 
 def parse_dates(values, *, dayfirst: bool | None = None, format: str | None = None) -> Parsed:  # noqa: A002
@@ -282,10 +323,12 @@ def parse_dates(values, *, dayfirst: bool | None = None, format: str | None = No
     todo = present & out.isna().to_numpy()
     note = None
     if todo.any():
-        sub = _strings(pc.filter(arr, pa.array(todo)))
-        sub.index = np.flatnonzero(todo)
-        parsed, note = _slow_dates(sub, dayfirst)
-        out.iloc[sub.index] = parsed.to_numpy()
+        sub = pc.utf8_trim_whitespace(pc.filter(arr, pa.array(todo)))
+        sub = sub.combine_chunks() if isinstance(sub, pa.ChunkedArray) else sub
+        enc = pc.dictionary_encode(sub)  # exports repeat dates: parse each distinct text once
+        codes = enc.indices.to_numpy(zero_copy_only=False)
+        parsed, note = _slow_dates(pd.Series(enc.dictionary.to_pandas(), dtype=object), dayfirst)
+        out.iloc[np.flatnonzero(todo)] = parsed.to_numpy()[codes]
     bad = present & out.isna().to_numpy()
     return Parsed(_reindex(out, idx), bad, note)
 
@@ -299,9 +342,6 @@ def _reindex(s: pd.Series, idx) -> pd.Series:
 
 # --------------------------------------------------------------------------------------------
 # numbers
-
-_NUM_JUNK = re.compile(r"[^\d,.\-+()eE]")
-
 
 def parse_amounts(values, *, decimal: str | None = None, thousands: str | None = None) -> Parsed:
     """Parse money/number text into float64.
@@ -331,25 +371,23 @@ def parse_amounts(values, *, decimal: str | None = None, thousands: str | None =
             return Parsed(_reindex(out, idx), np.zeros(len(arr), dtype=bool))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
-    s = _strings(arr)
-    out = pd.to_numeric(s, errors="coerce") if decimal in (None, ".") else pd.Series(np.nan, index=s.index)
-    out = out.astype("float64")
-    todo = present & out.isna().to_numpy()
-    if todo.any():
-        sub = s[todo]
-        neg = sub.str.match(r"^\s*\(.*\)\s*$") | sub.str.match(r"^.*\d\s*-\s*$")
-        t = sub.str.replace(r"[\s\u00a0\u202f']", "", regex=True).str.replace(_NUM_JUNK, "", regex=True)
-        t = t.str.strip("()+").str.rstrip("-")
-        if decimal is None:
-            comma_dec = t.str.contains(r",\d{1,2}$") | t.str.contains(r"\.\d{3},\d*$")
-        else:
-            comma_dec = pd.Series(decimal == ",", index=t.index)
-        th = thousands if thousands is not None else None
-        as_comma = t.str.replace(th or ".", "", regex=False).str.replace(",", ".", regex=False)
-        as_dot = t.str.replace(th or ",", "", regex=False)
-        t = as_comma.where(comma_dec, as_dot)
-        num = pd.to_numeric(t.where(t.str.match(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"), None), errors="coerce")
-        out.loc[sub.index] = num.where(~neg, -num.abs()).to_numpy()
+    t = pc.utf8_trim_whitespace(arr)
+    neg = pc.or_kleene(pc.match_substring_regex(t, r"^\(.*\)$"), pc.match_substring_regex(t, r"\d\s*-$"))
+    t = pc.replace_substring_regex(t, r"[\s\x{00a0}\x{202f}']", "")
+    t = pc.replace_substring_regex(t, r"[^0-9,.\-+()eE]", "")
+    t = pc.replace_substring_regex(t, r"^[()+]+|[()+-]+$", "")
+    th_default = thousands if thousands is not None else None
+    if decimal is None:
+        comma_dec = pc.or_kleene(pc.match_substring_regex(t, r",\d{1,2}$"), pc.match_substring_regex(t, r"\.\d{3},\d*$"))
+    else:
+        comma_dec = pa.array(np.full(len(t), decimal == ","))
+    as_comma = pc.replace_substring(pc.replace_substring(t, th_default or ".", ""), ",", ".")
+    as_dot = pc.replace_substring(t, th_default or ",", "")
+    t = pc.if_else(comma_dec.fill_null(False), as_comma, as_dot)
+    ok = pc.match_substring_regex(t, r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$").fill_null(False)
+    num = pc.cast(pc.if_else(ok, t, pa.scalar(None, pa.string())), pa.float64())
+    num = pc.if_else(neg.fill_null(False), pc.negate(pc.abs(num)), num)
+    out = pd.Series(num.to_numpy(zero_copy_only=False), dtype="float64")
     bad = present & out.isna().to_numpy()
     return Parsed(_reindex(out, idx), bad)
 
