@@ -229,12 +229,15 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> RawFile:
         rows = [[_cell_text(v) for v in r] for r in ws.iter_rows(values_only=True)]
     finally:
         wb.close()
-    skipped = 0
-    while rows and not any(rows[0]):
-        rows.pop(0)
-        skipped += 1
-    if not rows:
+    # the header is the first row about as wide as the table: formatted reports (Salesforce's
+    # "Formatted Report" export) put a title, filters and blank rows above it; those are footer_lines
+    widths = [sum(c is not None for c in r) for r in rows[:30]]
+    if not widths or max(widths) == 0:
         return _empty(path)
+    need = max(1, (max(widths) + 1) // 2)
+    skipped = next(i for i, w in enumerate(widths) if w >= need)
+    preamble = sum(1 for w in widths[:skipped] if w)
+    rows = rows[skipped:]
     headers = [h or "" for h in rows[0]]
     while headers and not headers[-1]:
         headers.pop()
@@ -251,7 +254,8 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> RawFile:
         body.append((list(r) + [None] * len(names))[: len(names)])
     cols = list(zip(*body, strict=True)) if body else [[] for _ in names]
     table = pa.table({n: pa.array(list(c), type=pa.string()) for n, c in zip(names, cols, strict=True)})
-    return RawFile(path, table, headers, None, None, footer, [], first_line=skipped + 2, duplicate_headers=dup)
+    return RawFile(path, table, headers, None, None, footer + preamble, [], first_line=skipped + 2,
+                   duplicate_headers=dup)
 
 
 def _read_parquet(path: Path) -> RawFile:

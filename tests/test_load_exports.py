@@ -161,3 +161,23 @@ def test_salesforce_leads_report():
                                               pd.Timestamp("2024-01-18 11:00")]
     assert leads["opportunity_id"].tolist()[0] == "00610001" and pd.isna(leads["converted_date"].iloc[1])
     assert ds.account.set_index("table").loc["leads", "footer_lines"] == 4
+
+
+def test_formatted_xlsx_report_with_title_rows(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Opportunity Pipeline"])
+    ws.append(["As of 4/30/2024"])
+    ws.append([])
+    ws.append(["Opportunity Owner", "Stage", "Amount", "Close Date", "Created Date", "Opportunity ID"])
+    ws.append(["Ann Lee", "Closed Won", 23000, "3/5/2024", "1/20/2024", "00610003"])
+    ws.append(["Subtotal", None, 23000, None, None, None])
+    ws.append(["Grand Totals (1 records)"])
+    wb.save(tmp_path / "opportunities.xlsx")
+    ds = load_dataset(tmp_path, mapping="salesforce")
+    assert ds.opportunities["opportunity_id"].tolist() == ["00610003"]
+    acc = ds.account.set_index("table").loc["opportunities"]
+    # title and "As of" rows above the header, the subtotal and the Grand Totals line below
+    assert (acc["rows_read"], acc["rows_quarantined"], acc["footer_lines"]) == (1, 0, 4)
