@@ -271,7 +271,8 @@ def _present(lf, cols) -> list[str]:
 
 def opportunity_series(opps, *, stages, period: str, as_of, kpis) -> list[pd.DataFrame]:
     """win_rate, deals_won, won_revenue, avg_won_deal_size by close date, overall and per team / owner /
-    lead source (those present)."""
+    lead source (those present). Months and quarters take won and lost counts from ``funnel.win_rate``;
+    weeks (which it does not offer) use a daily scan with the same definition."""
     lf = lazy(opps, table="opportunities")
     segs = _present(lf, OPP_SEGMENTS)
     closed = list(stages.won + stages.lost)
@@ -280,7 +281,18 @@ def opportunity_series(opps, *, stages, period: str, as_of, kpis) -> list[pd.Dat
     lf = lf.with_columns(_day=nw.col("close_date").dt.truncate("1d"),
                          _won=nw.col("stage").is_in(list(stages.won)).cast(nw.Int64))
     out = []
-    daily = collect(lf.group_by("_day", *segs, drop_null_keys=False).agg(n=nw.len(), s=nw.col("_won").sum()))
+    if period in ("M", "Q"):  # the funnel's own win rate (definition "closed"), finest cells, summed up
+        from .funnel import win_rate
+
+        w = win_rate(opps, by=segs, period=period, stages=stages)
+        w = w[pd.to_datetime(w["period"]) <= pd.Timestamp(as_of)]
+        daily = w[segs].assign(_day=pd.to_datetime(w["period"]), n=(w["won"] + w["lost"]).astype(float),
+                               s=w["won"].astype(float))
+        daily = daily[daily["n"] > 0]
+        dw = daily.assign(n=daily["s"])[lambda d: d["n"] > 0]
+    else:  # weeks: the same definition from a daily scan
+        daily = collect(lf.group_by("_day", *segs, drop_null_keys=False).agg(n=nw.len(), s=nw.col("_won").sum()))
+        dw = daily.assign(n=daily["s"])[lambda d: d["n"] > 0] if len(daily) else daily
     if not len(daily):
         return out
     first = period_start(pd.Series([daily["_day"].min()]), period).iloc[0]
@@ -288,9 +300,9 @@ def opportunity_series(opps, *, stages, period: str, as_of, kpis) -> list[pd.Dat
     if "win_rate" in kpis:
         out.append(rollup(daily, kpi="win_rate", kind="rate", period=period, as_of=as_of, segments=sm, first=first))
     won = lf.filter(nw.col("_won") == 1)
-    if "deals_won" in kpis:
-        dw = collect(won.group_by("_day", *segs, drop_null_keys=False).agg(n=nw.len()))
-        out.append(rollup(dw, kpi="deals_won", kind="count", period=period, as_of=as_of, segments=sm, first=first))
+    if "deals_won" in kpis and len(dw):
+        out.append(rollup(dw[["_day", *segs, "n"]], kpi="deals_won", kind="count", period=period, as_of=as_of,
+                          segments=sm, first=first))
     if {"won_revenue", "avg_won_deal_size"} & set(kpis):
         vals = collect(won.filter(~nw.col("amount").is_null()).select("_day", *segs, x=nw.col("amount")))
         dv = vals.groupby(["_day", *segs], dropna=False).size().rename("n").reset_index() if len(vals) else None
@@ -335,8 +347,10 @@ def lead_series(leads, *, period: str, as_of, kpis, maturity_days: int = 90) -> 
 
 
 def order_series(orders, spend, *, period: str, as_of, kpis) -> list[pd.DataFrame]:
-    """new_customers by first-order date (per acquisition channel) and CAC = spend / new customers
-    (months and quarters; spend rows are monthly)."""
+    """new_customers by first-order date (per acquisition channel) and CAC = spend / new customers.
+
+    Months and quarters with spend take both from ``costs.cac`` (per channel, summed for the company);
+    weeks (no CAC: spend is monthly) count first orders from a scan with the same definition."""
     lf = lazy(orders, table="orders")
     have = columns(lf)
     segs = [c for c in ORDER_SEGMENTS if c in have]
@@ -356,19 +370,23 @@ def order_series(orders, spend, *, period: str, as_of, kpis) -> list[pd.DataFram
     daily["s"] = 0.0
     out = []
     sm = {c: c for c in segs}
+    use_costs = period in ("M", "Q") and spend is not None and len(spend) and "channel" in segs
+    if use_costs:  # the cost module's CAC and new customers per channel (months, quarters)
+        from .costs import cac
+
+        c = cac(spend, orders, by="channel", period=period, as_of=as_of)
+        c = c[(c["scope"] == "channel") & (pd.to_datetime(c["period"]) <= pd.Timestamp(as_of))]
+        both = pd.DataFrame({"_day": pd.to_datetime(c["period"]), "channel": c["channel"],
+                             "n": c["new_customers"].astype(float), "s": 0.0, "spend": c["spend"].astype(float)})
+        # customers without a channel still count in the company total
+        nochan = daily[daily["channel"].isna()] if "channel" in daily else daily.iloc[0:0]
+        nc = pd.concat([both[both["n"] > 0][["_day", "channel", "n", "s"]], nochan], ignore_index=True)
+    else:
+        nc, both = daily, None
     if "new_customers" in kpis:
-        out.append(rollup(daily, kpi="new_customers", kind="count", period=period, as_of=as_of, segments=sm))
-    if "cac" in kpis and spend is not None and period in ("M", "Q") and len(spend):
-        sp = collect(lazy(spend, table="marketing_spend").select("month", "channel", "spend"))
-        sp["_day"] = pd.to_datetime(sp["month"]).dt.normalize()
-        sp = sp[sp["_day"] <= pd.Timestamp(as_of)]
-        sd = sp.groupby(["_day", "channel"])["spend"].sum().reset_index()
-        sd["n"] = 0.0
-        sd["s"] = 0.0
-        both = pd.concat([daily.assign(spend=0.0), sd], ignore_index=True)
-        res = rollup(both, kpi="cac", kind="ratio", period=period, as_of=as_of,
-                     segments={"channel": "channel"} if "channel" in segs else {})
-        out.append(res)
+        out.append(rollup(nc, kpi="new_customers", kind="count", period=period, as_of=as_of, segments=sm))
+    if "cac" in kpis and both is not None:
+        out.append(rollup(both, kpi="cac", kind="ratio", period=period, as_of=as_of, segments={"channel": "channel"}))
     return out
 
 
