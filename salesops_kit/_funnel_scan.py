@@ -161,3 +161,22 @@ def sort_out(df: pd.DataFrame, keys) -> pd.DataFrame:
     if keys and len(df):
         df = df.sort_values(keys, kind="stable", na_position="last")
     return df.reset_index(drop=True)
+
+
+OPEN, WON, LOST, UNKNOWN = 0, 1, 2, 3
+
+
+def outcome_code(stages: StageModel, column: str = "stage") -> nw.Expr:
+    """0 open, 1 won, 2 lost, 3 not a label of the stage model (or missing) — hash look-ups, no string compares."""
+    c = nw.col(column)
+    return (nw.when(c.is_in(list(stages.won))).then(WON).when(c.is_in(list(stages.lost))).then(LOST)
+            .when(c.is_in(list(stages.order))).then(OPEN).otherwise(UNKNOWN))
+
+
+def raise_unknown_stages(lf: nw.LazyFrame, stages: StageModel, *, table: str = "opportunities",
+                         column: str = "stage") -> None:
+    """Name the labels of ``column`` that the stage model does not know (only called when some exist)."""
+    bad = collect(lf.filter(~nw.col(column).is_in(list(stages.labels)) | nw.col(column).is_null())
+                  .group_by(column, drop_null_keys=False).agg(nw.len().alias("n")))
+    check_labels(bad[column], stages, table=table, column=column, allow_null=False)
+    raise AssertionError("unreachable: unknown stage labels were counted but not found")  # pragma: no cover

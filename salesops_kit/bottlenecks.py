@@ -55,6 +55,9 @@ class Bottlenecks:
     def summary(self) -> pd.DataFrame:
         return self.flagged.copy()
 
+    def __repr__(self) -> str:
+        return f"Bottlenecks({self.headline()})"
+
     def headline(self) -> str:
         if not len(self.flagged):
             return (f"No segment converts significantly below the rest at any transition "

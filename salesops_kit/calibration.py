@@ -54,6 +54,9 @@ class Calibration:
     def summary(self) -> pd.DataFrame:
         return self.table.copy()
 
+    def __repr__(self) -> str:
+        return f"Calibration({self.headline()})"
+
     def headline(self) -> str:
         t = self.table.dropna(subset=["gap"])
         if not len(t):

@@ -23,12 +23,16 @@ import numpy as np
 import pandas as pd
 
 from ._funnel_scan import (
+    LOST,
+    UNKNOWN,
+    WON,
     as_list,
     as_pylit,
-    check_labels,
     collect,
     days_between,
     lazy,
+    outcome_code,
+    raise_unknown_stages,
     require_columns,
     resolve,
     sort_out,
@@ -39,6 +43,7 @@ __all__ = ["SalesCycle", "sales_cycle", "cycle_counts", "aalen_johansen", "media
 
 NAIVE_LABEL = "biased: mean over won deals only (open deals and slow future wins ignored)"
 _EPS = 1e-6  # won events are placed just before lost ones on the same day (exact for tied times)
+_LATE = 4  # event code of deals created after as_of (left out)
 
 SUMMARY_COLUMNS = ["deals", "won", "lost", "open", "win_probability", "median_days_to_win", "ci_low", "ci_high",
                    "km_median_days_to_close", "km_ci_low", "km_ci_high", "naive_won_mean_days",
@@ -71,6 +76,9 @@ class SalesCycle:
     by: tuple[str, ...]
     as_of: pd.Timestamp
     notes: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"SalesCycle({self.headline()})"
 
     def headline(self) -> str:
         if not len(self.summary):
@@ -106,23 +114,28 @@ def cycle_counts(opportunities, *, as_of=None, by=None, stages: StageModel) -> t
     by = as_list(by)
     o = lazy(opportunities)
     require_columns(o, ["stage", "created_date", "close_date"] + by, table="opportunities", purpose="the sales cycle")
-    won = nw.col("stage").is_in(list(stages.won))
-    lost = nw.col("stage").is_in(list(stages.lost))
+    o = o.select(*dict.fromkeys(by + ["stage", "created_date", "close_date"])).with_columns(
+        outcome_code(stages).alias("_o"))
+    won, lost = nw.col("_o") == WON, nw.col("_o") == LOST
     if as_of is None:
         m = collect(o.select(nw.col("created_date").max().alias("c"),
                              nw.when(won | lost).then(nw.col("close_date")).otherwise(None).max().alias("d")))
         as_of = pd.Series([m["c"].iloc[0], m["d"].iloc[0]]).max()
     as_of = pd.Timestamp(as_of)
     lit = nw.lit(as_pylit(as_of))
-    closed_by = (won | lost) & (nw.col("close_date") <= lit)
+    o = o.with_columns((nw.col("_o").is_in([WON, LOST]) & (nw.col("close_date") <= lit)).alias("_cb"))
     o = o.with_columns(
-        nw.when(closed_by & won).then(1).when(closed_by & lost).then(2).otherwise(0).alias("event"),
-        nw.when(closed_by).then(nw.col("close_date")).otherwise(lit).alias("_end"),
+        nw.when(nw.col("_o") == UNKNOWN).then(UNKNOWN).when(nw.col("created_date") > lit).then(_LATE)
+        .when(nw.col("_cb")).then(nw.col("_o")).otherwise(0).alias("event"),
+        nw.when(nw.col("_cb") | (nw.col("_o").is_in([WON, LOST]) & nw.col("close_date").is_null()))
+        .then(nw.col("close_date")).otherwise(lit).alias("_end"),  # closed without a date: dropped below
     )
     o = o.with_columns(days_between(nw.col("created_date"), nw.col("_end")).alias("days"))
-    g = collect(o.group_by(*(by + ["stage", "days", "event"]), drop_null_keys=False).agg(nw.len().alias("n")))
-    check_labels(g["stage"], stages, table="opportunities", allow_null=False)
-    g = g.drop(columns="stage")
+    g = collect(o.group_by(*(by + ["days", "event"]), drop_null_keys=False).agg(nw.len().alias("n")))
+    if (g["event"] == UNKNOWN).any():
+        raise_unknown_stages(o, stages)
+    late = g["event"] == _LATE
+    g = g[~late]
     bad_dates = g["days"].isna()
     neg = g["days"] < 0
     dropped = {"no_dates": int(g.loc[bad_dates, "n"].sum()), "negative": int(g.loc[neg & ~bad_dates, "n"].sum())}
@@ -198,10 +211,6 @@ def sales_cycle(opportunities, *, as_of=None, by=None, stages: StageModel | None
     -------
     SalesCycle
     """
-    from lifelines import AalenJohansenFitter, KaplanMeierFitter
-    from lifelines.statistics import multivariate_logrank_test
-    from lifelines.utils import median_survival_times
-
     opps, _, stages, as_of = resolve(opportunities, stages=stages, as_of=as_of)
     by = as_list(by)
     counts, as_of, dropped = cycle_counts(opps, as_of=as_of, by=by, stages=stages)
@@ -236,6 +245,9 @@ def sales_cycle(opportunities, *, as_of=None, by=None, stages: StageModel | None
         cif_lo = cif_hi = np.full(len(times), np.nan)
         r["km_median_days_to_close"] = r["km_ci_low"] = r["km_ci_high"] = np.nan
         if detail and won_n + lost_n:
+            from lifelines import AalenJohansenFitter, KaplanMeierFitter
+            from lifelines.utils import median_survival_times
+
             # won just before lost on the same day (exact for ties, no jitter); +1 day keeps every event after
             # lifelines' first event-table row, whose cumulative incidence it sets to 0
             dur = days + 1.0 + np.where(ev == 1, -_EPS, 0.0)
@@ -266,6 +278,8 @@ def sales_cycle(opportunities, *, as_of=None, by=None, stages: StageModel | None
                 pd.DataFrame(columns=by + ["days", "cif_won", "cif_won_ci_low", "cif_won_ci_high", "cif_lost", "at_risk"]))
     logrank = None
     if detail and by and len(summary) >= 2 and (counts["event"] == 1).any():
+        from lifelines.statistics import multivariate_logrank_test
+
         labels = counts[by].astype(str).agg(" | ".join, axis=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -31,13 +31,19 @@ import numpy as np
 import pandas as pd
 
 from ._funnel_scan import (
+    LOST,
+    OPEN,
+    UNKNOWN,
+    WON,
     as_list,
     check_labels,
     collect,
     columns,
     lazy,
+    outcome_code,
     outcome_of,
     period_expr,
+    raise_unknown_stages,
     require_columns,
     resolve,
     sort_out,
@@ -92,6 +98,9 @@ class StageFunnel:
 
     def summary(self) -> pd.DataFrame:
         return self.table.copy()
+
+    def __repr__(self) -> str:
+        return f"StageFunnel({self.headline()})"
 
     def headline(self) -> str:
         t = self.table
@@ -172,6 +181,11 @@ def stage_funnel(opportunities, *, stage_history=None, by=None, stages: StageMod
     if unplaced:
         assumptions.append(f"{unplaced} lost deal(s) have no stage information (no history, no lost_at_stage): they "
                            "count only in the won row's denominator, so per-stage conversions exclude them.")
+    n_won = int(groups.loc[groups["outcome"] == "won", "n"].sum()) if len(groups) else 0
+    n_lost = int(groups.loc[groups["outcome"] == "lost", "n"].sum()) if len(groups) else 0
+    if n_lost and not n_won:
+        assumptions.append(f"WARNING: {n_lost} lost deals and no won deal at all — check that the mapping's "
+                           f"stages.won ({', '.join(stages.won)}) matches the export's won stage label.")
     if len(groups) == 0:
         table = pd.DataFrame(columns=by + FUNNEL_COLUMNS)
     elif by:
@@ -220,18 +234,19 @@ def deal_groups(opportunities, *, history=None, by=(), stages: StageModel) -> pd
         keys = by + ["stage"] + (["lost_at_stage"] if has_lost_at else [])
         g = collect(o.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
         check_labels(g["stage"], stages, table="opportunities", allow_null=False)
+        g["_o"] = np.select([g["stage"].isin(stages.won), g["stage"].isin(stages.lost)], [WON, LOST], OPEN)
+        g["_key"] = g["lost_at_stage"].where(g["_o"] == LOST, g["stage"]) if has_lost_at else g["stage"]
+        g = g.drop(columns=["stage"] + (["lost_at_stage"] if has_lost_at else []))
         if has_lost_at:
-            check_labels(g["lost_at_stage"], stages, table="opportunities", column="lost_at_stage")
+            check_labels(g.loc[g["_o"] == LOST, "_key"], stages, table="opportunities", column="lost_at_stage")
         idx = {s: i for i, s in enumerate(order)}
-        out = outcome_of(g["stage"], stages)
-        cur = g["stage"].map(idx)
-        lost_at = g["lost_at_stage"].map(idx) if has_lost_at else pd.Series(np.nan, index=g.index)
-        fur = np.where(out == "won", K, np.where(out == "lost", lost_at.fillna(-1), cur))
-        g = g.drop(columns=[c for c in ("lost_at_stage",) if c in g])
+        out = pd.Series(np.select([g["_o"] == WON, g["_o"] == LOST], ["won", "lost"], "open"), index=g.index)
+        lost_at = g["_key"].map(idx) if has_lost_at else pd.Series(np.nan, index=g.index)
+        fur = np.where(out == "won", K, np.where(out == "lost", lost_at.fillna(-1), g["_key"].map(idx)))
+        g = g.rename(columns={"_key": "stage"}).drop(columns="_o")
         g["outcome"] = out
         g["furthest"] = fur.astype(int)
-        g["depth"] = g["furthest"].clip(upper=K if K else 0)
-        g.loc[g["outcome"] == "won", "depth"] = K
+        g["depth"] = g["furthest"]
         for k in range(K):
             g[f"e_{k}"] = np.where((g["furthest"] >= k) & (g["furthest"] >= 0), g["n"], 0)
         for k in range(K - 1):
@@ -367,18 +382,21 @@ def win_rate(opportunities, *, by=None, period: str | None = None, definition: s
     date_col = "close_date" if definition == "closed" else "created_date"
     o = lazy(opps)
     require_columns(o, ["stage"] + by + ([date_col] if period else []), table="opportunities", purpose="the win rate")
+    o = o.select(*dict.fromkeys(by + ["stage"] + ([date_col] if period else [])))
     keys = list(by)
     if period:
         o = o.with_columns(period_expr(date_col, period).alias("period"))
         keys.append("period")
+    o = o.with_columns(outcome_code(stages).alias("_o"))
+    g = collect(o.group_by(*(keys + ["_o"]), drop_null_keys=False).agg(nw.len().alias("n")))
+    if (g["_o"] == UNKNOWN).any():
+        raise_unknown_stages(o, stages)
     if definition == "closed":
-        o = o.filter(nw.col("stage").is_in(list(stages.won + stages.lost)))
-    g = collect(o.group_by(*(keys + ["stage"]), drop_null_keys=False).agg(nw.len().alias("n")))
-    check_labels(g["stage"], stages, table="opportunities", allow_null=False)
+        g = g[g["_o"] != OPEN]
     cols = keys + ["won", "lost", "open", "n", "win_rate", "ci_low", "ci_high", "definition"]
     if not len(g):
         return pd.DataFrame(columns=cols)
-    g["outcome"] = outcome_of(g["stage"], stages)
+    g["outcome"] = g["_o"].map({OPEN: "open", WON: "won", LOST: "lost"})
     w = g.pivot_table(index=keys or None, columns="outcome", values="n", aggfunc="sum", fill_value=0,
                       dropna=False) if keys else g.groupby("outcome")["n"].sum().to_frame().T
     w = w.reindex(columns=["won", "lost", "open"], fill_value=0).reset_index(drop=not keys)

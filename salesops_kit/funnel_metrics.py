@@ -141,6 +141,7 @@ def deal_totals(opportunities, *, by=None, stages: StageModel) -> pd.DataFrame:
     by = as_list(by)
     o = lazy(opportunities)
     require_columns(o, ["stage", "amount"] + by, table="opportunities", purpose="deal totals")
+    o = o.select(*dict.fromkeys(by + ["stage", "amount"]))
     is_won = nw.col("stage").is_in(list(stages.won))
     amt = nw.col("amount").cast(nw.Float64)
     o = o.with_columns(nw.when(is_won).then(amt).otherwise(None).alias("_wa"))
@@ -181,6 +182,7 @@ def won_revenue(opportunities, *, period: str = "M", by=None, stages: StageModel
     by = as_list(by)
     o = lazy(opps)
     require_columns(o, ["stage", "amount", "close_date"] + by, table="opportunities", purpose="won revenue")
+    o = o.select(*dict.fromkeys(by + ["stage", "amount", "close_date"]))
     o = o.filter(nw.col("stage").is_in(list(stages.won))).with_columns(
         period_expr("close_date", period).alias("period"), nw.col("amount").cast(nw.Float64).alias("won_revenue"))
     g = collect(o.group_by(*(by + ["period"]), drop_null_keys=False).agg(

@@ -152,3 +152,14 @@ def test_sample_cycle_median_recovers_generator():
     truth = _generator_won_median_days()
     assert r["ci_low"] <= truth <= r["ci_high"], (truth, r[["median_days_to_win", "ci_low", "ci_high"]].tolist())
     assert r["open"] > 0 and r["lost"] > 0
+
+
+def test_unknown_stage_raises_and_undated_closed_deal_is_left_out():
+    df = deals(HAND)
+    df.loc[0, "close_date"] = pd.NaT  # a won deal without a close date
+    c = cycle.sales_cycle(df, stages=S, as_of="2024-12-31", n_boot=0)
+    assert c.summary["deals"].iloc[0] == 4 and any("without created/close dates" in n for n in c.notes)
+    bad = deals(HAND)
+    bad.loc[1, "stage"] = "Zombie"
+    with pytest.raises(ValueError, match="Zombie"):
+        cycle.sales_cycle(bad, stages=S, as_of="2024-12-31")

@@ -176,6 +176,8 @@ def test_all_won_all_lost_single_stage_empty():
     lost = pd.DataFrame({"opportunity_id": ["1", "2"], "stage": ["L", "L"], "lost_at_stage": ["A", "A"]})
     t = funnel.stage_funnel(lost, stages=S).table
     assert t["conversion"].iloc[0] == 0.0 and np.isnan(t["conversion"].iloc[1]) and t["cumulative"].iloc[-1] == 0.0
+    assert any("no won deal" in a for a in funnel.stage_funnel(lost, stages=S).assumptions)  # a mapping slip is loud
+    assert repr(funnel.stage_funnel(lost, stages=S)).startswith("StageFunnel(")
     one = StageModel(order=("Open",), won=("Won",), lost=("Lost",))
     df = pd.DataFrame({"opportunity_id": ["1", "2", "3", "4"], "stage": ["Open", "Won", "Lost", "Lost"],
                        "lost_at_stage": [None, None, "Open", None]})
@@ -229,6 +231,10 @@ def test_win_rate_by_period():
     assert w["period"].tolist() == [T("2024-01-01"), T("2024-02-01")]
     assert w["win_rate"].tolist() == pytest.approx([2 / 3, 0.0])
     assert funnel.win_rate(opps_nohist().iloc[0:0], stages=S).empty
+    bad = opps_nohist()
+    bad.loc[2, "stage"] = "Zombie"
+    with pytest.raises(ValueError, match="Zombie"):
+        funnel.win_rate(bad, stages=S)
     with pytest.raises(ValueError, match="definition"):
         funnel.win_rate(opps_nohist(), stages=S, definition="zoho")
 
