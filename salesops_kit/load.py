@@ -95,7 +95,11 @@ class Dataset:
     quarantine : dict of table name -> DataFrame of rejected rows: the raw values of the mapped
         columns (as text), ``check``, ``reason``, ``source_file``, ``source_line``
     account : DataFrame, one row per table: table, files, rows_read, rows_kept,
-        rows_quarantined, footer_lines, other_lines (rows_read = rows_kept + rows_quarantined)
+        rows_quarantined, footer_lines, other_lines (rows_read = rows_kept + rows_quarantined).
+        footer_lines: lines of the export that are not records (footers such as "Grand Totals
+        (N records)", subtotal/total rows, title rows above an XLSX header); other_lines: records
+        that are not rows of the table (history edits that did not change the stage). Empty
+        lines are not records and are not counted.
     stages : StageModel from the mapping
     as_of : Timestamp, the analysis date (default: latest date in the data)
     flags : DataFrame (table, check, row) of kept rows the audit flags; ``row`` is the position
@@ -314,7 +318,8 @@ def _default_as_of(tables: dict[str, pd.DataFrame], stages: StageModel) -> pd.Ti
 # the loader
 
 
-def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error", **kwargs) -> Dataset:
+def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error", engine: str = "pandas",
+                 **kwargs) -> Dataset:
     """Load a folder of export files (or one file) into a :class:`Dataset`.
 
     Parameters
@@ -325,6 +330,9 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
     as_of : analysis date; default the latest event date found in the data (never the clock)
     unknown_stages : "error" (default: MappingError listing the labels and the YAML to add) or
         "quarantine" (rows with unknown stages go to the quarantine, e.g. for ``salesops audit``)
+    engine : "pandas" (default: tables are pandas DataFrames), "polars" or "duckdb": CSV/Parquet files
+        are scanned lazily and the tables are Polars LazyFrames / DuckDB relations with the same
+        columns, checks and row account, computed in that engine (see :mod:`salesops_kit.engines`)
 
     Returns
     -------
@@ -342,6 +350,10 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
                         "only engine='pandas' exists for now")
     if unknown_stages not in ("error", "quarantine"):
         raise ValueError("unknown_stages must be 'error' or 'quarantine'")
+    if engine != "pandas":
+        from .engines import check_engine, load_lazy
+
+        return load_lazy(path, mapping, as_of, engine=check_engine(engine), unknown_stages=unknown_stages)
     m = load_mapping(mapping)
     mname = str(m.get("name", "custom"))
     stages = StageModel.from_mapping(m.get("stages") or {})
