@@ -344,10 +344,8 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
     MappingError : no file matched any table, a required column is missing, a stage label is
         unknown, or a file cannot be read (undecodable, binary).
     """
-    engine = kwargs.pop("engine", "pandas")
-    if kwargs or engine != "pandas":
-        raise TypeError(f"load_dataset got unexpected arguments {sorted(kwargs) or {'engine': engine}}; "
-                        "only engine='pandas' exists for now")
+    if kwargs:
+        raise TypeError(f"load_dataset got unexpected arguments {sorted(kwargs)}")
     if unknown_stages not in ("error", "quarantine"):
         raise ValueError("unknown_stages must be 'error' or 'quarantine'")
     if engine != "pandas":
