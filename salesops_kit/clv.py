@@ -41,15 +41,36 @@ MONTH_FACTOR = {"W": 4.345, "M": 1.0, "D": 30.0, "H": 30.0 * 24}
 def compress_rows(*cols, weights=None):
     """Compress identical rows to unique rows with summed weights.
 
-    Returns ``(unique_columns_tuple, weights)``; unique rows are sorted lexicographically.
+    Returns ``(unique_columns_tuple, weights)``; unique rows are sorted lexicographically. Each
+    column is factorised (hash, sorted codes) and the codes are combined into one integer key, so
+    the cost is one 1-D sort instead of a row-wise sort.
     """
-    arr = np.column_stack([np.asarray(c, dtype=float) for c in cols]) if len(cols) else np.empty((0, 0))
-    w = np.ones(len(arr)) if weights is None else np.asarray(weights, dtype=float)
-    if len(arr) == 0:
+    arrs = [np.asarray(c, dtype=float) for c in cols]
+    n = len(arrs[0]) if arrs else 0
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    if n == 0:
         return tuple(np.empty(0) for _ in cols), np.empty(0)
-    uniq, inv = np.unique(arr, axis=0, return_inverse=True)
+    codes, uniques = zip(*(pd.factorize(a, sort=True) for a in arrs), strict=True)
+    sizes = [len(u) for u in uniques]
+    if float(np.prod(np.asarray(sizes, dtype=float))) < 2**62:
+        key = np.zeros(n, dtype=np.int64)
+        for c, s in zip(codes, sizes, strict=True):
+            key = key * s + c
+        ukey, inv = np.unique(key, return_inverse=True)
+        out = []
+        for s, u in zip(reversed(sizes), reversed(uniques), strict=True):
+            out.append(np.asarray(u, dtype=float)[ukey % s])
+            ukey = ukey // s
+        wsum = np.bincount(inv.ravel(), weights=w, minlength=len(out[0]))
+        return tuple(reversed(out)), wsum
+    uniq, inv = np.unique(np.column_stack(arrs), axis=0, return_inverse=True)
     wsum = np.bincount(inv.ravel(), weights=w, minlength=len(uniq))
     return tuple(uniq[:, j] for j in range(uniq.shape[1])), wsum
+
+
+def _dot(u, v) -> float:
+    """Σ u·v without BLAS (a 1-D BLAS ddot is slow when its threads compete for few cores)."""
+    return float(np.add.reduce(np.multiply(u, v)))
 
 
 def _num_hessian(grad, theta, h=1e-5):
@@ -63,29 +84,70 @@ def _num_hessian(grad, theta, h=1e-5):
     return (H + H.T) / 2
 
 
-def _maximise(fun_grad, x0, *, bound=25.0):
+def _noise(f: float) -> float:
+    """Floating-point noise level of a mean log-likelihood value."""
+    return 1e-12 * (1.0 + abs(f))
+
+
+def _fixed_metric_newton(fun_grad, theta, H, *, bound, tol=1e-9, max_iter=30):
+    """Newton-type steps with a fixed Hessian (from a subsample fit): cheap and linearly convergent
+    near the optimum. Returns ``(theta, reached_tol)``."""
+    try:
+        np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return theta, False
+    f, g = fun_grad(theta)
+    for _ in range(max_iter):
+        if not np.isfinite(f):
+            return theta, False
+        if np.max(np.abs(g)) < tol:
+            return theta, True
+        step = np.linalg.solve(H, g)
+        t = 1.0
+        while t > 1e-4:
+            cand = np.clip(theta - t * step, -bound, bound)
+            fc, gc = fun_grad(cand)
+            if np.isfinite(fc) and fc <= f + _noise(f):
+                break
+            t /= 2
+        else:
+            return theta, False
+        theta, f, g = cand, fc, gc
+    return theta, False
+
+
+def _maximise(fun_grad, x0, *, bound=25.0, H0=None):
     """Minimise a mean negative log-likelihood in log-parameter space, then Newton-polish.
 
+    Large inputs start from a subsample fit (``H0`` its Hessian) with fixed-metric Newton steps;
+    otherwise (or if that fails) L-BFGS-B, with Nelder-Mead if it ends on a non-finite value. A
+    few Newton steps on the numerical Hessian of the analytic gradient then polish the optimum.
     Returns ``(theta, converged, message, hessian_of_mean_nll)``.
     """
     x0 = np.asarray(x0, dtype=float)
     bounds = [(-bound, bound)] * len(x0)
     with np.errstate(all="ignore"):
-        res = optimize.minimize(fun_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                                options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10})
-        theta = res.x
-        if not np.isfinite(res.fun):
-            nm = optimize.minimize(lambda t: fun_grad(t)[0], x0, method="Nelder-Mead",
-                                   options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-14})
-            theta = nm.x
-        message = str(res.message)
+        ok = False
+        if H0 is not None:
+            theta, ok = _fixed_metric_newton(fun_grad, x0, H0, bound=bound)
+            message = "Newton steps from a subsample fit reached the gradient tolerance"
+        if not ok:
+            res = optimize.minimize(fun_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                                    options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-9})
+            theta, message = res.x, str(res.message)
+            if not np.isfinite(res.fun):
+                nm = optimize.minimize(lambda t: fun_grad(t)[0], x0, method="Nelder-Mead",
+                                       options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-14})
+                theta = nm.x
 
         def grad(t):
             return fun_grad(t)[1]
 
         f, g = fun_grad(theta)
         H = _num_hessian(grad, theta)
-        for _ in range(30):  # Newton polish with step halving
+        for _ in range(30):  # Newton polish, step halving only on a real increase
+            if np.max(np.abs(g)) < 1e-11:
+                break
             try:
                 np.linalg.cholesky(H)
                 step = np.linalg.solve(H, g)
@@ -95,16 +157,17 @@ def _maximise(fun_grad, x0, *, bound=25.0):
             while t > 1e-6:
                 cand = np.clip(theta - t * step, -bound, bound)
                 fc, gc = fun_grad(cand)
-                if np.isfinite(fc) and fc <= f + 1e-15:
+                if np.isfinite(fc) and fc <= f + _noise(f):
                     break
                 t /= 2
             else:
                 break
-            done = np.max(np.abs(cand - theta)) < 1e-12
+            if np.max(np.abs(gc)) >= np.max(np.abs(g)) and fc >= f - _noise(f):
+                break  # no progress left above the floating-point noise
+            moved = np.max(np.abs(cand - theta))
             theta, f, g = cand, fc, gc
-            H = _num_hessian(grad, theta)
-            if done or np.max(np.abs(g)) < 1e-12:
-                break
+            if moved > 1e-4:  # far from where H was taken: refresh it
+                H = _num_hessian(grad, theta)
     try:
         np.linalg.cholesky(H)
         pos_def = True
@@ -116,6 +179,24 @@ def _maximise(fun_grad, x0, *, bound=25.0):
         message = (f"not converged: max |gradient| {np.max(np.abs(g)):.2g}, Hessian positive definite: {pos_def}, "
                    f"parameter at the log-bound: {bool(np.any(np.abs(theta) >= bound - 1e-6))} ({message})")
     return theta, converged, message, H
+
+
+def _warm_start(make_fg, cols, w, x0, *, max_rows: int = 20000):
+    """Start point and Hessian from a fit on a deterministic subsample of the compressed rows
+    (inputs with more than ``2 * max_rows`` distinct rows only); ``(x0, None)`` otherwise."""
+    n = len(w)
+    if n <= 2 * max_rows:
+        return x0, None
+    idx = np.random.default_rng(0).choice(n, size=max_rows, replace=False)
+    idx.sort()
+    fg = make_fg(*(c[idx] for c in cols), w[idx])
+    with np.errstate(all="ignore"):
+        res = optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=[(-25.0, 25.0)] * len(x0),
+                                options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-8})
+        if not (np.all(np.isfinite(res.x)) and np.isfinite(res.fun)):
+            return x0, None
+        H = _num_hessian(lambda z: fg(z)[1], res.x)
+    return res.x, (H if np.all(np.isfinite(H)) else None)
 
 
 @dataclass(frozen=True)
@@ -203,26 +284,61 @@ def _check_rfm(x, t_x, T):
 # --- BG/NBD -----------------------------------------------------------------------------------------------
 
 
+class _BGNBDLik:
+    """Weighted BG/NBD log-likelihood and gradient (log-parameters) with everything that does not
+    depend on the parameters precomputed: x = 0 rows and x > 0 rows are handled apart, and the
+    special functions run on the distinct frequencies only."""
+
+    def __init__(self, x, tx, T, w):
+        self.ux, inv = np.unique(x, return_inverse=True)
+        self.wu = np.bincount(inv, weights=w, minlength=len(self.ux))
+        self.W = w.sum()
+        z = x == 0
+        self.T0, self.w0 = T[z], w[z]
+        p = ~z
+        self.x, self.tx, self.T, self.w = x[p], tx[p], T[p], w[p]
+        self.inv = inv[p]
+
+    def __call__(self, lp):
+        r, al, a, b = np.exp(lp)
+        ux, gl, dg = self.ux, special.gammaln, special.digamma
+        A12 = gl(r + ux) - gl(r) + gl(a + b) + gl(b + ux) - gl(b) - gl(a + b + ux)
+        dr_u = dg(r + ux) - dg(r)
+        da_u = dg(a + b) - dg(a + b + ux)
+        db_u = dg(a + b) + dg(b + ux) - dg(b) - dg(a + b + ux)
+        lal = np.log(al)
+        ll = _dot(self.wu, A12) + self.W * r * lal
+        dr = _dot(self.wu, dr_u) + self.W * lal
+        dal = self.W * r / al
+        da = _dot(self.wu, da_u)
+        db = _dot(self.wu, db_u)
+        # x = 0: log-likelihood term -r log(alpha + T)
+        if len(self.T0):
+            lat0 = np.log(al + self.T0)
+            ll -= r * _dot(self.w0, lat0)
+            dr -= _dot(self.w0, lat0)
+            dal -= r * _dot(self.w0, 1.0 / (al + self.T0))
+        if len(self.x):
+            x, w = self.x, self.w
+            rx = r + x
+            lat, latx = np.log(al + self.T), np.log(al + self.tx)
+            lbx = np.log(b + ux - 1.0, where=ux > 0, out=np.zeros_like(ux))[self.inv]
+            A3 = -rx * lat
+            d = (np.log(a) - lbx - rx * latx) - A3  # A4 - A3
+            L = A3 + np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d)))
+            w4 = special.expit(d)
+            w3 = 1.0 - w4
+            ll += _dot(w, L)
+            dr -= _dot(w, w3 * lat + w4 * latx)
+            dal -= _dot(w, rx * (w3 / (al + self.T) + w4 / (al + self.tx)))
+            da += _dot(w, w4) / a
+            db -= _dot(w, w4 / (b + x - 1.0))
+        return float(ll), np.array([dr * r, dal * al, da * a, db * b])
+
+
 def _bgnbd_ll_grad(lp, x, tx, T, w):
     """Weighted BG/NBD log-likelihood and its gradient with respect to the log-parameters."""
-    r, al, a, b = np.exp(lp)
-    A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(al)
-    A2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
-    A3 = -(r + x) * np.log(al + T)
-    pos = x > 0
-    bx1 = b + np.maximum(x, 1) - 1
-    A4 = np.where(pos, np.log(a) - np.log(bx1) - (r + x) * np.log(al + tx), -np.inf)
-    L = np.logaddexp(A3, A4)
-    ll = A1 + A2 + L
-    w3 = np.exp(A3 - L)
-    w4 = np.exp(A4 - L)
-    dg = special.digamma
-    dr = dg(r + x) - dg(r) + np.log(al) - w3 * np.log(al + T) - w4 * np.log(al + tx)
-    dal = r / al - w3 * (r + x) / (al + T) - w4 * (r + x) / (al + tx)
-    da = dg(a + b) - dg(a + b + x) + w4 / a
-    db = dg(a + b) + dg(b + x) - dg(b) - dg(a + b + x) - w4 / bx1
-    grad = np.array([np.dot(w, dr) * r, np.dot(w, dal) * al, np.dot(w, da) * a, np.dot(w, db) * b])
-    return float(np.dot(w, ll)), grad
+    return _BGNBDLik(np.asarray(x, float), np.asarray(tx, float), np.asarray(T, float), np.asarray(w, float))(lp)
 
 
 @dataclass(frozen=True)
@@ -295,9 +411,14 @@ def fit_bgnbd(frequency, recency, T, *, weights=None, initial_params=None) -> BG
     txs, Ts = tx * scale, T * scale
     total = w.sum()
 
-    def fg(lp):
-        ll, g = _bgnbd_ll_grad(lp, x, txs, Ts, w)
-        return -ll / total, -g / total
+    def make_fg(x_, tx_, T_, w_):
+        lik, tot = _BGNBDLik(x_, tx_, T_, w_), w_.sum()
+
+        def fg(lp):
+            ll, g = lik(lp)
+            return -ll / tot, -g / tot
+
+        return fg
 
     if initial_params is None:
         x0 = np.zeros(4)
@@ -305,26 +426,48 @@ def fit_bgnbd(frequency, recency, T, *, weights=None, initial_params=None) -> BG
         p0 = np.asarray(initial_params, dtype=float).copy()
         p0[1] *= scale
         x0 = np.log(p0)
-    theta, conv, msg, H = _maximise(fg, x0)
+    x0, H0 = _warm_start(make_fg, (x, txs, Ts), w, x0)
+    theta, conv, msg, H = _maximise(make_fg(x, txs, Ts, w), x0, H0=H0)
     shift = np.array([0.0, -np.log(scale), 0.0, 0.0])
-    ll, _ = _bgnbd_ll_grad(theta + shift, x, tx, T, w)
+    ll, _ = _BGNBDLik(x, tx, T, w)(theta + shift)
     return _build(BGNBDFit, "BG/NBD", ["r", "alpha", "a", "b"], theta, shift, conv, msg, H, total, len(x), ll)
 
 
 # --- Gamma-Gamma ----------------------------------------------------------------------------------------
 
 
+class _GGLik:
+    """Weighted Gamma-Gamma log-likelihood of the mean spend and its gradient (log-parameters);
+    constants and per-frequency special functions precomputed."""
+
+    def __init__(self, x, m, w):
+        self.ux, inv = np.unique(x, return_inverse=True)
+        self.wu = np.bincount(inv, weights=w, minlength=len(self.ux))
+        self.W = w.sum()
+        lm, lx = np.log(m), np.log(x)
+        self.c_p = _dot(w, x * (lm + lx))  # Σ w x (log m + log x)
+        self.c_m = _dot(w, lm)  # Σ w log m
+        self.x, self.xm, self.w, self.wx = x, x * m, w, w * x
+
+    def __call__(self, lp):
+        p, q, v = np.exp(lp)
+        ux, gl, dg = self.ux, special.gammaln, special.digamma
+        pu = p * ux
+        g_u = gl(pu + q) - gl(pu) - gl(q)
+        xmv = self.xm + v
+        lxm = np.log(xmv)
+        s_wl = _dot(self.w, lxm)
+        s_wxl = _dot(self.wx, lxm)
+        ll = _dot(self.wu, g_u) + self.W * q * np.log(v) + p * self.c_p - self.c_m - p * s_wxl - q * s_wl
+        dp = _dot(self.wu, ux * (dg(pu + q) - dg(pu))) + self.c_p - s_wxl
+        dq = _dot(self.wu, dg(pu + q) - dg(q)) + self.W * np.log(v) - s_wl
+        dv = self.W * q / v - _dot(self.w, (p * self.x + q) / xmv)
+        return float(ll), np.array([dp * p, dq * q, dv * v])
+
+
 def _gg_ll_grad(lp, x, m, w):
-    p, q, v = np.exp(lp)
-    px = p * x
-    lxm = np.log(x * m + v)
-    ll = (special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q) + q * np.log(v)
-          + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * lxm)
-    dg = special.digamma
-    dp = x * (dg(px + q) - dg(px) + np.log(m) + np.log(x) - lxm)
-    dq = dg(px + q) - dg(q) + np.log(v) - lxm
-    dv = q / v - (px + q) / (x * m + v)
-    return float(np.dot(w, ll)), np.array([np.dot(w, dp) * p, np.dot(w, dq) * q, np.dot(w, dv) * v])
+    """Weighted Gamma-Gamma log-likelihood and its gradient with respect to the log-parameters."""
+    return _GGLik(np.asarray(x, float), np.asarray(m, float), np.asarray(w, float))(lp)
 
 
 @dataclass(frozen=True)
@@ -375,13 +518,20 @@ def fit_gamma_gamma(frequency, monetary_value, *, weights=None, initial_params=N
         raise ValueError("fit_gamma_gamma needs at least two customers with repeat purchases.")
     total = w.sum()
 
-    def fg(lp):
-        ll, g = _gg_ll_grad(lp, x, m, w)
-        return -ll / total, -g / total
+    def make_fg(x_, m_, w_):
+        lik, tot = _GGLik(x_, m_, w_), w_.sum()
+
+        def fg(lp):
+            ll, g = lik(lp)
+            return -ll / tot, -g / tot
+
+        return fg
 
     x0 = np.zeros(3) if initial_params is None else np.log(np.asarray(initial_params, dtype=float))
-    theta, conv, msg, H = _maximise(fg, x0)
-    ll, _ = _gg_ll_grad(theta, x, m, w)
+    x0, H0 = _warm_start(make_fg, (x, m), w, x0)
+    lik = _GGLik(x, m, w)
+    theta, conv, msg, H = _maximise(make_fg(x, m, w), x0, H0=H0)
+    ll, _ = lik(theta)
     return _build(GammaGammaFit, "Gamma-Gamma", ["p", "q", "gamma"], theta, np.zeros(3), conv, msg, H, total,
                   len(x), ll)
 

@@ -163,7 +163,7 @@ def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_disc
     # observed margin per customer and month since the first order
     has_margin = "margin" in names
     o = f.filter(nw.col("order_date") < nw.lit(end + pd.Timedelta(days=1))).select(
-        nw.col("customer_id").cast(nw.String), nw.col("order_date"),
+        nw.col("customer_id"), nw.col("order_date"),
         (nw.col("margin") if has_margin else nw.col("amount")).cast(nw.Float64).alias("value"))
     o = _collect(o).merge(ct[["customer_id", "first_order"]], on="customer_id")
     days = (o["order_date"] - o["first_order"]).dt.total_seconds() / 86400.0

@@ -99,25 +99,24 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
                       nw.col(date_col).dt.truncate("1d").alias("day"),
                       nw.col(amount_col).cast(nw.Float64).alias("amount"))
              .group_by("customer_id", "day").agg(nw.col("amount").sum()))
+    # one pass: the first day's amount is an ordered aggregate (first by day)
     calib = daily.filter(nw.col("day") < nw.lit(cal + pd.Timedelta(days=1)))
-    cust = calib.group_by("customer_id").agg(first_purchase=nw.col("day").min(), last_purchase=nw.col("day").max(),
-                                             purchases=nw.len(), revenue=nw.col("amount").sum())
-    first_amt = (calib.join(cust.select("customer_id", "first_purchase"), on="customer_id")
-                 .filter(nw.col("day") == nw.col("first_purchase"))
-                 .select("customer_id", nw.col("amount").alias("first_amount")))
-    out = _collect(cust.join(first_amt, on="customer_id").with_columns(
-        rec_days=_days(nw.col("last_purchase") - nw.col("first_purchase"))))
-    out["customer_id"] = out["customer_id"].astype(str)
-    out["frequency"] = out["purchases"].astype(int) - 1
-    out["recency"] = out["rec_days"].astype(float) / unit
-    out["T"] = (cal - pd.to_datetime(out["first_purchase"])).dt.total_seconds().to_numpy() / _DAY_NS / unit
-    rep = out["frequency"] > 0
-    out["monetary_value"] = np.where(rep, (out["revenue"] - out["first_amount"]) / out["frequency"].clip(lower=1), 0.0)
+    cust = (calib.group_by("customer_id")
+            .agg(nw.col("day").min().alias("first_purchase"), nw.col("day").max().alias("last_purchase"),
+                 nw.len().alias("purchases"), nw.col("amount").sum().alias("revenue"),
+                 nw.col("amount").first(order_by="day").alias("first_amount"))
+            .with_columns(frequency=nw.col("purchases") - 1,
+                          recency=_days(nw.col("last_purchase") - nw.col("first_purchase")) / unit,
+                          T=_days(nw.lit(cal) - nw.col("first_purchase")) / unit)
+            .with_columns(monetary_value=nw.when(nw.col("frequency") > 0)
+                          .then((nw.col("revenue") - nw.col("first_amount")) / nw.col("frequency")).otherwise(0.0))
+            .sort("customer_id"))
+    out = _collect(cust)
+    out["frequency"] = out["frequency"].astype(int)
     out["purchases"] = out["purchases"].astype(int)
     if hold is not None:
         h = _collect(daily.filter((nw.col("day") > nw.lit(cal)) & (nw.col("day") < nw.lit(hold + pd.Timedelta(days=1))))
                      .group_by("customer_id").agg(frequency_holdout=nw.len(), revenue_holdout=nw.col("amount").sum()))
-        h["customer_id"] = h["customer_id"].astype(str)
         out = out.merge(h, on="customer_id", how="left")
         out["frequency_holdout"] = out["frequency_holdout"].fillna(0).astype(int)
         out["monetary_value_holdout"] = np.where(out["frequency_holdout"] > 0,
@@ -125,7 +124,7 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
         out["duration_holdout"] = (hold - cal).days / unit
     out["first_purchase"] = pd.to_datetime(out["first_purchase"])
     out["last_purchase"] = pd.to_datetime(out["last_purchase"])
-    return out[cols].sort_values("customer_id", kind="stable").reset_index(drop=True)
+    return out[cols].reset_index(drop=True)
 
 
 def customer_table(orders, *, as_of=None, customer_col: str = "customer_id", date_col: str = "order_date",
@@ -157,7 +156,6 @@ def customer_table(orders, *, as_of=None, customer_col: str = "customer_id", dat
     if out.empty:
         return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c in ("first_order", "cohort_month") else float)
                              for c in cols})
-    out["customer_id"] = out["customer_id"].astype(str)
     out["first_order"] = pd.to_datetime(out["first_order"])
     out["cohort_month"] = out["first_order"].dt.to_period("M").dt.to_timestamp()
     out["channel"] = out["channel"].fillna("(none)").astype(str)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .clv import FittedModel, _build, _maximise
+from .clv import FittedModel, _build, _dot, _maximise
 
 __all__ = ["SBGFit", "fit_sbg"]
 
@@ -26,14 +26,14 @@ def _sbg_ll_grad(lp, t, lost, alive_T, T):
     base = special.betaln(a, b)
     logp = special.betaln(a + 1, b + t - 1) - base
     logs = special.betaln(a, b + T) - base
-    ll = float(np.dot(lost, logp) + alive_T * logs)
+    ll = float(_dot(lost, logp) + alive_T * logs)
     dbase_a, dbase_b = dg(a) - dg(a + b), dg(b) - dg(a + b)
     dpa = dg(a + 1) - dg(a + b + t) - dbase_a
     dpb = dg(b + t - 1) - dg(a + b + t) - dbase_b
     dsa = dg(a) - dg(a + b + T) - dbase_a
     dsb = dg(b + T) - dg(a + b + T) - dbase_b
-    ga = np.dot(lost, dpa) + alive_T * dsa
-    gb = np.dot(lost, dpb) + alive_T * dsb
+    ga = _dot(lost, dpa) + alive_T * dsa
+    gb = _dot(lost, dpb) + alive_T * dsb
     return ll, np.array([ga * a, gb * b])
 
 
