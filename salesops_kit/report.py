@@ -343,6 +343,20 @@ def _write_page(run: NotebookRun, executed: Path, *, no_code: bool, lang: str) -
     return collect_findings(executed)
 
 
+_HEADING = re.compile(r"^(#{1,6}[ \t]+)((?:\d+[ \t]*·[ \t]*|\d+[.)]?[ \t]+)?)(.+?)[ \t]*$", re.M)
+
+
+def translate_headings(markdown: str, lang: str) -> str:
+    """Translate Markdown headings that the i18n table knows (``## Findings`` → ``## 主要发现``), keeping any
+    numbering (``## 2. Win rate``, ``# 01 · Funnel analysis``); other text is left as written."""
+    from .i18n import t
+
+    def sub(m: re.Match) -> str:
+        return f"{m.group(1)}{m.group(2)}{t(m.group(3), lang)}"
+
+    return _HEADING.sub(sub, markdown)
+
+
 def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> str:
     """Self-contained, offline HTML of an executed notebook.
 
@@ -380,6 +394,10 @@ def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> s
             if cell.get("cell_type") == "code":
                 cell.outputs = [o for o in cell.get("outputs", [])
                                 if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    if lang != "en":
+        for cell in nb.cells:
+            if cell.get("cell_type") == "markdown":
+                cell.source = translate_headings(cell.source, lang)
     name = notebook_title(Path(notebook).stem, lang)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}, "salesops_csp": CSP,
                                                          "salesops_back": t("Back to the index", lang)})

@@ -107,3 +107,12 @@ def test_chinese_chart_label_triggers_the_font_check(fresh_fonts):
     fresh_fonts.setattr(font_manager.fontManager, "ttflist", [_fake_font("DejaVu Sans")])
     with pytest.warns(CJKFontWarning):
         assert t("Win rate") == "赢单率"
+
+
+def test_report_page_headings_are_translated_keeping_numbers_and_unknown_text():
+    from salesops_kit.report import translate_headings
+
+    md = "# 01 · Funnel analysis\n\nBody # Findings stays\n## Findings\n## 2. Win rate\n### Something new  \n"
+    assert translate_headings(md, "zh") == ("# 01 · 漏斗分析\n\nBody # Findings stays\n## 主要发现\n## 2. 赢单率\n"
+                                            "### Something new\n")
+    assert translate_headings("## Findings", "en") == "## Findings"

@@ -46,6 +46,8 @@ def test_full_report_on_the_sample_data(tmp_path_factory):
     assert manifest["as_of"] == "2025-12-15"
     assert {"rows_opportunities", "win_rate"} <= set(kpis["kpi"])
     assert "Headline KPIs" in index and "Data account" in index
+    for r in res.runs:  # the analyst's version keeps the code
+        assert 'class="jp-InputArea jp-Cell-inputArea"' in r.html.read_text(encoding="utf-8"), r.notebook
     findings = pd.read_csv(res.out_dir / "findings.csv")
     assert set(findings["notebook"]) <= {r.notebook for r in res.runs}
     if len(res.runs) > 1:
@@ -69,7 +71,7 @@ def test_rerun_gives_byte_identical_kpis_and_findings(tmp_path_factory):
     assert lines2 == keep
     for r in again.runs:  # management version: no code cells
         if r.status == "ok":
-            assert "jp-InputArea-editor" not in r.html.read_text(encoding="utf-8")
+            assert 'class="jp-InputArea jp-Cell-inputArea"' not in r.html.read_text(encoding="utf-8")
 
 
 @pytest.mark.filterwarnings("ignore::salesops_kit.i18n.CJKFontWarning")  # depends on the machine's fonts
@@ -95,7 +97,7 @@ def test_opportunities_only_dataset_builds_with_missing_table_pages_in_chinese(t
                 assert f"tables.{t}.file" in page
             assert "skipped" in printed and stem in printed
         else:
-            assert "jp-InputArea-editor" not in page  # ran, management version
+            assert 'class="jp-InputArea jp-Cell-inputArea"' not in page  # ran, management version
     kpis = pd.read_csv(out / "kpis.csv")
     assert kpis.loc[kpis.kpi == "rows_opportunities", "value"].astype(float).item() == 1500
     assert not (kpis["kpi"] == "rows_orders").any()
