@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import clv as _clv
-from .customers import _collect, _frame, _ts, customer_table, rfm_summary
+from .customers import _collect, _days, _frame, _ts, customer_table, rfm_summary
 
 __all__ = ["cac", "new_customers", "predictive_ltv", "unit_economics", "UnitEconomics", "cost_of_sales", "kpi_rows"]
 
@@ -162,13 +162,16 @@ def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_disc
         mr = {ch: (1.0 if margin_rate is None else float(margin_rate)) for ch in ct["channel"].unique()}
     # observed margin per customer and month since the first order
     has_margin = "margin" in names
+    # (scan in the engine: one row per customer x month since the first order comes back)
     o = f.filter(nw.col("order_date") < nw.lit(end + pd.Timedelta(days=1))).select(
         nw.col("customer_id"), nw.col("order_date"),
         (nw.col("margin") if has_margin else nw.col("amount")).cast(nw.Float64).alias("value"))
-    o = _collect(o).merge(ct[["customer_id", "first_order"]], on="customer_id")
-    days = (o["order_date"] - o["first_order"]).dt.total_seconds() / 86400.0
-    o["k"] = np.floor(days / (WEEKS_PER_MONTH * 7)).astype(int)
-    o = o[o["k"] < horizon_months]
+    firsts = o.group_by("customer_id").agg(nw.col("order_date").min().alias("_first"))
+    o = _collect(o.join(firsts, on="customer_id")
+                 .with_columns(k=(_days(nw.col("order_date") - nw.col("_first")) / (WEEKS_PER_MONTH * 7)).floor())
+                 .filter(nw.col("k") < horizon_months)
+                 .group_by("customer_id", "k").agg(nw.col("value").sum()))
+    o["k"] = o["k"].astype(int)
     idx = pd.Index(ct["customer_id"])
     pos = idx.get_indexer(o["customer_id"])
     chan_mr = ct["channel"].map(mr).fillna(1.0).to_numpy()

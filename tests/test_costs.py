@@ -224,3 +224,16 @@ def test_plots_return_axes(spend, orders):
     assert "no" in plots.plot_cac_vs_ltv(u.table.iloc[0:0]).get_title()
     assert "no" in plots.plot_retention_heatmap(customers.cohort_retention(orders.iloc[0:0])).get_title()
     plt.close("all")
+
+
+def test_engine_parity(spend, orders):
+    import duckdb
+    import polars as pl
+
+    ref = costs.unit_economics(orders, spend, as_of="2025-03-31", horizon_months=2, n_boot=50)
+    ref_cac = costs.cac(spend, orders)
+    for name, o in {"polars": pl.from_pandas(orders), "lazy": pl.from_pandas(orders).lazy(),
+                    "duckdb": duckdb.sql("select * from orders")}.items():
+        got = costs.unit_economics(o, spend, as_of="2025-03-31", horizon_months=2, n_boot=50)
+        pd.testing.assert_frame_equal(got.table, ref.table, check_dtype=False, obj=name)
+        pd.testing.assert_frame_equal(costs.cac(spend, o), ref_cac, check_dtype=False, obj=name)
