@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .clv import FittedModel, _build, _dot, _maximise
+from ._mle import FittedModel, _build, _dot, _maximise
 
 __all__ = ["SBGFit", "fit_sbg"]
 
