@@ -313,7 +313,7 @@ def _run_one(src: Path, executed: Path, target: Path, params: dict, *, progress:
     try:
         pm.execute_notebook(str(src), str(executed), parameters=params, cwd=str(src.parent),
                             kernel_name=kernel_name, progress_bar=bar, log_output=False,
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no kernel start-up chatter
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no kernel chatter
     except PapermillExecutionError as exc:  # exec_count is the [n] shown in the report page
         status, cell = "failed", exc.exec_count
         first_line = (exc.source or "").strip().splitlines()[:1]

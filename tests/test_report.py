@@ -123,3 +123,24 @@ def test_notebook_page_is_offline_with_embedded_images(tmp_path, tiny_data):
     assert "<script" not in page.replace('<script type="application/vnd', "")
     assert "cdnjs" not in page and "https://" not in page.split("</style>")[-1]
     assert "Content-Security-Policy" in page
+
+
+def test_as_of_and_notebook_selection_reach_the_run(tmp_path, tiny_data, monkeypatch):
+    import json
+
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _nb(nbdir / "00_a.ipynb", "print('ASOF', as_of)")
+    _nb(nbdir / "01_b.ipynb", "raise RuntimeError('not selected, must not run')")
+    _nb(nbdir / "03_c.ipynb", "print('C ran')")
+    assert [p.name for p in find_notebooks(nbdir, select=["3", "00"])] == ["00_a.ipynb", "03_c.ipynb"]
+    monkeypatch.setattr("salesops_kit.report.notebooks_dir", lambda: nbdir)
+    code = cli.main(["report", str(tiny_data), "--out", str(tmp_path / "out"), "--as-of", "2024-02-15",
+                     "--notebooks", "00,03"])
+    assert code == 0
+    assert (tmp_path / "out" / "03_c.html").exists()
+    assert "ASOF 2024-02-15" in (tmp_path / "out" / "00_a.html").read_text(encoding="utf-8")
+    assert not (tmp_path / "out" / "01_b.html").exists()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["as_of"] == "2024-02-15" and manifest["parameters"]["as_of"] == "2024-02-15"
+    assert "2024-02-15" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
