@@ -17,6 +17,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -136,13 +137,8 @@ def _environ(**values: str):
                 os.environ[k] = v
 
 
-def _safe_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
-    """The registry's KPI table, provider by provider; a provider that raises is reported, not fatal."""
-    from .kpis import PROVIDERS, kpi_frame, lookup
-
-    rows: list[dict] = []
-    errors: list[str] = []
-    for modname in PROVIDERS:
+def _collect_kpi_rows(ds, providers, rows: list[dict], errors: list[str]) -> None:
+    for modname in providers:
         try:
             if importlib.util.find_spec(modname) is None:
                 continue
@@ -151,6 +147,17 @@ def _safe_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
                 rows.extend(mod.kpi_rows(ds))
         except Exception as exc:  # noqa: BLE001 - a broken KPI module must not stop the report
             errors.append(f"{modname}.kpi_rows: {type(exc).__name__}: {exc}")
+
+
+def _safe_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
+    """The registry's KPI table, provider by provider; a provider that raises is reported, not fatal."""
+    from .kpis import PROVIDERS, kpi_frame, lookup
+
+    rows: list[dict] = []
+    errors: list[str] = []
+    with warnings.catch_warnings():  # library chatter (pandas, narwhals) is not the analyst's business here
+        warnings.simplefilter("ignore")
+        _collect_kpi_rows(ds, PROVIDERS, rows, errors)
     known = []
     for r in rows:
         try:

@@ -144,3 +144,19 @@ def test_as_of_and_notebook_selection_reach_the_run(tmp_path, tiny_data, monkeyp
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["as_of"] == "2024-02-15" and manifest["parameters"]["as_of"] == "2024-02-15"
     assert "2024-02-15" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+
+
+def test_kpi_table_in_a_worker_process_equals_the_registry_table(tmp_path, tiny_data):
+    from salesops_kit.kpis import kpi_table
+    from salesops_kit.load import load_dataset
+
+    nbdir = tmp_path / "none"
+    nbdir.mkdir()
+    a = build_report(tiny_data, out_dir=tmp_path / "a", notebook_dir=nbdir, progress=False, parallel_kpis=True)
+    b = build_report(tiny_data, out_dir=tmp_path / "b", notebook_dir=nbdir, progress=False, parallel_kpis=False)
+    assert (tmp_path / "a" / "kpis.csv").read_bytes() == (tmp_path / "b" / "kpis.csv").read_bytes()
+    assert a.kpi_errors == b.kpi_errors
+    if not a.kpi_errors:
+        got = pd.read_csv(tmp_path / "a" / "kpis.csv")
+        want = kpi_table(load_dataset(tiny_data))
+        assert got[["kpi", "segment"]].values.tolist() == want[["kpi", "segment"]].values.tolist()
