@@ -350,7 +350,7 @@ def _write_page(run: NotebookRun, executed: Path, *, no_code: bool, lang: str) -
     return collect_findings(executed)
 
 
-_HEADING = re.compile(r"^(#{1,6}[ \t]+)((?:\d+[ \t]*·[ \t]*|\d+[.)]?[ \t]+)?)(.+?)[ \t]*$", re.M)
+_HEADING = re.compile(r"^(#{1,6}[ \t]+)((?:\d+(?:\.\d+)*[ \t]*·[ \t]*|\d+(?:\.\d+)*[.)]?[ \t]+)?)(.+?)[ \t]*$", re.M)
 
 
 def translate_headings(markdown: str, lang: str) -> str:
