@@ -138,3 +138,15 @@ def test_str_is_a_terminal_report(ds):
     text = str(quality.audit(ds))
     assert text.splitlines()[0] == quality.audit(ds).headline()
     assert "negative amount" in text and "rows_quarantined" in text
+
+
+def test_audit_findings(ds):
+    res = quality.audit(ds)
+    cov = quality.coverage(ds)
+    f = quality.audit_findings(res, cov)
+    subjects = [(x.subject, x.metric) for x in f]
+    # opportunities: 5 of 8 rows quarantined -> the most serious finding comes first
+    assert subjects[0] == ("opportunities", "rows quarantined") and f[0].value == "5"
+    assert ("orders", "rows quarantined") in subjects
+    assert ("activities", "periods without rows") in subjects  # February has no activity
+    assert ("opportunities", "open deal past close date") in subjects
