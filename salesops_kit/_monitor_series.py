@@ -45,7 +45,8 @@ class KPISpec:
     label: str
     fmt: str  # pct | money | int | num | hours | score | nps
     owner: str
-    chart: str = ""  # control chart: p | u | xbar | ewma ("" = by kind, see control.CHART_OF_KIND)
+    chart: str = ""  # control chart: p | u | cp | xbar | ewma ("" = by kind, see control.CHART_OF_KIND)
+    log: bool = False  # EWMA on the log scale (right-skewed KPIs: response times)
 
 
 KPI_SPECS: dict[str, KPISpec] = {s.name: s for s in (
@@ -56,7 +57,7 @@ KPI_SPECS: dict[str, KPISpec] = {s.name: s for s in (
             "ewma"),  # deal amounts are heavy-tailed: an X̄-chart of small-month means over-alarms upwards
     KPISpec("lead_conversion_rate", "rate", 1, "leads", "lead conversion", "pct", "sales manager"),
     KPISpec("first_response_median_hours", "median", -1, "leads", "median first response", "hours",
-            "sales manager"),
+            "sales manager", log=True),
     KPISpec("new_customers", "count", 1, "orders", "new customers", "int", "marketing lead"),
     KPISpec("cac", "ratio", -1, "orders", "CAC", "money", "marketing lead"),
     KPISpec("csat_mean", "mean", 1, "csat", "CSAT mean", "score", "customer success manager"),
@@ -254,6 +255,8 @@ def _values(f: pd.DataFrame, kind: str) -> pd.DataFrame:
     f["unit_var"] = np.nan
     if kind == "mean":
         f["unit_var"] = [float(np.var(x, ddof=1)) if x is not None and len(x) > 1 else np.nan for x in f["values"]]
+    elif kind == "sum":  # the period's sum of squared amounts (compound-Poisson variance of the total)
+        f["unit_var"] = [float(np.sum(np.square(x))) if x is not None else 0.0 for x in f["values"]]
     elif kind == "nps":
         with np.errstate(invalid="ignore", divide="ignore"):
             pp, pm = f["successes"] / f["n"], f["detractors"] / f["n"]

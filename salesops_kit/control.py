@@ -33,12 +33,12 @@ from scipy import stats as _st
 from .stats import bh_adjust
 
 __all__ = ["p_chart_limits", "u_chart_limits", "ewma", "ewma_limits", "laney_sigma_z", "rate_chart",
-           "count_chart", "mean_chart", "ewma_chart", "control_limits", "flag_alerts", "LIMIT_COLUMNS"]
+           "count_chart", "mean_chart", "total_chart", "ewma_chart", "control_limits", "flag_alerts", "LIMIT_COLUMNS"]
 
 D2 = 1.128  # E[moving range of 2] / sigma for normal data
 
 LIMIT_COLUMNS = ["kpi", "kind", "segment", "period", "partial", "chart", "value", "stat", "center", "sigma",
-                 "z", "p_value", "testable", "reason"]
+                 "log", "z", "df", "p_value", "testable", "reason"]
 
 
 # ---- hand-computable limit formulas ---------------------------------------------------------------
@@ -91,6 +91,13 @@ def laney_sigma_z(zscores) -> float:
 
 
 # ---- vectorised charts on (series x periods) arrays ----------------------------------------------
+
+def _window_sum(a: np.ndarray, baseline: int) -> np.ndarray:
+    """Sum of the ``baseline`` columns strictly before each column (axis 1)."""
+    c = np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
+    t = np.arange(a.shape[1])
+    return c[:, t] - c[:, np.maximum(t - baseline, 0)]
+
 
 def _shewhart(stat, size, ok, *, baseline: int, min_baseline: int, unit_var, laney: bool, z_exclude: float):
     """Sequential Shewhart chart with per-point standard errors on (S, T) arrays.
@@ -233,6 +240,43 @@ def mean_chart(means, sizes, variances, eligible, *, baseline: int = 12, min_bas
             "low_volume": np.zeros_like(ok)}
 
 
+def total_chart(totals, sumsq, exposure, eligible, *, counts=None, baseline: int = 12, min_baseline: int = 6,
+                laney: bool = True, z_exclude: float = 3.0, min_expected: float = 10.0) -> dict:
+    """Chart of a period total of amounts (won revenue) as a compound-Poisson sum, on (S, T) arrays.
+
+    The statistic is the total per unit of exposure (days, × seasonal factor); centre = baseline total /
+    baseline exposure; a total over exposure ``e`` has variance ``e q`` with ``q`` = baseline sum of
+    squared amounts / baseline exposure (the compound-Poisson variance, deals arriving at random with
+    random sizes), so ``sigma_t = sqrt(q / e_t)`` × Laney factor. With ``counts`` (deals per period) a
+    period expecting fewer than ``min_expected`` deals is low volume: a total of a handful of skewed
+    amounts is far from normal. Outputs as :func:`rate_chart`, per unit of exposure.
+    """
+    x = np.atleast_2d(np.asarray(totals, dtype=float))
+    q2 = np.atleast_2d(np.asarray(sumsq, dtype=float))
+    e = np.atleast_2d(np.asarray(exposure, dtype=float))
+    ok = np.atleast_2d(np.asarray(eligible, dtype=bool)) & (e > 0) & ~np.isnan(x) & ~np.isnan(q2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stat = np.where(e > 0, x / np.where(e > 0, e, 1), np.nan)
+    q2u = np.where(ok, q2, 0.0)
+    eu = np.where(ok, e, 0.0)
+
+    def var(c, lo, t, use):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(use, q2u[:, lo:t], 0).sum(axis=1) / np.where(use, eu[:, lo:t], 0).sum(axis=1)
+
+    center, sigma, factor, z = _shewhart(stat, e, ok, baseline=baseline, min_baseline=min_baseline, unit_var=var,
+                                         laney=laney, z_exclude=z_exclude)
+    low = np.zeros_like(ok)
+    if counts is not None:
+        n = np.atleast_2d(np.asarray(counts, dtype=float))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = _window_sum(np.where(ok, n, 0.0), baseline) / _window_sum(eu, baseline)
+        low = ~(rate * e >= min_expected)
+    testable = ok & np.isfinite(z) & (sigma > 0) & ~low
+    return {"stat": stat, "center": center, "sigma": sigma, "z": z, "factor": factor, "testable": testable,
+            "low_volume": low}
+
+
 def ewma_chart(values, eligible, *, lam: float = 0.3, baseline: int = 12, min_baseline: int = 6,
                z_exclude: float = 3.0, gap: int = 3, sd: str = "mr") -> dict:
     """EWMA chart on (series × periods) arrays with a trailing baseline.
@@ -304,11 +348,12 @@ def ewma_chart(values, eligible, *, lam: float = 0.3, baseline: int = 12, min_ba
 
 # ---- DataFrame wrappers ---------------------------------------------------------------------------
 
-CHART_OF_KIND = {"rate": "p", "count": "u", "mean": "xbar", "nps": "xbar"}  # everything else: EWMA
+CHART_OF_KIND = {"rate": "p", "count": "u", "sum": "cp", "mean": "xbar", "nps": "xbar"}  # else: EWMA
 
 
 def control_limits(series: pd.DataFrame, *, baseline: int = 12, min_baseline: int = 6, lam: float = 0.3,
-                   laney: bool = True, min_expected: float = 5.0, charts: dict | None = None) -> pd.DataFrame:
+                   laney: bool = True, min_expected: float = 5.0, charts: dict | None = None,
+                   log_kpis=()) -> pd.DataFrame:
     """Control-chart statistics for every point of every KPI × segment series.
 
     Parameters
@@ -316,21 +361,23 @@ def control_limits(series: pd.DataFrame, *, baseline: int = 12, min_baseline: in
     series : DataFrame with ``kpi, kind, segment, period, partial, value, n, successes, days`` and
         optionally ``low_volume`` (one row per KPI × segment × period; see ``monitor.kpi_series``).
         ``kind`` picks the chart: ``rate`` → p-chart on ``successes / n``, ``count`` → u-chart on
-        ``n`` events over ``days``, ``mean``/``nps`` → X̄-chart on ``value`` with ``n`` and the per-answer
-        variance ``unit_var``, anything else → EWMA of ``value``. ``charts`` (kpi -> ``p``/``u``/``xbar``/
+        ``n`` events over ``days``, ``sum`` → compound-Poisson chart of ``value`` over ``days`` with the
+        period's sum of squared amounts in ``unit_var``, ``mean``/``nps`` → X̄-chart on ``value`` with ``n``
+        and the per-answer variance ``unit_var``, anything else → EWMA of ``value``. ``charts`` (kpi -> ``p``/``u``/``xbar``/
         ``ewma``) overrides the chart of a KPI. An optional ``season`` column (multiplicative seasonal
         factor of the period, default 1) scales the u-chart's exposure and deseasonalises EWMA values.
+        KPIs in ``log_kpis`` get their EWMA on the log scale (``sigma`` then in log units, ``log`` True).
 
     Returns
     -------
-    DataFrame ``kpi, kind, segment, period, partial, chart, value, stat, center, sigma, z, df, p_value,
-    testable, reason`` in KPI units (u-chart centre and sigma multiplied by the period's days), sorted
+    DataFrame ``kpi, kind, segment, period, partial, chart, value, stat, center, sigma, log, z, df,
+    p_value, testable, reason`` in KPI units (u-chart centre and sigma multiplied by the period's days), sorted
     by kpi, segment, period. ``reason`` says why a point is not judged (partial period, low volume,
     short baseline).
     """
     out = []
     if series is None or len(series) == 0:
-        return pd.DataFrame(columns=LIMIT_COLUMNS[:-2] + ["df", "p_value", "testable", "reason"])
+        return pd.DataFrame(columns=LIMIT_COLUMNS)
     for (kpi, kind), g in series.groupby(["kpi", "kind"], sort=True):
         periods = np.sort(g["period"].unique())
         segs = np.sort(g["segment"].unique())
@@ -358,13 +405,25 @@ def control_limits(series: pd.DataFrame, *, baseline: int = 12, min_baseline: in
             r = count_chart(arr("n", 0), days, elig, baseline=baseline, min_baseline=min_baseline, laney=laney,
                             min_expected=min_expected)
             scale = days
+        elif chart == "cp":  # compound-Poisson total, seasonal exposure
+            days = arr("days", 0) * season
+            r = total_chart(arr("value"), arr("unit_var"), days, elig, counts=arr("n", 0), baseline=baseline,
+                            min_baseline=min_baseline, laney=laney)
+            scale = days
         elif chart == "xbar":
             r = mean_chart(arr("value"), arr("n", 0), arr("unit_var"), elig, baseline=baseline,
                            min_baseline=min_baseline, laney=laney)
             scale = np.ones_like(r["stat"])
+        elif kpi in log_kpis:  # EWMA of log values (skewed KPIs such as response times), shown back as values
+            with np.errstate(invalid="ignore", divide="ignore"):
+                lv = np.log(np.where(arr("value") > 0, arr("value") / season, np.nan))
+            r = ewma_chart(lv, elig & ~np.isnan(lv), lam=lam, baseline=baseline, min_baseline=min_baseline)
+            r = {**r, "stat": np.exp(r["stat"]), "center": np.exp(r["center"])}
+            scale = season
         else:  # EWMA of the seasonally adjusted value, shown back in this period's units
             r = ewma_chart(arr("value") / season, elig, lam=lam, baseline=baseline, min_baseline=min_baseline)
             scale = season
+        log = kpi in log_kpis and chart == "ewma"
         df = r.get("df", np.full(r["stat"].shape, np.inf))
         with np.errstate(invalid="ignore"):
             pv = np.where(r["testable"], 2 * _st.t.sf(np.abs(r["z"]), df), np.nan)
@@ -375,8 +434,8 @@ def control_limits(series: pd.DataFrame, *, baseline: int = 12, min_baseline: in
             "kpi": kpi, "kind": kind, "segment": np.repeat(segs, len(periods)),
             "period": np.tile(periods, len(segs)), "partial": partial.ravel(), "chart": chart,
             "value": arr("value").ravel(), "stat": (r["stat"] * scale).ravel(), "center": (r["center"] * scale).ravel(),
-            "sigma": (r["sigma"] * scale).ravel(), "z": r["z"].ravel(), "df": df.ravel(), "p_value": pv.ravel(),
-            "testable": r["testable"].ravel(), "reason": reason.ravel(),
+            "sigma": (r["sigma"] * (1 if log else scale)).ravel(), "log": log, "z": r["z"].ravel(), "df": df.ravel(),
+            "p_value": pv.ravel(), "testable": r["testable"].ravel(), "reason": reason.ravel(),
         })
         out.append(frame[present.ravel()])
     res = pd.concat(out, ignore_index=True)
@@ -425,6 +484,10 @@ def flag_alerts(limits: pd.DataFrame, *, periods=None, alpha: float = 0.05, meth
     df["q_value"] = q
     df["lcl"] = df["center"] - zstar * df["sigma"]
     df["ucl"] = df["center"] + zstar * df["sigma"]
+    if "log" in df and df["log"].any():
+        lg = df["log"].astype(bool).to_numpy()
+        df.loc[lg, "lcl"] = df.loc[lg, "center"] * np.exp(-zstar[lg] * df.loc[lg, "sigma"])
+        df.loc[lg, "ucl"] = df.loc[lg, "center"] * np.exp(zstar[lg] * df.loc[lg, "sigma"])
     if len(df):
         lo_clip = df["kind"].isin(["rate", "count", "sum", "mean", "median", "ratio"])
         df.loc[lo_clip, "lcl"] = df.loc[lo_clip, "lcl"].clip(lower=0)

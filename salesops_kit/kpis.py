@@ -171,7 +171,8 @@ define("{kpi}_attainment", "share",
        "time); targets from targets.csv (kpi, segment, period, target) and quotas (won revenue).", "monitoring")
 define("alerts", "alerts",
        "KPI x segment x month points outside their control limits (p-chart for rates, u-chart for counts, "
-       "X-bar for CSAT/NPS, EWMA for other continuous KPIs; trailing 12-month baseline) in the 12 months to "
+       "compound-Poisson chart for totals, X-bar for CSAT/NPS, EWMA for other continuous KPIs; trailing "
+       "12-month baseline, seasonal exposure for counts and totals) in the 12 months to "
        "the review month, Benjamini-Hochberg q < 0.05 across all points judged.", "monitoring")
 
 # Modules that compute KPI values: each has ``kpi_rows(dataset) -> list[dict]`` and returns no rows

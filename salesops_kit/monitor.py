@@ -438,7 +438,8 @@ def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha
         notes.append("Less than a full calendar year before the review window: counts and totals are charted "
                      "without seasonal adjustment (a seasonal peak may show as an alert).")
     lim = control_limits(_with_season(series, factors, period), baseline=baseline, min_baseline=min_baseline, lam=lam,
-                         charts={k: s.chart for k, s in KPI_SPECS.items() if s.chart})
+                         charts={k: s.chart for k, s in KPI_SPECS.items() if s.chart},
+                         log_kpis={k for k, s in KPI_SPECS.items() if s.log})
     lim = flag_alerts(lim, periods=win, alpha=alpha, method=method)
     ch = changes(series, review=rev, period=period, alpha=alpha, n_boot=n_boot)
     tg = _targets(ds, targets, notes)
@@ -505,7 +506,8 @@ def alert_findings(rv: MonitorReview) -> Findings:
         g = g.sort_values("period")
         per = [str(p.to_period(ms.FREQ[rv.period])) for p in g["period"]]
         vals = ", ".join(f"{fmt(v, spec.fmt)} in {p}" for v, p in zip(g["value"], per, strict=True))
-        chart = {"p": "p-chart", "u": "u-chart", "xbar": "X̄-chart", "ewma": "EWMA"}[g["chart"].iloc[0]]
+        chart = {"p": "p-chart", "u": "u-chart", "cp": "compound-Poisson", "xbar": "X̄-chart",
+                 "ewma": "EWMA"}[g["chart"].iloc[0]]
         adverse = bool(g["adverse"].any())
         last = g.iloc[-1]
         moved = "below" if last["direction"] == "down" else "above"

@@ -234,3 +234,31 @@ def test_planted_mean_shift_caught_by_ewma_within_four_periods():
     p = 2 * st.t.sf(np.abs(e["z"]), e["df"])
     hit = ((p[:, 36:40] < 0.0027) & (e["z"][:, 36:40] < 0)).any(axis=1)
     assert hit.mean() >= 0.7
+
+
+def test_total_chart_by_hand():
+    # six periods of total 100 over 10 days (sum of squared amounts 2000): centre 10/day,
+    # q = 2000 / 10 = 200 per day; a period of 40 over 10 days: sigma = sqrt(200 / 10), z = (4 - 10) / sigma
+    tot = np.array([[100.0] * 6 + [40.0]])
+    sq = np.array([[2000.0] * 7])
+    days = np.full((1, 7), 10.0)
+    r = c.total_chart(tot, sq, days, np.ones((1, 7), bool), min_baseline=6)
+    assert r["center"][0, 6] == pytest.approx(10.0)
+    assert r["sigma"][0, 6] == pytest.approx(np.sqrt(20.0))
+    assert r["z"][0, 6] == pytest.approx(-6 / np.sqrt(20.0))
+    # with 3 deals a period expected (< 10), the total is low volume: drawn, not judged
+    r = c.total_chart(tot, sq, days, np.ones((1, 7), bool), counts=np.full((1, 7), 3.0), min_baseline=6)
+    assert r["low_volume"][0, 6] and not r["testable"][0, 6]
+
+
+def test_log_scale_ewma_limits_are_multiplicative():
+    # a right-skewed KPI charted on the log scale: limits are centre x exp(± z* sigma)
+    periods = pd.date_range("2024-01-01", periods=20, freq="MS")
+    rng = np.random.default_rng(3)
+    v = np.exp(rng.normal(1.5, 0.2, 20))
+    s = pd.DataFrame({"kpi": "first_response_median_hours", "kind": "median", "segment": "all", "period": periods,
+                      "partial": False, "value": v, "n": 50.0, "days": 30.0})
+    lim = c.flag_alerts(c.control_limits(s, log_kpis={"first_response_median_hours"}))
+    j = lim["testable"].to_numpy().nonzero()[0][0]
+    row = lim.iloc[j]
+    assert row["log"] and row["lcl"] * row["ucl"] == pytest.approx(row["center"] ** 2)
