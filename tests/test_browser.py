@@ -196,15 +196,30 @@ def test_hostile_names_are_shown_as_text_and_nothing_runs(browser, tmp_path_fact
     result = support.hostile_report(tmp_path_factory)
     by = {r.notebook: r for r in result.runs}
     assert by["90_probe"].status == "ok", by["90_probe"].error
+    assert by["91_fails"].status == "failed" and support.HOSTILE[0] in by["91_fails"].error
     for page in _pages(result):
         seen = browser.load(page)
         _check_clean(seen, page)
         if page.name in ("index.html", "90_probe.html"):
             for name in support.HOSTILE:
                 assert name in seen["text"], f"{page.name}: {name!r} is not visible as text"
+        if page.name in ("index.html", "91_fails.html"):  # the failing cell's hostile message, as text
+            assert support.HOSTILE[0] in seen["text"] and support.HOSTILE[1] in seen["text"]
         if page.name == "index.html":
             browser.screenshot(ARTIFACTS / "report_index_hostile.png")
     assert (ARTIFACTS / "report_index_hostile.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_chinese_management_report_with_missing_tables_loads_clean(browser, tmp_path_factory):
+    code, printed, out = support.opportunities_only_report(tmp_path_factory)
+    assert code == 0, printed
+    pages = [out / "index.html"] + sorted(out.glob("[0-9][0-9]_*.html"))
+    for page in pages:
+        seen = browser.load(page)
+        _check_clean(seen, page)
+        assert seen["text"].strip(), f"{page.name} is blank"
+    assert "核心指标" in browser.load(out / "index.html")["text"]
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import test_report_support as support
 
-from salesops_kit import cli
 from salesops_kit.report import NOTEBOOK_TABLES, build_report, find_notebooks
 
 pytestmark = [pytest.mark.slow,
@@ -74,12 +73,8 @@ def test_rerun_gives_byte_identical_kpis_and_findings(tmp_path_factory):
             assert 'class="jp-InputArea jp-Cell-inputArea"' not in r.html.read_text(encoding="utf-8")
 
 
-@pytest.mark.filterwarnings("ignore::salesops_kit.i18n.CJKFontWarning")  # depends on the machine's fonts
-def test_opportunities_only_dataset_builds_with_missing_table_pages_in_chinese(tmp_path, capsys):
-    data = support.opportunities_only(tmp_path / "data")
-    out = tmp_path / "out"
-    code = cli.main(["report", str(data), "--out", str(out), "--no-code", "--lang", "zh", "--no-progress"])
-    printed = capsys.readouterr().out
+def test_opportunities_only_dataset_builds_with_missing_table_pages_in_chinese(tmp_path_factory):
+    code, printed, out = support.opportunities_only_report(tmp_path_factory)
     assert code == 0, printed
     res_runs = {p.stem: p for p in find_notebooks()}
     for stem in res_runs:
@@ -98,6 +93,7 @@ def test_opportunities_only_dataset_builds_with_missing_table_pages_in_chinese(t
             assert "skipped" in printed and stem in printed
         else:
             assert 'class="jp-InputArea jp-Cell-inputArea"' not in page  # ran, management version
+            assert 'lang="zh"' in page
     kpis = pd.read_csv(out / "kpis.csv")
     assert kpis.loc[kpis.kpi == "rows_opportunities", "value"].astype(float).item() == 1500
     assert not (kpis["kpi"] == "rows_orders").any()

@@ -105,12 +105,46 @@ def probe_notebook(path: Path) -> Path:
     return path
 
 
+def failing_notebook(path: Path) -> Path:
+    """A notebook that fails with a hostile error message (its page and the index must show it as text)."""
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell('data_dir = "../data/sample"\nmapping = "canonical"\nas_of = None')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 91 · Fails"), p,
+                nbformat.v4.new_code_cell(f"raise ValueError({HOSTILE[0]!r} + {HOSTILE[1]!r})")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
 def sample_report(tmp_path_factory):
     """The full report (every numbered notebook) on the sample data, built once per session."""
     if "sample" not in _CACHE:
         out = tmp_path_factory.mktemp("report_sample")
         _CACHE["sample"] = build_report(SAMPLE, out_dir=out, progress=False)
     return _CACHE["sample"]
+
+
+def opportunities_only_report(tmp_path_factory):
+    """``salesops report DATA --no-code --lang zh`` on a dataset with only opportunities, run once per session:
+    (exit code, printed lines, output folder)."""
+    if "opps_only" not in _CACHE:
+        import contextlib
+        import io
+        import warnings
+
+        from salesops_kit import cli
+        from salesops_kit.i18n import CJKFontWarning
+
+        base = tmp_path_factory.mktemp("report_opps_only")
+        data = opportunities_only(base / "data")
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf), warnings.catch_warnings():
+            warnings.simplefilter("ignore", CJKFontWarning)  # depends on the machine's fonts
+            code = cli.main(["report", str(data), "--out", str(base / "out"), "--no-code", "--lang", "zh",
+                             "--no-progress"])
+        _CACHE["opps_only"] = (code, buf.getvalue(), base / "out")
+    return _CACHE["opps_only"]
 
 
 # Notebooks that show rep / account / product names (hostile run): data audit, funnel, rep coaching.
@@ -128,5 +162,6 @@ def hostile_report(tmp_path_factory):
             if nb.name[:2] in HOSTILE_NOTEBOOKS:
                 shutil.copy(nb, nbdir / nb.name)
         probe_notebook(nbdir / "90_probe.ipynb")
+        failing_notebook(nbdir / "91_fails.ipynb")
         _CACHE["hostile"] = build_report(data, out_dir=base / "out", notebook_dir=nbdir, progress=False)
     return _CACHE["hostile"]
