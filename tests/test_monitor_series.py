@@ -179,3 +179,61 @@ def test_kpi_rows_registered(ds):
 def test_kpi_rows_empty_dataset(tmp_path):
     d = _write(tmp_path, quotas="owner,period_start,quota\nAnn,2025-11-01,400\n")
     assert monitor.kpi_rows(d) == []
+
+
+NPS_ONLY = "owner,score,survey_date,scale_max\n" + "".join(
+    f"Ann,{s},2025-{m:02d}-{d:02d},10\n" for m in (9, 10, 11) for d, s in enumerate((10, 9, 9, 8, 7, 3, 10, 9, 2, 10, 9,
+                                                                                       6), start=1))
+
+
+def test_csat_only_dataset_with_nps(tmp_path):
+    # 12 answers a month: promoters 10, 9, 9, 10, 9, 10, 9 = 7; detractors 3, 2, 6 = 3 -> NPS (7 - 3) / 12
+    d = _write(tmp_path, csat=NPS_ONLY)
+    rv = monitor.review(d, period="M", review="2025-11")
+    nps = rv.series[(rv.series["kpi"] == "nps") & (rv.series["segment"] == "all")]
+    assert nps["value"].tolist()[:3] == pytest.approx([4 / 12] * 3)
+    assert np.isnan(nps["value"].iloc[3]) and nps["partial"].iloc[3]  # December: no answers yet
+    assert not (rv.series["kpi"] == "csat_mean").any()  # no 1-5 answers: no CSAT mean
+    ch = rv.changes[(rv.changes["kpi"] == "nps") & (rv.changes["comparison"] == "pop")].iloc[0]
+    assert ch["change"] == 0 and ch["p_value"] == 1.0
+    assert "No opportunities" in " ".join(rv.notes)
+    assert rv.findings().to_markdown()
+
+
+def test_orders_only_weekly_review(tmp_path):
+    rows = ["order_id,customer_id,order_date,amount,channel"]
+    rows += [f"O{i},C{i % 40},2025-{1 + i // 60:02d}-{1 + i % 27:02d},{50 + i % 7},Web" for i in range(600)]
+    d = _write(tmp_path, orders="\n".join(rows) + "\n")
+    rv = monitor.review(d, period="W")
+    assert set(rv.series["kpi"]) == {"new_customers"}  # no CAC without spend, and never weekly
+    assert rv.series["period"].dt.dayofweek.eq(0).all()  # weeks start on Monday
+
+
+def test_review_period_errors(ds):
+    with pytest.raises(ValueError, match="after the as-of date"):
+        monitor.review(ds, review="2026-03")
+    with pytest.raises(ValueError, match="not a M period"):
+        monitor.review(ds, review="soon")
+
+
+def test_engine_parity_of_csat_and_lead_scans():
+    c = pd.read_csv(pd.io.common.StringIO(CSAT), parse_dates=["survey_date"])
+    leads = pd.DataFrame({"lead_id": ["L1", "L2", "L3"], "source": ["Web", "Web", "Ref"], "owner": ["Ann"] * 3,
+                          "created_date": pd.to_datetime(["2025-06-01 09:00", "2025-06-02 10:00", "2025-07-01 08:00"]),
+                          "first_response_date": pd.to_datetime(["2025-06-01 11:00", "2025-06-03 10:00", None]),
+                          "opportunity_id": ["O1", None, None]})
+    kp = list(ms.KPI_SPECS)
+    ref_c = pd.concat(ms.csat_series(c, period="M", as_of="2025-12-15", kpis=kp))
+    ref_l = pd.concat(ms.lead_series(leads, period="M", as_of="2025-12-15", kpis=kp))
+    # June: 1 of 2 leads converted; median response of 2 h and 24 h = 13 h
+    jun = ref_l[(ref_l["segment"] == "all") & (ref_l["period"] == pd.Timestamp("2025-06-01"))]
+    assert jun.set_index("kpi").loc["lead_conversion_rate", "value"] == 0.5
+    assert jun.set_index("kpi").loc["first_response_median_hours", "value"] == 13.0
+    cols = ["kpi", "segment", "period", "n", "value"]
+    for conv in (pl.from_pandas, lambda x: pl.from_pandas(x).lazy()):
+        got_c = pd.concat(ms.csat_series(conv(c), period="M", as_of="2025-12-15", kpis=kp))
+        got_l = pd.concat(ms.lead_series(conv(leads), period="M", as_of="2025-12-15", kpis=kp))
+        pd.testing.assert_frame_equal(got_c[cols].reset_index(drop=True), ref_c[cols].reset_index(drop=True),
+                                      check_dtype=False)
+        pd.testing.assert_frame_equal(got_l[cols].reset_index(drop=True), ref_l[cols].reset_index(drop=True),
+                                      check_dtype=False)
