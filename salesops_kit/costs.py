@@ -421,13 +421,17 @@ def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.0
     Customer KPIs (repeat purchase, retention, simple CLV, predictive CLV) need orders; CAC,
     LTV:CAC, payback and cost of sales also need marketing_spend.
     """
-    from .customers import cohort_retention, repeat_purchase_rate, retention_at, simple_clv
+    from .customers import _max_date, cohort_retention, repeat_purchase_rate, retention_at, simple_clv
 
-    orders = ds.orders if hasattr(ds, "orders") else None
-    if orders is None or len(orders) == 0:
+    orders = getattr(ds, "orders", None)
+    if orders is None:
+        return []
+    of = _frame(orders, ["customer_id", "order_date", "amount"])  # any engine (pandas, Polars, DuckDB)
+    last = _max_date(of, "order_date")
+    if last is None:  # no orders
         return []
     as_of = _ts(ds.as_of) if getattr(ds, "as_of", None) is not None else None
-    by = "channel" if "channel" in orders.columns else None
+    by = "channel" if "channel" in of.collect_schema().names() else None
     rows: list[dict] = []
 
     def seg(s: str) -> str:
@@ -436,7 +440,7 @@ def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.0
     def add(kpi, segment, value, lo=np.nan, hi=np.nan):
         rows.append({"kpi": kpi, "segment": seg(segment), "value": value, "ci_low": lo, "ci_high": hi})
 
-    end = as_of or _ts(orders["order_date"].max())
+    end = as_of or last
     start12 = end - pd.DateOffset(months=12) + pd.Timedelta(days=1)
     for b in (None, by) if by else (None,):
         for _, r in repeat_purchase_rate(orders, window_start=start12, window_end=end, by=b).iterrows():
@@ -449,7 +453,7 @@ def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.0
         add("clv_simple", r["segment"], r["clv"])
     spend = ds.marketing_spend if hasattr(ds, "marketing_spend") else None
     try:
-        if spend is not None and len(spend):
+        if spend is not None:
             ue = unit_economics(orders, spend, as_of=end, horizon_months=horizon_months,
                                 monthly_discount_rate=monthly_discount_rate, n_boot=n_boot)
             for _, r in ue.table.iterrows():

@@ -237,3 +237,15 @@ def test_engine_parity(spend, orders):
         got = costs.unit_economics(o, spend, as_of="2025-03-31", horizon_months=2, n_boot=50)
         pd.testing.assert_frame_equal(got.table, ref.table, check_dtype=False, obj=name)
         pd.testing.assert_frame_equal(costs.cac(spend, o), ref_cac, check_dtype=False, obj=name)
+
+
+def test_kpi_rows_on_lazy_tables(spend, orders):
+    import polars as pl
+
+    ds_pd = SimpleNamespace(orders=orders, marketing_spend=spend, as_of=pd.Timestamp("2025-03-31"))
+    ds_pl = SimpleNamespace(orders=pl.from_pandas(orders).lazy(), marketing_spend=pl.from_pandas(spend).lazy(),
+                            as_of=pd.Timestamp("2025-03-31"))
+    a = kpis.kpi_frame(costs.kpi_rows(ds_pd, n_boot=50))
+    b = kpis.kpi_frame(costs.kpi_rows(ds_pl, n_boot=50))
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    assert costs.kpi_rows(SimpleNamespace(orders=orders.iloc[0:0], marketing_spend=spend, as_of=None)) == []
