@@ -347,6 +347,26 @@ ZH: dict[str, str] = {
     "region": "区域",
     "product": "产品",
     "channel": "渠道",
+    # finding metrics and titles used by the notebooks (Finding.metric, Findings.title)
+    "rows quarantined": "隔离行数",
+    "repeated row (table without ids)": "重复行（无 ID 的表）",
+    "default close date (last day of creation month)": "默认关闭日期（创建当月最后一天）",
+    "open deal past close date": "已过关闭日期的进行中商机",
+    "median days from created to won": "从创建到赢单的天数中位数",
+    "win probability": "赢单概率",
+    "lead → won": "线索 → 赢单",
+    "CAC payback": "CAC 回收期",
+    "CSAT share satisfied": "客户满意占比",
+    "lead conversion by first-response time": "按首次响应时间的线索转化率",
+    "not enough data": "数据不足",
+    "Data audit findings": "数据审计发现",
+    "Funnel findings": "漏斗分析发现",
+    "Rep coaching findings": "销售代表辅导发现",
+    "Seasonality findings": "季节性与预测发现",
+    "Forecast findings": "预测发现",
+    "Monitoring findings": "指标监控发现",
+    "KPI monitoring findings": "指标监控发现",
+    "Cost metrics findings": "成本指标发现",
     # findings sentence templates
     "vs": "对比",
     "No findings": "暂无发现",
@@ -355,10 +375,20 @@ ZH: dict[str, str] = {
 }
 
 
+# Templates for labels with a variable part (stage names, segments): English pattern -> Chinese format.
+ZH_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"^(.+) → (.+) conversion$"), "{0} → {1} 转化率"),
+    (re.compile(r"^weakest step (.+) → (.+)$"), "最薄弱环节 {0} → {1}"),
+    (re.compile(r"^(.+) conversion$"), "{0} 转化率"),
+    (re.compile(r"^(.+) by (lead source|owner|team|region|product|channel|segment)$"), "按{1}的{0}"),
+)
+
+
 def t(text: str, lang: str | None = None) -> str:
     """Translate a label into the report language (unknown text is returned unchanged).
 
-    Matching is exact first, then case-insensitive. When the result contains Chinese characters and
+    Matching is exact first, then case-insensitive, then the templates of :data:`ZH_PATTERNS` (whose
+    variable parts are translated when the table knows them). When the result contains Chinese characters and
     matplotlib is already imported, the first call also makes sure charts can draw them
     (:func:`use_cjk_font`).
     """
@@ -366,10 +396,20 @@ def t(text: str, lang: str | None = None) -> str:
         return text
     out = ZH.get(text)
     if out is None:
-        out = _ZH_LOWER.get(text.lower(), text)
+        out = _ZH_LOWER.get(text.lower())
+    if out is None:
+        out = _from_patterns(text)
     if out is not text and "matplotlib" in sys.modules:
         use_cjk_font()
     return out
+
+
+def _from_patterns(text: str) -> str:
+    for pat, fmt in ZH_PATTERNS:
+        m = pat.match(text)
+        if m:
+            return fmt.format(*(ZH.get(g, _ZH_LOWER.get(g.lower(), g)) for g in m.groups()))
+    return text
 
 
 # Case-insensitive fallback; where keys differ only by case ("Days" label, "days" unit) the lowercase key wins.

@@ -116,3 +116,15 @@ def test_report_page_headings_are_translated_keeping_numbers_and_unknown_text():
     assert translate_headings(md, "zh") == ("# 01 · 漏斗分析\n\nBody # Findings stays\n## 主要发现\n## 2. 赢单率\n"
                                             "### Something new\n")
     assert translate_headings("## Findings", "en") == "## Findings"
+
+
+@pytest.mark.parametrize("en, zh", [
+    ("Proposal → Negotiation conversion", "Proposal → Negotiation 转化率"),
+    ("weakest step Proposal → Negotiation", "最薄弱环节 Proposal → Negotiation"),
+    ("win rate by lead source", "按线索来源的赢单率"),
+    ("Funnel findings", "漏斗分析发现"),
+    ("Stage names stay as they are", "Stage names stay as they are"),
+])
+def test_templates_translate_labels_with_a_variable_part(en, zh):
+    assert t(en, lang="zh") == zh
+    assert t(en, lang="en") == en
