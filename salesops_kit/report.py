@@ -279,7 +279,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     result.findings = findings
     kpis, result.kpi_errors = _finish_kpi_job(ds, pool, kpi_job)
     result.files.update(write_kpis(kpis, out))
-    result.files["findings.csv"] = write_findings(findings, out)
+    result.files["findings.csv"] = write_findings(findings, out, lang=lang)
     files = ["kpis.csv", "kpis.xlsx", "findings.csv", "quarantine/", "manifest.json"]
     files += [f"quarantine/{p.name}" for p in result.quarantine]
     (out / "index.html").write_text(

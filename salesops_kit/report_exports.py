@@ -149,24 +149,30 @@ def collect_findings(executed: Path) -> list[dict]:
     return recs
 
 
-def _finding_text(rec: dict) -> str:
+def _finding_text(rec: dict, lang: str = "en") -> str:
+    """The finding as the plain-text sentence of the report language (metric names translated)."""
     from .findings import Finding
+    from .i18n import t
 
     known = {k: rec.get(k) for k in ("subject", "metric", "value", "benchmark", "interval", "q_value", "evidence",
                                      "suggestion", "topic", "severity") if rec.get(k) is not None}
+    if lang != "en" and isinstance(known.get("metric"), str):
+        known["metric"] = t(known["metric"], lang)
     try:
-        return Finding(**known).sentence(lambda s: "" if s is None else str(s))
+        text = Finding(**known).sentence(lambda s: "" if s is None else str(s))
     except TypeError:
         return ""
+    return text.replace(" vs ", f" {t('vs', lang)} ", 1) if lang != "en" and known.get("benchmark") else text
 
 
-def findings_table(by_notebook: dict[str, list[dict]]) -> pd.DataFrame:
-    """One row per finding: notebook, rank, title, the Finding fields and the plain-text sentence."""
+def findings_table(by_notebook: dict[str, list[dict]], *, lang: str = "en") -> pd.DataFrame:
+    """One row per finding: notebook, rank, title, the Finding fields (as recorded) and the plain-text
+    sentence in the report language."""
     rows = []
     for nb in sorted(by_notebook):
         for r in by_notebook[nb]:
             rows.append({"notebook": nb, **{k: r.get(k) for k in FINDINGS_COLUMNS if k not in ("notebook", "text")},
-                         "text": _finding_text(r)})
+                         "text": _finding_text(r, lang)})
     df = pd.DataFrame(rows, columns=FINDINGS_COLUMNS)
     for c in ("q_value", "severity"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
@@ -174,9 +180,9 @@ def findings_table(by_notebook: dict[str, list[dict]]) -> pd.DataFrame:
     return df.sort_values(["notebook", "rank"], kind="stable").reset_index(drop=True)
 
 
-def write_findings(by_notebook: dict[str, list[dict]], out_dir: Path) -> Path:
+def write_findings(by_notebook: dict[str, list[dict]], out_dir: Path, *, lang: str = "en") -> Path:
     """``findings.csv``: every finding of every notebook (plain text, neutralised)."""
-    return write_csv(findings_table(by_notebook), Path(out_dir) / "findings.csv")
+    return write_csv(findings_table(by_notebook, lang=lang), Path(out_dir) / "findings.csv")
 
 
 # --- quarantine ----------------------------------------------------------------------------------------

@@ -140,7 +140,7 @@ def small_data(tmp_path):
     d = tmp_path / "data"
     d.mkdir()
     pd.DataFrame({
-        "opportunity_id": ["a", "b", "c", "d"], "owner": [HOSTILE[0], "Bo", HOSTILE[2], "Cy"],
+        "opportunity_id": ["a", "b", "c", "d"], "owner": [HOSTILE[0], "Bo", "Cy", HOSTILE[2]],
         "stage": ["Closed Won", "Closed Lost", "Proposal", "Closed Won"], "amount": ["100", "50", "70", "20"],
         "created_date": ["2024-01-01", "2024-01-05", "2024-02-01", "2024-01-01"],
         "close_date": ["2024-02-01", "2024-02-10", "2024-03-01", "not a date"],
@@ -151,10 +151,11 @@ def small_data(tmp_path):
 def test_quarantine_written_per_table_with_reason_and_neutralised(tmp_path, small_data):
     ds = load_dataset(small_data)
     written = write_quarantine(ds, tmp_path / "q")
-    assert [p.name for p in written] == ["opportunities.csv"]
+    assert len(written) == 1 and written[0].name.endswith("opportunities.csv")  # quality.write_quarantine names it
     q = pd.read_csv(written[0], dtype=str, keep_default_na=False)
     assert len(q) == 1 and q["opportunity_id"].item() == "d"
     assert q["reason"].str.len().item() > 0
+    assert q["owner"].item() == "'" + HOSTILE[2]  # neutralised for spreadsheets
 
 
 def test_manifest_lists_inputs_with_checksums_parameters_and_runs(tmp_path, small_data):
@@ -224,3 +225,11 @@ def test_format_value(value, unit, text):
 def test_csv_text_formats_floats_deterministically():
     df = pd.DataFrame({"x": [0.1 + 0.2, 1e20, np.inf, -0.0, 3.0]})
     assert csv_text(df) == "x\n0.3\n1e+20\ninf\n0\n3\n"
+
+
+def test_findings_csv_text_in_chinese_keeps_the_recorded_fields():
+    recs = {"01_f": [{"subject": "Partner", "metric": "win rate", "value": "20%", "benchmark": "30%", "rank": 1}]}
+    zh = findings_table(recs, lang="zh")
+    assert zh["text"].item() == "Partner: 赢单率 20% 对比 30%"
+    assert zh["metric"].item() == "win rate"  # the record as the notebook wrote it
+    assert findings_table(recs)["text"].item() == "Partner: win rate 20% vs 30%"
