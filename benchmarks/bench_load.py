@@ -8,7 +8,9 @@ Target (issue 2): ``load_dataset`` + ``quality.audit`` of 1M opportunities + 5M 
 
 Data: the sample company's generator (``salesops_kit.synth``) at a small scale, its opportunities and
 orders tiled to the target row counts with fresh ids (same columns, value shapes and formats as
-``data/sample``), written once to ``benchmarks/_data/<rows>/`` (git-ignored) and reused.
+``data/sample``), plus the sample's planted bad rows (``synth.plant_bad_rows``: duplicates, a
+conflicting id, close-before-created deals, refunds), written once to ``benchmarks/_data/<rows>/``
+(git-ignored) and reused.
 Each measurement runs in its own Python process; peak memory is that process's ``ru_maxrss``
 (interpreter and imports included on both sides); time excludes imports on both sides.
 """
@@ -76,6 +78,13 @@ def make_data(n_opps: int, n_orders: int, out: Path) -> Path:
         opps, orders = _fallback(20_000)
     opps = _tile(opps, n_opps, "opportunity_id", "OPP-")
     orders = _tile(orders, n_orders, "order_id", "ORD-", ("customer_id",))
+    try:  # the sample's planted bad rows (duplicates, close before created, refunds): the audit's slow paths run
+        from salesops_kit.synth import plant_bad_rows
+
+        bad = plant_bad_rows({"opportunities": opps, "orders": orders})
+        opps, orders = bad["opportunities"], bad["orders"]
+    except Exception as e:
+        print(f"(bad rows not planted: {e})", file=sys.stderr)
     for name, df in (("opportunities", opps), ("orders", orders)):
         df.to_csv(out / f"{name}.csv", index=False, float_format="%.2f", date_format="%Y-%m-%d")
     return out
