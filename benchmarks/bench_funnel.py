@@ -205,7 +205,7 @@ def best_times(fns: dict, repeat: int) -> tuple[dict, dict]:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=500_000, help="opportunities (target: 5,000,000)")
-    ap.add_argument("--repeat", type=int, default=5, help="rounds (approaches run round-robin); the best counts")
+    ap.add_argument("--repeat", type=int, default=7, help="rounds (approaches run round-robin); the best counts")
     ap.add_argument("--threads", type=int, default=0, help="DuckDB threads (0 = DuckDB's default)")
     args = ap.parse_args(argv)
 

@@ -16,8 +16,6 @@ import pandas as pd
 
 from .schema import StageModel
 
-SECONDS_PER_DAY = 86400.0
-
 
 def lazy(df, *, table: str = "opportunities") -> nw.LazyFrame:
     """Wrap any supported native frame as a narwhals LazyFrame."""
@@ -66,9 +64,35 @@ def as_pylit(ts) -> _dt.datetime:
     return pd.Timestamp(ts).to_pydatetime()
 
 
-def days_between(start: nw.Expr, end: nw.Expr) -> nw.Expr:
-    """Whole days from ``start`` to ``end`` (floor), as float (null when either is null)."""
-    return (end - start).dt.total_seconds() // SECONDS_PER_DAY
+def day_number(value):
+    """Proleptic-Gregorian day number of a date expression (or a Timestamp): the calendar day, time ignored.
+
+    Built from ``dt.year`` and ``dt.ordinal_day`` only, which every narwhals backend (pandas, Polars,
+    DuckDB, PySpark) evaluates lazily; differences of day numbers are whole calendar days.
+    """
+    if isinstance(value, nw.Expr):
+        y = value.dt.year() - 1
+        return y * 365 + y // 4 - y // 100 + y // 400 + value.dt.ordinal_day()
+    ts = pd.Timestamp(value)
+    y = ts.year - 1
+    return y * 365 + y // 4 - y // 100 + y // 400 + ts.dayofyear
+
+
+def days_between(start, end, *, frame: nw.LazyFrame | None = None) -> nw.Expr:
+    """Whole days from ``start`` to ``end`` (expressions, or a Timestamp for ``end``), as float; null when
+    either is null.
+
+    Elapsed time floored to whole days (``total_seconds // 86400``) on every backend that has it
+    (pandas, Polars, DuckDB, ...). Backends without ``total_seconds`` (PySpark) count calendar days from
+    ``dt.year``/``dt.ordinal_day``; the two agree on day-precision dates (the canonical schema's default)
+    and differ only when a time of day makes the elapsed time shorter than the calendar difference.
+    """
+    impl = frame.implementation if frame is not None else None
+    if impl is not None and impl.is_spark_like():
+        d = day_number(end) - day_number(start)
+        return (d if isinstance(d, nw.Expr) else nw.lit(d)).cast(nw.Float64)
+    end = end if isinstance(end, nw.Expr) else nw.lit(as_pylit(end))
+    return (end - start).dt.total_seconds() // 86400.0
 
 
 def period_expr(col: str, period: str | None) -> nw.Expr:

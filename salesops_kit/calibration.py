@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from ._funnel_scan import (
-    as_pylit,
     check_labels,
     check_stages,
     collect,
@@ -143,13 +142,13 @@ def stage_calibration(opportunities, *, stage_history=None, stages: StageModel |
 def _stays(stage_history, *, stages: StageModel, as_of) -> nw.LazyFrame:
     h = lazy(stage_history, table="stage_history")
     require_columns(h, ["opportunity_id", "stage", "entered_date"], table="stage_history", purpose="time in stage")
-    lit = nw.lit(as_pylit(as_of))
-    ex = nw.col("exited_date") if "exited_date" in columns(h) else nw.lit(None, dtype=nw.Datetime)
+    has_exit = "exited_date" in columns(h)
     h = h.filter(nw.col("stage").is_in(list(stages.order)))
+    ex = nw.col("exited_date")
     return h.with_columns(
-        days_between(nw.col("entered_date"), ex).alias("days"),
-        days_between(nw.col("entered_date"), lit).alias("age_days"),
-        nw.when(ex.is_null()).then(0).otherwise(1).alias("completed"),
+        (days_between(nw.col("entered_date"), ex, frame=h) if has_exit else nw.lit(None, dtype=nw.Float64)).alias("days"),
+        days_between(nw.col("entered_date"), as_of, frame=h).alias("age_days"),
+        (nw.when(ex.is_null()).then(0).otherwise(1) if has_exit else nw.lit(0)).alias("completed"),
     )
 
 

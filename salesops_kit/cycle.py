@@ -130,7 +130,7 @@ def cycle_counts(opportunities, *, as_of=None, by=None, stages: StageModel) -> t
         nw.when(nw.col("_cb") | (nw.col("_o").is_in([WON, LOST]) & nw.col("close_date").is_null()))
         .then(nw.col("close_date")).otherwise(lit).alias("_end"),  # closed without a date: dropped below
     )
-    o = o.with_columns(days_between(nw.col("created_date"), nw.col("_end")).alias("days"))
+    o = o.with_columns(days_between(nw.col("created_date"), nw.col("_end"), frame=o).alias("days"))
     g = collect(o.group_by(*(by + ["days", "event"]), drop_null_keys=False).agg(nw.len().alias("n")))
     if (g["event"] == UNKNOWN).any():
         raise_unknown_stages(o, stages)

@@ -163,3 +163,25 @@ def test_unknown_stage_raises_and_undated_closed_deal_is_left_out():
     bad.loc[1, "stage"] = "Zombie"
     with pytest.raises(ValueError, match="Zombie"):
         cycle.sales_cycle(bad, stages=S, as_of="2024-12-31")
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars", "lazy", "duckdb"])
+def test_days_between_on_every_engine(engine):
+    import narwhals as nw
+
+    from salesops_kit._funnel_scan import collect, day_number, days_between, lazy
+
+    df = pd.DataFrame({"a": pd.to_datetime(["2024-02-28 00:00", "2023-12-31 23:00", "2024-01-01 00:00", "2024-05-05 00:00"]),
+                       "b": pd.to_datetime(["2024-03-01 00:00", "2024-01-02 01:00", "2025-01-01 00:00", None])})
+    nat = df if engine == "pandas" else {
+        "polars": pl.from_pandas(df), "lazy": pl.from_pandas(df).lazy(),
+        "duckdb": duckdb.from_arrow(pa.Table.from_pandas(df, preserve_index=False))}[engine]
+    lf = lazy(nat)
+    got = collect(lf.select(days_between(nw.col("a"), nw.col("b"), frame=lf).alias("d"),
+                            days_between(nw.col("a"), pd.Timestamp("2024-12-31"), frame=lf).alias("e"),
+                            (day_number(nw.col("b")) - day_number(nw.col("a"))).cast(nw.Float64).alias("cal")))
+    # leap day 2024-02-29 counted; 23:00 -> 01:00 two days later is 1 day 2 hours elapsed -> 1 whole day (2 calendar
+    # days, the PySpark fallback's count); 2024 has 366 days; null stays null
+    assert got["d"].iloc[:3].tolist() == [2.0, 1.0, 366.0] and np.isnan(got["d"].iloc[3])
+    assert got["cal"].iloc[:3].tolist() == [2.0, 2.0, 366.0]
+    assert got["e"].tolist() == [307.0, 365.0, 365.0, 240.0]
