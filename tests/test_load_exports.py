@@ -181,3 +181,14 @@ def test_formatted_xlsx_report_with_title_rows(tmp_path):
     acc = ds.account.set_index("table").loc["opportunities"]
     # title and "As of" rows above the header, the subtotal and the Grand Totals line below
     assert (acc["rows_read"], acc["rows_quarantined"], acc["footer_lines"]) == (1, 0, 4)
+
+
+def test_jiandaoyun_stage_records_become_stage_history():
+    ds = load_dataset(EXPORTS / "jiandaoyun", mapping="jiandaoyun")
+    sh = ds.stage_history
+    assert len(sh) == 14 and ds.quarantine["stage_history"].empty
+    d3 = sh[sh["opportunity_id"] == "00610003"]
+    assert d3["stage"].tolist() == ["初步接洽", "方案报价", "赢单"]
+    assert d3["entered_date"].tolist()[0] == pd.Timestamp("2024-01-20 10:00")
+    assert d3["exited_date"].tolist()[:2] == d3["entered_date"].tolist()[1:]  # no 离开时间 column: next entry
+    assert len(ds.opportunities) == 6  # the records file is not read as deals
