@@ -160,3 +160,20 @@ def test_kpi_table_in_a_worker_process_equals_the_registry_table(tmp_path, tiny_
         got = pd.read_csv(tmp_path / "a" / "kpis.csv")
         want = kpi_table(load_dataset(tiny_data))
         assert got[["kpi", "segment"]].values.tolist() == want[["kpi", "segment"]].values.tolist()
+
+
+def test_kpis_command_writes_neutralised_csv_and_xlsx(tmp_path, tiny_data, capsys):
+    from openpyxl import load_workbook
+
+    df = pd.read_csv(tiny_data / "opportunities.csv")
+    df.loc[0, "owner"] = "=1+1"
+    df.to_csv(tiny_data / "opportunities.csv", index=False)
+    assert cli.main(["kpis", str(tiny_data)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("kpi,segment,value,ci_low,ci_high,unit,definition\n")
+    assert "\n=" not in text and ",=" not in text
+    assert cli.main(["kpis", str(tiny_data), "--format", "xlsx", "--out", str(tmp_path / "k.xlsx")]) == 0
+    ws = load_workbook(tmp_path / "k.xlsx").active
+    assert [c.value for c in ws[1]] == ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
+    assert not any(c.data_type == "f" for row in ws.iter_rows() for c in row)
+    assert cli.main(["kpis", str(tiny_data), "--format", "xlsx"]) == 2  # needs --out
