@@ -307,7 +307,7 @@ def _origins(n: int, horizon: int, folds: int, step: int, min_train: int) -> lis
 
 
 def _min_train(m: int, seasonal: bool) -> int:
-    return 2 * m + 2 if seasonal else 6
+    return 2 * m + 2 if seasonal else 10
 
 
 def _run_backtest(y: np.ndarray, periods: pd.PeriodIndex, m: int, seasonal: bool, horizon: int, folds: int,
@@ -449,7 +449,7 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
     seasonal = len(y) >= 2 * m
     reason = "" if seasonal else (f"fewer than two seasons ({len(y)} < {2 * m} periods): non-seasonal "
                                   "models only. ")
-    if len(y) < 6:
+    if len(y) < 10:
         s = _summarise({"naive": _snaive(y, h, 1)}, "naive", levels)
         out = _frame(fut, s, levels)
         out.attrs.update(method="naive", reason=reason + f"only {len(y)} periods: naive forecast (last value).",
