@@ -61,6 +61,7 @@ class Source:
     malformed: list = field(default_factory=list)
     lines: np.ndarray | None = None
     empty: bool = False
+    raw: RawFile | None = None
     duplicate_headers: list = field(default_factory=list)
     colmap: dict = field(default_factory=dict)
 
@@ -325,7 +326,12 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
     fileidx = np.empty(n, dtype=np.int64)
     for k, s in enumerate(live):
         sl = slice(starts[k], starts[k + 1])
-        lines[sl] = s.lines if s.lines is not None else s.first_line + np.arange(s.table.num_rows)
+        if s.lines is not None:
+            lines[sl] = s.lines
+        elif s.raw is not None and bad[sl].any():  # exact lines only when a row of this file is quarantined
+            lines[sl] = s.raw.record_lines()
+        else:
+            lines[sl] = s.first_line + np.arange(s.table.num_rows)
         fileidx[sl] = k
     q = _quarantine(raw, rej, np.flatnonzero(bad), lines, fileidx, live, sources)
     clean = _clean(name, cols, keep, is_closed, is_won)

@@ -238,7 +238,7 @@ def _source(name: str, spec: dict, raw, mapping_name: str) -> Source:
     colmap = _resolve_columns(name, spec, raw, mapping_name)
     t = pa.table({canon: raw.table.column(src) for canon, src in colmap.items()}) if colmap else pa.table({})
     return Source(raw.path, t, raw.table.num_rows, raw.first_line, raw.footer_lines, raw.malformed,
-                  duplicate_headers=raw.duplicate_headers, colmap=colmap)
+                  duplicate_headers=raw.duplicate_headers, colmap=colmap, raw=raw if raw.line_finder else None)
 
 
 # ------------------------------------------------------------------------------------------------

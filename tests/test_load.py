@@ -295,3 +295,13 @@ def test_unknown_keyword_is_an_error(tmp_path):
     _write(tmp_path, HEADER)
     with pytest.raises(TypeError, match="unexpected"):
         load_dataset(tmp_path, mappping="canonical")
+
+
+def test_source_line_exact_after_blank_lines_and_quoted_line_breaks(tmp_path):
+    _write(tmp_path, HEADER + '\nO1,"Ann\nLee",Closed Won,1,2024-01-01,2024-02-01\n"only one field"\n\n'
+           "O2,Bob,Closed Won,-1,2024-01-01,2024-02-01\n")
+    ds = load_dataset(tmp_path)
+    q = ds.quarantine["opportunities"].set_index("check")
+    # line 1 header, 2 blank, 3-4 O1 (quoted line break), 5 malformed, 6 blank, 7 O2
+    assert q.loc["negative amount", "source_line"] == 7
+    assert q.loc["malformed line", "source_line"] == 5
