@@ -304,6 +304,7 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
         rej.add(CLOSE_BEFORE_CREATED, (cd < cr).to_numpy(),
                 lambda rows: [f"close_date {cd.iloc[r].date()} before created_date {cr.iloc[r].date()}" for r in rows])
         rej.add(MISSING, is_closed & cols["close_date"].isna().to_numpy(), "closed deal without close_date")
+        notes += _export_flags_disagree(cols, raw.column("stage"), is_won, is_closed, stages)
 
     other = np.zeros(n, dtype=bool)
     if name == "stage_history" and n:
@@ -341,6 +342,28 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
     acc = dict(table=name, files=len(sources), rows_read=int(keep.sum() + bad.sum()) + malformed,
                rows_kept=len(clean), rows_quarantined=len(q), footer_lines=footer, other_lines=int(other.sum()))
     return TableResult(clean, q, acc, notes)
+
+
+def _export_flags_disagree(cols: dict, raw_stage, is_won, is_closed, stages: StageModel) -> list[str]:
+    """Compare the export's own won/closed flags (IsWon, IsClosed) with the stage model, per raw stage label."""
+    from .parse import parse_bools
+
+    notes = []
+    for key, derived, what in (("export_is_won", is_won, "won"), ("export_is_closed", is_closed, "closed")):
+        if key not in cols:
+            continue
+        flag = parse_bools(cols[key]).values
+        known = flag.notna().to_numpy()
+        exp = flag.fillna(False).to_numpy(dtype=bool)
+        diff = known & (exp != derived)
+        if diff.any():
+            vc = pd.Series(raw_stage.take(pa.array(np.flatnonzero(diff))).to_pandas(), dtype=object).str.strip()
+            vc = vc.value_counts().sort_index()
+            labels = ", ".join(f"{lab!r} ({k} rows)" for lab, k in vc.items())
+            notes.append(f"opportunities: the export's own {what} flag disagrees with the mapping's stage model for "
+                         f"stage(s) {labels}; is_{what} follows the mapping. If those stages are {what} in your CRM, "
+                         f"list them under stages.{'won' if what == 'won' else 'won or stages.lost'}.")
+    return notes
 
 
 def _not_stage_entries(cols: dict, excluded: np.ndarray) -> np.ndarray:

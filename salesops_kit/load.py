@@ -179,7 +179,7 @@ def _norm(h: str) -> str:
 
 
 # extra source columns a table may map besides its canonical ones
-_EXTRA = {"stage_history": ("from_stage",)}
+_EXTRA = {"stage_history": ("from_stage",), "opportunities": ("export_is_won", "export_is_closed")}
 # canonical columns never taken from the export (derived from the stage model)
 _DERIVED = ("is_closed", "is_won")
 

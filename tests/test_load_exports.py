@@ -192,3 +192,17 @@ def test_jiandaoyun_stage_records_become_stage_history():
     assert d3["entered_date"].tolist()[0] == pd.Timestamp("2024-01-20 10:00")
     assert d3["exited_date"].tolist()[:2] == d3["entered_date"].tolist()[1:]  # no 离开时间 column: next entry
     assert len(ds.opportunities) == 6  # the records file is not read as deals
+
+
+def test_export_won_flag_disagreeing_with_stage_model_is_noted(tmp_path):
+    text = (EXPORTS / "salesforce_api" / "Opportunity.csv").read_bytes().decode("cp1252")
+    # a custom Spanish won stage the mapping only knows as an open stage (aliased to Negotiation/Review)
+    text = text.replace("Closed Won,", "Ganado,")
+    (tmp_path / "Opportunity.csv").write_text(text, encoding="cp1252")
+    m = tmp_path / "m.yml"
+    m.write_text("extends: salesforce\nstages:\n  aliases:\n    Ganado: Negotiation/Review\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match="No won deals"):
+        ds = load_dataset(tmp_path, mapping=m)
+    note = [n for n in ds.notes if "own won flag" in n]
+    assert note and "'Ganado' (2 rows)" in note[0] and "stages.won" in note[0]
+    assert "export_is_won" not in ds.opportunities.columns
