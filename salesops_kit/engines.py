@@ -39,7 +39,7 @@ from ._tables import (
 from .schema import CSAT_ONE_OF, TABLES, StageModel
 
 __all__ = ["ENGINES", "check_engine", "scan", "load_lazy", "to_pandas", "to_polars", "to_duckdb", "to_spark",
-           "spark_session", "materialize", "engine_of"]
+           "spark_session", "materialize", "engine_of", "is_lazy", "kpi_table", "data_kpi_rows"]
 
 ENGINES = ("pandas", "polars", "duckdb")
 _LAZY_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -427,18 +427,18 @@ def _maxes(engine, t, cols, closed_close: bool = False) -> list:
 
 def _flag_counts(engine, tables, as_of, con) -> pd.DataFrame:
     """Counts of the audit's flag checks (kept rows that are usable but suspicious), in the engine."""
-    from .quality import AFTER_AS_OF, DEFAULT_CLOSE, OPEN_PAST_CLOSE
+    from .quality import AFTER_AS_OF, DEFAULT_CLOSE, OPEN_PAST_CLOSE, REPEATED_ROW
 
     rows = []
     if pd.isna(as_of):
         return pd.DataFrame(rows, columns=["table", "check", "rows"])
+    if engine == "polars":
+        import polars as pl
     end = (as_of + pd.Timedelta(days=1)).to_pydatetime()
     asof = as_of.to_pydatetime()
     for name, t in tables.items():
         dc = TABLES[name].date_column
         if engine == "polars":
-            import polars as pl
-
             ex = {}
             if name == "opportunities":
                 ex[OPEN_PAST_CLOSE] = (~pl.col("is_closed") & (pl.col("close_date") < asof)).sum()
@@ -452,6 +452,9 @@ def _flag_counts(engine, tables, as_of, con) -> pd.DataFrame:
             if ex:
                 vals = t.select([e.alias(k) for k, e in ex.items()]).collect().row(0, named=True)
                 rows += [(name, k, int(v or 0)) for k, v in vals.items()]
+            if TABLES[name].id_column is None:  # rows repeated in a table without ids: all but the first copy
+                n, k = t.select(pl.len()).collect().item(), t.unique().select(pl.len()).collect().item()
+                rows.append((name, REPEATED_ROW, int(n - k)))
         else:
             ex = {}
             ts = f"timestamp '{asof:%Y-%m-%d %H:%M:%S}'"
@@ -467,6 +470,10 @@ def _flag_counts(engine, tables, as_of, con) -> pd.DataFrame:
             if ex:
                 vals = t.aggregate(", ".join(ex.values())).fetchall()[0]
                 rows += [(name, k, int(v or 0)) for k, v in zip(ex, vals, strict=True)]
+            if TABLES[name].id_column is None:
+                n = t.aggregate("count(*)").fetchall()[0][0]
+                k = t.distinct().aggregate("count(*)").fetchall()[0][0]
+                rows.append((name, REPEATED_ROW, int(n - k)))
     return pd.DataFrame(rows, columns=["table", "check", "rows"])
 
 
@@ -475,3 +482,69 @@ def stage_label_counts(labels: pd.DataFrame) -> pd.DataFrame:
     out = labels.dropna(subset=["label"]).sort_values("label", kind="stable").reset_index(drop=True)
     out["n"] = out["n"].astype(np.int64)
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# KPI table on any engine
+
+
+def is_lazy(ds) -> bool:
+    """True when some table of the dataset is not a pandas DataFrame."""
+    return any(engine_of(t) != "pandas" for t in ds.tables.values())
+
+
+def data_kpi_rows(ds) -> list[dict]:
+    """The loader's data KPIs (``rows_<table>``, ``rows_quarantined_<table>``, ``date_min/max_<table>``) from
+    the row account and one min/max query per table, so they need no pandas copy of a table."""
+    acc = ds.account.set_index("table")
+    rows = []
+    for name in TABLES:
+        t = ds.tables.get(name)
+        if t is None:
+            continue
+        q = ds.quarantine.get(name)
+        rows.append({"kpi": f"rows_{name}", "value": int(acc.loc[name, "rows_kept"])})
+        rows.append({"kpi": f"rows_quarantined_{name}", "value": 0 if q is None else len(q)})
+        col = TABLES[name].date_column
+        if engine_of(t) == "pandas":
+            lo, hi = (t[col].min(), t[col].max()) if col in t else (None, None)
+        elif engine_of(t) == "polars-lazy":
+            import polars as pl
+
+            lo, hi = t.select(pl.col(col).min().alias("lo"), pl.col(col).max().alias("hi")).collect().row(0)
+        else:
+            lo, hi = t.aggregate(f'min("{col}"), max("{col}")').fetchall()[0]
+        if lo is not None and pd.notna(lo):
+            rows.append({"kpi": f"date_min_{name}", "value": pd.Timestamp(lo).date().isoformat()})
+            rows.append({"kpi": f"date_max_{name}", "value": pd.Timestamp(hi).date().isoformat()})
+    return rows
+
+
+def kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
+    """The headline KPI table on any engine, provider by provider, and the providers that could not run.
+
+    On a lazily loaded dataset the data KPIs come from :func:`data_kpi_rows`; every other provider's
+    ``kpi_rows`` gets the engine's tables. A provider that fails (e.g. one that calls pandas methods on
+    its input) is named in the second value instead of stopping the table.
+    """
+    import importlib
+    import warnings
+
+    from .kpis import PROVIDERS, kpi_frame
+
+    rows, errors = [], []
+    for modname in PROVIDERS:
+        try:
+            if modname == "salesops_kit.kpis" and is_lazy(ds):
+                rows += data_kpi_rows(ds)
+                continue
+            if importlib.util.find_spec(modname) is None:
+                continue
+            mod = importlib.import_module(modname)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rows += mod.kpi_rows(ds)
+        except Exception as exc:  # noqa: BLE001 - one provider must not stop the table
+            errors.append(f"{modname}.kpi_rows on {engine_of(next(iter(ds.tables.values())))}: "
+                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    return kpi_frame(rows), errors
