@@ -25,6 +25,7 @@ from .parse import UndecodableError, decode_bytes, detect_encoding
 __all__ = ["RawFile", "read_file", "dedupe_headers", "FOOTER_RE", "ReadError"]
 
 SAMPLE_BYTES = 1 << 16
+EXACT_LINES_MAX_BYTES = 50_000_000  # larger files report approximate lines (no second pass over the file)
 
 # A line (or row) that is an export's footer, total or subtotal rather than a record.
 FOOTER_RE = re.compile(
@@ -69,8 +70,9 @@ class RawFile:
     def record_lines(self) -> np.ndarray:
         """Line number (header = 1) where each record of ``table`` starts.
 
-        Exact for CSV files up to 200 MB (counts blank lines, footer lines and line breaks inside
-        quoted values); otherwise ``first_line + position``.
+        Exact for CSV files up to 50 MB (counts blank lines, footer lines and line breaks inside
+        quoted values; a second, streaming pass over the file, made only when a row is
+        quarantined); otherwise ``first_line + position``.
         """
         if self.line_finder is not None:
             found = self.line_finder()
@@ -190,7 +192,7 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
     if malformed:
         malformed = _locate(source, malformed)
     finder = None
-    if path.stat().st_size <= 200_000_000:
+    if path.stat().st_size <= EXACT_LINES_MAX_BYTES:
         def finder() -> np.ndarray:
             return _record_lines(source, delim, len(names))
     return RawFile(path, table, headers, enc, delim, footer, malformed, duplicate_headers=dup, line_finder=finder)
@@ -198,9 +200,15 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
 
 def _record_lines(source, delim: str, ncols: int) -> np.ndarray:
     """Start line of every record the Arrow reader kept (rows with the header's field count)."""
-    data = source.getvalue() if isinstance(source, io.BytesIO) else Path(source).read_bytes()
-    text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    if isinstance(source, io.BytesIO):
+        fh = io.TextIOWrapper(io.BytesIO(source.getvalue()), encoding="utf-8-sig", errors="replace", newline="")
+    else:
+        fh = open(source, encoding="utf-8-sig", errors="replace", newline="")
+    with fh:
+        return _scan_starts(csv.reader(fh, delimiter=delim), ncols)
+
+
+def _scan_starts(reader, ncols: int) -> np.ndarray:
     starts, prev_end, header_seen = [], 0, False
     for row in reader:
         start, prev_end = prev_end + 1, reader.line_num
@@ -215,17 +223,25 @@ def _record_lines(source, delim: str, ncols: int) -> np.ndarray:
 
 
 def _locate(source, malformed: list) -> list:
-    """Add the line number (header = 1) to each malformed row: (text, expected, found, line)."""
-    data = source.getvalue() if isinstance(source, io.BytesIO) else Path(source).read_bytes()
-    lines = data.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()
-    out, start = [], 0
-    for text, exp, got in malformed:
-        line = -1
-        for k in range(start, len(lines)):
-            if lines[k].strip() == text.strip():
-                line, start = k + 1, k + 1
-                break
-        out.append((text, exp, got, line))
+    """Add the line number (header = 1) to each malformed row: (text, expected, found, line); the file is
+    scanned line by line (files above EXACT_LINES_MAX_BYTES report -1)."""
+    size = len(source.getvalue()) if isinstance(source, io.BytesIO) else Path(source).stat().st_size
+    if size > EXACT_LINES_MAX_BYTES:
+        return [(text, exp, got, -1) for text, exp, got in malformed]
+    if isinstance(source, io.BytesIO):
+        fh = io.TextIOWrapper(io.BytesIO(source.getvalue()), encoding="utf-8-sig", errors="replace")
+    else:
+        fh = open(source, encoding="utf-8-sig", errors="replace")
+    out = []
+    with fh:
+        lines = enumerate(fh, start=1)
+        for text, exp, got in malformed:
+            line = -1
+            for no, ln in lines:
+                if ln.strip() == text.strip():
+                    line = no
+                    break
+            out.append((text, exp, got, line))
     return out
 
 
