@@ -16,6 +16,7 @@ uncertainty, forecast with intervals that cover, and proven against simple basel
 from __future__ import annotations
 
 import html
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,7 +28,7 @@ from scipy import stats as _st
 from .forecast_models import BacktestResult, as_series, backtest, forecast, season_length
 
 __all__ = ["monthly_series", "bookings_series", "seasonal_profile", "SeasonalProfile", "forecast", "backtest",
-           "BacktestResult", "as_series", "kpi_rows"]
+           "BacktestResult", "as_series", "findings", "kpi_rows"]
 
 _SERIES_COLUMNS = ["period", "value", "n", "complete"]
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -336,13 +337,106 @@ def _growth(v: np.ndarray, pos: np.ndarray, m: int, level: float) -> tuple[float
     hac = {"cov_type": "HAC", "cov_kwds": {"maxlags": max(1, m // 4)}}
     if (v >= 0).all():
         scale = v.mean() or 1.0
-        fit = sm.GLM(v / scale, X, family=sm.families.Poisson()).fit(scale="X2", **hac)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # perfect fits (noise-free inputs) warn about separation
+            fit = sm.GLM(v / scale, X, family=sm.families.Poisson()).fit(scale="X2", **hac)
         b, (lo, hi) = fit.params[1], fit.conf_int(alpha=1 - level)[1]
         return float(np.expm1(lo)), float(np.expm1(hi)), float(np.expm1(b))
     fit = sm.OLS(v, X).fit(**hac)
     mu = np.mean(v)
     b, (lo, hi) = fit.params[1], fit.conf_int(alpha=1 - level)[1]
     return float(lo / mu), float(hi / mu), float(b / mu)
+
+
+# ------------------------------------------------------------------------------------------ findings
+def findings(profile: SeasonalProfile, fc: pd.DataFrame | None = None, bt: BacktestResult | None = None,
+             pf=None, *, lead_months: int = 3, currency: str = ""):
+    """The notebook's Findings (number -> comparison -> decision) from the results.
+
+    Parameters
+    ----------
+    profile : :func:`seasonal_profile` result; fc : :func:`forecast` frame; bt : :func:`backtest`
+        result; pf : :class:`~salesops_kit.pipeline.PipelineForecast`; lead_months : how far ahead of
+        the peak quarter the ramp-up starts; currency : unit shown with amounts.
+    """
+    from .findings import Finding, Findings
+
+    cur = f" {currency}" if currency else ""
+    out = []
+    lvl = f"{profile.level:.0%}"
+    if not profile.quarterly.empty:
+        pk, tr = profile.peak(), profile.trough(by="month")
+        st = profile.stats.iloc[0]
+        ev = (f"seasonality strength {st['strength']:.2f}, Kruskal-Wallis p = {st['p_value']:.2g}, "
+              f"{int(st['n_years'])} years of data")
+        sig = pd.notna(pk["ci_low"]) and pk["ci_low"] > 1
+        start = pd.Period(year=2000, quarter=int(pk["season"]), freq="Q").asfreq("M", "start")
+        ramp = start - lead_months
+        if sig:
+            sug = (f"Ramp marketing and capacity from {MONTHS[ramp.month - 1]} ({lead_months} months before "
+                   f"{pk['label']} starts in {MONTHS[start.month - 1]}); plan {pk['label']} at about "
+                   f"{_pct(pk['index'])} over trend")
+        else:
+            sug = f"The {pk['label']} peak is not established (interval includes 1): do not plan a ramp on it yet"
+        out.append(Finding(subject=str(pk["label"]), metric="seasonal index", value=f"{_pct(pk['index'])} vs trend",
+                           interval=f"{lvl} interval {_pct(pk['ci_low'])} to {_pct(pk['ci_high'])}" if pd.notna(
+                               pk["ci_low"]) else "", evidence=ev, suggestion=sug, topic="forecast", severity=3))
+        out.append(Finding(subject=str(tr["label"]), metric="seasonal index (weakest month)",
+                           value=f"{_pct(tr['index'])} vs trend",
+                           interval=f"{lvl} interval {_pct(tr['ci_low'])} to {_pct(tr['ci_high'])}" if pd.notna(
+                               tr["ci_low"]) else "",
+                           suggestion=(f"Expect a dip in {tr['label']}: set targets and cash planning for it"
+                                       if pd.notna(tr["ci_high"]) and tr["ci_high"] < 1 else
+                                       f"{tr['label']} is the weakest month, but its interval includes the trend: "
+                                       "treat the dip as likely, not certain"),
+                           topic="forecast", severity=2))
+        out.append(Finding(subject="trend", metric="growth per year", value=f"{st['growth_per_year']:+.1%}",
+                           interval=f"{lvl} interval {st['growth_ci_low']:+.1%} to {st['growth_ci_high']:+.1%}",
+                           evidence="quasi-Poisson trend with month effects, HAC interval", topic="forecast",
+                           severity=1.5))
+    if fc is not None and len(fc):
+        lo, hi = _total_interval(fc)
+        first, last = pd.Timestamp(fc["period"].iloc[0]), pd.Timestamp(fc["period"].iloc[-1])
+        out.append(Finding(subject=f"{first:%Y-%m} to {last:%Y-%m}", metric="forecast total",
+                           value=f"{fc['mean'].sum():,.0f}{cur}",
+                           interval=f"80% interval {lo:,.0f} to {hi:,.0f}{cur} (sum of monthly bounds)",
+                           evidence=f"method {fc.attrs.get('method', '')}: {fc.attrs.get('reason', '')}",
+                           suggestion="Use the mean for the plan and the lower bound for committed spend",
+                           topic="forecast", severity=2.5))
+    if bt is not None and not bt.summary.empty:
+        sm = bt.summary.set_index("method")
+        best = bt.summary.iloc[0]
+        n_orig = bt.forecasts["origin"].nunique()
+        if "seasonal_naive" in sm.index and best["method"] != "seasonal_naive":
+            base = sm.loc["seasonal_naive", "mase"]
+            ev = f"{1 - best['mase'] / base:.0%} lower MASE than seasonal naive ({n_orig} rolling origins)"
+            sug = f"Forecast with {best['method']}; keep seasonal naive as the sanity check"
+        elif best["method"] == "seasonal_naive":
+            others = bt.summary[bt.summary["method"] != "seasonal_naive"]
+            nxt = others.iloc[0] if len(others) else None
+            ev = (f"next best {nxt['method']} MASE {nxt['mase']:.2f} ({n_orig} rolling origins)" if nxt is not None
+                  else f"{n_orig} rolling origins")
+            sug = ("No model beats last year's same month on this history: plan from seasonal naive and revisit "
+                   "when more years are available")
+        else:
+            ev, sug = f"{n_orig} rolling origins", ""
+        out.append(Finding(subject=str(best["method"]), metric="backtest MASE", value=f"{best['mase']:.2f}",
+                           benchmark=f"seasonal naive {sm.loc['seasonal_naive', 'mase']:.2f}" if
+                           "seasonal_naive" in sm.index else "",
+                           evidence=ev + f"; sMAPE {best['smape']:.1f}%", suggestion=sug, topic="forecast", severity=2))
+    if pf is not None and pf.next_quarter is not None:
+        q = pf.next_quarter
+        ev = ""
+        if len(pf.backtest):
+            ev = (f"in {int(pf.backtest['covered_p10_p90'].sum())} of {len(pf.backtest)} past quarters the "
+                  "booked amount fell inside P10-P90")
+        bench = f"CRM weighted pipeline {q['crm_weighted']:,.0f}{cur}" if pd.notna(q.get("crm_weighted")) else ""
+        out.append(Finding(subject=str(q["quarter"]), metric="bookings expected from open deals",
+                           value=f"{q['expected']:,.0f}{cur}", benchmark=bench,
+                           interval=f"P10 {q['p10']:,.0f} to P90 {q['p90']:,.0f}{cur}", evidence=ev,
+                           suggestion="Close the gap between this and the top-down forecast with new pipeline",
+                           topic="forecast", severity=1))
+    return Findings(out, title="Seasonality and forecasting")
 
 
 # ---------------------------------------------------------------------------------------------- KPIs

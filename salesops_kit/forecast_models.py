@@ -30,7 +30,7 @@ from scipy import stats as _st
 __all__ = ["forecast", "backtest", "BacktestResult", "as_series", "season_length", "METHODS", "AUTO_MARGIN"]
 
 METHODS = ("seasonal_naive", "ets", "theta", "arima", "combo")
-AUTO_MARGIN = 0.10   # a single method must have >= 10% lower backtest MASE than the combination
+AUTO_MARGIN = 0.30   # a single method must have >= 30% lower backtest MASE than the combination
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -471,12 +471,12 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
             best = sc.drop("combo").idxmin()
             if sc[best] < (1 - AUTO_MARGIN) * sc["combo"]:
                 chosen = best
-                reason += (f"backtest ({len(bt.forecasts['origin'].unique())} origins, h=1..{bh}): {best} MASE "
+                reason += (f"backtest ({bt.forecasts['origin'].nunique()} origin(s), h=1..{bh}): {best} MASE "
                            f"{sc[best]:.3f} beats the combination's {sc['combo']:.3f} by more than "
                            f"{AUTO_MARGIN:.0%}.")
             else:
                 chosen = "combo"
-                reason += (f"backtest ({len(bt.forecasts['origin'].unique())} origins, h=1..{bh}): combination MASE "
+                reason += (f"backtest ({bt.forecasts['origin'].nunique()} origin(s), h=1..{bh}): combination MASE "
                            f"{sc['combo']:.3f} vs best single method {best} {sc[best]:.3f}; no member beats it by "
                            f"{AUTO_MARGIN:.0%}, so the combination is kept.")
     fcs = fitter.forecasts(len(y), h, (chosen,), refit=True)

@@ -162,3 +162,30 @@ def test_sample_planted_seasonality_recovered(sample):
     assert p.trough(by="month")["label"] == "Feb"
     st = p.stats.iloc[0]
     assert st["growth_ci_low"] <= plant["yearly_growth"] <= st["growth_ci_high"]
+
+
+def test_sample_kpis_and_findings(sample):
+    from salesops_kit.kpis import kpi_frame
+
+    rows = F.kpi_rows(sample)
+    kt = kpi_frame(rows)                                   # every name is registered
+    names = set(kt["kpi"])
+    assert {f"seasonal_index_m{i:02d}" for i in range(1, 13)} <= names
+    assert {"seasonal_index_q3", "seasonality_strength", "forecast_next_12m_total", "forecast_backtest_mase",
+            "pipeline_expected_next_quarter"} <= names
+    tot = kt.set_index("kpi").loc["forecast_next_12m_total"]
+    assert tot["ci_low"] < tot["value"] < tot["ci_high"]
+    pipe = kt.set_index("kpi").loc["pipeline_expected_next_quarter"]
+    assert pipe["ci_low"] <= pipe["value"] <= pipe["ci_high"]
+    ser = F.bookings_series(sample)
+    fnd = F.findings(F.seasonal_profile(ser), F.forecast(ser, horizon=12), None, None, lead_months=3)
+    text = fnd.to_markdown()
+    assert "Q3" in text and "Ramp" in text and "Apr" in text      # ramp-up 3 months ahead of the July start
+
+
+def test_kpi_rows_without_tables_is_empty():
+    class _DS:
+        opportunities = None
+        orders = None
+
+    assert F.kpi_rows(_DS()) == []

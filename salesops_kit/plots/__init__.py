@@ -7,6 +7,7 @@ split by topic into submodules and re-exported here, so ``from salesops_kit impo
 from ._base import get_ax
 from .audit import *  # noqa: F401,F403
 from .costs import *  # noqa: F401,F403
+from .forecast import *  # noqa: F401,F403
 from .funnel import *  # noqa: F401,F403
 from .monitor import *  # noqa: F401,F403
 from .reps import *  # noqa: F401,F403
