@@ -183,3 +183,18 @@ def test_sample_bottleneck_is_the_planted_one_and_only_it(use_history):
     # the estimated effect is the analysis's, and it brackets the generator's conversion
     r = b.flagged.iloc[0]
     assert r["ci_low"] <= planted["conversion"] <= r["ci_high"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SAMPLE / "opportunities.csv").exists(), reason="sample data not generated")
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_sample_loaded_lazily_gives_the_same_answers(engine):
+    from salesops_kit import load_dataset
+
+    ref, ds = load_dataset(SAMPLE), load_dataset(SAMPLE, engine=engine)
+    assert not isinstance(ds.opportunities, pd.DataFrame)
+    pd.testing.assert_frame_equal(pd.DataFrame(funnel.kpi_rows(ds)), pd.DataFrame(funnel.kpi_rows(ref)),
+                                  check_dtype=False)
+    for fn in (lambda d: funnel.stage_funnel(d, funnel_type="in_order").table, lambda d: bottlenecks(d).cells,
+               lambda d: stage_calibration(d).table, lambda d: stalled_deals(d)):
+        pd.testing.assert_frame_equal(fn(ds), fn(ref), check_dtype=False)
