@@ -138,7 +138,14 @@ def _ets_model(z, m, seasonal):
 
 def _ets_fc(res, h) -> tuple[np.ndarray, np.ndarray]:
     pr = res.get_prediction(start=res.nobs, end=res.nobs + h - 1)
-    return np.asarray(pr.predicted_mean), np.sqrt(np.asarray(pr.forecast_variance))
+    # statsmodels scales by the in-sample MSE (divided by n); correct the degrees of freedom for the
+    # smoothing parameters and the data-derived initial states (level, trend, m seasonals), else the
+    # intervals undercover on short series (checked on simulated ETS series in the tests)
+    mod = res.model
+    k = len(res.params) + 1 + int(mod.has_trend) + (mod.seasonal_periods if mod.has_seasonal else 0)
+    n = res.nobs
+    df = np.sqrt(n / (n - k)) if n > k + 2 else 1.0
+    return np.asarray(pr.predicted_mean), np.sqrt(np.asarray(pr.forecast_variance)) * df
 
 
 def _arima_parts(m, seasonal):
