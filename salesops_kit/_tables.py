@@ -316,8 +316,9 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
     if dup_exact is not None:
         rej.add(EXACT_DUP, dup_exact, lambda rows: [
             f"exact duplicate of {live[fileidx[first_of[int(r)]]].path.name}:{lines[first_of[int(r)]]}" for r in rows])
-        rej.add(CONFLICT_DUP, dup_conflict, lambda rows: [f"{idc} {v!r} appears on other rows with different values"
-                                                          for v in raw.column(idc).take(pa.array(rows)).to_pylist()])
+        id_raw = raw.column(idc)
+        rej.add(CONFLICT_DUP, dup_conflict, lambda rows: [
+            f"{idc} {v!r} appears on other rows with different values" for v in id_raw.take(pa.array(rows)).to_pylist()])
 
     bad = rej.mask & ~is_footer & ~other
     rej.items = [(ck, m & ~is_footer & ~other, r) for ck, m, r in rej.items]
@@ -335,9 +336,16 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
             lines[sl] = s.first_line + np.arange(s.table.num_rows)
         fileidx[sl] = k
     q = _quarantine(raw, rej, np.flatnonzero(bad), lines, fileidx, live, sources)
+    derive_exit = "exited_date" not in raw.column_names or not _present(raw.column("exited_date")).any()
+    # the raw text is no longer needed: drop every reference so _clean can free it column by column
+    del raw
+    id_raw = None  # noqa: F841 (drops the closure's reference to the raw ids)
+    rej.items.clear()
+    for s in live:
+        s.table = None
     clean = _clean(name, cols, keep, is_closed, is_won)
     if name == "stage_history":
-        clean = _finish_history(clean, "exited_date" not in raw.column_names or not _present(raw.column("exited_date")).any())
+        clean = _finish_history(clean, derive_exit)
     malformed = sum(len(s.malformed) for s in sources)
     acc = dict(table=name, files=len(sources), rows_read=int(keep.sum() + bad.sum()) + malformed,
                rows_kept=len(clean), rows_quarantined=len(q), footer_lines=footer, other_lines=int(other.sum()))
@@ -460,27 +468,25 @@ def _quarantine(raw: pa.Table, rej: _Rejects, idx: np.ndarray, lines, fileidx, l
 def _clean(name: str, cols: dict, keep: np.ndarray, is_closed, is_won) -> pd.DataFrame:
     """Kept rows as a pandas DataFrame in schema column order.
 
-    Text columns come from Arrow one block per column (no consolidation copy); repeated values
-    share one Python string, except in id columns (nearly all distinct: de-duplicating them costs more
-    memory than it saves). Parsed columns are inserted in place.
+    Text columns come from Arrow one at a time, one block per column (no consolidation copy, the
+    Arrow buffers freed as each is converted when nothing else holds them); repeated values share one
+    Python string, except in id columns (nearly all distinct: de-duplicating them costs more memory
+    than it saves). Parsed columns are inserted in place. ``cols`` is consumed.
     """
     tdef = TABLES[name]
     all_kept = bool(keep.all())
     mask = None if all_kept else pa.array(keep)
     order = [c for c in tdef.dtypes if c in cols and c not in ("is_closed", "is_won")]
     text = [c for c in order if isinstance(cols[c], pa.ChunkedArray | pa.Array)]
-    frames = []
-    for ids in (True, False):
-        group = [c for c in text if c.endswith("_id") == ids]
-        if group:
-            t = pa.table({c: cols[c] if mask is None else pc.filter(cols[c], mask) for c in group})
-            frames.append(t.to_pandas(split_blocks=True, deduplicate_objects=not ids))
     n_keep = int(keep.sum())
     df = pd.DataFrame(index=pd.RangeIndex(n_keep))
-    for f in frames:
-        for c in f.columns:
-            df[c] = f[c]
-    del frames
+    pool = pa.default_memory_pool()
+    for c in text:  # one column at a time; its Arrow buffers are released as soon as it is converted
+        arr = cols.pop(c)
+        arr = arr if mask is None else pc.filter(arr, mask)
+        df[c] = pd.Series(arr.to_pandas(deduplicate_objects=not c.endswith("_id")), dtype=object).to_numpy()
+        del arr
+        pool.release_unused()
     for i, c in enumerate(order):
         if c in text:
             continue
