@@ -463,8 +463,8 @@ def kpi_rows(ds) -> list[dict]:
             total = fc["mean"].sum()
             lo, hi = _total_interval(fc)
             rows.append({"kpi": "forecast_next_12m_total", "value": total, "ci_low": lo, "ci_high": hi})
-        bt = fc.attrs.get("backtest")
-        if bt is not None and len(bt):
+        bt = pd.DataFrame(fc.attrs.get("backtest") or [])
+        if len(bt):
             best = bt.sort_values("mase").iloc[0]
             chosen = fc.attrs.get("method")
             sel = bt[bt["method"] == chosen]

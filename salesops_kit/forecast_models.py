@@ -426,7 +426,8 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
     -------
     DataFrame ``period`` (Timestamp), ``h``, ``mean``, ``lower_<L>``, ``upper_<L>`` per level.
     ``.attrs``: ``method`` (what produced it), ``reason`` (why: the auto choice or a fallback —
-    empty, zero, constant or short series), ``backtest`` (auto's backtest summary, else None).
+    empty, zero, constant or short series), ``backtest`` (auto's backtest summary as a list of
+    records ``method, mase, smape, coverage_<L>, n, rank``; None for other methods).
     Empty series gives an empty frame.
     """
     levels = tuple(int(lv) for lv in np.atleast_1d(level))
@@ -493,5 +494,7 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
     out = _frame(fut, summ, levels)
     if not reason:
         reason = f"method={chosen} as requested."
-    out.attrs.update(method=chosen, reason=reason.strip(), backtest=bt_summary)
+    # attrs hold plain records (not a DataFrame) so pd.concat of forecast frames can compare them
+    out.attrs.update(method=chosen, reason=reason.strip(),
+                     backtest=None if bt_summary is None else bt_summary.to_dict("records"))
     return out

@@ -244,6 +244,23 @@ class PipelineForecast:
         return f"<p>{html.escape(self.headline())}</p>" + self.monthly.round(0).to_html(index=False)
 
 
+def _stages_from_flags(opportunities):
+    """A StageModel from the loader's ``is_won`` / ``is_closed`` columns (themselves derived from the
+    mapping's stage model) when ``stages`` is not given; open stages in order of first appearance."""
+    from .schema import StageModel
+
+    f = nw.from_native(opportunities)
+    cols = f.collect_schema().names()
+    if not {"is_won", "is_closed", "stage"} <= set(cols):
+        raise ValueError("pipeline_forecast: pass stages=ds.stages (stage order and won/lost labels); the "
+                         "opportunities have no is_won / is_closed columns to take them from.")
+    d = _collect(f.select("stage", "is_won", "is_closed"))
+    won = tuple(sorted(d.loc[d["is_won"].astype(bool), "stage"].dropna().unique()))
+    lost = tuple(sorted(d.loc[d["is_closed"].astype(bool) & ~d["is_won"].astype(bool), "stage"].dropna().unique()))
+    order = tuple(dict.fromkeys(d.loc[~d["is_closed"].astype(bool), "stage"].dropna()))
+    return StageModel(order=order, won=won, lost=lost)
+
+
 def _next_quarter(as_of: pd.Timestamp) -> pd.Period:
     return as_of.to_period("Q") + 1
 
@@ -269,8 +286,10 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
         ``opportunity_id, stage, entered_date[, exited_date]``. Needed to learn win rates by
         stage *and age* and for the backtest; without it, win rates by the furthest stage reached
         (``lost_at_stage``) and no backtest.
-    stages : StageModel
-        Stage order and won/lost labels (``ds.stages``).
+    stages : StageModel, optional
+        Stage order and won/lost labels (``ds.stages``). Default: taken from the loader's ``is_won``
+        / ``is_closed`` columns (themselves derived from the mapping), open stages in order of first
+        appearance; an error when those columns are absent.
     horizon_months : int
         Months from the as-of month covered by ``monthly`` (the next quarter is always simulated).
     n_sims, seed : simulation size and seed (deterministic).
@@ -283,7 +302,7 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
     :class:`PipelineForecast`.
     """
     if stages is None:
-        raise ValueError("pipeline_forecast: pass stages=ds.stages (stage order and won/lost labels).")
+        stages = _stages_from_flags(opportunities)
     as_of = pd.Timestamp(as_of).normalize()
     deals = _deals(opportunities, stages)
     sh = _stage_rows(stage_history, stages, as_of) if stage_history is not None else None

@@ -87,6 +87,7 @@ def test_known_pattern_and_trend_are_forecast():
         assert err.max() < 0.08, method
         assert (fc["lower_80"] <= fc["mean"]).all() and (fc["upper_95"] >= fc["upper_80"]).all()
     assert fc.attrs["backtest"] is not None and "backtest" in fc.attrs["reason"]
+    assert len(pd.concat([fc, fc])) == 24          # attrs stay comparable: frames of several series concat
     assert list(fc.columns) == ["period", "h", "mean", "lower_80", "upper_80", "lower_95", "upper_95"]
 
 

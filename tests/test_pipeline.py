@@ -99,6 +99,11 @@ def test_errors_and_empty_pipeline():
     opp, sh = data()
     with pytest.raises(ValueError, match="stages"):
         pipeline_forecast(opp, as_of="2024-03-20")
+    # the loader's is_won / is_closed flags (from the mapping) stand in for stages= when absent
+    flagged = opp.assign(is_won=opp["stage"].eq("Ganho"), is_closed=opp["stage"].isin(["Ganho", "Perdido"]))
+    a = pipeline_forecast(flagged, as_of="2024-03-20", stage_history=sh, seed=3)
+    b = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, seed=3)
+    pd.testing.assert_frame_equal(a.monthly, b.monthly)
     with pytest.raises(ValueError, match="close_date"):
         pipeline_forecast(opp.drop(columns="close_date"), as_of="2024-03-20", stages=S)
     pf = pipeline_forecast(opp, as_of="2024-03-30", stage_history=sh, stages=S)   # d5 not yet... still open
