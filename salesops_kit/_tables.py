@@ -419,9 +419,9 @@ def _duplicates(raw: pa.Table, idc: str, excluded: np.ndarray):
     ids = raw.column(idc)
     if excluded.any():
         ids = pc.if_else(pa.array(excluded), pa.scalar(None, ids.type), ids)
-    if pc.count_distinct(ids).as_py() == pc.count(ids).as_py():  # all ids distinct: the common case
+    vc = pc.value_counts(ids)  # one hash pass; in the common case every count is 1 and we stop here
+    if len(vc) == 0 or pc.max(vc.field("counts")).as_py() <= 1:
         return exact, conflict, {}
-    vc = pc.value_counts(ids)
     repeated = vc.field("values").filter(pc.and_kleene(pc.greater(vc.field("counts"), 1),
                                                         pc.is_valid(vc.field("values"))))
     if len(repeated) == 0:
