@@ -283,7 +283,10 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
             df[c] = pd.to_numeric(s.astype("Float64"), errors="coerce").astype("float64")
         elif pd.api.types.is_datetime64_any_dtype(s.dtype):
-            df[c] = pd.to_datetime(s).astype("datetime64[ns]")
+            s = pd.to_datetime(s)
+            if getattr(s.dt, "tz", None) is not None:  # Spark hands back UTC-aware timestamps (session time zone UTC)
+                s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+            df[c] = s.astype("datetime64[ns]")
         elif pd.api.types.is_timedelta64_dtype(s.dtype):
             df[c] = s.dt.total_seconds()
         else:
