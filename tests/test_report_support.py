@@ -31,11 +31,12 @@ def have_sample() -> bool:
     return (SAMPLE / "opportunities.csv").exists()
 
 
-def opportunities_only(folder: Path, n: int = 1500) -> Path:
-    """A dataset with only opportunities (first ``n`` deals of the sample company)."""
+def opportunities_only(folder: Path, every: int = 4) -> Path:
+    """A dataset with only opportunities: every ``every``-th deal of the sample company (a smaller company
+    over the same three years)."""
     folder.mkdir(parents=True, exist_ok=True)
     df = pd.read_csv(SAMPLE / "opportunities.csv", dtype=str, keep_default_na=False)
-    df.head(n).to_csv(folder / "opportunities.csv", index=False)
+    df.iloc[::every].to_csv(folder / "opportunities.csv", index=False)
     return folder
 
 
