@@ -153,8 +153,8 @@ def _strings(arr) -> pd.Series:
 def _present(arr) -> np.ndarray:
     """Mask of values that are present (not null, not blank)."""
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        blank = pc.or_kleene(pc.utf8_is_space(arr), pc.equal(pc.utf8_length(arr), 0))
-        return np.asarray(pc.and_kleene(pc.is_valid(arr), pc.invert(blank)).fill_null(False))
+        blank = pc.match_substring_regex(arr, r"^[\s\p{Zs}]*$")  # RE2: fast, no copy of the strings
+        return np.asarray(pc.invert(blank).fill_null(False))
     return np.asarray(pc.is_valid(arr))
 
 
