@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="what was read, kept and quarantined, and why")
     _common(p)
     p.add_argument("--quarantine-dir", default=None, help="write rejected rows per table as CSV here")
+    p.add_argument("--unknown-stages", choices=("error", "quarantine"), default="error",
+                   help="stage labels the mapping does not know: stop with the lines to add (default) "
+                        "or quarantine those deals and list them")
 
     p = sub.add_parser("sample", help="generate the synthetic sample company")
     p.add_argument("--out", required=True, help="output folder")
@@ -125,9 +128,8 @@ def _dispatch(args) -> int:
         from . import quality
         from .load import load_dataset
 
-        ds = load_dataset(args.data, mapping=args.mapping, as_of=args.as_of)
-        res = quality.audit(ds)
-        print(res.summary())
+        ds = load_dataset(args.data, mapping=args.mapping, as_of=args.as_of, unknown_stages=args.unknown_stages)
+        print(quality.audit(ds))
         if args.quarantine_dir:
             written = quality.write_quarantine(ds, args.quarantine_dir)
             print(f"quarantine written: {', '.join(str(p) for p in written) or 'nothing rejected'}")

@@ -1,0 +1,45 @@
+"""The salesops command line: audit, kpis, sample, mapping suggest (report has its own tests)."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from salesops_kit import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+FIX = ROOT / "tests" / "fixtures" / "exports"
+
+
+def test_audit_prints_account_and_writes_quarantine(tmp_path, capsys):
+    assert cli.main(["audit", str(FIX / "salesforce"), "--mapping", "salesforce",
+                     "--quarantine-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "rows_read" in out and "opportunities" in out
+
+
+def test_kpis_json_has_registry_columns(tmp_path, capsys):
+    assert cli.main(["kpis", str(FIX / "hubspot"), "--mapping", "hubspot", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and set(rows[0]) == {"kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"}
+    by = {(r["kpi"], r["segment"]): r for r in rows}
+    assert by[("rows_opportunities", "all")]["value"] == 6  # the six fixture deals
+
+
+def test_unknown_mapping_is_a_clear_error(capsys):
+    assert cli.main(["kpis", str(FIX / "hubspot"), "--mapping", "nosuchcrm"]) == 2
+    err = capsys.readouterr().err
+    assert "nosuchcrm" in err and "salesforce" in err
+
+
+def test_sample_writes_canonical_files(tmp_path, capsys):
+    assert cli.main(["sample", "--out", str(tmp_path), "--seed", "3", "--scale", "0.05"]) == 0
+    opps = pd.read_csv(tmp_path / "opportunities.csv")
+    assert {"opportunity_id", "owner", "stage", "amount", "created_date", "close_date"} <= set(opps.columns)
+    assert len(opps) > 0
+
+
+def test_mapping_suggest_prints_yaml(capsys):
+    assert cli.main(["mapping", "suggest", str(FIX / "salesforce" / "opportunities_report.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "opportunity_id" in out and "Opportunity ID" in out
