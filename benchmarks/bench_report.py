@@ -38,6 +38,16 @@ def bare_notebook(path: Path) -> Path:
     return path
 
 
+def slowest_cells(path: Path, k: int = 3) -> list[tuple[float, int, str]]:
+    """The ``k`` slowest code cells of an executed notebook: (seconds, execution count, first line)."""
+    if not path.exists():
+        return []
+    nb = nbformat.read(path, as_version=4)
+    cells = [((c.metadata.get("papermill") or {}).get("duration") or 0.0, c.execution_count or 0,
+              (c.source.strip().splitlines() or [""])[0][:60]) for c in nb.cells if c.cell_type == "code"]
+    return sorted(cells, reverse=True)[:k]
+
+
 def run_bare(n: int, params: dict, work: Path) -> list[float]:
     import papermill as pm
 
@@ -67,6 +77,7 @@ def main(argv=None) -> int:
         res = build_report(args.data, mapping=args.mapping, out_dir=work / "report", notebooks=sel, progress=False)
         full = time.perf_counter() - t0
         executed = [r for r in res.runs if r.status != "skipped"]
+        slow = {r.notebook: slowest_cells(work / "report" / "_executed" / f"{r.notebook}.ipynb") for r in executed}
         params = {"data_dir": str(Path(args.data).resolve()), "mapping": args.mapping, "as_of": None}
         t0 = time.perf_counter()
         bare = run_bare(len(executed), params, work)
@@ -78,6 +89,9 @@ def main(argv=None) -> int:
     for r in res.runs:
         if r.status == "skipped":
             print(f"{r.notebook:32s} {'skipped':8s} {'':>9s} {'':>8s}  (needs {', '.join(r.missing)})")
+    print("\nslowest cells (papermill's timing):")
+    for nb, cells in slow.items():
+        print(f"  {nb}: " + "; ".join(f"[{n}] {d:.1f}s {src!r}" for d, n, src in cells))
     in_nbs = sum(r.seconds for r in executed)
     print(f"\nnotebooks: {len(nbs)} found, {len(executed)} executed")
     print(f"full report wall time     {full:8.1f} s  (notebooks {in_nbs:.1f} s + report's own work {full - in_nbs:.1f} s:"
