@@ -43,8 +43,12 @@ def slowest_cells(path: Path, k: int = 3) -> list[tuple[float, int, str]]:
     if not path.exists():
         return []
     nb = nbformat.read(path, as_version=4)
+    def first_line(src: str) -> str:
+        lines = [ln for ln in src.splitlines() if ln.strip() and not ln.lstrip().startswith(("#", "%"))]
+        return (lines or [""])[0].strip()[:60]
+
     cells = [((c.metadata.get("papermill") or {}).get("duration") or 0.0, c.execution_count or 0,
-              (c.source.strip().splitlines() or [""])[0][:60]) for c in nb.cells if c.cell_type == "code"]
+              first_line(c.source)) for c in nb.cells if c.cell_type == "code"]
     return sorted(cells, reverse=True)[:k]
 
 
