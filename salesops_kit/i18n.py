@@ -88,6 +88,7 @@ ZH: dict[str, str] = {
     "failed at cell": "出错单元格",
     "needs": "需要",
     "This report needs the table(s)": "此报告需要以下数据表",
+    "This report needs at least one of the tables": "此报告至少需要以下数据表之一",
     "which this dataset does not have": "当前数据集中没有",
     "Add the export file(s) to the data folder and name them in the mapping:": "请把导出文件放入数据文件夹，并在映射文件中指定：",
     "Required columns": "必需列",
@@ -134,7 +135,25 @@ ZH: dict[str, str] = {
     "lead_conversion_rate": "线索转化率",
     "lead_conversion_rate_shrunk": "线索转化率（收缩估计）",
     "sales_cycle_median_days": "销售周期中位数（天）",
-    "sales_cycle_mean_won_days": "赢单平均周期（天，有偏）",
+    "sales_cycle_won_mean_days": "赢单平均周期（天，有偏）",
+    "won_revenue": "赢单收入",
+    "avg_won_deal_size": "平均赢单金额",
+    "new_customers": "新客户数",
+    "alerts": "警报数",
+    "seasonality_strength": "季节性强度",
+    "csat_satisfied_share": "满意客户占比",
+    "nps": "净推荐值（NPS）",
+    "deals_won": "赢单数",
+    "deals_lost": "输单数",
+    "deals_open": "进行中商机数",
+    "lead_to_win_rate": "线索到赢单转化率",
+    "retention_month_3": "第 3 个月留存率",
+    "retention_month_12": "第 12 个月留存率",
+    "cost_of_sales_ratio": "销售成本率",
+    "customers": "位客户",
+    "score": "分",
+    "currency per customer": "金额/客户",
+    "KPI units": "指标单位",
     "sales_velocity_per_month": "销售速度（每月）",
     "sales_velocity": "销售速度",
     "stage_conversion": "阶段转化率",
@@ -420,12 +439,18 @@ _FAMILIES = (
     (re.compile(r"^stage_conversion_(.+)_to_(.+)$"), "stage_conversion", "{0} → {1}"),
     (re.compile(r"^cumulative_conversion_(.+)_to_(.+)$"), "cumulative_conversion", "{0} → {1}"),
     (re.compile(r"^seasonal_index_(q[1-4]|m\d{1,2})$"), "seasonal_index", "{0}"),
+    (re.compile(r"^(.+)_change_pop$"), "change_pop", "{0}"),
+    (re.compile(r"^(.+)_change_yoy$"), "change_yoy", "{0}"),
+    (re.compile(r"^(.+)_attainment$"), "attainment", "{0}"),
     (re.compile(r"^rows_quarantined_(.+)$"), "rows_quarantined", "{0}"),
     (re.compile(r"^rows_(.+)$"), "rows", "{0}"),
     (re.compile(r"^date_min_(.+)$"), "date_min", "{0}"),
     (re.compile(r"^date_max_(.+)$"), "date_max", "{0}"),
 )
-_FAMILY_ZH = {"rows": "{0} 行数", "rows_quarantined": "{0} 隔离行数", "date_min": "{0} 最早日期",
+_FAMILY_EN = {"change_pop": "{0} change vs previous period", "change_yoy": "{0} change vs a year earlier",
+              "attainment": "{0} attainment"}
+_FAMILY_ZH = {"change_pop": "{0} 环比变化", "change_yoy": "{0} 同比变化", "attainment": "{0} 目标达成率",
+              "rows": "{0} 行数", "rows_quarantined": "{0} 隔离行数", "date_min": "{0} 最早日期",
               "date_max": "{0} 最晚日期"}
 
 
@@ -440,6 +465,9 @@ def kpi_label(name: str, lang: str | None = None) -> str:
         m = pat.match(name)
         if not m:
             continue
+        if family in _FAMILY_EN:  # the variable part is itself a KPI name
+            parts = [kpi_label(g, lang) for g in m.groups()]
+            return (_FAMILY_ZH if lang == "zh" else _FAMILY_EN)[family].format(*parts)
         parts = [t(g, lang) for g in m.groups()]
         if lang == "zh" and family in _FAMILY_ZH:
             return _FAMILY_ZH[family].format(*parts)

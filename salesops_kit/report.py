@@ -34,14 +34,26 @@ __all__ = ["NOTEBOOK_TABLES", "NotebookRun", "ReportResult", "build_report", "ex
 _ROOT = Path(__file__).resolve().parents[1]
 
 # Tables each numbered notebook needs (by number); without them it renders a "what to map" page.
-NOTEBOOK_TABLES: dict[str, tuple[str, ...]] = {
+# A tuple inside means "at least one of these" (KPI monitoring works from any of its source tables).
+NOTEBOOK_TABLES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "00": (),
     "01": ("opportunities",),
     "02": ("orders",),
     "03": ("opportunities",),
     "04": ("opportunities",),
-    "05": ("opportunities",),
+    "05": (("opportunities", "leads", "orders", "csat"),),
 }
+
+
+def missing_tables(ds, needs) -> tuple[str, ...]:
+    """The tables of ``needs`` the dataset lacks; for an any-of group with none present, all its members
+    (in the group's order), so the page can say how to map any of them."""
+    out: list[str] = []
+    for need in needs:
+        group = (need,) if isinstance(need, str) else tuple(need)
+        if not any(ds.has(g) for g in group):
+            out.extend(g for g in group if g not in out)
+    return tuple(out)
 
 
 def notebooks_dir() -> Path:
@@ -263,10 +275,11 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     with _environ(**kernel_env), pages:
         for nb in _progress(nbs, enabled=progress, desc="notebooks", unit="nb"):
             needs = NOTEBOOK_TABLES.get(nb.name[:2], ())
-            missing = tuple(ds.missing(*needs))
+            missing = missing_tables(ds, needs)
             target = out / f"{safe_filename(nb.stem)}.html"
             if missing:
-                target.write_text(missing_page(nb.stem, missing, ds, lang=lang), encoding="utf-8")
+                any_of = any(not isinstance(n, str) for n in needs) and all(not isinstance(n, str) for n in needs)
+                target.write_text(missing_page(nb.stem, missing, ds, lang=lang, any_of=any_of), encoding="utf-8")
                 result.runs.append(NotebookRun(nb.stem, "skipped", 0.0, target, missing=missing))
                 continue
             run = _run_one(nb, executed / nb.name, target, params, progress=progress, kernel_name=kernel_name)
@@ -347,7 +360,10 @@ def _write_page(run: NotebookRun, executed: Path, *, no_code: bool, lang: str) -
         run.error = run.error or f"HTML export failed: {type(exc).__name__}: {exc}"
         run.html.write_text(page(run.notebook, f"<h1>{html.escape(run.notebook)}</h1>"
                                                f"<p>{html.escape(run.error)}</p>", lang=lang), encoding="utf-8")
-    return collect_findings(executed)
+    try:
+        return collect_findings(executed)
+    except Exception:  # noqa: BLE001 - an unreadable notebook has no findings to collect
+        return []
 
 
 _HEADING = re.compile(r"^(#{1,6}[ \t]+)((?:\d+(?:\.\d+)*[ \t]*·[ \t]*|\d+(?:\.\d+)*[.)]?[ \t]+)?)(.+?)[ \t]*$", re.M)

@@ -23,10 +23,9 @@ CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src d
 
 # The KPIs shown on the index page (segment "all"), in this order, when the dataset yields them.
 HEADLINE_KPIS = (
-    "win_rate", "lead_conversion_rate", "sales_cycle_median_days", "sales_velocity_per_month",
-    "cac", "clv_simple", "clv_predictive_mean", "ltv_cac_ratio", "cac_payback_months", "repeat_purchase_rate",
-    "forecast_next_12m_total", "forecast_backtest_mase", "pipeline_expected_next_quarter",
-    "first_response_median_hours", "reps_flagged",
+    "won_revenue", "win_rate", "lead_conversion_rate", "sales_cycle_median_days", "sales_velocity_per_month",
+    "avg_won_deal_size", "new_customers", "cac", "ltv_cac_ratio", "cac_payback_months", "repeat_purchase_rate",
+    "forecast_next_12m_total", "pipeline_expected_next_quarter", "csat_mean", "reps_flagged", "alerts",
 )
 _FALLBACK_KPIS = ("rows_opportunities", "rows_leads", "rows_orders")
 _RATE_UNITS = {"rate", "share", "proportion", "fraction", "%", "percent"}
@@ -61,8 +60,9 @@ def notebook_title(stem: str, lang: str = "en") -> str:
     return f"{num} · {t(words, lang)}" if rest else stem
 
 
-def missing_page(name: str, missing: tuple[str, ...], ds, *, lang: str = "en") -> str:
-    """The page for a notebook whose tables are missing: which tables, their columns, and the mapping keys."""
+def missing_page(name: str, missing: tuple[str, ...], ds, *, lang: str = "en", any_of: bool = False) -> str:
+    """The page for a notebook whose tables are missing: which tables, their columns, and the mapping keys
+    (``any_of``: the notebook needs at least one of them)."""
     from .schema import TABLES
 
     title = notebook_title(name, lang)
@@ -78,7 +78,8 @@ def missing_page(name: str, missing: tuple[str, ...], ds, *, lang: str = "en") -
                       f"<p>{esc(t('Required columns', lang))}: <code>{esc(req)}</code></p>"
                       + (f"<p>{esc(t('Optional columns', lang))}: <code>{esc(opt)}</code></p>" if opt else "")
                       + f"<pre>{esc_block(yaml)}</pre>")
-    intro = (f"<p>{esc(t('This report needs the table(s)', lang))} <strong>{esc(tables)}</strong>"
+    needs = "This report needs at least one of the tables" if any_of else "This report needs the table(s)"
+    intro = (f"<p>{esc(t(needs, lang))} <strong>{esc(tables)}</strong>"
              f"{'，' if lang == 'zh' else ', '}{esc(t('which this dataset does not have', lang))} "
              f"({esc(t('mapping', lang))} <code>{esc(ds.mapping_name)}</code>). "
              f"{esc(t('Add the export file(s) to the data folder and name them in the mapping:', lang))}</p>"
@@ -106,14 +107,14 @@ def format_value(value, unit: str, *, lang: str = "en") -> str:
     u = (unit or "").lower()
     if u in _RATE_UNITS:
         return f"{value * 100:.1f}%"
-    if u in ("rows", "count", "deals", "reps", "customers", "leads") or float(value).is_integer() and abs(value) >= 1:
+    if u in ("rows", "count", "deals", "reps", "customers", "leads", "alerts") or float(value).is_integer() and abs(value) >= 1:
         s = f"{value:,.0f}"
     elif abs(value) >= 100:
         s = f"{value:,.0f}"
     else:
         s = f"{value:,.3g}" if abs(value) < 1 else f"{value:,.2f}"
     lab = unit_label(unit, lang)
-    return f"{s} {lab}" if lab and u not in ("ratio", "index") else s
+    return f"{s} {lab}" if lab and u not in ("ratio", "index", "score", "kpi units") else s
 
 
 def _interval(lo, hi, unit: str, lang: str) -> str:

@@ -177,3 +177,18 @@ def test_kpis_command_writes_neutralised_csv_and_xlsx(tmp_path, tiny_data, capsy
     assert [c.value for c in ws[1]] == ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
     assert not any(c.data_type == "f" for row in ws.iter_rows() for c in row)
     assert cli.main(["kpis", str(tiny_data), "--format", "xlsx"]) == 2  # needs --out
+
+
+def test_missing_tables_required_and_any_of(tiny_data):
+    from salesops_kit.load import load_dataset
+    from salesops_kit.report import missing_tables
+    from salesops_kit.report_pages import missing_page
+
+    ds = load_dataset(tiny_data)  # opportunities only
+    assert missing_tables(ds, ()) == ()
+    assert missing_tables(ds, ("opportunities",)) == ()
+    assert missing_tables(ds, ("orders", "opportunities", "leads")) == ("orders", "leads")
+    assert missing_tables(ds, (("opportunities", "orders"),)) == ()  # one of them is enough
+    assert missing_tables(ds, (("leads", "orders"), "csat")) == ("leads", "orders", "csat")
+    page = missing_page("05_kpi_monitoring", ("leads", "orders"), ds, any_of=True)
+    assert "at least one of the tables" in page and "tables.leads.file" in page and "tables.orders.file" in page
