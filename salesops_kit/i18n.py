@@ -103,6 +103,7 @@ ZH: dict[str, str] = {
     "Reports that failed": "运行失败的报告",
     "KPIs that could not be computed": "无法计算的指标",
     "Interval": "区间",
+    "(latest date in the data)": "（数据中的最晚日期）",
     "column in your export": "导出文件中的列名",
     # notebook titles
     "Data audit": "数据审计",

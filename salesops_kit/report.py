@@ -258,37 +258,42 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     ds = load_dataset(data_dir, mapping=mapping_param, as_of=as_of_param)
     result = ReportResult(out_dir=out)
     pool, kpi_job = _start_kpi_job(ds, parallel=parallel_kpis)  # runs while the notebooks execute
-    qdir = out / "quarantine"
-    if qdir.exists():
-        shutil.rmtree(qdir)
-    result.quarantine = write_quarantine(ds, qdir)
-    result.files["quarantine/"] = qdir
+    try:
+        qdir = out / "quarantine"
+        if qdir.exists():
+            shutil.rmtree(qdir)
+        result.quarantine = write_quarantine(ds, qdir)
+        result.files["quarantine/"] = qdir
 
-    params = {"data_dir": str(data_dir.resolve()), "mapping": mapping_param, "as_of": as_of_param}
-    executed = out / "_executed"
-    executed.mkdir(exist_ok=True)
-    findings: dict[str, list[dict]] = {}
-    kernel_env = {LANG_ENV: lang, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    # Pages are exported in a background thread while the next notebook executes in its kernel.
-    pages = ThreadPoolExecutor(max_workers=1)
-    pending = []
-    with _environ(**kernel_env), pages:
-        for nb in _progress(nbs, enabled=progress, desc="notebooks", unit="nb"):
-            needs = NOTEBOOK_TABLES.get(nb.name[:2], ())
-            missing = missing_tables(ds, needs)
-            target = out / f"{safe_filename(nb.stem)}.html"
-            if missing:
-                any_of = any(not isinstance(n, str) for n in needs) and all(not isinstance(n, str) for n in needs)
-                target.write_text(missing_page(nb.stem, missing, ds, lang=lang, any_of=any_of), encoding="utf-8")
-                result.runs.append(NotebookRun(nb.stem, "skipped", 0.0, target, missing=missing))
-                continue
-            run = _run_one(nb, executed / nb.name, target, params, progress=progress, kernel_name=kernel_name)
-            result.runs.append(run)
-            pending.append((run, pages.submit(_write_page, run, executed / nb.name, no_code=no_code, lang=lang)))
-        for run, job in pending:
-            recs = job.result()
-            if recs is not None:
-                findings[run.notebook] = recs
+        params = {"data_dir": str(data_dir.resolve()), "mapping": mapping_param, "as_of": as_of_param}
+        executed = out / "_executed"
+        executed.mkdir(exist_ok=True)
+        findings: dict[str, list[dict]] = {}
+        kernel_env = {LANG_ENV: lang, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+        # Pages are exported in a background thread while the next notebook executes in its kernel.
+        pages = ThreadPoolExecutor(max_workers=1)
+        pending = []
+        with _environ(**kernel_env), pages:
+            for nb in _progress(nbs, enabled=progress, desc="notebooks", unit="nb"):
+                needs = NOTEBOOK_TABLES.get(nb.name[:2], ())
+                missing = missing_tables(ds, needs)
+                target = out / f"{safe_filename(nb.stem)}.html"
+                if missing:
+                    any_of = any(not isinstance(n, str) for n in needs) and all(not isinstance(n, str) for n in needs)
+                    target.write_text(missing_page(nb.stem, missing, ds, lang=lang, any_of=any_of), encoding="utf-8")
+                    result.runs.append(NotebookRun(nb.stem, "skipped", 0.0, target, missing=missing))
+                    continue
+                run = _run_one(nb, executed / nb.name, target, params, progress=progress, kernel_name=kernel_name)
+                result.runs.append(run)
+                pending.append((run, pages.submit(_write_page, run, executed / nb.name, no_code=no_code, lang=lang)))
+            for run, job in pending:
+                recs = job.result()
+                if recs is not None:
+                    findings[run.notebook] = recs
+    except BaseException:  # interrupted or crashed: do not leave the KPI worker behind
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise
     result.findings = findings
     kpis, result.kpi_errors = _finish_kpi_job(ds, pool, kpi_job)
     result.files.update(write_kpis(kpis, out))
@@ -296,7 +301,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     files = ["kpis.csv", "kpis.xlsx", "findings.csv", "quarantine/", "manifest.json"]
     files += [f"quarantine/{p.name}" for p in result.quarantine]
     (out / "index.html").write_text(
-        index_page(runs=result.runs, ds=ds, kpis=kpis, findings=findings, params=_shown_params(params, data_dir),
+        index_page(runs=result.runs, ds=ds, kpis=kpis, findings=findings, params=_shown_params(params, data_dir, lang),
                    lang=lang, files=files, kpi_errors=result.kpi_errors), encoding="utf-8")
     result.files["index.html"] = out / "index.html"
     manifest = build_manifest(ds, data_dir=data_dir, mapping=mapping_param, params=params, runs=result.runs,
@@ -308,14 +313,16 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     return result
 
 
-def _shown_params(params: dict, data_dir: Path) -> dict:
+def _shown_params(params: dict, data_dir: Path, lang: str = "en") -> dict:
     """Parameters as shown on the index page: the data folder by name, not its absolute path."""
     shown = dict(params)
     shown["data_dir"] = data_dir.name
     mp = Path(str(params["mapping"]))
     if mp.is_file():
         shown["mapping"] = mp.name
-    shown["as_of"] = params["as_of"] or "(latest date in the data)"
+    from .i18n import t
+
+    shown["as_of"] = params["as_of"] or t("(latest date in the data)", lang)
     return shown
 
 
