@@ -100,8 +100,15 @@ def out_of_core(n_opps: int, n_orders: int, *, log=print) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-_MEM = r"""
-import json, resource, sys, time
+# VmHWM of this process (ru_maxrss would carry the parent's high-water mark across fork + exec)
+_HWM = r"""
+def hwm():
+    with open("/proc/self/status") as fh:
+        return int(next(line for line in fh if line.startswith("VmHWM")).split()[1])
+"""
+
+_MEM = _HWM + r"""
+import json, sys, time
 from salesops_kit import quality
 from salesops_kit.load import load_dataset
 t = time.perf_counter()
@@ -110,14 +117,13 @@ quality.audit(ds)
 dt = time.perf_counter() - t
 size = sum(int(df.memory_usage(deep=True).sum()) for df in ds.tables.values())
 rows = {n: len(df) for n, df in ds.tables.items()}
-print(json.dumps({"seconds": dt, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "loaded_bytes": size, "rows": rows}))
+print(json.dumps({"seconds": dt, "maxrss_kb": hwm(), "loaded_bytes": size, "rows": rows}))
 """
 
-_BASE = r"""
-import json, resource
+_BASE = _HWM + r"""
+import json
 import pandas, salesops_kit.load, salesops_kit.quality, pyarrow
-print(json.dumps({"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+print(json.dumps({"maxrss_kb": hwm()}))
 """
 
 
