@@ -58,9 +58,20 @@ def as_series(x) -> pd.Series:
         freq = pd.infer_freq(idx) if len(idx) >= 3 else None
         code = "Q" if (freq or "").startswith(("Q", "BQ")) else "M"
         idx = idx.to_period(code)
-    s = pd.Series(s.to_numpy(dtype=float), index=idx).groupby(level=0).sum().sort_index()
+    s = pd.Series(s.to_numpy(dtype=float), index=idx).groupby(level=0).sum(min_count=1).sort_index()  # NaN stays NaN
     full = pd.period_range(s.index.min(), s.index.max(), freq=s.index.freq)
     return s.reindex(full, fill_value=0.0)
+
+
+def _fill_missing(y: np.ndarray) -> tuple[np.ndarray, str]:
+    """Interpolate missing values (NaN) linearly; the note says how many."""
+    bad = ~np.isfinite(y)
+    if not bad.any() or bad.all():
+        return y, ""
+    x = np.arange(len(y))
+    out = y.copy()
+    out[bad] = np.interp(x[bad], x[~bad], y[~bad])
+    return out, f"{int(bad.sum())} missing value(s) interpolated. "
 
 
 def season_length(y: pd.Series) -> int:
@@ -205,6 +216,7 @@ class _Fitter:
         self.z = np.log(y) if self.log else y
         self.ets_params = None
         self.arima_params = None
+        self.failed: dict[str, str] = {}
 
     def _ets(self, n: int, h: int, refit: bool) -> _Fc:
         z = self.z[:n]
@@ -247,25 +259,43 @@ class _Fitter:
             need |= {"ets", "theta", "arima"}
         if "seasonal_naive" in need:
             out["seasonal_naive"] = _snaive(y, h, self.m if self.seasonal else 1)
-        if "theta" in need:
-            out["theta"] = _theta(y, h, self.m, self.seasonal)
-        if "ets" in need:
-            out["ets"] = self._ets(n, h, refit)
-        if "arima" in need:
-            out["arima"] = self._arima(n, h, refit)
+        calls = {"theta": lambda: _theta(y, h, self.m, self.seasonal), "ets": lambda: self._ets(n, h, refit),
+                 "arima": lambda: self._arima(n, h, refit)}
+        for k in ("theta", "ets", "arima"):
+            if k not in need:
+                continue
+            try:  # a member that cannot be fitted on a user's series is dropped (and named), not fatal
+                fc = calls[k]()
+            except (ValueError, np.linalg.LinAlgError, FloatingPointError, IndexError) as e:
+                self.failed[k] = f"{type(e).__name__}: {e}"
+                continue
+            if np.all(np.isfinite(fc.mu)) and np.all(np.isfinite(fc.sd)):
+                out[k] = fc
+            else:
+                self.failed[k] = "non-finite forecast"
         return out
 
 
 def _summarise(fcs: dict[str, _Fc], method: str, levels) -> dict[str, np.ndarray]:
     """Mean and bounds per level on the original scale; ``combo`` averages members' means and
     quantiles (Vincentization)."""
-    members = ["ets", "theta", "arima"] if method == "combo" else [method]
+    members = [k for k in ("ets", "theta", "arima") if k in fcs] if method == "combo" else [method]
+    if not members or any(k not in fcs for k in members):
+        raise KeyError(method)
     out = {"mean": np.mean([fcs[k].mean() for k in members], axis=0)}
     for lv in levels:
         a = (1 - lv / 100) / 2
         out[f"lower_{lv}"] = np.mean([fcs[k].quantile(a) for k in members], axis=0)
         out[f"upper_{lv}"] = np.mean([fcs[k].quantile(1 - a) for k in members], axis=0)
     return out
+
+
+def _available(fcs: dict[str, _Fc], method: str) -> bool:
+    try:
+        _summarise(fcs, method, ())
+        return True
+    except KeyError:
+        return False
 
 
 # --------------------------------------------------------------------------------------- backtests
@@ -328,7 +358,10 @@ def _run_backtest(y: np.ndarray, periods: pd.PeriodIndex, m: int, seasonal: bool
         lag = m if (seasonal and o > m) else 1
         scale = np.mean(np.abs(train[lag:] - train[:-lag])) if o > lag else np.nan
         for meth in methods:
-            s = _summarise(fcs, meth, levels)
+            try:
+                s = _summarise(fcs, meth, levels)
+            except KeyError:          # the method could not be fitted at this origin
+                continue
             for i in range(horizon):
                 r = {"method": meth, "origin": periods[o - 1].to_timestamp(), "h": i + 1,
                      "period": periods[o + i].to_timestamp(), "actual": y[o + i], "mean": s["mean"][i]}
@@ -395,11 +428,26 @@ def backtest(series, *, horizon: int = 12, folds: int = 3, step: int | None = No
     if bad:
         raise ValueError(f"backtest: unknown method(s) {bad}; choose from {', '.join(METHODS)}.")
     m = season_length(y_s)
-    y = y_s.to_numpy(dtype=float)
+    y, _ = _fill_missing(y_s.to_numpy(dtype=float))
     seasonal = len(y) >= 2 * m
     if _degenerate(y) is not None:
         methods = ("seasonal_naive",)
-    return _run_backtest(y, y_s.index, m, seasonal, int(horizon), int(folds), int(step or horizon), methods, levels)
+    sc = _scale(y)
+    res = _run_backtest(y / sc, y_s.index, m, seasonal, int(horizon), int(folds), int(step or horizon), methods,
+                        levels)
+    if sc != 1.0 and len(res.forecasts):   # models ran on y / scale (optimisers like unit-sized data)
+        f = res.forecasts.copy()
+        cols = ["actual", "mean", "scale"] + [c for lv in res.levels for c in (f"lower_{lv}", f"upper_{lv}")]
+        f[cols] = f[cols] * sc
+        res = BacktestResult(f, res.by_horizon, res.summary, res.levels)
+    return res
+
+
+def _scale(y: np.ndarray) -> float:
+    a = np.abs(y[np.isfinite(y)])
+    s = float(a.mean()) if len(a) else 1.0
+    # a power of two: scaling is exact in floating point (hand-checked values stay exact)
+    return float(2.0 ** np.round(np.log2(s))) if s > 0 and np.isfinite(s) else 1.0
 
 
 # ---------------------------------------------------------------------------------------- forecast
@@ -436,7 +484,7 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
         raise ValueError(f"forecast: method={method!r}; choose from {', '.join(allowed)}.")
     y_s = as_series(series)
     m = season_length(y_s)
-    y = y_s.to_numpy(dtype=float)
+    y, filled = _fill_missing(y_s.to_numpy(dtype=float))
     h = int(horizon)
     if len(y_s):
         fut = pd.period_range(y_s.index[-1] + 1, periods=h, freq=y_s.index.freq)
@@ -455,10 +503,12 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
                                 "zero-width intervals.", backtest=None)
         return out
     seasonal = len(y) >= 2 * m
-    reason = "" if seasonal else (f"fewer than two seasons ({len(y)} < {2 * m} periods): non-seasonal "
-                                  "models only. ")
+    reason = filled + ("" if seasonal else (f"fewer than two seasons ({len(y)} < {2 * m} periods): non-seasonal "
+                                            "models only. "))
+    unit = _scale(y)
+    y = y / unit                     # models run on unit-sized data; results are scaled back below
     if len(y) < 10:
-        s = _summarise({"naive": _snaive(y, h, 1)}, "naive", levels)
+        s = {k: v * unit for k, v in _summarise({"naive": _snaive(y, h, 1)}, "naive", levels).items()}
         out = _frame(fut, s, levels)
         out.attrs.update(method="naive", reason=reason + f"only {len(y)} periods: naive forecast (last value).",
                          backtest=None)
@@ -475,9 +525,13 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
             chosen = "combo"
             reason += "too short for a backtest origin: equal-weight combination of ETS, Theta and ARIMA."
         else:
-            sc = bt.summary.set_index("method")["mase"]
-            best = sc.drop("combo").idxmin()
-            if sc[best] < (1 - AUTO_MARGIN) * sc["combo"]:
+            sc = bt.summary.set_index("method")["mase"].dropna()
+            singles = sc.drop("combo", errors="ignore")
+            best = singles.idxmin() if len(singles) else "combo"
+            if "combo" not in sc.index:
+                chosen = best
+                reason += f"backtest: the combination could not be scored; {best} has the lowest MASE."
+            elif best != "combo" and sc[best] < (1 - AUTO_MARGIN) * sc["combo"]:
                 chosen = best
                 reason += (f"backtest ({bt.forecasts['origin'].nunique()} origin(s), h=1..{bh}): {best} MASE "
                            f"{sc[best]:.3f} beats the combination's {sc['combo']:.3f} by more than "
@@ -488,7 +542,14 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
                            f"{sc['combo']:.3f} vs best single method {best} {sc[best]:.3f}; no member beats it by "
                            f"{AUTO_MARGIN:.0%}, so the combination is kept.")
     fcs = fitter.forecasts(len(y), h, (chosen,), refit=True)
-    summ = _summarise(fcs, chosen, levels)
+    if not _available(fcs, chosen):
+        prev = chosen
+        fcs = fitter.forecasts(len(y), h, ("combo", "seasonal_naive"), refit=True)
+        chosen = "combo" if _available(fcs, "combo") else "seasonal_naive"
+        reason += f" {prev} could not be fitted, so {chosen} is used instead."
+    if fitter.failed:
+        reason += " Dropped: " + "; ".join(f"{k} ({v})" for k, v in sorted(fitter.failed.items())) + "."
+    summ = {k: v * unit for k, v in _summarise(fcs, chosen, levels).items()}
     if (y >= 0).all():  # a non-negative quantity: truncate the predictive law at 0
         summ = {k: np.maximum(v, 0.0) for k, v in summ.items()}
     out = _frame(fut, summ, levels)

@@ -165,3 +165,31 @@ def test_auto_beats_theta_and_seasonal_naive_on_real_series():
     assert mean["auto_mase"] <= 0.8 * mean["snaive_mase"] and mean["auto_smape"] <= 0.8 * mean["snaive_smape"]
     # not carried by a few series: auto beats seasonal naive (MASE) on most of them
     assert (r["auto_mase"] < r["snaive_mase"]).mean() >= 0.7
+
+
+def test_a_member_that_cannot_be_fitted_is_dropped_and_named(monkeypatch):
+    import salesops_kit.forecast_models as fm
+
+    def broken(*a, **k):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(fm, "_theta", broken)
+    t = np.arange(48)
+    y = ser(1000 * 1.01 ** t * FACT[t % 12])
+    fc = forecast(y, horizon=6, method="auto")
+    assert fc.attrs["method"] in ("combo", "ets", "arima") and "Dropped: theta (ValueError: boom)" in fc.attrs["reason"]
+    assert np.isfinite(fc["mean"]).all()
+    only = forecast(y, horizon=6, method="theta")
+    assert only.attrs["method"] == "combo" and "theta could not be fitted" in only.attrs["reason"]
+
+
+def test_missing_values_are_interpolated_and_scale_does_not_matter():
+    t = np.arange(48)
+    base = 1000 * 1.01 ** t * FACT[t % 12]
+    holes = base.copy()
+    holes[[5, 30]] = np.nan
+    fc = forecast(ser(holes), horizon=3, method="ets")
+    assert "2 missing value(s) interpolated" in fc.attrs["reason"] and np.isfinite(fc["mean"]).all()
+    a = forecast(ser(base), horizon=3, method="combo")["mean"].to_numpy()
+    b = forecast(ser(base * 1e-6), horizon=3, method="combo")["mean"].to_numpy()
+    assert np.allclose(a * 1e-6, b, rtol=1e-3)
