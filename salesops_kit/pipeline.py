@@ -5,8 +5,10 @@ CRM's default stage probabilities): every month-end snapshot before as-of places
 the stage it sat in (rebuilt from ``stage_history``) and an age bucket; the deals of a
 (stage, age) cell that have since closed give its win rate (Beta posterior shrunk towards the
 stage's rate). Close timing comes from the same snapshots: the days from snapshot to close of the
-deals that were won. A seeded simulation (win ~ Bernoulli(p ~ Beta), close date ~ the cell's
-empirical delays) gives P10/P50/P90 per month and for the next quarter. Beside it: the CRM's
+deals that were won. A seeded simulation (win ~ Bernoulli(p), p ~ the cell's Beta posterior drawn
+once per simulation and shared by the cell's deals, shifted by a common quarter shock on the
+log-odds whose size is estimated from past quarters' win rates; close date ~ the cell's empirical
+delays) gives P10/P50/P90 per month and for the next quarter. Beside it: the CRM's
 weighted pipeline (amount x probability) and forecast categories, and a backtest on past as-of
 dates rebuilt from stage history, using only what was known at each date.
 
@@ -84,6 +86,7 @@ class _Model:
     rates: pd.DataFrame                # stage, age_bin, won, closed, win_rate, ci_low, ci_high, a, b
     delays: dict                       # (stage, age_bin) or stage -> np.ndarray of days
     all_delays: np.ndarray
+    tau: float = 0.0                   # sd of the quarter-to-quarter shock on the log-odds of winning
 
 
 def _learn(deals: pd.DataFrame, sh: pd.DataFrame | None, stages, as_of: pd.Timestamp) -> _Model:
@@ -134,7 +137,23 @@ def _learn(deals: pd.DataFrame, sh: pd.DataFrame | None, stages, as_of: pd.Times
         delays[s] = d.to_numpy(dtype=float)
     stage_p = st["p_stage"].to_dict()
     return _Model(g.reset_index(drop=True).assign(_stage_p=g["stage"].map(stage_p)), delays,
-                  won["delay"].to_numpy(dtype=float))
+                  won["delay"].to_numpy(dtype=float), _quarter_shock(closed))
+
+
+def _quarter_shock(closed: pd.DataFrame) -> float:
+    """Between-quarter sd of the log-odds of winning beyond binomial noise (method of moments over
+    close quarters with >= 20 closed deals): win rates drift together, which independent deal draws
+    would miss and make P10-P90 too narrow."""
+    if closed.empty:
+        return 0.0
+    q = closed.groupby(closed["close_date"].dt.to_period("Q"))["is_won"].agg(["sum", "size"])
+    q = q[q["size"] >= 20]
+    if len(q) < 3:
+        return 0.0
+    p = ((q["sum"] + 0.5) / (q["size"] + 1)).to_numpy()
+    lo = np.log(p / (1 - p))
+    binom = np.mean(1 / (q["size"].to_numpy() * p * (1 - p)))
+    return float(np.sqrt(max(0.0, np.var(lo, ddof=1) - binom)))
 
 
 def _open_at(deals: pd.DataFrame, sh: pd.DataFrame | None, as_of: pd.Timestamp, use_current: bool) -> pd.DataFrame:
@@ -164,7 +183,18 @@ def _simulate(o: pd.DataFrame, model: _Model, as_of: pd.Timestamp, months: pd.Pe
         else:
             p0 = stage_p.get(s, 0.5)
             a[i], b[i] = _PRIOR * p0, _PRIOR * (1 - p0)
-    p = rng.beta(a, b, size=(n_sims, n)) if n else np.zeros((n_sims, 0))
+    # one draw of each cell's rate per simulation, shared by the deals in that cell (parameter
+    # uncertainty is common to them), plus a common quarter shock on the log-odds (model.tau)
+    keys = list(zip(o["stage"], o["age_bin"], strict=True))
+    uniq = sorted(set(keys), key=str)
+    col = np.array([uniq.index(k) for k in keys], dtype=int)
+    ua = np.array([a[keys.index(k)] for k in uniq])
+    ub = np.array([b[keys.index(k)] for k in uniq])
+    pc = rng.beta(ua, ub, size=(n_sims, len(uniq))) if n else np.zeros((n_sims, 0))
+    p = pc[:, col] if n else np.zeros((n_sims, 0))
+    if model.tau > 0 and n:
+        lo = np.log(np.clip(p, 1e-9, 1 - 1e-9) / np.clip(1 - p, 1e-9, None)) + rng.normal(0, model.tau, (n_sims, 1))
+        p = 1 / (1 + np.exp(-lo))
     win = rng.random((n_sims, n)) < p
     delay = np.empty((n_sims, n))
     med = np.empty(n)
@@ -273,7 +303,7 @@ def _run(deals, sh, stages, as_of, months, n_sims, seed, use_current):
 
 
 def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, horizon_months: int = 6,
-                      n_sims: int = 2000, seed: int = 0, backtest_dates: int = 4) -> PipelineForecast:
+                      n_sims: int = 2000, seed: int = 0, backtest_dates: int = 6) -> PipelineForecast:
     """Expected bookings per month from the deals open at ``as_of``, with P10/P50/P90.
 
     Parameters
