@@ -212,8 +212,7 @@ def test_hostile_names_are_shown_as_text_and_nothing_runs(browser, tmp_path_fact
 
 @pytest.mark.slow
 def test_chinese_management_report_with_missing_tables_loads_clean(browser, tmp_path_factory):
-    code, printed, out = support.opportunities_only_report(tmp_path_factory)
-    assert code == 0, printed
+    _, _, out = support.opportunities_only_report(tmp_path_factory)  # exit code: test_report_e2e's business
     pages = [out / "index.html"] + sorted(out.glob("[0-9][0-9]_*.html"))
     for page in pages:
         seen = browser.load(page)
