@@ -17,6 +17,7 @@ files, GB18030 text, Chinese dates and export footers with text in the id column
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def spark_session(app: str = "salesops-kit", *, cores: int = 1, shuffle_partitio
     return spark
 
 
-def materialize(ds, *, con=None):
+def materialize(ds):
     """Run a lazy dataset's plans once and keep the tables in the engine (Polars DataFrames / DuckDB
     temp tables), so that several analyses do not each re-read and re-check the files."""
     from dataclasses import replace
@@ -162,24 +163,16 @@ def materialize(ds, *, con=None):
         kind = engine_of(t)
         if kind == "polars-lazy":
             out[name] = t.collect()
-        elif kind == "duckdb":
-            c = con or _con_of(t)
-            tmp = f"_salesops_{name}"
-            t.create(tmp) if not _has_table(c, tmp) else None
-            out[name] = c.table(tmp)
+        elif kind == "duckdb":  # a table in the relation's own connection
+            tmp = f"_salesops_{name}_{next(_tables)}"
+            t.create(tmp)
+            out[name] = t.query("_salesops_src", f'select * from "{tmp}"')
         else:
             out[name] = t
     return replace(ds, tables=out)
 
 
-def _has_table(con, name: str) -> bool:
-    return bool(con.execute("select count(*) from duckdb_tables() where table_name = ?", [name]).fetchall()[0][0])
-
-
-def _con_of(rel):
-    import duckdb
-
-    return getattr(rel, "_salesops_con", None) or duckdb.default_connection()
+_tables = itertools.count()
 
 
 # ------------------------------------------------------------------------------------------------
