@@ -7,9 +7,6 @@ mark missing values, negative amounts, close-before-created, exact and conflicti
 
 from __future__ import annotations
 
-import re
-
-import pandas as pd
 import polars as pl
 
 from .readers import FOOTER_RE
@@ -193,9 +190,4 @@ def build(*, name, raw, colmap, spec, stages, mname, found, unknown_stages, con,
             "account": helpers.account(name, len(found), adf.row(0, named=True)), "notes": notes}
 
 
-def _escape(s: str) -> str:
-    return re.escape(s)
-
-
 __all__ = ["build"]
-_ = pd  # pandas frames come back from to_pandas

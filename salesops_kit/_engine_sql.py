@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import itertools
 
-import pandas as pd
-
 from .readers import FOOTER_RE
 from .schema import TABLES
 
@@ -189,5 +187,3 @@ def build(*, name, raw, colmap, spec, stages, mname, found, unknown_stages, con,
     return {"clean": clean, "quarantine": q.reset_index(drop=True),
             "account": helpers.account(name, len(found), a.to_dict()), "notes": notes}
 
-
-_ = pd

@@ -21,7 +21,6 @@ import itertools
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ._tables import (
@@ -468,13 +467,6 @@ def _flag_counts(engine, tables, as_of, con) -> pd.DataFrame:
                 k = t.distinct().aggregate("count(*)").fetchall()[0][0]
                 rows.append((name, REPEATED_ROW, int(n - k)))
     return pd.DataFrame(rows, columns=["table", "check", "rows"])
-
-
-def stage_label_counts(labels: pd.DataFrame) -> pd.DataFrame:
-    """(label, n) sorted by label, nulls dropped: the distinct raw stage labels of a table."""
-    out = labels.dropna(subset=["label"]).sort_values("label", kind="stable").reset_index(drop=True)
-    out["n"] = out["n"].astype(np.int64)
-    return out
 
 
 # ------------------------------------------------------------------------------------------------
