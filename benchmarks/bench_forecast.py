@@ -11,8 +11,11 @@ speed ratio comes with the accuracy it buys.
     python benchmarks/bench_forecast.py            # 1,000 series (a few minutes on 2 cores)
     python benchmarks/bench_forecast.py --n 100    # quick run
 
-OpenBLAS is limited to one thread (set before numpy loads) unless already set: on a small shared
-machine threaded BLAS makes statsmodels' small matrix calls much slower for both sides.
+OpenBLAS is limited to one thread for the whole process (set before numpy loads) unless
+OPENBLAS_NUM_THREADS is already set, so both sides run single-threaded: the like-for-like comparison.
+``forecast`` itself limits BLAS to one thread while fitting (threadpoolctl, when installed); a plain
+ETS fit does not, so with a threaded BLAS (e.g. ``OPENBLAS_NUM_THREADS=2``) the baseline slows down
+several-fold on a small busy machine and the ratio drops below 1 — quoted separately, not as the result.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ are bias-adjusted back-transforms); Theta handles multiplicative seasonality its
 
 from __future__ import annotations
 
+import contextlib
 import html
 import warnings
 from dataclasses import dataclass
@@ -403,24 +404,9 @@ def _degenerate(y: np.ndarray) -> str | None:
     return None
 
 
-def backtest(series, *, horizon: int = 12, folds: int = 3, step: int | None = None, methods=METHODS,
+def _backtest_impl(series, *, horizon: int = 12, folds: int = 3, step: int | None = None, methods=METHODS,
              level=(80, 95)) -> BacktestResult:
-    """Rolling-origin backtest: MASE, sMAPE and interval coverage per method and horizon.
-
-    Origins are ``n - horizon - step*k`` for ``k = 0..folds-1`` (``step`` defaults to
-    ``horizon``, i.e. non-overlapping test windows); an origin needs at least two seasons + 2
-    periods of training. MASE scales absolute errors by the training window's in-sample seasonal
-    naive MAE; sMAPE = ``200 |y - f| / (|y| + |f|)`` (percent, 0 when both are 0).
-
-    Parameters
-    ----------
-    series : :func:`monthly_series` output or a date-indexed Series.
-    methods : subset of ``seasonal_naive, ets, theta, arima, combo``.
-
-    Returns
-    -------
-    :class:`BacktestResult` (empty tables when no origin fits).
-    """
+    """See :func:`backtest`."""
     y_s = as_series(series)
     levels = tuple(int(lv) for lv in np.atleast_1d(level))
     methods = tuple(methods)
@@ -459,25 +445,8 @@ def _frame(periods, s: dict, levels) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2) -> pd.DataFrame:
-    """Forecast the next ``horizon`` periods with intervals.
-
-    Parameters
-    ----------
-    series : :func:`monthly_series` output (incomplete periods ignored) or a date-indexed Series.
-    method : {"auto", "combo", "ets", "theta", "arima", "seasonal_naive"}
-        ``auto`` backtests ``combo, ets, theta, arima`` on ``folds`` rolling origins (test windows
-        of one season) and keeps the combination unless a member's MASE is ``AUTO_MARGIN`` lower.
-    level : interval levels in percent.
-
-    Returns
-    -------
-    DataFrame ``period`` (Timestamp), ``h``, ``mean``, ``lower_<L>``, ``upper_<L>`` per level.
-    ``.attrs``: ``method`` (what produced it), ``reason`` (why: the auto choice or a fallback —
-    empty, zero, constant or short series), ``backtest`` (auto's backtest summary as a list of
-    records ``method, mase, smape, coverage_<L>, n, rank``; None for other methods).
-    Empty series gives an empty frame.
-    """
+def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2) -> pd.DataFrame:
+    """See :func:`forecast`."""
     levels = tuple(int(lv) for lv in np.atleast_1d(level))
     allowed = ("auto",) + METHODS
     if method not in allowed:
@@ -559,3 +528,69 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
     out.attrs.update(method=chosen, reason=reason.strip(),
                      backtest=None if bt_summary is None else bt_summary.to_dict("records"))
     return out
+
+
+# ------------------------------------------------------------------------------ BLAS thread limits
+_CTRL = None
+
+
+def _blas_single_thread():
+    """Limit BLAS to one thread while fitting: the state-space models make thousands of tiny matrix
+    calls, and a threaded BLAS makes each one slower (about 6-15x on a busy 2-core machine). Uses
+    threadpoolctl when installed; otherwise a no-op."""
+    global _CTRL
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return contextlib.nullcontext()
+    if _CTRL is None:
+        import scipy.linalg  # noqa: F401  (load scipy's BLAS so the controller sees it)
+        from statsmodels.tsa.statespace import sarimax  # noqa: F401
+
+        _CTRL = ThreadpoolController()
+    return _CTRL.limit(limits=1, user_api="blas")
+
+
+def backtest(series, *, horizon: int = 12, folds: int = 3, step: int | None = None, methods=METHODS,
+             level=(80, 95)) -> BacktestResult:
+    """Rolling-origin backtest: MASE, sMAPE and interval coverage per method and horizon.
+
+    Origins are ``n - horizon - step*k`` for ``k = 0..folds-1`` (``step`` defaults to
+    ``horizon``, i.e. non-overlapping test windows); an origin needs at least two seasons + 2
+    periods of training. MASE scales absolute errors by the training window's in-sample seasonal
+    naive MAE; sMAPE = ``200 |y - f| / (|y| + |f|)`` (percent, 0 when both are 0).
+
+    Parameters
+    ----------
+    series : :func:`monthly_series` output or a date-indexed Series.
+    methods : subset of ``seasonal_naive, ets, theta, arima, combo``.
+
+    Returns
+    -------
+    :class:`BacktestResult` (empty tables when no origin fits).
+    """
+    with _blas_single_thread():
+        return _backtest_impl(series, horizon=horizon, folds=folds, step=step, methods=methods, level=level)
+
+
+def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2) -> pd.DataFrame:
+    """Forecast the next ``horizon`` periods with intervals.
+
+    Parameters
+    ----------
+    series : :func:`monthly_series` output (incomplete periods ignored) or a date-indexed Series.
+    method : {"auto", "combo", "ets", "theta", "arima", "seasonal_naive"}
+        ``auto`` backtests ``combo, ets, theta, arima`` on ``folds`` rolling origins (test windows
+        of one season) and keeps the combination unless a member's MASE is ``AUTO_MARGIN`` lower.
+    level : interval levels in percent.
+
+    Returns
+    -------
+    DataFrame ``period`` (Timestamp), ``h``, ``mean``, ``lower_<L>``, ``upper_<L>`` per level.
+    ``.attrs``: ``method`` (what produced it), ``reason`` (why: the auto choice or a fallback —
+    empty, zero, constant or short series), ``backtest`` (auto's backtest summary as a list of
+    records ``method, mase, smape, coverage_<L>, n, rank``; None for other methods).
+    Empty series gives an empty frame.
+    """
+    with _blas_single_thread():
+        return _forecast_impl(series, horizon=horizon, method=method, level=level, folds=folds)
