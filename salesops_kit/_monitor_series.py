@@ -373,7 +373,8 @@ def order_series(orders, spend, *, period: str, as_of, kpis) -> list[pd.DataFram
     daily["s"] = 0.0
     out = []
     sm = {c: c for c in segs}
-    use_costs = period in ("M", "Q") and spend is not None and len(spend) and "channel" in segs
+    use_costs = (period in ("M", "Q") and spend is not None and "channel" in segs  # row count on any engine
+                 and lazy(spend, table="marketing_spend").select(nw.len()).collect().item() > 0)
     if use_costs:  # the cost module's CAC and new customers per channel (months, quarters)
         from .costs import cac
 

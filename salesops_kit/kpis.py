@@ -231,7 +231,9 @@ def _num(v):
 
 
 def kpi_rows(ds) -> list[dict]:
-    """Data KPIs from the loader's row account."""
+    """Data KPIs from the loader's row account (any engine: one narwhals select per table)."""
+    import narwhals as nw
+
     from .schema import TABLES
 
     rows = []
@@ -240,12 +242,16 @@ def kpi_rows(ds) -> list[dict]:
         if df is None:
             continue
         q = ds.quarantine.get(name)
-        rows.append({"kpi": f"rows_{name}", "value": len(df)})
+        f = nw.from_native(df)
+        f = f.lazy() if isinstance(f, nw.DataFrame) else f
+        dated = t.date_column in f.collect_schema().names()
+        aggs = [nw.col(t.date_column).min().alias("lo"), nw.col(t.date_column).max().alias("hi")] if dated else []
+        r = f.select(nw.len().alias("n"), *aggs).collect().rows(named=True)[0]  # min/max skip nulls
+        rows.append({"kpi": f"rows_{name}", "value": int(r["n"])})
         rows.append({"kpi": f"rows_quarantined_{name}", "value": 0 if q is None else len(q)})
-        dates = df[t.date_column].dropna() if t.date_column in df else pd.Series(dtype="datetime64[ns]")
-        if len(dates):
-            rows.append({"kpi": f"date_min_{name}", "value": pd.Timestamp(dates.min()).date().isoformat()})
-            rows.append({"kpi": f"date_max_{name}", "value": pd.Timestamp(dates.max()).date().isoformat()})
+        if dated and r["lo"] is not None and pd.notna(r["lo"]):
+            rows.append({"kpi": f"date_min_{name}", "value": pd.Timestamp(r["lo"]).date().isoformat()})
+            rows.append({"kpi": f"date_max_{name}", "value": pd.Timestamp(r["hi"]).date().isoformat()})
     return rows
 
 

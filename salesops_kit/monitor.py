@@ -18,10 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 
 from . import _monitor_series as ms
+from ._funnel_scan import columns, lazy
 from ._monitor_series import KPI_SPECS, SERIES_COLUMNS, KPISpec, last_complete_period, parse_review
 from .control import control_limits, flag_alerts
 from .findings import Finding, Findings
@@ -82,13 +84,13 @@ def kpi_series(ds, *, period: str = "M", kpis=None, maturity_days: int = 90,
     as_of = ds.as_of
     parts: list[pd.DataFrame] = []
     opps = ds.opportunities
-    if opps is not None and len(opps):
+    if _rows(opps):
         parts += ms.opportunity_series(opps, stages=ds.stages, period=period, as_of=as_of, kpis=wanted)
-    if ds.leads is not None and len(ds.leads):
+    if _rows(ds.leads):
         parts += ms.lead_series(ds.leads, period=period, as_of=as_of, kpis=wanted, maturity_days=maturity_days)
-    if ds.orders is not None and len(ds.orders):
+    if _rows(ds.orders):
         parts += ms.order_series(ds.orders, ds.marketing_spend, period=period, as_of=as_of, kpis=wanted)
-    if ds.csat is not None and len(ds.csat):
+    if _rows(ds.csat):
         parts += ms.csat_series(ds.csat, period=period, as_of=as_of, kpis=wanted, owner_team=owner_teams(opps))
     parts = [p for p in parts if p is not None and len(p)]
     if not parts:
@@ -102,11 +104,19 @@ def kpi_series(ds, *, period: str = "M", kpis=None, maturity_days: int = 90,
     return s.sort_values(["kpi", "segment", "period"], kind="stable").reset_index(drop=True)
 
 
+def _rows(table) -> int:
+    """Rows of a table on any engine (0 for None): narwhals ``len`` in a select, as a LazyFrame has no ``len()``."""
+    return 0 if table is None else int(lazy(table).select(nw.len()).collect().item())
+
+
 def owner_teams(opps) -> pd.DataFrame | None:
     """owner -> team (the team of most of the owner's deals), or None without a team column."""
-    if opps is None or "team" not in getattr(opps, "columns", []):
+    if opps is None:
         return None
-    t = opps[["owner", "team"]].dropna().value_counts().reset_index()
+    lf = lazy(opps, table="opportunities")
+    if "team" not in columns(lf):
+        return None
+    t = ms.collect(lf.select("owner", "team").drop_nulls().group_by("owner", "team").agg(nw.len().alias("count")))
     t = t.sort_values(["owner", "count", "team"], ascending=[True, False, True], kind="stable")
     return t.drop_duplicates("owner")[["owner", "team"]].reset_index(drop=True)
 
@@ -300,7 +310,7 @@ def _targets(ds, targets, notes: list[str]) -> pd.DataFrame:
     else:
         notes.append("No targets file (targets.csv with kpi, segment, period, target): only quotas, if any, "
                      "serve as targets.")
-    if ds.quotas is not None and len(ds.quotas):
+    if _rows(ds.quotas):
         frames.append(targets_from_quotas(ds.quotas, owner_team=owner_teams(ds.opportunities)))
     else:
         notes.append("No quotas table: won revenue has no quota target.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 
@@ -39,9 +40,12 @@ def targets_from_quotas(quotas, *, owner_team: pd.DataFrame | None = None) -> pd
 
     Quotas longer than a month are spread over their months in proportion to days (``period_end``).
     """
-    if quotas is None or not len(quotas):
+    if quotas is None:
         return pd.DataFrame(columns=TARGET_COLUMNS)
-    q = quotas.copy()
+    f = nw.from_native(quotas)  # any engine; quotas are small (rep x period), so they come back as pandas
+    q = (f.collect() if isinstance(f, nw.LazyFrame) else f).to_pandas().copy()
+    if not len(q):
+        return pd.DataFrame(columns=TARGET_COLUMNS)
     start = pd.to_datetime(q["period_start"])
     end = pd.to_datetime(q["period_end"]) if "period_end" in q else start.dt.to_period("M").dt.end_time
     rows = []

@@ -298,10 +298,12 @@ def coverage(ds, *, freq: str = "M") -> pd.DataFrame:
         if df is None:
             continue
         col = TABLES[name].date_column
-        if col not in df.columns or len(df) == 0:
+        f = nw.from_native(df)  # any engine: pandas, Polars (eager or lazy), DuckDB, PySpark
+        f = f.lazy() if isinstance(f, nw.DataFrame) else f
+        if col not in f.collect_schema().names():
             continue
-        g = (nw.from_native(df, eager_only=True).select(nw.col(col).dt.truncate(_FREQ[freq]).alias("period"))
-             .drop_nulls().group_by("period").agg(nw.len().alias("rows")).sort("period").to_pandas())
+        g = (f.select(nw.col(col).dt.truncate(_FREQ[freq]).alias("period")).drop_nulls().group_by("period")
+             .agg(nw.len().alias("rows")).sort("period").collect().to_pandas())
         if g.empty:
             continue
         step = {"D": "D", "W": "W-MON", "Q": "QS"}.get(freq, "YS" if freq.startswith("Y") else "MS")

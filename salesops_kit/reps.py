@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 
@@ -461,7 +462,9 @@ def coaching_findings(dataset, **kwargs):
 
 def kpi_rows(ds) -> list[dict]:
     """Rep KPIs per owner (``owner=NAME``) and ``reps_flagged`` overall; [] without opportunities."""
-    if ds.opportunities is None or len(ds.opportunities) == 0:
+    from ._funnel_scan import lazy
+
+    if ds.opportunities is None or lazy(ds.opportunities).select(nw.len()).collect().item() == 0:  # any engine
         return []
     card = scorecard(ds)
     comp = compare_reps(ds, card=card)

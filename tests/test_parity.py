@@ -376,24 +376,10 @@ def _params():
 TOLERANCE = {"costs.predictive_ltv": 1e-6, "costs.unit_economics": 1e-6, "forecast.kpi_rows": 1e-4}
 
 # (case, engine or "*") -> what fails; these are reported to the module owners (strict: a fix turns them red)
-_LAZY_LEN = "len() of a Polars LazyFrame (no length without collecting)"
 _GG = ("Gamma-Gamma compresses (frequency, monetary value) patterns by exact float equality: the engines' means "
        "differ in the last bit, so the pattern count differs (6080 on pandas vs 6082-6084) and the fit moves ~1e-8")
 NOT_STRICT = {"forecast.kpi_rows", "costs.predictive_ltv", "costs.unit_economics"}  # summation order varies run to run (threads): sometimes equal, so reported, not pinned
 KNOWN_NOT_NEUTRAL: dict[tuple[str, str], str] = {
-    ("monitor.owner_teams", "*"): "monitor.py:109 owner_teams: opps[['owner', 'team']].dropna().value_counts() is "
-                                  "pandas-only (Polars has no dropna, a LazyFrame no [[...]], DuckDB no list index)",
-    ("monitor.kpi_series", "*"): "monitor.py:85/92 kpi_series: len(opps) on a LazyFrame; owner_teams(opps) (above)",
-    ("monitor.kpi_rows", "*"): "monitor.py:582 kpi_rows -> review -> kpi_series (above)",
-    ("_monitor_series.order_series", "polars_lazy"): "_monitor_series.py:373 order_series: " + _LAZY_LEN,
-    ("monitor_targets.targets_from_quotas", "*"): "monitor_targets.py:42-44 targets_from_quotas: len(quotas) and "
-                                                  "quotas.copy() are pandas-only",
-    ("quality.coverage", "polars_lazy"): "quality.py:301-303 coverage: len(df) and nw.from_native(df, "
-                                         "eager_only=True) reject lazy frames",
-    ("quality.coverage", "duckdb"): "quality.py:303 coverage: nw.from_native(df, eager_only=True) rejects a "
-                                    "DuckDB relation",
-    ("kpis.kpi_rows", "*"): "kpis.py:242-244 kpi_rows: len(df) and df[col].dropna() are pandas-only",
-    ("reps.kpi_rows", "polars_lazy"): "reps.py:464 kpi_rows: " + _LAZY_LEN,
     ("costs.predictive_ltv", "*"): _GG,
     ("costs.unit_economics", "*"): _GG,
     ("forecast.kpi_rows", "*"): "forecast.kpi_rows: forecast.bookings_series agrees to 5e-16, but "
