@@ -1,0 +1,90 @@
+"""pandas fast paths of narwhals scans (issue 8: the kit on pandas must not be slower than idiomatic pandas).
+
+Each function computes exactly what the narwhals scan of its caller computes, for a plain pandas
+DataFrame, with vectorised numpy/pandas steps that avoid narwhals' generic pandas translation (an
+ordered ``first(order_by=)`` that sorts the whole frame, two-key group-bys). A function returns ``None``
+when its input is outside what it handles (e.g. missing customer ids, time zones); the caller then
+runs its narwhals scan. The parity tests (tests/test_parity.py) run the callers on pandas against
+Polars and DuckDB, so these paths are held to the same answers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _day_number(ts: pd.Timestamp) -> int:
+    return int(np.datetime64(ts.normalize().to_datetime64(), "D").astype(np.int64))
+
+
+def rfm_pandas(df: pd.DataFrame, *, customer_col: str, date_col: str, amount_col: str, cal: pd.Timestamp,
+               hold: pd.Timestamp | None, unit: float) -> pd.DataFrame | None:
+    """``customers.rfm_summary`` on a pandas frame: purchase days per customer and calendar day, then the
+    calibration summary (first/last day, days, revenue, first day's amount) and the holdout counts.
+
+    Returns the columns of ``rfm_summary`` (sorted by customer id), or None for input it does not handle
+    (a date column that is not naive datetime64, missing customer ids).
+    """
+    d = df[date_col]
+    if not pd.api.types.is_datetime64_dtype(d.dtype) or isinstance(d.dtype, pd.DatetimeTZDtype):
+        return None
+    c = df[customer_col]
+    if isinstance(c.dtype, pd.CategoricalDtype) or c.isna().any():
+        return None
+    cal_day = _day_number(cal)
+    last_day = _day_number(hold) if hold is not None else cal_day
+    days = d.to_numpy().astype("datetime64[D]").astype(np.int64)
+    keep = (days <= last_day) & (days != np.iinfo(np.int64).min)  # NaT is the smallest int64
+    amount = df[amount_col].astype("float64").to_numpy()
+    if not keep.all():
+        c, days, amount = c[keep], days[keep], amount[keep]
+    if len(days) == 0:
+        return None
+    lo = int(days.min())
+    span = int(days.max()) - lo + 1
+    cv = c.to_numpy()
+    if cv.dtype.kind in "iu" and (int(cv.max()) - int(cv.min()) + 1) * span < 2**62:  # integer ids: no hashing
+        cmin = int(cv.min())
+        codes, uniques = cv.astype(np.int64) - cmin, None
+    else:
+        codes, uniques = pd.factorize(c, sort=True)  # customer codes in customer-id order
+    key = codes.astype(np.int64) * span + (days - lo)
+    # one purchase per customer and day: pandas' (compensated) group sums in row order, then keys sorted
+    daily = pd.Series(amount).groupby(key, sort=False).sum()
+    k = daily.index.to_numpy()
+    order = np.argsort(k)  # keys are unique
+    k, amt = k[order], daily.to_numpy()[order]
+    cust, day = k // span, k % span + lo
+    in_cal = day <= cal_day
+    cc, dc, ac = cust[in_cal], day[in_cal], amt[in_cal]
+    if len(cc) == 0:
+        return None
+    starts = np.flatnonzero(np.r_[True, cc[1:] != cc[:-1]])
+    ends = np.r_[starts[1:], len(cc)] - 1
+    purchases = (ends - starts + 1).astype(np.int64)
+    first, last = dc[starts], dc[ends]
+    revenue = pd.Series(ac).groupby(cc, sort=False).sum().to_numpy()  # cc is sorted
+    frequency = purchases - 1
+    monetary = np.where(frequency > 0, (revenue - ac[starts]) / np.where(frequency > 0, frequency, 1), 0.0)
+    dtype = d.dtype
+    out = pd.DataFrame({
+        "customer_id": (cc[starts] + cmin).astype(cv.dtype) if uniques is None else uniques.take(cc[starts]),
+        "frequency": frequency,
+        "recency": (last - first).astype(float) / unit,
+        "T": (cal_day - first).astype(float) / unit,
+        "monetary_value": monetary,
+        "first_purchase": first.astype("datetime64[D]").astype(dtype),
+        "last_purchase": last.astype("datetime64[D]").astype(dtype),
+        "purchases": purchases,
+        "revenue": revenue,
+    })
+    if hold is not None:
+        hm = ~in_cal
+        h = pd.Series(amt[hm]).groupby(cust[hm], sort=False).agg(["size", "sum"])
+        fh = h["size"].reindex(cc[starts], fill_value=0).to_numpy().astype(int)
+        rh = h["sum"].reindex(cc[starts]).to_numpy()
+        out["frequency_holdout"] = fh
+        out["duration_holdout"] = (hold - cal).days / unit
+        out["monetary_value_holdout"] = np.where(fh > 0, rh / np.clip(fh, 1, None), 0.0)
+    return out

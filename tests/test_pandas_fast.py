@@ -1,0 +1,61 @@
+"""pandas fast paths (salesops_kit._pandas_fast) give what the narwhals scans they replace give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salesops_kit import _pandas_fast, customers
+from salesops_kit.load import load_dataset
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def _narwhals_rfm(orders, **kw):
+    with mock.patch.object(_pandas_fast, "rfm_pandas", lambda *a, **k: None):
+        return customers.rfm_summary(orders, **kw)
+
+
+def _orders(n=3000, seed=1):
+    rng = np.random.default_rng(seed)
+    t = np.datetime64("2024-01-01T00:00", "s") + rng.integers(0, 500 * 86400, n).astype("timedelta64[s]")
+    return pd.DataFrame({"customer_id": rng.integers(5, 400, n), "order_date": t.astype("datetime64[ns]"),
+                         "amount": np.round(rng.gamma(2.0, 30.0, n), 2)})
+
+
+@pytest.mark.parametrize("kw", [{}, {"calibration_end": "2024-09-30"},
+                                {"calibration_end": "2024-09-30", "holdout_end": "2025-03-31", "freq": "M"},
+                                {"calibration_end": "2024-03-01", "freq": "D"}])
+def test_rfm_fast_path_equals_narwhals_scan(kw):
+    o = _orders()
+    got = customers.rfm_summary(o, **kw)
+    pd.testing.assert_frame_equal(got, _narwhals_rfm(o, **kw), check_exact=False, rtol=1e-12, atol=1e-12)
+    assert len(got) > 0
+
+
+def test_rfm_fast_path_string_ids_missing_dates_and_sample():
+    o = _orders()
+    o["customer_id"] = "C" + o["customer_id"].astype(str)
+    o.loc[::17, "order_date"] = pd.NaT
+    before = o.copy()
+    kw = {"calibration_end": "2024-10-31", "holdout_end": "2025-04-30"}
+    pd.testing.assert_frame_equal(customers.rfm_summary(o, **kw), _narwhals_rfm(o, **kw),
+                                  check_exact=False, rtol=1e-12, atol=1e-12)
+    pd.testing.assert_frame_equal(o, before)  # input not mutated
+    ds = load_dataset(SAMPLE)
+    kw = {"calibration_end": ds.as_of - pd.DateOffset(months=6), "holdout_end": ds.as_of}
+    pd.testing.assert_frame_equal(customers.rfm_summary(ds.orders, **kw), _narwhals_rfm(ds.orders, **kw))
+
+
+def test_rfm_fast_path_hands_back_what_it_does_not_handle():
+    o = _orders(50)
+    o.loc[3, "customer_id"] = None  # missing id: the narwhals scan decides
+    assert _pandas_fast.rfm_pandas(o, customer_col="customer_id", date_col="order_date", amount_col="amount",
+                                   cal=pd.Timestamp("2024-12-31"), hold=None, unit=7.0) is None
+    pd.testing.assert_frame_equal(customers.rfm_summary(o), _narwhals_rfm(o))
+    early = customers.rfm_summary(_orders(50), calibration_end="2020-01-01")  # nobody bought by then
+    assert early.empty and list(early.columns) == list(_narwhals_rfm(_orders(50), calibration_end="2020-01-01").columns)
