@@ -168,7 +168,7 @@ def test_auto_beats_theta_and_seasonal_naive_on_real_series():
 
 
 def test_a_member_that_cannot_be_fitted_is_dropped_and_named(monkeypatch):
-    import salesops_kit.forecast_models as fm
+    import salesops_kit.forecast_members as fm
 
     def broken(*a, **k):
         raise ValueError("boom")
