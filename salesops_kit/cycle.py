@@ -114,8 +114,13 @@ def cycle_counts(opportunities, *, as_of=None, by=None, stages: StageModel) -> t
     by = as_list(by)
     o = lazy(opportunities)
     require_columns(o, ["stage", "created_date", "close_date"] + by, table="opportunities", purpose="the sales cycle")
-    o = o.select(*dict.fromkeys(by + ["stage", "created_date", "close_date"])).with_columns(
-        outcome_code(stages).alias("_o"))
+    o = o.select(*dict.fromkeys(by + ["stage", "created_date", "close_date"]))
+    if nw.dependencies.is_pandas_dataframe(opportunities):  # pandas: classify the distinct labels, not every row
+        from ._pandas_fast import with_outcome
+
+        o = with_outcome(o, stages)
+    else:
+        o = o.with_columns(outcome_code(stages).alias("_o"))
     won, lost = nw.col("_o") == WON, nw.col("_o") == LOST
     if as_of is None:
         m = collect(o.select(nw.col("created_date").max().alias("c"),

@@ -232,7 +232,13 @@ def deal_groups(opportunities, *, history=None, by=(), stages: StageModel) -> pd
 
     if history is None:
         keys = by + ["stage"] + (["lost_at_stage"] if has_lost_at else [])
-        g = collect(o.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
+        g = None
+        if nw.dependencies.is_pandas_dataframe(opportunities):  # pandas: count hashed label codes
+            from ._pandas_fast import group_sizes
+
+            g = group_sizes(opportunities, keys)
+        if g is None:
+            g = collect(o.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
         check_labels(g["stage"], stages, table="opportunities", allow_null=False)
         g["_o"] = np.select([g["stage"].isin(stages.won), g["stage"].isin(stages.lost)], [WON, LOST], OPEN)
         g["_key"] = g["lost_at_stage"].where(g["_o"] == LOST, g["stage"]) if has_lost_at else g["stage"]
@@ -387,7 +393,12 @@ def win_rate(opportunities, *, by=None, period: str | None = None, definition: s
     if period:
         o = o.with_columns(period_expr(date_col, period).alias("period"))
         keys.append("period")
-    o = o.with_columns(outcome_code(stages).alias("_o"))
+    if nw.dependencies.is_pandas_dataframe(opps):  # pandas: classify the distinct labels, not every row
+        from ._pandas_fast import with_outcome
+
+        o = with_outcome(o, stages)
+    else:
+        o = o.with_columns(outcome_code(stages).alias("_o"))
     g = collect(o.group_by(*(keys + ["_o"]), drop_null_keys=False).agg(nw.len().alias("n")))
     if (g["_o"] == UNKNOWN).any():
         raise_unknown_stages(o, stages)

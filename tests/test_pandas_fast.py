@@ -59,3 +59,46 @@ def test_rfm_fast_path_hands_back_what_it_does_not_handle():
     pd.testing.assert_frame_equal(customers.rfm_summary(o), _narwhals_rfm(o))
     early = customers.rfm_summary(_orders(50), calibration_end="2020-01-01")  # nobody bought by then
     assert early.empty and list(early.columns) == list(_narwhals_rfm(_orders(50), calibration_end="2020-01-01").columns)
+
+
+def _deals():
+    # stages: Lead -> Qualified -> Proposal, won Won, lost Lost; a missing stage, an unknown label, a lost deal
+    # without lost_at_stage (its group key is missing)
+    return pd.DataFrame({"stage": ["Lead", "Won", "Lost", "Lost", None, "Qualified", "Bogus", "Won", "Lost"],
+                         "lost_at_stage": [None, None, "Qualified", None, None, None, None, None, "Qualified"],
+                         "owner": ["A", "A", "B", "B", "B", None, "A", "B", "A"]})
+
+
+def test_with_outcome_equals_outcome_code():
+    import narwhals as nw
+
+    from salesops_kit._funnel_scan import collect, lazy, outcome_code
+    from salesops_kit.schema import StageModel
+
+    stages = StageModel(order=("Lead", "Qualified", "Proposal"), won=("Won",), lost=("Lost",))
+    df = _deals()
+    before = df.copy()
+    got = collect(_pandas_fast.with_outcome(lazy(df), stages))
+    ref = collect(lazy(df).with_columns(outcome_code(stages).alias("_o")))
+    # by hand: Lead 0, Won 1, Lost 2, Lost 2, missing 3, Qualified 0, Bogus 3, Won 1, Lost 2
+    assert got["_o"].tolist() == ref["_o"].tolist() == [0, 1, 2, 2, 3, 0, 3, 1, 2]
+    pd.testing.assert_frame_equal(df, before)
+    assert isinstance(nw.from_native(df), nw.DataFrame) and "_o" not in df.columns
+
+
+def test_group_sizes_equals_narwhals_group_by():
+    import narwhals as nw
+
+    from salesops_kit._funnel_scan import collect, lazy
+
+    df = _deals()
+    keys = ["owner", "stage", "lost_at_stage"]
+    got = _pandas_fast.group_sizes(df, keys)
+    ref = collect(lazy(df).group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
+
+    def canon(t):
+        return sorted(tuple("<NA>" if pd.isna(v) else v for v in r) for r in t[keys + ["n"]].itertuples(index=False))
+
+    assert canon(got) == canon(ref)
+    assert got["n"].sum() == len(df) and got["n"].dtype == "float64"
+    assert _pandas_fast.group_sizes(df.assign(stage=df["stage"].astype("category")), keys) is None  # not text: None
