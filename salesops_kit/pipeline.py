@@ -372,8 +372,7 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
         "forecast_category": o["forecast_category"] if "forecast_category" in o else None})
     rates = model.rates[["stage", "age_bin", "won", "closed", "win_rate", "ci_low", "ci_high", "p_used"]]
     bt = _backtest(deals, stage_history, stages, as_of, backtest_dates, n_sims, seed) if (
-        sh is not None and backtest_dates > 0) else pd.DataFrame(
-        columns=["as_of", "quarter", "expected", "p10", "p50", "p90", "actual", "covered_p10_p90"])
+        sh is not None and backtest_dates > 0) else _backtest_frame([])
     return PipelineForecast(monthly.reset_index(drop=True), deals_out, rates.reset_index(drop=True), quarter, cats, bt,
                             as_of, tuple(notes))
 
@@ -398,4 +397,11 @@ def _backtest(deals, stage_history, stages, as_of, k, n_sims, seed) -> pd.DataFr
         p10, p50, p90 = np.percentile(tot, [10, 50, 90]) if len(tot) else (0.0, 0.0, 0.0)
         rows.append({"as_of": d, "quarter": str(tq), "expected": float(tot.mean()), "p10": p10, "p50": p50, "p90": p90,
                      "actual": float(act), "covered_p10_p90": bool(p10 <= act <= p90)})
-    return pd.DataFrame(rows, columns=["as_of", "quarter", "expected", "p10", "p50", "p90", "actual", "covered_p10_p90"])
+    return _backtest_frame(rows)
+
+
+def _backtest_frame(rows: list[dict]) -> pd.DataFrame:
+    """The backtest table, typed even when empty (``as_of`` stays datetime64 so ``.dt`` works)."""
+    df = pd.DataFrame(rows, columns=["as_of", "quarter", "expected", "p10", "p50", "p90", "actual", "covered_p10_p90"])
+    df["as_of"] = pd.to_datetime(df["as_of"])
+    return df

@@ -93,6 +93,8 @@ def test_without_stage_history_uses_furthest_stage_reached():
     r = pf.win_rates.set_index("stage").loc["Proposta"]
     assert (r["won"], r["closed"]) == (3, 3)
     assert pf.backtest.empty and "No stage history" in pf.notes[0]
+    # the empty backtest keeps its types, so notebook code formatting its dates still runs
+    assert pd.api.types.is_datetime64_any_dtype(pf.backtest["as_of"])
 
 
 def test_errors_and_empty_pipeline():
