@@ -18,6 +18,38 @@ def _day_number(ts: pd.Timestamp) -> int:
     return int(np.datetime64(ts.normalize().to_datetime64(), "D").astype(np.int64))
 
 
+def _run_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of the runs ``values[starts[i]:starts[i + 1]]`` exactly as pandas' group sum computes them:
+    missing values skipped, Kahan-compensated in row order (pandas' ``group_sum``). Runs of one or two
+    values: their plain sum is that number; longer runs: the same Kahan steps vectorised over runs (step j
+    adds the j-th value of every run that long; runs longest first so the active ones are a prefix)."""
+    if len(starts) == 0:
+        return np.zeros(0)
+    missing = np.isnan(values)
+    sums = np.add.reduceat(np.where(missing, 0.0, values) if missing.any() else values, starts)
+    sizes = np.diff(np.r_[starts, len(values)])
+    long = np.flatnonzero(sizes >= 3)
+    if len(long) == 0:
+        return sums
+    by_size = long[np.argsort(-sizes[long], kind="stable")]
+    st, neg = starts[by_size], -sizes[by_size]
+    total, comp = np.zeros(len(st)), np.zeros(len(st))
+    with np.errstate(invalid="ignore"):  # inf - inf: pandas resets the compensation (below)
+        for j in range(int(-neg[0])):
+            m = int(np.searchsorted(neg, -j, side="left"))  # runs longer than j
+            val = values[st[:m] + j]
+            s0, c0 = total[:m], comp[:m]
+            y = val - c0
+            t = s0 + y
+            c = (t - s0) - y
+            c[np.isnan(c)] = 0.0
+            ok = ~np.isnan(val)
+            total[:m] = np.where(ok, t, s0)
+            comp[:m] = np.where(ok, c, c0)
+    sums[by_size] = total
+    return sums
+
+
 def rfm_pandas(df: pd.DataFrame, *, customer_col: str, date_col: str, amount_col: str, cal: pd.Timestamp,
                hold: pd.Timestamp | None, unit: float) -> pd.DataFrame | None:
     """``customers.rfm_summary`` on a pandas frame: purchase days per customer and calendar day, then the
@@ -50,11 +82,16 @@ def rfm_pandas(df: pd.DataFrame, *, customer_col: str, date_col: str, amount_col
     else:
         codes, uniques = pd.factorize(c, sort=True)  # customer codes in customer-id order
     key = codes.astype(np.int64) * span + (days - lo)
-    # one purchase per customer and day: pandas' (compensated) group sums in row order, then keys sorted
-    daily = pd.Series(amount).groupby(key, sort=False).sum()
-    k = daily.index.to_numpy()
-    order = np.argsort(k)  # keys are unique
-    k, amt = k[order], daily.to_numpy()[order]
+    # one purchase per customer and day: rows sorted by (key, row number), runs summed as pandas sums them
+    n = len(key)
+    if (int(key.max()) + 1) * n < 2**62:  # a plain sort of unique numbers is a stable sort by key
+        comb = np.sort(key * n + np.arange(n, dtype=np.int64))
+        order, ks = comb % n, comb // n
+    else:
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+    runs = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    k, amt = ks[runs], _run_sums(amount[order], runs)
     cust, day = k // span, k % span + lo
     in_cal = day <= cal_day
     cc, dc, ac = cust[in_cal], day[in_cal], amt[in_cal]
@@ -64,7 +101,7 @@ def rfm_pandas(df: pd.DataFrame, *, customer_col: str, date_col: str, amount_col
     ends = np.r_[starts[1:], len(cc)] - 1
     purchases = (ends - starts + 1).astype(np.int64)
     first, last = dc[starts], dc[ends]
-    revenue = pd.Series(ac).groupby(cc, sort=False).sum().to_numpy()  # cc is sorted
+    revenue = _run_sums(ac, starts)
     frequency = purchases - 1
     monetary = np.where(frequency > 0, (revenue - ac[starts]) / np.where(frequency > 0, frequency, 1), 0.0)
     dtype = d.dtype

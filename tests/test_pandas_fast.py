@@ -102,3 +102,15 @@ def test_group_sizes_equals_narwhals_group_by():
     assert canon(got) == canon(ref)
     assert got["n"].sum() == len(df) and got["n"].dtype == "float64"
     assert _pandas_fast.group_sizes(df.assign(stage=df["stage"].astype("category")), keys) is None  # not text: None
+
+
+def test_run_sums_equal_pandas_group_sums():
+    rng = np.random.default_rng(3)
+    sizes = np.r_[rng.integers(1, 6, 400), 300, rng.integers(1, 40, 50)]  # short runs, one long, some medium
+    vals = rng.normal(0, 1e6, sizes.sum()) / 3.0
+    vals[::11] = np.nan  # skipped, as pandas skips them
+    vals[5] = np.inf  # pandas resets the compensation after an infinite value
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    gid = np.repeat(np.arange(len(sizes)), sizes)
+    ref = pd.Series(vals).groupby(gid).sum().to_numpy()
+    np.testing.assert_array_equal(_pandas_fast._run_sums(vals, starts), ref)  # bit for bit
