@@ -45,8 +45,12 @@ def require_columns(lf: nw.LazyFrame, cols, *, table: str, purpose: str) -> None
 
 
 def collect(lf: nw.LazyFrame) -> pd.DataFrame:
-    """Collect a (small) narwhals result to pandas with plain numeric dtypes."""
-    out = lf.collect().to_pandas()
+    """Collect a (small) narwhals result to pandas with plain numeric dtypes.
+
+    Always a new frame: when the lazy frame wraps an unchanged pandas input, ``to_pandas`` hands back
+    the caller's own object, and the dtype casts below must not reach it.
+    """
+    out = lf.collect().to_pandas().copy(deep=False)
     for c in out.columns:
         s = out[c]
         if s.dtype == object and len(s) and any(isinstance(v, decimal.Decimal) for v in s.dropna().head(5)):
