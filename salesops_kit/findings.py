@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
 
+from .i18n import t
+
 __all__ = ["Finding", "Findings", "escape_md", "escape_html", "findings_frame", "FINDINGS_MIME"]
 
 # Displayed Findings also carry their records under this MIME type, so `salesops report` can collect
@@ -75,9 +77,9 @@ class Finding:
 
     def sentence(self, escape=escape_md) -> str:
         """The finding as one escaped sentence."""
-        parts = [f"{escape(self.subject)}: {escape(self.metric)} {escape(self.value)}"]
+        parts = [f"{escape(self.subject)}: {escape(t(self.metric))} {escape(self.value)}"]  # t: report language
         if self.benchmark:
-            parts[0] += f" vs {escape(self.benchmark)}"
+            parts[0] += f" {t('vs')} {escape(self.benchmark)}"
         extra = []
         if self.interval:
             extra.append(escape(self.interval))
@@ -107,15 +109,15 @@ class Findings(list):
         self.empty = empty
 
     def to_markdown(self) -> str:
-        head = f"### {escape_md(self.title)}\n\n" if self.title else ""
+        head = f"### {escape_md(t(self.title))}\n\n" if self.title else ""
         if not self:
-            return head + escape_md(self.empty)
+            return head + escape_md(t(self.empty))
         return head + "\n".join(f"{i}. {f.sentence(escape_md)}" for i, f in enumerate(self, 1))
 
     def to_html(self) -> str:
-        head = f"<h3>{escape_html(self.title)}</h3>" if self.title else ""
+        head = f"<h3>{escape_html(t(self.title))}</h3>" if self.title else ""
         if not self:
-            return head + f"<p>{escape_html(self.empty)}</p>"
+            return head + f"<p>{escape_html(t(self.empty))}</p>"
         items = "".join(f"<li>{f.sentence(escape_html)}</li>" for f in self)
         return f'{head}<ol class="salesops-findings">{items}</ol>'
 

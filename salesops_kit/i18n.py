@@ -410,6 +410,14 @@ ZH: dict[str, str] = {
     "by horizon": "按预测步长",
     "Seasonal index per quarter with 95% interval": "各季度季节指数（含 95% 区间）",
     "Seasonal index per month with 95% interval": "各月季节指数（含 95% 区间）",
+    # monitoring KPI labels (monitor.KPI_SPECS)
+    "deals won": "赢单数",
+    "won revenue": "赢单收入",
+    "average won deal size": "平均赢单金额",
+    "median first response": "首次响应时间中位数",
+    "new customers": "新客户数",
+    "CSAT mean": "客户满意度均值",
+    "NPS": "净推荐值（NPS）",
     # findings sentence templates
     "vs": "对比",
     "No findings": "暂无发现",

@@ -128,3 +128,75 @@ def test_report_page_headings_are_translated_keeping_numbers_and_unknown_text():
 def test_templates_translate_labels_with_a_variable_part(en, zh):
     assert t(en, lang="zh") == zh
     assert t(en, lang="en") == en
+
+
+# --- the kit's charts and findings follow the report language --------------------------------------------
+_LABEL_CALLS = {"set_title": 0, "set_xlabel": 0, "set_ylabel": 0, "suptitle": 0, "text": 2}
+_LABEL_KEYWORDS = {"label", "title", "xlabel", "ylabel"}
+
+
+def _label_args(tree):
+    import ast
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "attr", None)
+        if name in _LABEL_CALLS and len(node.args) > _LABEL_CALLS[name]:
+            yield node.args[_LABEL_CALLS[name]]
+        for kw in node.keywords:
+            if kw.arg in _LABEL_KEYWORDS:
+                yield kw.value
+
+
+def test_every_constant_chart_label_goes_through_t_and_has_a_chinese_entry():
+    """Guard for salesops_kit/plots/*.py: a constant label string is wrapped in i18n.t (imported as ``tr``)
+    and the table knows it, so a Chinese report has no English chart label left behind."""
+    import ast
+    from pathlib import Path
+
+    import salesops_kit.plots as plots_pkg
+
+    unwrapped, untranslated = [], []
+    for path in sorted(Path(plots_pkg.__file__).parent.glob("*.py")):
+        for arg in _label_args(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and any(c.isalpha() for c in arg.value):
+                unwrapped.append(f"{path.name}:{arg.lineno}: {arg.value!r}")
+            elif (isinstance(arg, ast.Call) and getattr(arg.func, "id", None) in ("t", "tr") and arg.args
+                  and isinstance(arg.args[0], ast.Constant) and arg.args[0].value not in i18n.ZH
+                  and t(arg.args[0].value, lang="zh") == arg.args[0].value):
+                untranslated.append(f"{path.name}:{arg.lineno}: {arg.args[0].value!r}")
+    assert unwrapped == [], "wrap these chart labels in tr(...): " + "; ".join(unwrapped)
+    assert untranslated == [], "add these chart labels to salesops_kit/i18n.py ZH: " + "; ".join(untranslated)
+
+
+def test_chart_titles_follow_the_report_language(fresh_fonts):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from salesops_kit.plots.audit import audit_bars
+
+    empty = pd.DataFrame(columns=["table", "check", "rows", "action"])
+    fresh_fonts.setenv("SALESOPS_LANG", "zh")
+    ax = audit_bars(empty)
+    assert ax.get_title() == "审计：没有被隔离或标记的行"
+    assert matplotlib.rcParams["font.sans-serif"][0] == "Noto Sans CJK SC"  # the (fake) installed CJK font
+    fresh_fonts.setenv("SALESOPS_LANG", "en")
+    ax2 = audit_bars(empty)
+    assert ax2.get_title() == "Audit: no rows quarantined or flagged"
+    plt.close("all")
+
+
+def test_findings_sentences_and_titles_follow_the_report_language(fresh_fonts):
+    from salesops_kit.findings import FINDINGS_MIME, Finding, Findings
+
+    f = Findings([Finding(subject="<b>Ann</b>", metric="win rate", value="20%", benchmark="30%")],
+                 title="Rep coaching findings")
+    fresh_fonts.setenv("SALESOPS_LANG", "zh")
+    assert f[0].sentence() == "&lt;b&gt;Ann&lt;/b&gt;: 赢单率 20% 对比 30%"
+    assert "<h3>销售代表辅导发现</h3>" in f.to_html() and "赢单率" in f.to_html()
+    assert f.to_markdown().startswith("### 销售代表辅导发现")
+    assert f._repr_mimebundle_()[FINDINGS_MIME]["findings"][0]["metric"] == "win rate"  # records stay as written
+    assert "暂无发现" in Findings([], title="x").to_html()
+    fresh_fonts.setenv("SALESOPS_LANG", "en")
+    assert f[0].sentence() == "&lt;b&gt;Ann&lt;/b&gt;: win rate 20% vs 30%"

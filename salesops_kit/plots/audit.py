@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..i18n import t as tr
 from ._base import get_ax
 
 __all__ = ["coverage_plot", "audit_bars"]
@@ -29,7 +30,7 @@ def coverage_plot(cov: pd.DataFrame, *, ax=None, cmap: str = "Blues", **kwargs):
     if new:
         ax.figure.set_layout_engine("constrained")
     if cov.empty:
-        ax.set_title("Coverage: no dated rows")
+        ax.set_title(tr("Coverage: no dated rows"))
         ax.set_axis_off()
         return ax
     wide = cov.pivot_table(index="table", columns="period", values="rows", aggfunc="sum", fill_value=0)
@@ -42,7 +43,7 @@ def coverage_plot(cov: pd.DataFrame, *, ax=None, cmap: str = "Blues", **kwargs):
     step = max(1, len(periods) // 12)
     ticks = list(range(0, len(periods), step))
     ax.set_xticks(ticks, labels=[periods[i].strftime("%Y-%m") for i in ticks], rotation=45, ha="right")
-    ax.set_title("Rows per period, each table scaled to its busiest period (white = no rows)")
+    ax.set_title(tr("Rows per period, each table scaled to its busiest period (white = no rows)"))
     return ax
 
 
@@ -56,7 +57,7 @@ def audit_bars(summary: pd.DataFrame, *, ax=None, **kwargs):
     if new:
         ax.figure.set_layout_engine("constrained")
     if summary.empty:
-        ax.set_title("Audit: no rows quarantined or flagged")
+        ax.set_title(tr("Audit: no rows quarantined or flagged"))
         ax.set_axis_off()
         return ax
     labels = [f"{t}: {c}" for t, c in zip(summary["table"], summary["check"], strict=True)]
@@ -64,6 +65,6 @@ def audit_bars(summary: pd.DataFrame, *, ax=None, **kwargs):
     y = np.arange(len(summary))[::-1]
     ax.barh(y, summary["rows"].to_numpy(), color=colors, **kwargs)
     ax.set_yticks(y, labels=labels)
-    ax.set_xlabel("rows (red: quarantined, orange: kept and flagged)")
-    ax.set_title("Audit checks that found rows")
+    ax.set_xlabel(tr("rows (red: quarantined, orange: kept and flagged)"))
+    ax.set_title(tr("Audit checks that found rows"))
     return ax

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..i18n import t as tr
 from ._base import get_ax
 
 __all__ = ["plot_retention_heatmap", "plot_cac_vs_ltv", "plot_cac_trend", "plot_holdout_calibration",
@@ -26,7 +27,7 @@ def plot_retention_heatmap(cohorts, *, segment: str = "all", max_months: int | N
     if max_months is not None:
         t = t[t["month"] <= max_months]
     if t.empty:
-        ax.set_title("Cohort retention (no complete months)")
+        ax.set_title(tr("Cohort retention (no complete months)"))
         return ax
     piv = t.pivot(index="cohort_month", columns="month", values="retention").sort_index()
     vals = piv.to_numpy(float)
@@ -43,10 +44,10 @@ def plot_retention_heatmap(cohorts, *, segment: str = "all", max_months: int | N
         for (i, j), v in np.ndenumerate(vals):
             if np.isfinite(v):
                 ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=6)
-    ax.figure.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label="share of cohort ordering")
-    ax.set_xlabel("months since acquisition month")
-    ax.set_ylabel("acquisition cohort")
-    ax.set_title(f"Cohort retention ({segment})")
+    ax.figure.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label=tr("share of cohort ordering"))
+    ax.set_xlabel(tr("months since acquisition month"))
+    ax.set_ylabel(tr("acquisition cohort"))
+    ax.set_title(f"{tr('Cohort retention')} ({segment})")
     return ax
 
 
@@ -60,7 +61,7 @@ def plot_cac_vs_ltv(table: pd.DataFrame, *, ax=None, include_blended: bool = Tru
     t = table if include_blended else table[table["channel"] != "all"]
     t = t[t["cac"].notna() & t["ltv"].notna()]
     if t.empty:
-        ax.set_title("CAC vs LTV (nothing to compare)")
+        ax.set_title(tr("CAC vs LTV (nothing to compare)"))
         return ax
     x, y = t["cac"].to_numpy(float), t["ltv"].to_numpy(float)
     err = np.vstack([y - t["ltv_ci_low"].to_numpy(float), t["ltv_ci_high"].to_numpy(float) - y])
@@ -71,13 +72,13 @@ def plot_cac_vs_ltv(table: pd.DataFrame, *, ax=None, include_blended: bool = Tru
         ax.annotate("blended" if ch == "all" else ch, (xi, yi), textcoords="offset points", xytext=(5, 5), fontsize=8)
     top = max(np.nanmax(x), 1e-9) * 1.15
     xs = np.array([0, top])
-    ax.plot(xs, xs, ls="--", color="#C44E52", lw=1, label="LTV = CAC (break-even)")
-    ax.plot(xs, 3 * xs, ls=":", color="#55A868", lw=1, label="LTV = 3 × CAC")
+    ax.plot(xs, xs, ls="--", color="#C44E52", lw=1, label=tr("LTV = CAC (break-even)"))
+    ax.plot(xs, 3 * xs, ls=":", color="#55A868", lw=1, label=tr("LTV = 3 × CAC"))
     ax.set_xlim(0, top)
     ax.set_ylim(min(0, np.nanmin(y) * 1.1), max(np.nanmax(t["ltv_ci_high"]), np.nanmax(y)) * 1.15)
-    ax.set_xlabel("CAC per new customer")
-    ax.set_ylabel("LTV per new customer (95% CI)")
-    ax.set_title("CAC vs LTV by acquisition channel")
+    ax.set_xlabel(tr("CAC per new customer"))
+    ax.set_ylabel(tr("LTV per new customer (95% CI)"))
+    ax.set_title(tr("CAC vs LTV by acquisition channel"))
     ax.legend(fontsize=8, loc="upper right")
     return ax
 
@@ -87,14 +88,14 @@ def plot_cac_trend(monthly: pd.DataFrame, *, column: str = "cac_3m", ax=None, **
     :func:`salesops_kit.costs.cac`. The blended line is drawn thicker."""
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 4.5)))
     if monthly.empty:
-        ax.set_title("CAC over time (no data)")
+        ax.set_title(tr("CAC over time (no data)"))
         return ax
     for (scope, ch), g in monthly.groupby(["scope", "channel"], sort=True):
         blended = scope == "blended"
         ax.plot(g["period"], g[column], lw=2.5 if blended else 1.2, color="k" if blended else None,
                 label="blended" if blended else str(ch), **kwargs)
     ax.set_ylabel("trailing 3-month CAC" if column == "cac_3m" else "CAC")
-    ax.set_title("CAC over time by channel")
+    ax.set_title(tr("CAC over time by channel"))
     ax.legend(fontsize=7, ncol=2)
     return ax
 
@@ -104,16 +105,16 @@ def plot_holdout_calibration(bins: pd.DataFrame, *, ax=None, **kwargs):
     (``HoldoutCheck.bins``)."""
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 4)))
     if bins.empty:
-        ax.set_title("Holdout calibration (no customers)")
+        ax.set_title(tr("Holdout calibration (no customers)"))
         return ax
     xs = np.arange(len(bins))
-    ax.plot(xs, bins["actual_mean"], marker="o", label="actual", **kwargs)
-    ax.plot(xs, bins["predicted_mean"], marker="s", ls="--", label="BG/NBD prediction")
+    ax.plot(xs, bins["actual_mean"], marker="o", label=tr("actual"), **kwargs)
+    ax.plot(xs, bins["predicted_mean"], marker="s", ls="--", label=tr("BG/NBD prediction"))
     ax.set_xticks(xs)
     ax.set_xticklabels(bins["frequency_bin"].astype(str))
-    ax.set_xlabel("repeat purchases in the calibration period")
-    ax.set_ylabel("mean purchases in the holdout period")
-    ax.set_title("Holdout check: predicted vs actual")
+    ax.set_xlabel(tr("repeat purchases in the calibration period"))
+    ax.set_ylabel(tr("mean purchases in the holdout period"))
+    ax.set_title(tr("Holdout check: predicted vs actual"))
     ax.legend(fontsize=8)
     return ax
 
@@ -137,10 +138,10 @@ def plot_p_alive_matrix(fit, *, max_frequency: int | None = None, T: float | Non
     P = fit.p_alive(F.ravel(), np.where(F.ravel() == 0, 0.0, R.ravel()), np.full(F.size, T)).reshape(F.shape)
     im = ax.imshow(P, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=1,
                    extent=(0, T, -0.5, max_frequency + 0.5), **kwargs)
-    ax.figure.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label="P(alive)")
-    ax.set_xlabel("recency (time of the last purchase since the first)")
-    ax.set_ylabel("repeat purchases (frequency)")
-    ax.set_title(f"P(alive) for customers of age {T:.0f}")
+    ax.figure.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label=tr("P(alive)"))
+    ax.set_xlabel(tr("recency (time of the last purchase since the first)"))
+    ax.set_ylabel(tr("repeat purchases (frequency)"))
+    ax.set_title(f"{tr('P(alive) for customers of age')} {T:.0f}")
     return ax
 
 
@@ -148,15 +149,15 @@ def plot_survival(projection: pd.DataFrame, *, fitted_periods: int | None = None
     """sBG survival projection (``SBGFit.project(..., observed=...)``) against observed survivors."""
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 4)))
     if projection.empty:
-        ax.set_title("Survival (no data)")
+        ax.set_title(tr("Survival (no data)"))
         return ax
-    ax.plot(projection["period"], projection["expected_survivors"], label="sBG projection", **kwargs)
+    ax.plot(projection["period"], projection["expected_survivors"], label=tr("sBG projection"), **kwargs)
     if "observed" in projection:
-        ax.plot(projection["period"], projection["observed"], "o", label="observed")
+        ax.plot(projection["period"], projection["observed"], "o", label=tr("observed"))
     if fitted_periods is not None:
-        ax.axvline(fitted_periods, color="0.6", ls=":", lw=1, label="end of fitted periods")
-    ax.set_xlabel("period")
-    ax.set_ylabel("customers surviving")
-    ax.set_title("Retention: sBG survival projection")
+        ax.axvline(fitted_periods, color="0.6", ls=":", lw=1, label=tr("end of fitted periods"))
+    ax.set_xlabel(tr("period"))
+    ax.set_ylabel(tr("customers surviving"))
+    ax.set_title(tr("Retention: sBG survival projection"))
     ax.legend(fontsize=8)
     return ax

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..i18n import t as tr
 from ._base import get_ax
 
 __all__ = ["seasonal_index_plot", "seasonal_subseries_plot", "decomposition_plot", "forecast_fan_chart",
@@ -20,7 +21,7 @@ def seasonal_index_plot(profile, *, by: str = "month", ax=None, color="#4C72B0",
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.8)))
     t = profile.quarterly if by == "quarter" else profile.monthly
     if t.empty:
-        ax.set_title("Seasonal index (not enough history)")
+        ax.set_title(tr("Seasonal index (not enough history)"))
         return ax
     x = np.arange(len(t))
     idx = t["index"].to_numpy(dtype=float)
@@ -33,8 +34,8 @@ def seasonal_index_plot(profile, *, by: str = "month", ax=None, color="#4C72B0",
     ax.axhline(1, color="grey", lw=1)
     ax.set_xticks(x)
     ax.set_xticklabels(t["label"].astype(str))
-    ax.set_ylabel("index (1 = trend)")
-    ax.set_title(f"Seasonal index per {'quarter' if by == 'quarter' else 'month'} with 95% interval")
+    ax.set_ylabel(tr("index (1 = trend)"))
+    ax.set_title(tr(f"Seasonal index per {'quarter' if by == 'quarter' else 'month'} with 95% interval"))
     return ax
 
 
@@ -46,7 +47,7 @@ def seasonal_subseries_plot(series, *, ax=None, **kwargs):
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 3.8)))
     y = as_series(series)
     if y.empty:
-        ax.set_title("Seasonal subseries (no data)")
+        ax.set_title(tr("Seasonal subseries (no data)"))
         return ax
     m = 12 if (y.index.freqstr or "M").startswith("M") else 4
     pos = (y.index.month if m == 12 else y.index.quarter).to_numpy()
@@ -61,8 +62,8 @@ def seasonal_subseries_plot(series, *, ax=None, **kwargs):
         ax.hlines(v.mean(), s - 0.4, s + 0.4, color="#C44E52", lw=2)
     ax.set_xticks(range(1, m + 1))
     ax.set_xticklabels(labels)
-    ax.set_ylabel("value")
-    ax.set_title("Seasonal subseries (line = years in order, red = mean)")
+    ax.set_ylabel(tr("value"))
+    ax.set_title(tr("Seasonal subseries (line = years in order, red = mean)"))
     return ax
 
 
@@ -71,17 +72,17 @@ def decomposition_plot(profile, *, ax=None, **kwargs):
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 3.8)))
     d = profile.decomposition
     if d.empty:
-        ax.set_title("STL decomposition (not enough history)")
+        ax.set_title(tr("STL decomposition (not enough history)"))
         return ax
-    ax.plot(d["period"], d["value"], color="#4C72B0", lw=1.5, label="observed", **kwargs)
-    ax.plot(d["period"], d["trend"], color="black", lw=2, label="trend (STL)")
+    ax.plot(d["period"], d["value"], color="#4C72B0", lw=1.5, label=tr("observed"), **kwargs)
+    ax.plot(d["period"], d["trend"], color="black", lw=2, label=tr("trend (STL)"))
     ax2 = ax.twinx()
-    ax2.bar(d["period"], d["ratio"] - 1, bottom=1, width=20, color="#DD8452", alpha=0.35, label="value / trend")
+    ax2.bar(d["period"], d["ratio"] - 1, bottom=1, width=20, color="#DD8452", alpha=0.35, label=tr("value / trend"))
     ax2.axhline(1, color="#DD8452", lw=0.8)
-    ax2.set_ylabel("value / trend")
-    ax.set_ylabel("value")
+    ax2.set_ylabel(tr("value / trend"))
+    ax.set_ylabel(tr("value"))
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title("Observed, trend and detrended ratio")
+    ax.set_title(tr("Observed, trend and detrended ratio"))
     return ax
 
 
@@ -96,18 +97,18 @@ def forecast_fan_chart(history, fc: pd.DataFrame, *, ax=None, levels=(80, 95), c
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 4)))
     y = as_series(history)
     if len(y):
-        ax.plot(y.index.to_timestamp(), y.to_numpy(), color="black", lw=1.4, label="history")
+        ax.plot(y.index.to_timestamp(), y.to_numpy(), color="black", lw=1.4, label=tr("history"))
     if len(fc):
         for i, lv in enumerate(sorted(levels, reverse=True)):
             lo, hi = f"lower_{lv}", f"upper_{lv}"
             if lo in fc and hi in fc:
                 ax.fill_between(fc["period"], fc[lo], fc[hi], color=color, alpha=0.18 + 0.17 * i, lw=0,
-                                label=f"{lv}% interval")
-        ax.plot(fc["period"], fc["mean"], color=color, lw=2, label=f"forecast ({fc.attrs.get('method', '')})",
+                                label=f"{lv}% {tr('interval')}")
+        ax.plot(fc["period"], fc["mean"], color=color, lw=2, label=f"{tr('forecast')} ({fc.attrs.get('method', '')})",
                 **kwargs)
-    ax.set_ylabel("value")
+    ax.set_ylabel(tr("value"))
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title("Forecast with intervals")
+    ax.set_title(tr("Forecast with intervals"))
     return ax
 
 
@@ -116,14 +117,14 @@ def backtest_plot(bt, *, metric: str = "mase", ax=None, **kwargs):
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.8)))
     t = bt.by_horizon
     if t.empty:
-        ax.set_title("Backtest (series too short)")
+        ax.set_title(tr("Backtest (series too short)"))
         return ax
     for meth, g in t.groupby("method", sort=True):
         ax.plot(g["h"], g[metric], marker="o", ms=3, lw=1.5, label=str(meth), **kwargs)
-    ax.set_xlabel("horizon (periods ahead)")
+    ax.set_xlabel(tr("horizon (periods ahead)"))
     ax.set_ylabel(metric)
     ax.legend(fontsize=8)
-    ax.set_title(f"Backtest {metric} by horizon")
+    ax.set_title(f"{tr('Backtest')} {metric} {tr('by horizon')}")
     return ax
 
 
@@ -133,17 +134,17 @@ def pipeline_plot(pf, *, ax=None, color="#55A868", **kwargs):
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.8)))
     t = pf.monthly
     if t.empty:
-        ax.set_title("Pipeline forecast (no open deals)")
+        ax.set_title(tr("Pipeline forecast (no open deals)"))
         return ax
     x = np.arange(len(t))
-    ax.bar(x, t["expected"], color=color, alpha=0.8, label="expected (learnt win rates)", **kwargs)
+    ax.bar(x, t["expected"], color=color, alpha=0.8, label=tr("expected (learnt win rates)"), **kwargs)
     ax.errorbar(x, t["p50"], yerr=[t["p50"] - t["p10"], t["p90"] - t["p50"]], fmt="none", ecolor="black",
-                capsize=3, lw=1, label="P10-P90")
+                capsize=3, lw=1, label=tr("P10-P90"))
     if t["crm_weighted"].notna().any():
-        ax.plot(x, t["crm_weighted"], "D", color="#C44E52", label="CRM weighted pipeline")
+        ax.plot(x, t["crm_weighted"], "D", color="#C44E52", label=tr("CRM weighted pipeline"))
     ax.set_xticks(x)
     ax.set_xticklabels(pd.to_datetime(t["month"]).dt.strftime("%Y-%m"), rotation=45)
-    ax.set_ylabel("bookings")
+    ax.set_ylabel(tr("bookings"))
     ax.legend(fontsize=8)
-    ax.set_title("Bookings expected from the open pipeline")
+    ax.set_title(tr("Bookings expected from the open pipeline"))
     return ax

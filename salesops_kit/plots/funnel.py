@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..i18n import t as tr
 from ._base import get_ax
 
 __all__ = ["plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration"]
@@ -21,7 +22,7 @@ def plot_funnel(table: pd.DataFrame, *, rate: str = "conversion", ax=None, color
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 4)))
     t = table.reset_index(drop=True)
     if not len(t):
-        ax.set_title("Stage funnel (no deals)")
+        ax.set_title(tr("Stage funnel (no deals)"))
         return ax
     y = np.arange(len(t))[::-1]
     reached = t["reached"].astype(float).to_numpy()
@@ -37,9 +38,9 @@ def plot_funnel(table: pd.DataFrame, *, rate: str = "conversion", ax=None, color
     ax.set_yticks(y)
     ax.set_yticklabels(t["stage"].astype(str))
     ax.set_xlim(0, xmax * 1.9)
-    ax.set_xlabel("deals that reached the stage")
-    ax.set_title(f"Stage funnel ({t['funnel_type'].iloc[0] if 'funnel_type' in t else ''}); labels: "
-                 f"{'stage-to-stage' if rate == 'conversion' else 'cumulative'} conversion")
+    ax.set_xlabel(tr("deals that reached the stage"))
+    ax.set_title(f"{tr('Stage funnel')} ({t['funnel_type'].iloc[0] if 'funnel_type' in t else ''}); {tr('labels')}: "
+                 f"{tr('stage-to-stage' if rate == 'conversion' else 'cumulative')} {tr('conversion')}")
     return ax
 
 
@@ -51,7 +52,7 @@ def plot_conversion_heatmap(cells: pd.DataFrame, *, ax=None, cmap="RdBu", annota
     """
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 4)))
     if not len(cells):
-        ax.set_title("Conversion by segment (no cells)")
+        ax.set_title(tr("Conversion by segment (no cells)"))
         return ax
     c = cells.assign(label=cells["column"].astype(str) + "=" + cells["segment"].astype(str))
     order = c.drop_duplicates("transition").sort_values("stage_index")["transition"].tolist()
@@ -71,8 +72,8 @@ def plot_conversion_heatmap(cells: pd.DataFrame, *, ax=None, cmap="RdBu", annota
                     star = "*" if bool(sig.iloc[i, j]) is True else ""
                     ax.text(j, i, f"{vals[i, j]:+.0f}{star}", ha="center", va="center", fontsize=7,
                             color="white" if abs(vals[i, j]) > 0.6 * lim else "black")
-    ax.figure.colorbar(im, ax=ax, label="conversion − rest (pp)")
-    ax.set_title("Conversion vs the rest by segment (* = BH q < alpha)")
+    ax.figure.colorbar(im, ax=ax, label=tr("conversion − rest (pp)"))
+    ax.set_title(tr("Conversion vs the rest by segment (* = BH q < alpha)"))
     return ax
 
 
@@ -87,7 +88,7 @@ def plot_cumulative_incidence(result, *, ax=None, max_days: float | None = None,
     by = list(getattr(result, "by", ()))
     summary = getattr(result, "summary", None)
     if not len(curves):
-        ax.set_title("Cumulative incidence of winning (no deals)")
+        ax.set_title(tr("Cumulative incidence of winning (no deals)"))
         return ax
     groups = curves.groupby(by, sort=True) if by else [((), curves)]
     for key, g in groups:
@@ -102,10 +103,10 @@ def plot_cumulative_incidence(result, *, ax=None, max_days: float | None = None,
                                                                            strict=True))]), on=by)
             if len(s) and pd.notna(s["median_days_to_win"].iloc[0]):
                 ax.axvline(s["median_days_to_win"].iloc[0], ls="--", lw=0.8, color=line.get_color())
-    ax.set_xlabel("days since the deal was created")
-    ax.set_ylabel("share of deals won by then")
+    ax.set_xlabel(tr("days since the deal was created"))
+    ax.set_ylabel(tr("share of deals won by then"))
     ax.set_ylim(0, None)
-    ax.set_title("Cumulative incidence of winning (open deals censored, lost deals competing)")
+    ax.set_title(tr("Cumulative incidence of winning (open deals censored, lost deals competing)"))
     ax.legend(fontsize=8)
     return ax
 
@@ -125,7 +126,7 @@ def plot_calibration(table: pd.DataFrame, *, ax=None, **kwargs):
             ax.annotate(s, (xi, yi), textcoords="offset points", xytext=(5, -10), fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("stated probability (CRM)")
-    ax.set_ylabel("realised win rate of closed deals that reached the stage")
-    ax.set_title("Stage-probability calibration")
+    ax.set_xlabel(tr("stated probability (CRM)"))
+    ax.set_ylabel(tr("realised win rate of closed deals that reached the stage"))
+    ax.set_title(tr("Stage-probability calibration"))
     return ax

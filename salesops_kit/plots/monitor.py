@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
+from ..i18n import t as tr
 from ._base import get_ax
 
 __all__ = ["control_chart", "kpi_small_multiples", "scorecard_table"]
@@ -48,9 +49,9 @@ def control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=None,
     g = lim[(lim["kpi"] == kpi) & (lim["segment"] == segment)].sort_values("period")
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.5)))
     label = KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi
-    ax.set_title(kwargs.pop("title", f"{label} · {segment}"), fontsize=kwargs.pop("title_size", 11))
+    ax.set_title(kwargs.pop("title", f"{tr(label)} · {segment}"), fontsize=kwargs.pop("title_size", 11))
     if g.empty:
-        ax.text(0.5, 0.5, f"no data for {label} · {segment}", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, f"{tr('no data for')} {tr(label)} · {segment}", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return ax
     x = pd.to_datetime(g["period"])
@@ -58,15 +59,15 @@ def control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=None,
     alert = g["alert"].astype(bool).to_numpy() if "alert" in g else np.zeros(len(g), bool)
     ewma = (g["chart"] == "ewma").any()
     if ewma:
-        ax.plot(x, g["stat"], color=_LINE, lw=1.5, label="EWMA")
+        ax.plot(x, g["stat"], color=_LINE, lw=1.5, label=tr("EWMA"))
     ax.plot(x, g["value"], color=_LINE, lw=0.8 if ewma else 1.2, alpha=0.5 if ewma else 1.0)
-    ax.scatter(x[judged & ~alert], g["value"][judged & ~alert], color=_LINE, s=14, zorder=3, label="period")
+    ax.scatter(x[judged & ~alert], g["value"][judged & ~alert], color=_LINE, s=14, zorder=3, label=tr("period"))
     ax.scatter(x[~judged], g["value"][~judged], facecolors="white", edgecolors=_LIMIT, s=14, zorder=3,
-               label="not judged (partial / low volume)")
-    ax.scatter(x[alert], (g["stat"] if ewma else g["value"])[alert], color=_ALERT, s=36, zorder=4, label="alert")
-    ax.step(x, g["center"], where="mid", color=_LIMIT, lw=1, ls="--", label="centre (trailing baseline)")
+               label=tr("not judged (partial / low volume)"))
+    ax.scatter(x[alert], (g["stat"] if ewma else g["value"])[alert], color=_ALERT, s=36, zorder=4, label=tr("alert"))
+    ax.step(x, g["center"], where="mid", color=_LIMIT, lw=1, ls="--", label=tr("centre (trailing baseline)"))
     if "lcl" in g:
-        ax.step(x, g["lcl"], where="mid", color=_LIMIT, lw=1, label="control limits")
+        ax.step(x, g["lcl"], where="mid", color=_LIMIT, lw=1, label=tr("control limits"))
         ax.step(x, g["ucl"], where="mid", color=_LIMIT, lw=1)
     if show_window and hasattr(data, "window") and data.window:
         ax.axvspan(pd.Timestamp(data.window[0]) - pd.Timedelta(days=14), pd.Timestamp(data.window[-1]) +
@@ -101,7 +102,7 @@ def kpi_small_multiples(data, *, kpis=None, segment: str = "all", ncols: int = 3
     for ax in flat[len(kpis):]:
         ax.set_axis_off()
     if not kpis:
-        flat[0].text(0.5, 0.5, f"no monitored KPI for {segment}", ha="center", va="center",
+        flat[0].text(0.5, 0.5, f"{tr('no monitored KPI for')} {segment}", ha="center", va="center",
                      transform=flat[0].transAxes)
     return np.asarray(axes)
 
@@ -113,7 +114,7 @@ def scorecard_table(data, *, segment: str = "all", ax=None, **kwargs):
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (11, 0.35 * len(sc) + 0.8)))
     ax.set_axis_off()
     if not len(sc):
-        ax.text(0.5, 0.5, "no KPI to show", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, tr("no KPI to show"), ha="center", va="center", transform=ax.transAxes)
         return ax
     tab = ax.table(cellText=sc.to_numpy(), colLabels=list(sc.columns), loc="center", cellLoc="left")
     tab.auto_set_font_size(False)
@@ -125,5 +126,5 @@ def scorecard_table(data, *, segment: str = "all", ax=None, **kwargs):
             for j in range(sc.shape[1]):
                 tab[i, j].set_text_props(color=_ALERT)
     if hasattr(data, "label"):
-        ax.set_title(kwargs.pop("title", f"Scorecard {data.label} · {segment}"), fontsize=10)
+        ax.set_title(kwargs.pop("title", f"{tr('Scorecard')} {data.label} · {segment}"), fontsize=10)
     return ax

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..i18n import t as tr
 from ._base import get_ax
 
 __all__ = ["rep_leaderboard", "rep_funnel_plot", "rep_stage_heatmap", "response_conversion", "win_rate_bars"]
@@ -32,15 +33,15 @@ def rep_leaderboard(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, max(3, 0.35 * len(rows) + 1))))
     y = np.arange(len(rows))
     colors = [_STATUS_COLOR.get(s, "#34495e") for s in rows["status"]]
-    ax.hlines(y, rows["shrunk_low"], rows["shrunk_high"], colors=colors, lw=2, label="shrunk 95% interval")
-    ax.scatter(rows["shrunk_rate"], y, c=colors, s=30, zorder=3, label="shrunk rate")
-    ax.scatter(rows["rate"], y, facecolors="none", edgecolors="#7f8c8d", s=30, zorder=3, label="raw rate")
-    ax.axvline(rows["company_rate"].iloc[0], color="#7f8c8d", ls="--", lw=1, label="company")
+    ax.hlines(y, rows["shrunk_low"], rows["shrunk_high"], colors=colors, lw=2, label=tr("shrunk 95% interval"))
+    ax.scatter(rows["shrunk_rate"], y, c=colors, s=30, zorder=3, label=tr("shrunk rate"))
+    ax.scatter(rows["rate"], y, facecolors="none", edgecolors="#7f8c8d", s=30, zorder=3, label=tr("raw rate"))
+    ax.axvline(rows["company_rate"].iloc[0], color="#7f8c8d", ls="--", lw=1, label=tr("company"))
     labels = [f"{o}  (n={int(n)})" + ("" if e else " *") for o, n, e in zip(rows["owner"], rows["trials"],
                                                                                rows["eligible"], strict=True)]
     ax.set_yticks(y, labels)
-    ax.set_xlabel(f"{metric.replace('_', ' ')} (* = not enough data, not ranked)")
-    ax.set_title(kwargs.pop("title", f"Rep leaderboard: {metric.replace('_', ' ')}, shrunk towards the company"))
+    ax.set_xlabel(f"{tr(metric.replace('_', ' '))} {tr('(* = not enough data, not ranked)')}")
+    ax.set_title(kwargs.pop("title", f"{tr('Rep leaderboard')}: {tr(metric.replace('_', ' '))}, {tr('shrunk towards the company')}"))
     ax.xaxis.set_major_formatter(_pct_formatter())
     ax.legend(loc="lower right", fontsize=8)
     return ax
@@ -58,18 +59,18 @@ def rep_funnel_plot(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
     nmax = max(float(rows["trials"].max()) * 1.1, 10)
     grid = np.unique(np.round(np.geomspace(2, nmax, 200)))
     lim = funnel_limits(grid, p0)
-    ax.plot(grid, lim["low_95"], color="#e67e22", lw=1, label="95% limits")
+    ax.plot(grid, lim["low_95"], color="#e67e22", lw=1, label=tr("95% limits"))
     ax.plot(grid, lim["high_95"], color="#e67e22", lw=1)
-    ax.plot(grid, lim["low_99.8"], color="#c0392b", lw=1, ls="--", label="99.8% limits")
+    ax.plot(grid, lim["low_99.8"], color="#c0392b", lw=1, ls="--", label=tr("99.8% limits"))
     ax.plot(grid, lim["high_99.8"], color="#c0392b", lw=1, ls="--")
-    ax.axhline(p0, color="#7f8c8d", lw=1, label="company")
+    ax.axhline(p0, color="#7f8c8d", lw=1, label=tr("company"))
     colors = [_STATUS_COLOR.get(s, "#34495e") for s in rows["status"]]
     ax.scatter(rows["trials"], rows["rate"], c=colors, s=28, zorder=3)
     for r in rows.itertuples(index=False):
         if r.status != "in line" or r.funnel_band != "inside 95%":
             ax.annotate(str(r.owner), (r.trials, r.rate), fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("trials (log scale)")
+    ax.set_xlabel(tr("trials (log scale)"))
     ax.set_ylabel(metric.replace("_", " "))
     ax.yaxis.set_major_formatter(_pct_formatter())
     ax.set_title(kwargs.pop("title", f"Funnel plot: {metric.replace('_', ' ')} by rep"))
@@ -106,7 +107,7 @@ def response_conversion(drivers, *, owners=(), ax=None, **kwargs):
     b = drivers.by_response
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 4)))
     x = np.arange(len(b))
-    ax.bar(x, b["rate"], color="#aeb6bf", label="all reps")
+    ax.bar(x, b["rate"], color="#aeb6bf", label=tr("all reps"))
     ax.errorbar(x, b["rate"], yerr=[b["rate"] - b["rate_low"], b["rate_high"] - b["rate"]], fmt="none",
                 ecolor="#2c3e50", capsize=3)
     bands = list(b["response_band"].astype(str))
@@ -116,7 +117,7 @@ def response_conversion(drivers, *, owners=(), ax=None, **kwargs):
         r = r.reindex(bands)
         ax.plot(x + 0.1 * (i + 1), r["rate"], marker="o", lw=1, label=str(o))
     ax.set_xticks(x, [f"{s}\n(n={n})" for s, n in zip(bands, b["leads"], strict=True)], fontsize=8)
-    ax.set_ylabel("lead conversion")
+    ax.set_ylabel(tr("lead conversion"))
     ax.yaxis.set_major_formatter(_pct_formatter())
     ax.set_title(kwargs.pop("title", "Lead conversion by first-response time (association)"))
     ax.legend(fontsize=8)
@@ -133,10 +134,10 @@ def win_rate_bars(table: pd.DataFrame, *, ax=None, **kwargs):
     ax.errorbar(x, r, yerr=[r - t["win_rate_low"].astype(float), t["win_rate_high"].astype(float) - r],
                 fmt="none", ecolor="#17202a", capsize=3)
     if len(t):
-        ax.axhline(float(t["win_rate_company"].iloc[0]), color="#c0392b", ls="--", lw=1, label="company")
+        ax.axhline(float(t["win_rate_company"].iloc[0]), color="#c0392b", ls="--", lw=1, label=tr("company"))
         ax.legend(fontsize=8)
     ax.set_xticks(x, [str(o) for o in t["owner"]], rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("win rate (raw, 95% CI)")
+    ax.set_ylabel(tr("win rate (raw, 95% CI)"))
     ax.yaxis.set_major_formatter(_pct_formatter())
     ax.set_title(kwargs.pop("title", "Win rate by rep (raw)"))
     return ax
