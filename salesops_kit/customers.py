@@ -95,10 +95,11 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
         cols += ["frequency_holdout", "duration_holdout", "monetary_value_holdout"]
     if cal is None:  # empty input
         return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-    if nw.dependencies.is_pandas_dataframe(orders):  # same answer without narwhals' sort for first(order_by=)
+    native = nw.to_native(orders, pass_through=True)  # a narwhals-wrapped pandas frame takes the fast path too
+    if nw.dependencies.is_pandas_dataframe(native):  # same answer without narwhals' sort for first(order_by=)
         from ._pandas_fast import rfm_pandas
 
-        fast = rfm_pandas(orders, customer_col=customer_col, date_col=date_col, amount_col=amount_col, cal=cal,
+        fast = rfm_pandas(native, customer_col=customer_col, date_col=date_col, amount_col=amount_col, cal=cal,
                           hold=hold, unit=unit)
         if fast is not None:
             return fast[cols]
