@@ -8,6 +8,7 @@ no script and no network request, so they load offline with nothing to inject in
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -57,6 +58,7 @@ def notebook_title(stem: str, lang: str = "en") -> str:
     num, _, rest = stem.partition("_")
     words = rest.replace("_", " ").strip()
     words = words[:1].upper() + words[1:]
+    words = re.sub(r"\b(kpi|cac|clv|ltv|csat|nps)\b", lambda m: m.group(1).upper(), words, flags=re.I)
     return f"{num} · {t(words, lang)}" if rest else stem
 
 
