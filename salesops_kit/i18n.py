@@ -531,10 +531,15 @@ def use_cjk_font(*, warn: bool = True) -> str | None:
     import matplotlib
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    found = next((n for n in CJK_FONT_NAMES if n in installed), None)
-    if found is None:  # any other font whose name says it covers CJK
-        found = next((n for n in sorted(installed) if re.search(r"CJK|Han Sans|WenQuanYi|YaHei|Hei\b", n)), None)
+    found = _find_cjk(font_manager)
+    if found is None:  # a font installed after matplotlib built its cache: register the system's CJK files
+        for path in sorted(font_manager.findSystemFonts()):
+            if re.search(r"wqy|noto\S*cjk|sourcehan|simhei|msyh|pingfang", path, re.I):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        found = _find_cjk(font_manager)
     _FONT_STATE["font"] = found
     if found:
         fam = list(matplotlib.rcParams["font.sans-serif"])
@@ -553,6 +558,14 @@ def use_cjk_font(*, warn: bool = True) -> str | None:
             CJKFontWarning,
             stacklevel=2,
         )
+    return found
+
+
+def _find_cjk(font_manager) -> str | None:
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    found = next((n for n in CJK_FONT_NAMES if n in installed), None)
+    if found is None:  # any other font whose name says it covers CJK
+        found = next((n for n in sorted(installed) if re.search(r"CJK|Han Sans|WenQuanYi|YaHei|Hei\b", n)), None)
     return found
 
 

@@ -66,6 +66,7 @@ def fresh_fonts(monkeypatch):
     """Every test starts with no font looked up, a fake installed CJK font, and restores rcParams."""
     i18n._reset_font_state()
     monkeypatch.setattr(font_manager.fontManager, "ttflist", [_fake_font("Noto Sans CJK SC")])
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [])  # only the fake list counts
     with matplotlib.rc_context():
         yield monkeypatch
     i18n._reset_font_state()
@@ -200,3 +201,21 @@ def test_findings_sentences_and_titles_follow_the_report_language(fresh_fonts):
     assert "暂无发现" in Findings([], title="x").to_html()
     fresh_fonts.setenv("SALESOPS_LANG", "en")
     assert f[0].sentence() == "&lt;b&gt;Ann&lt;/b&gt;: win rate 20% vs 30%"
+
+
+def test_cjk_font_installed_after_the_cache_is_registered(fresh_fonts):
+    # the cache knows only DejaVu; the system has a WenQuanYi file: it is added and used, no warning
+    fresh_fonts.setattr(font_manager.fontManager, "ttflist", [_fake_font("DejaVu Sans")])
+    fresh_fonts.setattr(font_manager, "findSystemFonts",
+                        lambda *a, **k: ["/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/x/DejaVuSans.ttf"])
+    added = []
+
+    def addfont(path):
+        added.append(path)
+        font_manager.fontManager.ttflist.append(_fake_font("WenQuanYi Micro Hei"))
+
+    fresh_fonts.setattr(font_manager.fontManager, "addfont", addfont)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert i18n.use_cjk_font() == "WenQuanYi Micro Hei"
+    assert added == ["/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"]
