@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", help="output folder (default: reports/)")
     p.add_argument("--no-code", action="store_true", help="management version without code cells")
     p.add_argument("--notebooks", default=None, help="comma-separated numbers, e.g. 01,03 (default: all)")
+    p.add_argument("--period", default=None,
+                   help="review period for KPI monitoring, e.g. 2025-11 (default: the last complete period)")
     p.add_argument("--lang", choices=("en", "zh"), default="en",
                    help="language of the pages, chart labels and findings (zh: Chinese)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -85,6 +87,7 @@ def _dispatch(args) -> int:
                              f"pandas); use `salesops kpis --engine {args.engine}` for the KPI table on that engine.")
         res = build_report(args.data, mapping=args.mapping, out_dir=args.out, as_of=args.as_of,
                            notebooks=sel, no_code=args.no_code, lang=args.lang, progress=args.progress,
+                           period=args.period,
                            **({"engine": args.engine} if args.engine != "pandas" else {}))
         for r in res.runs:
             line = f"{r.status:8s} {r.notebook:32s} {r.seconds:6.1f}s  {r.html}"

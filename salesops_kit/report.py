@@ -207,7 +207,7 @@ def _finish_kpi_job(ds, pool, job) -> tuple[pd.DataFrame, list[str]]:
 def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, notebooks=None,
                  no_code: bool = False, lang: str = "en", progress: bool | None = None,
                  kernel_name: str = "python3", notebook_dir: Path | None = None,
-                 parallel_kpis: bool = True) -> ReportResult:
+                 parallel_kpis: bool = True, period: str | None = None) -> ReportResult:
     """Run the numbered notebooks on a dataset and write the report into ``out_dir``.
 
     Writes ``<notebook>.html`` per notebook (self-contained, offline; a "tables missing" page when the
@@ -226,6 +226,8 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     progress : show progress bars across and within notebooks (default: only when stderr is a terminal).
     notebook_dir : folder of numbered notebooks (default: the kit's ``notebooks/``).
     parallel_kpis : compute the KPI table in a worker process while the notebooks run (same result).
+    period : review period for the notebooks that take a ``period`` parameter (KPI monitoring), e.g.
+        ``"2025-11"``; default: their own default (the last complete period at as_of).
     """
     from .load import load_dataset
     from .report_exports import (
@@ -266,6 +268,8 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         result.files["quarantine/"] = qdir
 
         params = {"data_dir": str(data_dir.resolve()), "mapping": mapping_param, "as_of": as_of_param}
+        if period is not None:
+            params["period"] = str(period)
         executed = out / "_executed"
         executed.mkdir(exist_ok=True)
         findings: dict[str, list[dict]] = {}
@@ -283,7 +287,8 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
                     target.write_text(missing_page(nb.stem, missing, ds, lang=lang, any_of=any_of), encoding="utf-8")
                     result.runs.append(NotebookRun(nb.stem, "skipped", 0.0, target, missing=missing))
                     continue
-                run = _run_one(nb, executed / nb.name, target, params, progress=progress, kernel_name=kernel_name)
+                run = _run_one(nb, executed / nb.name, target, _params_for(nb, params), progress=progress,
+                               kernel_name=kernel_name)
                 result.runs.append(run)
                 pending.append((run, pages.submit(_write_page, run, executed / nb.name, no_code=no_code, lang=lang)))
             for run, job in pending:
@@ -311,6 +316,17 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     manifest["kpi_errors"] = result.kpi_errors
     result.files["manifest.json"] = write_manifest(manifest, out)
     return result
+
+
+def _params_for(nb: Path, params: dict) -> dict:
+    """The parameters a notebook declares in its ``parameters`` cell (data_dir, mapping, as_of always)."""
+    import nbformat
+
+    cell = next((c for c in nbformat.read(nb, as_version=4).cells
+                 if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    declared = cell.source if cell is not None else ""
+    return {k: v for k, v in params.items()
+            if k in ("data_dir", "mapping", "as_of") or re.search(rf"^\s*{k}\s*=", declared, re.M)}
 
 
 def _shown_params(params: dict, data_dir: Path, lang: str = "en") -> dict:

@@ -192,3 +192,18 @@ def test_missing_tables_required_and_any_of(tiny_data):
     assert missing_tables(ds, (("leads", "orders"), "csat")) == ("leads", "orders", "csat")
     page = missing_page("05_kpi_monitoring", ("leads", "orders"), ds, any_of=True)
     assert "at least one of the tables" in page and "tables.leads.file" in page and "tables.orders.file" in page
+
+
+def test_period_reaches_only_notebooks_that_declare_it(tmp_path, tiny_data):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _nb(nbdir / "05_review.ipynb", "print('review period:', period)")
+    nb = nbformat.read(nbdir / "05_review.ipynb", as_version=4)
+    nb.cells[1].source += "\nperiod = None"
+    nbformat.write(nb, nbdir / "05_review.ipynb")
+    _nb(nbdir / "01_other.ipynb", "print('period' in dir())")
+    res = build_report(tiny_data, out_dir=tmp_path / "out", notebook_dir=nbdir, progress=False, period="2024-02")
+    assert res.ok
+    assert "review period: 2024-02" in (tmp_path / "out" / "05_review.html").read_text()
+    executed = nbformat.read(tmp_path / "out" / "_executed" / "01_other.ipynb", as_version=4)
+    assert "False" in executed.cells[-1].outputs[0]["text"]  # not injected where it is not a parameter
