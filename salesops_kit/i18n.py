@@ -533,12 +533,11 @@ def use_cjk_font(*, warn: bool = True) -> str | None:
 
     found = _find_cjk(font_manager)
     if found is None:  # a font installed after matplotlib built its cache: register the system's CJK files
-        for path in sorted(font_manager.findSystemFonts()):
-            if re.search(r"wqy|noto\S*cjk|sourcehan|simhei|msyh|pingfang", path, re.I):
-                try:
-                    font_manager.fontManager.addfont(path)
-                except (OSError, RuntimeError, ValueError):
-                    continue
+        for path in _system_cjk_font_files(font_manager):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
         found = _find_cjk(font_manager)
     _FONT_STATE["font"] = found
     if found:
@@ -559,6 +558,12 @@ def use_cjk_font(*, warn: bool = True) -> str | None:
             stacklevel=2,
         )
     return found
+
+
+def _system_cjk_font_files(font_manager) -> list[str]:
+    """Font files on the system whose names say they cover CJK (matplotlib's cache may predate them)."""
+    pat = re.compile(r"wqy|noto\S*cjk|sourcehan|simhei|msyh|pingfang", re.I)
+    return [p for p in sorted(font_manager.findSystemFonts()) if pat.search(p)]
 
 
 def _find_cjk(font_manager) -> str | None:

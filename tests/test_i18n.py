@@ -66,7 +66,7 @@ def fresh_fonts(monkeypatch):
     """Every test starts with no font looked up, a fake installed CJK font, and restores rcParams."""
     i18n._reset_font_state()
     monkeypatch.setattr(font_manager.fontManager, "ttflist", [_fake_font("Noto Sans CJK SC")])
-    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [])  # only the fake list counts
+    monkeypatch.setattr(i18n, "_system_cjk_font_files", lambda fm: [])  # only the fake list counts
     with matplotlib.rc_context():
         yield monkeypatch
     i18n._reset_font_state()
@@ -206,8 +206,7 @@ def test_findings_sentences_and_titles_follow_the_report_language(fresh_fonts):
 def test_cjk_font_installed_after_the_cache_is_registered(fresh_fonts):
     # the cache knows only DejaVu; the system has a WenQuanYi file: it is added and used, no warning
     fresh_fonts.setattr(font_manager.fontManager, "ttflist", [_fake_font("DejaVu Sans")])
-    fresh_fonts.setattr(font_manager, "findSystemFonts",
-                        lambda *a, **k: ["/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/x/DejaVuSans.ttf"])
+    fresh_fonts.setattr(i18n, "_system_cjk_font_files", lambda fm: ["/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"])
     added = []
 
     def addfont(path):
