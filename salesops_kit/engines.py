@@ -39,7 +39,7 @@ from ._tables import (
 from .schema import CSAT_ONE_OF, TABLES, StageModel
 
 __all__ = ["ENGINES", "check_engine", "scan", "load_lazy", "to_pandas", "to_polars", "to_duckdb", "to_spark",
-           "spark_session", "materialize", "engine_of", "is_lazy", "kpi_table", "data_kpi_rows"]
+           "spark_session", "materialize", "engine_of", "is_lazy", "kpi_table"]
 
 ENGINES = ("pandas", "polars", "duckdb")
 _LAZY_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -478,38 +478,11 @@ def is_lazy(ds) -> bool:
     return any(engine_of(t) != "pandas" for t in ds.tables.values())
 
 
-def data_kpi_rows(ds) -> list[dict]:
-    """The loader's data KPIs (``rows_<table>``, ``rows_quarantined_<table>``, ``date_min/max_<table>``) from
-    the row account and one min/max query per table, so they need no pandas copy of a table."""
-    acc = ds.account.set_index("table")
-    rows = []
-    for name in TABLES:
-        t = ds.tables.get(name)
-        if t is None:
-            continue
-        q = ds.quarantine.get(name)
-        rows.append({"kpi": f"rows_{name}", "value": int(acc.loc[name, "rows_kept"])})
-        rows.append({"kpi": f"rows_quarantined_{name}", "value": 0 if q is None else len(q)})
-        col = TABLES[name].date_column
-        if engine_of(t) == "pandas":
-            lo, hi = (t[col].min(), t[col].max()) if col in t else (None, None)
-        elif engine_of(t) == "polars-lazy":
-            import polars as pl
-
-            lo, hi = t.select(pl.col(col).min().alias("lo"), pl.col(col).max().alias("hi")).collect().row(0)
-        else:
-            lo, hi = t.aggregate(f'min("{col}"), max("{col}")').fetchall()[0]
-        if lo is not None and pd.notna(lo):
-            rows.append({"kpi": f"date_min_{name}", "value": pd.Timestamp(lo).date().isoformat()})
-            rows.append({"kpi": f"date_max_{name}", "value": pd.Timestamp(hi).date().isoformat()})
-    return rows
-
-
 def kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
     """The headline KPI table on any engine, provider by provider, and the providers that could not run.
 
-    On a lazily loaded dataset the data KPIs come from :func:`data_kpi_rows`; every other provider's
-    ``kpi_rows`` gets the engine's tables. A provider that fails (e.g. one that calls pandas methods on
+    Every provider's ``kpi_rows`` gets the engine's tables (the data KPIs of ``kpis.kpi_rows`` count rows
+    with one narwhals select per table, on any engine). A provider that fails (e.g. one that calls pandas methods on
     its input) is named in the second value instead of stopping the table.
     """
     import importlib
@@ -520,9 +493,6 @@ def kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
     rows, errors = [], []
     for modname in PROVIDERS:
         try:
-            if modname == "salesops_kit.kpis" and is_lazy(ds):
-                rows += data_kpi_rows(ds)
-                continue
             if importlib.util.find_spec(modname) is None:
                 continue
             mod = importlib.import_module(modname)
