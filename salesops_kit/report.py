@@ -249,7 +249,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     mapping_param = str(Path(mapping).resolve()) if mapping and Path(str(mapping)).is_file() else (mapping or "canonical")
     as_of_param = None if as_of is None else str(pd.Timestamp(as_of).date())
     nbs = find_notebooks(notebook_dir, select=notebooks)
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()  # papermill changes the working directory while a notebook runs
     out.mkdir(parents=True, exist_ok=True)
     progress = sys.stderr.isatty() if progress is None else progress
 

@@ -207,3 +207,17 @@ def test_period_reaches_only_notebooks_that_declare_it(tmp_path, tiny_data):
     assert "review period: 2024-02" in (tmp_path / "out" / "05_review.html").read_text()
     executed = nbformat.read(tmp_path / "out" / "_executed" / "01_other.ipynb", as_version=4)
     assert "False" in executed.cells[-1].outputs[0]["text"]  # not injected where it is not a parameter
+
+
+def test_relative_out_dir_as_in_the_readme(tmp_path, tiny_data, monkeypatch):
+    # `salesops report` writes to reports/ relative to where it is run; papermill changes the working
+    # directory while a notebook runs, so the pages must still land in ./reports
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _nb(nbdir / "00_a.ipynb", "print('hello')")
+    _nb(nbdir / "01_b.ipynb", "print('again')")
+    monkeypatch.chdir(tmp_path)
+    res = build_report(tiny_data, out_dir="reports", notebook_dir=nbdir, progress=False)
+    assert res.ok
+    for name in ("00_a.html", "01_b.html", "index.html", "kpis.csv"):
+        assert (tmp_path / "reports" / name).is_file(), name
