@@ -73,6 +73,7 @@ ZH: dict[str, str] = {
     "segment": "细分",
     "value": "数值",
     "95% interval": "95% 区间",
+    "interval (level in the definition)": "区间（置信水平见定义）",
     "unit": "单位",
     "definition": "定义",
     "table": "数据表",

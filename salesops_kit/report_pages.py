@@ -149,7 +149,7 @@ def _kpi_table(kpis: pd.DataFrame, lang: str) -> str:
         f'<td class="text">{esc(r.definition)}</td></tr>'
         for r in head.itertuples(index=False))
     return (f"<table><tr><th>{esc(t('KPI', lang))}</th><th>{esc(t('value', lang))}</th>"
-            f"<th>{esc(t('95% interval', lang))}</th><th class=\"text\">{esc(t('definition', lang))}</th></tr>{rows}</table>")
+            f"<th>{esc(t('interval (level in the definition)', lang))}</th><th class=\"text\">{esc(t('definition', lang))}</th></tr>{rows}</table>")
 
 
 def _finding_sentence(rec: dict, lang: str) -> str:
