@@ -68,6 +68,21 @@ def _noise(f: float) -> float:
     return 1e-12 * (1.0 + abs(f))
 
 
+def _backtrack(fun_grad, theta, step, f, *, bound, t_min):
+    """Halve the step from ``theta - step`` until the objective does not rise above the noise.
+
+    Returns ``(candidate, f, gradient)``, or None when the step shrank below ``t_min``.
+    """
+    t = 1.0
+    while t > t_min:
+        cand = np.clip(theta - t * step, -bound, bound)
+        fc, gc = fun_grad(cand)
+        if np.isfinite(fc) and fc <= f + _noise(f):
+            return cand, fc, gc
+        t /= 2
+    return None
+
+
 def _fixed_metric_newton(fun_grad, theta, H, *, bound, tol=1e-9, max_iter=30):
     """Newton-type steps with a fixed Hessian (from a subsample fit): cheap and linearly convergent
     near the optimum. Returns ``(theta, reached_tol)``."""
@@ -81,17 +96,10 @@ def _fixed_metric_newton(fun_grad, theta, H, *, bound, tol=1e-9, max_iter=30):
             return theta, False
         if np.max(np.abs(g)) < tol:
             return theta, True
-        step = np.linalg.solve(H, g)
-        t = 1.0
-        while t > 1e-4:
-            cand = np.clip(theta - t * step, -bound, bound)
-            fc, gc = fun_grad(cand)
-            if np.isfinite(fc) and fc <= f + _noise(f):
-                break
-            t /= 2
-        else:
+        found = _backtrack(fun_grad, theta, np.linalg.solve(H, g), f, bound=bound, t_min=1e-4)
+        if found is None:
             return theta, False
-        theta, f, g = cand, fc, gc
+        theta, f, g = found
     return theta, False
 
 
@@ -132,15 +140,10 @@ def _maximise(fun_grad, x0, *, bound=25.0, H0=None):
                 step = np.linalg.solve(H, g)
             except np.linalg.LinAlgError:
                 break
-            t = 1.0
-            while t > 1e-6:
-                cand = np.clip(theta - t * step, -bound, bound)
-                fc, gc = fun_grad(cand)
-                if np.isfinite(fc) and fc <= f + _noise(f):
-                    break
-                t /= 2
-            else:
+            found = _backtrack(fun_grad, theta, step, f, bound=bound, t_min=1e-6)
+            if found is None:
                 break
+            cand, fc, gc = found
             if np.max(np.abs(gc)) >= np.max(np.abs(g)) and fc >= f - _noise(f):
                 break  # no progress left above the floating-point noise
             moved = np.max(np.abs(cand - theta))
