@@ -110,7 +110,7 @@ def make_orders(n_orders: int, path: Path) -> Path:
 SQL = """
 with daily as (
     select customer_id, date_trunc('day', order_date) as day, sum(amount) as amount
-    from read_parquet('{path}') where order_date < timestamp '{end}' + interval 1 day
+    from {source} where order_date < timestamp '{end}' + interval 1 day
     group by 1, 2),
 c as (
     select customer_id, min(day) as first_purchase, max(day) as last_purchase, count(*) as purchases,
@@ -135,7 +135,7 @@ def bench_rfm(n_orders: int, repeat: int) -> dict:
     con = duckdb.connect()
 
     def sql():
-        return con.sql(SQL.format(path=path, end=end)).df()
+        return con.sql(SQL.format(source=f"read_parquet('{path}')", end=end)).df()
 
     def on_duckdb():
         return customers.rfm_summary(con.read_parquet(str(path)), calibration_end=end, freq="W")

@@ -23,26 +23,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_clv as bc  # noqa: E402
 import bench_funnel as bf  # noqa: E402
 
 from salesops_kit import customers  # noqa: E402
 
 END = "2025-12-15"
 
-RFM_SQL = """
-with daily as (
-    select customer_id, date_trunc('day', order_date) as day, sum(amount) as amount
-    from orders where order_date < timestamp '{end}' + interval 1 day group by 1, 2),
-c as (
-    select customer_id, min(day) as first_purchase, max(day) as last_purchase, count(*) as purchases,
-           sum(amount) as revenue, arg_min(amount, day) as first_amount
-    from daily group by 1)
-select customer_id, purchases - 1 as frequency,
-       epoch(last_purchase - first_purchase) / 86400.0 / 7 as recency,
-       epoch(timestamp '{end}' - first_purchase) / 86400.0 / 7 as "T",
-       case when purchases > 1 then (revenue - first_amount) / (purchases - 1) else 0 end as monetary_value
-from c order by customer_id
-"""
+RFM_SQL = bc.SQL  # the hand-written RFM reference of the CLV benchmark, over the `orders` table
 
 
 def make_orders(n: int, *, seed: int = 7) -> pd.DataFrame:
@@ -106,7 +94,7 @@ def run(n_opps: int, n_orders: int, repeat: int, *, log=print) -> dict:
 
     def sql():
         out = bf.sql_reference(con, stages)
-        out["rfm"] = con.sql(RFM_SQL.format(end=END)).df()
+        out["rfm"] = con.sql(RFM_SQL.format(source="orders", end=END)).df()
         return out
 
     def kit(o, r):
