@@ -26,6 +26,7 @@ import pandas as pd
 
 from ._funnel_scan import as_pylit, columns, lazy
 from ._funnel_scan import collect as _collect
+from ._pandas_fast import group_agg
 
 FREQ = {"W": "W-SUN", "M": "M", "Q": "Q"}
 YEAR_LAG = {"W": 52, "M": 12, "Q": 4}
@@ -361,10 +362,9 @@ def order_series(orders, spend, *, period: str, as_of, kpis) -> list[pd.DataFram
     aggs = [nw.col("order_date").min().alias("_first")]
     firsts = collect(lf.group_by("customer_id").agg(*aggs))
     if segs:  # acquisition channel = channel of the first order
-        ch = collect(lf.select("customer_id", "order_date", *segs).join(
+        ch = collect(group_agg(lf.select("customer_id", "order_date", *segs).join(
             lf.group_by("customer_id").agg(_first=nw.col("order_date").min()), on="customer_id")
-            .filter(nw.col("order_date") == nw.col("_first")).group_by("customer_id")
-            .agg(*[nw.col(c).min() for c in segs]))
+            .filter(nw.col("order_date") == nw.col("_first")), ["customer_id"], str_min={c: c for c in segs}))
         firsts = firsts.merge(ch, on="customer_id", how="left")
     if not len(firsts):
         return []

@@ -171,3 +171,34 @@ def group_sizes(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame | None:
     res = pd.DataFrame({k: out[k] for k in keys})
     res["n"] = counts[present].astype("float64")
     return res
+
+
+def group_agg(lf, keys: list[str], *aggs, str_min: dict[str, str] | None = None):
+    """``lf.group_by(*keys).agg(*aggs, *[nw.col(c).min().alias(a) for a, c in str_min.items()])``, fast on pandas.
+
+    pandas has no Cython group-by minimum for text: narwhals falls back to a Python call per group (0.3 s
+    for 10,000 customers). On a pandas-backed frame each text column is replaced by its rank among its
+    sorted distinct values (``pd.factorize(sort=True)``: code-point order, as Polars and DuckDB compare
+    strings), the ranks' minimum is taken by the Cython group-by, and the ranks are mapped back; missing
+    values are skipped (an all-missing group gives None). Other backends run the plain aggregation.
+    Returns a narwhals LazyFrame with the key columns, then ``aggs``, then the ``str_min`` aliases."""
+    import narwhals as nw
+
+    str_min = str_min or {}
+    if not str_min or lf.implementation is not nw.Implementation.PANDAS:
+        return lf.group_by(*keys).agg(*aggs, *[nw.col(c).min().alias(a) for a, c in str_min.items()])
+    df = lf.collect().to_native()
+    ranks, labels = {}, {}
+    for i, (a, c) in enumerate(str_min.items()):
+        codes, uniq = pd.factorize(df[c], sort=True)  # missing -> -1
+        ranks[f"__rank{i}"] = np.where(codes < 0, np.nan, codes.astype("float64"))
+        labels[a] = np.asarray(uniq, dtype=object)
+    tmp = nw.from_native(df.assign(**ranks)).lazy()
+    out = tmp.group_by(*keys).agg(*aggs, *[nw.col(r).min() for r in ranks]).collect().to_native()
+    for (a, lab), r in zip(labels.items(), ranks, strict=True):
+        v = out.pop(r).to_numpy()
+        ok = ~np.isnan(v)
+        res = np.full(len(v), None, dtype=object)
+        res[ok] = lab[v[ok].astype(np.int64)]
+        out[a] = res
+    return nw.from_native(out).lazy()

@@ -15,6 +15,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from ._pandas_fast import group_agg
 from .stats import wilson_interval
 
 __all__ = [
@@ -157,8 +158,8 @@ def customer_table(orders, *, as_of=None, customer_col: str = "customer_id", dat
     agg = o.group_by("customer_id").agg(first_order=nw.col("d").min(), orders=nw.len(),
                                          revenue=nw.col("amount").sum(), margin=nw.col("margin").sum(),
                                          margin_n=nw.col("margin").count())
-    ch = (o.join(agg.select("customer_id", "first_order"), on="customer_id").filter(nw.col("d") == nw.col("first_order"))
-          .group_by("customer_id").agg(nw.col("channel").min()))
+    ch = group_agg(o.join(agg.select("customer_id", "first_order"), on="customer_id")
+                   .filter(nw.col("d") == nw.col("first_order")), ["customer_id"], str_min={"channel": "channel"})
     out = _collect(agg.join(ch, on="customer_id", how="left"))
     cols = ["customer_id", "first_order", "cohort_month", "channel", "orders", "revenue", "margin"]
     if out.empty:
@@ -200,10 +201,8 @@ def repeat_purchase_rate(orders, *, window_start=None, window_end=None, by: str 
         f = f.filter(nw.col(date_col) >= nw.lit(_ts(window_start)))
     if window_end is not None:
         f = f.filter(nw.col(date_col) < nw.lit(_ts(window_end) + pd.Timedelta(days=1)))
-    if by:
-        f = f.with_columns(nw.col(by).cast(nw.String))
-    aggs = [nw.len().alias("n")] + ([nw.col(by).min()] if by else [])
-    c = _collect(f.group_by(nw.col(customer_col).alias("customer_id")).agg(*aggs))
+    f = f.select(nw.col(customer_col).alias("customer_id"), *([nw.col(by).cast(nw.String)] if by else []))
+    c = _collect(group_agg(f, ["customer_id"], nw.len().alias("n"), str_min={by: by} if by else None))
     c["segment"] = _segment(c, by)
     g = c.groupby("segment", sort=True).agg(customers=("n", "size"), repeat_customers=("n", lambda s: int((s >= 2).sum())))
     g = g.reset_index()
@@ -275,7 +274,7 @@ def cohort_retention(orders, *, as_of=None, by: str | None = None, max_months: i
     first = o.group_by("customer_id").agg(c0=nw.col("mi").min())
     j = o.join(first, on="customer_id")
     if by:
-        segs = j.filter(nw.col("mi") == nw.col("c0")).group_by("customer_id").agg(nw.col("seg").min())
+        segs = group_agg(j.filter(nw.col("mi") == nw.col("c0")), ["customer_id"], str_min={"seg": "seg"})
         j = j.drop("seg").join(segs, on="customer_id")
     keys = ["c0", "m"] + (["seg"] if by else [])
     cm = _collect(j.with_columns(m=nw.col("mi") - nw.col("c0")).group_by(*keys)
@@ -352,8 +351,9 @@ def churn(orders, *, as_of=None, window_months: int = 12, by: str | None = None,
         prev=((nw.col(date_col) >= nw.lit(start + one)) & (nw.col(date_col) < nw.lit(mid + one))).cast(nw.Int64),
         last=((nw.col(date_col) >= nw.lit(mid + one)) & (nw.col(date_col) < nw.lit(end + one))).cast(nw.Int64),
         **({"_seg": nw.col(by).cast(nw.String)} if by else {}))
-    aggs = [nw.col("prev").max(), nw.col("last").max()] + ([nw.col("_seg").min().alias(by)] if by else [])
-    c = _collect(flags.group_by(nw.col(customer_col).alias("customer_id")).agg(*aggs))
+    flags = flags.select(nw.col(customer_col).alias("customer_id"), "prev", "last", *(["_seg"] if by else []))
+    c = _collect(group_agg(flags, ["customer_id"], nw.col("prev").max(), nw.col("last").max(),
+                           str_min={by: "_seg"} if by else None))
     c["segment"] = _segment(c, by)
     c = c[c["prev"] == 1]
     segs = sorted(set(c["segment"])) or (["all"] if by is None else [])
@@ -422,9 +422,9 @@ def simple_clv(orders, *, as_of=None, window_months: int = 12, margin_rate: floa
     w = w.with_columns(_amt=nw.col("amount").cast(nw.Float64),
                        _mar=nw.col("margin").cast(nw.Float64) if has_margin else nw.lit(None, nw.Float64),
                        **{f"_s_{c}": nw.col(c).cast(nw.String) for c in seg_cols})
-    cust = _collect(w.group_by("customer_id").agg(
-        nw.len().alias("n"), nw.col("_amt").sum().alias("rev"), nw.col("_mar").sum().alias("mar"),
-        nw.col("_mar").count().alias("mar_n"), *[nw.col(f"_s_{c}").min().alias(c) for c in seg_cols]))
+    cust = _collect(group_agg(
+        w, ["customer_id"], nw.len().alias("n"), nw.col("_amt").sum().alias("rev"), nw.col("_mar").sum().alias("mar"),
+        nw.col("_mar").count().alias("mar_n"), str_min={c: f"_s_{c}" for c in seg_cols}))
     cust["mar"] = np.where(cust["mar_n"] > 0, cust["mar"], np.nan)
     ch = churn(orders, as_of=end, window_months=window_months)
     chs = churn(orders, as_of=end, window_months=window_months, by=by) if by else ch.iloc[0:0]

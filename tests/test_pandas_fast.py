@@ -114,3 +114,32 @@ def test_run_sums_equal_pandas_group_sums():
     gid = np.repeat(np.arange(len(sizes)), sizes)
     ref = pd.Series(vals).groupby(gid).sum().to_numpy()
     np.testing.assert_array_equal(_pandas_fast._run_sums(vals, starts), ref)  # bit for bit
+
+
+def _group_agg_rows(native):
+    import narwhals as nw
+
+    lf = nw.from_native(native).lazy()
+    out = _pandas_fast.group_agg(lf, ["k"], nw.len().alias("n"), str_min={"first": "s", "other": "t"}).collect()
+    def val(v):
+        return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
+
+    rows = [(val(r["k"]), r["n"], val(r["first"]), val(r["other"])) for r in out.rows(named=True)]
+    return sorted(rows, key=lambda r: (r[0] is None, r[0] or ""))
+
+
+def test_group_agg_text_minimum_by_hand_and_like_polars():
+    import polars as pl
+
+    # group a: s in {"b", "Ab", None} -> "Ab" (code-point order: upper case first); t all missing -> None
+    # group b: s "é" vs "z" -> "z" (U+007A < U+00E9); t "x"
+    # missing key: its own group, s "c"
+    df = pd.DataFrame({"k": ["a", "a", "a", "b", "b", None],
+                       "s": ["b", "Ab", None, "é", "z", "c"],
+                       "t": [None, None, None, "x", "y", "w"]})
+    expected = [("a", 3, "Ab", None), ("b", 2, "z", "x"), (None, 1, "c", "w")]
+    before = df.copy()
+    assert _group_agg_rows(df) == expected
+    pd.testing.assert_frame_equal(df, before)  # the caller's frame is not modified
+    assert _group_agg_rows(pl.from_pandas(df)) == expected
+    assert _group_agg_rows(df.iloc[0:0]) == []
