@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="language of the pages, chart labels and findings (zh: Chinese)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: only when standard error is a terminal)")
+    p.add_argument("--jobs", "-j", type=int, default=None,
+                   help="notebooks run at once, each in its own kernel (default: one per core, at most 4, "
+                        "fewer for large data; 1 runs them one after another)")
     _engine(p)
 
     p = sub.add_parser("kpis", help="print the headline KPI table")
@@ -87,7 +90,7 @@ def _dispatch(args) -> int:
                              f"pandas); use `salesops kpis --engine {args.engine}` for the KPI table on that engine.")
         res = build_report(args.data, mapping=args.mapping, out_dir=args.out, as_of=args.as_of,
                            notebooks=sel, no_code=args.no_code, lang=args.lang, progress=args.progress,
-                           period=args.period,
+                           period=args.period, jobs=args.jobs,
                            **({"engine": args.engine} if args.engine != "pandas" else {}))
         for r in res.runs:
             line = f"{r.status:8s} {r.notebook:32s} {r.seconds:6.1f}s  {r.html}"

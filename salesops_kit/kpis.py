@@ -17,9 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "define", "lookup", "kpi_frame", "kpi_table", "PROVIDERS"]
+__all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "KPIS_MIME", "define", "lookup", "kpi_frame", "kpi_table",
+           "PROVIDERS", "publish", "published_rows"]
 
 KPI_COLUMNS = ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
+
+# A notebook hands its topic's KPI table to `salesops report` under this MIME type (see ``publish``):
+# the index then shows the numbers the notebook computed, with the notebook's parameters, and the report
+# does not compute them a second time. The report's HTML pages leave these outputs out.
+KPIS_MIME = "application/vnd.salesops.kpis+json"
 
 
 @dataclass(frozen=True)
@@ -269,3 +275,50 @@ def kpi_table(ds, *, topics: tuple[str, ...] | None = None) -> pd.DataFrame:
             if topics is None or lookup(r["kpi"]).topic in topics:
                 rows.append(r)
     return kpi_frame(rows)
+
+
+def publish(table, *, provider) -> None:
+    """Display a topic's KPI table (``kpi_frame`` output or ``kpi_rows`` records) for ``salesops report``.
+
+    ``provider`` is the topic module (or its name) whose ``kpi_rows`` produced it, e.g. ``costs``. The
+    output carries the records under :data:`KPIS_MIME` and a one-line note as text (the report's HTML
+    pages leave the output out); the report reads the records back (:func:`published_rows`) for the
+    index and ``kpis.csv``. Values are kept at
+    full precision (JSON floats round-trip exactly); NaN becomes null.
+    """
+    from IPython.display import display
+
+    name = provider if isinstance(provider, str) else provider.__name__
+    if name not in PROVIDERS:
+        raise ValueError(f"{name!r} is not a KPI provider; use one of {', '.join(PROVIDERS)}.")
+    recs = table.to_dict("records") if isinstance(table, pd.DataFrame) else list(table)
+    keep = ("kpi", "segment", "value", "ci_low", "ci_high", "unit")
+    rows = [{k: _json_value(r.get(k)) for k in keep if k in r} for r in recs]
+    note = f"{len(rows)} KPI rows of {name.rsplit('.', 1)[-1]} handed to salesops report"
+    display({"text/plain": note, KPIS_MIME: {"provider": name, "rows": rows}}, raw=True)
+
+
+def _json_value(v):
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    return v
+
+
+def published_rows(notebook) -> dict[str, list[dict]]:
+    """KPI records published (:func:`publish`) in an executed notebook file, by provider module name."""
+    import json
+
+    import nbformat
+
+    out: dict[str, list[dict]] = {}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        for o in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            payload = (o.get("data") or {}).get(KPIS_MIME)
+            if isinstance(payload, str):
+                payload = json.loads(payload)
+            if isinstance(payload, dict) and payload.get("provider") in PROVIDERS:
+                out.setdefault(payload["provider"], []).extend(r for r in payload.get("rows") or []
+                                                               if isinstance(r, dict) and "kpi" in r)
+    return out

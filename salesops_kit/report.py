@@ -28,7 +28,7 @@ import pandas as pd
 
 from .i18n import LANG_ENV, LANGS
 
-__all__ = ["NOTEBOOK_TABLES", "NotebookRun", "ReportResult", "build_report", "export_html", "find_notebooks",
+__all__ = ["NOTEBOOK_PROVIDERS", "NOTEBOOK_TABLES", "NotebookRun", "default_jobs", "ReportResult", "build_report", "export_html", "find_notebooks",
            "notebooks_dir", "safe_filename", "sample_data_dir"]
 
 _ROOT = Path(__file__).resolve().parents[1]
@@ -149,65 +149,106 @@ def _environ(**values: str):
                 os.environ[k] = v
 
 
-def _collect_kpi_rows(ds, providers, rows: list[dict], errors: list[str]) -> None:
-    for modname in providers:
-        try:
-            if importlib.util.find_spec(modname) is None:
-                continue
-            mod = importlib.import_module(modname)
-            if hasattr(mod, "kpi_rows"):
-                rows.extend(mod.kpi_rows(ds))
-        except Exception as exc:  # noqa: BLE001 - a broken KPI module must not stop the report
-            errors.append(f"{modname}.kpi_rows: {type(exc).__name__}: {exc}")
+# The KPI provider whose table each numbered notebook publishes (``kpis.publish``): the report takes those
+# rows from the executed notebook and computes a provider itself only when its notebook did not run.
+NOTEBOOK_PROVIDERS: dict[str, str] = {
+    "01": "salesops_kit.funnel",
+    "02": "salesops_kit.costs",
+    "03": "salesops_kit.forecast",
+    "04": "salesops_kit.reps",
+    "05": "salesops_kit.monitor",
+}
 
 
-def _safe_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
-    """The registry's KPI table, provider by provider; a provider that raises is reported, not fatal."""
-    from .kpis import PROVIDERS, kpi_frame, lookup
-
-    rows: list[dict] = []
+def _provider_rows(ds, providers) -> tuple[dict[str, list[dict]], list[str]]:
+    """Each provider's ``kpi_rows(ds)``; a provider that raises is reported in the errors, not fatal."""
+    rows: dict[str, list[dict]] = {}
     errors: list[str] = []
     with warnings.catch_warnings():  # library chatter (pandas, narwhals) is not the analyst's business here
         warnings.simplefilter("ignore")
-        _collect_kpi_rows(ds, PROVIDERS, rows, errors)
+        for modname in providers:
+            try:
+                if importlib.util.find_spec(modname) is None:
+                    continue
+                mod = importlib.import_module(modname)
+                if hasattr(mod, "kpi_rows"):
+                    rows[modname] = list(mod.kpi_rows(ds))
+            except Exception as exc:  # noqa: BLE001 - a broken KPI module must not stop the report
+                errors.append(f"{modname}.kpi_rows: {type(exc).__name__}: {exc}")
+    return rows, errors
+
+
+def _kpi_table(by_provider: dict[str, list[dict]], errors: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The registry's KPI table from provider rows (in ``PROVIDERS`` order); unknown KPI names are errors."""
+    from .kpis import PROVIDERS, kpi_frame, lookup
+
     known = []
-    for r in rows:
-        try:
-            lookup(r["kpi"])
-            known.append(r)
-        except KeyError as exc:
-            errors.append(str(exc).strip("\"'"))
+    errors = list(errors)
+    for modname in PROVIDERS:
+        for r in by_provider.get(modname, []):
+            try:
+                lookup(r["kpi"])
+                known.append(r)
+            except KeyError as exc:
+                errors.append(str(exc).strip("\"'"))
     return kpi_frame(known), sorted(set(errors))
 
 
-def _start_kpi_job(ds, *, parallel: bool):
-    """Compute the KPI table in a worker process, so it overlaps the notebook runs (None: compute later)."""
-    if not parallel:
+def _safe_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
+    """The registry's full KPI table, every provider computed here (see ``_provider_rows``)."""
+    from .kpis import PROVIDERS
+
+    return _kpi_table(*_provider_rows(ds, PROVIDERS))
+
+
+def _start_kpi_job(ds, providers, *, parallel: bool):
+    """Compute ``providers``' rows in a worker process, so it overlaps the notebook runs (None: compute later)."""
+    if not parallel or not providers:
         return None, None
     try:
         from concurrent.futures import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(max_workers=1)
-        return pool, pool.submit(_safe_kpi_table, ds)
+        return pool, pool.submit(_provider_rows, ds, providers)
     except Exception:  # noqa: BLE001 - no worker processes here: compute in this process instead
         return None, None
 
 
-def _finish_kpi_job(ds, pool, job) -> tuple[pd.DataFrame, list[str]]:
+def _finish_kpi_job(ds, providers, pool, job) -> tuple[dict[str, list[dict]], list[str]]:
     if job is None:
-        return _safe_kpi_table(ds)
+        return _provider_rows(ds, providers)
     try:
         return job.result()
     except Exception:  # noqa: BLE001 - the worker died (memory, pickling): compute here
-        return _safe_kpi_table(ds)
+        return _provider_rows(ds, providers)
     finally:
         pool.shutdown()
+
+
+def default_jobs(ds=None, n_notebooks: int | None = None) -> int:
+    """Notebooks to run at once: one per core (at most 4), fewer when the loaded tables are large.
+
+    Every kernel loads the dataset itself, so ``jobs`` kernels hold about ``jobs`` copies of it: the count
+    is capped so that three times the loaded tables per kernel fits in half the machine's memory."""
+    jobs = max(1, min(os.cpu_count() or 1, 4))
+    if n_notebooks is not None:
+        jobs = max(1, min(jobs, n_notebooks))
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: no cap from memory
+        return jobs
+    if ds is not None:
+        size = sum(int(t.memory_usage(deep=True).sum()) for t in ds.tables.values()
+                   if isinstance(t, pd.DataFrame))
+        if size:
+            jobs = max(1, min(jobs, int(total / 2 // (3 * size))))
+    return jobs
 
 
 def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, notebooks=None,
                  no_code: bool = False, lang: str = "en", progress: bool | None = None,
                  kernel_name: str = "python3", notebook_dir: Path | None = None,
-                 parallel_kpis: bool = True, period: str | None = None) -> ReportResult:
+                 parallel_kpis: bool = True, period: str | None = None, jobs: int | None = None) -> ReportResult:
     """Run the numbered notebooks on a dataset and write the report into ``out_dir``.
 
     Writes ``<notebook>.html`` per notebook (self-contained, offline; a "tables missing" page when the
@@ -225,10 +266,14 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     lang : ``en`` or ``zh``: language of the pages, chart labels and findings (``SALESOPS_LANG`` for the kernels).
     progress : show progress bars across and within notebooks (default: only when stderr is a terminal).
     notebook_dir : folder of numbered notebooks (default: the kit's ``notebooks/``).
-    parallel_kpis : compute the KPI table in a worker process while the notebooks run (same result).
+    parallel_kpis : compute the KPIs of topics whose notebook does not run in a worker process while the
+        notebooks run (same result). The KPIs of a notebook that runs are the ones it publishes.
     period : review period for the notebooks that take a ``period`` parameter (KPI monitoring), e.g.
         ``"2025-11"``; default: their own default (the last complete period at as_of).
+    jobs : notebooks executed at once, each in its own kernel (default :func:`default_jobs`: one per core,
+        at most 4, fewer for large data). Results do not depend on it.
     """
+    from .kpis import PROVIDERS, published_rows
     from .load import load_dataset
     from .report_exports import (
         build_manifest,
@@ -241,6 +286,8 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
 
     if lang not in LANGS:
         raise ValueError(f"Unknown report language {lang!r}: use one of {', '.join(LANGS)}.")
+    if jobs is not None and int(jobs) < 1:
+        raise ValueError(f"jobs must be at least 1 (got {jobs}).")
     started = datetime.now(UTC)
     t_start = time.perf_counter()
     data_dir = Path(data_dir) if data_dir else sample_data_dir()
@@ -249,7 +296,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     mapping_param = str(Path(mapping).resolve()) if mapping and Path(str(mapping)).is_file() else (mapping or "canonical")
     as_of_param = None if as_of is None else str(pd.Timestamp(as_of).date())
     nbs = find_notebooks(notebook_dir, select=notebooks)
-    out = Path(out_dir).resolve()  # papermill changes the working directory while a notebook runs
+    out = Path(out_dir).resolve()  # the output folder is fixed before any notebook runs
     out.mkdir(parents=True, exist_ok=True)
     progress = sys.stderr.isatty() if progress is None else progress
 
@@ -259,7 +306,13 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         use_cjk_font()
     ds = load_dataset(data_dir, mapping=mapping_param, as_of=as_of_param)
     result = ReportResult(out_dir=out)
-    pool, kpi_job = _start_kpi_job(ds, parallel=parallel_kpis)  # runs while the notebooks execute
+    plan = [(nb, missing_tables(ds, NOTEBOOK_TABLES.get(nb.name[:2], ()))) for nb in nbs]
+    to_run = [nb for nb, missing in plan if not missing]
+    covered = {NOTEBOOK_PROVIDERS[nb.name[:2]] for nb in to_run if nb.name[:2] in NOTEBOOK_PROVIDERS}
+    others = [p for p in PROVIDERS if p not in covered]  # the data KPIs, and topics whose notebook does not run
+    slow = [p for p in others if p != "salesops_kit.kpis"]
+    pool, kpi_job = _start_kpi_job(ds, others, parallel=parallel_kpis and bool(slow))  # overlaps the notebooks
+    jobs = int(jobs) if jobs is not None else default_jobs(ds, len(to_run))
     try:
         qdir = out / "quarantine"
         if qdir.exists():
@@ -272,35 +325,41 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
             params["period"] = str(period)
         executed = out / "_executed"
         executed.mkdir(exist_ok=True)
-        findings: dict[str, list[dict]] = {}
-        kernel_env = {LANG_ENV: lang, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-        # Pages are exported in a background thread while the next notebook executes in its kernel.
-        pages = ThreadPoolExecutor(max_workers=1)
-        pending = []
-        with _environ(**kernel_env), pages:
-            for nb in _progress(nbs, enabled=progress, desc="notebooks", unit="nb"):
+        for nb, missing in plan:
+            if missing:
                 needs = NOTEBOOK_TABLES.get(nb.name[:2], ())
-                missing = missing_tables(ds, needs)
+                any_of = any(not isinstance(n, str) for n in needs) and all(not isinstance(n, str) for n in needs)
                 target = out / f"{safe_filename(nb.stem)}.html"
-                if missing:
-                    any_of = any(not isinstance(n, str) for n in needs) and all(not isinstance(n, str) for n in needs)
-                    target.write_text(missing_page(nb.stem, missing, ds, lang=lang, any_of=any_of), encoding="utf-8")
-                    result.runs.append(NotebookRun(nb.stem, "skipped", 0.0, target, missing=missing))
-                    continue
-                run = _run_one(nb, executed / nb.name, target, _params_for(nb, params), progress=progress,
-                               kernel_name=kernel_name)
-                result.runs.append(run)
-                pending.append((run, pages.submit(_write_page, run, executed / nb.name, no_code=no_code, lang=lang)))
-            for run, job in pending:
-                recs = job.result()
-                if recs is not None:
-                    findings[run.notebook] = recs
+                target.write_text(missing_page(nb.stem, missing, ds, lang=lang, any_of=any_of), encoding="utf-8")
+        kernel_env = {LANG_ENV: lang, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+        with _environ(**kernel_env):
+            done = _run_notebooks(to_run, executed, out, params, jobs=jobs, progress=progress, no_code=no_code,
+                                  lang=lang, kernel_name=kernel_name)
     except BaseException:  # interrupted or crashed: do not leave the KPI worker behind
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         raise
+    findings: dict[str, list[dict]] = {}
+    published: dict[str, list[dict]] = {}
+    for nb, missing in plan:
+        if missing:
+            result.runs.append(NotebookRun(nb.stem, "skipped", 0.0, out / f"{safe_filename(nb.stem)}.html",
+                                           missing=missing))
+            continue
+        run, recs = done[nb]
+        result.runs.append(run)
+        if recs is not None:
+            findings[run.notebook] = recs
+        if run.status == "ok":
+            try:
+                published.update(published_rows(executed / nb.name))
+            except Exception:  # noqa: BLE001 - unreadable: its provider is computed below
+                pass
     result.findings = findings
-    kpis, result.kpi_errors = _finish_kpi_job(ds, pool, kpi_job)
+    by_provider, errors = _finish_kpi_job(ds, others, pool, kpi_job)
+    unpublished = [p for p in PROVIDERS if p in covered and p not in published]  # failed, or never published
+    late, late_errors = _provider_rows(ds, unpublished)
+    kpis, result.kpi_errors = _kpi_table({**by_provider, **late, **published}, errors + late_errors)
     result.files.update(write_kpis(kpis, out))
     result.files["findings.csv"] = write_findings(findings, out, lang=lang)
     files = ["kpis.csv", "kpis.xlsx", "findings.csv", "quarantine/", "manifest.json"]
@@ -314,8 +373,41 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
                               seconds_total=time.perf_counter() - t_start,
                               outputs=[r.html.name for r in result.runs if r.html] + files + ["index.html"])
     manifest["kpi_errors"] = result.kpi_errors
+    manifest["jobs"] = jobs
     result.files["manifest.json"] = write_manifest(manifest, out)
     return result
+
+
+def _run_notebooks(to_run: list[Path], executed: Path, out: Path, params: dict, *, jobs: int, progress: bool,
+                   no_code: bool, lang: str, kernel_name: str) -> dict[Path, tuple[NotebookRun, list[dict] | None]]:
+    """Execute the notebooks, ``jobs`` at a time, each exported to its page as soon as it finishes.
+
+    Returns ``{notebook: (run, findings)}``. A bar counts finished notebooks; each running notebook has its
+    own bar of cells below it."""
+    import queue
+    from concurrent.futures import as_completed
+
+    slots: queue.Queue[int] = queue.Queue()
+    for i in range(jobs):
+        slots.put(i + 1)
+
+    def one(nb: Path):
+        slot = slots.get()
+        try:
+            run = _run_one(nb, executed / nb.name, out / f"{safe_filename(nb.stem)}.html", _params_for(nb, params),
+                           progress=progress, kernel_name=kernel_name, position=slot)
+            return run, _write_page(run, executed / nb.name, no_code=no_code, lang=lang)
+        finally:
+            slots.put(slot)
+
+    done: dict[Path, tuple[NotebookRun, list[dict] | None]] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as ex, \
+            _progress(None, enabled=progress, total=len(to_run), desc="notebooks", unit="nb") as bar:
+        futures = {ex.submit(one, nb): nb for nb in to_run}
+        for f in as_completed(futures):
+            done[futures[f]] = f.result()
+            bar.update(1)
+    return done
 
 
 def _params_for(nb: Path, params: dict) -> dict:
@@ -343,19 +435,22 @@ def _shown_params(params: dict, data_dir: Path, lang: str = "en") -> dict:
 
 
 def _run_one(src: Path, executed: Path, target: Path, params: dict, *, progress: bool,
-             kernel_name: str) -> NotebookRun:
+             kernel_name: str, position: int = 1) -> NotebookRun:
     """Execute one notebook with papermill into ``executed``; a failure is named with its cell."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     t0 = time.perf_counter()
     status, cell, error = "ok", None, ""
-    bar = {"desc": f"  {src.stem}", "leave": False, "position": 1, "file": sys.stderr} if progress else False
+    bar = {"desc": f"  {src.stem}", "leave": False, "position": position, "file": sys.stderr} if progress else False
     if executed.exists():
         executed.unlink()
     try:
-        pm.execute_notebook(str(src), str(executed), parameters=params, cwd=str(src.parent),
-                            kernel_name=kernel_name, progress_bar=bar, log_output=False,
+        # The kernel starts in the notebook's folder (nbclient's resources path) rather than through papermill's
+        # ``cwd``, which changes this whole process's working directory: notebooks run in parallel threads.
+        pm.execute_notebook(str(src), str(executed), parameters=params, kernel_name=kernel_name,
+                            progress_bar=bar, log_output=False, resources={"metadata": {"path": str(src.parent)}},
+                            request_save_on_cell_execute=False,  # written once at the end (and on error), not per cell
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no kernel chatter
     except PapermillExecutionError as exc:  # exec_count is the [n] shown in the report page
         status, cell = "failed", exc.exec_count
@@ -434,12 +529,13 @@ def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> s
                             extra_loaders=[DictLoader({"salesops_offline.html.j2": _OFFLINE_TEMPLATE})])
     exporter.template_file = "salesops_offline.html.j2"
     exporter.register_preprocessor(TagRemovePreprocessor(config=c), enabled=True)
+    from .kpis import KPIS_MIME
+
     nb = nbformat.read(notebook, as_version=4)
-    if no_code:
-        for cell in nb.cells:
-            if cell.get("cell_type") == "code":
-                cell.outputs = [o for o in cell.get("outputs", [])
-                                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    for cell in nb.cells:  # the KPI tables handed to the report are data for the index, not page content
+        if cell.get("cell_type") == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if KPIS_MIME not in (o.get("data") or {})
+                            and not (no_code and o.get("output_type") == "stream" and o.get("name") == "stderr")]
     if lang != "en":
         for cell in nb.cells:
             if cell.get("cell_type") == "markdown":

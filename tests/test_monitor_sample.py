@@ -76,3 +76,14 @@ def test_findings_name_the_events_and_who_acts(rv):
     assert f"owner={PLANTED['csat_dip']['owner']}" in subjects
     rep = next(x for x in f if x.subject == f"owner={PLANTED['csat_dip']['owner']}")
     assert PLANTED["csat_dip"]["owner"] in rep.suggestion and rep.benchmark.startswith("expected")
+
+
+def test_kpi_rows_reuse_a_matching_review_and_recompute_otherwise(rv):
+    """Notebook 05 passes its own review to kpi_rows: the rows are those kpi_rows computes on its own. A review
+    that does not match the registry's definitions (weekly, or alerts at q < 0.10) is not used."""
+    ds = load_dataset("data/sample")
+    own = pd.DataFrame(monitor.kpi_rows(ds))
+    pd.testing.assert_frame_equal(pd.DataFrame(monitor.kpi_rows(ds, reviewed=rv)), own)
+    loose = monitor.review(ds, period="M", alpha=0.10)
+    assert len(loose.alerts) != len(rv.alerts)  # otherwise the check below could not tell the two apart
+    pd.testing.assert_frame_equal(pd.DataFrame(monitor.kpi_rows(ds, reviewed=loose)), own)

@@ -221,3 +221,63 @@ def test_relative_out_dir_as_in_the_readme(tmp_path, tiny_data, monkeypatch):
     assert res.ok
     for name in ("00_a.html", "01_b.html", "index.html", "kpis.csv"):
         assert (tmp_path / "reports" / name).is_file(), name
+
+
+def test_published_kpis_are_used_and_a_failed_notebooks_topic_is_computed(tmp_path, tiny_data):
+    """01 publishes a funnel table with a made-up value: the index uses it (so the report did not recompute the
+    topic). 04 publishes reps rows, then fails: its published rows are not trusted and the report computes the
+    reps KPIs itself, exactly as kpi_table would. Two notebooks at a time."""
+    from salesops_kit.kpis import kpi_table
+    from salesops_kit.load import load_dataset
+
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _nb(nbdir / "01_funnel.ipynb",
+        "from salesops_kit import kpis\nkpis.publish([{'kpi': 'win_rate', 'segment': 'all', 'value': 0.125,"
+        " 'ci_low': float('nan'), 'ci_high': None}], provider='salesops_kit.funnel')")
+    _nb(nbdir / "04_reps.ipynb",
+        "from salesops_kit import kpis, reps\nkpis.publish([{'kpi': 'reps_flagged', 'segment': 'all', 'value': 99}],"
+        " provider=reps)", "raise ValueError('late failure')")
+    res = build_report(tiny_data, out_dir=tmp_path / "out", notebook_dir=nbdir, progress=False, jobs=2)
+    assert {r.notebook: r.status for r in res.runs} == {"01_funnel": "ok", "04_reps": "failed"}
+    got = pd.read_csv(tmp_path / "out" / "kpis.csv")
+    funnel = got[got["kpi"] == "win_rate"]
+    assert funnel[["segment", "value"]].values.tolist() == [["all", "0.125"]]  # values mix dates: read as text
+    assert funnel[["ci_low", "ci_high"]].isna().all().all()  # NaN and None both come back as blanks
+    want = kpi_table(load_dataset(tiny_data), topics=("reps",))
+    assert "reps_flagged" in set(want["kpi"])
+    mine = got[got["kpi"].isin(set(want["kpi"]))].reset_index(drop=True)
+    assert mine[["kpi", "segment"]].values.tolist() == want[["kpi", "segment"]].values.tolist()
+    assert "99" not in mine["value"].tolist()
+    assert manifest_jobs(tmp_path / "out") == 2
+
+
+def manifest_jobs(out):
+    import json
+
+    return json.loads((out / "manifest.json").read_text(encoding="utf-8"))["jobs"]
+
+
+def test_publish_refuses_a_module_that_is_not_a_provider():
+    from salesops_kit import kpis
+
+    with pytest.raises(ValueError, match="not a KPI provider"):
+        kpis.publish([], provider="salesops_kit.load")
+
+
+def test_default_jobs_one_per_core_capped_by_memory(monkeypatch):
+    import types
+
+    from salesops_kit import report
+
+    monkeypatch.setattr(report.os, "cpu_count", lambda: 8)
+    assert report.default_jobs() == 4
+    assert report.default_jobs(n_notebooks=3) == 3
+    monkeypatch.setattr(report.os, "sysconf", lambda k: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**20}[k])  # 4 GiB
+    big = types.SimpleNamespace(tables={"orders": pd.DataFrame({"x": range(2**24)})})  # 128 MiB of int64
+    # half of 4 GiB / (3 x 128 MiB) = 5.3 -> 4 (the core cap); a 512 MiB table: 2048 / 1536 -> 1
+    assert report.default_jobs(big) == 4
+    bigger = types.SimpleNamespace(tables={"orders": pd.DataFrame({"x": range(2**26)})})
+    assert report.default_jobs(bigger) == 1
+    with pytest.raises(ValueError, match="jobs"):
+        build_report(None, out_dir="unused", jobs=0)
