@@ -316,33 +316,37 @@ class UnitEconomics:
     def findings(self):
         """Findings: money-losing channels, the best payback channel, channels with LTV:CAC > 3."""
         from .findings import Finding, Findings
+        from .i18n import tr  # findings text in the report language
 
         out = []
         for _, r in self.money_losing().iterrows():
-            out.append(Finding(subject=f"channel {r['channel']}", metric="LTV:CAC", value=f"{r['ltv_cac']:.2f}",
-                               benchmark="1.00 (break-even)",
-                               interval=f"95% CI {r['ltv_cac_ci_low']:.2f}-{r['ltv_cac_ci_high']:.2f}",
-                               evidence=f"CAC {r['cac']:,.2f} vs LTV {r['ltv']:,.2f} over {self.horizon_months} "
-                                        f"months, {int(r['new_customers'])} new customers",
-                               suggestion="this channel loses money on every customer it acquires: cut or "
-                                          "renegotiate its spend", topic="costs", severity=3.0))
+            out.append(Finding(subject=tr("channel {channel}", channel=r["channel"]), metric="LTV:CAC",
+                               value=f"{r['ltv_cac']:.2f}", benchmark=tr("1.00 (break-even)"),
+                               interval=tr("95% CI {low:.2f}-{high:.2f}", low=r["ltv_cac_ci_low"],
+                                           high=r["ltv_cac_ci_high"]),
+                               evidence=tr("CAC {cac:,.2f} vs LTV {ltv:,.2f} over {months} months, {n} new customers",
+                                           cac=r["cac"], ltv=r["ltv"], months=self.horizon_months,
+                                           n=int(r["new_customers"])),
+                               suggestion=tr("this channel loses money on every customer it acquires: cut or "
+                                             "renegotiate its spend"), topic="costs", severity=3.0))
         for _, r in self.table[(self.table["channel"] != "all") & (self.table["ltv_cac_ci_low"] > 3)].iterrows():
-            out.append(Finding(subject=f"channel {r['channel']}", metric="LTV:CAC", value=f"{r['ltv_cac']:.2f}",
-                               benchmark="3.00 (common target)",
-                               interval=f"95% CI {r['ltv_cac_ci_low']:.2f}-{r['ltv_cac_ci_high']:.2f}",
-                               evidence=f"payback {r['payback_months']:.1f} months",
-                               suggestion="room to scale spend here while watching marginal CAC",
+            out.append(Finding(subject=tr("channel {channel}", channel=r["channel"]), metric="LTV:CAC",
+                               value=f"{r['ltv_cac']:.2f}", benchmark=tr("3.00 (common target)"),
+                               interval=tr("95% CI {low:.2f}-{high:.2f}", low=r["ltv_cac_ci_low"],
+                                           high=r["ltv_cac_ci_high"]),
+                               evidence=tr("payback {months:.1f} months", months=r["payback_months"]),
+                               suggestion=tr("room to scale spend here while watching marginal CAC"),
                                topic="costs", severity=2.0))
         bp = self.best_payback()
         if bp is not None:
             blended = self.table.loc[self.table["channel"] == "all", "payback_months"]
-            out.append(Finding(subject=f"channel {bp['channel']}", metric="CAC payback",
-                               value=f"{bp['payback_months']:.1f} months",
-                               benchmark=(f"{blended.iloc[0]:.1f} months blended" if len(blended) and
-                                          pd.notna(blended.iloc[0]) else ""),
-                               evidence=f"CAC {bp['cac']:,.2f}, margin {bp['monthly_margin']:,.2f} per new customer "
-                                        "per month in the first 12 months",
-                               suggestion="fastest to pay back: first candidate for extra budget",
+            out.append(Finding(subject=tr("channel {channel}", channel=bp["channel"]), metric="CAC payback",
+                               value=tr("{months:.1f} months", months=bp["payback_months"]),
+                               benchmark=(tr("{months:.1f} months blended", months=blended.iloc[0]) if len(blended)
+                                          and pd.notna(blended.iloc[0]) else ""),
+                               evidence=tr("CAC {cac:,.2f}, margin {margin:,.2f} per new customer per month in the "
+                                           "first 12 months", cac=bp["cac"], margin=bp["monthly_margin"]),
+                               suggestion=tr("fastest to pay back: first candidate for extra budget"),
                                topic="costs", severity=1.0))
         return Findings(out, title="Cost metrics", empty="No channel stands out.")
 

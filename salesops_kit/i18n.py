@@ -5,7 +5,10 @@ The language is read from the environment variable ``SALESOPS_LANG`` (``en`` or 
 inherit the environment, so the same notebooks draw Chinese chart labels and findings without changes.
 
 ``t(text)`` translates a label (unknown text comes back unchanged, so English is always a safe fallback);
-``kpi_label(name)`` names a KPI, including families such as ``stage_conversion_Proposal_to_Negotiation``.
+``tr(template, **values)`` formats a findings sentence from its English ``str.format`` template (Chinese
+templates in :mod:`salesops_kit.i18n_findings`); ``kpi_label(name)`` names a KPI, including families such as
+``stage_conversion_Proposal_to_Negotiation``, and ``kpi_definition(name)`` gives its definition
+(Chinese definitions in :mod:`salesops_kit.i18n_kpis`).
 When a Chinese label reaches matplotlib, :func:`use_cjk_font` puts an installed CJK font first in
 matplotlib's font list, or warns once, naming the package to install, instead of drawing empty boxes.
 """
@@ -17,8 +20,10 @@ import re
 import sys
 import warnings
 
-__all__ = ["LANG_ENV", "LANGS", "current_lang", "t", "kpi_label", "unit_label", "use_cjk_font",
-           "CJK_FONT_NAMES", "CJKFontWarning"]
+from .i18n_findings import ZH_LABELS, ZH_TEMPLATES
+
+__all__ = ["LANG_ENV", "LANGS", "current_lang", "t", "tr", "kpi_label", "kpi_definition", "unit_label",
+           "use_cjk_font", "CJK_FONT_NAMES", "CJKFontWarning"]
 
 LANG_ENV = "SALESOPS_LANG"
 LANGS = ("en", "zh")
@@ -368,26 +373,6 @@ ZH: dict[str, str] = {
     "region": "区域",
     "product": "产品",
     "channel": "渠道",
-    # finding metrics and titles used by the notebooks (Finding.metric, Findings.title)
-    "rows quarantined": "隔离行数",
-    "repeated row (table without ids)": "重复行（无 ID 的表）",
-    "default close date (last day of creation month)": "默认关闭日期（创建当月最后一天）",
-    "open deal past close date": "已过关闭日期的进行中商机",
-    "median days from created to won": "从创建到赢单的天数中位数",
-    "win probability": "赢单概率",
-    "lead → won": "线索 → 赢单",
-    "CAC payback": "CAC 回收期",
-    "CSAT share satisfied": "客户满意占比",
-    "lead conversion by first-response time": "按首次响应时间的线索转化率",
-    "not enough data": "数据不足",
-    "Data audit findings": "数据审计发现",
-    "Funnel findings": "漏斗分析发现",
-    "Rep coaching findings": "销售代表辅导发现",
-    "Seasonality findings": "季节性与预测发现",
-    "Forecast findings": "预测发现",
-    "Monitoring findings": "指标监控发现",
-    "KPI monitoring findings": "指标监控发现",
-    "Cost metrics findings": "成本指标发现",
     "Backtest (series too short)": "回测（序列太短）",
     "Bookings expected from the open pipeline": "在途管道的预期签约额",
     "CRM weighted pipeline": "CRM 加权管道",
@@ -411,14 +396,6 @@ ZH: dict[str, str] = {
     "by horizon": "按预测步长",
     "Seasonal index per quarter with 95% interval": "各季度季节指数（含 95% 区间）",
     "Seasonal index per month with 95% interval": "各月季节指数（含 95% 区间）",
-    # monitoring KPI labels (monitor.KPI_SPECS)
-    "deals won": "赢单数",
-    "won revenue": "赢单收入",
-    "average won deal size": "平均赢单金额",
-    "median first response": "首次响应时间中位数",
-    "new customers": "新客户数",
-    "CSAT mean": "客户满意度均值",
-    "NPS": "净推荐值（NPS）",
     # findings sentence templates
     "vs": "对比",
     "No findings": "暂无发现",
@@ -433,6 +410,9 @@ ZH_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"^weakest step (.+) → (.+)$"), "最薄弱环节 {0} → {1}"),
     (re.compile(r"^(.+) conversion$"), "{0} 转化率"),
     (re.compile(r"^(.+) by (lead source|owner|team|region|product|channel|segment)$"), "按{1}的{0}"),
+    (re.compile(r"^(.+) \(vs last period\)$"), "{0}（环比上期）"),
+    (re.compile(r"^(.+) \(vs a year earlier\)$"), "{0}（同比去年）"),
+    (re.compile(r"^(.+) vs target$"), "{0}（对比目标）"),
 )
 
 
@@ -456,6 +436,42 @@ def t(text: str, lang: str | None = None) -> str:
     return out
 
 
+def tr(template: str, /, lang: str | None = None, **values) -> str:
+    """Format a findings sentence in the report language.
+
+    ``template`` is the English ``str.format`` template with named placeholders (``"channel {channel}"``);
+    in Chinese its entry of :data:`salesops_kit.i18n_findings.ZH_TEMPLATES` is formatted with the same
+    ``values``, in English (or for a template the table does not know) the English one, so English output
+    is exactly what the template says. Data values are passed as ``values``, never baked into a template;
+    nothing is escaped here (findings are escaped when rendered).
+    """
+    if _norm_lang(lang) == "zh":
+        zh = ZH_TEMPLATES.get(template)
+        if zh is not None:
+            return zh.format(**values)
+    return template.format(**values)
+
+
+def kpi_definition(name: str, lang: str | None = None, *, default: str | None = None) -> str:
+    """The definition of a KPI (registry name or a member of a family such as
+    ``stage_conversion_Proposal_to_Negotiation``) in the report language; the registry's English
+    definition when no translation exists. A name the registry does not know raises ``KeyError``,
+    or returns ``default`` when one is given."""
+    from .kpis import lookup
+
+    try:
+        d = lookup(name)
+    except KeyError:
+        if default is None:
+            raise
+        return default
+    if _norm_lang(lang) == "zh":
+        from .i18n_kpis import ZH_DEFINITIONS
+
+        return ZH_DEFINITIONS.get(d.name, d.definition)
+    return d.definition
+
+
 def _from_patterns(text: str) -> str:
     for pat, fmt in ZH_PATTERNS:
         m = pat.match(text)
@@ -463,6 +479,9 @@ def _from_patterns(text: str) -> str:
             return fmt.format(*(ZH.get(g, _ZH_LOWER.get(g.lower(), g)) for g in m.groups()))
     return text
 
+
+for _k, _v in ZH_LABELS.items():  # findings labels (i18n_findings.py); the main table wins on a clash
+    ZH.setdefault(_k, _v)
 
 # Case-insensitive fallback; where keys differ only by case ("Days" label, "days" unit) the lowercase key wins.
 _ZH_LOWER = {k.lower(): v for k, v in sorted(ZH.items(), key=lambda kv: kv[0] == kv[0].lower())}

@@ -325,16 +325,20 @@ def _targets(ds, targets, notes: list[str]) -> pd.DataFrame:
 # ---- findings and KPI rows -------------------------------------------------------------------------
 
 def _who(spec: KPISpec, segment: str, teams: dict) -> str:
+    from .i18n import t, tr  # findings text in the report language
+
     if segment == "all":
-        return "head of sales" if spec.owner == "sales manager" else f"head of {spec.owner.split()[0]}" \
-            if spec.owner != "customer success manager" else "head of customer success"
+        return tr("head of sales") if spec.owner == "sales manager" else \
+            tr("head of {function}", function=t(spec.owner.split()[0])) \
+            if spec.owner != "customer success manager" else tr("head of customer success")
     col, _, val = segment.partition("=")
+    role = t(spec.owner)
     if col == "owner":
         team = teams.get(val)
-        return f"{val}'s {spec.owner}" + (f" (team {team})" if team else "")
+        return tr("{rep}'s {role}", rep=val, role=role) + (tr(" (team {team})", team=team) if team else "")
     if col == "team":
-        return f"the {spec.owner} of team {val}"
-    return f"the {spec.owner} responsible for {col.replace('_', ' ')} {val}"
+        return tr("the {role} of team {team}", role=role, team=val)
+    return tr("the {role} responsible for {column} {value}", role=role, column=t(col.replace("_", " ")), value=val)
 
 
 def _zstar(row) -> float:
@@ -344,6 +348,8 @@ def _zstar(row) -> float:
 
 def alert_findings(rv: MonitorReview) -> Findings:
     """One :class:`Finding` per alerted KPI × segment (consecutive alerted periods together)."""
+    from .i18n import t, tr  # findings text in the report language
+
     a = rv.alerts
     teams = dict(rv.teams)
     out = []
@@ -351,28 +357,34 @@ def alert_findings(rv: MonitorReview) -> Findings:
         spec = KPI_SPECS[kpi]
         g = g.sort_values("period")
         per = [str(p.to_period(ms.FREQ[rv.period])) for p in g["period"]]
-        vals = ", ".join(f"{fmt(v, spec.fmt)} in {p}" for v, p in zip(g["value"], per, strict=True))
+        vals = ", ".join(tr("{value} in {period}", value=fmt(v, spec.fmt), period=p)
+                         for v, p in zip(g["value"], per, strict=True))
         chart = {"p": "p-chart", "u": "u-chart", "cp": "compound-Poisson", "xbar": "X̄-chart",
                  "ewma": "EWMA"}[g["chart"].iloc[0]]
         adverse = bool(g["adverse"].any())
         last = g.iloc[-1]
-        moved = "below" if last["direction"] == "down" else "above"
+        below = last["direction"] == "down"
         lo3, hi3 = last["center"] - 3 * last["sigma"], last["center"] + 3 * last["sigma"]
         if spec.kind == "rate":
             hi3 = min(hi3, 1.0)
         out.append(Finding(
             subject=seg, metric=spec.label, value=vals,
-            benchmark=(f"expected {fmt(max(lo3, 0) if spec.kind != 'nps' else lo3, spec.fmt)}–{fmt(hi3, spec.fmt)} "
-                       f"(3-sigma {chart} range)"),
+            benchmark=tr("expected {low}–{high} (3-sigma {chart} range)",
+                         low=fmt(max(lo3, 0) if spec.kind != "nps" else lo3, spec.fmt), high=fmt(hi3, spec.fmt),
+                         chart=t(chart)),
             q_value=float(g["q_value"].min()),
-            evidence=(f"{len(g)} period(s) {moved} the control limits of the trailing baseline (centre "
-                      f"{fmt(last['center'], spec.fmt)}; z = {last['z']:.1f}, alert threshold after "
-                      f"false-discovery control |z| ≥ {_zstar(last):.1f})"),
-            suggestion=(f"{_who(spec, seg, teams)} to find the cause and act within the next period"
-                        if adverse else f"{_who(spec, seg, teams)} to confirm what worked and keep it"),
+            evidence=(tr("{n} period(s) below the control limits of the trailing baseline (centre {centre}; z = "
+                         "{z:.1f}, alert threshold after false-discovery control |z| ≥ {zstar:.1f})", n=len(g),
+                         centre=fmt(last["center"], spec.fmt), z=last["z"], zstar=_zstar(last)) if below else
+                      tr("{n} period(s) above the control limits of the trailing baseline (centre {centre}; z = "
+                         "{z:.1f}, alert threshold after false-discovery control |z| ≥ {zstar:.1f})", n=len(g),
+                         centre=fmt(last["center"], spec.fmt), z=last["z"], zstar=_zstar(last))),
+            suggestion=(tr("{who} to find the cause and act within the next period", who=_who(spec, seg, teams))
+                        if adverse else tr("{who} to confirm what worked and keep it", who=_who(spec, seg, teams))),
             topic="monitoring", severity=float(np.abs(g["z"]).max()) * (2 if adverse else 1)))
-    return Findings(out, title=f"Alerts, {len(rv.window)} period(s) to {rv.label}",
-                    empty=f"No KPI moved outside its control limits in the {len(rv.window)} period(s) to {rv.label}.")
+    return Findings(out, title=tr("Alerts, {n} period(s) to {label}", n=len(rv.window), label=rv.label),
+                    empty=tr("No KPI moved outside its control limits in the {n} period(s) to {label}.",
+                             n=len(rv.window), label=rv.label))
 
 
 def review_findings(rv: MonitorReview, *, segments=("all", "team="), min_gap: float = 0.05) -> Findings:
@@ -380,6 +392,8 @@ def review_findings(rv: MonitorReview, *, segments=("all", "team="), min_gap: fl
     period-over-period or year-over-year changes significant after BH (q < alpha) that are not already
     alerts, and targets missed in the review period by more than ``min_gap`` (attainment below 95% by
     default)."""
+    from .i18n import t, tr  # findings text in the report language
+
     out = list(alert_findings(rv))
     alerted = {(f.metric, f.subject) for f in out}
 
@@ -393,15 +407,17 @@ def review_findings(rv: MonitorReview, *, segments=("all", "team="), min_gap: fl
             continue
         adverse = np.sign(r.change) != spec.direction
         base = "last period" if r.comparison == "pop" else "a year earlier"
+        who = _who(spec, r.segment, dict(rv.teams))
         out.append(Finding(
             subject=r.segment, metric=f"{spec.label} ({'vs ' + base})", value=fmt(r.value, spec.fmt),
-            benchmark=f"{fmt(r.base_value, spec.fmt)} {base}", q_value=float(r.q_value),
-            interval=f"change 95% CI {fmt(r.ci_low, spec.fmt)} to {fmt(r.ci_high, spec.fmt)}"
+            benchmark=(tr("{value} last period", value=fmt(r.base_value, spec.fmt)) if r.comparison == "pop" else
+                       tr("{value} a year earlier", value=fmt(r.base_value, spec.fmt))), q_value=float(r.q_value),
+            interval=tr("change 95% CI {low} to {high}", low=fmt(r.ci_low, spec.fmt), high=fmt(r.ci_high, spec.fmt))
             if spec.fmt not in ("pct", "nps") else
-            f"change 95% CI {r.ci_low * 100:+.1f} to {r.ci_high * 100:+.1f} pts",
-            evidence=f"{r.test}, p = {r.p_value:.2g}",
-            suggestion=(f"{_who(spec, r.segment, dict(rv.teams))} to explain the "
-                        f"{'drop' if r.change < 0 else 'rise'} at the next review"),
+            tr("change 95% CI {low:+.1f} to {high:+.1f} pts", low=r.ci_low * 100, high=r.ci_high * 100),
+            evidence=tr("{test}, p = {p:.2g}", test=t(r.test), p=r.p_value),
+            suggestion=(tr("{who} to explain the drop at the next review", who=who) if r.change < 0 else
+                        tr("{who} to explain the rise at the next review", who=who)),
             topic="monitoring", severity=(1.0 if adverse else 0.5) * float(-np.log10(max(r.q_value, 1e-12)))))
     at = rv.attainment
     if len(at):
@@ -413,12 +429,12 @@ def review_findings(rv: MonitorReview, *, segments=("all", "team="), min_gap: fl
                 continue
             out.append(Finding(
                 subject=r.segment, metric=f"{spec.label} vs target", value=fmt(r.actual, spec.fmt),
-                benchmark=f"target {fmt(r.target, spec.fmt)} ({r.source})",
-                evidence=f"attainment {r.attainment:.0%} in {rv.label}",
-                suggestion=f"{_who(spec, r.segment, dict(rv.teams))} to plan the gap into next period",
+                benchmark=tr("target {target} ({source})", target=fmt(r.target, spec.fmt), source=t(r.source)),
+                evidence=tr("attainment {attainment:.0%} in {label}", attainment=r.attainment, label=rv.label),
+                suggestion=tr("{who} to plan the gap into next period", who=_who(spec, r.segment, dict(rv.teams))),
                 topic="monitoring", severity=float(max(0.0, 1 - r.attainment))))
-    return Findings(out, title=f"KPI review {rv.label}",
-                    empty=f"No alert, no significant change and no missed target in {rv.label}.")
+    return Findings(out, title=tr("KPI review {label}", label=rv.label),
+                    empty=tr("No alert, no significant change and no missed target in {label}.", label=rv.label))
 
 
 def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:

@@ -164,12 +164,19 @@ def changes(series: pd.DataFrame, *, review, period: str = "M", alpha: float = 0
 
 def change_sentence(row, spec: KPISpec) -> str:
     """"win rate fell from 31% to 24% (p = 0.01)" or "... (within normal variation, p = 0.4)"."""
+    from .i18n import t, tr  # the sentence in the report language
+
+    label = t(spec.label)
     if row.note:
-        return f"{spec.label}: {row.note}"
-    verb = "rose" if row.change > 0 else "fell" if row.change < 0 else "held"
+        return tr("{label}: {note}", label=label, note=t(row.note))
     p = f"p = {row.p_value:.2g}" if row.p_value >= 0.001 else "p < 0.001"
-    judged = p if row.significant else f"within normal variation, {p}"
-    return f"{spec.label} {verb} from {fmt(row.base_value, spec.fmt)} to {fmt(row.value, spec.fmt)} ({judged})"
+    judged = p if row.significant else tr("within normal variation, {p}", p=p)
+    values = {"label": label, "base": fmt(row.base_value, spec.fmt), "value": fmt(row.value, spec.fmt), "judged": judged}
+    if row.change > 0:
+        return tr("{label} rose from {base} to {value} ({judged})", **values)
+    if row.change < 0:
+        return tr("{label} fell from {base} to {value} ({judged})", **values)
+    return tr("{label} held from {base} to {value} ({judged})", **values)
 
 
 def fmt(v, kind: str) -> str:

@@ -341,6 +341,7 @@ def audit_findings(result: AuditResult, cov: pd.DataFrame | None = None):
     :class:`salesops_kit.findings.Findings`
     """
     from .findings import Finding, Findings
+    from .i18n import t, tr  # findings text in the report language
 
     out = []
     acc = result.account.set_index("table") if len(result.account) else pd.DataFrame()
@@ -348,24 +349,30 @@ def audit_findings(result: AuditResult, cov: pd.DataFrame | None = None):
     for table, grp in hits[hits["action"] == "quarantined"].groupby("table", sort=False):
         k = int(grp["rows"].sum())
         read = int(acc.loc[table, "rows_read"]) if table in acc.index else k
-        reasons = ", ".join(f"{c} ({r:,})" for c, r in zip(grp["check"], grp["rows"], strict=True))
-        out.append(Finding(subject=table, metric="rows quarantined", value=f"{k:,}", benchmark=f"{read:,} rows read",
-                           interval=_pct(k, read), evidence=f"reasons: {reasons}",
-                           suggestion=f"review quarantine_{table}.csv, fix at the source or in the mapping, reload",
+        reasons = ", ".join(tr("{check} ({rows:,})", check=t(c), rows=r)
+                            for c, r in zip(grp["check"], grp["rows"], strict=True))
+        out.append(Finding(subject=t(table), metric="rows quarantined", value=f"{k:,}",
+                           benchmark=tr("{read:,} rows read", read=read),
+                           interval=_pct(k, read), evidence=tr("reasons: {reasons}", reasons=reasons),
+                           suggestion=tr("review quarantine_{table}.csv, fix at the source or in the mapping, reload",
+                                         table=table),
                            topic="audit", severity=1.0 + k / max(read, 1)))
     for row in hits[hits["action"] == "flagged"].itertuples(index=False):
-        out.append(Finding(subject=row.table, metric=row.check, value=f"{int(row.rows):,} rows kept and flagged",
+        out.append(Finding(subject=t(row.table), metric=row.check,
+                           value=tr("{rows:,} rows kept and flagged", rows=int(row.rows)),
                            evidence=row.examples.split(" | ")[0] if row.examples else "",
-                           suggestion=_FLAG_ACTION.get(row.check, "review the flagged rows"),
+                           suggestion=tr(_FLAG_ACTION[row.check]) if row.check in _FLAG_ACTION else
+                           tr("review the flagged rows"),
                            topic="audit", severity=0.5))
     if cov is not None and len(cov):
         for table, grp in cov.groupby("table", sort=False):
             empty = grp.loc[grp["rows"] == 0, "period"]
             if len(empty):
                 months = ", ".join(pd.DatetimeIndex(empty).strftime("%Y-%m")[:6])
-                out.append(Finding(subject=table, metric="periods without rows", value=f"{len(empty)}",
-                                   benchmark=f"{len(grp)} periods in its range", evidence=f"first: {months}",
-                                   suggestion="check whether the export is complete for those periods",
+                out.append(Finding(subject=t(table), metric="periods without rows", value=f"{len(empty)}",
+                                   benchmark=tr("{n} periods in its range", n=len(grp)),
+                                   evidence=tr("first: {months}", months=months),
+                                   suggestion=tr("check whether the export is complete for those periods"),
                                    topic="audit", severity=0.8))
     return Findings(out, title="Data audit findings",
                     empty="Every row was kept, no check flagged anything and no period is empty.")

@@ -360,7 +360,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     unpublished = [p for p in PROVIDERS if p in covered and p not in published]  # failed, or never published
     late, late_errors = _provider_rows(ds, unpublished)
     kpis, result.kpi_errors = _kpi_table({**by_provider, **late, **published}, errors + late_errors)
-    result.files.update(write_kpis(kpis, out))
+    result.files.update(write_kpis(kpis, out, lang=lang))
     result.files["findings.csv"] = write_findings(findings, out, lang=lang)
     files = ["kpis.csv", "kpis.xlsx", "findings.csv", "quarantine/", "manifest.json"]
     files += [f"quarantine/{p.name}" for p in result.quarantine]

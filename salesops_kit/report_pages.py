@@ -13,7 +13,7 @@ import re
 import pandas as pd
 
 from .findings import escape_html as esc
-from .i18n import kpi_label, t, unit_label
+from .i18n import kpi_definition, kpi_label, t, unit_label
 
 __all__ = ["CSP", "page", "missing_page", "index_page", "HEADLINE_KPIS", "format_value", "headline_kpis",
            "notebook_title"]
@@ -142,6 +142,9 @@ def _kpi_table(kpis: pd.DataFrame, lang: str) -> str:
     head = headline_kpis(kpis)
     if not len(head):
         return f"<p>{esc(t('No headline KPIs could be computed from this dataset.', lang))}</p>"
+    if lang != "en":  # definitions in the report language (the registry's English text when untranslated)
+        head = head.assign(definition=[kpi_definition(str(k), lang, default=d)
+                                       for k, d in zip(head["kpi"], head["definition"], strict=True)])
     rows = "".join(
         f'<tr><td title="{esc(r.definition)}">{esc(kpi_label(r.kpi, lang))}</td>'
         f"<td>{esc(format_value(r.value, r.unit, lang=lang))}</td>"
