@@ -202,3 +202,67 @@ def group_agg(lf, keys: list[str], *aggs, str_min: dict[str, str] | None = None)
         res[ok] = lab[v[ok].astype(np.int64)]
         out[a] = res
     return nw.from_native(out).lazy()
+
+
+def deal_groups_history(opps: pd.DataFrame, hist: pd.DataFrame, *, by: list[str], stages,
+                        has_lost_at: bool) -> pd.DataFrame | None:
+    """The grouped counts of ``funnel.deal_groups`` with stage history, for pandas inputs, before its
+    label checks and sorting: columns ``<by>, stage, furthest, depth, n, e_0..e_{K-1}, s_0..s_{K-2}``.
+
+    The narwhals scan builds per-deal flags with about 5K expressions, each a pass of pandas overhead;
+    here they are boolean matrices (deals x stages): ``e`` entered (history row at the stage, or the current
+    / lost-at stage), ``furthest`` (K when won, else the last entered stage, -1 when none), ``depth`` (stages
+    entered in order, with each entry date not before the previous stage's, K for won deals through the
+    last stage), ``s`` entered then passed without entering the next stage. None when an id is missing
+    (the scan's join semantics then apply)."""
+    order = list(stages.order)
+    K = len(order)
+    if opps["opportunity_id"].isna().any() or hist["opportunity_id"].isna().any():
+        return None
+    idx = {s: i for i, s in enumerate(order)}
+    hk = hist["stage"].map(idx)
+    keep = hk.notna().to_numpy()
+    h = pd.DataFrame({"id": hist["opportunity_id"].to_numpy()[keep], "k": hk.to_numpy()[keep].astype(np.int64),
+                      "d": pd.to_datetime(hist["entered_date"]).to_numpy()[keep]})
+    first = h.groupby(["id", "k"], sort=False)["d"].min()  # NaT only when every entry date is missing
+    ids, ks = first.index.get_level_values(0), first.index.get_level_values(1).to_numpy()
+    inv, uid = pd.factorize(ids)
+    pos = pd.Index(uid).get_indexer(opps["opportunity_id"])  # -1: no history in the stage model's stages
+    n_o = len(opps)
+    H = np.zeros((len(uid) + 1, K), dtype=bool)
+    D = np.full((len(uid) + 1, K), np.datetime64("NaT"), dtype="datetime64[ns]")
+    H[inv, ks] = True
+    D[inv, ks] = first.to_numpy()
+    rows = np.where(pos < 0, len(uid), pos)  # the extra last row: no history
+    H, D = H[rows], D[rows]
+    stage = opps["stage"]
+    is_won = stage.isin(list(stages.won)).to_numpy()
+    is_lost = stage.isin(list(stages.lost)).to_numpy()
+    E = H.copy()
+    cur = stage.map(idx).to_numpy(dtype=float)
+    ok_cur = ~np.isnan(cur)
+    E[np.flatnonzero(ok_cur), cur[ok_cur].astype(np.int64)] = True
+    if has_lost_at:
+        la = opps["lost_at_stage"].map(idx).to_numpy(dtype=float)
+        ok_la = is_lost & ~np.isnan(la)
+        E[np.flatnonzero(ok_la), la[ok_la].astype(np.int64)] = True
+    any_e = E.any(axis=1)
+    last = K - 1 - np.argmax(E[:, ::-1], axis=1)
+    fur = np.where(is_won, K, np.where(any_e, last, -1))
+    nat = np.isnat(D)
+    ok = np.zeros((n_o, K), dtype=bool)
+    ok[:, 0] = E[:, 0]
+    for k in range(1, K):
+        with np.errstate(invalid="ignore"):
+            date_ok = nat[:, k] | nat[:, k - 1] | (D[:, k] >= D[:, k - 1])
+        ok[:, k] = ok[:, k - 1] & E[:, k] & date_ok
+    depth = ok.sum(axis=1) - 1
+    depth = np.where(is_won & (depth == K - 1), K, depth)
+    S = E[:, :-1] & ~E[:, 1:] & (fur[:, None] > np.arange(K - 1)[None, :])
+    cols = {c: (opps[c].astype("float64") if str(opps[c].dtype).startswith(("int", "Int", "uint", "UInt"))
+                else opps[c]).to_numpy() for c in by}
+    cols.update(stage=stage.to_numpy(), furthest=fur, depth=depth, n=np.ones(n_o, dtype=np.int64))
+    cols.update({f"e_{k}": E[:, k].astype(np.int64) for k in range(K)})
+    cols.update({f"s_{k}": S[:, k].astype(np.int64) for k in range(K - 1)})
+    keys = by + ["stage", "furthest", "depth"]
+    return pd.DataFrame(cols).groupby(keys, dropna=False, sort=False).sum().reset_index()

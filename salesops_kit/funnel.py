@@ -265,6 +265,12 @@ def deal_groups(opportunities, *, history=None, by=(), stages: StageModel) -> pd
     require_columns(h, ["opportunity_id", "stage", "entered_date"], table="stage_history", purpose="the stage funnel")
     hl = collect(h.group_by("stage", drop_null_keys=False).agg(nw.len().alias("n")))
     check_labels(hl["stage"], stages, table="stage_history", allow_null=False)
+    if nw.dependencies.is_pandas_dataframe(opportunities) and nw.dependencies.is_pandas_dataframe(history):
+        from ._pandas_fast import deal_groups_history
+
+        g = deal_groups_history(opportunities, history, by=by, stages=stages, has_lost_at=has_lost_at)
+        if g is not None:
+            return _finish_groups(g, by, stages)
     h = h.select("opportunity_id", "stage", "entered_date").filter(nw.col("stage").is_in(order))
     h = h.with_columns(
         *[nw.when(nw.col("stage") == s).then(1).otherwise(0).alias(f"h_{k}") for k, s in enumerate(order)],
@@ -292,11 +298,16 @@ def deal_groups(opportunities, *, history=None, by=(), stages: StageModel) -> pd
     keys = by + ["stage", "furthest", "depth"]
     g = collect(d.group_by(*keys, drop_null_keys=False).agg(
         nw.len().alias("n"), *[nw.col(f"e_{k}").sum() for k in range(K)], *[nw.col(f"s_{k}").sum() for k in range(K - 1)]))
+    return _finish_groups(g, by, stages)
+
+
+def _finish_groups(g: pd.DataFrame, by: list[str], stages: StageModel) -> pd.DataFrame:
+    K = len(stages.order)
     check_labels(g["stage"], stages, table="opportunities", allow_null=False)
     g.insert(len(by) + 1, "outcome", outcome_of(g["stage"], stages))
     for c in ["furthest", "depth", "n"] + [f"e_{k}" for k in range(K)] + [f"s_{k}" for k in range(K - 1)]:
         g[c] = g[c].astype("int64")
-    return sort_out(g, keys)
+    return sort_out(g, by + ["stage", "furthest", "depth"])
 
 
 def _funnel_rows(g: pd.DataFrame, stages: StageModel, funnel_type: str) -> pd.DataFrame:

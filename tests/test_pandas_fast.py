@@ -143,3 +143,39 @@ def test_group_agg_text_minimum_by_hand_and_like_polars():
     pd.testing.assert_frame_equal(df, before)  # the caller's frame is not modified
     assert _group_agg_rows(pl.from_pandas(df)) == expected
     assert _group_agg_rows(df.iloc[0:0]) == []
+
+
+def test_deal_groups_with_history_fast_path_matches_the_scan_on_awkward_deals():
+    """Awkward deals, each checked by hand below, through the pandas fast path and the narwhals scan."""
+    from salesops_kit import funnel
+    from salesops_kit.schema import StageModel
+
+    st = StageModel(order=("Lead", "Qualify", "Propose"), won=("Won",), lost=("Lost",))
+    opps = pd.DataFrame({
+        "opportunity_id": ["A", "B", "C", "D", "E", "F"],
+        "stage": ["Won", "Propose", "Qualify", "Lost", "Propose", "Lost"],
+        "lost_at_stage": [None, None, None, "Qualify", None, None],
+        "team": ["x", "x", None, "y", "y", "x"],
+    })
+    d = pd.to_datetime
+    hist = pd.DataFrame({
+        "opportunity_id": ["A", "A", "A", "A", "B", "B", "D", "E", "E", "E", "F", "F"],
+        "stage": ["Lead", "Qualify", "Propose", "Won", "Lead", "Propose", "Lead", "Lead", "Qualify", "Qualify",
+                  "Won", "Lead"],
+        "entered_date": d(["2024-01-01", "2024-01-05", "2024-01-09", "2024-02-01", "2024-01-01", "2024-01-03",
+                           "2024-01-02", "2024-01-10", "2024-01-04", None, "2024-01-20", None]),
+    })
+    # A: all three stages in order, won -> furthest 3, depth 3.  B: Lead, Propose (skips Qualify) -> furthest 2,
+    # depth 0, s_0 = 1.  C: no history, current Qualify -> furthest 1, depth -1 (Lead never entered).
+    # D: Lead, lost at Qualify -> furthest 1, depth 1.  E: Qualify entered (earliest 01-04) before Lead (01-10),
+    # current Propose -> furthest 2, depth 0 (dates out of order stop it).  F: Lead with no date, a label outside
+    # the funnel order (Won) ignored, lost without a stage -> furthest 0, depth 0.
+    assert _pandas_fast.deal_groups_history(opps, hist, by=["team"], stages=st, has_lost_at=True) is not None
+    fast = funnel.deal_groups(opps, history=hist, by=["team"], stages=st)
+    with mock.patch.object(_pandas_fast, "deal_groups_history", lambda *a, **k: None):
+        scan = funnel.deal_groups(opps, history=hist, by=["team"], stages=st)
+    pd.testing.assert_frame_equal(fast, scan)
+    got = {(r.stage, r.furthest, r.depth) for r in fast.itertuples()}
+    assert got == {("Won", 3, 3), ("Propose", 2, 0), ("Qualify", 1, -1), ("Lost", 1, 1), ("Lost", 0, 0)}
+    assert fast.loc[fast["stage"] == "Propose", "s_0"].sum() == 1  # B passed Lead without entering Qualify
+    assert fast["n"].sum() == len(opps)
