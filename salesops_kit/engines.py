@@ -39,7 +39,7 @@ from ._tables import (
 from .schema import CSAT_ONE_OF, TABLES, StageModel
 
 __all__ = ["ENGINES", "check_engine", "scan", "load_lazy", "to_pandas", "to_polars", "to_duckdb", "to_spark",
-           "spark_session", "materialize", "engine_of", "is_lazy", "kpi_table"]
+           "spark_session", "materialize", "engine_of", "is_lazy", "kpi_table", "n_rows", "column_names", "head"]
 
 ENGINES = ("pandas", "polars", "duckdb")
 _LAZY_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -467,6 +467,41 @@ def _flag_counts(engine, tables, as_of, con) -> pd.DataFrame:
                 k = t.distinct().aggregate("count(*)").fetchall()[0][0]
                 rows.append((name, REPEATED_ROW, int(n - k)))
     return pd.DataFrame(rows, columns=["table", "check", "rows"])
+
+
+# ------------------------------------------------------------------------------------------------
+# looking at a table on any engine (what a notebook prints about its inputs)
+
+
+def n_rows(frame) -> int:
+    """Number of rows of any supported frame: ``len`` for pandas and Polars, one count query in the engine
+    for a Polars LazyFrame, DuckDB relation or Spark DataFrame (nothing the size of the table is collected)."""
+    import narwhals as nw
+
+    if engine_of(frame) in ("pandas", "polars"):
+        return len(frame)
+    return int(nw.from_native(frame).lazy().select(nw.len()).collect().item())
+
+
+def column_names(frame) -> list[str]:
+    """Column names of any supported frame, in order (a lazy frame's schema is resolved, not its rows)."""
+    import narwhals as nw
+
+    if engine_of(frame) == "pandas":
+        return [str(c) for c in frame.columns]
+    return list(nw.from_native(frame).collect_schema().names())
+
+
+def head(frame, n: int = 5) -> pd.DataFrame:
+    """The first ``n`` rows of any supported frame as pandas (the frame itself is not collected).
+
+    For a quick look only: on Polars the rows are the first in file order, on DuckDB any ``n`` rows (a
+    relation has no order unless sorted), and text columns may come back with another dtype than pandas'."""
+    if engine_of(frame) == "pandas":
+        return frame.head(n)
+    import narwhals as nw
+
+    return nw.from_native(frame).lazy().head(n).collect().to_pandas()
 
 
 # ------------------------------------------------------------------------------------------------

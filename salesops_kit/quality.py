@@ -223,7 +223,9 @@ def audit(ds) -> AuditResult:
         if df is None:
             continue
         q = ds.quarantine.get(name)
-        read = int(acc.loc[name, "rows_read"]) if acc is not None and name in acc.index else len(df)
+        lazy = not isinstance(df, pd.DataFrame)  # a lazy engine's table: flags are counts, rows stay in the engine
+        n_df = _n_rows(df) if lazy else len(df)
+        read = int(acc.loc[name, "rows_read"]) if acc is not None and name in acc.index else n_df
         for check in qc.QUARANTINE_CHECKS:
             if not _applies(check, name):
                 continue
@@ -235,6 +237,11 @@ def audit(ds) -> AuditResult:
         for check in FLAG_CHECKS:
             if not _applies(check, name):
                 continue
+            if lazy:
+                k = int(f.loc[f["check"] == check, "rows"].sum()) if len(f) else 0
+                rows.append((check, name, k, "flagged", _flag_detail(check, name, k, n_df, ds.as_of),
+                             _lazy_flag_examples(name, df, check, ds.as_of) if k else ""))
+                continue
             idx = f.loc[f["check"] == check, "row"].to_numpy() if len(f) else np.zeros(0, dtype=int)
             k = len(idx)
             rows.append((check, name, k, "flagged", _flag_detail(check, name, k, len(df), ds.as_of),
@@ -242,6 +249,47 @@ def audit(ds) -> AuditResult:
     checks = pd.DataFrame(rows, columns=CHECK_COLUMNS)
     checks["rows"] = checks["rows"].astype("int64")
     return AuditResult(checks, ds.account.copy(), tuple(getattr(ds, "notes", ()) or ()), ds.as_of)
+
+
+def _n_rows(df) -> int:
+    from .engines import n_rows
+
+    return n_rows(df)
+
+
+def _lazy_flag_examples(name: str, df, check: str, as_of) -> str:
+    """Up to three flagged rows of a lazy table, found in its engine, in the words of :func:`_flag_examples`.
+
+    A lazy table has no row positions: rows are taken in id order (tables with ids, which is file order
+    for the usual exports), and repeated rows of a table without ids are named by their date alone."""
+    t = TABLES[name]
+    f = nw.from_native(df)
+    f = f.lazy() if isinstance(f, nw.DataFrame) else f
+    end = (as_of + pd.Timedelta(days=1)).to_pydatetime()
+    if check == REPEATED_ROW:
+        cols = f.collect_schema().names()
+        rep = (f.group_by(cols).agg(nw.len().alias("__n")).filter(nw.col("__n") > 1)
+               .sort(t.date_column, nulls_last=True).head(3).collect().to_pandas())
+        return " | ".join(f"{t.date_column} {_d(v)}" for v in rep[t.date_column])
+    if check == OPEN_PAST_CLOSE:
+        cond = ~nw.col("is_closed") & (nw.col("close_date") < as_of.to_pydatetime())
+    elif check == DEFAULT_CLOSE:
+        cond = nw.col("close_date").dt.truncate("1d") == nw.col("created_date").dt.truncate("1mo").dt.offset_by(
+            "1mo").dt.offset_by("-1d")
+    else:  # AFTER_AS_OF
+        cond = nw.col(t.date_column) >= end
+        if name == "opportunities":
+            cond = cond | (nw.col("is_closed") & (nw.col("close_date") >= end))
+    keys = [t.id_column] if t.id_column else [t.date_column]
+    sub = f.filter(cond).sort(keys, nulls_last=True).head(3).collect().to_pandas()
+    out = []
+    for rec in sub.to_dict("records"):
+        ident = f"{t.id_column} {rec[t.id_column]}" if t.id_column else ""
+        if name == "opportunities" and check in (OPEN_PAST_CLOSE, DEFAULT_CLOSE, AFTER_AS_OF):
+            out.append(f"{ident}: {rec['stage']}, created {_d(rec['created_date'])}, close {_d(rec['close_date'])}")
+        else:
+            out.append(f"{ident + ': ' if ident else ''}{t.date_column} {_d(rec[t.date_column])}")
+    return " | ".join(out)
 
 
 def _flag_detail(check: str, name: str, k: int, n: int, as_of) -> str:
