@@ -288,6 +288,7 @@ class UnitEconomics:
     window: tuple
     horizon_months: int
     models: dict = field(repr=False, compare=False)
+    settings: dict = field(default_factory=dict, repr=False, compare=False)  # the call's arguments, for reuse
 
     def summary(self) -> pd.DataFrame:
         return self.table.copy()
@@ -415,15 +416,21 @@ def unit_economics(orders, spend, *, as_of=None, start=None, end=None, horizon_m
                      "ltv": lv, "ltv_ci_low": llo, "ltv_ci_high": lhi, "ltv_cac": ratio, "ltv_cac_ci_low": rlo,
                      "ltv_cac_ci_high": rhi, "ltv_cac_reason": why, "margin_rate": mrate, "monthly_margin": mm,
                      "payback_months": pb, "payback_reason": pwhy, "breakeven_month": be})
+    settings = {"as_of": _ts(as_of), "start": _ts(start), "end": _ts(end), "horizon_months": horizon_months,
+                "monthly_discount_rate": monthly_discount_rate, "margin_rate": margin_rate, "n_boot": n_boot,
+                "seed": seed}
     return UnitEconomics(table=pd.DataFrame(rows), customers=ltv, curve=ltv.attrs["curve"], monthly_cac=cm,
-                         window=(lo, hi), horizon_months=horizon_months, models=models)
+                         window=(lo, hi), horizon_months=horizon_months, models=models, settings=settings)
 
 
-def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.01, n_boot: int = 1000) -> list[dict]:
+def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.01, n_boot: int = 1000,
+             unit_econ: UnitEconomics | None = None) -> list[dict]:
     """KPI values of the cost notebook (overall and ``channel=NAME``); [] without orders.
 
     Customer KPIs (repeat purchase, retention, simple CLV, predictive CLV) need orders; CAC,
-    LTV:CAC, payback and cost of sales also need marketing_spend.
+    LTV:CAC, payback and cost of sales also need marketing_spend. ``unit_econ``: the result of
+    :func:`unit_economics` on ``ds`` already computed (notebook 02 passes its own); it is used when it was
+    called with the arguments this function would use, and computed here otherwise.
     """
     from .customers import _max_date, cohort_retention, repeat_purchase_rate, retention_at, simple_clv
 
@@ -458,8 +465,11 @@ def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.0
     spend = ds.marketing_spend if hasattr(ds, "marketing_spend") else None
     try:
         if spend is not None:
-            ue = unit_economics(orders, spend, as_of=end, horizon_months=horizon_months,
-                                monthly_discount_rate=monthly_discount_rate, n_boot=n_boot)
+            want = {"as_of": end, "start": None, "end": None, "horizon_months": horizon_months,
+                    "monthly_discount_rate": monthly_discount_rate, "margin_rate": None, "n_boot": n_boot, "seed": 0}
+            ue = unit_econ if unit_econ is not None and unit_econ.settings == want else unit_economics(
+                orders, spend, as_of=end, horizon_months=horizon_months, monthly_discount_rate=monthly_discount_rate,
+                n_boot=n_boot)
             for _, r in ue.table.iterrows():
                 ch = r["channel"]
                 add("new_customers", ch, r["new_customers"])

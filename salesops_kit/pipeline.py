@@ -73,10 +73,21 @@ def _stage_rows(stage_history, stages, as_of) -> pd.DataFrame:
 
 
 def _stage_at(sh: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
-    """(opportunity_id, snap, stage) for each snapshot date where the deal sat in an open stage."""
-    snaps = pd.DataFrame({"snap": dates})
-    x = sh.merge(snaps, how="cross")
-    x = x[(x["entered_date"] <= x["snap"]) & (x["exited_date"].isna() | (x["exited_date"] > x["snap"]))]
+    """(opportunity_id, snap, stage) for each snapshot date where the deal sat in an open stage.
+
+    A stage row covers the snapshots in ``[entered_date, exited_date)`` (no exit: to the last snapshot); they
+    are found by binary search in the sorted snapshot dates rather than a cross join of rows and dates, and
+    listed in the cross join's order (row by row, dates ascending), so ties resolve as before."""
+    snaps = np.asarray(pd.DatetimeIndex(dates).sort_values().unique(), dtype="datetime64[ns]")
+    ent = sh["entered_date"].to_numpy(dtype="datetime64[ns]")
+    ext = sh["exited_date"].to_numpy(dtype="datetime64[ns]")
+    lo = np.searchsorted(snaps, ent, side="left")  # first snapshot on or after entry
+    hi = np.where(np.isnat(ext), len(snaps), np.searchsorted(snaps, ext, side="left"))  # snapshots before exit
+    cnt = np.where(np.isnat(ent), 0, np.clip(hi - lo, 0, None))
+    rows = np.repeat(np.arange(len(sh)), cnt)
+    at = np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    x = pd.DataFrame({"opportunity_id": sh["opportunity_id"].to_numpy()[rows], "snap": snaps[at],
+                      "entered_date": ent[rows], "stage": sh["stage"].to_numpy()[rows]})
     x = x.sort_values(["opportunity_id", "snap", "entered_date"]).drop_duplicates(["opportunity_id", "snap"], keep="last")
     return x[["opportunity_id", "snap", "stage"]]
 

@@ -403,11 +403,21 @@ def _run_notebooks(to_run: list[Path], executed: Path, out: Path, params: dict, 
     done: dict[Path, tuple[NotebookRun, list[dict] | None]] = {}
     with ThreadPoolExecutor(max_workers=jobs) as ex, \
             _progress(None, enabled=progress, total=len(to_run), desc="notebooks", unit="nb") as bar:
-        futures = {ex.submit(one, nb): nb for nb in to_run}
+        # Longest first (code cells as the measure of length), so a short notebook fills the end, not a long one
+        futures = {ex.submit(one, nb): nb for nb in sorted(to_run, key=lambda nb: -_code_cells(nb))}
         for f in as_completed(futures):
             done[futures[f]] = f.result()
             bar.update(1)
     return done
+
+
+def _code_cells(nb: Path) -> int:
+    import nbformat
+
+    try:
+        return sum(c.get("cell_type") == "code" for c in nbformat.read(nb, as_version=4).cells)
+    except Exception:  # noqa: BLE001 - unreadable: papermill will say why when it runs
+        return 0
 
 
 def _params_for(nb: Path, params: dict) -> dict:

@@ -127,6 +127,7 @@ class Scorecard:
     counts: pd.DataFrame
     notes: dict = field(default_factory=dict)
     period: str = ""
+    settings: dict = field(default_factory=dict, repr=False, compare=False)  # the call's arguments, for reuse
 
     def summary(self) -> pd.DataFrame:
         cols = ["owner", "team", "deals_closed", "win_rate", "win_rate_team", "lead_conversion_rate",
@@ -262,7 +263,7 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
     internal = ("won_with_amount", "deal_activities", "csat_sum", "csat_sumsq", "won_in_quota_window",
                 "remaining_quota")
     order = ["owner", "team"] + [x for x in t.columns if x not in ("owner", "team") + internal]
-    return Scorecard(t[order], bench, c, notes, label)
+    return Scorecard(t[order], bench, c, notes, label, {"period": period, "maturity_days": maturity_days})
 
 
 def _quota_counts(dataset, opps, start, end, as_of) -> pd.DataFrame:
@@ -312,6 +313,7 @@ class RepComparison:
     fits: pd.DataFrame
     min_n: int = MIN_N
     alpha: float = 0.05
+    settings: dict = field(default_factory=dict, repr=False, compare=False)  # the call's arguments, for reuse
 
     def flagged(self) -> pd.DataFrame:
         """Reps significantly below the rest on a metric (q < alpha)."""
@@ -361,6 +363,7 @@ def compare_reps(dataset, *, period=None, min_n: int = MIN_N, alpha: float = 0.0
     data": shown with their shrunk rate, never tested, ranked or flagged.
     """
     card = card if card is not None else scorecard(dataset, period=period)
+    settings = {"scorecard": card.settings, "min_n": min_n, "alpha": alpha, "metrics": metrics}
     c = card.counts
     metrics = tuple(metrics or COMPARED_METRICS)
     unavailable = {col.split("_")[0] for col in card.notes}
@@ -397,7 +400,7 @@ def compare_reps(dataset, *, period=None, min_n: int = MIN_N, alpha: float = 0.0
     if not parts:
         return RepComparison(pd.DataFrame(columns=cols), pd.DataFrame(columns=[
             "metric", "alpha", "beta", "prior_mean", "concentration", "n_groups", "method", "company_rate"]),
-            min_n, alpha)
+            min_n, alpha, settings)
     t = pd.concat(parts, ignore_index=True)
     m, r = len(parts), len(c)
     k = t["successes"].to_numpy().reshape(m, r)
@@ -407,7 +410,7 @@ def compare_reps(dataset, *, period=None, min_n: int = MIN_N, alpha: float = 0.0
     t["rank"] = (t["shrunk_rate"].where(t["eligible"]).groupby(t["metric"])
                  .rank(ascending=False, method="min"))
     t = t.sort_values(["metric", "owner"]).reset_index(drop=True)[cols]
-    return RepComparison(t, pd.DataFrame(fits), min_n, alpha)
+    return RepComparison(t, pd.DataFrame(fits), min_n, alpha, settings)
 
 
 def flag_reps(successes, trials, *, min_n: int = MIN_N, alpha: float = 0.05):
@@ -460,14 +463,21 @@ def coaching_findings(dataset, **kwargs):
     return _cf(dataset, **kwargs)
 
 
-def kpi_rows(ds) -> list[dict]:
-    """Rep KPIs per owner (``owner=NAME``) and ``reps_flagged`` overall; [] without opportunities."""
+def kpi_rows(ds, *, card: Scorecard | None = None, comp: RepComparison | None = None) -> list[dict]:
+    """Rep KPIs per owner (``owner=NAME``) and ``reps_flagged`` overall; [] without opportunities.
+
+    ``card`` / ``comp``: :func:`scorecard` and :func:`compare_reps` of ``ds`` already computed (notebook 04
+    passes its own); each is used when it was made with the default arguments the KPI definitions assume
+    (current period, default maturity, ``min_n`` and ``alpha``, every metric), and computed here otherwise.
+    """
     from ._funnel_scan import lazy
 
     if ds.opportunities is None or lazy(ds.opportunities).select(nw.len()).collect().item() == 0:  # any engine
         return []
-    card = scorecard(ds)
-    comp = compare_reps(ds, card=card)
+    default_card = {"period": None, "maturity_days": LEAD_MATURITY_DAYS}
+    card = card if card is not None and card.settings == default_card else scorecard(ds)
+    default_comp = {"scorecard": default_card, "min_n": MIN_N, "alpha": 0.05, "metrics": None}
+    comp = comp if comp is not None and comp.settings == default_comp else compare_reps(ds, card=card)
     rows: list[dict] = []
     for metric, kpi in (("win_rate", "win_rate_shrunk"), ("lead_conversion_rate", "lead_conversion_rate_shrunk")):
         for r in comp.table[comp.table["metric"] == metric].itertuples(index=False):

@@ -249,3 +249,14 @@ def test_kpi_rows_on_lazy_tables(spend, orders):
     b = kpis.kpi_frame(costs.kpi_rows(ds_pl, n_boot=50))
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
     assert costs.kpi_rows(SimpleNamespace(orders=orders.iloc[0:0], marketing_spend=spend, as_of=None)) == []
+
+
+def test_kpi_rows_reuse_a_matching_unit_economics_and_recompute_otherwise(sample, sample_ue):
+    """Notebook 02 hands its unit economics to kpi_rows: used only when made with the same arguments. The
+    fixture's fit used 400 resamples, so kpi_rows(n_boot=400) may reuse it and must give what it computes
+    itself; kpi_rows(n_boot=1000) must not take it (its intervals would be those of 400 resamples)."""
+    own = pd.DataFrame(costs.kpi_rows(sample, n_boot=400))
+    pd.testing.assert_frame_equal(pd.DataFrame(costs.kpi_rows(sample, n_boot=400, unit_econ=sample_ue)), own)
+    default = pd.DataFrame(costs.kpi_rows(sample))
+    pd.testing.assert_frame_equal(pd.DataFrame(costs.kpi_rows(sample, unit_econ=sample_ue)), default)
+    assert not default.equals(own)  # 400 vs 1000 resamples: the reused fit would have shown

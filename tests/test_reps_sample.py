@@ -7,6 +7,7 @@ analysis (compare_reps, response_drivers, coaching_findings), never from the gen
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import salesops_kit as sk
@@ -85,3 +86,14 @@ def test_kpis_on_sample(result):
     shr = {r["segment"]: r for r in rows if r["kpi"] == "win_rate_shrunk"}
     assert shr[f"owner={STRONG}"]["value"] == max(r["value"] for r in shr.values())
     assert all(r["ci_low"] <= r["value"] <= r["ci_high"] for r in shr.values())
+
+
+def test_kpi_rows_reuse_default_results_and_recompute_others(result):
+    """Notebook 04 hands its scorecard and comparison to kpi_rows: with the default arguments the rows are
+    exactly those kpi_rows computes on its own; a comparison at another FDR level is not used."""
+    ds, card, comp, _, _ = result
+    own = pd.DataFrame(reps.kpi_rows(ds))
+    pd.testing.assert_frame_equal(pd.DataFrame(reps.kpi_rows(ds, card=card, comp=comp)), own)
+    loose = reps.compare_reps(ds, card=card, alpha=0.5)
+    assert loose.flagged()["owner"].nunique() != comp.flagged()["owner"].nunique()  # the two are distinguishable
+    pd.testing.assert_frame_equal(pd.DataFrame(reps.kpi_rows(ds, card=card, comp=loose)), own)
