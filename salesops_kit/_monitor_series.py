@@ -199,8 +199,9 @@ def _split_values(v: pd.DataFrame, keys: list[str]) -> dict:
         return {}
     g = vv.groupby(keys, sort=True)
     codes = g.ngroup().to_numpy()
-    order = np.argsort(codes, kind="stable")
-    x = vv["x"].to_numpy(dtype=float)[order]
+    x = vv["x"].to_numpy(dtype=float)
+    order = np.lexsort((x, codes))  # sorted within each group: a bootstrap's draws must not depend on row order,
+    x = x[order]                    # which a lazy engine (DuckDB) does not keep
     sizes = np.bincount(codes)
     parts = np.split(x, np.cumsum(sizes)[:-1])
     idx = g.size().index
