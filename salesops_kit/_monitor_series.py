@@ -158,35 +158,50 @@ def rollup(daily: pd.DataFrame, *, kpi: str, kind: str, period: str, as_of, segm
     out = []
     for col in [None, *segments]:
         keys = ["period"] if col is None else [col, "period"]
-        agg = {c: "sum" for c in ("n", "s", "d", "spend") if c in d}
-        g = d.groupby(keys, dropna=True)[list(agg)].sum().reset_index()
-        groups = [(None, g)] if col is None else [(k, x) for k, x in g.groupby(col, sort=True)]
-        vg = None
+        agg = [c for c in ("n", "s", "d", "spend") if c in d]
+        g = d.groupby(keys, dropna=True)[agg].sum()
+        # every segment's periods, from its first period with data (the company: ``first``) to as-of, built
+        # for all segments at once: segments in sorted order, periods ascending within each
+        if col is None:
+            segs, starts = [None], np.array([np.datetime64(pd.Timestamp(first), "ns")])
+        else:
+            st = g.reset_index().groupby(col, sort=True)["period"].min()
+            segs, starts = list(st.index), st.to_numpy(dtype="datetime64[ns]")
+        if not len(segs):
+            continue
+        gridv = grid.to_numpy(dtype="datetime64[ns]")
+        off = np.searchsorted(gridv, starts, side="left")
+        m = len(gridv) - off
+        pos = np.repeat(off, m) + (np.arange(m.sum()) - np.repeat(np.cumsum(m) - m, m))
+        seg_rep = np.repeat(np.arange(len(segs)), m)
+        per = gridv[pos]
+        if col is None:
+            gg = g.reindex(pd.DatetimeIndex(per, name="period"))
+        else:
+            keys_idx = pd.MultiIndex.from_arrays([st.index[seg_rep], per], names=keys)
+            gg = g.reindex(keys_idx)
+        labels = np.array([_seg_label(segments.get(col, col), sv) for sv in segs], dtype=object)
+        frame = pd.DataFrame({"kpi": kpi, "kind": kind, "segment": labels[seg_rep],
+                              "period": pd.DatetimeIndex(per), "period_end": ends[pos]})
+        frame["partial"] = frame["period_end"] > as_of
+        if immature_from is not None:
+            frame["partial"] |= frame["period_end"] >= pd.Timestamp(immature_from)
+        days_full = (frame["period_end"] - frame["period"]).dt.days + 1
+        days_part = (as_of - frame["period"]).dt.days + 1
+        frame["days"] = np.minimum(days_full, days_part).astype(float)
+        frame["n"] = gg["n"].fillna(0).to_numpy(dtype=float)
+        frame["successes"] = gg["s"].fillna(0).to_numpy(dtype=float) if kind in ("rate", "nps") else np.nan
+        frame["detractors"] = gg["d"].fillna(0).to_numpy(dtype=float) if kind == "nps" else np.nan
+        frame["total"] = gg["spend"].to_numpy(dtype=float) if "spend" in gg else \
+            gg["s"].fillna(0).to_numpy(dtype=float) if "s" in gg else np.nan
         if v is not None:
             vg = _split_values(v, keys)
-        for seg, gg in groups:
-            start = gg["period"].min() if col is not None else first
-            idx = grid[grid >= start]
-            gg = gg.set_index("period").reindex(idx)
-            frame = pd.DataFrame({"kpi": kpi, "kind": kind, "segment": _seg_label(segments.get(col, col), seg),
-                                  "period": idx, "period_end": ends[len(grid) - len(idx):]})
-            frame["partial"] = frame["period_end"] > as_of
-            if immature_from is not None:
-                frame["partial"] |= frame["period_end"] >= pd.Timestamp(immature_from)
-            days_full = (frame["period_end"] - frame["period"]).dt.days + 1
-            days_part = (as_of - frame["period"]).dt.days + 1
-            frame["days"] = np.minimum(days_full, days_part).astype(float)
-            frame["n"] = gg["n"].fillna(0).to_numpy(dtype=float)
-            frame["successes"] = gg["s"].fillna(0).to_numpy(dtype=float) if kind in ("rate", "nps") else np.nan
-            frame["detractors"] = gg["d"].fillna(0).to_numpy(dtype=float) if kind == "nps" else np.nan
-            frame["total"] = gg["spend"].to_numpy(dtype=float) if "spend" in gg else \
-                gg["s"].fillna(0).to_numpy(dtype=float) if "s" in gg else np.nan
-            if vg is not None:
-                frame["values"] = [np.asarray(vg.get(p if col is None else (seg, p), np.array([])), dtype=float)
-                                   for p in idx]
-            else:
-                frame["values"] = None
-            out.append(frame)
+            empty = np.array([])
+            frame["values"] = [np.asarray(vg.get(p if col is None else (segs[i], p), empty), dtype=float)
+                               for i, p in zip(seg_rep, pd.DatetimeIndex(per), strict=True)]
+        else:
+            frame["values"] = None
+        out.append(frame)
     res = pd.concat(out, ignore_index=True)
     return _values(res, kind)
 
