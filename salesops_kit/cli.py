@@ -85,13 +85,9 @@ def _dispatch(args) -> int:
         from .report import build_report
 
         sel = [x for x in args.notebooks.split(",") if x.strip()] if args.notebooks else None
-        if args.engine != "pandas" and "engine" not in __import__("inspect").signature(build_report).parameters:
-            raise ValueError(f"--engine {args.engine}: the report does not take an engine yet (its notebooks run on "
-                             f"pandas); use `salesops kpis --engine {args.engine}` for the KPI table on that engine.")
         res = build_report(args.data, mapping=args.mapping, out_dir=args.out, as_of=args.as_of,
                            notebooks=sel, no_code=args.no_code, lang=args.lang, progress=args.progress,
-                           period=args.period, jobs=args.jobs,
-                           **({"engine": args.engine} if args.engine != "pandas" else {}))
+                           period=args.period, jobs=args.jobs, engine=args.engine)
         for r in res.runs:
             line = f"{r.status:8s} {r.notebook:32s} {r.seconds:6.1f}s  {r.html}"
             if r.status == "failed":

@@ -202,9 +202,18 @@ def _safe_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _start_kpi_job(ds, providers, *, parallel: bool):
-    """Compute ``providers``' rows in a worker process, so it overlaps the notebook runs (None: compute later)."""
+    """Compute ``providers``' rows in a worker process, so it overlaps the notebook runs (None: compute later).
+
+    A lazy dataset (Polars plans, DuckDB relations bound to their connection) cannot be pickled to a process:
+    its providers run in one worker thread of this process, scanning in the engine. Nothing else uses the
+    dataset's DuckDB connection until :func:`_finish_kpi_job` has the result (the notebooks load their own)."""
+    from .engines import is_lazy
+
     if not parallel or not providers:
         return None, None
+    if is_lazy(ds):
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesops-kpis")
+        return pool, pool.submit(_provider_rows, ds, providers)
     try:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -248,7 +257,8 @@ def default_jobs(ds=None, n_notebooks: int | None = None) -> int:
 def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, notebooks=None,
                  no_code: bool = False, lang: str = "en", progress: bool | None = None,
                  kernel_name: str = "python3", notebook_dir: Path | None = None,
-                 parallel_kpis: bool = True, period: str | None = None, jobs: int | None = None) -> ReportResult:
+                 parallel_kpis: bool = True, period: str | None = None, jobs: int | None = None,
+                 engine: str = "pandas") -> ReportResult:
     """Run the numbered notebooks on a dataset and write the report into ``out_dir``.
 
     Writes ``<notebook>.html`` per notebook (self-contained, offline; a "tables missing" page when the
@@ -272,6 +282,9 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         ``"2025-11"``; default: their own default (the last complete period at as_of).
     jobs : notebooks executed at once, each in its own kernel (default :func:`default_jobs`: one per core,
         at most 4, fewer for large data). Results do not depend on it.
+    engine : ``pandas`` (default), ``polars`` or ``duckdb``: the report's own load, data account, quarantine
+        and KPI table are computed on this engine, and it is passed to the notebooks that declare an ``engine``
+        parameter (they load the data lazily and scan in the engine; README, "Big data").
     """
     from .kpis import PROVIDERS, published_rows
     from .load import load_dataset
@@ -288,6 +301,9 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         raise ValueError(f"Unknown report language {lang!r}: use one of {', '.join(LANGS)}.")
     if jobs is not None and int(jobs) < 1:
         raise ValueError(f"jobs must be at least 1 (got {jobs}).")
+    from .engines import check_engine
+
+    check_engine(engine)
     started = datetime.now(UTC)
     t_start = time.perf_counter()
     data_dir = Path(data_dir) if data_dir else sample_data_dir()
@@ -304,7 +320,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         from .i18n import use_cjk_font
 
         use_cjk_font()
-    ds = load_dataset(data_dir, mapping=mapping_param, as_of=as_of_param)
+    ds = load_dataset(data_dir, mapping=mapping_param, as_of=as_of_param, engine=engine)
     result = ReportResult(out_dir=out)
     plan = [(nb, missing_tables(ds, NOTEBOOK_TABLES.get(nb.name[:2], ()))) for nb in nbs]
     to_run = [nb for nb, missing in plan if not missing]
@@ -320,7 +336,8 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         result.quarantine = write_quarantine(ds, qdir)
         result.files["quarantine/"] = qdir
 
-        params = {"data_dir": str(data_dir.resolve()), "mapping": mapping_param, "as_of": as_of_param}
+        params = {"data_dir": str(data_dir.resolve()), "mapping": mapping_param, "as_of": as_of_param,
+                  "engine": engine}
         if period is not None:
             params["period"] = str(period)
         executed = out / "_executed"
@@ -374,6 +391,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
                               outputs=[r.html.name for r in result.runs if r.html] + files + ["index.html"])
     manifest["kpi_errors"] = result.kpi_errors
     manifest["jobs"] = jobs
+    manifest["engine"] = engine
     result.files["manifest.json"] = write_manifest(manifest, out)
     return result
 
