@@ -4,7 +4,7 @@ The full report (every numbered notebook on the sample data, HTML export, KPI ta
 is compared with executing the same number of bare notebooks that only import the kit and load the
 data (papermill, same kernel, same parameters, no export). Target: ratio <= 2.
 
-The report runs several notebooks at a time (one per core, see ``report.default_jobs``), so three ratios
+The report runs several notebooks at a time (see ``report.default_jobs``), so three ratios
 are printed: the report as shipped against bare notebooks run one after another; the same against bare
 notebooks run as many at a time; and the report run one notebook at a time against bare notebooks run one
 after another (the analysis's cost against Jupyter's, with no help from the second core).

@@ -34,7 +34,7 @@ FULL = {"opps": 5_000_000, "orders": 20_000_000, "repeat": 3, "sizes": [100_000,
         "scale_repeat": 3, "ooc_opps": 2_000_000, "ooc_orders": 8_000_000, "csv": HERE / "_data" / "1000000_5000000",
         "others": {"bench_funnel.py": ["--rows", "1000000", "--repeat", "3"],
                    "bench_clv.py": ["--customers", "200000", "--orders", "2000000", "--repeat", "3"],
-                   "bench_report.py": ["--notebooks", "00,01"],
+                   "bench_report.py": ["--repeat", "3"],
                    "bench_load.py": ["--scale", "0.2"]},
         "timeout": 420}
 QUICK = {"opps": 100_000, "orders": 400_000, "repeat": 3, "sizes": [10_000, 100_000, 1_000_000], "scale_repeat": 2,

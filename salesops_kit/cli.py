@@ -40,8 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: only when standard error is a terminal)")
     p.add_argument("--jobs", "-j", type=int, default=None,
-                   help="notebooks run at once, each in its own kernel (default: one per core, at most 4, "
-                        "fewer for large data; 1 runs them one after another)")
+                   help="notebooks run at once, each in its own kernel (default: one more than the cores, at "
+                        "most 4, fewer for large data; 1 runs them one after another)")
     _engine(p)
 
     p = sub.add_parser("kpis", help="print the headline KPI table")

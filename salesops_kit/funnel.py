@@ -220,7 +220,6 @@ def deal_groups(opportunities, *, history=None, by=(), stages: StageModel) -> pd
     require_columns(o, ["opportunity_id", "stage"] + by, table="opportunities", purpose="the stage funnel")
     has_lost_at = "lost_at_stage" in have
     keep = ["opportunity_id", "stage"] + (["lost_at_stage"] if has_lost_at else []) + by
-    o = o.select(*dict.fromkeys(keep))
     is_won = nw.col("stage").is_in(list(stages.won))
     is_lost = nw.col("stage").is_in(list(stages.lost))
 
@@ -261,6 +260,7 @@ def deal_groups(opportunities, *, history=None, by=(), stages: StageModel) -> pd
         g = g.groupby(keys, dropna=False, sort=True).sum(numeric_only=True).reset_index()
         return g
 
+    o = o.select(*dict.fromkeys(keep))  # (not before: the counts above group the keys without a copy)
     h = lazy(history, table="stage_history")
     require_columns(h, ["opportunity_id", "stage", "entered_date"], table="stage_history", purpose="the stage funnel")
     hl = collect(h.group_by("stage", drop_null_keys=False).agg(nw.len().alias("n")))

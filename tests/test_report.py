@@ -265,11 +265,13 @@ def test_publish_refuses_a_module_that_is_not_a_provider():
         kpis.publish([], provider="salesops_kit.load")
 
 
-def test_default_jobs_one_per_core_capped_by_memory(monkeypatch):
+def test_default_jobs_one_more_than_the_cores_capped_by_memory(monkeypatch):
     import types
 
     from salesops_kit import report
 
+    monkeypatch.setattr(report.os, "cpu_count", lambda: 2)
+    assert report.default_jobs() == 3
     monkeypatch.setattr(report.os, "cpu_count", lambda: 8)
     assert report.default_jobs() == 4
     assert report.default_jobs(n_notebooks=3) == 3
