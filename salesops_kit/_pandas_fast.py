@@ -204,6 +204,13 @@ def group_agg(lf, keys: list[str], *aggs, str_min: dict[str, str] | None = None)
     return nw.from_native(out).lazy()
 
 
+def _datetimes(s: pd.Series) -> np.ndarray:
+    """A column as ``datetime64[ns]`` values (no parsing pass when it already is one)."""
+    if s.dtype == "datetime64[ns]":
+        return s.to_numpy()
+    return pd.to_datetime(s).to_numpy(dtype="datetime64[ns]")
+
+
 def deal_groups_history(opps: pd.DataFrame, hist: pd.DataFrame, *, by: list[str], stages,
                         has_lost_at: bool) -> pd.DataFrame | None:
     """The grouped counts of ``funnel.deal_groups`` with stage history, for pandas inputs, before its
@@ -223,7 +230,7 @@ def deal_groups_history(opps: pd.DataFrame, hist: pd.DataFrame, *, by: list[str]
     hk = hist["stage"].map(idx)
     keep = hk.notna().to_numpy()
     h = pd.DataFrame({"id": hist["opportunity_id"].to_numpy()[keep], "k": hk.to_numpy()[keep].astype(np.int64),
-                      "d": pd.to_datetime(hist["entered_date"]).to_numpy()[keep]})
+                      "d": _datetimes(hist["entered_date"])[keep]})
     first = h.groupby(["id", "k"], sort=False)["d"].min()  # NaT only when every entry date is missing
     ids, ks = first.index.get_level_values(0), first.index.get_level_values(1).to_numpy()
     inv, uid = pd.factorize(ids)

@@ -68,7 +68,8 @@ def _stage_rows(stage_history, stages, as_of) -> pd.DataFrame:
     cut = as_of.to_pydatetime()
     sh = _collect(f.filter(nw.col("stage").is_in(list(stages.order)) & (nw.col("entered_date") <= cut))
                   .select("opportunity_id", "stage", "entered_date", "exited_date"))
-    sh["exited_date"] = pd.to_datetime(sh["exited_date"]).where(pd.to_datetime(sh["exited_date"]) <= as_of)
+    ex = sh["exited_date"] if sh["exited_date"].dtype == "datetime64[ns]" else pd.to_datetime(sh["exited_date"])
+    sh["exited_date"] = ex.where(ex <= as_of)
     return sh
 
 
