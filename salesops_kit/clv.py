@@ -287,7 +287,10 @@ def fit_gamma_gamma(frequency, monetary_value, *, weights=None, initial_params=N
     if np.any(rep & ~(m > 0)):
         raise ValueError("monetary_value must be positive for customers with frequency > 0 "
                          "(drop refunds/zero-value repeat purchases or fit on margins > 0).")
-    (x, m), w = compress_rows(x[rep], m[rep], weights=w0[rep])
+    # Mean spends are kept to 1e-9 of the currency unit before identical rows are compressed: an engine that adds a
+    # customer's amounts in another order gets the same mean but for the last bit, which made the compressed rows,
+    # and so the fit, differ by engine (6080 patterns on pandas, 6082-6084 on Polars and DuckDB, on the sample).
+    (x, m), w = compress_rows(x[rep], np.round(m[rep], 9), weights=w0[rep])
     if len(x) < 2:
         raise ValueError("fit_gamma_gamma needs at least two customers with repeat purchases.")
     total = w.sum()

@@ -129,12 +129,11 @@ def test_lazy_dataset_kpis_run_in_a_thread_not_a_process(tmp_path):
 # in DuckDB itself. Every notebook runs on at least one lazy engine.
 NOTEBOOKS = {"polars": None, "duckdb": ["00", "02", "04", "05"]}
 
-# KPI families documented as engine-sensitive in tests/test_parity.py (KNOWN_NOT_NEUTRAL): Gamma-Gamma (predictive
-# CLV and what divides by it) groups customers by exact float equality of their mean spend, which differs in the
-# last bit between engines; the parity suite allows 1e-6 relative. Every other KPI: 1e-9 relative. (The forecast
-# KPIs were here too until forecast.monthly_series kept totals to 4 decimals: the seasonal decomposition magnified
-# the engines' last-bit differences in the monthly sums to 1e-3.)
-SENSITIVE = {"clv_predictive_mean": 1e-6, "ltv_cac_ratio": 1e-6, "cac_payback_months": 1e-6}
+# Every KPI must equal the pandas report's to 1e-9 relative. (Two families needed looser bounds until their
+# inputs were made canonical: the forecast, whose seasonal decomposition magnified the engines' last-bit
+# differences in the monthly sums, and Gamma-Gamma CLV, which compressed customers by exact float equality of
+# their mean spends; see forecast.monthly_series and clv.fit_gamma_gamma.)
+SENSITIVE: dict[str, float] = {}
 SENSITIVE_TOPICS: set[str] = set()  # findings quoting engine-sensitive numbers: compared with the digits masked
 
 
