@@ -123,7 +123,10 @@ class Drivers:
 
 
 def _logit(cells: pd.DataFrame) -> pd.DataFrame:
-    import statsmodels.api as sm
+    # the modules themselves, not statsmodels.api (which imports all of statsmodels: 0.25 s more per kernel)
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.tools.tools import add_constant
 
     cols = ["term", "odds_ratio", "ci_low", "ci_high", "p_value"]
     d = cells.groupby(["source", "response_band", "activity_band"], observed=True, dropna=False)[
@@ -136,12 +139,12 @@ def _logit(cells: pd.DataFrame) -> pd.DataFrame:
                      .drop(columns="activities_0", errors="ignore"))
     src = pd.get_dummies(d["source"].astype(str), prefix="source", dtype=float)
     parts.append(src.iloc[:, 1:])
-    X = sm.add_constant(pd.concat(parts, axis=1), has_constant="add")
+    X = add_constant(pd.concat(parts, axis=1), has_constant="add")
     y = np.column_stack([d["converted"], d["leads"] - d["converted"]])
     if len(d) <= X.shape[1] or d["converted"].sum() == 0:
         return pd.DataFrame(columns=cols)
     try:
-        res = sm.GLM(y, X, family=sm.families.Binomial()).fit()
+        res = GLM(y, X, family=families.Binomial()).fit()
     except Exception:  # noqa: BLE001 - perfect separation etc.: report no model rather than crash
         return pd.DataFrame(columns=cols)
     ci = res.conf_int()

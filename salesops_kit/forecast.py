@@ -332,7 +332,9 @@ def seasonal_profile(series, *, level: float = 0.95, robust: bool = True) -> Sea
 
 def _growth(v: np.ndarray, pos: np.ndarray, m: int, level: float) -> tuple[float, float, float]:
     """Trend growth per year with a HAC interval: ``(low, high, estimate)``."""
-    import statsmodels.api as sm
+    from statsmodels.genmod import families  # the modules, not statsmodels.api (all of statsmodels)
+    from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.regression.linear_model import OLS
 
     n = len(v)
     t = np.arange(n) / m
@@ -343,10 +345,10 @@ def _growth(v: np.ndarray, pos: np.ndarray, m: int, level: float) -> tuple[float
         scale = v.mean() or 1.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")     # perfect fits (noise-free inputs) warn about separation
-            fit = sm.GLM(v / scale, X, family=sm.families.Poisson()).fit(scale="X2", **hac)
+            fit = GLM(v / scale, X, family=families.Poisson()).fit(scale="X2", **hac)
         b, (lo, hi) = fit.params[1], fit.conf_int(alpha=1 - level)[1]
         return float(np.expm1(lo)), float(np.expm1(hi)), float(np.expm1(b))
-    fit = sm.OLS(v, X).fit(**hac)
+    fit = OLS(v, X).fit(**hac)
     mu = np.mean(v)
     b, (lo, hi) = fit.params[1], fit.conf_int(alpha=1 - level)[1]
     return float(lo / mu), float(hi / mu), float(b / mu)
