@@ -275,9 +275,15 @@ def load_lazy(path, mapping=None, as_of=None, *, engine: str, unknown_stages: st
     if engine not in ("polars", "duckdb"):
         raise ValueError(f"load_lazy needs engine 'polars' or 'duckdb', got {engine!r}")
     if engine == "duckdb" and con is None:
+        import tempfile
+
         import duckdb
 
         con = duckdb.connect()
+        # past its memory limit DuckDB spills to disk; by default into ./.tmp of the working directory (a notebook
+        # folder, a project checkout): the system's temporary folder instead
+        spill = (Path(tempfile.gettempdir()) / "salesops-duckdb").as_posix().replace("'", "''")
+        con.execute(f"SET temp_directory = '{spill}'")
     m = L.load_mapping(mapping)
     mname = str(m.get("name", "custom"))
     stages = StageModel.from_mapping(m.get("stages") or {})

@@ -237,3 +237,20 @@ def test_cli_report_with_the_duckdb_engine(tmp_path, capsys):
     # the KPIs of topics whose notebook did not run were computed on DuckDB too (the funnel, for one)
     assert {"rows_opportunities", "win_rate", "won_revenue"} <= set(kpis["kpi"])
     assert (out / "index.html").exists() and (out / "00_data_audit.html").exists()
+
+
+
+def test_duckdb_loader_spills_to_the_system_temp_folder(pandas_sample):
+    """Past its memory limit DuckDB spills to disk, by default into ./.tmp of the working directory (for a
+    notebook: the project's notebooks/ folder); the lazy loader points it at the system's temporary folder. The
+    notebooks then materialise the dataset once; the materialised tables hold what the pandas loader keeps."""
+    import tempfile
+    from pathlib import Path
+
+    ds = load_dataset(sample_data_dir(), engine="duckdb")
+    (spill,), = ds.orders.query("_r", "select current_setting('temp_directory')").fetchall()
+    assert Path(spill) == Path(tempfile.gettempdir()) / "salesops-duckdb"
+    m = engines.materialize(ds)
+    assert engines.n_rows(m.orders) == len(pandas_sample.orders)
+    (total,), = m.orders.query("_o", "select sum(amount) from _o").fetchall()
+    assert total == pytest.approx(float(pandas_sample.orders["amount"].sum()), rel=1e-12)
