@@ -57,6 +57,10 @@ def _max_date(f, col) -> pd.Timestamp | None:
     return None if d.empty or pd.isna(d["m"].iloc[0]) else pd.Timestamp(d["m"].iloc[0]).normalize()
 
 
+# Backends whose narwhals group-by has no ordered ``first`` (PySpark, Spark Connect, SQLFrame).
+_NO_ORDERED_FIRST = {nw.Implementation.PYSPARK, nw.Implementation.PYSPARK_CONNECT, nw.Implementation.SQLFRAME}
+
+
 def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "W",
                 customer_col: str = "customer_id", date_col: str = "order_date",
                 amount_col: str = "amount") -> pd.DataFrame:
@@ -108,19 +112,32 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
                       nw.col(date_col).dt.truncate("1d").alias("day"),
                       nw.col(amount_col).cast(nw.Float64).alias("amount"))
              .group_by("customer_id", "day").agg(nw.col("amount").sum()))
-    # one pass: the first day's amount is an ordered aggregate (first by day)
     calib = daily.filter(nw.col("day") < nw.lit(cal + pd.Timedelta(days=1)))
-    cust = (calib.group_by("customer_id")
-            .agg(nw.col("day").min().alias("first_purchase"), nw.col("day").max().alias("last_purchase"),
-                 nw.len().alias("purchases"), nw.col("amount").sum().alias("revenue"),
-                 nw.col("amount").first(order_by="day").alias("first_amount"))
-            .with_columns(frequency=nw.col("purchases") - 1,
-                          recency=_days(nw.col("last_purchase") - nw.col("first_purchase")) / unit,
-                          T=_days(nw.lit(cal) - nw.col("first_purchase")) / unit)
-            .with_columns(monetary_value=nw.when(nw.col("frequency") > 0)
-                          .then((nw.col("revenue") - nw.col("first_amount")) / nw.col("frequency")).otherwise(0.0))
+    aggs = [nw.col("day").min().alias("first_purchase"), nw.col("day").max().alias("last_purchase"),
+            nw.len().alias("purchases"), nw.col("amount").sum().alias("revenue")]
+    spark = f.implementation in _NO_ORDERED_FIRST
+    if spark:  # Spark: the first day's amount by a join on the first day
+        cust = calib.group_by("customer_id").agg(*aggs)
+        first = (calib.join(cust.select("customer_id", "first_purchase"), on="customer_id")
+                 .filter(nw.col("day") == nw.col("first_purchase"))  # one row: days are unique per customer
+                 .select("customer_id", nw.col("amount").alias("first_amount")))
+        cust = cust.join(first, on="customer_id")
+    else:  # one pass: the first day's amount is an ordered aggregate (first by day)
+        cust = calib.group_by("customer_id").agg(*aggs, nw.col("amount").first(order_by="day").alias("first_amount"))
+    cust = cust.with_columns(frequency=nw.col("purchases") - 1)
+    if not spark:  # (Spark has no duration-to-seconds in narwhals: computed below on the per-customer rows)
+        cust = cust.with_columns(recency=_days(nw.col("last_purchase") - nw.col("first_purchase")) / unit,
+                                 T=_days(nw.lit(cal) - nw.col("first_purchase")) / unit)
+    cust = (cust.with_columns(monetary_value=nw.when(nw.col("frequency") > 0)
+                              .then((nw.col("revenue") - nw.col("first_amount")) / nw.col("frequency")).otherwise(0.0))
             .sort("customer_id"))
     out = _collect(cust)
+    if spark:
+        first, last = (pd.to_datetime(out[c]) for c in ("first_purchase", "last_purchase"))
+        if first.dt.tz is not None:  # Spark hands timestamps back in its session time zone: keep the wall time
+            first, last = first.dt.tz_localize(None), last.dt.tz_localize(None)
+        out["recency"] = (last - first).dt.total_seconds() / _DAY_NS / unit
+        out["T"] = (cal - first).dt.total_seconds() / _DAY_NS / unit
     out["frequency"] = out["frequency"].astype(int)
     out["purchases"] = out["purchases"].astype(int)
     if hold is not None:

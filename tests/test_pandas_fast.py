@@ -179,3 +179,18 @@ def test_deal_groups_with_history_fast_path_matches_the_scan_on_awkward_deals():
     assert got == {("Won", 3, 3), ("Propose", 2, 0), ("Qualify", 1, -1), ("Lost", 1, 1), ("Lost", 0, 0)}
     assert fast.loc[fast["stage"] == "Propose", "s_0"].sum() == 1  # B passed Lead without entering Qualify
     assert fast["n"].sum() == len(opps)
+
+
+def test_rfm_summary_first_day_by_join_equals_the_ordered_first(monkeypatch):
+    """On Spark rfm_summary takes the first day's amount by a join (no ordered `first` there): forced on
+    Polars, that path gives what the ordered aggregate gives, holdout columns included."""
+    import polars as pl
+
+    orders = pl.from_pandas(_orders())
+    want = customers.rfm_summary(orders, calibration_end="2024-09-30", holdout_end="2025-03-31")
+    import narwhals as nw
+
+    monkeypatch.setattr(customers, "_NO_ORDERED_FIRST", {nw.Implementation.POLARS})
+    got = customers.rfm_summary(orders, calibration_end="2024-09-30", holdout_end="2025-03-31")
+    pd.testing.assert_frame_equal(got, want)
+    assert (want["frequency"] > 0).any()  # repeat customers: monetary value depends on the first day's amount

@@ -36,10 +36,8 @@ SPARK_CASES = [
 ]
 
 # case -> what fails on Spark (reported to the module owner; strict: a fix turns this red)
-KNOWN_NOT_ON_SPARK = {
-    "customers.rfm_summary": "customers.py:107 rfm_summary: nw.col('amount').first(order_by='day') — narwhals "
-                             "has no `first` aggregation for PySpark",
-}
+KNOWN_NOT_ON_SPARK: dict[str, str] = {}  # (rfm_summary was here: narwhals has no ordered `first` on PySpark; it
+# now takes the first day's amount by a join on Spark)
 
 
 @pytest.fixture(scope="module")
