@@ -96,15 +96,10 @@ def build(*, name, raw, colmap, spec, stages, mname, found, unknown_stages, con,
         if c not in colmap:
             continue
         counts = r.group_by(c).agg(pl.len().alias("n")).collect().to_pandas().rename(columns={c: "label"})
-        counts = counts.dropna(subset=["label"]).sort_values("label").reset_index(drop=True)
-        norm = helpers.stage_maps(list(counts["label"]), stages)
+        unknown, repl[c] = helpers.stage_rules(name, c, counts, stages, mname, found, unknown_stages)
         if c == "stage":
-            if unknown_stages == "error":
-                helpers.check_stages(name, counts, stages, mname, found)
-            unknown = [k for k, v in norm.items() if v is None]
             flags.append((C["unknown_stage"], pl.col(c).is_in(unknown),
                           pl.lit("stage label not in the mapping, stage: ") + _q(pl.col(f"r__{c}"))))
-        repl[c] = {k: v for k, v in norm.items() if v is not None and v != k}
     r = r.with_columns([pl.col(c).replace(m) for c, m in repl.items() if m])
     for c in helpers.nonnegative.get(name, ()):
         if c in colmap:

@@ -81,16 +81,10 @@ def build(*, name, raw, colmap, spec, stages, mname, found, unknown_stages, con,
         if c not in colmap:
             continue
         counts = con.sql(f"select {cols[c]} as label, count(*) as n from ({base}) group by 1").df()
-        counts = counts.dropna(subset=["label"]).sort_values("label").reset_index(drop=True)
-        norm = helpers.stage_maps(list(counts["label"]), stages)
-        if c == "stage":
-            if unknown_stages == "error":
-                helpers.check_stages(name, counts, stages, mname, found)
-            unknown = [k for k, v in norm.items() if v is None]
-            if unknown:
-                flags.append((C["unknown_stage"], f"coalesce({cols[c]} in ({', '.join(map(_lit, unknown))}), false)",
-                              f"'stage label not in the mapping, stage: ' || {_q('r__' + c)}"))
-        repl = {k: v for k, v in norm.items() if v is not None and v != k}
+        unknown, repl = helpers.stage_rules(name, c, counts, stages, mname, found, unknown_stages)
+        if unknown:
+            flags.append((C["unknown_stage"], f"coalesce({cols[c]} in ({', '.join(map(_lit, unknown))}), false)",
+                          f"'stage label not in the mapping, stage: ' || {_q('r__' + c)}"))
         if repl:
             cases = " ".join(f"when {_lit(k)} then {_lit(v)}" for k, v in repl.items())
             cols[c] = f"(case {cols[c]} {cases} else {cols[c]} end)"

@@ -369,7 +369,6 @@ class _Helpers:
     csat_one_of = CSAT_ONE_OF
     parse_formats = staticmethod(_parse_formats)
     number_rules = staticmethod(_number_rules)
-    stage_maps = staticmethod(_stage_maps)
     checks = dict(missing=MISSING, bad_date=BAD_DATE, bad_number=BAD_NUMBER, unknown_stage=UNKNOWN_STAGE,
                   negative=NEGATIVE, close_before=CLOSE_BEFORE_CREATED, no_customer=NO_CUSTOMER, exact=EXACT_DUP,
                   conflict=CONFLICT_DUP)
@@ -379,6 +378,19 @@ class _Helpers:
         from .load import _check_stages
 
         _check_stages(table, counts["label"], counts["n"], stages, mname, found)
+
+    @classmethod
+    def stage_rules(cls, name, column, counts: pd.DataFrame, stages, mname, found, unknown_stages):
+        """From a stage column's distinct labels (``label, n``): the labels outside the stage model (only for
+        ``stage``; an error naming them when ``unknown_stages`` is "error") and the renames to canonical labels."""
+        counts = counts.dropna(subset=["label"]).sort_values("label").reset_index(drop=True)
+        norm = _stage_maps(list(counts["label"]), stages)
+        unknown = []
+        if column == "stage":
+            if unknown_stages == "error":
+                cls.check_stages(name, counts, stages, mname, found)
+            unknown = [k for k, v in norm.items() if v is None]
+        return unknown, {k: v for k, v in norm.items() if v is not None and v != k}
 
     @staticmethod
     def account(name, files, counts: dict) -> dict:

@@ -462,6 +462,27 @@ def test_lazy_loader_quarantines_bad_rows_like_pandas(tmp_path):
         assert_same(engines.to_pandas(ds.orders), ref.orders, where=engine)
 
 
+def test_lazy_loader_stage_labels_like_pandas(tmp_path):
+    """Stage labels on every engine: a differently cased known label is renamed to the model's label, an unknown
+    one is an error naming it (default) or its row is quarantined (``unknown_stages="quarantine"``)."""
+    (tmp_path / "opportunities.csv").write_text(
+        "opportunity_id,owner,stage,amount,created_date,close_date\n"
+        "A,Ann,Closed Won,10,2024-01-02,2024-02-01\n"
+        "B,Ann,closed lost,5,2024-01-03,2024-02-02\n"   # case differs from the model's label
+        "C,Bo,Haggling,7,2024-01-04,\n",               # not a stage of the model
+        encoding="utf-8")
+    ref = load_dataset(tmp_path, unknown_stages="quarantine")
+    assert ref.account.loc[0, "rows_kept"] == 2 and ref.account.loc[0, "rows_quarantined"] == 1
+    for engine in ("polars", "duckdb"):
+        with pytest.raises(Exception, match="Haggling"):
+            load_dataset(tmp_path, engine=engine)
+        ds = load_dataset(tmp_path, engine=engine, unknown_stages="quarantine")
+        pd.testing.assert_frame_equal(ds.account, ref.account)
+        assert_same(ds.quarantine["opportunities"][["check", "reason", "source_line"]],
+                    ref.quarantine["opportunities"][["check", "reason", "source_line"]], where=engine)
+        assert_same(engines.to_pandas(ds.opportunities), ref.opportunities, where=engine)
+
+
 def test_load_dataset_rejects_unknown_engine():
     with pytest.raises(ValueError, match="engine must be one of pandas, polars, duckdb"):
         load_dataset(SAMPLE, engine="excel")
