@@ -538,21 +538,9 @@ def kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
     with one narwhals select per table, on any engine). A provider that fails (e.g. one that calls pandas methods on
     its input) is named in the second value instead of stopping the table.
     """
-    import importlib
-    import warnings
+    from .kpis import kpi_frame, provider_rows
 
-    from .kpis import PROVIDERS, kpi_frame
-
-    rows, errors = [], []
-    for modname in PROVIDERS:
-        try:
-            if importlib.util.find_spec(modname) is None:
-                continue
-            mod = importlib.import_module(modname)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                rows += mod.kpi_rows(ds)
-        except Exception as exc:  # noqa: BLE001 - one provider must not stop the table
-            errors.append(f"{modname}.kpi_rows on {engine_of(next(iter(ds.tables.values())))}: "
-                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-    return kpi_frame(rows), errors
+    rows, errors = provider_rows(ds)
+    where = engine_of(next(iter(ds.tables.values())))
+    return kpi_frame([r for rs in rows.values() for r in rs]), [e.replace(".kpi_rows:", f".kpi_rows on {where}:", 1)
+                                                                 for e in errors]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "KPIS_MIME", "define", "lookup", "kpi_frame", "kpi_table",
-           "PROVIDERS", "publish", "published_rows"]
+           "PROVIDERS", "provider_rows", "publish", "published_rows"]
 
 KPI_COLUMNS = ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
 
@@ -259,6 +259,28 @@ def kpi_rows(ds) -> list[dict]:
             rows.append({"kpi": f"date_min_{name}", "value": pd.Timestamp(r["lo"]).date().isoformat()})
             rows.append({"kpi": f"date_max_{name}", "value": pd.Timestamp(r["hi"]).date().isoformat()})
     return rows
+
+
+def provider_rows(ds, providers=PROVIDERS) -> tuple[dict[str, list[dict]], list[str]]:
+    """Each provider's ``kpi_rows(ds)`` by module name, and the providers that failed: a provider that raises
+    (a bug, or pandas methods called on a lazy engine's tables) is named with its error instead of stopping the
+    others. Library warnings are silenced (the table is for reading, not debugging)."""
+    import warnings
+
+    rows: dict[str, list[dict]] = {}
+    errors: list[str] = []
+    for modname in providers:
+        try:
+            if importlib.util.find_spec(modname) is None:  # topic module not built yet
+                continue
+            mod = importlib.import_module(modname)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rows[modname] = list(mod.kpi_rows(ds))
+        except Exception as exc:  # noqa: BLE001 - one provider must not stop the table
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            errors.append(f"{modname}.kpi_rows: {type(exc).__name__}: {first}")
+    return rows, errors
 
 
 def kpi_table(ds, *, topics: tuple[str, ...] | None = None) -> pd.DataFrame:

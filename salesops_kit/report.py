@@ -10,14 +10,11 @@ needs; a failing notebook is named with its failing cell and the others are stil
 from __future__ import annotations
 
 import html
-import importlib
-import importlib.util
 import os
 import re
 import shutil
 import sys
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from .i18n import LANG_ENV, LANGS
+from .kpis import provider_rows
 
 __all__ = ["NOTEBOOK_PROVIDERS", "NOTEBOOK_TABLES", "NotebookRun", "default_jobs", "ReportResult", "build_report", "export_html", "find_notebooks",
            "notebooks_dir", "safe_filename", "sample_data_dir"]
@@ -160,24 +158,6 @@ NOTEBOOK_PROVIDERS: dict[str, str] = {
 }
 
 
-def _provider_rows(ds, providers) -> tuple[dict[str, list[dict]], list[str]]:
-    """Each provider's ``kpi_rows(ds)``; a provider that raises is reported in the errors, not fatal."""
-    rows: dict[str, list[dict]] = {}
-    errors: list[str] = []
-    with warnings.catch_warnings():  # library chatter (pandas, narwhals) is not the analyst's business here
-        warnings.simplefilter("ignore")
-        for modname in providers:
-            try:
-                if importlib.util.find_spec(modname) is None:
-                    continue
-                mod = importlib.import_module(modname)
-                if hasattr(mod, "kpi_rows"):
-                    rows[modname] = list(mod.kpi_rows(ds))
-            except Exception as exc:  # noqa: BLE001 - a broken KPI module must not stop the report
-                errors.append(f"{modname}.kpi_rows: {type(exc).__name__}: {exc}")
-    return rows, errors
-
-
 def _kpi_table(by_provider: dict[str, list[dict]], errors: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """The registry's KPI table from provider rows (in ``PROVIDERS`` order); unknown KPI names are errors."""
     from .kpis import PROVIDERS, kpi_frame, lookup
@@ -194,13 +174,6 @@ def _kpi_table(by_provider: dict[str, list[dict]], errors: list[str]) -> tuple[p
     return kpi_frame(known), sorted(set(errors))
 
 
-def _safe_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
-    """The registry's full KPI table, every provider computed here (see ``_provider_rows``)."""
-    from .kpis import PROVIDERS
-
-    return _kpi_table(*_provider_rows(ds, PROVIDERS))
-
-
 def _start_kpi_job(ds, providers, *, parallel: bool):
     """Compute ``providers``' rows in a worker process, so it overlaps the notebook runs (None: compute later).
 
@@ -213,23 +186,23 @@ def _start_kpi_job(ds, providers, *, parallel: bool):
         return None, None
     if is_lazy(ds):
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesops-kpis")
-        return pool, pool.submit(_provider_rows, ds, providers)
+        return pool, pool.submit(provider_rows, ds, providers)
     try:
         from concurrent.futures import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(max_workers=1)
-        return pool, pool.submit(_provider_rows, ds, providers)
+        return pool, pool.submit(provider_rows, ds, providers)
     except Exception:  # noqa: BLE001 - no worker processes here: compute in this process instead
         return None, None
 
 
 def _finish_kpi_job(ds, providers, pool, job) -> tuple[dict[str, list[dict]], list[str]]:
     if job is None:
-        return _provider_rows(ds, providers)
+        return provider_rows(ds, providers)
     try:
         return job.result()
     except Exception:  # noqa: BLE001 - the worker died (memory, pickling): compute here
-        return _provider_rows(ds, providers)
+        return provider_rows(ds, providers)
     finally:
         pool.shutdown()
 
@@ -377,7 +350,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     result.findings = findings
     by_provider, errors = _finish_kpi_job(ds, others, pool, kpi_job)
     unpublished = [p for p in PROVIDERS if p in covered and p not in published]  # failed, or never published
-    late, late_errors = _provider_rows(ds, unpublished)
+    late, late_errors = provider_rows(ds, unpublished)
     kpis, result.kpi_errors = _kpi_table({**by_provider, **late, **published}, errors + late_errors)
     result.files.update(write_kpis(kpis, out, lang=lang))
     result.files["findings.csv"] = write_findings(findings, out, lang=lang)

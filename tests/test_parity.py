@@ -215,6 +215,7 @@ EXEMPT = {
     "monitor_targets.write_default_targets": "writes default_targets to a file",
     "kpis.kpi_table": "runs every provider's kpi_rows (each a case above; costs.kpi_rows is exempt)",
     "kpis.publish": "displays a KPI table already computed (records in, a notebook output out): no row scan",
+    "kpis.provider_rows": "runs every provider's kpi_rows (each a case above), collecting errors",
     "reps.not_available": "a message helper whose first argument is a table *name*",
 }
 

@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 
 from salesops_kit import cli, engines, quality
+from salesops_kit.kpis import provider_rows
 from salesops_kit.load import load_dataset
 from salesops_kit.report import (
     _params_for,
-    _provider_rows,
     _start_kpi_job,
     build_report,
     find_notebooks,
@@ -119,7 +119,7 @@ def test_lazy_dataset_kpis_run_in_a_thread_not_a_process(tmp_path):
         rows, errors = job.result()
     finally:
         pool.shutdown()
-    ref, ref_errors = _provider_rows(load_dataset(sample_data_dir()), ["salesops_kit.kpis"])
+    ref, ref_errors = provider_rows(load_dataset(sample_data_dir()), ["salesops_kit.kpis"])
     assert errors == ref_errors == []
     assert rows == ref  # row counts, quarantined counts and date ranges: exact
 
