@@ -185,9 +185,7 @@ def fmt(v, kind: str) -> str:
         return "–"
     if kind == "pct":
         return f"{v:.1%}"
-    if kind == "money":
-        return f"{v:,.0f}"
-    if kind == "int":
+    if kind in ("money", "int"):
         return f"{v:,.0f}"
     if kind == "hours":
         return f"{v:.1f} h"
