@@ -1,7 +1,7 @@
 """Benchmark the CLV models and the RFM scan against reference tools.
 
 1. BG/NBD + Gamma-Gamma maximum likelihood on ``--customers`` simulated customers (default 1M):
-   salesops_kit.clv vs lifetimes 0.11.3 (``pip install lifetimes==0.11.3``; used as documented:
+   salesops_kit.value.clv vs lifetimes 0.11.3 (``pip install lifetimes==0.11.3``; used as documented:
    ``BetaGeoFitter().fit(frequency, recency, T)`` and ``GammaGammaFitter().fit(frequency, monetary_value)``).
    Prints both timings, the speed-up and the largest relative parameter difference.
 2. ``customers.rfm_summary`` on ``--orders`` orders (default 2M; ``--orders 10000000`` for the issue's
@@ -27,7 +27,7 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from salesops_kit import clv, customers  # noqa: E402
+from salesops_kit.value import clv, customers  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "_data"
 TRUE = {"r": 0.6, "alpha": 10.0, "a": 0.9, "b": 3.0, "p": 4.0, "q": 3.5, "gamma": 60.0}

@@ -11,7 +11,7 @@ The workload (four tables): the stage funnel (no stage history: reached / advanc
 stage, with conversions and Wilson intervals), the closed win rate by owner, monthly won revenue, and
 the sales cycle (Aalen-Johansen median days to win with open deals censored, 200 bootstrap resamples).
 
-Data: the sample company's generator (``salesops_kit.synth``) at scale 10, its opportunities tiled to
+Data: the sample company's generator (``salesops_kit.data.synth``) at scale 10, its opportunities tiled to
 ``--rows`` with fresh ids. Every approach reads the same in-memory data (one Arrow table registered in
 one DuckDB connection; Polars and pandas frames built from it before timing). The small-table statistics
 after the scans (Wilson intervals, the Aalen-Johansen estimator and its bootstrap on the days x outcome
@@ -28,8 +28,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from salesops_kit import cycle, funnel
-from salesops_kit.schema import StageModel
+from salesops_kit import funnel
+from salesops_kit.data.schema import StageModel
+from salesops_kit.funnel import cycle
 from salesops_kit.stats import wilson_interval
 
 AS_OF = pd.Timestamp("2025-12-15")
@@ -38,7 +39,7 @@ COLUMNS = ["opportunity_id", "owner", "stage", "lost_at_stage", "amount", "creat
 
 
 def make_opportunities(rows: int, *, seed: int = 0) -> tuple[pd.DataFrame, StageModel]:
-    from salesops_kit import synth
+    from salesops_kit.data import synth
 
     base = synth.generate(seed=seed, scale=10.0)["opportunities"][COLUMNS]
     reps = -(-rows // len(base))

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_clv as bc  # noqa: E402
 import bench_funnel as bf  # noqa: E402
 
-from salesops_kit import customers  # noqa: E402
+from salesops_kit.value import customers  # noqa: E402
 
 END = "2025-12-15"
 

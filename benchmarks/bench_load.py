@@ -6,7 +6,7 @@ Target (issue 2): ``load_dataset`` + ``quality.audit`` of 1M opportunities + 5M 
     python benchmarks/bench_load.py               # 100k opportunities + 500k orders (a few minutes)
     python benchmarks/bench_load.py --scale 1     # the full target: 1M + 5M
 
-Data: the sample company's generator (``salesops_kit.synth``) at a small scale, its opportunities and
+Data: the sample company's generator (``salesops_kit.data.synth``) at a small scale, its opportunities and
 orders tiled to the target row counts with fresh ids (same columns, value shapes and formats as
 ``data/sample``), plus the sample's planted bad rows (``synth.plant_bad_rows``: duplicates, a
 conflicting id, close-before-created deals, refunds), written once to ``benchmarks/_data/<rows>/``
@@ -69,7 +69,7 @@ def make_data(n_opps: int, n_orders: int, out: Path) -> Path:
     if (out / "orders.csv").exists() and (out / "opportunities.csv").exists():
         return out
     try:
-        from salesops_kit import synth
+        from salesops_kit.data import synth
 
         base = synth.generate(seed=1, scale=2.0)
         opps, orders = base["opportunities"], base["orders"]
@@ -79,7 +79,7 @@ def make_data(n_opps: int, n_orders: int, out: Path) -> Path:
     opps = _tile(opps, n_opps, "opportunity_id", "OPP-")
     orders = _tile(orders, n_orders, "order_id", "ORD-", ("customer_id",))
     try:  # the sample's planted bad rows (duplicates, close before created, refunds): the audit's slow paths run
-        from salesops_kit.synth import plant_bad_rows
+        from salesops_kit.data.synth import plant_bad_rows
 
         bad = plant_bad_rows({"opportunities": opps, "orders": orders})
         opps, orders = bad["opportunities"], bad["orders"]

@@ -110,7 +110,7 @@ def hwm():
 _MEM = _HWM + r"""
 import json, sys, time
 from salesops_kit import quality
-from salesops_kit.load import load_dataset
+from salesops_kit.data.load import load_dataset
 t = time.perf_counter()
 ds = load_dataset(sys.argv[1])
 quality.audit(ds)
@@ -122,7 +122,7 @@ print(json.dumps({"seconds": dt, "maxrss_kb": hwm(), "loaded_bytes": size, "rows
 
 _BASE = _HWM + r"""
 import json
-import pandas, salesops_kit.load, salesops_kit.quality, pyarrow
+import pandas, salesops_kit.data.load, salesops_kit.data.audit, pyarrow
 print(json.dumps({"maxrss_kb": hwm()}))
 """
 

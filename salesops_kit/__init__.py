@@ -1,6 +1,6 @@
 """salesops-kit: CRM exports -> canonical tables -> sales KPIs with honest definitions and uncertainty."""
 
-from .load import Dataset, MappingError, MissingTablesError, load_dataset, load_mapping
+from .data.load import Dataset, MappingError, MissingTablesError, load_dataset, load_mapping
 
 __version__ = "0.1.0"
 

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args) -> int:
     if args.command == "report":
-        from .report import build_report
+        from .report.runner import build_report
 
         sel = [x for x in args.notebooks.split(",") if x.strip()] if args.notebooks else None
         res = build_report(args.data, mapping=args.mapping, out_dir=args.out, as_of=args.as_of,
@@ -101,14 +101,14 @@ def _dispatch(args) -> int:
         return 0 if res.ok else 1
 
     if args.command == "kpis":
+        from .data.load import load_dataset
         from .kpis import kpi_table
-        from .load import load_dataset
-        from .report_exports import csv_text, write_xlsx
+        from .report.exports import csv_text, write_xlsx
 
         if args.engine == "pandas":
             df = kpi_table(load_dataset(args.data, mapping=args.mapping, as_of=args.as_of))
         else:
-            from .engines import kpi_table as engine_kpi_table
+            from .engines._lazy import kpi_table as engine_kpi_table
 
             df, errors = engine_kpi_table(load_dataset(args.data, mapping=args.mapping, as_of=args.as_of,
                                                        engine=args.engine))
@@ -127,8 +127,8 @@ def _dispatch(args) -> int:
         return 0
 
     if args.command == "audit":
-        from . import quality
-        from .load import load_dataset
+        from .data import audit as quality
+        from .data.load import load_dataset
 
         ds = load_dataset(args.data, mapping=args.mapping, as_of=args.as_of, unknown_stages=args.unknown_stages)
         print(quality.audit(ds))
@@ -138,7 +138,7 @@ def _dispatch(args) -> int:
         return 0
 
     if args.command == "sample":
-        from . import synth
+        from .data import synth
 
         paths = synth.write_sample(args.out, seed=args.seed, scale=args.scale, fmt=args.format)
         for p in paths:
@@ -146,7 +146,7 @@ def _dispatch(args) -> int:
         return 0
 
     if args.command == "mapping":
-        from .suggest import suggest_mapping
+        from .data.suggest import suggest_mapping
 
         sys.stdout.write(suggest_mapping(args.file))
         return 0

@@ -186,7 +186,7 @@ define("alerts", "alerts",
 PROVIDERS: tuple[str, ...] = (
     "salesops_kit.kpis",
     "salesops_kit.funnel",
-    "salesops_kit.costs",
+    "salesops_kit.value",
     "salesops_kit.forecast",
     "salesops_kit.reps",
     "salesops_kit.monitor",
@@ -240,7 +240,7 @@ def kpi_rows(ds) -> list[dict]:
     """Data KPIs from the loader's row account (any engine: one narwhals select per table)."""
     import narwhals as nw
 
-    from .schema import TABLES
+    from .data.schema import TABLES
 
     rows = []
     for name, t in TABLES.items():

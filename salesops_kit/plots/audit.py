@@ -16,7 +16,7 @@ def coverage_plot(cov: pd.DataFrame, *, ax=None, cmap: str = "Blues", **kwargs):
 
     Parameters
     ----------
-    cov : output of :func:`salesops_kit.quality.coverage` (period, table, rows)
+    cov : output of :func:`salesops_kit.data.audit.coverage` (period, table, rows)
     ax : matplotlib Axes (new figure when None)
     cmap : colour map; ``kwargs`` go to ``ax.imshow``
 
@@ -50,7 +50,7 @@ def coverage_plot(cov: pd.DataFrame, *, ax=None, cmap: str = "Blues", **kwargs):
 def audit_bars(summary: pd.DataFrame, *, ax=None, **kwargs):
     """Horizontal bars of rows per (table, check) that found something, coloured by action.
 
-    ``summary`` is :meth:`salesops_kit.quality.AuditResult.summary` (table, check, rows, action).
+    ``summary`` is :meth:`salesops_kit.data.audit.AuditResult.summary` (table, check, rows, action).
     """
     new = ax is None
     ax = get_ax(ax, figsize=(8, max(2.0, 0.35 * len(summary) + 1)))

@@ -18,7 +18,7 @@ def plot_retention_heatmap(cohorts, *, segment: str = "all", max_months: int | N
                            annotate: bool | None = None, **kwargs):
     """Cohort × month-since-acquisition heatmap of retention (complete months only).
 
-    ``cohorts`` is a :class:`salesops_kit.customers.CohortRetention` or its ``table``. Month 0
+    ``cohorts`` is a :class:`salesops_kit.value.customers.CohortRetention` or its ``table``. Month 0
     (100% by definition) is left out.
     """
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 5)))
@@ -55,7 +55,7 @@ def plot_cac_vs_ltv(table: pd.DataFrame, *, ax=None, include_blended: bool = Tru
     """CAC (x) against mean LTV per new customer (y) per channel, LTV 95% interval as error bars,
     with the LTV = CAC (break-even) and LTV = 3 × CAC lines.
 
-    ``table`` is :attr:`salesops_kit.costs.UnitEconomics.table`.
+    ``table`` is :attr:`salesops_kit.value.costs.UnitEconomics.table`.
     """
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 5)))
     t = table if include_blended else table[table["channel"] != "all"]
@@ -85,7 +85,7 @@ def plot_cac_vs_ltv(table: pd.DataFrame, *, ax=None, include_blended: bool = Tru
 
 def plot_cac_trend(monthly: pd.DataFrame, *, column: str = "cac_3m", ax=None, **kwargs):
     """Monthly (or trailing 3-month) CAC per channel over time; ``monthly`` is the output of
-    :func:`salesops_kit.costs.cac`. The blended line is drawn thicker."""
+    :func:`salesops_kit.value.costs.cac`. The blended line is drawn thicker."""
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 4.5)))
     if monthly.empty:
         ax.set_title(tr("CAC over time (no data)"))

@@ -103,7 +103,7 @@ def rep_stage_heatmap(stage_table: pd.DataFrame, *, ax=None, annotate: bool = Tr
 
 def response_conversion(drivers, *, owners=(), ax=None, **kwargs):
     """Lead conversion by first-response band (company, 95% Wilson intervals), with the named reps'
-    own band rates overlaid. ``drivers`` is a :class:`salesops_kit.drivers.Drivers`."""
+    own band rates overlaid. ``drivers`` is a :class:`salesops_kit.reps.drivers.Drivers`."""
     b = drivers.by_response
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 4)))
     x = np.arange(len(b))

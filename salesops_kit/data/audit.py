@@ -1,0 +1,426 @@
+"""Data audit: what was read, what was rejected and why, what is kept but suspicious.
+
+The loader (:mod:`salesops_kit.data.load`) quarantines rows that cannot be used as they are (unparseable
+dates or numbers, missing required values, negative amounts, close before created, exact and
+conflicting duplicates, orders without customer, malformed lines, unknown stages when asked to);
+this module flags kept rows that are usable but suspicious (open deals past their close date,
+HubSpot-style default close dates, dates after ``as_of``, repeated rows in tables without ids) and
+summarises both in :func:`audit`. It imports only :mod:`salesops_kit.data.schema` (and the list of
+quarantine checks), never the loader, so ``load`` can call :func:`compute_flags`.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from ..engines import _pandas as qc
+from .schema import TABLES, StageModel
+
+__all__ = ["AuditResult", "audit", "audit_findings", "write_quarantine", "coverage", "compute_flags", "FLAG_CHECKS", "FLAG_COLUMNS",
+           "CHECK_COLUMNS"]
+
+OPEN_PAST_CLOSE = "open deal past close date"
+DEFAULT_CLOSE = "default close date (last day of creation month)"
+AFTER_AS_OF = "date after as_of"
+REPEATED_ROW = "repeated row (table without ids)"
+FLAG_CHECKS = (OPEN_PAST_CLOSE, DEFAULT_CLOSE, AFTER_AS_OF, REPEATED_ROW)
+FLAG_COLUMNS = ["table", "check", "row"]
+
+
+def _rows(table: str, check: str, mask) -> pd.DataFrame:
+    idx = pd.Series(mask).to_numpy().nonzero()[0]
+    return pd.DataFrame({"table": table, "check": check, "row": idx.astype("int64")})
+
+
+def compute_flags(tables: dict[str, pd.DataFrame], *, stages: StageModel, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Flag kept rows that are usable but suspicious.
+
+    Parameters
+    ----------
+    tables : canonical tables (as loaded)
+    stages : the stage model (unused for now beyond is_closed, kept for future checks)
+    as_of : analysis date
+
+    Returns
+    -------
+    DataFrame with columns table, check, row (the row's position in its clean table), sorted.
+    """
+    parts = []
+    end_of_day = as_of + pd.Timedelta(days=1) if pd.notna(as_of) else None
+    for name, df in tables.items():
+        if df is None or df.empty:
+            continue
+        if name == "opportunities":
+            open_ = ~df["is_closed"].to_numpy(dtype=bool)
+            if end_of_day is not None:
+                parts.append(_rows(name, OPEN_PAST_CLOSE, open_ & (df["close_date"] < as_of).to_numpy()))
+            month_end = df["created_date"].dt.normalize() + pd.offsets.MonthEnd(0)
+            parts.append(_rows(name, DEFAULT_CLOSE, (df["close_date"].dt.normalize() == month_end).to_numpy()))
+        if end_of_day is not None and name not in ("quotas", "marketing_spend"):
+            after = (df[TABLES[name].date_column] >= end_of_day).to_numpy()
+            if name == "opportunities":
+                after |= df["is_closed"].to_numpy(dtype=bool) & (df["close_date"] >= end_of_day).to_numpy()
+            parts.append(_rows(name, AFTER_AS_OF, after))
+        if TABLES[name].id_column is None:
+            parts.append(_rows(name, REPEATED_ROW, df.duplicated(keep="first").to_numpy()))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame({"table": pd.Series(dtype=object), "check": pd.Series(dtype=object),
+                             "row": pd.Series(dtype="int64")})
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["table", "check", "row"], kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# audit
+
+CHECK_COLUMNS = ["check", "table", "rows", "action", "detail", "examples"]
+
+_WHAT = {
+    qc.MALFORMED: "lines with the wrong number of fields (a broken quote or a stray delimiter?)",
+    qc.MISSING: "rows missing a value the table needs (id, stage, main date; close date of a closed deal)",
+    qc.BAD_DATE: "dates that match no known format (set dates: {format: ...} or {dayfirst: ...} in the mapping)",
+    qc.BAD_NUMBER: "amounts or numbers that are not numbers (set amount: {decimal: ..., thousands: ...})",
+    qc.UNKNOWN_STAGE: "stage labels not in the mapping (add them to stages.aliases or stages.order/won/lost)",
+    qc.NEGATIVE: "negative amounts (refunds or credit notes should not count as deals or orders)",
+    qc.CLOSE_BEFORE_CREATED: "deals closed before they were created (their cycle length would be negative)",
+    qc.NO_CUSTOMER: "orders without a customer id (they cannot be assigned to a customer or cohort)",
+    qc.EXACT_DUP: "exact copies of an earlier row (the first copy is kept)",
+    qc.CONFLICT_DUP: "ids that appear on several rows with different values (all copies are set aside: "
+                     "decide which one is right)",
+}
+
+
+def _applies(check: str, name: str) -> bool:
+    t = TABLES[name]
+    if check == qc.BAD_NUMBER:
+        return "float" in t.dtypes.values()
+    if check == qc.UNKNOWN_STAGE:
+        return name in ("opportunities", "stage_history")
+    if check == qc.NEGATIVE:
+        return name in qc.NONNEGATIVE
+    if check in (qc.CLOSE_BEFORE_CREATED, OPEN_PAST_CLOSE, DEFAULT_CLOSE):
+        return name == "opportunities"
+    if check == qc.NO_CUSTOMER:
+        return name == "orders"
+    if check in (qc.EXACT_DUP, qc.CONFLICT_DUP):
+        return t.id_column is not None
+    if check == REPEATED_ROW:
+        return t.id_column is None
+    if check == AFTER_AS_OF:
+        return name not in ("quotas", "marketing_spend")
+    return True
+
+
+def _pct(k: int, n: int) -> str:
+    return f"{k / n:.1%}" if n else "n/a"
+
+
+def _q_examples(q: pd.DataFrame) -> str:
+    out = []
+    for _, r in q.head(3).iterrows():
+        where = f"{Path(str(r['source_file'])).name}:{r['source_line']}" if r["source_line"] >= 0 else \
+            Path(str(r["source_file"])).name
+        out.append(f"{where} {r['reason']}")
+    return " | ".join(out)
+
+
+def _flag_examples(name: str, df: pd.DataFrame, rows: np.ndarray, check: str) -> str:
+    t = TABLES[name]
+    out = []
+    for r in rows[:3]:
+        rec = df.iloc[int(r)]
+        ident = f"{t.id_column} {rec[t.id_column]}" if t.id_column else f"row {int(r)}"
+        if name == "opportunities" and check in (OPEN_PAST_CLOSE, DEFAULT_CLOSE, AFTER_AS_OF):
+            out.append(f"{ident}: {rec['stage']}, created {_d(rec['created_date'])}, close {_d(rec['close_date'])}")
+        else:
+            out.append(f"{ident}: {t.date_column} {_d(rec[t.date_column])}")
+    return " | ".join(out)
+
+
+def _d(v) -> str:
+    return "-" if pd.isna(v) else str(pd.Timestamp(v).date() if pd.Timestamp(v) == pd.Timestamp(v).normalize()
+                                       else pd.Timestamp(v))
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What was read, what was rejected and why, what is kept but flagged.
+
+    Attributes
+    ----------
+    checks : DataFrame, one row per (check, table) that applies: check, table, rows, action
+        ("quarantined" or "flagged"), detail (what it means and what to do), examples (up to three,
+        as ``file:line reason`` or ``id: values``)
+    account : the loader's row account (table, files, rows_read, rows_kept, rows_quarantined,
+        footer_lines, other_lines)
+    notes : how the loader read ambiguous things (date order, percentages, duplicate headers, ...)
+    as_of : the dataset's analysis date
+    """
+
+    checks: pd.DataFrame
+    account: pd.DataFrame
+    notes: tuple[str, ...]
+    as_of: pd.Timestamp
+
+    def summary(self) -> pd.DataFrame:
+        """Checks that found something: table, check, rows, action (sorted by table, then check)."""
+        hit = self.checks[self.checks["rows"] > 0]
+        return hit[["table", "check", "rows", "action"]].reset_index(drop=True)
+
+    def headline(self) -> str:
+        read = int(self.account["rows_read"].sum()) if len(self.account) else 0
+        quar = int(self.account["rows_quarantined"].sum()) if len(self.account) else 0
+        flagged = int(self.checks.loc[self.checks["action"] == "flagged", "rows"].sum())
+        return (f"{read:,} rows read in {len(self.account)} tables: {quar:,} quarantined ({_pct(quar, read)}), "
+                f"{flagged:,} kept but flagged.")
+
+    def __str__(self) -> str:
+        """Plain-text report for the terminal: headline, row account, checks that found rows, notes."""
+        parts = [self.headline(), "", self.account.to_string(index=False), ""]
+        s = self.summary()
+        parts.append(s.to_string(index=False) if len(s) else "No check found anything.")
+        parts += [""] + [f"note: {n}" for n in self.notes]
+        return "\n".join(parts).rstrip() + "\n"
+
+    def plot(self, ax=None):
+        """Horizontal bars: rows per check and table that found something (quarantined vs flagged)."""
+        from ..plots.audit import audit_bars
+
+        return audit_bars(self.summary(), ax=ax)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        notes = "".join(f"<li>{e(n)}</li>" for n in self.notes)
+        return (f"<div><p><b>Data audit</b> (as of {e(_d(self.as_of))}): {e(self.headline())}</p>"
+                f"<p>Row account</p>{self.account.to_html(index=False, escape=True)}"
+                f"<p>Checks</p>{self.checks.to_html(index=False, escape=True)}"
+                + (f"<p>Notes</p><ul>{notes}</ul>" if notes else "") + "</div>")
+
+
+def audit(ds) -> AuditResult:
+    """Audit a loaded :class:`~salesops_kit.data.load.Dataset`: every check, on every table it applies to.
+
+    Quarantine checks count the rows the loader set aside (``ds.quarantine[table]['check']``);
+    flag checks count kept rows in ``ds.flags`` (computed here if the dataset has none).
+
+    Returns
+    -------
+    AuditResult; ``checks`` has columns check, table, rows, action, detail, examples, sorted by the
+    schema's table order and then the check order.
+    """
+    flags = ds.flags if ds.flags is not None else compute_flags(ds.tables, stages=ds.stages, as_of=ds.as_of)
+    acc = ds.account.set_index("table") if len(ds.account) else None
+    rows = []
+    for name in TABLES:
+        df = ds.tables.get(name)
+        if df is None:
+            continue
+        q = ds.quarantine.get(name)
+        lazy = not isinstance(df, pd.DataFrame)  # a lazy engine's table: flags are counts, rows stay in the engine
+        n_df = _n_rows(df) if lazy else len(df)
+        read = int(acc.loc[name, "rows_read"]) if acc is not None and name in acc.index else n_df
+        for check in qc.QUARANTINE_CHECKS:
+            if not _applies(check, name):
+                continue
+            sub = q[q["check"] == check] if q is not None and len(q) else None
+            k = 0 if sub is None else len(sub)
+            detail = f"{k:,} of {read:,} rows ({_pct(k, read)}): {_WHAT[check]}." if k else "none found."
+            rows.append((check, name, k, "quarantined", detail, _q_examples(sub) if k else ""))
+        f = flags[flags["table"] == name] if len(flags) else flags
+        for check in FLAG_CHECKS:
+            if not _applies(check, name):
+                continue
+            if lazy:
+                k = int(f.loc[f["check"] == check, "rows"].sum()) if len(f) else 0
+                rows.append((check, name, k, "flagged", _flag_detail(check, name, k, n_df, ds.as_of),
+                             _lazy_flag_examples(name, df, check, ds.as_of) if k else ""))
+                continue
+            idx = f.loc[f["check"] == check, "row"].to_numpy() if len(f) else np.zeros(0, dtype=int)
+            k = len(idx)
+            rows.append((check, name, k, "flagged", _flag_detail(check, name, k, len(df), ds.as_of),
+                         _flag_examples(name, df, idx, check) if k else ""))
+    checks = pd.DataFrame(rows, columns=CHECK_COLUMNS)
+    checks["rows"] = checks["rows"].astype("int64")
+    return AuditResult(checks, ds.account.copy(), tuple(getattr(ds, "notes", ()) or ()), ds.as_of)
+
+
+def _n_rows(df) -> int:
+    from ..engines._lazy import n_rows
+
+    return n_rows(df)
+
+
+def _lazy_flag_examples(name: str, df, check: str, as_of) -> str:
+    """Up to three flagged rows of a lazy table, found in its engine, in the words of :func:`_flag_examples`.
+
+    A lazy table has no row positions: rows are taken in id order (tables with ids, which is file order
+    for the usual exports), and repeated rows of a table without ids are named by their date alone."""
+    t = TABLES[name]
+    f = nw.from_native(df)
+    f = f.lazy() if isinstance(f, nw.DataFrame) else f
+    end = (as_of + pd.Timedelta(days=1)).to_pydatetime()
+    if check == REPEATED_ROW:
+        cols = f.collect_schema().names()
+        rep = (f.group_by(cols).agg(nw.len().alias("__n")).filter(nw.col("__n") > 1)
+               .sort(t.date_column, nulls_last=True).head(3).collect().to_pandas())
+        return " | ".join(f"{t.date_column} {_d(v)}" for v in rep[t.date_column])
+    if check == OPEN_PAST_CLOSE:
+        cond = ~nw.col("is_closed") & (nw.col("close_date") < as_of.to_pydatetime())
+    elif check == DEFAULT_CLOSE:
+        cond = nw.col("close_date").dt.truncate("1d") == nw.col("created_date").dt.truncate("1mo").dt.offset_by(
+            "1mo").dt.offset_by("-1d")
+    else:  # AFTER_AS_OF
+        cond = nw.col(t.date_column) >= end
+        if name == "opportunities":
+            cond = cond | (nw.col("is_closed") & (nw.col("close_date") >= end))
+    keys = [t.id_column] if t.id_column else [t.date_column]
+    sub = f.filter(cond).sort(keys, nulls_last=True).head(3).collect().to_pandas()
+    out = []
+    for rec in sub.to_dict("records"):
+        ident = f"{t.id_column} {rec[t.id_column]}" if t.id_column else ""
+        if name == "opportunities" and check in (OPEN_PAST_CLOSE, DEFAULT_CLOSE, AFTER_AS_OF):
+            out.append(f"{ident}: {rec['stage']}, created {_d(rec['created_date'])}, close {_d(rec['close_date'])}")
+        else:
+            out.append(f"{ident + ': ' if ident else ''}{t.date_column} {_d(rec[t.date_column])}")
+    return " | ".join(out)
+
+
+def _flag_detail(check: str, name: str, k: int, n: int, as_of) -> str:
+    if not k:
+        return "none found."
+    base = f"{k:,} of {n:,} rows ({_pct(k, n)}) kept"
+    if check == OPEN_PAST_CLOSE:
+        return (f"{base}: open deals whose expected close date is before as_of {_d(as_of)}: stale pipeline; "
+                "update or close them before forecasting.")
+    if check == DEFAULT_CLOSE:
+        return (f"{base}: close date is the last day of the creation month, HubSpot's default; by chance about "
+                "1 in 30 would be. If the share is high, treat those close dates as placeholders.")
+    if check == AFTER_AS_OF:
+        return f"{base}: dated after as_of {_d(as_of)} (a later export mixed in, or as_of set too early)."
+    return f"{base}: identical rows in a table without ids (real repeats, or a file loaded twice?)."
+
+
+def write_quarantine(ds, out_dir) -> list[Path]:
+    """Write each non-empty quarantine table to ``out_dir/quarantine_<table>.csv`` (UTF-8); return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in TABLES:
+        q = ds.quarantine.get(name)
+        if q is None or q.empty:
+            continue
+        p = out / f"quarantine_{name}.csv"
+        q.to_csv(p, index=False, encoding="utf-8")
+        written.append(p)
+    return written
+
+
+_FREQ = {"D": "1d", "W": "1w", "M": "1mo", "MS": "1mo", "ME": "1mo", "Q": "1q", "QS": "1q", "Y": "1y", "YS": "1y"}
+
+
+def coverage(ds, *, freq: str = "M") -> pd.DataFrame:
+    """Rows per table per period of its main date column (kept rows only).
+
+    Parameters
+    ----------
+    ds : Dataset
+    freq : "D", "W", "M" (default), "Q" or "Y"; periods are labelled by their first day
+
+    Returns
+    -------
+    DataFrame with columns period (datetime64), table, rows (int64), sorted by table order then
+    period; periods without rows inside a table's range appear with 0 so gaps show.
+    """
+    if freq not in _FREQ:
+        raise ValueError(f"freq must be one of {sorted(_FREQ)}, got {freq!r}")
+    parts = []
+    for name in TABLES:
+        df = ds.tables.get(name)
+        if df is None:
+            continue
+        col = TABLES[name].date_column
+        f = nw.from_native(df)  # any engine: pandas, Polars (eager or lazy), DuckDB, PySpark
+        f = f.lazy() if isinstance(f, nw.DataFrame) else f
+        if col not in f.collect_schema().names():
+            continue
+        g = (f.select(nw.col(col).dt.truncate(_FREQ[freq]).alias("period")).drop_nulls().group_by("period")
+             .agg(nw.len().alias("rows")).sort("period").collect().to_pandas())
+        if g.empty:
+            continue
+        step = {"D": "D", "W": "W-MON", "Q": "QS"}.get(freq, "YS" if freq.startswith("Y") else "MS")
+        full = pd.date_range(g["period"].min(), g["period"].max(), freq=step)
+        g = g.set_index("period").reindex(full.union(pd.DatetimeIndex(g["period"])), fill_value=0)
+        g = g.rename_axis("period").reset_index()
+        g.insert(1, "table", name)
+        parts.append(g)
+    if not parts:
+        return pd.DataFrame({"period": pd.Series(dtype="datetime64[ns]"), "table": pd.Series(dtype=object),
+                             "rows": pd.Series(dtype="int64")})
+    out = pd.concat(parts, ignore_index=True)
+    out["period"] = out["period"].astype("datetime64[ns]")
+    out["rows"] = out["rows"].astype("int64")
+    return out
+
+
+_FLAG_ACTION = {
+    OPEN_PAST_CLOSE: "ask the owners to update or close these deals before forecasting",
+    DEFAULT_CLOSE: "treat these close dates as placeholders in cycle and forecast analyses",
+    AFTER_AS_OF: "check as_of, or remove the later export from the folder",
+    REPEATED_ROW: "check whether a file was loaded twice",
+}
+
+
+def audit_findings(result: AuditResult, cov: pd.DataFrame | None = None):
+    """The audit's findings (number → comparison → decision), most serious first.
+
+    One finding per table with quarantined rows (with its main reasons), one per flag check that
+    found rows, and one per table whose coverage has empty periods inside its date range
+    (``cov`` from :func:`coverage`).
+
+    Returns
+    -------
+    :class:`salesops_kit.findings.Findings`
+    """
+    from ..findings import Finding, Findings
+    from ..i18n import t, tr  # findings text in the report language
+
+    out = []
+    acc = result.account.set_index("table") if len(result.account) else pd.DataFrame()
+    hits = result.checks[result.checks["rows"] > 0]
+    for table, grp in hits[hits["action"] == "quarantined"].groupby("table", sort=False):
+        k = int(grp["rows"].sum())
+        read = int(acc.loc[table, "rows_read"]) if table in acc.index else k
+        reasons = ", ".join(tr("{check} ({rows:,})", check=t(c), rows=r)
+                            for c, r in zip(grp["check"], grp["rows"], strict=True))
+        out.append(Finding(subject=t(table), metric="rows quarantined", value=f"{k:,}",
+                           benchmark=tr("{read:,} rows read", read=read),
+                           interval=_pct(k, read), evidence=tr("reasons: {reasons}", reasons=reasons),
+                           suggestion=tr("review quarantine_{table}.csv, fix at the source or in the mapping, reload",
+                                         table=table),
+                           topic="audit", severity=1.0 + k / max(read, 1)))
+    for row in hits[hits["action"] == "flagged"].itertuples(index=False):
+        out.append(Finding(subject=t(row.table), metric=row.check,
+                           value=tr("{rows:,} rows kept and flagged", rows=int(row.rows)),
+                           evidence=row.examples.split(" | ")[0] if row.examples else "",
+                           suggestion=tr(_FLAG_ACTION[row.check]) if row.check in _FLAG_ACTION else
+                           tr("review the flagged rows"),
+                           topic="audit", severity=0.5))
+    if cov is not None and len(cov):
+        for table, grp in cov.groupby("table", sort=False):
+            empty = grp.loc[grp["rows"] == 0, "period"]
+            if len(empty):
+                months = ", ".join(pd.DatetimeIndex(empty).strftime("%Y-%m")[:6])
+                out.append(Finding(subject=t(table), metric="periods without rows", value=f"{len(empty)}",
+                                   benchmark=tr("{n} periods in its range", n=len(grp)),
+                                   evidence=tr("first: {months}", months=months),
+                                   suggestion=tr("check whether the export is complete for those periods"),
+                                   topic="audit", severity=0.8))
+    return Findings(out, title="Data audit findings",
+                    empty="Every row was kept, no check flagged anything and no period is empty.")

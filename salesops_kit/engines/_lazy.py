@@ -1,0 +1,546 @@
+"""Engines: the same canonical tables as Polars LazyFrames, DuckDB relations or Spark DataFrames.
+
+``load_dataset(path, engine="polars" | "duckdb")`` comes here: every table is *scanned* lazily from
+its CSV/Parquet files, the mapping's column renames, type casts, stage normalisation and the loader's
+quarantine checks are expressions in the engine, and the row account is one aggregate query per table.
+Nothing the size of a table is pulled into Python: the clean tables stay lazy (a Polars plan, a DuckDB
+relation), the quarantine (the rejected rows, usually few) and the account come back as pandas.
+
+Also here: conversions between engines (:func:`to_pandas`, :func:`to_polars`, :func:`to_duckdb`,
+:func:`to_spark`), a local Spark session for tests and laptops (:func:`spark_session`), and
+:func:`materialize`, which runs the lazy plans once and keeps the result in the engine.
+
+What the lazy engines read: CSV (UTF-8) and Parquet, ISO dates (or the mapping's ``dates.format`` /
+``dates.dayfirst``), amounts with ``.`` or the mapping's decimal mark and thousands separator. Excel
+files, GB18030 text, Chinese dates and export footers with text in the id column need the pandas engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..data.schema import CSAT_ONE_OF, TABLES, StageModel
+from ._pandas import (
+    BAD_DATE,
+    BAD_NUMBER,
+    CLOSE_BEFORE_CREATED,
+    CONFLICT_DUP,
+    EXACT_DUP,
+    MISSING,
+    NEGATIVE,
+    NO_CUSTOMER,
+    NONNEGATIVE,
+    REQUIRED_VALUES,
+    UNKNOWN_STAGE,
+)
+
+__all__ = ["ENGINES", "check_engine", "scan", "load_lazy", "to_pandas", "to_polars", "to_duckdb", "to_spark",
+           "spark_session", "materialize", "engine_of", "is_lazy", "kpi_table", "n_rows", "column_names", "head"]
+
+ENGINES = ("pandas", "polars", "duckdb")
+_LAZY_SUFFIXES = (".csv", ".parquet", ".pq")
+_ISO = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d")
+_CHECK_ORDER = (MISSING, BAD_DATE, BAD_NUMBER, UNKNOWN_STAGE, NEGATIVE, CLOSE_BEFORE_CREATED, NO_CUSTOMER,
+                EXACT_DUP, CONFLICT_DUP)
+
+
+def check_engine(engine: str) -> str:
+    """Return ``engine`` if it is one of :data:`ENGINES`, else raise ValueError saying what is allowed."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}. Spark: load with pandas "
+                         "or Polars and pass tables through salesops_kit.engines.to_spark, or read them with Spark.")
+    return engine
+
+
+def engine_of(frame) -> str:
+    """Name of the engine behind a native frame: pandas, polars, polars-lazy, duckdb, pyspark or unknown."""
+    mod = type(frame).__module__.split(".")[0]
+    if mod == "polars":
+        return "polars-lazy" if type(frame).__name__ == "LazyFrame" else "polars"
+    return {"pandas": "pandas", "duckdb": "duckdb", "_duckdb": "duckdb", "pyspark": "pyspark"}.get(mod, "unknown")
+
+
+# ------------------------------------------------------------------------------------------------
+# conversions
+
+
+def to_pandas(frame) -> pd.DataFrame:
+    """Collect any supported frame (pandas, Polars eager/lazy, DuckDB relation, PySpark) to pandas."""
+    kind = engine_of(frame)
+    if kind == "pandas":
+        return frame
+    if kind == "polars-lazy":
+        return frame.collect().to_pandas()
+    if kind == "polars":
+        return frame.to_pandas()
+    if kind == "duckdb":
+        return frame.df()
+    if kind == "pyspark":
+        return frame.toPandas()
+    raise TypeError(f"cannot convert a {type(frame).__name__} to pandas")
+
+
+def _arrow(frame):
+    import pyarrow as pa
+
+    kind = engine_of(frame)
+    if kind == "pandas":
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    if kind == "polars-lazy":
+        return frame.collect().to_arrow()
+    if kind == "polars":
+        return frame.to_arrow()
+    if kind == "duckdb":
+        return frame.to_arrow_table()
+    if isinstance(frame, pa.Table):
+        return frame
+    raise TypeError(f"cannot convert a {type(frame).__name__} to Arrow")
+
+
+def to_polars(frame, *, lazy: bool = False):
+    """Any supported frame as a Polars DataFrame (``lazy=True``: LazyFrame)."""
+    import polars as pl
+
+    kind = engine_of(frame)
+    if kind == "polars-lazy":
+        return frame if lazy else frame.collect()
+    out = frame if kind == "polars" else pl.from_arrow(_arrow(frame))
+    return out.lazy() if lazy else out
+
+
+def to_duckdb(frame, *, con=None):
+    """Any supported frame as a DuckDB relation on ``con`` (default: DuckDB's default connection)."""
+    import duckdb
+
+    if engine_of(frame) == "duckdb":
+        return frame
+    con = con or duckdb.default_connection()
+    return con.from_arrow(_arrow(frame))
+
+
+def to_spark(frame, spark):
+    """A pandas/Polars/DuckDB table as a Spark DataFrame (Arrow transfer; datetimes kept as timestamps)."""
+    pdf = to_pandas(frame)
+    for c in pdf.columns:  # Spark has one timestamp type (microseconds); object columns of str stay strings
+        if pd.api.types.is_datetime64_any_dtype(pdf[c]):
+            pdf[c] = pdf[c].astype("datetime64[us]")
+    return spark.createDataFrame(pdf)
+
+
+def spark_session(app: str = "salesops-kit", *, cores: int = 1, shuffle_partitions: int = 4, memory: str = "1g"):
+    """A quiet local Spark session (``local[cores]``, few shuffle partitions, no UI, UTC, Arrow on).
+
+    Needs ``pip install "salesops-kit[spark]"`` and Java 17. Reuses a running session if there is one.
+    """
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master(f"local[{cores}]").appName(app)
+             .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+             .config("spark.default.parallelism", str(max(cores, 1)))
+             .config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
+             .config("spark.sql.session.timeZone", "UTC")
+             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+             .config("spark.driver.memory", memory)
+             .config("spark.sql.adaptive.enabled", "false")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def materialize(ds):
+    """Run a lazy dataset's plans once and keep the tables in the engine (Polars DataFrames / DuckDB
+    temp tables), so that several analyses do not each re-read and re-check the files."""
+    from dataclasses import replace
+
+    out = {}
+    for name, t in ds.tables.items():
+        kind = engine_of(t)
+        if kind == "polars-lazy":
+            out[name] = t.collect()
+        elif kind == "duckdb":  # a table in the relation's own connection
+            tmp = f"_salesops_{name}_{next(_tables)}"
+            t.create(tmp)
+            out[name] = t.query("_salesops_src", f'select * from "{tmp}"')
+        else:
+            out[name] = t
+    return replace(ds, tables=out)
+
+
+_tables = itertools.count()
+
+
+# ------------------------------------------------------------------------------------------------
+# scans
+
+
+def scan(files, *, engine: str, con=None):
+    """Scan CSV/Parquet files lazily: Polars LazyFrame or DuckDB relation, every CSV column read as text.
+
+    Several files are stacked by column name (missing columns are null). Adds ``__file`` and ``__line``
+    (1-based line in its file; the header is line 1).
+    """
+    files = [Path(f) for f in ([files] if isinstance(files, str | Path) else files)]
+    bad = [f for f in files if f.suffix.lower() not in _LAZY_SUFFIXES]
+    if bad:
+        raise ValueError(f"The {engine} engine scans CSV and Parquet files only; got {', '.join(map(str, bad))}. "
+                         "Load Excel exports with engine='pandas' (or save them as CSV/Parquet first).")
+    if engine == "polars":
+        import polars as pl
+
+        parts = []
+        for f in files:
+            if f.suffix.lower() == ".csv":
+                lf = pl.scan_csv(f, infer_schema=False, encoding="utf8-lossy")
+                first = 2
+            else:
+                lf, first = pl.scan_parquet(f), 1
+            parts.append(lf.with_row_index("__line", offset=first).with_columns(
+                pl.lit(str(f)).alias("__file"), pl.col("__line").cast(pl.Int64)))
+        return parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
+    if engine == "duckdb":
+        import duckdb
+
+        con = con or duckdb.default_connection()
+        sels = []
+        for f in files:
+            lit = str(f).replace("'", "''")
+            if f.suffix.lower() == ".csv":
+                sels.append(f"select *, '{lit}' as __file, row_number() over () + 1 as __line from read_csv('{lit}', "
+                            "all_varchar = true, header = true)")
+            else:
+                sels.append(f"select * exclude (file_row_number), '{lit}' as __file, file_row_number + 1 as __line "
+                            f"from read_parquet('{lit}', file_row_number = true)")
+        rel = con.sql(" union all by name ".join(sels))
+        return rel
+    raise ValueError(f"scan needs engine 'polars' or 'duckdb', got {engine!r}")
+
+
+def _headers(files, engine: str, con=None) -> list[list[str]]:
+    out = []
+    for f in files:
+        f = Path(f)
+        if f.suffix.lower() == ".csv":
+            with open(f, encoding="utf-8-sig", errors="replace", newline="") as fh:
+                import csv
+
+                out.append(next(csv.reader(fh), []))
+        else:
+            import pyarrow.parquet as pq
+
+            out.append(list(pq.read_schema(f).names))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# the lazy loader
+
+
+def _files_for(spec: dict, candidates: list[Path], match) -> list[Path]:
+    found = match(spec, candidates)
+    if not found:  # a mapping written for CSV also finds the Parquet copy of the same export
+        pats = [re.sub(r"\.csv$", ext, str(p), flags=re.I) for p in _as_list(spec.get("file"))
+                for ext in (".parquet", ".pq")]
+        found = match({**spec, "file": pats}, candidates)
+    return found
+
+
+def _as_list(v) -> list:
+    if v is None:
+        return []
+    return list(v) if isinstance(v, list | tuple) else [v]
+
+
+class _Header:
+    """What load._resolve_columns needs to know about a file: its headers and path."""
+
+    def __init__(self, path, headers):
+        self.path, self.headers = path, headers
+        self.table = type("T", (), {"column_names": headers})()
+
+
+def load_lazy(path, mapping=None, as_of=None, *, engine: str, unknown_stages: str = "error", con=None):
+    """The lazy half of :func:`salesops_kit.data.load.load_dataset` (``engine="polars"`` or ``"duckdb"``).
+
+    Returns a :class:`~salesops_kit.data.load.Dataset` whose tables are Polars LazyFrames / DuckDB
+    relations with canonical names and dtypes; ``quarantine`` and ``account`` are pandas, computed
+    in the engine. ``flags`` holds the flag checks' counts (table, check, rows) instead of row positions.
+    """
+    from ..data import load as L
+
+    if engine not in ("polars", "duckdb"):
+        raise ValueError(f"load_lazy needs engine 'polars' or 'duckdb', got {engine!r}")
+    if engine == "duckdb" and con is None:
+        import tempfile
+
+        import duckdb
+
+        con = duckdb.connect()
+        # past its memory limit DuckDB spills to disk; by default into ./.tmp of the working directory (a notebook
+        # folder, a project checkout): the system's temporary folder instead
+        spill = (Path(tempfile.gettempdir()) / "salesops-duckdb").as_posix().replace("'", "''")
+        con.execute(f"SET temp_directory = '{spill}'")
+    m = L.load_mapping(mapping)
+    mname = str(m.get("name", "custom"))
+    stages = StageModel.from_mapping(m.get("stages") or {})
+    p = Path(path)
+    if not p.exists():
+        raise L.MappingError(f"Data path {p} does not exist.")
+    data_dir = p.parent if p.is_file() else p
+    candidates = [p] if p.is_file() else sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+    specs = m.get("tables") or {}
+    tables, quarantine, files, account, notes = {}, {}, {}, [], []
+    for name in TABLES:
+        spec = specs.get(name)
+        if not spec or spec.get("from_table"):
+            if spec and spec.get("from_table"):
+                notes.append(f"{name}: built from columns of {spec['from_table']} only by the pandas engine.")
+            continue
+        found = _files_for(spec, candidates, L._match_files)
+        if not found:
+            continue
+        colmap = None
+        for f, hdr in zip(found, _headers(found, engine), strict=True):
+            cm = L._resolve_columns(name, spec, _Header(f, hdr), mname)
+            if colmap is not None and cm != colmap:
+                raise L.MappingError(f"{name}: the files {', '.join(map(str, found))} do not share one header; "
+                                     "the lazy engines need the same columns in every file (or use engine='pandas').")
+            colmap = cm
+        raw = scan(found, engine=engine, con=con)
+        t = _build(engine, name, raw, colmap, spec, stages, mname, found, unknown_stages, con)
+        tables[name], quarantine[name], files[name] = t["clean"], t["quarantine"], found
+        account.append(t["account"])
+        notes += t["notes"]
+    if not tables:
+        raise L.MappingError(f"No CSV/Parquet file in {data_dir} matches the {mname} mapping. Files there: "
+                             f"{', '.join(f.name for f in candidates) or '(none)'}.")
+    order = [n for n in TABLES if n in tables]
+    acc = pd.DataFrame(account).set_index("table").loc[order].reset_index()
+    as_of = pd.Timestamp(as_of).normalize() if as_of is not None else _lazy_as_of(engine, tables, con)
+    flags = _flag_counts(engine, tables, as_of, con)
+    notes.append(f"Loaded lazily with the {engine} engine: tables are "
+                 f"{'Polars LazyFrames' if engine == 'polars' else 'DuckDB relations'}; flags are counts.")
+    return L.Dataset({n: tables[n] for n in order}, {n: quarantine[n] for n in order}, acc, stages, as_of, m,
+                     data_dir, files, flags, notes)
+
+
+def _parse_formats(spec: dict) -> list[str]:
+    dates = spec.get("dates") or {}
+    fmts = list(_as_list(dates.get("format")))
+    if dates.get("dayfirst") is True:
+        fmts += ["%d/%m/%Y", "%d.%m.%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"]
+    elif dates.get("dayfirst") is False:
+        fmts += ["%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"]
+    return fmts + [f for f in _ISO if f not in fmts]
+
+
+def _number_rules(spec: dict, column: str) -> tuple[str, str, float | None]:
+    amount = spec.get("amount") or {}
+    dec, th = amount.get("decimal") or ".", amount.get("thousands")
+    if th is None:
+        th = "," if dec == "." else "."
+    scale = (spec.get("probability") or {}).get("scale") if column == "probability" else None
+    return dec, th, scale
+
+
+def _stage_maps(labels: list, stages: StageModel) -> dict[str, str | None]:
+    return {lab: stages.normalise(lab) for lab in labels if lab is not None}
+
+
+def _build(engine, name, raw, colmap, spec, stages, mname, found, unknown_stages, con):
+    if engine == "polars":
+        from . import _polars as mod
+    else:
+        from . import _sql as mod
+    return mod.build(name=name, raw=raw, colmap=colmap, spec=spec, stages=stages, mname=mname, found=found,
+                     unknown_stages=unknown_stages, con=con, helpers=_HELPERS)
+
+
+class _Helpers:
+    """Shared rules the two engine back-ends use, so both apply exactly the loader's checks."""
+
+    check_order = _CHECK_ORDER
+    required_values = REQUIRED_VALUES
+    nonnegative = NONNEGATIVE
+    csat_one_of = CSAT_ONE_OF
+    parse_formats = staticmethod(_parse_formats)
+    number_rules = staticmethod(_number_rules)
+    checks = dict(missing=MISSING, bad_date=BAD_DATE, bad_number=BAD_NUMBER, unknown_stage=UNKNOWN_STAGE,
+                  negative=NEGATIVE, close_before=CLOSE_BEFORE_CREATED, no_customer=NO_CUSTOMER, exact=EXACT_DUP,
+                  conflict=CONFLICT_DUP)
+
+    @staticmethod
+    def check_stages(table, counts: pd.DataFrame, stages, mname, found):
+        from ..data.load import _check_stages
+
+        _check_stages(table, counts["label"], counts["n"], stages, mname, found)
+
+    @classmethod
+    def stage_rules(cls, name, column, counts: pd.DataFrame, stages, mname, found, unknown_stages):
+        """From a stage column's distinct labels (``label, n``): the labels outside the stage model (only for
+        ``stage``; an error naming them when ``unknown_stages`` is "error") and the renames to canonical labels."""
+        counts = counts.dropna(subset=["label"]).sort_values("label").reset_index(drop=True)
+        norm = _stage_maps(list(counts["label"]), stages)
+        unknown = []
+        if column == "stage":
+            if unknown_stages == "error":
+                cls.check_stages(name, counts, stages, mname, found)
+            unknown = [k for k, v in norm.items() if v is None]
+        return unknown, {k: v for k, v in norm.items() if v is not None and v != k}
+
+    @staticmethod
+    def account(name, files, counts: dict) -> dict:
+        kept, bad = int(counts["kept"]), int(counts["bad"])
+        return dict(table=name, files=files, rows_read=kept + bad, rows_kept=kept, rows_quarantined=bad,
+                    footer_lines=int(counts["footer"]), other_lines=int(counts["other"]))
+
+
+_HELPERS = _Helpers()
+
+
+def _lazy_as_of(engine, tables, con) -> pd.Timestamp:
+    """Latest event date, as :func:`salesops_kit.data.load._default_as_of` computes it, in the engine."""
+    cands = []
+    for name, t in tables.items():
+        if name in ("quotas", "marketing_spend"):
+            continue
+        cols = [TABLES[name].date_column] + (["exited_date"] if name == "stage_history" else [])
+        cands += _maxes(engine, t, cols, closed_close=(name == "opportunities"))
+    cands = [c for c in cands if c is not None and pd.notna(c)]
+    if not cands:
+        for name in ("marketing_spend", "quotas"):
+            if name in tables:
+                cands += [c for c in _maxes(engine, tables[name], [TABLES[name].date_column]) if pd.notna(c)]
+    return pd.Timestamp(max(pd.Timestamp(c) for c in cands)).normalize() if cands else pd.NaT
+
+
+def _maxes(engine, t, cols, closed_close: bool = False) -> list:
+    if engine == "polars":
+        import polars as pl
+
+        have = t.collect_schema().names()
+        ex = [pl.col(c).max().alias(c) for c in cols if c in have]
+        if closed_close:
+            ex.append(pl.col("close_date").filter(pl.col("is_closed")).max().alias("__cc"))
+        row = t.select(ex).collect().row(0) if ex else ()
+        return list(row)
+    have = t.columns
+    ex = [f'max("{c}")' for c in cols if c in have]
+    if closed_close:
+        ex.append("max(close_date) filter (where is_closed)")
+    return list(t.aggregate(", ".join(ex)).fetchall()[0]) if ex else []
+
+
+def _flag_counts(engine, tables, as_of, con) -> pd.DataFrame:
+    """Counts of the audit's flag checks (kept rows that are usable but suspicious), in the engine."""
+    from ..data.audit import AFTER_AS_OF, DEFAULT_CLOSE, OPEN_PAST_CLOSE, REPEATED_ROW
+
+    rows = []
+    if pd.isna(as_of):
+        return pd.DataFrame(rows, columns=["table", "check", "rows"])
+    if engine == "polars":
+        import polars as pl
+    end = (as_of + pd.Timedelta(days=1)).to_pydatetime()
+    asof = as_of.to_pydatetime()
+    for name, t in tables.items():
+        dc = TABLES[name].date_column
+        if engine == "polars":
+            ex = {}
+            if name == "opportunities":
+                ex[OPEN_PAST_CLOSE] = (~pl.col("is_closed") & (pl.col("close_date") < asof)).sum()
+                ex[DEFAULT_CLOSE] = (pl.col("close_date").dt.truncate("1d")
+                                     == pl.col("created_date").dt.truncate("1d").dt.month_end()).sum()
+            if name not in ("quotas", "marketing_spend"):
+                after = pl.col(dc) >= end
+                if name == "opportunities":
+                    after = after | (pl.col("is_closed") & (pl.col("close_date") >= end))
+                ex[AFTER_AS_OF] = after.sum()
+            if ex:
+                vals = t.select([e.alias(k) for k, e in ex.items()]).collect().row(0, named=True)
+                rows += [(name, k, int(v or 0)) for k, v in vals.items()]
+            if TABLES[name].id_column is None:  # rows repeated in a table without ids: all but the first copy
+                n, k = t.select(pl.len()).collect().item(), t.unique().select(pl.len()).collect().item()
+                rows.append((name, REPEATED_ROW, int(n - k)))
+        else:
+            ex = {}
+            ts = f"timestamp '{asof:%Y-%m-%d %H:%M:%S}'"
+            te = f"timestamp '{end:%Y-%m-%d %H:%M:%S}'"
+            if name == "opportunities":
+                ex[OPEN_PAST_CLOSE] = f"count(*) filter (where not is_closed and close_date < {ts})"
+                ex[DEFAULT_CLOSE] = ("count(*) filter (where date_trunc('day', close_date) = "
+                                     "last_day(created_date)::timestamp)")
+            if name not in ("quotas", "marketing_spend"):
+                after = f'"{dc}" >= {te}' + (f" or (is_closed and close_date >= {te})" if name == "opportunities"
+                                              else "")
+                ex[AFTER_AS_OF] = f"count(*) filter (where {after})"
+            if ex:
+                vals = t.aggregate(", ".join(ex.values())).fetchall()[0]
+                rows += [(name, k, int(v or 0)) for k, v in zip(ex, vals, strict=True)]
+            if TABLES[name].id_column is None:
+                n = t.aggregate("count(*)").fetchall()[0][0]
+                k = t.distinct().aggregate("count(*)").fetchall()[0][0]
+                rows.append((name, REPEATED_ROW, int(n - k)))
+    return pd.DataFrame(rows, columns=["table", "check", "rows"])
+
+
+# ------------------------------------------------------------------------------------------------
+# looking at a table on any engine (what a notebook prints about its inputs)
+
+
+def n_rows(frame) -> int:
+    """Number of rows of any supported frame: ``len`` for pandas and Polars, one count query in the engine
+    for a Polars LazyFrame, DuckDB relation or Spark DataFrame (nothing the size of the table is collected)."""
+    import narwhals as nw
+
+    if engine_of(frame) in ("pandas", "polars"):
+        return len(frame)
+    return int(nw.from_native(frame).lazy().select(nw.len()).collect().item())
+
+
+def column_names(frame) -> list[str]:
+    """Column names of any supported frame, in order (a lazy frame's schema is resolved, not its rows)."""
+    import narwhals as nw
+
+    if engine_of(frame) == "pandas":
+        return [str(c) for c in frame.columns]
+    return list(nw.from_native(frame).collect_schema().names())
+
+
+def head(frame, n: int = 5) -> pd.DataFrame:
+    """The first ``n`` rows of any supported frame as pandas (the frame itself is not collected).
+
+    For a quick look only: on Polars the rows are the first in file order, on DuckDB any ``n`` rows (a
+    relation has no order unless sorted), and text columns may come back with another dtype than pandas'."""
+    if engine_of(frame) == "pandas":
+        return frame.head(n)
+    import narwhals as nw
+
+    return nw.from_native(frame).lazy().head(n).collect().to_pandas()
+
+
+# ------------------------------------------------------------------------------------------------
+# KPI table on any engine
+
+
+def is_lazy(ds) -> bool:
+    """True when some table of the dataset is not a pandas DataFrame."""
+    return any(engine_of(t) != "pandas" for t in ds.tables.values())
+
+
+def kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
+    """The headline KPI table on any engine, provider by provider, and the providers that could not run.
+
+    Every provider's ``kpi_rows`` gets the engine's tables (the data KPIs of ``kpis.kpi_rows`` count rows
+    with one narwhals select per table, on any engine). A provider that fails (e.g. one that calls pandas methods on
+    its input) is named in the second value instead of stopping the table.
+    """
+    from ..kpis import kpi_frame, provider_rows
+
+    rows, errors = provider_rows(ds)
+    where = engine_of(next(iter(ds.tables.values())))
+    return kpi_frame([r for rs in rows.values() for r in rs]), [e.replace(".kpi_rows:", f".kpi_rows on {where}:", 1)
+                                                                 for e in errors]

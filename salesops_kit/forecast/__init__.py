@@ -1,0 +1,22 @@
+"""Seasonality and forecasting topic (notebook 03): monthly series, seasonal profile, forecast
+members and backtests, working-day calendars and the bottom-up pipeline forecast."""
+
+from . import calendar, pipeline
+from .pipeline import AGE_BINS, PipelineForecast, pipeline_forecast
+from .seasonal import (
+    BacktestResult,
+    SeasonalProfile,
+    as_series,
+    backtest,
+    bookings_series,
+    findings,
+    forecast,
+    kpi_rows,
+    monthly_series,
+    seasonal_profile,
+    total_interval,
+)
+
+__all__ = ["monthly_series", "bookings_series", "seasonal_profile", "SeasonalProfile", "forecast", "backtest",
+           "BacktestResult", "as_series", "findings", "kpi_rows", "pipeline_forecast", "PipelineForecast",
+           "AGE_BINS", "calendar", "pipeline", "total_interval"]

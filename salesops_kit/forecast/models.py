@@ -1,0 +1,378 @@
+"""Forecast methods and rolling-origin backtests (statsmodels ETS, Theta, ARIMA; seasonal naive).
+
+Public entry points (re-exported by :mod:`salesops_kit.forecast`):
+
+- :func:`forecast`: ``mean`` and ``lower_<L>``/``upper_<L>`` per interval level, for ``ets``,
+  ``theta``, ``arima``, ``combo`` (the equal-weight combination of the three, quantiles averaged),
+  ``seasonal_naive``, or ``auto``: the method with the lowest rolling-origin MASE among the
+  combination and its members, where a single member must beat the combination clearly (by
+  ``AUTO_MARGIN``) to be chosen — combinations are the robust default (M4).
+- :func:`backtest`: MASE, sMAPE (percent, as in the M competitions) and interval coverage per
+  method and horizon, over rolling origins.
+
+Speed by design: ETS and ARIMA parameters are estimated once per series (on the earliest backtest
+window, which uses no data after that origin) and re-applied by filtering at later origins; the
+final fit starts from them. ETS uses the heuristic initialisation (4 smoothing parameters to
+estimate instead of 18). Positive series are modelled on the log scale by ETS and ARIMA (means
+are bias-adjusted back-transforms); Theta works on the STL-seasonally-adjusted series. The
+single-method code is in :mod:`salesops_kit.forecast.members`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .members import _available, _Fitter, _snaive, _summarise
+
+__all__ = ["forecast", "backtest", "BacktestResult", "as_series", "season_length", "METHODS", "AUTO_MARGIN"]
+
+METHODS = ("seasonal_naive", "ets", "theta", "arima", "combo")
+AUTO_MARGIN = 0.30   # a single method must have >= 30% lower backtest MASE than the combination
+
+
+# ------------------------------------------------------------------------------------------ inputs
+def as_series(x) -> pd.Series:
+    """A float Series on a monthly/quarterly PeriodIndex from a :func:`monthly_series` frame
+    (``period``, ``value``[, ``complete``]; incomplete periods dropped) or a pandas Series with a
+    DatetimeIndex / PeriodIndex (frequency inferred; gaps filled with 0)."""
+    if isinstance(x, pd.DataFrame):
+        miss = [c for c in ("period", "value") if c not in x]
+        if miss:
+            raise ValueError(f"series frame lacks column(s) {miss}; pass forecast.monthly_series output "
+                             "(period, value, complete) or a pandas Series with a date index.")
+        if "complete" in x:
+            x = x[x["complete"].astype(bool)]
+        s = pd.Series(x["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(x["period"]))
+    elif isinstance(x, pd.Series):
+        s = x.astype(float)
+    else:
+        raise TypeError(f"expected a DataFrame (period, value) or a Series, got {type(x).__name__}.")
+    if len(s) == 0:
+        return pd.Series(dtype=float, index=pd.PeriodIndex([], freq="M"))
+    idx = s.index
+    if not isinstance(idx, pd.PeriodIndex):
+        idx = pd.DatetimeIndex(idx)
+        freq = pd.infer_freq(idx) if len(idx) >= 3 else None
+        code = "Q" if (freq or "").startswith(("Q", "BQ")) else "M"
+        idx = idx.to_period(code)
+    s = pd.Series(s.to_numpy(dtype=float), index=idx).groupby(level=0).sum(min_count=1).sort_index()  # NaN stays NaN
+    full = pd.period_range(s.index.min(), s.index.max(), freq=s.index.freq)
+    return s.reindex(full, fill_value=0.0)
+
+
+def _fill_missing(y: np.ndarray) -> tuple[np.ndarray, str]:
+    """Interpolate missing values (NaN) linearly; the note says how many."""
+    bad = ~np.isfinite(y)
+    if not bad.any() or bad.all():
+        return y, ""
+    x = np.arange(len(y))
+    out = y.copy()
+    out[bad] = np.interp(x[bad], x[~bad], y[~bad])
+    return out, f"{int(bad.sum())} missing value(s) interpolated. "
+
+
+def season_length(y: pd.Series) -> int:
+    f = getattr(y.index, "freqstr", "") or ""
+    return 4 if f.startswith("Q") else 12
+
+
+# --------------------------------------------------------------------------------------- backtests
+@dataclass(frozen=True)
+class BacktestResult:
+    """Rolling-origin backtest.
+
+    Attributes
+    ----------
+    forecasts : DataFrame ``method, origin, h, period, actual, mean, lower_<L>, upper_<L>, scale``
+        (``origin`` = last training period; ``scale`` = the training set's in-sample seasonal naive
+        MAE used by MASE).
+    by_horizon : DataFrame ``method, h, mase, smape, coverage_<L>..., n``.
+    summary : DataFrame ``method, mase, smape, coverage_<L>..., n, rank`` (rank by MASE).
+    """
+
+    forecasts: pd.DataFrame
+    by_horizon: pd.DataFrame
+    summary: pd.DataFrame
+    levels: tuple[int, ...] = (80, 95)
+
+    def headline(self) -> str:
+        if self.summary.empty:
+            return "No backtest: the series is too short for one rolling origin."
+        s = self.summary.sort_values("rank")
+        best = s.iloc[0]
+        txt = f"Best in backtest: {best['method']} (MASE {best['mase']:.2f}, sMAPE {best['smape']:.1f}%)"
+        sn = s[s["method"] == "seasonal_naive"]
+        if len(sn) and best["method"] != "seasonal_naive" and sn["mase"].iloc[0] > 0:
+            txt += f", {1 - best['mase'] / sn['mase'].iloc[0]:.0%} lower MASE than seasonal naive"
+        return txt + "."
+
+    def plot(self, ax=None, **kwargs):
+        from ..plots.forecast import backtest_plot
+
+        return backtest_plot(self, ax=ax, **kwargs)
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(self.headline())}</p>" + self.summary.round(4).to_html(index=False)
+
+
+def _origins(n: int, horizon: int, folds: int, step: int, min_train: int) -> list[int]:
+    """Training lengths of the rolling origins, oldest first; each leaves ``horizon`` periods to test."""
+    last = n - horizon
+    return sorted(o for o in (last - step * k for k in range(folds)) if o >= min_train)
+
+
+def _min_train(m: int, seasonal: bool) -> int:
+    return 2 * m + 2 if seasonal else 10
+
+
+def _run_backtest(y: np.ndarray, periods: pd.PeriodIndex, m: int, seasonal: bool, horizon: int, folds: int,
+                  step: int, methods, levels, fitter: _Fitter | None = None) -> BacktestResult:
+    n = len(y)
+    fitter = fitter or _Fitter(y, m, seasonal)
+    recs = []
+    for o in _origins(n, horizon, folds, step, _min_train(m, seasonal)):
+        fcs = fitter.forecasts(o, horizon, methods)
+        train = y[:o]
+        lag = m if (seasonal and o > m) else 1
+        scale = np.mean(np.abs(train[lag:] - train[:-lag])) if o > lag else np.nan
+        for meth in methods:
+            try:
+                s = _summarise(fcs, meth, levels)
+            except KeyError:          # the method could not be fitted at this origin
+                continue
+            for i in range(horizon):
+                r = {"method": meth, "origin": periods[o - 1].to_timestamp(), "h": i + 1,
+                     "period": periods[o + i].to_timestamp(), "actual": y[o + i], "mean": s["mean"][i]}
+                for lv in levels:
+                    r[f"lower_{lv}"], r[f"upper_{lv}"] = s[f"lower_{lv}"][i], s[f"upper_{lv}"][i]
+                r["scale"] = scale
+                recs.append(r)
+    cov = [f"coverage_{lv}" for lv in levels]
+    fc_cols = ["method", "origin", "h", "period", "actual", "mean"] + [
+        c for lv in levels for c in (f"lower_{lv}", f"upper_{lv}")] + ["scale"]
+    f = pd.DataFrame(recs, columns=fc_cols)
+    if f.empty:
+        e1 = pd.DataFrame(columns=["method", "h", "mase", "smape", *cov, "n"])
+        return BacktestResult(f, e1, pd.DataFrame(columns=["method", "mase", "smape", *cov, "n", "rank"]),
+                              tuple(levels))
+    err = (f["actual"] - f["mean"]).abs()
+    den = f["actual"].abs() + f["mean"].abs()
+    f = f.assign(_ase=np.where(f["scale"] > 0, err / f["scale"], np.nan),
+                 _smape=np.where(den > 0, 200 * err / den.where(den > 0, 1), 0.0))
+    for lv in levels:
+        f[f"coverage_{lv}"] = ((f["actual"] >= f[f"lower_{lv}"] - 1e-9) & (f["actual"] <= f[f"upper_{lv}"] + 1e-9)
+                               ).astype(float)
+    agg = {"mase": ("_ase", "mean"), "smape": ("_smape", "mean"), **{c: (c, "mean") for c in cov},
+           "n": ("_ase", "size")}
+    byh = f.groupby(["method", "h"]).agg(**agg).reset_index()
+    summ = f.groupby("method").agg(**agg).reset_index()
+    summ["rank"] = summ["mase"].rank(method="min").astype("Int64")
+    summ = summ.sort_values(["rank", "method"]).reset_index(drop=True)
+    return BacktestResult(f[fc_cols], byh.sort_values(["method", "h"]).reset_index(drop=True), summ, tuple(levels))
+
+
+def _degenerate(y: np.ndarray) -> str | None:
+    if len(y) == 0:
+        return "empty series"
+    if np.all(y == 0):
+        return "all periods are zero"
+    if np.nanstd(y) == 0:
+        return "constant series"
+    return None
+
+
+def _backtest_impl(series, *, horizon: int = 12, folds: int = 3, step: int | None = None, methods=METHODS,
+             level=(80, 95)) -> BacktestResult:
+    """See :func:`backtest`."""
+    y_s = as_series(series)
+    levels = tuple(int(lv) for lv in np.atleast_1d(level))
+    methods = tuple(methods)
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise ValueError(f"backtest: unknown method(s) {bad}; choose from {', '.join(METHODS)}.")
+    m = season_length(y_s)
+    y, _ = _fill_missing(y_s.to_numpy(dtype=float))
+    seasonal = len(y) >= 2 * m
+    if _degenerate(y) is not None:
+        methods = ("seasonal_naive",)
+    sc = _scale(y)
+    res = _run_backtest(y / sc, y_s.index, m, seasonal, int(horizon), int(folds), int(step or horizon), methods,
+                        levels)
+    if sc != 1.0 and len(res.forecasts):   # models ran on y / scale (optimisers like unit-sized data)
+        f = res.forecasts.copy()
+        cols = ["actual", "mean", "scale"] + [c for lv in res.levels for c in (f"lower_{lv}", f"upper_{lv}")]
+        f[cols] = f[cols] * sc
+        res = BacktestResult(f, res.by_horizon, res.summary, res.levels)
+    return res
+
+
+def _scale(y: np.ndarray) -> float:
+    a = np.abs(y[np.isfinite(y)])
+    s = float(a.mean()) if len(a) else 1.0
+    # a power of two: scaling is exact in floating point (hand-checked values stay exact)
+    return float(2.0 ** np.round(np.log2(s))) if s > 0 and np.isfinite(s) else 1.0
+
+
+# ---------------------------------------------------------------------------------------- forecast
+def _frame(periods, s: dict, levels) -> pd.DataFrame:
+    cols = {"period": periods.to_timestamp(), "h": np.arange(1, len(periods) + 1), "mean": s["mean"]}
+    for lv in levels:
+        cols[f"lower_{lv}"] = s[f"lower_{lv}"]
+        cols[f"upper_{lv}"] = s[f"upper_{lv}"]
+    return pd.DataFrame(cols)
+
+
+def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2) -> pd.DataFrame:
+    """See :func:`forecast`."""
+    levels = tuple(int(lv) for lv in np.atleast_1d(level))
+    allowed = ("auto",) + METHODS
+    if method not in allowed:
+        raise ValueError(f"forecast: method={method!r}; choose from {', '.join(allowed)}.")
+    y_s = as_series(series)
+    m = season_length(y_s)
+    y, filled = _fill_missing(y_s.to_numpy(dtype=float))
+    h = int(horizon)
+    if len(y_s):
+        fut = pd.period_range(y_s.index[-1] + 1, periods=h, freq=y_s.index.freq)
+    else:
+        fut = pd.PeriodIndex([], freq="M")
+    deg = _degenerate(y)
+    if deg is not None:
+        if len(y) == 0:
+            out = pd.DataFrame(columns=["period", "h", "mean"] + [
+                c for lv in levels for c in (f"lower_{lv}", f"upper_{lv}")])
+        else:
+            v = np.full(h, y[-1])
+            out = _frame(fut, {"mean": v, **{f"{b}_{lv}": v for lv in levels for b in ("lower", "upper")}}, levels)
+        out.attrs.update(method="constant" if len(y) else "none",
+                         reason=f"{deg}: no model can be fitted; the last value is carried forward with "
+                                "zero-width intervals.", backtest=None)
+        return out
+    seasonal = len(y) >= 2 * m
+    reason = filled + ("" if seasonal else (f"fewer than two seasons ({len(y)} < {2 * m} periods): non-seasonal "
+                                            "models only. "))
+    unit = _scale(y)
+    y = y / unit                     # models run on unit-sized data; results are scaled back below
+    if len(y) < 10:
+        s = {k: v * unit for k, v in _summarise({"naive": _snaive(y, h, 1)}, "naive", levels).items()}
+        out = _frame(fut, s, levels)
+        out.attrs.update(method="naive", reason=reason + f"only {len(y)} periods: naive forecast (last value).",
+                         backtest=None)
+        return out
+    fitter = _Fitter(y, m, seasonal)
+    bt_summary = None
+    chosen = method
+    if method == "auto":
+        bh = max(1, min(h, m, len(y) - _min_train(m, seasonal)))
+        cands = ("combo", "ets", "theta", "arima")
+        bt = _run_backtest(y, y_s.index, m, seasonal, bh, folds, bh, cands, levels, fitter=fitter)
+        bt_summary = bt.summary
+        if bt.summary.empty or not np.isfinite(bt.summary["mase"]).any():
+            chosen = "combo"
+            reason += "too short for a backtest origin: equal-weight combination of ETS, Theta and ARIMA."
+        else:
+            sc = bt.summary.set_index("method")["mase"].dropna()
+            singles = sc.drop("combo", errors="ignore")
+            best = singles.idxmin() if len(singles) else "combo"
+            if "combo" not in sc.index:
+                chosen = best
+                reason += f"backtest: the combination could not be scored; {best} has the lowest MASE."
+            elif best != "combo" and sc[best] < (1 - AUTO_MARGIN) * sc["combo"]:
+                chosen = best
+                reason += (f"backtest ({bt.forecasts['origin'].nunique()} origin(s), h=1..{bh}): {best} MASE "
+                           f"{sc[best]:.3f} beats the combination's {sc['combo']:.3f} by more than "
+                           f"{AUTO_MARGIN:.0%}.")
+            else:
+                chosen = "combo"
+                reason += (f"backtest ({bt.forecasts['origin'].nunique()} origin(s), h=1..{bh}): combination MASE "
+                           f"{sc['combo']:.3f} vs best single method {best} {sc[best]:.3f}; no member beats it by "
+                           f"{AUTO_MARGIN:.0%}, so the combination is kept.")
+    fcs = fitter.forecasts(len(y), h, (chosen,), refit=True)
+    if not _available(fcs, chosen):
+        prev = chosen
+        fcs = fitter.forecasts(len(y), h, ("combo", "seasonal_naive"), refit=True)
+        chosen = "combo" if _available(fcs, "combo") else "seasonal_naive"
+        reason += f" {prev} could not be fitted, so {chosen} is used instead."
+    if fitter.failed:
+        reason += " Dropped: " + "; ".join(f"{k} ({v})" for k, v in sorted(fitter.failed.items())) + "."
+    summ = {k: v * unit for k, v in _summarise(fcs, chosen, levels).items()}
+    if (y >= 0).all():  # a non-negative quantity: truncate the predictive law at 0
+        summ = {k: np.maximum(v, 0.0) for k, v in summ.items()}
+    out = _frame(fut, summ, levels)
+    if not reason:
+        reason = f"method={chosen} as requested."
+    # attrs hold plain records (not a DataFrame) so pd.concat of forecast frames can compare them
+    out.attrs.update(method=chosen, reason=reason.strip(),
+                     backtest=None if bt_summary is None else bt_summary.to_dict("records"))
+    return out
+
+
+# ------------------------------------------------------------------------------ BLAS thread limits
+_CTRL = None
+
+
+def _blas_single_thread():
+    """Limit BLAS to one thread while fitting: the state-space models make thousands of tiny matrix
+    calls, and a threaded BLAS makes each one slower (about 6-15x on a busy 2-core machine). Uses
+    threadpoolctl when installed; otherwise a no-op."""
+    global _CTRL
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return contextlib.nullcontext()
+    if _CTRL is None:
+        import scipy.linalg  # noqa: F401  (load scipy's BLAS so the controller sees it)
+        from statsmodels.tsa.statespace import sarimax  # noqa: F401
+
+        _CTRL = ThreadpoolController()
+    return _CTRL.limit(limits=1, user_api="blas")
+
+
+def backtest(series, *, horizon: int = 12, folds: int = 3, step: int | None = None, methods=METHODS,
+             level=(80, 95)) -> BacktestResult:
+    """Rolling-origin backtest: MASE, sMAPE and interval coverage per method and horizon.
+
+    Origins are ``n - horizon - step*k`` for ``k = 0..folds-1`` (``step`` defaults to
+    ``horizon``, i.e. non-overlapping test windows); an origin needs at least two seasons + 2
+    periods of training. MASE scales absolute errors by the training window's in-sample seasonal
+    naive MAE; sMAPE = ``200 |y - f| / (|y| + |f|)`` (percent, 0 when both are 0).
+
+    Parameters
+    ----------
+    series : :func:`monthly_series` output or a date-indexed Series.
+    methods : subset of ``seasonal_naive, ets, theta, arima, combo``.
+
+    Returns
+    -------
+    :class:`BacktestResult` (empty tables when no origin fits).
+    """
+    with _blas_single_thread():
+        return _backtest_impl(series, horizon=horizon, folds=folds, step=step, methods=methods, level=level)
+
+
+def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2) -> pd.DataFrame:
+    """Forecast the next ``horizon`` periods with intervals.
+
+    Parameters
+    ----------
+    series : :func:`monthly_series` output (incomplete periods ignored) or a date-indexed Series.
+    method : {"auto", "combo", "ets", "theta", "arima", "seasonal_naive"}
+        ``auto`` backtests ``combo, ets, theta, arima`` on ``folds`` rolling origins (test windows
+        of one season) and keeps the combination unless a member's MASE is ``AUTO_MARGIN`` lower.
+    level : interval levels in percent.
+
+    Returns
+    -------
+    DataFrame ``period`` (Timestamp), ``h``, ``mean``, ``lower_<L>``, ``upper_<L>`` per level.
+    ``.attrs``: ``method`` (what produced it), ``reason`` (why: the auto choice or a fallback —
+    empty, zero, constant or short series), ``backtest`` (auto's backtest summary as a list of
+    records ``method, mase, smape, coverage_<L>, n, rank``; None for other methods).
+    Empty series gives an empty frame.
+    """
+    with _blas_single_thread():
+        return _forecast_impl(series, horizon=horizon, method=method, level=level, folds=folds)

@@ -1,0 +1,303 @@
+"""Sales-cycle length with open deals censored and lost deals as a competing outcome.
+
+The naive answer (average days from created to close over won deals, as Salesforce CRM Analytics
+and dbt_salesforce report it) is biased: deals still open are ignored, and so are the slow ones
+that will win later. Here time runs from ``created_date`` to ``close_date``; open deals are
+censored at ``as_of``; winning and losing are competing outcomes. The cumulative incidence of
+winning (Aalen–Johansen, lifelines) gives the eventual win probability and, normalised by it, the
+distribution of days to win among deals that win, whose median is the kit's sales cycle. A
+Kaplan–Meier median of days to close (either outcome) and the naive won-only mean (labelled
+biased) are shown beside it.
+
+The row-level scan is one narwhals group-by (segment × days × outcome counts); the survival
+estimators run on that small table with frequency weights.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from ..data.schema import StageModel
+from ..engines.ops import (
+    LOST,
+    UNKNOWN,
+    WON,
+    as_list,
+    as_pylit,
+    collect,
+    days_between,
+    lazy,
+    outcome_code,
+    raise_unknown_stages,
+    require_columns,
+    resolve,
+    sort_out,
+)
+
+__all__ = ["SalesCycle", "sales_cycle", "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL"]
+
+NAIVE_LABEL = "biased: mean over won deals only (open deals and slow future wins ignored)"
+_EPS = 1e-6  # won events are placed just before lost ones on the same day (exact for tied times)
+_LATE = 4  # event code of deals created after as_of (left out)
+
+SUMMARY_COLUMNS = ["deals", "won", "lost", "open", "win_probability", "median_days_to_win", "ci_low", "ci_high",
+                   "km_median_days_to_close", "km_ci_low", "km_ci_high", "naive_won_mean_days",
+                   "naive_won_median_days", "naive_label"]
+
+
+@dataclass(frozen=True)
+class SalesCycle:
+    """Result of :func:`sales_cycle`.
+
+    Attributes
+    ----------
+    summary : DataFrame, one row per segment: ``<by>, deals, won, lost, open, win_probability``
+        (cumulative incidence of winning at the last observed day), ``median_days_to_win, ci_low,
+        ci_high`` (median of days to win among eventual winners, bootstrap 95% interval),
+        ``km_median_days_to_close, km_ci_low, km_ci_high`` (Kaplan–Meier, either outcome),
+        ``naive_won_mean_days, naive_won_median_days, naive_label`` (biased, for comparison).
+    curves : DataFrame ``<by>, days, cif_won, cif_won_ci_low, cif_won_ci_high, cif_lost, at_risk``.
+    logrank : DataFrame or None — ``test, statistic, p_value, dof`` (cause-specific log-rank of
+        time to win across segments) when ``by`` is given.
+    counts : DataFrame ``<by>, days, event, n`` (event 0 open/censored, 1 won, 2 lost).
+    as_of : Timestamp
+    notes : tuple of str
+    """
+
+    summary: pd.DataFrame
+    curves: pd.DataFrame
+    logrank: pd.DataFrame | None
+    counts: pd.DataFrame
+    by: tuple[str, ...]
+    as_of: pd.Timestamp
+    notes: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"SalesCycle({self.headline()})"
+
+    def headline(self) -> str:
+        if not len(self.summary):
+            return "Sales cycle: no deals."
+        if self.by:
+            return f"Sales cycle by {', '.join(self.by)}: {len(self.summary)} segments."
+        r = self.summary.iloc[0]
+        return (f"Median {r['median_days_to_win']:.0f} days from created to won (95% CI {r['ci_low']:.0f}–"
+                f"{r['ci_high']:.0f}; open deals censored at {self.as_of.date()}, lost deals competing); naive won-only "
+                f"mean {r['naive_won_mean_days']:.0f} days (biased).")
+
+    def plot(self, ax=None, **kwargs):
+        from ..plots.funnel import plot_cumulative_incidence
+
+        return plot_cumulative_incidence(self, ax=ax, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from ..findings import escape_html
+
+        lr = "" if self.logrank is None else self.logrank.round(4).to_html(index=False)
+        return (f"<p><b>Sales cycle</b>: {escape_html(self.headline())}</p>"
+                + self.summary.round(3).to_html(index=False) + lr)
+
+
+def cycle_counts(opportunities, *, as_of=None, by=None, stages: StageModel) -> tuple[pd.DataFrame, pd.Timestamp, dict]:
+    """The one row-level scan: deals per (segment, whole days, outcome).
+
+    Days run from ``created_date`` to ``close_date`` for deals closed by ``as_of`` and to ``as_of``
+    for the rest (censored). Returns ``(counts, as_of, dropped)`` where counts has columns
+    ``<by>, days, event, n`` and dropped counts deals left out (created after as_of, no dates,
+    closed before created).
+    """
+    by = as_list(by)
+    o = lazy(opportunities)
+    require_columns(o, ["stage", "created_date", "close_date"] + by, table="opportunities", purpose="the sales cycle")
+    o = o.select(*dict.fromkeys(by + ["stage", "created_date", "close_date"]))
+    if nw.dependencies.is_pandas_dataframe(opportunities):  # pandas: classify the distinct labels, not every row
+        from ..engines.pandas_fast import with_outcome
+
+        o = with_outcome(o, stages)
+    else:
+        o = o.with_columns(outcome_code(stages).alias("_o"))
+    won, lost = nw.col("_o") == WON, nw.col("_o") == LOST
+    if as_of is None:
+        m = collect(o.select(nw.col("created_date").max().alias("c"),
+                             nw.when(won | lost).then(nw.col("close_date")).otherwise(None).max().alias("d")))
+        as_of = pd.Series([m["c"].iloc[0], m["d"].iloc[0]]).max()
+    as_of = pd.Timestamp(as_of)
+    lit = nw.lit(as_pylit(as_of))
+    o = o.with_columns((nw.col("_o").is_in([WON, LOST]) & (nw.col("close_date") <= lit)).alias("_cb"))
+    o = o.with_columns(
+        nw.when(nw.col("_o") == UNKNOWN).then(UNKNOWN).when(nw.col("created_date") > lit).then(_LATE)
+        .when(nw.col("_cb")).then(nw.col("_o")).otherwise(0).alias("event"),
+        nw.when(nw.col("_cb") | (nw.col("_o").is_in([WON, LOST]) & nw.col("close_date").is_null()))
+        .then(nw.col("close_date")).otherwise(lit).alias("_end"),  # closed without a date: dropped below
+    )
+    o = o.with_columns(days_between(nw.col("created_date"), nw.col("_end"), frame=o).alias("days"))
+    g = collect(o.group_by(*(by + ["days", "event"]), drop_null_keys=False).agg(nw.len().alias("n")))
+    if (g["event"] == UNKNOWN).any():
+        raise_unknown_stages(o, stages)
+    late = g["event"] == _LATE
+    g = g[~late]
+    bad_dates = g["days"].isna()
+    neg = g["days"] < 0
+    dropped = {"no_dates": int(g.loc[bad_dates, "n"].sum()), "negative": int(g.loc[neg & ~bad_dates, "n"].sum())}
+    g = g[~bad_dates & ~neg]
+    g = g.groupby(by + ["days", "event"], dropna=False, sort=True)["n"].sum().reset_index()
+    for c in ("days", "event", "n"):
+        g[c] = g[c].astype("int64")
+    return sort_out(g, by + ["days", "event"]), as_of, dropped
+
+
+def aalen_johansen(days, event, n):
+    """Aalen–Johansen cumulative incidences on a count table (vectorised over bootstrap rows).
+
+    ``days``/``event`` are 1-d (cells), ``n`` is (cells,) or (B, cells). Returns ``(times, cif_won,
+    cif_lost, at_risk)`` with arrays of shape (T,) or (B, T). Tied won/lost/censored times follow
+    the usual convention (events before censoring; identical to lifelines' estimator).
+    """
+    days = np.asarray(days, dtype=float)
+    event = np.asarray(event)
+    n = np.asarray(n, dtype=float)
+    two_d = n.ndim == 2
+    n = np.atleast_2d(n)
+    times = np.unique(days)
+    pos = np.searchsorted(times, days)
+    T = len(times)
+    d1 = np.zeros((n.shape[0], T))
+    d2 = np.zeros((n.shape[0], T))
+    tot = np.zeros((n.shape[0], T))
+    np.add.at(d1.T, pos[event == 1], n[:, event == 1].T)
+    np.add.at(d2.T, pos[event == 2], n[:, event == 2].T)
+    np.add.at(tot.T, pos, n.T)
+    at_risk = np.cumsum(tot[:, ::-1], axis=1)[:, ::-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h1 = np.where(at_risk > 0, d1 / at_risk, 0.0)
+        h2 = np.where(at_risk > 0, d2 / at_risk, 0.0)
+    surv = np.cumprod(1 - h1 - h2, axis=1)
+    lag = np.concatenate([np.ones((n.shape[0], 1)), surv[:, :-1]], axis=1)
+    cif1 = np.cumsum(lag * h1, axis=1)
+    cif2 = np.cumsum(lag * h2, axis=1)
+    if not two_d:
+        return times, cif1[0], cif2[0], at_risk[0]
+    return times, cif1, cif2, at_risk
+
+
+def median_days_to_win(times, cif_won):
+    """Smallest day at which the cumulative incidence of winning reaches half its final value
+    (the median days to win among deals that win); NaN when nobody won. Vectorised over rows."""
+    c = np.atleast_2d(cif_won)
+    final = c[:, -1:] if c.shape[1] else np.zeros((c.shape[0], 1))
+    ok = (c >= 0.5 * final - 1e-12) & (final > 0)
+    idx = np.where(ok.any(axis=1), ok.argmax(axis=1), -1)
+    med = np.where(idx >= 0, np.asarray(times, dtype=float)[np.clip(idx, 0, None)] if len(times) else np.nan, np.nan)
+    return float(med[0]) if np.ndim(cif_won) == 1 else med
+
+
+def sales_cycle(opportunities, *, as_of=None, by=None, stages: StageModel | None = None, n_boot: int = 400,
+                seed: int = 0, level: float = 0.95, detail: bool = True) -> SalesCycle:
+    """Days from created to won, censoring-aware, with lost deals as a competing outcome.
+
+    Parameters
+    ----------
+    opportunities : DataFrame (pandas / Polars / DuckDB) or Dataset
+        ``stage, created_date, close_date`` (+ the ``by`` columns).
+    as_of : date, optional
+        Censoring date for open deals (default: the Dataset's, else the latest created/closed date).
+    by : segment columns, optional — adds a cause-specific log-rank test across segments.
+    stages : StageModel (default: the Dataset's)
+    n_boot : bootstrap resamples for the median's interval (0 = no interval); ``seed`` fixes them.
+    detail : False skips the lifelines fits (pointwise bands of the curves, Kaplan–Meier median to
+        close, log-rank): the median and its interval are unchanged (same estimator on the counts).
+
+    Returns
+    -------
+    SalesCycle
+    """
+    opps, _, stages, as_of = resolve(opportunities, stages=stages, as_of=as_of)
+    by = as_list(by)
+    counts, as_of, dropped = cycle_counts(opps, as_of=as_of, by=by, stages=stages)
+    notes = ["Open deals are censored at the as-of date; lost deals are a competing outcome (Aalen–Johansen).",
+             "median_days_to_win is the median among deals that eventually win (cumulative incidence normalised "
+             "by the eventual win probability); the interval is a bootstrap over deals."]
+    if dropped["no_dates"]:
+        notes.append(f"{dropped['no_dates']} deal(s) without created/close dates were left out.")
+    if dropped["negative"]:
+        notes.append(f"{dropped['negative']} deal(s) closed before they were created were left out.")
+    rows, curves = [], []
+    groups = counts.groupby(by, sort=True, dropna=False) if by else ([((), counts)] if len(counts) else [])
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        seg = dict(zip(by, key, strict=True))
+        days, ev, n = g["days"].to_numpy(), g["event"].to_numpy(), g["n"].to_numpy()
+        won_n, lost_n, open_n = (int(n[ev == e].sum()) for e in (1, 2, 0))
+        r = {**seg, "deals": int(n.sum()), "won": won_n, "lost": lost_n, "open": open_n}
+        times, cif1, cif2, at_risk = aalen_johansen(days, ev, n)
+        r["win_probability"] = float(cif1[-1]) if len(cif1) else np.nan
+        r["median_days_to_win"] = median_days_to_win(times, cif1) if len(times) else np.nan
+        r["ci_low"] = r["ci_high"] = np.nan
+        if n_boot and won_n:
+            rng = np.random.default_rng(seed)
+            boot = rng.multinomial(int(n.sum()), n / n.sum(), size=int(n_boot))
+            _, b1, _, _ = aalen_johansen(days, ev, boot)
+            meds = median_days_to_win(times, b1)
+            meds = meds[~np.isnan(meds)]
+            if len(meds):
+                r["ci_low"], r["ci_high"] = (float(np.quantile(meds, q, method="inverted_cdf"))
+                                            for q in ((1 - level) / 2, (1 + level) / 2))
+        cif_lo = cif_hi = np.full(len(times), np.nan)
+        r["km_median_days_to_close"] = r["km_ci_low"] = r["km_ci_high"] = np.nan
+        if detail and won_n + lost_n:
+            from lifelines import AalenJohansenFitter, KaplanMeierFitter
+            from lifelines.utils import median_survival_times
+
+            # won just before lost on the same day (exact for ties, no jitter); +1 day keeps every event after
+            # lifelines' first event-table row, whose cumulative incidence it sets to 0
+            dur = days + 1.0 + np.where(ev == 1, -_EPS, 0.0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                aj = AalenJohansenFitter(calculate_variance=won_n > 0, alpha=1 - level).fit(
+                    dur, ev, event_of_interest=1, weights=n)
+                km = KaplanMeierFitter(alpha=1 - level).fit(days, event_observed=(ev > 0).astype(int), weights=n)
+            if won_n:
+                grid = np.searchsorted(aj.cumulative_density_.index.to_numpy(), times + 1.5, side="right") - 1
+                cif1 = aj.cumulative_density_.iloc[grid, 0].to_numpy()
+                ci = aj.confidence_interval_.iloc[grid]
+                cif_lo, cif_hi = ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy()
+            r["km_median_days_to_close"] = float(km.median_survival_time_)
+            kci = median_survival_times(km.confidence_interval_)
+            r["km_ci_low"], r["km_ci_high"] = float(kci.iloc[0, 0]), float(kci.iloc[0, 1])
+        w = ev == 1
+        r["naive_won_mean_days"] = float(np.average(days[w], weights=n[w])) if won_n else np.nan
+        r["naive_won_median_days"] = _wmedian(days[w], n[w]) if won_n else np.nan
+        r["naive_label"] = NAIVE_LABEL
+        rows.append(r)
+        curves.append(pd.DataFrame({**seg, "days": times.astype("int64"), "cif_won": cif1, "cif_won_ci_low": cif_lo,
+                                    "cif_won_ci_high": cif_hi, "cif_lost": cif2, "at_risk": at_risk.astype("int64")}))
+    summary = pd.DataFrame(rows, columns=by + SUMMARY_COLUMNS)
+    for c in ("deals", "won", "lost", "open"):
+        summary[c] = summary[c].astype("int64")
+    curve_df = (pd.concat(curves, ignore_index=True) if curves else
+                pd.DataFrame(columns=by + ["days", "cif_won", "cif_won_ci_low", "cif_won_ci_high", "cif_lost", "at_risk"]))
+    logrank = None
+    if detail and by and len(summary) >= 2 and (counts["event"] == 1).any():
+        from lifelines.statistics import multivariate_logrank_test
+
+        labels = counts[by].astype(str).agg(" | ".join, axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = multivariate_logrank_test(counts["days"], labels, (counts["event"] == 1).astype(int),
+                                            weights=counts["n"])
+        logrank = pd.DataFrame([{"test": f"log-rank, time to win (lost and open censored) across {', '.join(by)}",
+                                 "statistic": float(res.test_statistic), "p_value": float(res.p_value),
+                                 "dof": int(res.degrees_of_freedom)}])
+    return SalesCycle(sort_out(summary, by), sort_out(curve_df, by + ["days"]), logrank, counts, tuple(by), as_of,
+                      tuple(notes))
+
+
+def _wmedian(values, weights) -> float:
+    from ..stats import weighted_quantile
+
+    return weighted_quantile(values, weights, 0.5)

@@ -1,0 +1,436 @@
+"""Lead funnel, deal totals, sales velocity and the funnel KPIs (re-exported by :mod:`salesops_kit.funnel`).
+
+Scans go through narwhals like the rest of the funnel; see :mod:`salesops_kit.funnel` for the definitions.
+"""
+
+from __future__ import annotations
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from ..data.schema import StageModel
+from ..engines.ops import (
+    as_list,
+    as_pylit,
+    check_labels,
+    collect,
+    columns,
+    lazy,
+    outcome_of,
+    require_columns,
+    resolve,
+    sort_out,
+)
+from ..stats import wilson_interval
+
+__all__ = ["lead_funnel", "deal_totals", "won_revenue", "sales_velocity", "kpi_rows", "funnel_findings", "LEAD_FUNNEL_COLUMNS",
+           "DAYS_PER_MONTH"]
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+# --------------------------------------------------------------------------------------------
+# lead funnel
+# --------------------------------------------------------------------------------------------
+
+LEAD_FUNNEL_COLUMNS = ["leads", "opportunities", "won", "open_opportunities",
+                       "lead_to_opportunity", "lead_to_opportunity_ci_low", "lead_to_opportunity_ci_high",
+                       "opportunity_to_win", "opportunity_to_win_ci_low", "opportunity_to_win_ci_high",
+                       "lead_to_win", "lead_to_win_ci_low", "lead_to_win_ci_high", "maturity_days", "created_until"]
+
+
+def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, as_of=None,
+                stages: StageModel | None = None) -> pd.DataFrame:
+    """Leads → opportunities → won deals, counting only leads old enough to have converted.
+
+    Parameters
+    ----------
+    leads : DataFrame or Dataset
+        ``lead_id, created_date`` and ``opportunity_id`` (or ``converted_date``) + the ``by`` columns
+        (e.g. ``source``, ``owner``). A Dataset brings opportunities, stages and as-of.
+    opportunities : DataFrame, optional
+        ``opportunity_id, stage`` — needed for the won level (same engine as ``leads``).
+    maturity_days : int
+        Only leads created at least this many days before ``as_of`` count (younger leads have not
+        had time to convert).
+    as_of : date, optional
+        Default: the Dataset's as-of date, else the latest lead creation date.
+
+    Returns
+    -------
+    DataFrame
+        ``<by>, leads, opportunities, won, open_opportunities, lead_to_opportunity (+ci),
+        opportunity_to_win (+ci), lead_to_win (+ci), maturity_days, created_until``; e.g. 1,000
+        leads → 100 opportunities → 20 won gives 10%, 20% and 2%.
+    """
+    from ..data.load import Dataset
+
+    if isinstance(leads, Dataset):
+        ds = leads
+        ds.require("leads", purpose="the lead funnel")
+        opportunities = ds.opportunities if opportunities is None else opportunities
+        stages = stages if stages is not None else ds.stages
+        as_of = as_of if as_of is not None else ds.as_of
+        leads = ds.leads
+    by = as_list(by)
+    lf = lazy(leads, table="leads")
+    have = columns(lf)
+    require_columns(lf, ["created_date"] + by, table="leads", purpose="the lead funnel")
+    conv_col = "opportunity_id" if "opportunity_id" in have else "converted_date"
+    if conv_col not in have:
+        raise KeyError("leads has neither opportunity_id nor converted_date, so conversion cannot be seen; map one "
+                       "of them (tables.leads.columns) in the mapping.")
+    if as_of is None:
+        as_of = collect(lf.select(nw.col("created_date").max()))["created_date"].iloc[0]
+    cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=int(maturity_days))
+    lf = lf.filter(nw.col("created_date") <= as_pylit(cutoff))
+    lf = lf.with_columns(nw.when(nw.col(conv_col).is_null()).then(0).otherwise(1).alias("_converted"))
+    with_won = opportunities is not None and conv_col == "opportunity_id"
+    keys = by + ["_converted"]
+    if with_won:
+        if stages is None:
+            raise TypeError("lead_funnel needs stages= (a StageModel) to tell won deals apart; pass ds.stages.")
+        ol = lazy(opportunities).select("opportunity_id", nw.col("stage").alias("_opp_stage"))
+        lf = lf.select(*dict.fromkeys(by + ["opportunity_id", "_converted"])).join(ol, on="opportunity_id", how="left")
+        keys.append("_opp_stage")
+    g = collect(lf.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
+    if not len(g):
+        return pd.DataFrame(columns=by + LEAD_FUNNEL_COLUMNS)
+    if with_won:
+        g["_won"] = g["_opp_stage"].isin(stages.won) & (g["_converted"] == 1)
+        g["_open"] = g["_opp_stage"].isin(stages.order) & (g["_converted"] == 1)
+    else:
+        g["_won"], g["_open"] = False, False
+    g["_opps"] = g["_converted"] == 1
+    agg = {"leads": g["n"], "opportunities": g["n"] * g["_opps"], "won": g["n"] * g["_won"],
+           "open_opportunities": g["n"] * g["_open"]}
+    t = pd.DataFrame(agg)
+    if by:
+        t[by] = g[by]
+        t = t.groupby(by, dropna=False, sort=True).sum().reset_index()
+    else:
+        t = t.sum().to_frame().T
+    for c in ("leads", "opportunities", "won", "open_opportunities"):
+        t[c] = t[c].astype("int64")
+    for name, num, den in (("lead_to_opportunity", "opportunities", "leads"), ("opportunity_to_win", "won", "opportunities"),
+                           ("lead_to_win", "won", "leads")):
+        k, n = t[num].to_numpy(float), t[den].to_numpy(float)
+        t[name] = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
+        lo, hi = wilson_interval(k, n)
+        t[f"{name}_ci_low"], t[f"{name}_ci_high"] = np.atleast_1d(lo), np.atleast_1d(hi)
+    if not with_won:
+        for c in ("won", "open_opportunities"):
+            t[c] = pd.array([pd.NA] * len(t), dtype="Int64")
+        for c in [c for c in t.columns if c.startswith(("opportunity_to_win", "lead_to_win"))]:
+            t[c] = np.nan
+    t["maturity_days"] = int(maturity_days)
+    t["created_until"] = cutoff
+    return sort_out(t[by + LEAD_FUNNEL_COLUMNS], by)
+
+
+# --------------------------------------------------------------------------------------------
+# sales velocity
+# --------------------------------------------------------------------------------------------
+
+def deal_totals(opportunities, *, by=None, stages: StageModel) -> pd.DataFrame:
+    """One scan: per segment, won / lost / open counts and won amount sum, sum of squares and count.
+
+    Returns ``<by>, won, lost, open, won_amount, won_amount_sq, won_amount_n``.
+    """
+    by = as_list(by)
+    o = lazy(opportunities)
+    require_columns(o, ["stage", "amount"] + by, table="opportunities", purpose="deal totals")
+    o = o.select(*dict.fromkeys(by + ["stage", "amount"]))
+    is_won = nw.col("stage").is_in(list(stages.won))
+    amt = nw.col("amount").cast(nw.Float64)
+    o = o.with_columns(nw.when(is_won).then(amt).otherwise(None).alias("_wa"))
+    o = o.with_columns((nw.col("_wa") * nw.col("_wa")).alias("_wa2"))
+    g = collect(o.group_by(*(by + ["stage"]), drop_null_keys=False).agg(
+        nw.len().alias("n"), nw.col("_wa").sum().alias("won_amount"), nw.col("_wa2").sum().alias("won_amount_sq"),
+        nw.col("_wa").count().alias("won_amount_n")))
+    check_labels(g["stage"], stages, table="opportunities", allow_null=False)
+    cols = by + ["won", "lost", "open", "won_amount", "won_amount_sq", "won_amount_n"]
+    if not len(g):
+        return pd.DataFrame(columns=cols)
+    out = outcome_of(g["stage"], stages)
+    for o_ in ("won", "lost", "open"):
+        g[o_] = np.where(out == o_, g["n"], 0)
+    g = g.drop(columns=["stage", "n"])
+    t = g.groupby(by, dropna=False, sort=True).sum().reset_index() if by else g.sum().to_frame().T
+    for c in ("won", "lost", "open", "won_amount_n"):
+        t[c] = t[c].astype("int64")
+    return sort_out(t[cols], by)
+
+
+def won_revenue(opportunities, *, period: str = "M", by=None, stages: StageModel | None = None) -> pd.DataFrame:
+    """Won deals and won revenue per close period (and segment).
+
+    Parameters
+    ----------
+    opportunities : DataFrame (pandas / Polars / DuckDB) or Dataset — ``stage, amount, close_date`` + ``by``.
+    period : "M", "Q" or "Y" — calendar period of ``close_date``.
+
+    Returns
+    -------
+    DataFrame
+        ``<by>, period, won_deals, won_revenue`` (blank amounts count as 0), sorted.
+    """
+    from ..engines.ops import period_expr
+
+    opps, _, stages, _ = resolve(opportunities, stages=stages)
+    by = as_list(by)
+    o = lazy(opps)
+    require_columns(o, ["stage", "amount", "close_date"] + by, table="opportunities", purpose="won revenue")
+    o = o.select(*dict.fromkeys(by + ["stage", "amount", "close_date"]))
+    o = o.filter(nw.col("stage").is_in(list(stages.won))).with_columns(
+        period_expr("close_date", period).alias("period"), nw.col("amount").cast(nw.Float64).alias("won_revenue"))
+    g = collect(o.group_by(*(by + ["period"]), drop_null_keys=False).agg(
+        nw.len().alias("won_deals"), nw.col("won_revenue").sum()))
+    if len(g):
+        g["won_deals"] = g["won_deals"].astype("int64")
+    return sort_out(g[by + ["period", "won_deals", "won_revenue"]], by + ["period"])
+
+
+def sales_velocity(opportunities, *, by=None, stages: StageModel | None = None, as_of=None,
+                   cycle_summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Sales velocity = open deals × win rate × average won deal size / median cycle days.
+
+    Parameters
+    ----------
+    opportunities : DataFrame or Dataset
+        ``stage, amount, created_date, close_date`` + the ``by`` columns.
+    by : segment columns, optional
+    cycle_summary : DataFrame, optional
+        ``SalesCycle.summary`` for the same ``by`` (computed when not given).
+
+    Returns
+    -------
+    DataFrame
+        ``<by>, open_deals, win_rate, avg_won_deal_size, cycle_median_days, velocity_per_day,
+        velocity_per_month`` (currency per day / per month; win rate is the closed definition over all
+        periods, cycle the censoring-aware median days to win from :func:`salesops_kit.funnel.cycle.sales_cycle`).
+    """
+    from .cycle import sales_cycle
+
+    opps, _, stages, as_of = resolve(opportunities, stages=stages, as_of=as_of)
+    by = as_list(by)
+    tot = deal_totals(opps, by=by, stages=stages)
+    if cycle_summary is None:
+        cycle_summary = sales_cycle(opps, by=by, stages=stages, as_of=as_of, n_boot=0).summary
+    cols = by + ["open_deals", "win_rate", "avg_won_deal_size", "cycle_median_days", "velocity_per_day",
+                 "velocity_per_month"]
+    if not len(tot):
+        return pd.DataFrame(columns=cols)
+    t = tot.copy()
+    t["open_deals"] = t["open"]
+    closed = t["won"] + t["lost"]
+    t["win_rate"] = np.where(closed > 0, t["won"] / closed.where(closed > 0, 1), np.nan)
+    t["avg_won_deal_size"] = np.where(t["won_amount_n"] > 0, t["won_amount"] / t["won_amount_n"].where(t["won_amount_n"] > 0, 1),
+                                      np.nan)
+    cs = cycle_summary[by + ["median_days_to_win"]] if by else cycle_summary[["median_days_to_win"]]
+    t = t.merge(cs, on=by, how="left") if by else t.assign(median_days_to_win=cs["median_days_to_win"].iloc[0])
+    t["cycle_median_days"] = t["median_days_to_win"].astype(float)
+    days = t["cycle_median_days"].where(t["cycle_median_days"] > 0)
+    t["velocity_per_day"] = t["open_deals"] * t["win_rate"] * t["avg_won_deal_size"] / days
+    t["velocity_per_month"] = t["velocity_per_day"] * DAYS_PER_MONTH
+    return sort_out(t[cols], by)
+
+
+# --------------------------------------------------------------------------------------------
+# KPIs
+# --------------------------------------------------------------------------------------------
+
+KPI_SEGMENTS = (None, "owner", "lead_source")
+LEAD_SEGMENTS = {"source": "lead_source", "owner": "owner"}
+
+
+def _slug(label: str) -> str:
+    import re
+
+    return re.sub(r"[^0-9a-z]+", "_", str(label).strip().lower()).strip("_")
+
+
+def _seg(col, value) -> str:
+    return "all" if col is None else f"{col}={value}"
+
+
+def kpi_rows(ds) -> list[dict]:
+    """The funnel KPIs of a Dataset, overall and per owner and lead source (see ``salesops_kit.kpis``).
+
+    Returns ``{kpi, segment, value, ci_low, ci_high}`` records; [] when the dataset has no opportunities.
+    """
+    from ..stats import wilson_interval as _wilson
+    from .cycle import sales_cycle
+    from .stages import stage_funnel
+
+    if ds.opportunities is None:
+        return []
+    opps, stages = ds.opportunities, ds.stages
+    have = set(columns(lazy(opps)))
+    rows: list[dict] = []
+
+    def add(kpi, seg, value, lo=np.nan, hi=np.nan):
+        rows.append({"kpi": kpi, "segment": seg, "value": float(value) if value is not None else np.nan,
+                     "ci_low": float(lo), "ci_high": float(hi)})
+
+    for col in KPI_SEGMENTS:
+        if col is not None and col not in have:
+            continue
+        by = [] if col is None else [col]
+        tot = deal_totals(opps, by=by, stages=stages)
+        cyc = sales_cycle(ds, by=by, detail=False)
+        vel = sales_velocity(ds, by=by, cycle_summary=cyc.summary)
+        fun = stage_funnel(ds, by=by).table
+        for i, r in tot.iterrows():
+            seg = _seg(col, r[col] if col else None)
+            closed = r["won"] + r["lost"]
+            lo, hi = _wilson(r["won"], closed)
+            add("win_rate", seg, r["won"] / closed if closed else np.nan, lo, hi)
+            add("deals_won", seg, r["won"])
+            add("deals_lost", seg, r["lost"])
+            add("deals_open", seg, r["open"])
+            add("won_revenue", seg, r["won_amount"])
+            n = r["won_amount_n"]
+            if n:
+                mean = r["won_amount"] / n
+                sd = np.sqrt(max(r["won_amount_sq"] - n * mean**2, 0.0) / (n - 1)) if n > 1 else np.nan
+                half = 1.959964 * sd / np.sqrt(n)
+                add("avg_won_deal_size", seg, mean, mean - half, mean + half)
+            v = vel.iloc[i] if not by else vel[vel[col] == r[col]].iloc[0]
+            add("sales_velocity_per_month", seg, v["velocity_per_month"])
+        for _, r in cyc.summary.iterrows():
+            seg = _seg(col, r[col] if col else None)
+            add("sales_cycle_median_days", seg, r["median_days_to_win"], r["ci_low"], r["ci_high"])
+            add("sales_cycle_won_mean_days", seg, r["naive_won_mean_days"])
+        for _, r in fun[fun["next_stage"].notna()].iterrows():
+            seg = _seg(col, r[col] if col else None)
+            add(f"stage_conversion_{_slug(r['stage'])}_to_{_slug(r['next_stage'])}", seg, r["conversion"],
+                r["conversion_ci_low"], r["conversion_ci_high"])
+    if ds.leads is not None:
+        lhave = set(columns(lazy(ds.leads, table="leads")))
+        for lcol in (None, *LEAD_SEGMENTS):
+            if lcol is not None and lcol not in lhave:
+                continue
+            lt = lead_funnel(ds, by=[] if lcol is None else [lcol])
+            for _, r in lt.iterrows():
+                seg = _seg(None if lcol is None else LEAD_SEGMENTS[lcol], r[lcol] if lcol else None)
+                add("lead_conversion_rate", seg, r["lead_to_opportunity"], r["lead_to_opportunity_ci_low"],
+                    r["lead_to_opportunity_ci_high"])
+                if pd.notna(r["lead_to_win"]):
+                    add("lead_to_win_rate", seg, r["lead_to_win"], r["lead_to_win_ci_low"], r["lead_to_win_ci_high"])
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# findings
+# --------------------------------------------------------------------------------------------
+
+def _pct(x) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.1%}"
+
+
+def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibration=None, lead=None):
+    """The Findings of the funnel notebook, each number → comparison → decision, from results only.
+
+    Parameters are the results of :func:`~salesops_kit.funnel.stage_funnel` (overall, no ``by``),
+    :func:`~salesops_kit.funnel._bottlenecks.bottlenecks`, :func:`~salesops_kit.funnel.cycle.sales_cycle` (overall),
+    :func:`~salesops_kit.funnel.calibration.stage_calibration` and :func:`lead_funnel` (overall); any may be None.
+
+    Returns
+    -------
+    salesops_kit.findings.Findings
+    """
+    from ..findings import Finding, Findings
+    from ..i18n import t as _label  # ('t' below is a table)
+    from ..i18n import tr  # findings text in the report language
+
+    out = []
+    if bottlenecks is not None:
+        for _, r in bottlenecks.flagged.iterrows():
+            out.append(Finding(
+                subject=tr("{column} = {segment}", column=_label(r["column"]), segment=r["segment"]),
+                metric=f"{r['transition']} conversion",
+                value=_pct(r["conversion"]), benchmark=tr("{rate} for the other deals", rate=_pct(r["rest_conversion"])),
+                interval=tr("95% CI {low}–{high}", low=_pct(r["ci_low"]), high=_pct(r["ci_high"])),
+                q_value=float(r["q_value"]),
+                evidence=tr("{advanced} of {decided} decided deals advanced; difference {diff:+.1f} pp (95% CI "
+                            "{diff_low:+.1f} to {diff_high:+.1f}), {test} test, BH across {cells} cells",
+                            advanced=int(r["advanced"]), decided=int(r["decided"]), diff=r["difference"] * 100,
+                            diff_low=r["difference_ci_low"] * 100, diff_high=r["difference_ci_high"] * 100,
+                            test=_label(r["test"]), cells=int(bottlenecks.cells["p_value"].notna().sum())),
+                suggestion=tr("review how {segment} deals are handled at {stage} (fit, offer, hand-off) before adding "
+                              "more of them to the pipeline", segment=r["segment"], stage=r["from_stage"]),
+                topic="funnel", severity=float(abs(r["difference"]) * 10 + 5)))
+        if not len(bottlenecks.flagged) and len(bottlenecks.cells):
+            out.append(Finding(
+                subject=tr("all segments"), metric="stage conversion vs the rest",
+                value=tr("no segment significantly below"), benchmark=f"BH q < {bottlenecks.alpha:g}",
+                evidence=tr("{cells} transition × segment cells tested",
+                            cells=int(bottlenecks.cells["p_value"].notna().sum())),
+                suggestion=tr("treat segment differences in this funnel as noise; do not reallocate on them"),
+                topic="funnel", severity=1.0))
+    if stage_funnel is not None and len(stage_funnel.table) and not stage_funnel.by:
+        t = stage_funnel.table
+        steps = t[t["next_stage"].notna() & t["conversion"].notna()]
+        won = t.iloc[-1]
+        if len(steps):
+            w = steps.loc[steps["conversion"].idxmin()]
+            others = steps.drop(index=w.name)["conversion"]
+            out.append(Finding(
+                subject=tr("stage funnel"), metric=f"weakest step {w['stage']} → {w['next_stage']}",
+                value=_pct(w["conversion"]),
+                benchmark=(tr("{rate} median of the other steps", rate=_pct(others.median())) if len(others) else ""),
+                interval=tr("95% CI {low}–{high}", low=_pct(w["conversion_ci_low"]), high=_pct(w["conversion_ci_high"])),
+                evidence=tr("{advanced} of {decided} decided deals advanced; {open} still open there are not counted "
+                            "as failures; closed win rate {win}", advanced=int(w["advanced"]),
+                            decided=int(w["reached"]) - int(w["open"]), open=int(w["open"]),
+                            win=_pct(won["cumulative"])),
+                suggestion=tr("put pipeline reviews and coaching on the {stage} stage first", stage=w["stage"]),
+                topic="funnel", severity=4.0))
+    if cycle is not None and len(cycle.summary) and not cycle.by:
+        r = cycle.summary.iloc[0]
+        if np.isfinite(r["median_days_to_win"]):
+            gap = r["naive_won_mean_days"] - r["median_days_to_win"]
+            days = r["median_days_to_win"]
+            out.append(Finding(
+                subject=tr("sales cycle"), metric="median days from created to won",
+                value=tr("{days:.0f} days", days=days),
+                benchmark=tr("{days:.0f} days naive won-only mean (biased)", days=r["naive_won_mean_days"]),
+                interval=tr("95% CI {low:.0f}–{high:.0f} days", low=r["ci_low"], high=r["ci_high"]),
+                evidence=tr("{open} open deals censored at {as_of}, {lost} lost deals competing; eventual win "
+                            "probability {p}", open=int(r["open"]), as_of=cycle.as_of.date(), lost=int(r["lost"]),
+                            p=_pct(r["win_probability"])),
+                suggestion=(tr("plan pipeline coverage and forecasts on {days:.0f} days to win; the CRM's won-only "
+                               "average understates it", days=days) if gap < -2 else
+                            tr("plan pipeline coverage and forecasts on {days:.0f} days to win; the CRM's won-only "
+                               "average overstates it", days=days) if gap > 2 else
+                            tr("plan pipeline coverage and forecasts on {days:.0f} days to win", days=days)),
+                topic="funnel", severity=3.0))
+    if calibration is not None:
+        t = calibration.table.dropna(subset=["stated_probability", "realised_win_rate"])
+        off = t[(t["stated_probability"] < t["ci_low"]) | (t["stated_probability"] > t["ci_high"])]
+        for _, r in off.iterrows():
+            out.append(Finding(
+                subject=tr("stage {stage}", stage=r["stage"]), metric="win probability",
+                value=tr("{p:.0%} stated", p=r["stated_probability"]),
+                benchmark=tr("{rate} realised among {closed} closed deals", rate=_pct(r["realised_win_rate"]),
+                             closed=int(r["closed"])),
+                interval=tr("95% CI {low}–{high}", low=_pct(r["ci_low"]), high=_pct(r["ci_high"])),
+                evidence=tr("Brier score {stated:.3f} with stated vs {empirical:.3f} with realised stage probabilities",
+                            stated=calibration.brier_stated, empirical=calibration.brier_empirical),
+                suggestion=tr("set the {stage} probability to about {p:.0%} in the CRM", stage=r["stage"],
+                              p=r["suggested_probability"]),
+                topic="funnel", severity=2.0 + abs(float(r["gap"]))))
+    if lead is not None and len(lead):
+        r = lead.iloc[0]
+        out.append(Finding(
+            subject=tr("leads"), metric="lead → won", value=_pct(r["lead_to_win"]),
+            benchmark=tr("lead → opportunity {to_opportunity}, opportunity → won {to_win}",
+                         to_opportunity=_pct(r["lead_to_opportunity"]), to_win=_pct(r["opportunity_to_win"])),
+            interval=tr("95% CI {low}–{high}", low=_pct(r["lead_to_win_ci_low"]), high=_pct(r["lead_to_win_ci_high"])),
+            evidence=tr("{leads:,} leads at least {days} days old", leads=int(r["leads"]), days=int(r["maturity_days"])),
+            suggestion=tr("about {n:.0f} leads are needed per won deal", n=1 / r["lead_to_win"])
+            if r["lead_to_win"] else "",
+            topic="funnel", severity=1.5))
+    return Findings(out, title="Funnel findings", empty="No funnel findings: too little data to say anything.")

@@ -1,0 +1,448 @@
+"""Stage funnel, lead funnel, win rate and sales velocity, with stated definitions and intervals.
+
+Every function scans the row-level tables with narwhals (pandas, Polars eager/lazy and DuckDB
+frames are accepted) and returns a small pandas result. Stage order and which stages mean won or
+lost come from a :class:`~salesops_kit.data.schema.StageModel`: pass ``stages=`` or pass a
+:class:`~salesops_kit.Dataset` (which carries ``ds.stages``) as the first argument. The kit never
+guesses the order or the outcome from stage names.
+
+Definitions (``salesops_kit.kpis`` states them in every report):
+
+* stage conversion k → next = deals that moved past k / deals whose fate at k is known (reached k
+  and are no longer open in k); open deals sitting in k are excluded, not counted as failures.
+* cumulative conversion to k = deals that reached k / deals whose fate at k is known (every deal
+  except those still open in an earlier stage); the won row is the closed win rate of the funnel.
+* win rate ("closed", default) = won / (won + lost) among deals closed in the period; variant
+  "created" = won / all deals created in the cohort period (open deals count as not won).
+* lead conversion = leads converted to an opportunity / leads old enough (``maturity_days``).
+* sales velocity = open deals × win rate × average won deal size / median cycle days (× 30.44
+  for per month).
+
+Bottlenecks live in :mod:`salesops_kit.funnel._bottlenecks`, calibration and time in stage in
+:mod:`salesops_kit.funnel.calibration`, the sales cycle in :mod:`salesops_kit.funnel.cycle`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from ..data.schema import StageModel
+from ..engines.ops import (
+    LOST,
+    OPEN,
+    UNKNOWN,
+    WON,
+    as_list,
+    check_labels,
+    collect,
+    columns,
+    lazy,
+    outcome_code,
+    outcome_of,
+    period_expr,
+    raise_unknown_stages,
+    require_columns,
+    resolve,
+    sort_out,
+    won_label,
+)
+from ..stats import wilson_interval
+
+__all__ = ["StageFunnel", "stage_funnel", "win_rate", "lead_funnel", "sales_velocity", "kpi_rows",
+           "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES"]
+
+FUNNEL_TYPES = ("any_path", "in_order")
+DAYS_PER_MONTH = 365.25 / 12
+
+WIN_RATE_DEFINITIONS = {
+    "closed": "won / (won + lost) among deals closed in the period (close_date); open deals excluded",
+    "created": "won / all deals created in the cohort period (created_date); open deals count as not won",
+}
+
+FUNNEL_COLUMNS = ["stage", "stage_index", "next_stage", "reached", "advanced", "lost", "open", "skipped",
+                  "conversion", "conversion_ci_low", "conversion_ci_high",
+                  "cumulative", "cumulative_ci_low", "cumulative_ci_high", "funnel_type"]
+
+
+# --------------------------------------------------------------------------------------------
+# stage funnel
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StageFunnel:
+    """Result of :func:`stage_funnel`.
+
+    Attributes
+    ----------
+    table : DataFrame, one row per (segment, stage) — the open stages in order, then the won row:
+        ``<by columns>, stage, stage_index, next_stage, reached, advanced, lost, open, skipped,
+        conversion, conversion_ci_low, conversion_ci_high, cumulative, cumulative_ci_low,
+        cumulative_ci_high, funnel_type``.
+    funnel_type : "any_path" (reached the stage by any path) or "in_order" (reached every stage
+        before it, in order) — or "inferred" when there was no stage history.
+    by : the segment columns.
+    assumptions : the assumptions behind the counts, as sentences.
+    unplaced_lost : lost deals whose last stage is unknown (no history row, no ``lost_at_stage``);
+        they count only in the won row's denominator.
+    """
+
+    table: pd.DataFrame
+    funnel_type: str
+    by: tuple[str, ...]
+    assumptions: tuple[str, ...]
+    unplaced_lost: int
+
+    def summary(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def __repr__(self) -> str:
+        return f"StageFunnel({self.headline()})"
+
+    def headline(self) -> str:
+        t = self.table
+        if not len(t) or self.by:
+            return f"Stage funnel ({self.funnel_type}): {len(t)} rows."
+        won = t[t["stage_index"] == t["stage_index"].max()].iloc[0]
+        open_rows = t[t["stage_index"] < t["stage_index"].max()]
+        worst = open_rows.loc[open_rows["conversion"].idxmin()] if open_rows["conversion"].notna().any() else None
+        s = (f"{int(t['reached'].iloc[0]):,} deals entered; closed win rate {won['cumulative']:.1%} "
+             f"(95% CI {won['cumulative_ci_low']:.1%}–{won['cumulative_ci_high']:.1%})")
+        if worst is not None:
+            s += f"; weakest step {worst['stage']} → {worst['next_stage']} at {worst['conversion']:.1%}"
+        return s + "."
+
+    def plot(self, ax=None, **kwargs):
+        from ..plots.funnel import plot_funnel
+
+        return plot_funnel(self.table, ax=ax, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from ..findings import escape_html
+
+        notes = "".join(f"<li>{escape_html(a)}</li>" for a in self.assumptions)
+        return (f"<p><b>Stage funnel</b> ({escape_html(self.funnel_type)}): {escape_html(self.headline())}</p>"
+                + self.table.round(4).to_html(index=False) + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def stage_funnel(opportunities, *, stage_history=None, by=None, stages: StageModel | None = None,
+                 funnel_type: str = "any_path", use_history: bool = True) -> StageFunnel:
+    """Per stage: deals that reached it, advanced, were lost there, are still open there.
+
+    Parameters
+    ----------
+    opportunities : DataFrame (pandas / Polars / DuckDB) or Dataset
+        Columns ``opportunity_id, stage`` (+ ``lost_at_stage`` and the ``by`` columns when present).
+        A Dataset brings ``stage_history`` and ``stages`` with it.
+    stage_history : DataFrame, optional
+        ``opportunity_id, stage, entered_date`` — one row per stage entered. With it, reached
+        stages are observed (skipped stages are not counted as reached) and both funnel types exist.
+        Without it, a deal is assumed to have passed every open stage up to its current one
+        (won: all of them; lost: up to ``lost_at_stage``).
+    by : str or list of str, optional
+        Segment columns of ``opportunities``.
+    stages : StageModel
+        Stage order and won/lost labels (default: the Dataset's).
+    funnel_type : "any_path" or "in_order"
+        "any_path": a deal counts at every stage it entered; advancing = moving to any later stage.
+        "in_order": a deal counts at stage k only if it entered every stage up to k in order
+        (HubSpot's "in order" funnel); skipping a stage leaves the in-order path (``skipped``).
+    use_history : bool
+        Set False to ignore a Dataset's stage history (the inferred funnel).
+
+    Returns
+    -------
+    StageFunnel
+        ``table`` as described in :class:`StageFunnel`; rates are floats in [0, 1] with 95%
+        Wilson intervals.
+    """
+    if funnel_type not in FUNNEL_TYPES:
+        raise ValueError(f"funnel_type={funnel_type!r}; use one of {FUNNEL_TYPES}.")
+    opps, ds_history, stages, _ = resolve(opportunities, stages=stages)
+    history = stage_history if stage_history is not None else (ds_history if use_history else None)
+    by = as_list(by)
+    groups = deal_groups(opps, history=history, by=by, stages=stages)
+    assumptions = []
+    if history is None:
+        ftype = "inferred"
+        assumptions.append("No stage history: each deal is assumed to have passed every open stage before its "
+                           "current one (won deals: all stages; lost deals: up to lost_at_stage).")
+        funnel_type = "any_path"
+    else:
+        ftype = funnel_type
+        assumptions.append("Reached stages are taken from stage history (plus the current stage of open deals and "
+                           "lost_at_stage of lost deals); a skipped stage is not counted as reached.")
+    assumptions.append("Open deals sitting in a stage are excluded from that stage's conversion (fate unknown), "
+                       "not counted as failures.")
+    unplaced = int(groups.loc[(groups["outcome"] == "lost") & (groups["furthest"] < 0), "n"].sum()) if len(groups) else 0
+    if unplaced:
+        assumptions.append(f"{unplaced} lost deal(s) have no stage information (no history, no lost_at_stage): they "
+                           "count only in the won row's denominator, so per-stage conversions exclude them.")
+    n_won = int(groups.loc[groups["outcome"] == "won", "n"].sum()) if len(groups) else 0
+    n_lost = int(groups.loc[groups["outcome"] == "lost", "n"].sum()) if len(groups) else 0
+    if n_lost and not n_won:
+        assumptions.append(f"WARNING: {n_lost} lost deals and no won deal at all — check that the mapping's "
+                           f"stages.won ({', '.join(stages.won)}) matches the export's won stage label.")
+    if len(groups) == 0:
+        table = pd.DataFrame(columns=by + FUNNEL_COLUMNS)
+    elif by:
+        parts = []
+        for key, g in groups.groupby(by, sort=True, dropna=False):
+            t = _funnel_rows(g, stages, funnel_type)
+            for col, v in zip(by, key if isinstance(key, tuple) else (key,), strict=True):
+                t[col] = v
+            parts.append(t)
+        table = pd.concat(parts, ignore_index=True)[by + FUNNEL_COLUMNS[:-1]]
+    else:
+        table = _funnel_rows(groups, stages, funnel_type)
+    if len(table):
+        table["funnel_type"] = ftype
+        table = sort_out(table[by + FUNNEL_COLUMNS], by + ["stage_index"])
+    return StageFunnel(table, ftype, tuple(by), tuple(assumptions), unplaced)
+
+
+def deal_groups(opportunities, *, history=None, by=(), stages: StageModel) -> pd.DataFrame:
+    """Deals counted per (segment, current stage, furthest stage, in-order depth) — the one scan.
+
+    Returns pandas columns ``<by>, stage, outcome, furthest, depth, n, e_0..e_{K-1}, s_0..s_{K-2}``:
+    ``furthest`` is the furthest open stage index reached (K for won deals, -1 when unknown),
+    ``depth`` the last stage index reached in order, ``e_k`` deals that entered stage k, ``s_k``
+    deals that entered k, then moved past it without entering k+1.
+    """
+    by = list(by)
+    order = list(stages.order)
+    K = len(order)
+    o = lazy(opportunities, table="opportunities")
+    have = columns(o)
+    require_columns(o, ["opportunity_id", "stage"] + by, table="opportunities", purpose="the stage funnel")
+    has_lost_at = "lost_at_stage" in have
+    keep = ["opportunity_id", "stage"] + (["lost_at_stage"] if has_lost_at else []) + by
+    is_won = nw.col("stage").is_in(list(stages.won))
+    is_lost = nw.col("stage").is_in(list(stages.lost))
+
+    def current(k: int) -> nw.Expr:
+        cond = nw.col("stage") == order[k]
+        if has_lost_at:
+            cond = cond | (is_lost & (nw.col("lost_at_stage") == order[k]))
+        return nw.when(cond).then(1).otherwise(0)
+
+    if history is None:
+        keys = by + ["stage"] + (["lost_at_stage"] if has_lost_at else [])
+        g = None
+        if nw.dependencies.is_pandas_dataframe(opportunities):  # pandas: count hashed label codes
+            from ..engines.pandas_fast import group_sizes
+
+            g = group_sizes(opportunities, keys)
+        if g is None:
+            g = collect(o.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
+        check_labels(g["stage"], stages, table="opportunities", allow_null=False)
+        g["_o"] = np.select([g["stage"].isin(stages.won), g["stage"].isin(stages.lost)], [WON, LOST], OPEN)
+        g["_key"] = g["lost_at_stage"].where(g["_o"] == LOST, g["stage"]) if has_lost_at else g["stage"]
+        g = g.drop(columns=["stage"] + (["lost_at_stage"] if has_lost_at else []))
+        if has_lost_at:
+            check_labels(g.loc[g["_o"] == LOST, "_key"], stages, table="opportunities", column="lost_at_stage")
+        idx = {s: i for i, s in enumerate(order)}
+        out = pd.Series(np.select([g["_o"] == WON, g["_o"] == LOST], ["won", "lost"], "open"), index=g.index)
+        lost_at = g["_key"].map(idx) if has_lost_at else pd.Series(np.nan, index=g.index)
+        fur = np.where(out == "won", K, np.where(out == "lost", lost_at.fillna(-1), g["_key"].map(idx)))
+        g = g.rename(columns={"_key": "stage"}).drop(columns="_o")
+        g["outcome"] = out
+        g["furthest"] = fur.astype(int)
+        g["depth"] = g["furthest"]
+        for k in range(K):
+            g[f"e_{k}"] = np.where((g["furthest"] >= k) & (g["furthest"] >= 0), g["n"], 0)
+        for k in range(K - 1):
+            g[f"s_{k}"] = 0
+        keys = by + ["stage", "outcome", "furthest", "depth"]
+        g = g.groupby(keys, dropna=False, sort=True).sum(numeric_only=True).reset_index()
+        return g
+
+    o = o.select(*dict.fromkeys(keep))  # (not before: the counts above group the keys without a copy)
+    h = lazy(history, table="stage_history")
+    require_columns(h, ["opportunity_id", "stage", "entered_date"], table="stage_history", purpose="the stage funnel")
+    hl = collect(h.group_by("stage", drop_null_keys=False).agg(nw.len().alias("n")))
+    check_labels(hl["stage"], stages, table="stage_history", allow_null=False)
+    if nw.dependencies.is_pandas_dataframe(opportunities) and nw.dependencies.is_pandas_dataframe(history):
+        from ..engines.pandas_fast import deal_groups_history
+
+        g = deal_groups_history(opportunities, history, by=by, stages=stages, has_lost_at=has_lost_at)
+        if g is not None:
+            return _finish_groups(g, by, stages)
+    h = h.select("opportunity_id", "stage", "entered_date").filter(nw.col("stage").is_in(order))
+    h = h.with_columns(
+        *[nw.when(nw.col("stage") == s).then(1).otherwise(0).alias(f"h_{k}") for k, s in enumerate(order)],
+        *[nw.when(nw.col("stage") == s).then(nw.col("entered_date")).otherwise(None).alias(f"d_{k}")
+          for k, s in enumerate(order)],
+    )
+    hg = h.group_by("opportunity_id").agg(*[nw.col(f"h_{k}").max() for k in range(K)],
+                                          *[nw.col(f"d_{k}").min() for k in range(K)])
+    d = o.with_columns(*[current(k).alias(f"c_{k}") for k in range(K)]).join(hg, on="opportunity_id", how="left")
+    d = d.with_columns(*[nw.when((nw.col(f"h_{k}").fill_null(0) == 1) | (nw.col(f"c_{k}") == 1)).then(1).otherwise(0)
+                         .alias(f"e_{k}") for k in range(K)])
+    fur = nw.when(is_won).then(K)
+    for k in reversed(range(K)):
+        fur = fur.when(nw.col(f"e_{k}") == 1).then(k)
+    d = d.with_columns(fur.otherwise(-1).alias("furthest"))
+    d = d.with_columns(nw.col("e_0").alias("ok_0"))
+    for k in range(1, K):
+        date_ok = nw.when(nw.col(f"d_{k}").is_null() | nw.col(f"d_{k - 1}").is_null()).then(1).otherwise(
+            nw.when(nw.col(f"d_{k}") >= nw.col(f"d_{k - 1}")).then(1).otherwise(0))
+        d = d.with_columns((nw.col(f"ok_{k - 1}") * nw.col(f"e_{k}") * date_ok).alias(f"ok_{k}"))
+    depth = nw.sum_horizontal(*[nw.col(f"ok_{k}") for k in range(K)]) - 1
+    d = d.with_columns(nw.when(is_won & (depth == K - 1)).then(K).otherwise(depth).alias("depth"))
+    d = d.with_columns(*[nw.when((nw.col(f"e_{k}") == 1) & (nw.col(f"e_{k + 1}") == 0) & (nw.col("furthest") > k))
+                         .then(1).otherwise(0).alias(f"s_{k}") for k in range(K - 1)])
+    keys = by + ["stage", "furthest", "depth"]
+    g = collect(d.group_by(*keys, drop_null_keys=False).agg(
+        nw.len().alias("n"), *[nw.col(f"e_{k}").sum() for k in range(K)], *[nw.col(f"s_{k}").sum() for k in range(K - 1)]))
+    return _finish_groups(g, by, stages)
+
+
+def _finish_groups(g: pd.DataFrame, by: list[str], stages: StageModel) -> pd.DataFrame:
+    K = len(stages.order)
+    check_labels(g["stage"], stages, table="opportunities", allow_null=False)
+    g.insert(len(by) + 1, "outcome", outcome_of(g["stage"], stages))
+    for c in ["furthest", "depth", "n"] + [f"e_{k}" for k in range(K)] + [f"s_{k}" for k in range(K - 1)]:
+        g[c] = g[c].astype("int64")
+    return sort_out(g, by + ["stage", "furthest", "depth"])
+
+
+def _funnel_rows(g: pd.DataFrame, stages: StageModel, funnel_type: str) -> pd.DataFrame:
+    """The funnel of one segment from its deal groups (see :func:`deal_groups`)."""
+    order = list(stages.order)
+    K = len(order)
+    n = g["n"].to_numpy()
+    out = g["outcome"].to_numpy()
+    fur = g["furthest"].to_numpy()
+    dep = g["depth"].to_numpy()
+    is_open, is_lost, is_won = out == "open", out == "lost", out == "won"
+    unplaced_lost = n[is_lost & (fur < 0)].sum()
+    if funnel_type == "any_path":
+        reached = [g[f"e_{k}"].sum() for k in range(K)] + [n[is_won].sum()]
+        lost = [n[is_lost & (fur == k)].sum() for k in range(K)]
+        opn = [n[is_open & (fur == k)].sum() for k in range(K)]
+        adv = [reached[k] - lost[k] - opn[k] for k in range(K)]
+        skipped = [g[f"s_{k}"].sum() if k < K - 1 else 0 for k in range(K)]
+        top = n[fur >= 0].sum()
+        open_below = [n[is_open & (fur >= 0) & (fur < k)].sum() for k in range(K + 1)]
+    else:
+        reached = [n[dep >= k].sum() for k in range(K)] + [n[is_won & (dep == K)].sum()]
+        lost = [n[is_lost & (fur == k) & (dep == k)].sum() for k in range(K)]
+        opn = [n[is_open & (fur == k) & (dep == k)].sum() for k in range(K)]
+        adv = [reached[k + 1] for k in range(K)]
+        skipped = [reached[k] - adv[k] - lost[k] - opn[k] for k in range(K)]
+        top = n[dep >= 0].sum()
+        open_below = [n[is_open & (fur == dep) & (dep >= 0) & (dep < k)].sum() for k in range(K + 1)]
+    reached = np.asarray(reached, dtype=float)
+    decided = reached[:K] - np.asarray(opn, dtype=float)
+    conv = np.where(decided > 0, np.asarray(adv, dtype=float) / np.where(decided > 0, decided, 1), np.nan)
+    c_lo, c_hi = wilson_interval(np.asarray(adv, dtype=float), decided)
+    cum_den = top - np.asarray(open_below, dtype=float)
+    cum_den[K] += unplaced_lost  # known non-winners, stage unknown
+    cum = np.where(cum_den > 0, reached / np.where(cum_den > 0, cum_den, 1), np.nan)
+    m_lo, m_hi = wilson_interval(reached, cum_den)
+    labels = order + [won_label(stages)]
+    nan = [np.nan]
+    return pd.DataFrame({
+        "stage": labels,
+        "stage_index": np.arange(K + 1),
+        "next_stage": labels[1:] + [None],
+        "reached": reached.astype("int64"),
+        "advanced": pd.array(list(adv) + [pd.NA], dtype="Int64"),
+        "lost": pd.array(list(lost) + [pd.NA], dtype="Int64"),
+        "open": pd.array(list(opn) + [pd.NA], dtype="Int64"),
+        "skipped": pd.array(list(skipped) + [pd.NA], dtype="Int64"),
+        "conversion": np.concatenate([conv, nan]),
+        "conversion_ci_low": np.concatenate([np.atleast_1d(c_lo), nan]),
+        "conversion_ci_high": np.concatenate([np.atleast_1d(c_hi), nan]),
+        "cumulative": cum,
+        "cumulative_ci_low": np.atleast_1d(m_lo),
+        "cumulative_ci_high": np.atleast_1d(m_hi),
+    })
+
+
+# --------------------------------------------------------------------------------------------
+# win rate
+# --------------------------------------------------------------------------------------------
+
+def win_rate(opportunities, *, by=None, period: str | None = None, definition: str = "closed",
+             stages: StageModel | None = None) -> pd.DataFrame:
+    """Win rate with its definition and a 95% Wilson interval on every row.
+
+    Parameters
+    ----------
+    opportunities : DataFrame (pandas / Polars / DuckDB) or Dataset
+        ``stage`` plus ``close_date`` ("closed") or ``created_date`` ("created") when ``period``
+        is set, and the ``by`` columns.
+    by : str or list of str, optional
+        Segment columns (e.g. ``owner``, ``lead_source``).
+    period : None, "M", "Q" or "Y"
+        Calendar period of the close date ("closed") or the creation date ("created").
+    definition : "closed" (default) or "created"
+        See ``WIN_RATE_DEFINITIONS``.
+    stages : StageModel (default: the Dataset's)
+
+    Returns
+    -------
+    DataFrame
+        ``<by>, [period], won, lost, open, n, win_rate, ci_low, ci_high, definition`` where ``n``
+        is the denominator (won + lost for "closed", all created for "created").
+    """
+    if definition not in WIN_RATE_DEFINITIONS:
+        raise ValueError(f"definition={definition!r}; use 'closed' (won / (won + lost) among deals closed in the "
+                         "period) or 'created' (won / all deals created in the cohort).")
+    opps, _, stages, _ = resolve(opportunities, stages=stages)
+    by = as_list(by)
+    date_col = "close_date" if definition == "closed" else "created_date"
+    o = lazy(opps)
+    require_columns(o, ["stage"] + by + ([date_col] if period else []), table="opportunities", purpose="the win rate")
+    o = o.select(*dict.fromkeys(by + ["stage"] + ([date_col] if period else [])))
+    keys = list(by)
+    if period:
+        o = o.with_columns(period_expr(date_col, period).alias("period"))
+        keys.append("period")
+    if nw.dependencies.is_pandas_dataframe(opps):  # pandas: classify the distinct labels, not every row
+        from ..engines.pandas_fast import with_outcome
+
+        o = with_outcome(o, stages)
+    else:
+        o = o.with_columns(outcome_code(stages).alias("_o"))
+    g = collect(o.group_by(*(keys + ["_o"]), drop_null_keys=False).agg(nw.len().alias("n")))
+    if (g["_o"] == UNKNOWN).any():
+        raise_unknown_stages(o, stages)
+    if definition == "closed":
+        g = g[g["_o"] != OPEN]
+    cols = keys + ["won", "lost", "open", "n", "win_rate", "ci_low", "ci_high", "definition"]
+    if not len(g):
+        return pd.DataFrame(columns=cols)
+    g["outcome"] = g["_o"].map({OPEN: "open", WON: "won", LOST: "lost"})
+    w = g.pivot_table(index=keys or None, columns="outcome", values="n", aggfunc="sum", fill_value=0,
+                      dropna=False) if keys else g.groupby("outcome")["n"].sum().to_frame().T
+    w = w.reindex(columns=["won", "lost", "open"], fill_value=0).reset_index(drop=not keys)
+    if keys:
+        w = w[(w[["won", "lost", "open"]].sum(axis=1) > 0)]
+    for c in ("won", "lost", "open"):
+        w[c] = w[c].astype("int64")
+    w["n"] = w["won"] + w["lost"] + (w["open"] if definition == "created" else 0)
+    w["win_rate"] = np.where(w["n"] > 0, w["won"] / w["n"].where(w["n"] > 0, 1), np.nan)
+    lo, hi = wilson_interval(w["won"].to_numpy(), w["n"].to_numpy())
+    w["ci_low"], w["ci_high"] = np.atleast_1d(lo), np.atleast_1d(hi)
+    w["definition"] = f"{definition}: {WIN_RATE_DEFINITIONS[definition]}"
+    w.columns.name = None
+    return sort_out(w[cols], keys)
+
+
+from .metrics import (
+    LEAD_FUNNEL_COLUMNS,
+    deal_totals,
+    funnel_findings,
+    kpi_rows,
+    lead_funnel,
+    sales_velocity,
+    won_revenue,
+)
+
+__all__ += ["deal_totals", "won_revenue", "funnel_findings", "LEAD_FUNNEL_COLUMNS"]

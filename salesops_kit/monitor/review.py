@@ -1,0 +1,484 @@
+"""KPI monitoring: a periodic operating review (issue 9).
+
+``review(ds, period="M")`` answers "what changed this period, is it real, and who needs to act?":
+
+* :func:`kpi_series` — every monitored KPI per week / month / quarter, overall and by segment, with its
+  95% interval; the period not over at ``as_of`` is marked ``partial``;
+* :func:`changes` — period over period and year over year, each with the test that fits the KPI
+  (two-proportion test for rates, bootstrap for means and medians, exact Poisson for counts,
+  compound-Poisson z for totals, multinomial z for NPS) and Benjamini–Hochberg q-values;
+* :func:`attainment` — actual vs target (``targets.csv``: kpi, segment, period, target; and quotas as
+  won-revenue targets per rep, team and company) with a run-rate projection to the period end;
+* alerts — control limits (``salesops_kit.stats.control``: p-chart, u-chart, EWMA) with false-discovery
+  control across all KPI × segment series, each alert a :class:`~salesops_kit.findings.Finding`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from ..engines.ops import columns, lazy
+from ..findings import Finding, Findings
+from ..stats.control import control_limits, flag_alerts
+from . import _series as ms
+from ._changes import CHANGE_COLUMNS, _shift, _with_season, change_sentence, changes, fmt, seasonal_factors
+from ._series import KPI_SPECS, SERIES_COLUMNS, KPISpec, last_complete_period, parse_review
+from .targets import (
+    TARGET_COLUMNS,
+    attainment,
+    default_targets,
+    read_targets,
+    targets_from_quotas,
+    write_default_targets,
+)
+
+__all__ = ["KPI_SPECS", "KPISpec", "kpi_series", "changes", "change_sentence", "fmt", "read_targets",
+           "targets_from_quotas", "attainment", "default_targets", "write_default_targets", "seasonal_factors",
+           "review", "MonitorReview", "alert_findings", "review_findings", "kpi_rows", "last_complete_period",
+           "CHANGE_COLUMNS", "TARGET_COLUMNS"]
+
+CSAT_MIN_RESPONSES = 10
+
+
+# ---- series -------------------------------------------------------------------------------------
+
+def kpi_series(ds, *, period: str = "M", kpis=None, maturity_days: int = 90,
+               min_responses: int = CSAT_MIN_RESPONSES, min_n: int = 5) -> pd.DataFrame:
+    """Every monitored KPI per period, overall (``segment = "all"``) and per segment.
+
+    Parameters
+    ----------
+    ds : Dataset (``load_dataset``); missing tables just drop their KPIs.
+    period : ``"W"`` (weeks from Monday), ``"M"`` or ``"Q"``.
+    kpis : names from ``KPI_SPECS`` (default all).
+    maturity_days : leads younger than this at ``as_of`` are not counted in lead conversion (their
+        periods are ``partial``), as in ``funnel.lead_funnel``.
+    min_responses, min_n : a CSAT/NPS period with fewer answers than ``min_responses`` (other means,
+        medians and CAC: fewer than ``min_n`` observations) is ``low_volume``: shown, never alerted.
+
+    Returns
+    -------
+    DataFrame ``kpi, kind, segment, period`` (start), ``period_end, partial, days`` (days covered up to
+    ``as_of``), ``n`` (trials / observations / events / new customers), ``successes, detractors, total``
+    (spend for CAC, sum for totals), ``value, ci_low, ci_high, low_volume, values`` (raw values of
+    means, medians and totals), sorted by kpi, segment, period.
+    """
+    period = ms.check_period(period)
+    wanted = list(KPI_SPECS) if kpis is None else list(kpis)
+    unknown = [k for k in wanted if k not in KPI_SPECS]
+    if unknown:
+        raise ValueError(f"unknown KPI(s) {unknown}; monitored KPIs are {', '.join(KPI_SPECS)}.")
+    as_of = ds.as_of
+    parts: list[pd.DataFrame] = []
+    opps = ds.opportunities
+    if _rows(opps):
+        parts += ms.opportunity_series(opps, stages=ds.stages, period=period, as_of=as_of, kpis=wanted)
+    if _rows(ds.leads):
+        parts += ms.lead_series(ds.leads, period=period, as_of=as_of, kpis=wanted, maturity_days=maturity_days)
+    if _rows(ds.orders):
+        parts += ms.order_series(ds.orders, ds.marketing_spend, period=period, as_of=as_of, kpis=wanted)
+    if _rows(ds.csat):
+        parts += ms.csat_series(ds.csat, period=period, as_of=as_of, kpis=wanted, owner_team=owner_teams(opps))
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return pd.DataFrame(columns=SERIES_COLUMNS)
+    s = pd.concat(parts, ignore_index=True)
+    table = s["kpi"].map(lambda k: KPI_SPECS[k].table)
+    kind = s["kind"]
+    need = np.where(table == "csat", min_responses, min_n)
+    s["low_volume"] = kind.isin(["mean", "median", "nps", "ratio"]).to_numpy() & (s["n"].to_numpy() < need)
+    s["low_volume"] |= (table == "csat").to_numpy() & (s["n"].to_numpy() < need)
+    return s.sort_values(["kpi", "segment", "period"], kind="stable").reset_index(drop=True)
+
+
+def _rows(table) -> int:
+    """Rows of a table on any engine (0 for None): narwhals ``len`` in a select, as a LazyFrame has no ``len()``."""
+    return 0 if table is None else int(lazy(table).select(nw.len()).collect().item())
+
+
+def owner_teams(opps) -> pd.DataFrame | None:
+    """owner -> team (the team of most of the owner's deals), or None without a team column."""
+    if opps is None:
+        return None
+    lf = lazy(opps, table="opportunities")
+    if "team" not in columns(lf):
+        return None
+    t = ms.collect(lf.select("owner", "team").drop_nulls().group_by("owner", "team").agg(nw.len().alias("count")))
+    t = t.sort_values(["owner", "count", "team"], ascending=[True, False, True], kind="stable")
+    return t.drop_duplicates("owner")[["owner", "team"]].reset_index(drop=True)
+
+
+# ---- the review -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MonitorReview:
+    """One periodic review: series, control limits with alerts, changes and targets.
+
+    Fields: ``period`` (W/M/Q), ``review`` (start of the reviewed period), ``as_of``, ``window``
+    (periods judged for alerts), ``series`` (:func:`kpi_series`), ``limits`` (control statistics of every
+    point, with ``lcl, ucl, alert``), ``changes`` (:func:`changes`), ``attainment`` (:func:`attainment`),
+    ``notes`` (plain sentences about what could not be done: missing tables, targets, one period).
+    """
+
+    period: str
+    review: pd.Timestamp
+    as_of: pd.Timestamp
+    window: tuple
+    series: pd.DataFrame
+    limits: pd.DataFrame
+    changes: pd.DataFrame
+    attainment: pd.DataFrame
+    alpha: float = 0.05
+    seasonal: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: tuple = field(default_factory=tuple)
+    teams: tuple = field(default_factory=tuple)  # (owner, team) pairs, to name who acts
+
+    @property
+    def label(self) -> str:
+        return str(self.review.to_period(ms.FREQ[self.period]))
+
+    @property
+    def alerts(self) -> pd.DataFrame:
+        """Alerted points: ``kpi, segment, period, value, stat, center, sigma, lcl, ucl, z, p_value, q_value,
+        direction, adverse, chart`` sorted by kpi, segment, period."""
+        cols = ["kpi", "segment", "period", "value", "stat", "center", "sigma", "lcl", "ucl", "z", "p_value",
+                "q_value", "direction", "adverse", "chart"]
+        if self.limits is None or not len(self.limits):
+            return pd.DataFrame(columns=cols)
+        a = self.limits[self.limits["alert"]].copy()
+        a["adverse"] = [np.sign(z) != KPI_SPECS[k].direction for k, z in zip(a["kpi"], a["z"], strict=True)]
+        return a[cols].reset_index(drop=True)
+
+    def scorecard(self, segment: str = "all") -> pd.DataFrame:
+        """One row per KPI of ``segment``: ``kpi, this_period, last_period, change, p_value, verdict,
+        target, attainment, status`` (raw numbers; format at display time)."""
+        ch = self.changes
+        pop = ch[(ch["segment"] == segment) & (ch["comparison"] == "pop")].set_index("kpi")
+        at = self.attainment
+        at = at[(at["segment"] == segment) & (at["period"] == self.review)].set_index("kpi") if len(at) else at
+        al = self.alerts
+        rows = []
+        for kpi in KPI_SPECS:
+            if kpi not in pop.index:
+                continue
+            r = pop.loc[kpi]
+            alerted = bool(len(al) and ((al["kpi"] == kpi) & (al["segment"] == segment)
+                                        & (al["period"] == self.review)).any())
+            if r["note"]:
+                verdict = r["note"]
+            elif r["significant"]:
+                verdict = "up" if r["change"] > 0 else "down"
+            else:
+                verdict = "within normal variation"
+            tgt = at.loc[kpi] if len(at) and kpi in at.index else None
+            status = "alert" if alerted else (tgt["status"] if tgt is not None else "no target")
+            rows.append({"kpi": kpi, "this_period": r["value"], "last_period": r["base_value"], "change": r["change"],
+                         "p_value": r["p_value"], "verdict": verdict,
+                         "target": np.nan if tgt is None else tgt["target"],
+                         "attainment": np.nan if tgt is None else tgt["attainment"], "status": status})
+        return pd.DataFrame(rows, columns=["kpi", "this_period", "last_period", "change", "p_value", "verdict",
+                                           "target", "attainment", "status"])
+
+    def scorecard_text(self, segment: str = "all") -> pd.DataFrame:
+        """The scorecard formatted for display (strings with units)."""
+        sc = self.scorecard(segment)
+        out = pd.DataFrame({"KPI": [KPI_SPECS[k].label for k in sc["kpi"]]})
+        f = [KPI_SPECS[k].fmt for k in sc["kpi"]]
+        out["this period"] = [fmt(v, k) for v, k in zip(sc["this_period"], f, strict=True)]
+        out["last period"] = [fmt(v, k) for v, k in zip(sc["last_period"], f, strict=True)]
+        out["change"] = [("–" if pd.isna(v) else (f"{v * 100:+.1f} pts" if k in ("pct", "nps") else
+                          ("+" if v >= 0 else "−") + fmt(abs(v), k))) for v, k in zip(sc["change"], f, strict=True)]
+        out["p"] = [("–" if pd.isna(p) else f"{p:.2g}" if p >= 0.001 else "<0.001") for p in sc["p_value"]]
+        out["target"] = [fmt(v, k) for v, k in zip(sc["target"], f, strict=True)]
+        out["attainment"] = ["–" if pd.isna(v) else f"{v:.0%}" for v in sc["attainment"]]
+        out["status"] = sc["status"].map(lambda x: {"met": "target met", "missed": "target missed"}.get(x, x))
+        out["signal"] = sc["verdict"]
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        return self.scorecard()
+
+    def headline(self) -> str:
+        a = self.alerts
+        adverse = int(a["adverse"].sum()) if len(a) else 0
+        return (f"Review of {self.label} ({len(self.series.groupby(['kpi', 'segment'])) if len(self.series) else 0} "
+                f"KPI × segment series): {len(a)} alert(s) in the last {len(self.window)} period(s), {adverse} adverse "
+                f"(false-discovery rate {self.alpha:.0%}).")
+
+    def findings(self) -> Findings:
+        """Alerts, significant changes of the review period and missed targets (:func:`review_findings`)."""
+        return review_findings(self)
+
+    def plot(self, ax=None, *, kpi: str = "win_rate", segment: str = "all", **kwargs):
+        from ..plots.monitor import control_chart
+
+        return control_chart(self, kpi=kpi, segment=segment, ax=ax, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from ..findings import escape_html
+
+        return (f"<p>{escape_html(self.headline())}</p>" + self.scorecard_text().to_html(index=False, escape=True))
+
+
+def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha: float = 0.05,
+           window: int | None = None, baseline: int | None = None, min_baseline: int | None = None,
+           method: str = "bh", lam: float = 0.3, n_boot: int = 2000) -> MonitorReview:
+    """Run the periodic KPI review of a dataset.
+
+    Parameters
+    ----------
+    ds : Dataset.
+    period : ``"W"``, ``"M"`` or ``"Q"``.
+    review : the period to review (``"2025-11"``, ``"2025Q4"``); None = the last complete period at
+        ``ds.as_of``.
+    targets : None (look for ``targets.csv`` next to the data), a path, a DataFrame (``kpi, segment,
+        period, target``) or False (no targets file). Quotas, when present, are added as won-revenue
+        targets.
+    alpha : false-discovery rate for alerts and changes.
+    window : periods (ending at ``review``) judged for alerts; default one year (52 / 12 / 4).
+    baseline, min_baseline : trailing periods behind each control limit (default one year, half a year).
+    method : ``"bh"`` or ``"bonferroni"`` (see ``control.flag_alerts``).
+    """
+    period = ms.check_period(period)
+    lag = ms.YEAR_LAG[period]
+    window = lag if window is None else int(window)
+    baseline = lag if baseline is None else int(baseline)
+    min_baseline = max(lag // 2, 3) if min_baseline is None else int(min_baseline)
+    notes: list[str] = []
+    rev = last_complete_period(ds.as_of, period) if review is None else parse_review(review, period)
+    series = kpi_series(ds, period=period, kpis=kpis)
+    missing = [t for t in ("opportunities", "leads", "orders", "marketing_spend", "csat") if not ds.has(t)]
+    if missing:
+        notes.append(f"No {', '.join(missing)} table: the KPIs that need {'it' if len(missing) == 1 else 'them'} "
+                     "are not monitored.")
+    if ds.csat is None:
+        notes.append("No CSAT answers in this dataset: CSAT and NPS are not monitored.")
+    elif "nps" in KPI_SPECS and (kpis is None or "nps" in kpis) and not (series["kpi"] == "nps").any():
+        notes.append("No answers on a 0–10 scale (scale_max = 10): NPS is not computed; CSAT is on its own scale.")
+    n_periods = series["period"].nunique() if len(series) else 0
+    if n_periods <= 1:
+        notes.append("Only one period of data: no change can be tested and no control limit drawn; "
+                     "collect more periods before reading trends.")
+    elif n_periods < min_baseline + 1:
+        notes.append(f"Only {n_periods} periods of data: control limits need {min_baseline} periods of baseline, "
+                     "so no alert can be raised yet.")
+    if rev > ds.as_of:
+        raise ValueError(f"review period {rev.date()} starts after the as-of date {ds.as_of.date()}; "
+                         "choose an earlier period.")
+    win = tuple(_shift(rev, period, k) for k in range(window - 1, -1, -1))
+    factors = seasonal_factors(series, period=period, before=rev)
+    if period in ("M", "Q") and not len(factors) and len(series):
+        notes.append("Less than a full calendar year before the review window: counts and totals are charted "
+                     "without seasonal adjustment (a seasonal peak may show as an alert).")
+    lim = control_limits(_with_season(series, factors, period), baseline=baseline, min_baseline=min_baseline, lam=lam,
+                         charts={k: s.chart for k, s in KPI_SPECS.items() if s.chart},
+                         log_kpis={k for k, s in KPI_SPECS.items() if s.log})
+    lim = flag_alerts(lim, periods=win, alpha=alpha, method=method)
+    ch = changes(series, review=rev, period=period, alpha=alpha, n_boot=n_boot)
+    tg = _targets(ds, targets, notes)
+    at = attainment(series, tg, period=period) if len(tg) else attainment(series, None, period=period)
+    if len(tg) and not (len(at) and (at["period"] == rev).any()):
+        notes.append(f"No target for {rev.to_period(ms.FREQ[period])}: attainment is not shown for it.")
+    ot = owner_teams(ds.opportunities)
+    teams = () if ot is None else tuple(zip(ot["owner"], ot["team"], strict=True))
+    return MonitorReview(period, rev, ds.as_of, win, series, lim, ch, at, alpha, factors, tuple(notes), teams)
+
+
+def _targets(ds, targets, notes: list[str]) -> pd.DataFrame:
+    frames = []
+    if targets is None and ds.data_dir is not None and (Path(ds.data_dir) / "targets.csv").exists():
+        targets = Path(ds.data_dir) / "targets.csv"
+    if isinstance(targets, (str, Path)):
+        frames.append(read_targets(targets))
+    elif isinstance(targets, pd.DataFrame):
+        t = targets.copy()
+        t["source"] = t.get("source", "targets table")
+        frames.append(t[TARGET_COLUMNS])
+    else:
+        notes.append("No targets file (targets.csv with kpi, segment, period, target): only quotas, if any, "
+                     "serve as targets.")
+    if _rows(ds.quotas):
+        frames.append(targets_from_quotas(ds.quotas, owner_team=owner_teams(ds.opportunities)))
+    else:
+        notes.append("No quotas table: won revenue has no quota target.")
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=TARGET_COLUMNS)
+    t = pd.concat(frames, ignore_index=True)
+    # a targets-file row wins over a quota for the same KPI, segment and period
+    return t.drop_duplicates(["kpi", "segment", "period"], keep="first").reset_index(drop=True)
+
+
+# ---- findings and KPI rows -------------------------------------------------------------------------
+
+def _who(spec: KPISpec, segment: str, teams: dict) -> str:
+    from ..i18n import t, tr  # findings text in the report language
+
+    if segment == "all":
+        return tr("head of sales") if spec.owner == "sales manager" else \
+            tr("head of {function}", function=t(spec.owner.split()[0])) \
+            if spec.owner != "customer success manager" else tr("head of customer success")
+    col, _, val = segment.partition("=")
+    role = t(spec.owner)
+    if col == "owner":
+        team = teams.get(val)
+        return tr("{rep}'s {role}", rep=val, role=role) + (tr(" (team {team})", team=team) if team else "")
+    if col == "team":
+        return tr("the {role} of team {team}", role=role, team=val)
+    return tr("the {role} responsible for {column} {value}", role=role, column=t(col.replace("_", " ")), value=val)
+
+
+def _zstar(row) -> float:
+    """The |z| at which this point's chart alerts (from its drawn limits)."""
+    return float(abs(row["ucl"] - row["center"]) / row["sigma"]) if row["sigma"] > 0 else float("nan")
+
+
+def alert_findings(rv: MonitorReview) -> Findings:
+    """One :class:`Finding` per alerted KPI × segment (consecutive alerted periods together)."""
+    from ..i18n import t, tr  # findings text in the report language
+
+    a = rv.alerts
+    teams = dict(rv.teams)
+    out = []
+    for (kpi, seg), g in a.groupby(["kpi", "segment"], sort=True):
+        spec = KPI_SPECS[kpi]
+        g = g.sort_values("period")
+        per = [str(p.to_period(ms.FREQ[rv.period])) for p in g["period"]]
+        vals = ", ".join(tr("{value} in {period}", value=fmt(v, spec.fmt), period=p)
+                         for v, p in zip(g["value"], per, strict=True))
+        chart = {"p": "p-chart", "u": "u-chart", "cp": "compound-Poisson", "xbar": "X̄-chart",
+                 "ewma": "EWMA"}[g["chart"].iloc[0]]
+        adverse = bool(g["adverse"].any())
+        last = g.iloc[-1]
+        below = last["direction"] == "down"
+        lo3, hi3 = last["center"] - 3 * last["sigma"], last["center"] + 3 * last["sigma"]
+        if spec.kind == "rate":
+            hi3 = min(hi3, 1.0)
+        out.append(Finding(
+            subject=seg, metric=spec.label, value=vals,
+            benchmark=tr("expected {low}–{high} (3-sigma {chart} range)",
+                         low=fmt(max(lo3, 0) if spec.kind != "nps" else lo3, spec.fmt), high=fmt(hi3, spec.fmt),
+                         chart=t(chart)),
+            q_value=float(g["q_value"].min()),
+            evidence=(tr("{n} period(s) below the control limits of the trailing baseline (centre {centre}; z = "
+                         "{z:.1f}, alert threshold after false-discovery control |z| ≥ {zstar:.1f})", n=len(g),
+                         centre=fmt(last["center"], spec.fmt), z=last["z"], zstar=_zstar(last)) if below else
+                      tr("{n} period(s) above the control limits of the trailing baseline (centre {centre}; z = "
+                         "{z:.1f}, alert threshold after false-discovery control |z| ≥ {zstar:.1f})", n=len(g),
+                         centre=fmt(last["center"], spec.fmt), z=last["z"], zstar=_zstar(last))),
+            suggestion=(tr("{who} to find the cause and act within the next period", who=_who(spec, seg, teams))
+                        if adverse else tr("{who} to confirm what worked and keep it", who=_who(spec, seg, teams))),
+            topic="monitoring", severity=float(np.abs(g["z"]).max()) * (2 if adverse else 1)))
+    return Findings(out, title=tr("Alerts, {n} period(s) to {label}", n=len(rv.window), label=rv.label),
+                    empty=tr("No KPI moved outside its control limits in the {n} period(s) to {label}.",
+                             n=len(rv.window), label=rv.label))
+
+
+def review_findings(rv: MonitorReview, *, segments=("all", "team="), min_gap: float = 0.05) -> Findings:
+    """The review's findings: every alert (:func:`alert_findings`), plus, for the company and teams,
+    period-over-period or year-over-year changes significant after BH (q < alpha) that are not already
+    alerts, and targets missed in the review period by more than ``min_gap`` (attainment below 95% by
+    default)."""
+    from ..i18n import t, tr  # findings text in the report language
+
+    out = list(alert_findings(rv))
+    alerted = {(f.metric, f.subject) for f in out}
+
+    def keep(seg: str) -> bool:
+        return any(seg == x or (x.endswith("=") and seg.startswith(x)) for x in segments)
+    ch = rv.changes
+    sig = ch[ch["significant"] & ch["segment"].map(keep)] if len(ch) else ch
+    for r in sig.itertuples(index=False):
+        spec = KPI_SPECS[r.kpi]
+        if (spec.label, r.segment) in alerted:
+            continue
+        adverse = np.sign(r.change) != spec.direction
+        base = "last period" if r.comparison == "pop" else "a year earlier"
+        who = _who(spec, r.segment, dict(rv.teams))
+        out.append(Finding(
+            subject=r.segment, metric=f"{spec.label} ({'vs ' + base})", value=fmt(r.value, spec.fmt),
+            benchmark=(tr("{value} last period", value=fmt(r.base_value, spec.fmt)) if r.comparison == "pop" else
+                       tr("{value} a year earlier", value=fmt(r.base_value, spec.fmt))), q_value=float(r.q_value),
+            interval=tr("change 95% CI {low} to {high}", low=fmt(r.ci_low, spec.fmt), high=fmt(r.ci_high, spec.fmt))
+            if spec.fmt not in ("pct", "nps") else
+            tr("change 95% CI {low:+.1f} to {high:+.1f} pts", low=r.ci_low * 100, high=r.ci_high * 100),
+            evidence=tr("{test}, p = {p:.2g}", test=t(r.test), p=r.p_value),
+            suggestion=(tr("{who} to explain the drop at the next review", who=who) if r.change < 0 else
+                        tr("{who} to explain the rise at the next review", who=who)),
+            topic="monitoring", severity=(1.0 if adverse else 0.5) * float(-np.log10(max(r.q_value, 1e-12)))))
+    at = rv.attainment
+    if len(at):
+        miss = at[(at["period"] == rv.review) & (at["status"] == "missed") & at["segment"].map(keep)
+                  & (at["attainment"] < 1 - min_gap)]
+        for r in miss.itertuples(index=False):
+            spec = KPI_SPECS.get(r.kpi)
+            if spec is None:
+                continue
+            out.append(Finding(
+                subject=r.segment, metric=f"{spec.label} vs target", value=fmt(r.actual, spec.fmt),
+                benchmark=tr("target {target} ({source})", target=fmt(r.target, spec.fmt), source=t(r.source)),
+                evidence=tr("attainment {attainment:.0%} in {label}", attainment=r.attainment, label=rv.label),
+                suggestion=tr("{who} to plan the gap into next period", who=_who(spec, r.segment, dict(rv.teams))),
+                topic="monitoring", severity=float(max(0.0, 1 - r.attainment))))
+    return Findings(out, title=tr("KPI review {label}", label=rv.label),
+                    empty=tr("No alert, no significant change and no missed target in {label}.", label=rv.label))
+
+
+def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
+    """CSAT / NPS (all answers to as-of, overall, per team and per rep — ``csat_mean`` per rep comes from
+    ``reps``), the review month's changes and attainment, and the number of alerts; [] when no
+    monitored table is present.
+
+    ``reviewed``: a :func:`review` of ``ds`` already computed (notebook 05 passes its own, so the review is
+    not run twice). It is used when it matches the registry's definitions (monthly, alerts at q < 0.05 over
+    12 months), whichever month it reviews; otherwise ``review(ds, period="M")`` with its defaults (the last
+    complete month) is run here.
+    """
+    if not any(ds.has(t) for t in ("opportunities", "leads", "orders", "csat")):
+        return []
+    usable = reviewed is not None and reviewed.period == "M" and reviewed.alpha == 0.05 and len(reviewed.window) == 12
+    rv = reviewed if usable else review(ds, period="M")
+    rows: list[dict] = []
+    s = rv.series
+    for kpi in ("csat_mean", "csat_satisfied_share", "nps"):
+        g = s[s["kpi"] == kpi]
+        if kpi == "csat_mean":  # per rep: the rep scorecard's row (same definition)
+            g = g[~g["segment"].str.startswith("owner=")]
+        for seg, x in g.groupby("segment", sort=True):
+            rows.append({"kpi": kpi, "segment": seg, **_overall(kpi, x)})
+    for r in rv.changes.itertuples(index=False):
+        if np.isnan(r.change):
+            continue
+        rows.append({"kpi": f"{r.kpi}_change_{r.comparison}", "segment": r.segment, "value": r.change,
+                     "ci_low": r.ci_low, "ci_high": r.ci_high})
+    at = rv.attainment
+    for r in at[at["period"] == rv.review].itertuples(index=False) if len(at) else []:
+        if not np.isnan(r.attainment):
+            rows.append({"kpi": f"{r.kpi}_attainment", "segment": r.segment, "value": r.attainment})
+    rows.append({"kpi": "alerts", "segment": "all", "value": int(len(rv.alerts))})
+    return rows
+
+
+def _overall(kpi: str, x: pd.DataFrame) -> dict:
+    from ..stats import nps_interval, wilson_interval
+
+    n = float(x["n"].sum())
+    if kpi == "csat_satisfied_share":
+        k = float(x["successes"].sum())
+        lo, hi = wilson_interval(k, n)
+        return {"value": k / n if n else np.nan, "ci_low": lo, "ci_high": hi}
+    if kpi == "nps":
+        v, lo, hi = nps_interval(x["successes"].sum(), x["detractors"].sum(), n)
+        return {"value": v, "ci_low": lo, "ci_high": hi}
+    vals = np.concatenate([v for v in x["values"] if v is not None and len(v)]) if n else np.array([])
+    if len(vals) < 2:
+        return {"value": float(vals.mean()) if len(vals) else np.nan, "ci_low": np.nan, "ci_high": np.nan}
+    from scipy import stats as st
+
+    half = st.t.ppf(0.975, len(vals) - 1) * vals.std(ddof=1) / np.sqrt(len(vals))
+    return {"value": float(vals.mean()), "ci_low": float(vals.mean() - half), "ci_high": float(vals.mean() + half)}

@@ -1,0 +1,296 @@
+"""Machine-readable report files: kpis.csv/.xlsx, findings.csv, quarantine/, manifest.json.
+
+Every text cell that a spreadsheet could read as a formula (starting with ``=``, ``+``, ``-``, ``@``,
+tab or carriage return) is prefixed with a single quote; genuine numbers (``-12.5``, ``-3%``) stay
+numbers. CSV files are written deterministically (fixed column order, sorted rows, ``\\n`` line ends,
+floats with 12 significant digits), so two runs on the same inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import re
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["neutralise", "neutralise_frame", "csv_text", "write_csv", "write_xlsx", "write_kpis", "collect_findings",
+           "findings_table", "write_findings", "write_quarantine", "file_sha256", "build_manifest",
+           "FINDINGS_COLUMNS"]
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A plain number, optionally signed, with thousands separators, decimals, exponent, a currency sign or %.
+_NUMBER = re.compile(r"^[+-]?[$€£¥]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?([eE][+-]?\d+)?%?$")
+
+
+def neutralise(value):
+    """Make a value safe for a spreadsheet cell: text starting with ``= + - @`` (or tab/CR) gets a
+    leading ``'``, unless it is a plain number such as ``-12.5`` or ``-3%``. Non-text is unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells (and column names) are neutralised (see :func:`neutralise`)."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(neutralise)
+    out.columns = [neutralise(str(c)) for c in out.columns]
+    return out
+
+
+def _fmt_float(v):
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        r = float(f"{v:.12g}")
+        return str(int(r)) if r.is_integer() and abs(r) < 1e15 else repr(r)
+    return v
+
+
+def csv_text(df: pd.DataFrame) -> str:
+    """Neutralised, deterministic CSV text (floats to 12 significant digits, ``\\n`` line ends)."""
+    out = neutralise_frame(df)
+    for c in out.columns:
+        if out[c].dtype.kind == "f" or out[c].dtype == object:
+            out[c] = out[c].map(_fmt_float)
+    return out.to_csv(index=False, lineterminator="\n")
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    """Write :func:`csv_text` of ``df`` as UTF-8."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(csv_text(df), encoding="utf-8")
+    return path
+
+
+def write_xlsx(df: pd.DataFrame, path: Path, *, sheet: str = "kpis") -> Path:
+    """Write a neutralised XLSX (text that looks like a formula is stored as text with a leading ``'``)."""
+    from openpyxl import Workbook
+
+    out = neutralise_frame(df)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = sheet
+    ws.append(list(out.columns))
+    for row in out.itertuples(index=False):
+        cells = []
+        for v in row:
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                cells.append(None)
+            elif hasattr(v, "item"):  # numpy scalar
+                cells.append(v.item())
+            else:
+                cells.append(v)
+        ws.append(cells)
+    for row in ws.iter_rows():  # openpyxl treats any str starting with "=" as a formula: force text
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+    ws.freeze_panes = "A2"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def write_kpis(kpis: pd.DataFrame, out_dir: Path, *, lang: str = "en") -> dict[str, Path]:
+    """``kpis.csv`` and ``kpis.xlsx`` (kpi, segment, value, ci_low, ci_high, unit, definition).
+
+    With ``lang="zh"`` the ``definition`` column is the Chinese definition of each KPI
+    (:func:`salesops_kit.i18n.kpi_definition`); names, segments and units stay machine-readable."""
+    from ..kpis import KPI_COLUMNS
+
+    df = kpis.reindex(columns=KPI_COLUMNS)
+    if len(df):
+        df = df.sort_values(["kpi", "segment"], kind="stable").reset_index(drop=True)
+        if lang != "en":
+            from ..i18n import kpi_definition
+
+            df["definition"] = [kpi_definition(str(k), lang, default=d)
+                                for k, d in zip(df["kpi"], df["definition"], strict=True)]
+    return {"kpis.csv": write_csv(df, Path(out_dir) / "kpis.csv"),
+            "kpis.xlsx": write_xlsx(df, Path(out_dir) / "kpis.xlsx", sheet="kpis")}
+
+
+# --- findings ------------------------------------------------------------------------------------------
+FINDINGS_COLUMNS = ["notebook", "rank", "title", "subject", "metric", "value", "benchmark", "interval", "q_value",
+                    "evidence", "suggestion", "topic", "severity", "text"]
+
+
+def collect_findings(executed: Path) -> list[dict]:
+    """Findings records displayed in an executed notebook (outputs carrying ``FINDINGS_MIME``), in order.
+
+    Each record gets ``title`` (the Findings block's title) and ``rank`` (1 = first shown).
+    """
+    import nbformat
+
+    from ..findings import FINDINGS_MIME
+
+    nb = nbformat.read(executed, as_version=4)
+    recs: list[dict] = []
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        for out in cell.get("outputs", []):
+            payload = (out.get("data") or {}).get(FINDINGS_MIME)
+            if isinstance(payload, str):
+                try:
+                    payload = json.loads(payload)
+                except ValueError:
+                    continue
+            if not isinstance(payload, dict):
+                continue
+            for r in payload.get("findings") or []:
+                if isinstance(r, dict):
+                    recs.append({**r, "title": payload.get("title") or "", "rank": len(recs) + 1})
+    return recs
+
+
+def _finding_text(rec: dict, lang: str = "en") -> str:
+    """The finding as the plain-text sentence of the report language (metric names translated)."""
+    from ..findings import Finding
+    from ..i18n import t
+
+    known = {k: rec.get(k) for k in ("subject", "metric", "value", "benchmark", "interval", "q_value", "evidence",
+                                     "suggestion", "topic", "severity") if rec.get(k) is not None}
+    if lang != "en" and isinstance(known.get("metric"), str):
+        known["metric"] = t(known["metric"], lang)
+    try:
+        text = Finding(**known).sentence(lambda s: "" if s is None else str(s))
+    except TypeError:
+        return ""
+    return text.replace(" vs ", f" {t('vs', lang)} ", 1) if lang != "en" and known.get("benchmark") else text
+
+
+def findings_table(by_notebook: dict[str, list[dict]], *, lang: str = "en") -> pd.DataFrame:
+    """One row per finding: notebook, rank, title, the Finding fields (as recorded) and the plain-text
+    sentence in the report language."""
+    rows = []
+    for nb in sorted(by_notebook):
+        for r in by_notebook[nb]:
+            rows.append({"notebook": nb, **{k: r.get(k) for k in FINDINGS_COLUMNS if k not in ("notebook", "text")},
+                         "text": _finding_text(r, lang)})
+    df = pd.DataFrame(rows, columns=FINDINGS_COLUMNS)
+    for c in ("q_value", "severity"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    df["rank"] = pd.to_numeric(df["rank"], errors="coerce").astype("Int64")
+    return df.sort_values(["notebook", "rank"], kind="stable").reset_index(drop=True)
+
+
+def write_findings(by_notebook: dict[str, list[dict]], out_dir: Path, *, lang: str = "en") -> Path:
+    """``findings.csv``: every finding of every notebook (plain text, neutralised)."""
+    return write_csv(findings_table(by_notebook, lang=lang), Path(out_dir) / "findings.csv")
+
+
+# --- quarantine ----------------------------------------------------------------------------------------
+def write_quarantine(ds, out_dir: Path) -> list[Path]:
+    """``quarantine/<table>.csv``: rejected rows with their ``reason``, one file per table that has any.
+
+    Uses ``salesops_kit.data.audit.write_quarantine`` when the loader provides it (then neutralises the files
+    it wrote); otherwise writes ``ds.quarantine`` itself. Empty tables write no file.
+    """
+    from .runner import safe_filename
+
+    qdir = Path(out_dir)
+    qdir.mkdir(parents=True, exist_ok=True)
+    writer = None
+    try:
+        from ..data import audit as quality
+
+        writer = getattr(quality, "write_quarantine", None)
+    except ImportError:
+        pass
+    if writer is not None:
+        written = [Path(p) for p in (writer(ds, qdir) or [])]
+        for p in written:  # their rows are raw text from the export: neutralise for spreadsheets
+            if p.suffix == ".csv" and p.exists():
+                df = pd.read_csv(p, dtype=str, keep_default_na=False)
+                write_csv(df, p)
+        return sorted(written)
+    written = []
+    for name in sorted(ds.quarantine or {}):
+        q = ds.quarantine[name]
+        if q is None or not len(q):
+            continue
+        written.append(write_csv(q, qdir / f"{safe_filename(name)}.csv"))
+    return written
+
+
+# --- manifest ------------------------------------------------------------------------------------------
+_LIBRARIES = ("pandas", "numpy", "scipy", "statsmodels", "lifelines", "matplotlib", "seaborn", "narwhals",
+              "pyarrow", "openpyxl", "pyyaml", "papermill", "nbconvert", "nbformat", "ipykernel", "jupyter_client")
+
+
+def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def build_manifest(ds, *, data_dir: Path, mapping: str, params: dict, runs, lang: str, no_code: bool,
+                   started: datetime | None = None, seconds_total: float | None = None,
+                   outputs: list[str] | None = None) -> dict:
+    """What produced the report: inputs (name, table, bytes, SHA-256), mapping (name, source, content and
+    its hash when a file), parameters, as-of, kit/library versions and the run time of every notebook."""
+    from .. import __version__
+
+    data_dir = Path(data_dir)
+    inputs = []
+    for table in sorted(ds.files or {}):
+        for p in sorted(Path(x) for x in ds.files[table]):
+            try:
+                name = p.resolve().relative_to(data_dir.resolve()).as_posix()
+            except ValueError:
+                name = p.name
+            inputs.append({"file": name, "table": table, "bytes": p.stat().st_size, "sha256": file_sha256(p)})
+    mp = Path(str(mapping))
+    mapping_info = {"name": ds.mapping_name, "source": "file" if mp.is_file() else "built-in",
+                    "content": _jsonable(ds.mapping)}
+    if mp.is_file():
+        mapping_info.update(path=str(mp), sha256=file_sha256(mp))
+    return {
+        "kit": {"name": "salesops-kit", "version": __version__},
+        "generated_at": (started or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data_dir": str(data_dir),
+        "inputs": inputs,
+        "mapping": mapping_info,
+        "as_of": str(ds.as_of.date()),
+        "parameters": _jsonable(params),
+        "options": {"lang": lang, "no_code": no_code},
+        "versions": {"python": platform.python_version(), **{lib: _version(lib) for lib in _LIBRARIES}},
+        "notebooks": [{"notebook": r.notebook, "status": r.status, "seconds": round(r.seconds, 3),
+                       "html": r.html.name if r.html else None, "failed_cell": r.failed_cell,
+                       "error": r.error or None, "missing_tables": list(r.missing)} for r in runs],
+        "seconds_total": None if seconds_total is None else round(seconds_total, 3),
+        "outputs": sorted(outputs or []),
+    }
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=str, sort_keys=True))
+
+
+def write_manifest(manifest: dict, out_dir: Path) -> Path:
+    p = Path(out_dir) / "manifest.json"
+    p.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
+    return p

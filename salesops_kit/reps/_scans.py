@@ -1,0 +1,219 @@
+"""Row-level scans behind the rep scorecard and drivers (issue 6), written with narwhals.
+
+Each scan takes one canonical table as any narwhals-supported frame (pandas, Polars eager or lazy,
+DuckDB relation, ...), pushes filtering and grouping to that engine and returns a small pandas frame
+(one row per rep, or per rep x response band x activity band x source). Private: the public entry
+points are :func:`salesops_kit.reps.scorecard`, :func:`salesops_kit.reps.compare_reps` and
+:func:`salesops_kit.reps.drivers.response_drivers`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+# response-time bands: index -> label (hours after the lead arrived); 4 = never answered
+RESPONSE_BANDS = ("within 1 h", "1-4 h", "4-24 h", "after 24 h", "no response")
+ACTIVITY_BANDS = ("0", "1", "2", "3+")
+
+
+def _lazy(frame):
+    return nw.from_native(frame).lazy()
+
+
+def _cols(lf) -> list[str]:
+    return list(lf.collect_schema().names())
+
+
+def _done(lf) -> pd.DataFrame:
+    return lf.collect().to_pandas()
+
+
+def _py(ts) -> _dt.datetime:
+    return pd.Timestamp(ts).floor("us").to_pydatetime()
+
+
+def _between(col: str, start, end):
+    expr = nw.lit(True)
+    if start is not None:
+        expr = expr & (nw.col(col) >= _py(start))
+    if end is not None:
+        expr = expr & (nw.col(col) <= _py(end))
+    return expr
+
+
+def deal_scan(opportunities, *, start=None, end=None, as_of) -> pd.DataFrame:
+    """Per owner: closed/won deals closed in [start, end], won revenue, open pipeline at ``as_of``.
+
+    Returns columns ``owner, team, deals_closed, deals_won, won_revenue, won_with_amount,
+    deals_created, open_deals, open_pipeline`` (team = the alphabetically last non-missing team of the
+    owner's deals, ``"all"`` without a team column), sorted by owner.
+    """
+    lf = _lazy(opportunities)
+    cols = _cols(lf)
+    team = nw.col("team") if "team" in cols else nw.lit("all")
+    closed = nw.col("is_closed").fill_null(False)
+    won = nw.col("is_won").fill_null(False)
+    in_period = _between("close_date", start, end)
+    created_in = _between("created_date", start, end)
+    open_now = ~closed & (nw.col("created_date") <= _py(as_of))
+    out = (
+        lf.filter(~nw.col("owner").is_null())
+        .with_columns(
+            _team=team,
+            _closed=(closed & in_period).cast(nw.Int64),
+            _won=(won & in_period).cast(nw.Int64),
+            _won_amt=nw.when(won & in_period).then(nw.col("amount")).otherwise(nw.lit(None)),
+            _created=created_in.cast(nw.Int64),
+            _open=open_now.cast(nw.Int64),
+            _open_amt=nw.when(open_now).then(nw.col("amount")).otherwise(nw.lit(None)),
+        )
+        .group_by("owner")
+        .agg(
+            team=nw.col("_team").max(),
+            deals_closed=nw.col("_closed").sum(),
+            deals_won=nw.col("_won").sum(),
+            won_revenue=nw.col("_won_amt").sum(),
+            won_with_amount=nw.col("_won_amt").count(),
+            deals_created=nw.col("_created").sum(),
+            open_deals=nw.col("_open").sum(),
+            open_pipeline=nw.col("_open_amt").sum(),
+        )
+        .sort("owner")
+    )
+    df = _done(out)
+    df["team"] = df["team"].fillna("all").astype(str)
+    for c in ("deals_closed", "deals_won", "won_with_amount", "deals_created", "open_deals"):
+        df[c] = df[c].fillna(0).astype("int64")
+    return df.reset_index(drop=True)
+
+
+def won_revenue_between(opportunities, *, start, end) -> pd.DataFrame:
+    """Per owner: revenue of deals won with close date in [start, end] (``owner, won_revenue``)."""
+    lf = _lazy(opportunities)
+    won = nw.col("is_won").fill_null(False) & _between("close_date", start, end)
+    out = (lf.filter(won & ~nw.col("owner").is_null()).group_by("owner")
+           .agg(won_revenue=nw.col("amount").sum()).sort("owner"))
+    return _done(out)
+
+
+def _response_hours():
+    return (nw.col("first_response_date") - nw.col("created_date")).dt.total_seconds() / 3600.0
+
+
+def lead_frame(leads, *, start=None, end=None, cutoff, activities=None):
+    """Mature leads (created on or before ``cutoff``) with ``_converted``, ``_hours``, ``_band``
+    (index into RESPONSE_BANDS) and ``_acts``/``_aband`` (activities logged on the lead) columns,
+    as a narwhals LazyFrame (nothing is computed yet)."""
+    lf = _lazy(leads)
+    cols = _cols(lf)
+    conv = nw.lit(False)
+    if "opportunity_id" in cols:
+        conv = conv | ~nw.col("opportunity_id").is_null()
+    if "converted_date" in cols:
+        conv = conv | ~nw.col("converted_date").is_null()
+    lf = lf.filter((nw.col("created_date") <= _py(cutoff)) & _between("created_date", start, end))
+    hours = _response_hours() if "first_response_date" in cols else nw.lit(None, dtype=nw.Float64)
+    lf = lf.with_columns(_converted=conv.cast(nw.Int64), _hours=hours)
+    band = (nw.when(nw.col("_hours").is_null()).then(nw.lit(4))
+            .otherwise((nw.col("_hours") > 1).cast(nw.Int64) + (nw.col("_hours") > 4).cast(nw.Int64)
+                       + (nw.col("_hours") > 24).cast(nw.Int64)))
+    lf = lf.with_columns(_band=band)
+    if activities is not None:
+        acts = _lazy(activities)
+        if "lead_id" in _cols(acts) and "lead_id" in cols:
+            per_lead = (acts.filter(~nw.col("lead_id").is_null()).group_by("lead_id")
+                        .agg(_acts=nw.len()))
+            lf = lf.join(per_lead, on="lead_id", how="left").with_columns(
+                _acts=nw.col("_acts").fill_null(0))
+        else:
+            activities = None
+    if activities is None:
+        lf = lf.with_columns(_acts=nw.lit(None, dtype=nw.Float64))
+    lf = lf.with_columns(_aband=nw.when(nw.col("_acts") >= 3).then(nw.lit(3)).otherwise(nw.col("_acts")))
+    return lf
+
+
+def lead_cells(leads, *, start=None, end=None, cutoff, activities=None) -> pd.DataFrame:
+    """Mature leads counted per ``owner, source, response_band, activity_band`` with ``leads,
+    converted, hours_sum`` (small: at most reps x sources x 5 x 4 rows), sorted."""
+    lf = lead_frame(leads, start=start, end=end, cutoff=cutoff, activities=activities)
+    cols = _cols(lf)
+    keys = [c for c in ("owner", "source") if c in cols]
+    out = (lf.group_by(*keys, "_band", "_aband", drop_null_keys=False)
+           .agg(leads=nw.len(), converted=nw.col("_converted").sum(), hours_sum=nw.col("_hours").sum()))
+    df = _done(out)
+    if "owner" not in df:
+        df["owner"] = None
+    if "source" not in df:
+        df["source"] = "all"
+    df["response_band"] = pd.Categorical(np.asarray(RESPONSE_BANDS, dtype=object)[df["_band"].astype(int)],
+                                         categories=RESPONSE_BANDS, ordered=True)
+    ab = df["_aband"]
+    df["activity_band"] = pd.Categorical(
+        [None if pd.isna(a) else ACTIVITY_BANDS[int(a)] for a in ab], categories=ACTIVITY_BANDS, ordered=True)
+    df = df[["owner", "source", "response_band", "activity_band", "leads", "converted", "hours_sum"]].copy()
+    df["leads"] = df["leads"].astype("int64")
+    df["converted"] = df["converted"].fillna(0).astype("int64")
+    return df.sort_values(["owner", "source", "response_band", "activity_band"]).reset_index(drop=True)
+
+
+def response_medians(leads, *, groups: dict[str, list[str]] | None = None, start=None, end=None,
+                     cutoff) -> pd.DataFrame:
+    """Median first-response hours of mature, answered leads per owner, and per group of owners
+    (``groups``: label -> owners, e.g. teams and the company). Columns ``group, responses,
+    median_hours`` where ``group`` is an owner name or a group label."""
+    lf = lead_frame(leads, start=start, end=end, cutoff=cutoff).filter(~nw.col("_hours").is_null())
+    per_owner = _done(lf.filter(~nw.col("owner").is_null()).group_by("owner")
+                      .agg(responses=nw.len(), median_hours=nw.col("_hours").median()))
+    per_owner = per_owner.rename(columns={"owner": "group"})
+    rows = [per_owner]
+    for label, owners in (groups or {}).items():
+        g = _done(lf.filter(nw.col("owner").is_in(list(owners)))
+                  .select(responses=nw.len(), median_hours=nw.col("_hours").median()))
+        rows.append(g.assign(group=label))
+    out = pd.concat(rows, ignore_index=True)[["group", "responses", "median_hours"]]
+    return out.sort_values("group").reset_index(drop=True)
+
+
+def activity_scan(activities, *, start=None, end=None) -> pd.DataFrame:
+    """Per owner: ``activities`` in [start, end] and ``deal_activities`` (those linked to a deal)."""
+    lf = _lazy(activities)
+    cols = _cols(lf)
+    on_deal = (~nw.col("opportunity_id").is_null()) if "opportunity_id" in cols else nw.lit(False)
+    out = (lf.filter(_between("activity_date", start, end) & ~nw.col("owner").is_null())
+           .with_columns(_deal=on_deal.cast(nw.Int64))
+           .group_by("owner").agg(activities=nw.len(), deal_activities=nw.col("_deal").sum()).sort("owner"))
+    return _done(out)
+
+
+def csat_scan(csat, *, start=None, end=None, satisfied_share: float = 0.8) -> pd.DataFrame:
+    """Per owner: ``csat_responses, csat_sum, csat_sumsq, csat_satisfied`` (score / scale_max >=
+    ``satisfied_share``, i.e. 4-5 on a 1-5 scale; scale_max defaults to 5)."""
+    lf = _lazy(csat)
+    cols = _cols(lf)
+    scale = nw.col("scale_max").fill_null(5.0) if "scale_max" in cols else nw.lit(5.0)
+    out = (lf.filter(_between("survey_date", start, end) & ~nw.col("owner").is_null()
+                     & ~nw.col("score").is_null())
+           .with_columns(_sat=(nw.col("score") / scale >= satisfied_share).cast(nw.Int64),
+                         _sq=nw.col("score") * nw.col("score"))
+           .group_by("owner")
+           .agg(csat_responses=nw.len(), csat_sum=nw.col("score").sum(), csat_sumsq=nw.col("_sq").sum(),
+                csat_satisfied=nw.col("_sat").sum())
+           .sort("owner"))
+    return _done(out)
+
+
+def quota_frame(quotas) -> pd.DataFrame:
+    """Quota rows (small: reps x months) as pandas with ``period_end`` filled (end of the month)."""
+    q = nw.from_native(quotas).lazy()
+    cols = _cols(q)
+    keep = [c for c in ("owner", "period_start", "period_end", "quota") if c in cols]
+    df = _done(q.select(*keep)).copy()
+    df["period_start"] = pd.to_datetime(df["period_start"])
+    end = df["period_start"] + pd.offsets.MonthEnd(0)
+    df["period_end"] = pd.to_datetime(df["period_end"]).fillna(end) if "period_end" in df else end
+    return df

@@ -1,0 +1,353 @@
+"""Behaviour drivers of rep outcomes and the ranked coaching findings (issue 6).
+
+At lead level: how first-response time and the number of logged activities relate to lead
+conversion, across the company (stratified rates with Wilson intervals and a grouped logistic
+regression with statsmodels) and per rep. These are associations in observational CRM data, not
+causes: a rep who answers late may also get worse leads. Every sentence built here says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..findings import Finding, Findings
+from ..stats import bh_adjust, fisher_vs_rest, wilson_interval
+from . import _scans as scans
+from .scorecard import (
+    COMPARED_METRICS,
+    LEAD_MATURITY_DAYS,
+    MIN_N,
+    RepComparison,
+    Scorecard,
+    _bounds,
+    compare_reps,
+    scorecard,
+)
+
+__all__ = ["Drivers", "response_drivers", "coaching_findings", "EXPLAINED_MIN"]
+
+EXPLAINED_MIN = 0.25  # a behaviour "goes with" a gap when its mix accounts for at least this share
+_LATE = 3  # response band index "after 24 h"
+
+
+def _rates(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    g = df.groupby(keys, observed=True, sort=True)[["leads", "converted"]].sum().reset_index()
+    g["rate"] = g["converted"] / g["leads"]
+    g["rate_low"], g["rate_high"] = wilson_interval(g["converted"].to_numpy(float), g["leads"].to_numpy(float))
+    return g
+
+
+@dataclass(frozen=True)
+class Drivers:
+    """Lead-level drivers of conversion.
+
+    Attributes
+    ----------
+    cells : leads per owner x source x response_band x activity_band (leads, converted, hours_sum).
+    by_response : company-wide conversion per response band (response_band, leads, converted, rate,
+        rate_low, rate_high).
+    by_activity : the same per activity band (empty without activities linked to leads).
+    by_rep_response : the same per owner x response band.
+    model : grouped logistic regression of conversion on response band, activity band and lead
+        source: term, odds_ratio, ci_low, ci_high, p_value (empty when it cannot be fitted).
+    by_rep : per owner: leads, converted, rate, late_share (answered after 24 h or never),
+        late_share_rest, late_q (BH over reps of a Fisher test of late_share vs the rest),
+        activities_per_lead (+ _rest), expected_from_response / expected_from_activity (the rep's
+        conversion predicted from its mix at the company's band rates), company_rate.
+    """
+
+    cells: pd.DataFrame
+    by_response: pd.DataFrame
+    by_activity: pd.DataFrame
+    by_rep_response: pd.DataFrame
+    model: pd.DataFrame
+    by_rep: pd.DataFrame
+
+    def summary(self) -> pd.DataFrame:
+        return self.by_response
+
+    def headline(self) -> str:
+        b = self.by_response.set_index("response_band")
+        if not {"within 1 h", "after 24 h"} <= set(b.index):
+            return "Not enough answered leads to compare response times."
+        f, s = b.loc["within 1 h"], b.loc["after 24 h"]
+        return (f"Leads answered within 1 h converted at {f['rate']:.1%} (95% CI {f['rate_low']:.1%}-"
+                f"{f['rate_high']:.1%}) vs {s['rate']:.1%} ({s['rate_low']:.1%}-{s['rate_high']:.1%}) when "
+                f"answered after 24 h: an association, not proof of cause.")
+
+    def explained(self, owner: str, behaviour: str = "response") -> float:
+        """Share of the rep's lead-conversion gap to the company that its response (or activity) mix
+        accounts for at the company's band rates; NaN when there is no gap below the company."""
+        r = self.by_rep.set_index("owner").loc[owner]
+        gap = r["company_rate"] - r["rate"]
+        exp = r[f"expected_from_{behaviour}"]
+        if not gap > 0 or pd.isna(exp):
+            return float("nan")
+        return float((r["company_rate"] - exp) / gap)
+
+    def associated_behaviour(self, owner: str, *, alpha: float = 0.05) -> str | None:
+        """The behaviour that goes with a rep's lead-conversion gap, or None.
+
+        ``"first-response time"`` when the rep answers late (share answered after 24 h or never above
+        the rest at BH q < ``alpha``) and the rep's response mix, at the company's conversion per
+        response band, accounts for at least ``EXPLAINED_MIN`` of the gap; ``"activity per lead"``
+        when the rep logs fewer activities per lead and its activity mix accounts for at least that
+        share (and more than response time does). An association, never a proven cause.
+        """
+        if owner not in set(self.by_rep["owner"]):
+            return None
+        d = self.by_rep.set_index("owner").loc[owner]
+        resp, act = self.explained(owner, "response"), self.explained(owner, "activity")
+        late = bool(d["late_q"] < alpha and d["late_share"] > d["late_share_rest"])
+        act_low = bool(pd.notna(d["activities_per_lead"]) and d["activities_per_lead"] < d["activities_per_lead_rest"])
+        resp_ok = late and pd.notna(resp) and resp >= EXPLAINED_MIN
+        act_ok = act_low and pd.notna(act) and act >= EXPLAINED_MIN
+        if resp_ok and not (act_ok and act > resp):
+            return "first-response time"
+        if act_ok:
+            return "activity per lead"
+        return None
+
+    def plot(self, ax=None, **kwargs):
+        from ..plots.reps import response_conversion
+
+        return response_conversion(self, ax=ax, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from ..findings import escape_html
+
+        return f"<p>{escape_html(self.headline())}</p>" + self.by_response.round(4).to_html(index=False)
+
+
+def _logit(cells: pd.DataFrame) -> pd.DataFrame:
+    # the modules themselves, not statsmodels.api (which imports all of statsmodels: 0.25 s more per kernel)
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.tools.tools import add_constant
+
+    cols = ["term", "odds_ratio", "ci_low", "ci_high", "p_value"]
+    d = cells.groupby(["source", "response_band", "activity_band"], observed=True, dropna=False)[
+        ["leads", "converted"]].sum().reset_index()
+    d = d[d["leads"] > 0]
+    parts = [pd.get_dummies(d["response_band"].astype(str), prefix="response", dtype=float)
+             .drop(columns="response_within 1 h", errors="ignore")]
+    if d["activity_band"].notna().all():
+        parts.append(pd.get_dummies(d["activity_band"].astype(str), prefix="activities", dtype=float)
+                     .drop(columns="activities_0", errors="ignore"))
+    src = pd.get_dummies(d["source"].astype(str), prefix="source", dtype=float)
+    parts.append(src.iloc[:, 1:])
+    X = add_constant(pd.concat(parts, axis=1), has_constant="add")
+    y = np.column_stack([d["converted"], d["leads"] - d["converted"]])
+    if len(d) <= X.shape[1] or d["converted"].sum() == 0:
+        return pd.DataFrame(columns=cols)
+    try:
+        res = GLM(y, X, family=families.Binomial()).fit()
+    except Exception:  # noqa: BLE001 - perfect separation etc.: report no model rather than crash
+        return pd.DataFrame(columns=cols)
+    ci = res.conf_int()
+    out = pd.DataFrame({"term": X.columns, "odds_ratio": np.exp(res.params.to_numpy()),
+                        "ci_low": np.exp(ci[0].to_numpy()), "ci_high": np.exp(ci[1].to_numpy()),
+                        "p_value": res.pvalues.to_numpy()})
+    return out[out["term"] != "const"].reset_index(drop=True)
+
+
+def response_drivers(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) -> Drivers:
+    """How first-response time and activity relate to lead conversion, company-wide and per rep.
+
+    Needs ``leads`` with ``owner``; ``first_response_date`` for response bands and ``activities``
+    with ``lead_id`` for activity bands (either may be missing: its tables come back empty).
+    Leads count when created in the period and at least ``maturity_days`` before the as-of date.
+    """
+    dataset.require("leads", purpose="the response-time drivers")
+    leads = dataset.leads
+    as_of = pd.Timestamp(dataset.as_of)
+    start, end, _ = _bounds(period, as_of)
+    cutoff = min(end, as_of - pd.Timedelta(days=maturity_days) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
+    cells = scans.lead_cells(leads, start=start, end=cutoff, cutoff=cutoff, activities=dataset.activities)
+    cells = cells[cells["owner"].notna()].reset_index(drop=True)
+    has_resp = "first_response_date" in leads.columns
+    has_act = cells["activity_band"].notna().any()
+    by_resp = _rates(cells, ["response_band"]) if has_resp else _rates(cells.iloc[:0], ["response_band"])
+    by_act = _rates(cells, ["activity_band"]) if has_act else _rates(cells.iloc[:0], ["activity_band"])
+    by_rep_resp = _rates(cells, ["owner", "response_band"]) if has_resp else _rates(cells.iloc[:0],
+                                                                                  ["owner", "response_band"])
+    model = _logit(cells if has_act else cells.assign(activity_band=np.nan)) if has_resp else pd.DataFrame(
+        columns=["term", "odds_ratio", "ci_low", "ci_high", "p_value"])
+
+    rep = cells.groupby("owner", sort=True)[["leads", "converted"]].sum()
+    company = rep["converted"].sum() / max(rep["leads"].sum(), 1)
+    rep["rate"] = rep["converted"] / rep["leads"]
+    rep["company_rate"] = company
+    late = cells[cells["response_band"].cat.codes >= _LATE].groupby("owner")["leads"].sum()
+    rep["late"] = late.reindex(rep.index).fillna(0).astype(int)
+    rep["late_share"] = rep["late"] / rep["leads"]
+    if has_resp and len(rep):
+        p, rest = fisher_vs_rest(rep["late"].to_numpy(), rep["leads"].to_numpy())
+        rep["late_share_rest"], rep["late_q"] = rest, bh_adjust(p)
+    else:
+        rep["late_share_rest"], rep["late_q"] = np.nan, np.nan
+    for name, col, ok in (("response", "response_band", has_resp), ("activity", "activity_band", has_act)):
+        if not ok:
+            rep[f"expected_from_{name}"] = np.nan
+            continue
+        band_rate = cells.groupby(col, observed=True)[["converted", "leads"]].sum()
+        band_rate = band_rate["converted"] / band_rate["leads"]
+        mix = cells.groupby(["owner", col], observed=True)["leads"].sum().reset_index()
+        mix["exp"] = mix["leads"] * mix[col].map(band_rate).astype(float)
+        rep[f"expected_from_{name}"] = mix.groupby("owner")["exp"].sum() / rep["leads"]
+    if has_act:
+        acts = cells.assign(a=cells["activity_band"].cat.codes.clip(lower=0) * cells["leads"])
+        a = acts.groupby("owner")["a"].sum()
+        rep["activities_per_lead"] = a / rep["leads"]
+        rep["activities_per_lead_rest"] = (a.sum() - a) / (rep["leads"].sum() - rep["leads"])
+    else:
+        rep["activities_per_lead"] = rep["activities_per_lead_rest"] = np.nan
+    rep = rep.reset_index()
+    return Drivers(cells, by_resp, by_act, by_rep_resp, model, rep)
+
+
+# --- coaching findings ------------------------------------------------------------------------------
+
+
+def _pct(x) -> str:
+    return f"{x:.0%}" if abs(x) >= 0.1 or x == 0 else f"{x:.1%}"
+
+
+def _q(q) -> str:
+    return f"q = {q:.2g}" if q >= 0.001 else "q < 0.001"
+
+
+def _share(x) -> str:
+    return "all" if x >= 1 else _pct(x)
+
+
+def _hours(h) -> str:
+    return "n/a" if pd.isna(h) else (f"{h:.0f} h" if h >= 10 else f"{h:.1f} h")
+
+
+def _num(x):
+    return x if isinstance(x, (int, float, np.floating)) and not isinstance(x, bool) else np.nan
+
+
+def coaching_findings(dataset, *, period=None, min_n: int = MIN_N, alpha: float = 0.05,
+                      card: Scorecard | None = None, comparison: RepComparison | None = None,
+                      drivers: Drivers | None = None) -> Findings:
+    """Ordered coaching findings: number -> comparison -> decision.
+
+    1. every rep significantly below the rest of the company on a metric (q < ``alpha``), with the
+       behaviour that goes with the gap when one does (first-response time or activity per lead,
+       judged by how much of the gap the rep's mix accounts for at company band rates, and whether
+       the behaviour itself differs at q < ``alpha``) and a suggestion;
+    2. every rep significantly above (recognised: share the practice);
+    3. the company-wide response-time association;
+    4. reps with too little data to judge (not ranked).
+    """
+    from ..i18n import tr  # findings text in the report language
+
+    card = card if card is not None else scorecard(dataset, period=period)
+    comp = comparison if comparison is not None else compare_reps(dataset, card=card, min_n=min_n, alpha=alpha)
+    if drivers is None and dataset.leads is not None and "owner" in dataset.leads.columns:
+        drivers = response_drivers(dataset, period=period)
+    t = card.table.set_index("owner")
+    out: list[Finding] = []
+    for r in comp.flagged().itertuples(index=False):
+        label = COMPARED_METRICS[r.metric][2]
+        evidence, suggestion = _behaviour(r, t.loc[r.owner], drivers, alpha)
+        out.append(Finding(
+            subject=r.owner, metric=label, value=_pct(r.rate),
+            benchmark=tr("rest of the company {rate}", rate=_pct(r.rest_rate)),
+            interval=tr("{successes}/{trials}; shrunk {shrunk}, 95% interval {low}-{high}", successes=int(r.successes),
+                        trials=int(r.trials), shrunk=_pct(r.shrunk_rate), low=_pct(r.shrunk_low),
+                        high=_pct(r.shrunk_high)),
+            q_value=float(r.q_value), evidence=evidence, suggestion=suggestion, topic="reps",
+            severity=3.0 + min(-np.log10(max(r.q_value, 1e-12)), 12) / 12))
+    for r in comp.recognised().itertuples(index=False):
+        label = COMPARED_METRICS[r.metric][2]
+        evidence = (tr("above the rest of the company after false-discovery control") if pd.isna(r.rank) else
+                    tr("ranked {rank} of {n} on the shrunk rate; above the rest of the company after false-discovery "
+                       "control", rank=int(r.rank),
+                       n=int(comp.table.loc[(comp.table["metric"] == r.metric) & comp.table["eligible"]].shape[0])))
+        out.append(Finding(
+            subject=r.owner, metric=label, value=_pct(r.rate),
+            benchmark=tr("rest of the company {rate}", rate=_pct(r.rest_rate)),
+            interval=tr("{successes}/{trials}; shrunk {shrunk}, 95% interval {low}-{high}", successes=int(r.successes),
+                        trials=int(r.trials), shrunk=_pct(r.shrunk_rate), low=_pct(r.shrunk_low),
+                        high=_pct(r.shrunk_high)),
+            q_value=float(r.q_value), evidence=evidence,
+            suggestion=tr("recognise it and ask {rep} to walk the team through how they work their deals", rep=r.owner),
+            topic="reps", severity=2.0 + min(-np.log10(max(r.q_value, 1e-12)), 12) / 12))
+    if drivers is not None and len(drivers.by_response):
+        b = drivers.by_response.set_index("response_band")
+        if {"within 1 h", "after 24 h"} <= set(b.index):
+            f, s = b.loc["within 1 h"], b.loc["after 24 h"]
+            out.append(Finding(
+                subject=tr("all reps"), metric="lead conversion by first-response time",
+                value=tr("{rate} when answered within 1 h", rate=_pct(f["rate"])),
+                benchmark=tr("{rate} after 24 h", rate=_pct(s["rate"])),
+                interval=tr("95% CI {fast_low}-{fast_high} vs {slow_low}-{slow_high}", fast_low=_pct(f["rate_low"]),
+                            fast_high=_pct(f["rate_high"]), slow_low=_pct(s["rate_low"]), slow_high=_pct(s["rate_high"])),
+                evidence=tr("{fast} and {slow} leads; an association across the company, not proof that answering "
+                            "faster causes conversion", fast=int(f["leads"]), slow=int(s["leads"])),
+                suggestion=tr("keep a same-day response standard for new leads and watch the share answered after 24 h "
+                              "each month"),
+                topic="reps", severity=1.0))
+    small = sorted(set(comp.table.loc[~comp.table["eligible"] & (comp.table["trials"] > 0), "owner"]))
+    if small:
+        out.append(Finding(
+            subject=tr("reps with too little data"), metric="not enough data",
+            value=(tr("{n} reps under {min_n} trials on at least one metric", n=len(small), min_n=comp.min_n)
+                   if len(small) > 1 else
+                   tr("{n} rep under {min_n} trials on at least one metric", n=len(small), min_n=comp.min_n)),
+            evidence=tr("not ranked or tested there: {reps}", reps=", ".join(small)),
+            suggestion=tr("do not rank or coach on those metrics yet; re-check when they have more closed deals and "
+                          "leads"), topic="reps", severity=0.5))
+    return Findings(out, title="Rep coaching findings",
+                    empty=tr("No rep differs from the rest of the company at q < {alpha:g} on any metric.", alpha=alpha))
+
+
+def _behaviour(r, row: pd.Series, drivers: Drivers | None, alpha: float) -> tuple[str, str]:
+    """Evidence sentence and suggestion for a rep flagged below the rest on one metric."""
+    from ..i18n import t, tr  # findings text in the report language
+
+    med = _num(row.get("first_response_median_hours"))
+    med_co = _num(row.get("first_response_median_hours_company"))
+    if r.metric == "lead_conversion_rate" and drivers is not None and r.owner in set(drivers.by_rep["owner"]):
+        d = drivers.by_rep.set_index("owner").loc[r.owner]
+        resp = drivers.explained(r.owner, "response")
+        act = drivers.explained(r.owner, "activity")
+        kind = drivers.associated_behaviour(r.owner, alpha=alpha)
+        if kind == "first-response time":
+            return (tr("median first response {median} vs {company} company-wide; {late} of leads answered after 24 h "
+                       "or never vs {late_rest} for the rest ({q}); at the company's conversion per response band "
+                       "this mix predicts {expected}, {share} of the gap (an association, not proof of cause)",
+                       median=_hours(med), company=_hours(med_co), late=_pct(d["late_share"]),
+                       late_rest=_pct(d["late_share_rest"]), q=_q(d["late_q"]),
+                       expected=_pct(d["expected_from_response"]), share=t(_share(resp))),
+                    tr("agree a same-day response target for new leads and review conversion in 30 days")
+                    if (pd.notna(med) and med > 24) else
+                    tr("agree a 4-hour response target for new leads and review conversion in 30 days"))
+        if kind == "activity per lead":
+            return (tr("{per_lead:.1f} logged activities per lead vs {per_lead_rest:.1f} for the rest; this mix "
+                       "predicts {expected}, {share} of the gap (an association, not proof of cause)",
+                       per_lead=d["activities_per_lead"], per_lead_rest=d["activities_per_lead_rest"],
+                       expected=_pct(d["expected_from_activity"]), share=t(_share(act))),
+                    tr("agree a follow-up cadence for new leads and review conversion in 30 days"))
+        return (tr("median first response {median} vs {company} company-wide; neither response time nor logged "
+                   "activity accounts for the gap", median=_hours(med), company=_hours(med_co)),
+                tr("review a sample of recent unconverted leads with the rep to find the cause; re-check in 30 days"))
+    if r.metric == "win_rate":
+        apd, apd_co = _num(row.get("activities_per_deal")), _num(row.get("activities_per_deal_company"))
+        ev = (tr("{per_deal:.1f} activities per deal vs {per_deal_company:.1f} company-wide", per_deal=apd,
+                 per_deal_company=apd_co) if pd.notna(apd) and pd.notna(apd_co)
+              else tr("activity data not available"))
+        return ev, tr("review lost deals and the open pipeline with the rep in deal reviews; re-check in 30 days")
+    if r.metric == "csat_satisfied_share":
+        cm, cm_co = _num(row.get("csat_mean")), _num(row.get("csat_mean_company"))
+        ev = (tr("CSAT mean {mean:.2f} vs {company:.2f} company-wide", mean=cm, company=cm_co)
+              if pd.notna(cm) and pd.notna(cm_co) else "")
+        return ev, tr("read the low-score answers with the rep and check them against recent months; re-check in "
+                      "30 days")
+    return "", tr("review with the rep; re-check in 30 days")

@@ -1,0 +1,511 @@
+"""Rep scorecards and fair rep comparisons (issue 6).
+
+A manager ranking reps on raw ratios puts the rep with 4 wins in 5 deals on top and misses the rep
+with a real problem hidden in noise. Here every rate is shrunk towards the team with an
+empirical-Bayes beta-binomial prior fitted across reps, each rep is tested against the rest of the
+company with an exact test, the false-discovery rate is controlled across all reps x metrics
+(Benjamini-Hochberg), and a rep below a minimum sample is "not enough data": shown, never ranked
+or flagged. The behaviours behind a gap live in :mod:`salesops_kit.reps.drivers`; the ranked coaching
+findings in :func:`salesops_kit.reps.drivers.coaching_findings` (re-exported here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from ..stats import bh_adjust, fisher_vs_rest, fit_beta_binomial, funnel_limits, shrink_rates, wilson_interval  # noqa: F401
+from . import _scans as scans
+
+__all__ = ["Scorecard", "RepComparison", "scorecard", "compare_reps", "flag_reps", "coaching_findings", "kpi_rows",
+           "stage_conversion_by_rep",
+           "MIN_N", "LEAD_MATURITY_DAYS", "COMPARED_METRICS", "not_available"]
+
+MIN_N = 30  # fewer trials than this on a metric: "not enough data", never ranked or flagged
+LEAD_MATURITY_DAYS = 90  # same default as funnel.lead_funnel; a lead younger than this at the as-of date may still convert: not counted
+# binomial metrics compared across reps: metric -> (successes column, trials column, label)
+COMPARED_METRICS = {
+    "win_rate": ("deals_won", "deals_closed", "win rate"),
+    "lead_conversion_rate": ("leads_converted", "leads", "lead conversion"),
+    "csat_satisfied_share": ("csat_satisfied", "csat_responses", "CSAT share satisfied"),
+}
+# metrics that get team and company benchmark columns beside them
+BENCHMARKED = ("win_rate", "avg_won_deal_size", "cycle_median_days", "lead_conversion_rate",
+               "first_response_median_hours", "activities_per_deal", "csat_mean", "csat_satisfied_share",
+               "quota_attainment", "pipeline_coverage")
+# scorecard columns that come from each optional table
+_FROM_TABLE = {
+    "leads": ("leads", "leads_converted", "lead_conversion_rate", "lead_conversion_rate_low",
+              "lead_conversion_rate_high", "first_response_median_hours"),
+    "activities": ("activities", "activities_per_deal"),
+    "csat": ("csat_responses", "csat_mean", "csat_satisfied", "csat_satisfied_share", "csat_satisfied_share_low",
+             "csat_satisfied_share_high"),
+    "quotas": ("quota", "quota_attainment", "pipeline_coverage"),
+}
+
+
+def not_available(table: str, column: str | None = None) -> str:
+    """The text a scorecard column holds when its table (or column) is missing."""
+    if column:
+        return f"not available: no {column} column in the {table} table"
+    return f"not available: no {table} table"
+
+
+def _bounds(period, as_of: pd.Timestamp):
+    """``period`` (None, "2025", "2025Q3", "2025-06", or a (start, end) pair) -> (start, end, label);
+    the end never passes the end of the as-of day."""
+    day_end = as_of.normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    if period is None:
+        return None, day_end, f"all data to {as_of.date().isoformat()}"
+    if isinstance(period, (tuple, list)):
+        start, end = pd.Timestamp(period[0]), pd.Timestamp(period[1])
+        if end == end.normalize():
+            end = end + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        label = f"{start.date().isoformat()} to {end.date().isoformat()}"
+    else:
+        p = pd.Period(str(period))
+        start, end, label = p.start_time, p.end_time, str(p)
+    if start > day_end:
+        raise ValueError(f"period {period!r} starts after the as-of date {as_of.date()}; choose an earlier period.")
+    return start, min(end, day_end), label
+
+
+def _ratio(num, den):
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def _cycle_medians(dataset, owners: dict[str, list[str]], as_of) -> dict[str, float]:
+    """Median days from created to won per owner, per team and for the company, from the funnel
+    issue's :func:`salesops_kit.funnel.cycle.sales_cycle` (Aalen-Johansen: open deals censored at
+    ``as_of``, lost deals a competing outcome; the median among deals that eventually win)."""
+    from ..funnel.cycle import sales_cycle
+
+    opps = dataset.opportunities
+    kw = dict(as_of=as_of, stages=dataset.stages, n_boot=0, detail=False)
+    out: dict[str, float] = {}
+    per_owner = sales_cycle(opps, by="owner", **kw).summary
+    out.update(zip(per_owner["owner"].astype(str), per_owner["median_days_to_win"], strict=True))
+    if "team" in opps.columns:
+        per_team = sales_cycle(opps, by="team", **kw).summary
+        out.update({f"team:{t}": v for t, v in zip(per_team["team"].astype(str), per_team["median_days_to_win"],
+                                                   strict=True)})
+    company = sales_cycle(opps, **kw).summary
+    out["company"] = float(company["median_days_to_win"].iloc[0]) if len(company) else np.nan
+    for label in owners:
+        out.setdefault(label, np.nan)
+    return out
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """Per-rep scorecard with team and company benchmarks.
+
+    Attributes
+    ----------
+    table : one row per rep (owner): owner, team, deals_closed, deals_won, won_revenue,
+        win_rate (+ _low/_high, 95% Wilson), avg_won_deal_size, cycle_median_days (median days
+        from created to won, open deals censored, lost competing: :func:`salesops_kit.funnel.cycle.sales_cycle`), open_deals,
+        open_pipeline, leads, leads_converted, lead_conversion_rate (+ _low/_high),
+        first_response_median_hours, activities, activities_per_deal, csat_responses, csat_mean,
+        csat_satisfied, csat_satisfied_share (+ _low/_high), quota, quota_attainment,
+        pipeline_coverage; and ``<metric>_team`` / ``<metric>_company`` beside every benchmarked
+        metric. A column whose table is missing holds the text ``"not available: no <table> table"``.
+    benchmarks : the same metrics for every team and for the company (column ``level``: team/company).
+    counts : the raw per-rep counts the metrics came from (numeric even when a table is missing: 0).
+    notes : column -> reason it is not available.
+    period : the period label.
+    """
+
+    table: pd.DataFrame
+    benchmarks: pd.DataFrame
+    counts: pd.DataFrame
+    notes: dict = field(default_factory=dict)
+    period: str = ""
+    settings: dict = field(default_factory=dict, repr=False, compare=False)  # the call's arguments, for reuse
+
+    def summary(self) -> pd.DataFrame:
+        cols = ["owner", "team", "deals_closed", "win_rate", "win_rate_team", "lead_conversion_rate",
+                "first_response_median_hours", "csat_mean", "quota_attainment"]
+        return self.table[[c for c in cols if c in self.table]]
+
+    def headline(self) -> str:
+        t = self.table
+        return (f"{len(t)} reps in {t['team'].nunique()} teams, {int(self.counts['deals_closed'].sum())} deals "
+                f"closed ({self.period}); {len(self.notes)} scorecard columns not available.")
+
+    def plot(self, ax=None, **kwargs):
+        from ..plots.reps import win_rate_bars
+
+        return win_rate_bars(self.table, ax=ax, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from ..findings import escape_html
+
+        return f"<p>{escape_html(self.headline())}</p>" + self.summary().round(4).to_html(index=False)
+
+
+def _metrics(c: pd.DataFrame) -> pd.DataFrame:
+    """Ratios (and Wilson intervals) from summed counts; works for reps, teams and the company."""
+    m = pd.DataFrame(index=c.index)
+    for name, (k, n, _) in COMPARED_METRICS.items():
+        m[name] = _ratio(c[k], c[n])
+        lo, hi = wilson_interval(c[k].to_numpy(float), c[n].to_numpy(float))
+        m[f"{name}_low"], m[f"{name}_high"] = lo, hi
+    m["avg_won_deal_size"] = _ratio(c["won_revenue"], c["won_with_amount"])
+    m["activities_per_deal"] = _ratio(c["deal_activities"], c["deals_created"])
+    m["csat_mean"] = _ratio(c["csat_sum"], c["csat_responses"])
+    m["quota_attainment"] = _ratio(c["won_in_quota_window"], c["quota"])
+    m["pipeline_coverage"] = _ratio(c["open_pipeline"], c["remaining_quota"])
+    return m
+
+
+_COUNT_COLS = ("deals_closed", "deals_won", "won_revenue", "won_with_amount", "deals_created", "open_deals",
+               "open_pipeline", "leads", "leads_converted", "activities", "deal_activities", "csat_responses",
+               "csat_sum", "csat_sumsq", "csat_satisfied", "quota", "won_in_quota_window", "remaining_quota")
+
+
+_INT_COLS = ("deals_closed", "deals_won", "won_with_amount", "deals_created", "open_deals", "leads", "leads_converted",
+             "activities", "deal_activities", "csat_responses", "csat_satisfied")
+
+
+def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) -> Scorecard:
+    """Per-rep scorecard with team and company benchmarks beside each metric.
+
+    Parameters
+    ----------
+    dataset : :class:`salesops_kit.Dataset` with ``opportunities`` (required) and optionally
+        ``leads`` (owner, first_response_date), ``activities``, ``csat`` (owner), ``quotas``.
+    period : None (all data to the as-of date), a pandas period string ("2025", "2025Q3",
+        "2025-06") or a ``(start, end)`` pair. Deals count by close date, leads by created date
+        (only leads at least ``maturity_days`` old at the as-of date), activities, CSAT answers by
+        their dates; quota attainment uses complete quota periods starting in the period.
+    """
+    dataset.require("opportunities", purpose="the rep scorecard")
+    as_of = pd.Timestamp(dataset.as_of)
+    start, end, label = _bounds(period, as_of)
+    opps = dataset.opportunities
+    c = scans.deal_scan(opps, start=start, end=end, as_of=end)
+    notes: dict[str, str] = {}
+    cutoff = min(end, as_of - pd.Timedelta(days=maturity_days) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
+    leads = dataset.leads
+    lead_owner = leads is not None and "owner" in leads.columns
+    if lead_owner:
+        lc = scans.lead_cells(leads, start=start, end=cutoff, cutoff=cutoff)
+        lc = lc.dropna(subset=["owner"]).groupby("owner", as_index=False)[["leads", "converted"]].sum()
+        c = c.merge(lc.rename(columns={"converted": "leads_converted"}), on="owner", how="outer")
+    acts = dataset.activities
+    if acts is not None:
+        c = c.merge(scans.activity_scan(acts, start=start, end=end), on="owner", how="outer")
+    cs = dataset.csat
+    if cs is not None and "owner" in cs.columns:
+        c = c.merge(scans.csat_scan(cs, start=start, end=end), on="owner", how="outer")
+    if dataset.quotas is not None:
+        c = c.merge(_quota_counts(dataset, opps, start, end, as_of), on="owner", how="outer")
+    for col in _COUNT_COLS:
+        c[col] = pd.to_numeric(c[col], errors="coerce").fillna(0) if col in c else 0
+        if col in _INT_COLS:
+            c[col] = c[col].astype("int64")
+    c["team"] = c["team"].fillna("(no deals)").astype(str)
+    c["owner"] = c["owner"].astype(str)
+    c = c.sort_values("owner").reset_index(drop=True)
+
+    teams = {t: sorted(g["owner"]) for t, g in c.groupby("team", sort=True)}
+    groups = {f"team:{t}": o for t, o in teams.items()} | {"company": list(c["owner"])}
+    sums = c.groupby("team", sort=True)[list(_COUNT_COLS)].sum()
+    sums.index = [f"team:{t}" for t in sums.index]
+    sums.loc["company"] = c[list(_COUNT_COLS)].sum()
+    bench = pd.concat([sums, _metrics(sums)], axis=1)
+    cyc = _cycle_medians(dataset, groups, end)
+    bench["cycle_median_days"] = [cyc.get(g, np.nan) for g in bench.index]
+    if lead_owner and "first_response_date" in leads.columns:
+        med = scans.response_medians(leads, groups=groups, start=start, end=cutoff, cutoff=cutoff)
+        med = med.set_index("group")["median_hours"]
+        bench["first_response_median_hours"] = [med.get(g, np.nan) for g in bench.index]
+    else:
+        med = pd.Series(dtype=float)
+        bench["first_response_median_hours"] = np.nan
+
+    t = pd.concat([c, _metrics(c)], axis=1)
+    t["cycle_median_days"] = [cyc.get(o, np.nan) for o in t["owner"]]
+    t["first_response_median_hours"] = [med.get(o, np.nan) for o in t["owner"]]
+    for m in BENCHMARKED:
+        t[f"{m}_team"] = [bench.at[f"team:{tm}", m] for tm in t["team"]]
+        t[f"{m}_company"] = bench.at["company", m]
+
+    missing = {name: not_available(name) for name in _FROM_TABLE if dataset.tables.get(name) is None}
+    if leads is not None and not lead_owner:
+        missing["leads"] = not_available("leads", "owner")
+    if cs is not None and "owner" not in cs.columns:
+        missing["csat"] = not_available("csat", "owner")
+    for name, text in missing.items():
+        for col in _FROM_TABLE[name]:
+            for suffix in ("", "_team", "_company"):
+                if col + suffix in t:
+                    notes[col + suffix] = text
+                    t[col + suffix] = text
+                    if col in bench:
+                        bench[col] = text
+    if lead_owner and "first_response_date" not in leads.columns:
+        text = not_available("leads", "first_response_date")
+        for col in ("first_response_median_hours", "first_response_median_hours_team",
+                    "first_response_median_hours_company"):
+            notes[col], t[col] = text, text
+        bench["first_response_median_hours"] = text
+    bench = bench.reset_index(names="group")
+    bench.insert(0, "level", np.where(bench["group"] == "company", "company", "team"))
+    bench["group"] = bench["group"].str.replace("^team:", "", regex=True)
+    internal = ("won_with_amount", "deal_activities", "csat_sum", "csat_sumsq", "won_in_quota_window",
+                "remaining_quota")
+    order = ["owner", "team"] + [x for x in t.columns if x not in ("owner", "team") + internal]
+    return Scorecard(t[order], bench, c, notes, label, {"period": period, "maturity_days": maturity_days})
+
+
+def _quota_counts(dataset, opps, start, end, as_of) -> pd.DataFrame:
+    """Per owner: quota of complete periods in [start, end], revenue won inside those periods, and
+    the remaining quota of the current (incomplete) period."""
+    q = scans.quota_frame(dataset.quotas)
+    done = q[(q["period_end"] <= as_of) & (q["period_start"] >= (start or q["period_start"].min()))
+             & (q["period_start"] <= end)]
+    out = (done.groupby("owner", sort=True)
+           .agg(quota=("quota", "sum"), _start=("period_start", "min"), _end=("period_end", "max"))
+           .reset_index())
+    out["won_in_quota_window"] = 0.0
+    # revenue won between the first start and the last end of the owner's complete periods
+    for (s, e), idx in out.groupby(["_start", "_end"]).groups.items():
+        w = scans.won_revenue_between(opps, start=s, end=e + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
+        w = w.set_index("owner")["won_revenue"]
+        out.loc[idx, "won_in_quota_window"] = out.loc[idx, "owner"].map(w).fillna(0.0).to_numpy()
+    cur = q[(q["period_start"] <= as_of) & (q["period_end"] > as_of)]
+    rem = []
+    if len(cur):
+        s, e = cur["period_start"].min(), cur["period_end"].max()
+        w = scans.won_revenue_between(opps, start=s, end=as_of).set_index("owner")["won_revenue"]
+        for owner, g in cur.groupby("owner", sort=True):
+            rem.append({"owner": owner, "remaining_quota": max(float(g["quota"].sum()) - float(w.get(owner, 0.0)), 0.0)})
+    rem = pd.DataFrame(rem, columns=["owner", "remaining_quota"])
+    return out.drop(columns=["_start", "_end"]).merge(rem, on="owner", how="outer")
+
+
+@dataclass(frozen=True)
+class RepComparison:
+    """Fair comparison of reps on every binomial metric.
+
+    Attributes
+    ----------
+    table : one row per rep x metric: owner, team, metric, successes, trials, rate, rate_low,
+        rate_high (95% Wilson), shrunk_rate, shrunk_low, shrunk_high (95% posterior), rest_rate
+        (all other reps pooled), company_rate, p_value (two-sided Fisher exact, rep vs rest),
+        q_value (Benjamini-Hochberg across all eligible reps x metrics), eligible (trials >= min_n),
+        status ("not enough data", "below", "above", "in line"), funnel_band ("inside 95%",
+        "outside 95%", "outside 99.8%" of the funnel-plot limits around the company rate), rank
+        (1 = highest shrunk rate among eligible reps; NaN when not eligible).
+    fits : one row per metric: metric, alpha, beta, prior_mean, concentration, n_groups, method.
+    min_n, alpha : the minimum sample and the FDR level.
+    """
+
+    table: pd.DataFrame
+    fits: pd.DataFrame
+    min_n: int = MIN_N
+    alpha: float = 0.05
+    settings: dict = field(default_factory=dict, repr=False, compare=False)  # the call's arguments, for reuse
+
+    def flagged(self) -> pd.DataFrame:
+        """Reps significantly below the rest on a metric (q < alpha)."""
+        return self.table[self.table["status"] == "below"].reset_index(drop=True)
+
+    def recognised(self) -> pd.DataFrame:
+        """Reps significantly above the rest on a metric (q < alpha)."""
+        return self.table[self.table["status"] == "above"].reset_index(drop=True)
+
+    def leaderboard(self, metric: str = "win_rate") -> pd.DataFrame:
+        """One metric, ranked by shrunk rate (eligible reps first, "not enough data" last)."""
+        t = self.table[self.table["metric"] == metric]
+        return t.sort_values(["rank", "owner"], na_position="last").reset_index(drop=True)
+
+    def summary(self) -> pd.DataFrame:
+        cols = ["owner", "metric", "successes", "trials", "rate", "shrunk_rate", "shrunk_low", "shrunk_high",
+                "rest_rate", "q_value", "status", "rank"]
+        return self.table[cols]
+
+    def headline(self) -> str:
+        f, r = self.flagged(), self.recognised()
+        small = self.table.loc[~self.table["eligible"], "owner"].nunique()
+        return (f"Reps below the rest of the company: {f['owner'].nunique()}; above: {r['owner'].nunique()} "
+                f"({self.table['metric'].nunique()} metrics, q < {self.alpha:g}). Reps under {self.min_n} trials "
+                f"on some metric (not ranked there): {small}.")
+
+    def plot(self, ax=None, *, metric: str = "win_rate", **kwargs):
+        from ..plots.reps import rep_funnel_plot
+
+        return rep_funnel_plot(self, metric=metric, ax=ax, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from ..findings import escape_html
+
+        return f"<p>{escape_html(self.headline())}</p>" + self.summary().round(4).to_html(index=False)
+
+
+def compare_reps(dataset, *, period=None, min_n: int = MIN_N, alpha: float = 0.05,
+                 metrics: tuple[str, ...] | None = None, card: Scorecard | None = None) -> RepComparison:
+    """Shrink every rep's rates towards the company, test each rep against the rest, control the FDR.
+
+    For each metric in ``COMPARED_METRICS`` that the dataset supports: a beta-binomial prior is
+    fitted across all reps by maximum likelihood (:func:`salesops_kit.stats.fit_beta_binomial`),
+    shrunk rates get 95% posterior intervals, each rep with at least ``min_n`` trials is compared
+    with all other reps pooled by a two-sided Fisher exact test, and the p-values of all eligible
+    reps x metrics are adjusted together (Benjamini-Hochberg). Reps under ``min_n`` are "not enough
+    data": shown with their shrunk rate, never tested, ranked or flagged.
+    """
+    card = card if card is not None else scorecard(dataset, period=period)
+    settings = {"scorecard": card.settings, "min_n": min_n, "alpha": alpha, "metrics": metrics}
+    c = card.counts
+    metrics = tuple(metrics or COMPARED_METRICS)
+    unavailable = {col.split("_")[0] for col in card.notes}
+    parts, fits = [], []
+    for metric in metrics:
+        k_col, n_col, _ = COMPARED_METRICS[metric]
+        if metric in card.notes or (metric == "csat_satisfied_share" and "csat" in unavailable):
+            continue
+        k = c[k_col].to_numpy(dtype=float)
+        n = c[n_col].to_numpy(dtype=float)
+        if n.sum() == 0:
+            continue
+        fit = fit_beta_binomial(k, n)
+        fits.append({"metric": metric, "alpha": fit.alpha, "beta": fit.beta, "prior_mean": fit.mean,
+                     "concentration": fit.concentration, "n_groups": fit.n_groups, "method": fit.method})
+        sh = shrink_rates(k, n, fit=fit)
+        _, rest = fisher_vs_rest(k.astype(int), n.astype(int))
+        lo, hi = wilson_interval(k, n)
+        p0 = k.sum() / n.sum()
+        lim = funnel_limits(n, p0)
+        rate = sh["raw_rate"].to_numpy()
+        band = np.where((rate < lim["low_99.8"]) | (rate > lim["high_99.8"]), "outside 99.8%",
+                        np.where((rate < lim["low_95"]) | (rate > lim["high_95"]), "outside 95%", "inside 95%"))
+        parts.append(pd.DataFrame({
+            "owner": c["owner"], "team": c["team"], "metric": metric, "successes": k, "trials": n,
+            "rate": rate, "rate_low": lo, "rate_high": hi, "shrunk_rate": sh["shrunk_rate"],
+            "shrunk_low": sh["shrunk_low"], "shrunk_high": sh["shrunk_high"], "rest_rate": rest,
+            "company_rate": p0, "eligible": n >= min_n, "funnel_band": np.where(n > 0, band, ""),
+        }))
+        fits[-1]["company_rate"] = p0
+    cols = ["owner", "team", "metric", "successes", "trials", "rate", "rate_low", "rate_high", "shrunk_rate",
+            "shrunk_low", "shrunk_high", "rest_rate", "company_rate", "p_value", "q_value", "eligible", "status",
+            "funnel_band", "rank"]
+    if not parts:
+        return RepComparison(pd.DataFrame(columns=cols), pd.DataFrame(columns=[
+            "metric", "alpha", "beta", "prior_mean", "concentration", "n_groups", "method", "company_rate"]),
+            min_n, alpha, settings)
+    t = pd.concat(parts, ignore_index=True)
+    m, r = len(parts), len(c)
+    k = t["successes"].to_numpy().reshape(m, r)
+    n = t["trials"].to_numpy().reshape(m, r)
+    p, q, status = flag_reps(k, n, min_n=min_n, alpha=alpha)
+    t["p_value"], t["q_value"], t["status"] = p.ravel(), q.ravel(), status.ravel()
+    t["rank"] = (t["shrunk_rate"].where(t["eligible"]).groupby(t["metric"])
+                 .rank(ascending=False, method="min"))
+    t = t.sort_values(["metric", "owner"]).reset_index(drop=True)[cols]
+    return RepComparison(t, pd.DataFrame(fits), min_n, alpha, settings)
+
+
+def flag_reps(successes, trials, *, min_n: int = MIN_N, alpha: float = 0.05):
+    """The flagging rule of :func:`compare_reps` on count arrays (vectorised over leading axes).
+
+    ``successes``/``trials`` have shape ``(..., metrics, reps)``. Each rep with ``trials >= min_n``
+    is tested against all other reps pooled (two-sided Fisher exact); the p-values of all eligible
+    reps x metrics of one batch element are Benjamini-Hochberg adjusted together.
+
+    Returns
+    -------
+    (p_value, q_value, status) arrays of the input shape; status is "not enough data", "below",
+    "above" or "in line" (q >= alpha).
+    """
+    k = np.asarray(successes, dtype=np.int64)
+    n = np.asarray(trials, dtype=np.int64)
+    p, rest = fisher_vs_rest(k, n)
+    eligible = n >= min_n
+    p = np.where(eligible, p, np.nan)
+    flat = p.reshape(-1, p.shape[-2] * p.shape[-1]) if p.ndim >= 2 else p.reshape(1, -1)
+    q = np.vstack([bh_adjust(row) for row in flat]).reshape(p.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
+    sig = q < alpha
+    status = np.select([~eligible, sig & (rate < rest), sig & (rate > rest)],
+                       ["not enough data", "below", "above"], "in line")
+    return p, q, status
+
+
+def stage_conversion_by_rep(dataset, *, value: str = "conversion") -> pd.DataFrame:
+    """Per-rep stage-to-stage conversion (rows: owner; columns "Stage → Next stage"), from the
+    funnel module's :func:`salesops_kit.funnel.stage_funnel` with ``by="owner"`` (stage history used
+    when present; open deals in a stage are not counted as failures)."""
+    from ..funnel.stages import stage_funnel
+
+    dataset.require("opportunities", purpose="the per-rep stage conversion")
+    sf = stage_funnel(dataset.opportunities, stage_history=dataset.stage_history, by="owner", stages=dataset.stages)
+    t = sf.table[sf.table["next_stage"].notna()].copy()
+    t["transition"] = t["stage"].astype(str) + " → " + t["next_stage"].astype(str)
+    order = list(dict.fromkeys(t.sort_values("stage_index")["transition"]))
+    wide = t.pivot(index="owner", columns="transition", values=value).reindex(columns=order)
+    wide.columns.name = None
+    return wide.astype(float).reset_index().sort_values("owner").reset_index(drop=True)
+
+
+def coaching_findings(dataset, **kwargs):
+    """Ordered coaching findings; see :func:`salesops_kit.reps.drivers.coaching_findings`."""
+    from .drivers import coaching_findings as _cf
+
+    return _cf(dataset, **kwargs)
+
+
+def kpi_rows(ds, *, card: Scorecard | None = None, comp: RepComparison | None = None) -> list[dict]:
+    """Rep KPIs per owner (``owner=NAME``) and ``reps_flagged`` overall; [] without opportunities.
+
+    ``card`` / ``comp``: :func:`scorecard` and :func:`compare_reps` of ``ds`` already computed (notebook 04
+    passes its own); each is used when it was made with the default arguments the KPI definitions assume
+    (current period, default maturity, ``min_n`` and ``alpha``, every metric), and computed here otherwise.
+    """
+    from ..engines.ops import lazy
+
+    if ds.opportunities is None or lazy(ds.opportunities).select(nw.len()).collect().item() == 0:  # any engine
+        return []
+    default_card = {"period": None, "maturity_days": LEAD_MATURITY_DAYS}
+    card = card if card is not None and card.settings == default_card else scorecard(ds)
+    default_comp = {"scorecard": default_card, "min_n": MIN_N, "alpha": 0.05, "metrics": None}
+    comp = comp if comp is not None and comp.settings == default_comp else compare_reps(ds, card=card)
+    rows: list[dict] = []
+    for metric, kpi in (("win_rate", "win_rate_shrunk"), ("lead_conversion_rate", "lead_conversion_rate_shrunk")):
+        for r in comp.table[comp.table["metric"] == metric].itertuples(index=False):
+            rows.append({"kpi": kpi, "segment": f"owner={r.owner}", "value": r.shrunk_rate,
+                         "ci_low": r.shrunk_low, "ci_high": r.shrunk_high})
+    t = card.table
+    c = card.counts
+    for col in ("first_response_median_hours", "quota_attainment", "csat_mean"):
+        if col in card.notes:
+            continue
+        for i, (owner, v) in enumerate(zip(t["owner"], t[col], strict=True)):
+            if pd.isna(v):
+                continue
+            row = {"kpi": col, "segment": f"owner={owner}", "value": float(v)}
+            if col == "csat_mean":
+                row["ci_low"], row["ci_high"] = _mean_ci(c["csat_sum"][i], c["csat_sumsq"][i], c["csat_responses"][i])
+            rows.append(row)
+    rows.append({"kpi": "reps_flagged", "segment": "all", "value": comp.flagged()["owner"].nunique()})
+    return rows
+
+
+def _mean_ci(total: float, sumsq: float, n: float, level: float = 0.95):
+    """Student-t interval of a mean from its sum and sum of squares (NaN for n < 2)."""
+    from scipy import stats as st
+
+    if n < 2:
+        return np.nan, np.nan
+    mean = total / n
+    var = max((sumsq - n * mean**2) / (n - 1), 0.0)
+    half = st.t.ppf(0.5 + level / 2, n - 1) * np.sqrt(var / n)
+    return float(mean - half), float(mean + half)

@@ -1,0 +1,7 @@
+"""Customer value topic (notebook 02): customers and cohorts, CAC and unit economics, BG/NBD and
+Gamma-Gamma CLV, sBG retention. Submodules: :mod:`.customers`, :mod:`.costs`, :mod:`.clv`, :mod:`.sbg`."""
+
+from . import clv, costs, customers, sbg
+from .costs import kpi_rows
+
+__all__ = ["customers", "costs", "clv", "sbg", "kpi_rows"]

@@ -1,0 +1,491 @@
+"""Cost metrics: CAC (blended and per channel), predictive LTV per new customer, LTV:CAC with
+bootstrap intervals, CAC payback, cost of sales — and the KPI rows of the cost notebook.
+
+Definitions (also in the KPI registry):
+
+* new customer = a customer whose first order falls in the period, attributed to the ``channel`` of
+  that first order;
+* CAC = (marketing + sales spend in the period) / new customers in the period; per channel and
+  blended (all spend, including channels without attributed customers), monthly and trailing 3 months;
+* LTV = expected gross margin of a new customer over ``horizon_months`` from the first order, first
+  order included: margin already observed + BG/NBD × Gamma-Gamma prediction for the rest of the
+  horizon (× the channel's margin rate), discounted monthly;
+* LTV:CAC = mean LTV of the channel's new customers / CAC (95% bootstrap interval over customers);
+* CAC payback months = CAC / (gross margin per new customer per month over the first 12 months);
+* cost of sales = sales cost / revenue.
+
+Divisions that cannot be made (no spend, no new customers, non-positive margin) give NaN with a
+``*_reason`` column, never an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from . import clv as _clv
+from .customers import _collect, _days, _frame, _ts, customer_table, rfm_summary
+
+__all__ = ["cac", "new_customers", "predictive_ltv", "unit_economics", "UnitEconomics", "cost_of_sales", "kpi_rows"]
+
+WEEKS_PER_MONTH = 365.25 / 12 / 7
+
+
+def _acquisitions(customers_or_orders, as_of=None) -> pd.DataFrame:
+    names = nw.from_native(customers_or_orders).collect_schema().names()
+    if "order_date" in names:
+        return customer_table(customers_or_orders, as_of=as_of)
+    if {"customer_id", "first_order", "channel"} <= set(names):
+        c = _collect(_frame(customers_or_orders, ["customer_id", "first_order", "channel"]))
+        return c.assign(first_order=pd.to_datetime(c["first_order"]))
+    raise KeyError("cac: pass orders (customer_id, order_date, amount[, channel]) or a customer table "
+                   f"(customer_id, first_order, channel); found columns {names}.")
+
+
+def _period(s: pd.Series, period: str) -> pd.Series:
+    if period not in ("M", "Q"):
+        raise ValueError(f"period must be 'M' or 'Q', got {period!r}.")
+    return pd.to_datetime(s).dt.to_period(period).dt.to_timestamp()
+
+
+def new_customers(customers_or_orders, *, period: str = "M", as_of=None) -> pd.DataFrame:
+    """New customers per period and acquisition channel: ``period, channel, new_customers``."""
+    c = _acquisitions(customers_or_orders, as_of)
+    if c.empty:
+        return pd.DataFrame({"period": pd.Series(dtype="datetime64[ns]"), "channel": pd.Series(dtype=object),
+                             "new_customers": pd.Series(dtype=int)})
+    c = c.assign(period=_period(c["first_order"], period))
+    g = c.groupby(["period", "channel"], sort=True).size().rename("new_customers").reset_index()
+    return g
+
+
+def _cac_reason(spend: float, n: float) -> tuple[float, str]:
+    if n > 0:
+        return spend / n, ("" if spend > 0 else "no spend recorded: CAC 0 (organic)")
+    return np.nan, ("no spend and no new customers" if spend == 0 else "spend but no new customers")
+
+
+def cac(spend, customers_or_orders, *, by: str | None = "channel", period: str = "M", as_of=None) -> pd.DataFrame:
+    """Customer acquisition cost per period, per channel and blended, monthly and trailing three periods.
+
+    Parameters
+    ----------
+    spend : DataFrame
+        marketing_spend: ``month, channel, spend[, cost_type]`` (cost_type marketing / sales).
+    customers_or_orders : DataFrame
+        orders (``customer_id, order_date, amount[, channel]``) or a customer table
+        (``customer_id, first_order, channel``).
+    by : "channel" or None
+        None gives the blended rows only.
+
+    Returns
+    -------
+    DataFrame with ``scope`` (channel / blended), ``channel`` ("all" when blended), ``period,
+    spend, marketing_spend, sales_spend, new_customers, cac, cac_reason, spend_3m,
+    new_customers_3m, cac_3m, cac_3m_reason``; every period from the first to the last with spend
+    or acquisitions (up to ``as_of``), sorted.
+    """
+    s = _collect(_frame(spend, ["month", "channel", "spend"], table="marketing_spend"))
+    cols = ["scope", "channel", "period", "spend", "marketing_spend", "sales_spend", "new_customers", "cac",
+            "cac_reason", "spend_3m", "new_customers_3m", "cac_3m", "cac_3m_reason"]
+    s["period"] = _period(s["month"], period)
+    if as_of is not None:
+        s = s[s["period"] <= _period(pd.Series([_ts(as_of)]), period).iloc[0]]
+    ct = s["cost_type"].astype(str).str.lower() if "cost_type" in s else pd.Series("marketing", index=s.index)
+    s = s.assign(channel=s["channel"].astype(str), marketing_spend=np.where(ct == "sales", 0.0, s["spend"]),
+                 sales_spend=np.where(ct == "sales", s["spend"], 0.0))
+    sp = s.groupby(["period", "channel"], sort=True)[["spend", "marketing_spend", "sales_spend"]].sum().reset_index()
+    nc = new_customers(customers_or_orders, period=period, as_of=as_of)
+    t = sp.merge(nc, on=["period", "channel"], how="outer")
+    if t.empty:
+        return pd.DataFrame(columns=cols)
+    freq = "MS" if period == "M" else "QS"
+    periods = pd.date_range(t["period"].min(), t["period"].max(), freq=freq)
+    frames = []
+    levels = ([("channel", ch, t[t["channel"] == ch]) for ch in sorted(t["channel"].unique())] if by else [])
+    levels.append(("blended", "all", t))
+    for scope, ch, d in levels:
+        g = d.groupby("period")[["spend", "marketing_spend", "sales_spend", "new_customers"]].sum(min_count=0)
+        g = g.reindex(periods, fill_value=0.0).fillna(0.0)
+        g.index.name = "period"
+        g = g.reset_index().assign(scope=scope, channel=ch)
+        g["spend_3m"] = g["spend"].rolling(3, min_periods=3).sum()
+        g["new_customers_3m"] = g["new_customers"].rolling(3, min_periods=3).sum()
+        r = [_cac_reason(a, b) for a, b in zip(g["spend"], g["new_customers"], strict=True)]
+        g["cac"], g["cac_reason"] = [x[0] for x in r], [x[1] for x in r]
+        r3 = [(np.nan, "fewer than 3 periods of history") if np.isnan(a) else _cac_reason(a, b)
+              for a, b in zip(g["spend_3m"], g["new_customers_3m"], strict=True)]
+        g["cac_3m"], g["cac_3m_reason"] = [x[0] for x in r3], [x[1] for x in r3]
+        frames.append(g)
+    out = pd.concat(frames, ignore_index=True)
+    out["new_customers"] = out["new_customers"].astype(int)
+    out["scope"] = pd.Categorical(out["scope"], ["channel", "blended"])
+    out = out.sort_values(["scope", "channel", "period"], kind="stable")
+    out["scope"] = out["scope"].astype(str)
+    return out[cols].reset_index(drop=True)
+
+
+def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_discount_rate: float = 0.01,
+                   margin_rate: float | None = None, payback_basis_months: int = 12):
+    """Expected gross margin of every customer over ``horizon_months`` from the first order.
+
+    Months already lived are the customer's observed margin; the rest of the horizon is predicted
+    with a BG/NBD (purchases) and Gamma-Gamma (order value) model fitted on all customers
+    (weekly rfm_summary to ``as_of``), times the margin rate of the customer's channel
+    (Σ margin / Σ amount; ``margin_rate`` or 1 without a margin column). Month k (k = 1..horizon)
+    is discounted by ``(1 + monthly_discount_rate) ** (k - 1)``.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        Per customer ``customer_id, channel, first_order, age_months, observed_margin, predicted_margin,
+        ltv, margin_first_{payback_basis_months}m`` (undiscounted) and the cumulative mean curve is
+        in ``df.attrs["curve"]`` (``channel, month, cumulative_margin``); the dict holds the fits
+        (``bgnbd``, ``gamma_gamma``) and margin rates per channel.
+    """
+    f = _frame(orders, ["customer_id", "order_date", "amount"])
+    names = f.collect_schema().names()
+    end = _ts(as_of) or _ts(_collect(f.select(nw.col("order_date").max()))["order_date"].iloc[0])
+    ct = customer_table(orders, as_of=end)
+    rfm = rfm_summary(f.filter(nw.col("order_date") < nw.lit(end + pd.Timedelta(days=1))), calibration_end=end,
+                      freq="W").set_index("customer_id").reindex(ct["customer_id"])
+    bg = _clv.fit_bgnbd(rfm["frequency"], rfm["recency"], rfm["T"])
+    rep = (rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)
+    gg = _clv.fit_gamma_gamma(rfm.loc[rep, "frequency"], rfm.loc[rep, "monetary_value"])
+    # margin rates per channel
+    if "margin" in names and ct["margin"].notna().any():
+        mr = (ct.groupby("channel")["margin"].sum() / ct.groupby("channel")["revenue"].sum()).to_dict()
+    else:
+        mr = {ch: (1.0 if margin_rate is None else float(margin_rate)) for ch in ct["channel"].unique()}
+    # observed margin per customer and month since the first order
+    has_margin = "margin" in names
+    # (scan in the engine: one row per customer x month since the first order comes back)
+    o = f.filter(nw.col("order_date") < nw.lit(end + pd.Timedelta(days=1))).select(
+        nw.col("customer_id"), nw.col("order_date"),
+        (nw.col("margin") if has_margin else nw.col("amount")).cast(nw.Float64).alias("value"))
+    firsts = o.group_by("customer_id").agg(nw.col("order_date").min().alias("_first"))
+    o = _collect(o.join(firsts, on="customer_id")
+                 .with_columns(k=(_days(nw.col("order_date") - nw.col("_first")) / (WEEKS_PER_MONTH * 7)).floor())
+                 .filter(nw.col("k") < horizon_months)
+                 .group_by("customer_id", "k").agg(nw.col("value").sum()))
+    o["k"] = o["k"].astype(int)
+    idx = pd.Index(ct["customer_id"])
+    pos = idx.get_indexer(o["customer_id"])
+    chan_mr = ct["channel"].map(mr).fillna(1.0).to_numpy()
+    if not has_margin:
+        o_val = o["value"].to_numpy() * chan_mr[pos]
+    else:
+        o_val = o["value"].to_numpy()
+    n, H = len(ct), int(horizon_months)
+    x, tx, T = rfm["frequency"].to_numpy(), rfm["recency"].to_numpy(), rfm["T"].to_numpy()
+    spend = gg.conditional_expected_spend(x, np.where(rep, rfm["monetary_value"], 0.0))
+    unit = spend * chan_mr
+    age = T  # weeks since first order
+    disc = (1 + monthly_discount_rate) ** -np.arange(H)
+    ltv = np.zeros(n)
+    observed = np.zeros(n)
+    predicted = np.zeros(n)
+    basis = np.zeros(n)
+    ch_codes, ch_names = pd.factorize(ct["channel"], sort=True)
+    curve = np.zeros((len(ch_names), H))
+    ks = o["k"].to_numpy()
+    prev = np.zeros(n)
+    for k in range(1, H + 1):
+        sel = ks == k - 1
+        obs_k = np.bincount(pos[sel], weights=o_val[sel], minlength=n)
+        cur = bg.conditional_expected_purchases(np.maximum(k * WEEKS_PER_MONTH - age, 0.0), x, tx, T)
+        pred_k = unit * (cur - prev)
+        prev = cur
+        month_val = obs_k + pred_k
+        ltv += month_val * disc[k - 1]
+        observed += obs_k
+        predicted += pred_k
+        if k <= payback_basis_months:
+            basis += month_val
+        curve[:, k - 1] = np.bincount(ch_codes, weights=month_val, minlength=len(ch_names))
+    counts = np.bincount(ch_codes, minlength=len(ch_names)).astype(float)
+    cum = np.cumsum(curve, axis=1) / np.maximum(counts, 1)[:, None]
+    curve_df = pd.DataFrame({"channel": np.repeat(np.asarray(ch_names, dtype=str), H),
+                             "month": np.tile(np.arange(1, H + 1), len(ch_names)),
+                             "cumulative_margin": cum.ravel()})
+    out = pd.DataFrame({"customer_id": ct["customer_id"].to_numpy(), "channel": ct["channel"].to_numpy(),
+                        "first_order": ct["first_order"].to_numpy(), "age_months": age / WEEKS_PER_MONTH,
+                        "observed_margin": observed, "predicted_margin": predicted, "ltv": ltv,
+                        f"margin_first_{payback_basis_months}m": basis})
+    out.attrs["curve"] = curve_df
+    return out, {"bgnbd": bg, "gamma_gamma": gg, "margin_rate": mr, "as_of": end}
+
+
+def _boot_mean_ci(v: np.ndarray, *, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    v = np.asarray(v, dtype=float)
+    if len(v) < 2:
+        return np.nan, np.nan
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    step = max(1, int(2e6 // len(v)))
+    for i in range(0, n_boot, step):
+        m = min(step, n_boot - i)
+        means[i:i + m] = v[rng.integers(0, len(v), (m, len(v)))].mean(axis=1)
+    a = (1 - level) / 2
+    return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
+
+
+def cost_of_sales(spend, orders, *, start=None, end=None, by: str | None = "channel") -> pd.DataFrame:
+    """Sales cost / revenue per channel and overall for months in ``[start, end]``.
+
+    Sales cost is the spend with ``cost_type == "sales"``; revenue is the order amount of the
+    channel's customers. Returns ``segment, sales_cost, revenue, cost_of_sales_ratio, reason``.
+    """
+    s = _collect(_frame(spend, ["month", "channel", "spend"], table="marketing_spend"))
+    o = _collect(_frame(orders, ["order_date", "amount"]).select(
+        nw.col("order_date"), nw.col("amount").cast(nw.Float64),
+        *([nw.col("channel").cast(nw.String)] if "channel" in nw.from_native(orders).collect_schema().names() else [])))
+    sm = pd.to_datetime(s["month"])
+    if start is not None:
+        lo = _ts(start)
+        s, o = s[sm >= lo.to_period("M").to_timestamp()], o[o["order_date"] >= lo]
+    if end is not None:
+        hi = _ts(end) + pd.Timedelta(days=1)
+        s, o = s[pd.to_datetime(s["month"]) < hi], o[o["order_date"] < hi]
+    has_ct = "cost_type" in s
+    sales = s[s["cost_type"].astype(str).str.lower() == "sales"] if has_ct else s.iloc[0:0]
+    segs = [("all", sales["spend"].sum(), o["amount"].sum())]
+    if by and "channel" in o:
+        for ch in sorted(set(s["channel"].astype(str)) | set(o["channel"].astype(str))):
+            segs.append((f"channel={ch}", sales.loc[sales["channel"].astype(str) == ch, "spend"].sum(),
+                         o.loc[o["channel"] == ch, "amount"].sum()))
+    rows = []
+    for seg, c, r in segs:
+        if not has_ct:
+            val, why = np.nan, "marketing_spend has no cost_type column: sales cost unknown"
+        elif r > 0:
+            val, why = c / r, ""
+        else:
+            val, why = np.nan, "no revenue in the window"
+        rows.append({"segment": seg, "sales_cost": float(c), "revenue": float(r), "cost_of_sales_ratio": val,
+                     "reason": why})
+    return pd.DataFrame(rows, columns=["segment", "sales_cost", "revenue", "cost_of_sales_ratio", "reason"])
+
+
+@dataclass(frozen=True)
+class UnitEconomics:
+    """CAC, LTV, LTV:CAC and payback per channel (``table``; the blended row has channel ``all``).
+
+    ``table`` columns: ``channel, new_customers, spend, cac, cac_reason, ltv, ltv_ci_low, ltv_ci_high,
+    ltv_cac, ltv_cac_ci_low, ltv_cac_ci_high, ltv_cac_reason, margin_rate, monthly_margin,
+    payback_months, payback_reason, breakeven_month``. ``customers`` is the per-customer LTV table,
+    ``curve`` the mean cumulative margin per new customer by month, ``monthly_cac`` the output of
+    :func:`cac`, ``models`` the BG/NBD and Gamma-Gamma fits.
+    """
+
+    table: pd.DataFrame
+    customers: pd.DataFrame
+    curve: pd.DataFrame
+    monthly_cac: pd.DataFrame
+    window: tuple
+    horizon_months: int
+    models: dict = field(repr=False, compare=False)
+    settings: dict = field(default_factory=dict, repr=False, compare=False)  # the call's arguments, for reuse
+
+    def summary(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def money_losing(self) -> pd.DataFrame:
+        """Channels whose LTV:CAC interval lies entirely below 1."""
+        t = self.table[self.table["channel"] != "all"]
+        return t[t["ltv_cac_ci_high"] < 1].sort_values("ltv_cac")
+
+    def best_payback(self) -> pd.Series | None:
+        t = self.table[(self.table["channel"] != "all") & self.table["payback_months"].notna()]
+        return None if t.empty else t.sort_values(["payback_months", "channel"]).iloc[0]
+
+    def headline(self) -> str:
+        b = self.table[self.table["channel"] == "all"]
+        if b.empty or pd.isna(b["ltv_cac"].iloc[0]):
+            return "Blended LTV:CAC not computable."
+        return (f"blended LTV:CAC {b['ltv_cac'].iloc[0]:.2f} (CAC {b['cac'].iloc[0]:,.2f}, "
+                f"LTV {b['ltv'].iloc[0]:,.2f} over {self.horizon_months} months)")
+
+    def plot(self, ax=None, **kwargs):
+        from ..plots.costs import plot_cac_vs_ltv
+
+        return plot_cac_vs_ltv(self.table, ax=ax, **kwargs)
+
+    def findings(self):
+        """Findings: money-losing channels, the best payback channel, channels with LTV:CAC > 3."""
+        from ..findings import Finding, Findings
+        from ..i18n import tr  # findings text in the report language
+
+        out = []
+        for _, r in self.money_losing().iterrows():
+            out.append(Finding(subject=tr("channel {channel}", channel=r["channel"]), metric="LTV:CAC",
+                               value=f"{r['ltv_cac']:.2f}", benchmark=tr("1.00 (break-even)"),
+                               interval=tr("95% CI {low:.2f}-{high:.2f}", low=r["ltv_cac_ci_low"],
+                                           high=r["ltv_cac_ci_high"]),
+                               evidence=tr("CAC {cac:,.2f} vs LTV {ltv:,.2f} over {months} months, {n} new customers",
+                                           cac=r["cac"], ltv=r["ltv"], months=self.horizon_months,
+                                           n=int(r["new_customers"])),
+                               suggestion=tr("this channel loses money on every customer it acquires: cut or "
+                                             "renegotiate its spend"), topic="costs", severity=3.0))
+        for _, r in self.table[(self.table["channel"] != "all") & (self.table["ltv_cac_ci_low"] > 3)].iterrows():
+            out.append(Finding(subject=tr("channel {channel}", channel=r["channel"]), metric="LTV:CAC",
+                               value=f"{r['ltv_cac']:.2f}", benchmark=tr("3.00 (common target)"),
+                               interval=tr("95% CI {low:.2f}-{high:.2f}", low=r["ltv_cac_ci_low"],
+                                           high=r["ltv_cac_ci_high"]),
+                               evidence=tr("payback {months:.1f} months", months=r["payback_months"]),
+                               suggestion=tr("room to scale spend here while watching marginal CAC"),
+                               topic="costs", severity=2.0))
+        bp = self.best_payback()
+        if bp is not None:
+            blended = self.table.loc[self.table["channel"] == "all", "payback_months"]
+            out.append(Finding(subject=tr("channel {channel}", channel=bp["channel"]), metric="CAC payback",
+                               value=tr("{months:.1f} months", months=bp["payback_months"]),
+                               benchmark=(tr("{months:.1f} months blended", months=blended.iloc[0]) if len(blended)
+                                          and pd.notna(blended.iloc[0]) else ""),
+                               evidence=tr("CAC {cac:,.2f}, margin {margin:,.2f} per new customer per month in the "
+                                           "first 12 months", cac=bp["cac"], margin=bp["monthly_margin"]),
+                               suggestion=tr("fastest to pay back: first candidate for extra budget"),
+                               topic="costs", severity=1.0))
+        return Findings(out, title="Cost metrics", empty="No channel stands out.")
+
+    def _repr_html_(self) -> str:
+        from ..findings import escape_html
+
+        return f"<p>{escape_html(self.headline())}</p>" + self.table.round(4).to_html(index=False)
+
+
+def unit_economics(orders, spend, *, as_of=None, start=None, end=None, horizon_months: int = 36,
+                   monthly_discount_rate: float = 0.01, margin_rate: float | None = None,
+                   n_boot: int = 1000, seed: int = 0) -> UnitEconomics:
+    """LTV:CAC and payback per acquisition channel.
+
+    Customers acquired in ``[start, end]`` (default: the first month with spend to the last complete
+    month before ``as_of``) are compared with the spend of the same months. LTV comes from
+    :func:`predictive_ltv`; the LTV:CAC interval is a percentile bootstrap over the channel's new
+    customers (spend treated as known).
+    """
+    s = _collect(_frame(spend, ["month", "channel", "spend"], table="marketing_spend"))
+    ltv, models = predictive_ltv(orders, as_of=as_of, horizon_months=horizon_months,
+                                 monthly_discount_rate=monthly_discount_rate, margin_rate=margin_rate)
+    as_of_ts = models["as_of"]
+    months = pd.to_datetime(s["month"]).dt.to_period("M").dt.to_timestamp()
+    lo = _ts(start) or (months.min() if len(months) else as_of_ts.to_period("M").to_timestamp())
+    last_complete = (as_of_ts + pd.Timedelta(days=1)).to_period("M").to_timestamp() - pd.Timedelta(days=1)
+    hi = _ts(end) or last_complete
+    cm = cac(s, ltv[["customer_id", "first_order", "channel"]], period="M", as_of=hi)
+    new = ltv[(ltv["first_order"] >= lo) & (ltv["first_order"] < hi + pd.Timedelta(days=1))]
+    sw = s[(months >= lo.to_period("M").to_timestamp()) & (months <= hi)]
+    basis = "margin_first_12m"
+    rows = []
+    chans = sorted(set(sw["channel"].astype(str)) | set(new["channel"]))
+    for i, ch in enumerate(chans + ["all"]):
+        c = new if ch == "all" else new[new["channel"] == ch]
+        sp = float(sw["spend"].sum() if ch == "all" else sw.loc[sw["channel"].astype(str) == ch, "spend"].sum())
+        n = len(c)
+        cac_v, cac_why = _cac_reason(sp, n)
+        lv = float(c["ltv"].mean()) if n else np.nan
+        llo, lhi = _boot_mean_ci(c["ltv"].to_numpy(), n_boot=n_boot, seed=seed + i)
+        mm = float(c[basis].mean()) / 12 if n else np.nan
+        if not n:
+            ratio, rlo, rhi, why = np.nan, np.nan, np.nan, "no new customers"
+        elif cac_v == 0:
+            ratio, rlo, rhi, why = np.nan, np.nan, np.nan, "no spend: LTV:CAC undefined (organic)"
+        else:
+            ratio, rlo, rhi, why = lv / cac_v, llo / cac_v, lhi / cac_v, ("negative margin" if lv < 0 else "")
+        if not n or np.isnan(cac_v):
+            pb, pwhy = np.nan, cac_why or "no new customers"
+        elif cac_v == 0:
+            pb, pwhy = np.nan, "no spend: nothing to pay back (organic)"
+        elif mm <= 0:
+            pb, pwhy = np.nan, "non-positive margin per customer: never pays back"
+        else:
+            pb, pwhy = cac_v / mm, ""
+        cur = ltv.attrs["curve"]
+        if ch != "all" and n and not np.isnan(cac_v):
+            cc = cur[(cur["channel"] == ch) & (cur["cumulative_margin"] >= cac_v)]
+            be = float(cc["month"].min()) if len(cc) else np.nan
+        else:
+            be = np.nan
+        mrate = models["margin_rate"].get(ch, np.nan) if ch != "all" else (
+            float(np.nansum([models["margin_rate"].get(k, np.nan) * (new["channel"] == k).sum() for k in chans]) /
+                  max(len(new), 1)))
+        rows.append({"channel": ch, "new_customers": n, "spend": sp, "cac": cac_v, "cac_reason": cac_why,
+                     "ltv": lv, "ltv_ci_low": llo, "ltv_ci_high": lhi, "ltv_cac": ratio, "ltv_cac_ci_low": rlo,
+                     "ltv_cac_ci_high": rhi, "ltv_cac_reason": why, "margin_rate": mrate, "monthly_margin": mm,
+                     "payback_months": pb, "payback_reason": pwhy, "breakeven_month": be})
+    settings = {"as_of": _ts(as_of), "start": _ts(start), "end": _ts(end), "horizon_months": horizon_months,
+                "monthly_discount_rate": monthly_discount_rate, "margin_rate": margin_rate, "n_boot": n_boot,
+                "seed": seed}
+    return UnitEconomics(table=pd.DataFrame(rows), customers=ltv, curve=ltv.attrs["curve"], monthly_cac=cm,
+                         window=(lo, hi), horizon_months=horizon_months, models=models, settings=settings)
+
+
+def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.01, n_boot: int = 1000,
+             unit_econ: UnitEconomics | None = None) -> list[dict]:
+    """KPI values of the cost notebook (overall and ``channel=NAME``); [] without orders.
+
+    Customer KPIs (repeat purchase, retention, simple CLV, predictive CLV) need orders; CAC,
+    LTV:CAC, payback and cost of sales also need marketing_spend. ``unit_econ``: the result of
+    :func:`unit_economics` on ``ds`` already computed (notebook 02 passes its own); it is used when it was
+    called with the arguments this function would use, and computed here otherwise.
+    """
+    from .customers import _max_date, cohort_retention, repeat_purchase_rate, retention_at, simple_clv
+
+    orders = getattr(ds, "orders", None)
+    if orders is None:
+        return []
+    of = _frame(orders, ["customer_id", "order_date", "amount"])  # any engine (pandas, Polars, DuckDB)
+    last = _max_date(of, "order_date")
+    if last is None:  # no orders
+        return []
+    as_of = _ts(ds.as_of) if getattr(ds, "as_of", None) is not None else None
+    by = "channel" if "channel" in of.collect_schema().names() else None
+    rows: list[dict] = []
+
+    def seg(s: str) -> str:
+        return s if s == "all" or "=" in s else f"channel={s}"
+
+    def add(kpi, segment, value, lo=np.nan, hi=np.nan):
+        rows.append({"kpi": kpi, "segment": seg(segment), "value": value, "ci_low": lo, "ci_high": hi})
+
+    end = as_of or last
+    start12 = end - pd.DateOffset(months=12) + pd.Timedelta(days=1)
+    for b in (None, by) if by else (None,):
+        for _, r in repeat_purchase_rate(orders, window_start=start12, window_end=end, by=b).iterrows():
+            if b is None or r["segment"] != "all":
+                add("repeat_purchase_rate", r["segment"], r["repeat_purchase_rate"], r["ci_low"], r["ci_high"])
+        for _, r in retention_at(cohort_retention(orders, as_of=end, by=b), months=(3, 12)).iterrows():
+            add(f"retention_month_{int(r['month'])}", r["segment"], r["retention"], r["ci_low"], r["ci_high"])
+    sc = simple_clv(orders, as_of=end, by=by)
+    for _, r in sc.table.iterrows():
+        add("clv_simple", r["segment"], r["clv"])
+    spend = ds.marketing_spend if hasattr(ds, "marketing_spend") else None
+    try:
+        if spend is not None:
+            want = {"as_of": end, "start": None, "end": None, "horizon_months": horizon_months,
+                    "monthly_discount_rate": monthly_discount_rate, "margin_rate": None, "n_boot": n_boot, "seed": 0}
+            ue = unit_econ if unit_econ is not None and unit_econ.settings == want else unit_economics(
+                orders, spend, as_of=end, horizon_months=horizon_months, monthly_discount_rate=monthly_discount_rate,
+                n_boot=n_boot)
+            for _, r in ue.table.iterrows():
+                ch = r["channel"]
+                add("new_customers", ch, r["new_customers"])
+                add("cac", ch, r["cac"])
+                add("clv_predictive_mean", ch, r["ltv"], r["ltv_ci_low"], r["ltv_ci_high"])
+                add("ltv_cac_ratio", ch, r["ltv_cac"], r["ltv_cac_ci_low"], r["ltv_cac_ci_high"])
+                add("cac_payback_months", ch, r["payback_months"])
+            lo, hi = ue.window
+            for _, r in cost_of_sales(spend, orders, start=lo, end=hi, by=by).iterrows():
+                add("cost_of_sales_ratio", r["segment"], r["cost_of_sales_ratio"])
+        else:
+            ltv, _ = predictive_ltv(orders, as_of=end, horizon_months=horizon_months,
+                                    monthly_discount_rate=monthly_discount_rate)
+            add("clv_predictive_mean", "all", float(ltv["ltv"].mean()))
+            for ch, g in ltv.groupby("channel", sort=True):
+                add("clv_predictive_mean", ch, float(g["ltv"].mean()))
+    except ValueError:  # too little data to fit the purchase models: skip the model-based KPIs
+        pass
+    return rows

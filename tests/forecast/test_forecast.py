@@ -1,0 +1,191 @@
+"""Monthly series and seasonal profile (issue 5): hand-computed tiny frames, engine parity, a known
+seasonal pattern and trend recovered, edge cases, and the sample company's planted seasonality."""
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from salesops_kit import forecast as F
+
+T = pd.Timestamp
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
+
+
+def orders():
+    return pd.DataFrame({
+        "order_id": ["a", "b", "c", "d", "e"],
+        "order_date": pd.to_datetime(["2024-01-05", "2024-01-31", "2024-03-02", "2024-04-10", "2024-04-20"]),
+        "amount": [10.0, 5.0, 7.0, 1.0, np.nan],
+    })
+
+
+def test_monthly_series_by_hand():
+    df = orders()
+    before = df.copy()
+    s = F.monthly_series(df, date="order_date", value="amount", as_of="2024-04-30")
+    pd.testing.assert_frame_equal(df, before)
+    # Jan 10+5, Feb nothing -> 0, Mar 7, Apr 1 + missing amount (counted as a row, adds 0); April complete
+    assert s["period"].tolist() == [T("2024-01-01"), T("2024-02-01"), T("2024-03-01"), T("2024-04-01")]
+    assert s["value"].tolist() == [15.0, 0.0, 7.0, 1.0]
+    assert s["n"].tolist() == [2, 0, 1, 2]
+    assert s["complete"].all()
+
+
+def test_partial_last_month_dropped_or_flagged_never_silent():
+    df = orders()
+    dropped = F.monthly_series(df, date="order_date", as_of="2024-04-15")
+    assert dropped["period"].max() == T("2024-03-01")
+    flagged = F.monthly_series(df, date="order_date", as_of="2024-04-15", partial="flag")
+    last = flagged.iloc[-1]
+    # only the April 10 order is on or before as-of; the month is flagged incomplete
+    assert (last["period"], last["value"], bool(last["complete"])) == (T("2024-04-01"), 1.0, False)
+    # default as-of = latest date (Apr 20) -> April incomplete -> dropped
+    assert F.monthly_series(df, date="order_date")["period"].max() == T("2024-03-01")
+
+
+def test_as_of_beyond_data_fills_zero_months():
+    s = F.monthly_series(orders(), date="order_date", as_of="2024-06-30")
+    assert s["period"].iloc[-1] == T("2024-06-01") and s["value"].tolist()[-2:] == [0.0, 0.0]
+
+
+def test_count_and_quarterly():
+    s = F.monthly_series(orders(), date="order_date", value="count", freq="Q", as_of="2024-06-30")
+    # Q1: a, b, c = 3; Q2: d, e = 2
+    assert s["period"].tolist() == [T("2024-01-01"), T("2024-04-01")]
+    assert s["value"].tolist() == [3.0, 2.0]
+
+
+def test_engine_parity():
+    df = orders()
+    ref = F.monthly_series(df, date="order_date", as_of="2024-04-30")
+    pldf = pl.from_pandas(df)
+    rel = duckdb.sql("select * from df")
+    for native in (pldf, pldf.lazy(), rel):
+        got = F.monthly_series(native, date="order_date", as_of="2024-04-30")
+        pd.testing.assert_frame_equal(got, ref)
+
+
+def test_empty_missing_column_and_bad_args():
+    e = F.monthly_series(orders().iloc[0:0], date="order_date")
+    assert e.empty and list(e.columns) == ["period", "value", "n", "complete"]
+    assert F.monthly_series(None).empty
+    with pytest.raises(ValueError, match="order_dte"):
+        F.monthly_series(orders(), date="order_dte")
+    with pytest.raises(ValueError, match="freq"):
+        F.monthly_series(orders(), date="order_date", freq="W")
+
+
+# ------------------------------------------------------------------------------------ profile
+FACTORS = np.array([1.0, 0.75, 0.95, 0.95, 0.95, 0.95, 1.3, 1.3, 1.3, 0.95, 0.85, 0.75])
+FACTORS = FACTORS / FACTORS.mean()
+
+
+def seasonal_series(years=6, growth=0.12, noise=0.03, seed=1):
+    rng = np.random.default_rng(seed)
+    n = 12 * years
+    t = np.arange(n)
+    y = 1000 * (1 + growth) ** (t / 12) * FACTORS[t % 12] * np.exp(rng.normal(0, noise, n))
+    return pd.DataFrame({"period": pd.date_range("2019-01-01", periods=n, freq="MS"), "value": y, "complete": True})
+
+
+def test_known_seasonal_pattern_and_trend_recovered():
+    p = F.seasonal_profile(seasonal_series())
+    got = p.monthly.set_index("season")["index"].to_numpy()
+    assert np.max(np.abs(got - FACTORS)) < 0.04
+    # the true factor lies inside each month's 95% interval for most months (12 intervals, 95%)
+    inside = (p.monthly["ci_low"] <= FACTORS) & (FACTORS <= p.monthly["ci_high"])
+    assert inside.sum() >= 10
+    q3_true = FACTORS[6:9].mean() / np.mean([FACTORS[i:i + 3].mean() for i in (0, 3, 6, 9)])
+    q3 = p.quarterly.set_index("label").loc["Q3"]
+    assert q3["ci_low"] <= q3_true <= q3["ci_high"] and abs(q3["index"] - q3_true) < 0.03
+    st = p.stats.iloc[0]
+    assert st["growth_ci_low"] <= 0.12 <= st["growth_ci_high"]
+    assert st["strength"] > 0.9 and st["p_value"] < 0.001 and bool(st["multiplicative"])
+    assert p.peak()["label"] == "Q3" and p.trough(by="month")["label"] in ("Feb", "Dec")
+    assert p.sentence("Q3").startswith("Q3 runs +") and "95% interval" in p.sentence("Q3")
+
+
+def test_no_seasonality_is_not_significant():
+    rng = np.random.default_rng(3)
+    s = pd.Series(100 + rng.normal(0, 5, 72), index=pd.period_range("2019-01", periods=72, freq="M"))
+    p = F.seasonal_profile(s)
+    assert p.p_value > 0.05
+    assert (p.monthly["ci_low"] <= 1.0).sum() >= 10     # intervals cover "no effect" for (almost) all months
+
+
+def test_short_constant_and_zero_series():
+    short = seasonal_series(years=1)
+    p = F.seasonal_profile(short)
+    assert p.monthly.empty and "two full seasons" in p.notes[0] and "Not enough" in p.headline()
+    const = pd.Series(5.0, index=pd.period_range("2020-01", periods=36, freq="M"))
+    assert F.seasonal_profile(const).monthly.empty
+    z = seasonal_series(years=3)
+    z.loc[5, "value"] = 0.0
+    pz = F.seasonal_profile(z)
+    assert len(pz.monthly) == 12 and "additive" in pz.notes[0]
+
+
+def test_incomplete_period_is_ignored():
+    s = seasonal_series(years=3)
+    s.loc[len(s) - 1, "complete"] = False
+    p = F.seasonal_profile(s)
+    assert int(p.stats["n_periods"].iloc[0]) == 35
+
+
+# ---------------------------------------------------------------------- planted truths (sample)
+@pytest.fixture(scope="module")
+def sample():
+    if not (SAMPLE / "opportunities.csv").exists():
+        pytest.skip("data/sample not generated")
+    import salesops_kit
+
+    return salesops_kit.load_dataset(SAMPLE)
+
+
+def test_sample_planted_seasonality_recovered(sample):
+    from salesops_kit.data.synth import PLANTED
+
+    plant = PLANTED["bookings_seasonality"]
+    ser = F.bookings_series(sample)
+    assert not ser.empty and ser["complete"].all()
+    assert ser["period"].max() < sample.as_of.to_period("M").to_timestamp()   # partial December dropped
+    p = F.seasonal_profile(ser)
+    q3 = p.quarterly.set_index("label").loc["Q3"]
+    q3_planted = np.mean([plant["monthly_factor"][m] for m in (7, 8, 9)])
+    assert q3["ci_low"] <= q3_planted <= q3["ci_high"]
+    assert p.peak()["label"] == "Q3"
+    # the February dip: the analysis finds February the weakest month of the year
+    assert p.trough(by="month")["label"] == "Feb"
+    st = p.stats.iloc[0]
+    assert st["growth_ci_low"] <= plant["yearly_growth"] <= st["growth_ci_high"]
+
+
+def test_sample_kpis_and_findings(sample):
+    from salesops_kit.kpis import kpi_frame
+
+    rows = F.kpi_rows(sample)
+    kt = kpi_frame(rows)                                   # every name is registered
+    names = set(kt["kpi"])
+    assert {f"seasonal_index_m{i:02d}" for i in range(1, 13)} <= names
+    assert {"seasonal_index_q3", "seasonality_strength", "forecast_next_12m_total", "forecast_backtest_mase",
+            "pipeline_expected_next_quarter"} <= names
+    tot = kt.set_index("kpi").loc["forecast_next_12m_total"]
+    assert tot["ci_low"] < tot["value"] < tot["ci_high"]
+    pipe = kt.set_index("kpi").loc["pipeline_expected_next_quarter"]
+    assert pipe["ci_low"] <= pipe["value"] <= pipe["ci_high"]
+    ser = F.bookings_series(sample)
+    fnd = F.findings(F.seasonal_profile(ser), F.forecast(ser, horizon=12), None, None, lead_months=3)
+    text = fnd.to_markdown()
+    assert "Q3" in text and "Ramp" in text and "Apr" in text      # ramp-up 3 months ahead of the July start
+
+
+def test_kpi_rows_without_tables_is_empty():
+    class _DS:
+        opportunities = None
+        orders = None
+
+    assert F.kpi_rows(_DS()) == []

@@ -1,0 +1,58 @@
+"""Forecast charts (issue 5): each returns the Axes it drew on (Agg backend), empty inputs draw a titled Axes."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from salesops_kit import plots  # noqa: E402
+from salesops_kit.forecast import backtest, forecast, seasonal_profile  # noqa: E402
+
+FACT = np.array([0.9, 0.75, 0.95, 1.0, 1.0, 0.95, 1.3, 1.3, 1.25, 0.95, 0.85, 0.8])
+
+
+@pytest.fixture(scope="module")
+def series():
+    t = np.arange(48)
+    return pd.Series(1000 * 1.01 ** t * FACT[t % 12], index=pd.period_range("2021-01", periods=48, freq="M"))
+
+
+def test_seasonal_index_and_subseries(series):
+    p = seasonal_profile(series)
+    fig, ax = plt.subplots()
+    out = plots.seasonal_index_plot(p, ax=ax)
+    assert out is ax and len(ax.patches) == 12
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["Jan", "Feb"]
+    assert len(plots.seasonal_index_plot(p, by="quarter").patches) == 4
+    ax2 = plots.seasonal_subseries_plot(series)
+    assert len(ax2.lines) == 12
+    ax3 = plots.decomposition_plot(p)
+    assert len(ax3.lines) == 2
+    plt.close("all")
+
+
+def test_fan_chart_backtest_and_empty(series):
+    fc = forecast(series, horizon=6, method="seasonal_naive")
+    ax = plots.forecast_fan_chart(series, fc)
+    assert len(ax.collections) == 2 and len(ax.lines) == 2
+    bt = backtest(series, horizon=6, folds=2, methods=("seasonal_naive",))
+    ax = plots.backtest_plot(bt)
+    assert len(ax.lines) == 1 and ax.get_xlabel().startswith("horizon")
+    empty = seasonal_profile(series.iloc[:10])
+    assert "not enough" in plots.seasonal_index_plot(empty).get_title()
+    plt.close("all")
+
+
+def test_pipeline_plot():
+    from test_pipeline import S, data  # tests/ is on sys.path (rootdir-less test modules)
+
+    from salesops_kit.forecast.pipeline import pipeline_forecast
+
+    opp, sh = data()
+    pf = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, n_sims=200, horizon_months=3)
+    ax = plots.pipeline_plot(pf)
+    assert len(ax.patches) == 3 and ax.get_ylabel() == "bookings"
+    plt.close("all")

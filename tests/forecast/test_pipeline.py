@@ -1,0 +1,132 @@
+"""Pipeline forecast (issue 5): win rates learnt by stage and age from rebuilt history, seeded simulation,
+CRM weighted pipeline beside it, past as-of dates rebuilt only from what was known then."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from salesops_kit.data.schema import StageModel
+from salesops_kit.forecast.pipeline import pipeline_forecast
+
+# deliberately non-English labels: won/lost come from the StageModel, never from names
+S = StageModel(order=("Aberto", "Proposta"), won=("Ganho",), lost=("Perdido",))
+T = pd.Timestamp
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
+
+
+def data():
+    # d1-d4: created Jan 5, Aberto -> Proposta Jan 10, closed Feb 10 (d1-d3 won, d4 lost).
+    # d5: created Mar 1, Proposta since Mar 5, open at as-of (Mar 20), amount 100, CRM probability 0.5.
+    opp = pd.DataFrame({
+        "opportunity_id": ["d1", "d2", "d3", "d4", "d5"],
+        "stage": ["Ganho", "Ganho", "Ganho", "Perdido", "Proposta"],
+        "amount": [10.0, 20.0, 30.0, 40.0, 100.0],
+        "created_date": pd.to_datetime(["2024-01-05"] * 4 + ["2024-03-01"]),
+        "close_date": pd.to_datetime(["2024-02-10"] * 4 + ["2024-03-25"]),
+        "probability": [1.0, 1.0, 1.0, 0.0, 0.5],
+        "forecast_category": ["Closed"] * 4 + ["Commit"],
+    })
+    rows = []
+    for i, won in zip(range(1, 5), (True, True, True, False), strict=True):
+        rows += [(f"d{i}", "Aberto", "2024-01-05", "2024-01-10"), (f"d{i}", "Proposta", "2024-01-10", "2024-02-10"),
+                 (f"d{i}", "Ganho" if won else "Perdido", "2024-02-10", None)]
+    rows += [("d5", "Aberto", "2024-03-01", "2024-03-05"), ("d5", "Proposta", "2024-03-05", None)]
+    sh = pd.DataFrame(rows, columns=["opportunity_id", "stage", "entered_date", "exited_date"])
+    sh["entered_date"] = pd.to_datetime(sh["entered_date"])
+    sh["exited_date"] = pd.to_datetime(sh["exited_date"])
+    return opp, sh
+
+
+def test_win_rate_by_stage_and_age_and_expected_bookings_by_hand():
+    opp, sh = data()
+    before = (opp.copy(), sh.copy())
+    pf = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, n_sims=20000, seed=1,
+                           horizon_months=3)
+    pd.testing.assert_frame_equal(opp, before[0])
+    pd.testing.assert_frame_equal(sh, before[1])
+    # Snapshot Jan 31: d1-d4 sit in Proposta aged 26 days (0-30d); 3 of 4 later won.
+    r = pf.win_rates.set_index(["stage", "age_bin"]).loc[("Proposta", "0-30d")]
+    assert (r["won"], r["closed"], r["win_rate"]) == (3, 4, 0.75)
+    # shrinkage: overall (3+1)/(4+2) = 2/3; stage p = (3 + 2/3)/(4+1) = 0.7333; a = 3 + 5*0.7333,
+    # b = 1 + 5*0.2667 -> p = 6.6667 / 9 = 0.7407
+    assert r["p_used"] == pytest.approx(6.6667 / 9, abs=1e-3)
+    assert pf.deals["p_win"].iloc[0] == pytest.approx(0.7407, abs=1e-3)
+    # won deals closed 10 days after the snapshot -> d5 expected to close Mar 30 -> March bookings
+    m = pf.monthly.set_index("month")
+    assert m.loc[T("2024-03-01"), "expected"] == pytest.approx(74.07, abs=1.5)
+    assert m.loc[T("2024-04-01"), "expected"] == 0
+    assert m.loc[T("2024-03-01"), "crm_weighted"] == 50.0      # 100 x 0.5, CRM close date Mar 25
+    assert (m["p10"] <= m["p50"]).all() and (m["p50"] <= m["p90"]).all()
+    assert pf.deals["expected_close"].iloc[0] == T("2024-03-30")
+    assert pf.quarter["quarter"].iloc[0] == "2024Q2"
+    assert pf.categories.empty                                 # no open deal has a CRM close date in Q2
+    assert pf.backtest.empty and list(pf.backtest.columns)[-1] == "covered_p10_p90"
+
+
+def test_deterministic_with_seed_and_engine_parity():
+    opp, sh = data()
+    a = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, seed=7)
+    b = pipeline_forecast(pl.from_pandas(opp), as_of="2024-03-20", stage_history=pl.from_pandas(sh).lazy(),
+                          stages=S, seed=7)
+    pd.testing.assert_frame_equal(a.monthly, b.monthly)
+    pd.testing.assert_frame_equal(a.win_rates, b.win_rates)
+
+
+def test_past_as_of_sees_only_what_was_known():
+    opp, sh = data()
+    # On Feb 1 the four deals were still open in Proposta and nothing had closed: no history to learn from,
+    # so every deal gets the uninformed prior (p = 0.5) and the pipeline holds d1-d4.
+    pf = pipeline_forecast(opp, as_of="2024-02-01", stage_history=sh, stages=S, seed=0)
+    assert sorted(pf.deals["opportunity_id"]) == ["d1", "d2", "d3", "d4"]
+    assert set(pf.deals["stage"]) == {"Proposta"}
+    assert pf.deals["p_win"].tolist() == pytest.approx([0.5] * 4)
+
+
+def test_without_stage_history_uses_furthest_stage_reached():
+    opp, _ = data()
+    opp["lost_at_stage"] = [None, None, None, "Aberto", None]
+    pf = pipeline_forecast(opp, as_of="2024-03-20", stages=S)
+    # reached Proposta: the 3 won (d4 was lost at Aberto) -> 3/3 won
+    r = pf.win_rates.set_index("stage").loc["Proposta"]
+    assert (r["won"], r["closed"]) == (3, 3)
+    assert pf.backtest.empty and "No stage history" in pf.notes[0]
+    # the empty backtest keeps its types, so notebook code formatting its dates still runs
+    assert pd.api.types.is_datetime64_any_dtype(pf.backtest["as_of"])
+
+
+def test_errors_and_empty_pipeline():
+    opp, sh = data()
+    with pytest.raises(ValueError, match="stages"):
+        pipeline_forecast(opp, as_of="2024-03-20")
+    # the loader's is_won / is_closed flags (from the mapping) stand in for stages= when absent
+    flagged = opp.assign(is_won=opp["stage"].eq("Ganho"), is_closed=opp["stage"].isin(["Ganho", "Perdido"]))
+    a = pipeline_forecast(flagged, as_of="2024-03-20", stage_history=sh, seed=3)
+    b = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, seed=3)
+    pd.testing.assert_frame_equal(a.monthly, b.monthly)
+    with pytest.raises(ValueError, match="close_date"):
+        pipeline_forecast(opp.drop(columns="close_date"), as_of="2024-03-20", stages=S)
+    pf = pipeline_forecast(opp, as_of="2024-03-30", stage_history=sh, stages=S)   # d5 not yet... still open
+    pf2 = pipeline_forecast(opp.iloc[:4], as_of="2024-03-30", stage_history=sh, stages=S)
+    assert pf2.deals.empty and (pf2.monthly["expected"] == 0).all()
+    assert len(pf.deals) == 1
+
+
+@pytest.mark.slow
+def test_sample_pipeline_backtest_runs():
+    if not (SAMPLE / "opportunities.csv").exists():
+        pytest.skip("data/sample not generated")
+    import salesops_kit
+
+    ds = salesops_kit.load_dataset(SAMPLE)
+    pf = pipeline_forecast(ds.opportunities, as_of=ds.as_of, stage_history=ds.stage_history, stages=ds.stages,
+                           n_sims=500, backtest_dates=2)
+    assert len(pf.backtest) == 2 and (pf.backtest["actual"] > 0).all()
+    q = pf.next_quarter
+    assert q["p10"] <= q["expected"] <= q["p90"]
+    # later stages win more often in the learnt table (the sample's funnel has rising stage odds)
+    by_stage = pf.win_rates.groupby("stage").apply(lambda g: g["won"].sum() / g["closed"].sum(), include_groups=False)
+    assert by_stage[ds.stages.order[-1]] > by_stage[ds.stages.order[0]]
+    assert np.isfinite(pf.quarter["crm_weighted"].iloc[0])

@@ -1,0 +1,57 @@
+"""Monitoring charts return the Axes they drew on (Agg backend)."""
+
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from salesops_kit import plots
+from salesops_kit.stats import control  # noqa: E402
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+@pytest.fixture
+def limits():
+    # 18 months of 20/100 then a month at 2/100: the last point is an alert
+    periods = pd.date_range("2024-01-01", periods=19, freq="MS")
+    k = [20] * 18 + [2]
+    s = pd.DataFrame({"kpi": "win_rate", "kind": "rate", "segment": "all", "period": periods, "partial": False,
+                      "value": np.array(k) / 100, "n": 100.0, "successes": np.array(k, float), "days": 30.0})
+    lim = control.control_limits(s)
+    return control.flag_alerts(lim, periods=periods[-3:])
+
+
+def test_control_chart_draws_values_limits_and_the_alert(limits):
+    ax = plots.control_chart(limits, kpi="win_rate", segment="all")
+    assert isinstance(ax, matplotlib.axes.Axes)
+    assert "win rate" in ax.get_title()
+    # the alert is drawn as its own red scatter with one point
+    alert = [c for c in ax.collections if c.get_label() == "alert"]
+    assert len(alert) == 1 and len(alert[0].get_offsets()) == 1
+    assert any(line.get_label() == "control limits" for line in ax.get_lines())
+    plt.close(ax.figure)
+
+
+def test_control_chart_uses_given_ax_and_handles_missing(limits):
+    fig, ax = plt.subplots()
+    assert plots.control_chart(limits, kpi="win_rate", segment="team=X", ax=ax) is ax
+    assert "no data" in ax.texts[0].get_text()
+    plt.close(fig)
+
+
+def test_small_multiples_and_scorecard(limits):
+    axes = plots.kpi_small_multiples(limits, kpis=["win_rate", "csat_mean"], ncols=2)
+    assert axes.shape == (1, 2)
+    assert axes[0, 0].get_title() == "win rate" and not axes[0, 1].axison  # no csat data: panel off
+    plt.close(axes[0, 0].figure)
+    sc = pd.DataFrame({"KPI": ["win rate"], "this period": ["2.0%"], "status": ["alert"]})
+    ax = plots.scorecard_table(sc)
+    assert isinstance(ax, matplotlib.axes.Axes) and not ax.axison
+    plt.close(ax.figure)
