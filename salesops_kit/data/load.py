@@ -23,24 +23,13 @@ import pyarrow as pa
 import yaml
 
 from ..engines._pandas import Source, finish_table, stage_history_from_columns
+from ..tools.exceptions import DataWarning, MappingError, MissingColumnsError, MissingTablesError
 from . import audit as quality
 from .readers import ReadError, read_file
 from .schema import CSAT_ONE_OF, TABLES, StageModel
 
 __all__ = ["Dataset", "load_dataset", "load_mapping", "builtin_mappings", "MissingTablesError", "MappingError",
            "DataWarning"]
-
-
-class MappingError(ValueError):
-    """A mapping or export does not fit the canonical schema; the message says what to do."""
-
-
-class MissingTablesError(LookupError):
-    """An analysis needs tables the dataset does not have."""
-
-
-class DataWarning(UserWarning):
-    """The data loaded, but something in it makes results misleading unless fixed (e.g. no won deals)."""
 
 
 def _deep_merge(base: dict, over: dict) -> dict:
@@ -222,12 +211,13 @@ def _resolve_columns(name: str, spec: dict, raw, mapping_name: str) -> dict[str,
             if m:
                 best = m.group(1)
                 break
-        raise MappingError(
+        raise MissingColumnsError(
             f"Missing required column(s) in the {name} file {raw.path} ({mapping_name} mapping):\n"
             + "\n".join(lines)
             + f"\nHeaders found: {', '.join(raw.headers) if raw.headers else '(none)'}\n"
             f"Fix: rename the header in the file, or set tables.{name}.columns.{key}: "
-            f"\"{best or '<header>'}\" in a mapping file (it can start with `extends: {mapping_name}`)."
+            f"\"{best or '<header>'}\" in a mapping file (it can start with `extends: {mapping_name}`).",
+            table=name, missing=missing, available=raw.headers,
         )
     return out
 
