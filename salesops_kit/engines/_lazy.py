@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.schema import CSAT_ONE_OF, TABLES, StageModel
+from ..tools.validation import check_option, option_error
 from ._pandas import (
     BAD_DATE,
     BAD_NUMBER,
@@ -49,11 +50,9 @@ _CHECK_ORDER = (MISSING, BAD_DATE, BAD_NUMBER, UNKNOWN_STAGE, NEGATIVE, CLOSE_BE
 
 
 def check_engine(engine: str) -> str:
-    """Return ``engine`` if it is one of :data:`ENGINES`, else raise ValueError saying what is allowed."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}. Spark: load with pandas "
-                         "or Polars and pass tables through salesops_kit.engines.to_spark, or read them with Spark.")
-    return engine
+    """Return ``engine`` if it is one of :data:`ENGINES`, else raise InvalidOptionError saying what is allowed."""
+    return check_option("engine", engine, ENGINES, hint="Spark: load with pandas or Polars and pass tables through "
+                        "salesops_kit.engines.to_spark, or read them with Spark.")
 
 
 def engine_of(frame) -> str:
@@ -217,7 +216,7 @@ def scan(files, *, engine: str, con=None):
                             f"from read_parquet('{lit}', file_row_number = true)")
         rel = con.sql(" union all by name ".join(sels))
         return rel
-    raise ValueError(f"scan needs engine 'polars' or 'duckdb', got {engine!r}")
+    raise option_error("engine", engine, ("polars", "duckdb"), where="scan")
 
 
 def _headers(files, engine: str, con=None) -> list[list[str]]:
@@ -272,8 +271,7 @@ def load_lazy(path, mapping=None, as_of=None, *, engine: str, unknown_stages: st
     """
     from ..data import load as L
 
-    if engine not in ("polars", "duckdb"):
-        raise ValueError(f"load_lazy needs engine 'polars' or 'duckdb', got {engine!r}")
+    check_option("engine", engine, ("polars", "duckdb"), where="load_lazy")
     if engine == "duckdb" and con is None:
         import tempfile
 

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..data.schema import StageModel
+from ..tools.validation import option_error
+from ..tools.validation import require_columns as check_columns
 
 
 def lazy(df, *, table: str = "opportunities") -> nw.LazyFrame:
@@ -34,14 +36,8 @@ def columns(lf: nw.LazyFrame) -> list[str]:
 
 
 def require_columns(lf: nw.LazyFrame, cols, *, table: str, purpose: str) -> None:
-    have = set(columns(lf))
-    missing = [c for c in cols if c not in have]
-    if missing:
-        raise KeyError(
-            f"{table} has no column(s) {', '.join(map(repr, missing))} needed for {purpose}; it has "
-            f"{', '.join(sorted(have)) or 'no columns'}. Map the export's column to the canonical name in the mapping "
-            f"(tables.{table}.columns) or rename it before calling."
-        )
+    """Raise :class:`~salesops_kit.tools.exceptions.MissingColumnsError` (the house-style message) if any is missing."""
+    check_columns(columns(lf), cols, table=table, purpose=purpose)
 
 
 def collect(lf: nw.LazyFrame) -> pd.DataFrame:
@@ -110,7 +106,7 @@ def normalise_period(period: str | None) -> str:
              "y": "1y", "year": "1y", "ys": "1y", "a": "1y"}
     key = str(period).strip().lower()
     if key not in units:
-        raise ValueError(f"period={period!r} is not understood; use None, 'M' (month), 'Q' (quarter) or 'Y' (year).")
+        raise option_error("period", period, {None: "", "M": "month", "Q": "quarter", "Y": "year"})
     return units[key]
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from ..tools.validation import check_option
 from .core import bh_adjust
 
 __all__ = ["p_chart_limits", "u_chart_limits", "ewma", "ewma_limits", "laney_sigma_z", "rate_chart",
@@ -459,8 +460,7 @@ def flag_alerts(limits: pd.DataFrame, *, periods=None, alpha: float = 0.05, meth
     largest BH-rejected p-value, or ``alpha / m`` when nothing is rejected / for Bonferroni), so a
     judged point is an alert exactly when it lies outside them.
     """
-    if method not in ("bh", "bonferroni"):
-        raise ValueError(f"method={method!r}: use 'bh' (false-discovery rate) or 'bonferroni' (family-wise).")
+    check_option("method", method, {"bh": "false-discovery rate", "bonferroni": "family-wise"}, where="flag_alerts")
     df = limits.copy()
     if periods is None:
         inw = np.ones(len(df), dtype=bool)

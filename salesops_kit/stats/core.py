@@ -12,6 +12,8 @@ import pandas as pd
 from scipy import optimize as _opt
 from scipy import stats as _st
 
+from ..tools.validation import check_level, renamed_keyword
+
 __all__ = ["wilson_interval", "bh_adjust", "bootstrap_ci"]
 
 
@@ -293,8 +295,11 @@ def fisher_vs_rest(successes, trials):
     return p, rest_rate
 
 
-def funnel_limits(trials, p0: float, *, levels=(0.95, 0.998)) -> pd.DataFrame:
+@renamed_keyword("levels", "level")
+def funnel_limits(trials, p0: float, *, level=(0.95, 0.998)) -> pd.DataFrame:
     """Funnel-plot control limits for a proportion around a target ``p0`` (Spiegelhalter 2005).
+
+    ``level`` is one probability or several (the old keyword ``levels=`` is still accepted).
 
     Exact binomial quantiles with the interpolation that makes the limits smooth in ``n``:
     ``r = binom.ppf(q, n, p0)``, ``a = (F(r) - q) / (F(r) - F(r - 1))``, limit = ``(r - a) / n``.
@@ -307,7 +312,8 @@ def funnel_limits(trials, p0: float, *, levels=(0.95, 0.998)) -> pd.DataFrame:
     n = np.asarray(trials, dtype=float)
     out = {"trials": n}
     with np.errstate(invalid="ignore", divide="ignore"):
-        for lev in levels:
+        for lev in np.atleast_1d(level):
+            lev = check_level(lev, where="funnel_limits")
             name = f"{lev * 100:g}"
             for side, q in (("low", (1 - lev) / 2), ("high", 1 - (1 - lev) / 2)):
                 r = _st.binom.ppf(q, n, p0)

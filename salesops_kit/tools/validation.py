@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 from .exceptions import InvalidOptionError, MissingColumnsError
 
-__all__ = ["check_option", "check_options", "check_level", "require_columns", "missing_columns_message",
-           "column_names", "renamed_keyword"]
+__all__ = ["check_option", "check_options", "option_error", "check_level", "require_columns",
+           "missing_columns_message", "column_names", "renamed_keyword"]
 
 
 def _choices(allowed) -> str:
@@ -31,6 +31,12 @@ def _choices(allowed) -> str:
 def _option_message(name: str, shown, allowed, *, where: str | None, hint: str | None) -> str:
     msg = f"{where + ': ' if where else ''}{name} must be one of {_choices(allowed)}; got {shown}."
     return msg + (f" {hint}" if hint else "")
+
+
+def option_error(name: str, value, allowed, *, where: str | None = None, hint: str | None = None
+                 ) -> InvalidOptionError:
+    """The error :func:`check_option` raises, for checks that test membership their own way (aliases)."""
+    return InvalidOptionError(_option_message(name, repr(value), allowed, where=where, hint=hint))
 
 
 def check_option(name: str, value, allowed, *, where: str | None = None, hint: str | None = None):
@@ -49,7 +55,7 @@ def check_option(name: str, value, allowed, *, where: str | None = None, hint: s
     except TypeError:  # unhashable value against a set/dict
         ok = False
     if not ok:
-        raise InvalidOptionError(_option_message(name, repr(value), allowed, where=where, hint=hint))
+        raise option_error(name, value, allowed, where=where, hint=hint)
     return value
 
 

@@ -26,6 +26,7 @@ from scipy import special
 from scipy import stats as _st
 
 from ..stats.mle import FittedModel, _build, _dot, _maximise, _warm_start, compress_rows
+from ..tools.validation import check_option, require_columns
 
 __all__ = [
     "FittedModel", "BGNBDFit", "GammaGammaFit", "fit_bgnbd", "fit_gamma_gamma", "customer_lifetime_value",
@@ -324,8 +325,7 @@ def customer_lifetime_value(bgnbd: BGNBDFit, gamma_gamma: GammaGammaFit, frequen
     the number of time units per month (W 4.345, D 30, M 1) and ``d`` the monthly discount rate.
     Returns a float array aligned with the inputs.
     """
-    if freq not in MONTH_FACTOR:
-        raise ValueError(f"freq must be one of {sorted(MONTH_FACTOR)} (the time unit of recency and T), got {freq!r}.")
+    check_option("freq", freq, sorted(MONTH_FACTOR), hint="freq is the time unit of recency and T.")
     f = MONTH_FACTOR[freq]
     spend = gamma_gamma.conditional_expected_spend(frequency, monetary_value)
     total = np.zeros(len(np.atleast_1d(np.asarray(frequency))))
@@ -380,11 +380,9 @@ def holdout_validation(fit: BGNBDFit, rfm: pd.DataFrame, *, max_bin: int = 7) ->
     max_bin : int
         Calibration frequencies ``>= max_bin`` share the last bin (labelled ``"7+"``).
     """
-    need = ["frequency", "recency", "T", "frequency_holdout", "duration_holdout"]
-    miss = [c for c in need if c not in rfm.columns]
-    if miss:
-        raise KeyError(f"holdout_validation: columns {miss} missing; build rfm with "
-                       "customers.rfm_summary(orders, calibration_end=..., holdout_end=...).")
+    require_columns(rfm, ["frequency", "recency", "T", "frequency_holdout", "duration_holdout"], table="rfm",
+                    purpose="holdout_validation",
+                    hint="Build rfm with customers.rfm_summary(orders, calibration_end=..., holdout_end=...).")
     pred = fit.conditional_expected_purchases(rfm["duration_holdout"], rfm["frequency"], rfm["recency"], rfm["T"])
     act = rfm["frequency_holdout"].to_numpy(dtype=float)
     fb = np.minimum(rfm["frequency"].to_numpy(dtype=int), max_bin)

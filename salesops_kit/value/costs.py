@@ -26,6 +26,8 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from ..tools.exceptions import MissingColumnsError
+from ..tools.validation import check_option
 from . import clv as _clv
 from .customers import _collect, _days, _frame, _ts, customer_table, rfm_summary
 
@@ -41,13 +43,13 @@ def _acquisitions(customers_or_orders, as_of=None) -> pd.DataFrame:
     if {"customer_id", "first_order", "channel"} <= set(names):
         c = _collect(_frame(customers_or_orders, ["customer_id", "first_order", "channel"]))
         return c.assign(first_order=pd.to_datetime(c["first_order"]))
-    raise KeyError("cac: pass orders (customer_id, order_date, amount[, channel]) or a customer table "
-                   f"(customer_id, first_order, channel); found columns {names}.")
+    raise MissingColumnsError("cac: pass orders (customer_id, order_date, amount[, channel]) or a customer table "
+                              f"(customer_id, first_order, channel); found columns {names}.", table="orders",
+                              missing=["order_date"], available=names)
 
 
 def _period(s: pd.Series, period: str) -> pd.Series:
-    if period not in ("M", "Q"):
-        raise ValueError(f"period must be 'M' or 'Q', got {period!r}.")
+    check_option("period", period, ("M", "Q"))
     return pd.to_datetime(s).dt.to_period(period).dt.to_timestamp()
 
 

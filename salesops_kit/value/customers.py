@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..engines.pandas_fast import group_agg
 from ..stats import wilson_interval
+from ..tools.validation import check_option, require_columns
 
 __all__ = [
     "TIME_UNITS", "rfm_summary", "customer_table", "repeat_purchase_rate", "cohort_retention", "CohortRetention",
@@ -30,11 +31,7 @@ _DAY_NS = 86400.0
 
 def _frame(orders, need, *, table="orders"):
     f = nw.from_native(orders)
-    cols = f.collect_schema().names()
-    miss = [c for c in need if c not in cols]
-    if miss:
-        raise KeyError(f"{table}: column(s) {miss} missing (found {cols}); map them in the mapping's "
-                       f"tables.{table}.columns or rename them.")
+    require_columns(f, need, table=table)
     return f.lazy() if hasattr(f, "lazy") else f
 
 
@@ -86,8 +83,7 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
     last_purchase, purchases, revenue`` [+ holdout columns]. Only customers whose first purchase is
     on or before ``calibration_end`` are included.
     """
-    if freq not in TIME_UNITS:
-        raise ValueError(f"freq must be one of {sorted(TIME_UNITS)}, got {freq!r}.")
+    check_option("freq", freq, sorted(TIME_UNITS))
     unit = TIME_UNITS[freq]
     f = _frame(orders, [customer_col, date_col, amount_col])
     cal = _ts(calibration_end) or _max_date(f, date_col)
@@ -434,8 +430,8 @@ def simple_clv(orders, *, as_of=None, window_months: int = 12, margin_rate: floa
     has_margin = "margin" in names
     w = f.filter((nw.col("order_date") >= nw.lit(start)) & (nw.col("order_date") < nw.lit(end + pd.Timedelta(days=1))))
     seg_cols = [by] if by else []
-    if by and by not in names:
-        raise KeyError(f"orders: column {by!r} missing for by={by!r}.")
+    if by:
+        require_columns(names, [by], table="orders", purpose=f"by={by!r}")
     w = w.with_columns(_amt=nw.col("amount").cast(nw.Float64),
                        _mar=nw.col("margin").cast(nw.Float64) if has_margin else nw.lit(None, nw.Float64),
                        **{f"_s_{c}": nw.col(c).cast(nw.String) for c in seg_cols})
