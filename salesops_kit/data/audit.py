@@ -191,9 +191,9 @@ class AuditResult:
 
     def plot(self, ax=None):
         """Horizontal bars: rows per check and table that found something (quarantined vs flagged)."""
-        from ..plots.audit import audit_bars
+        from ..plots.audit import plot_audit_bars
 
-        return audit_bars(self.summary(), ax=ax)
+        return plot_audit_bars(self.summary(), ax=ax)
 
     def _repr_html_(self) -> str:
         e = html.escape

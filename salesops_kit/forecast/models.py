@@ -112,9 +112,9 @@ class BacktestResult:
         return txt + "."
 
     def plot(self, ax=None, **kwargs):
-        from ..plots.forecast import backtest_plot
+        from ..plots.forecast import plot_backtest
 
-        return backtest_plot(self, ax=ax, **kwargs)
+        return plot_backtest(self, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         return f"<p>{html.escape(self.headline())}</p>" + self.summary.round(4).to_html(index=False)

@@ -278,9 +278,9 @@ class PipelineForecast:
         return self.monthly
 
     def plot(self, ax=None, **kwargs):
-        from ..plots.forecast import pipeline_plot
+        from ..plots.forecast import plot_pipeline_forecast
 
-        return pipeline_plot(self, ax=ax, **kwargs)
+        return plot_pipeline_forecast(self, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         return f"<p>{html.escape(self.headline())}</p>" + self.monthly.round(0).to_html(index=False)

@@ -203,9 +203,9 @@ class SeasonalProfile:
                          ignore_index=True)[["kind", "season", "label", "index", "ci_low", "ci_high", "n_years"]]
 
     def plot(self, ax=None, **kwargs):
-        from ..plots.forecast import seasonal_index_plot
+        from ..plots.forecast import plot_seasonal_index
 
-        return seasonal_index_plot(self, ax=ax, **kwargs)
+        return plot_seasonal_index(self, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         return f"<p>{html.escape(self.headline())}</p>" + self.summary().round(4).to_html(index=False)

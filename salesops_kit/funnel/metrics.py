@@ -23,6 +23,7 @@ from ..engines.ops import (
     sort_out,
 )
 from ..stats import wilson_interval
+from ..tools.exceptions import MissingColumnsError
 
 __all__ = ["lead_funnel", "deal_totals", "won_revenue", "sales_velocity", "kpi_rows", "funnel_findings", "LEAD_FUNNEL_COLUMNS",
            "DAYS_PER_MONTH"]
@@ -79,8 +80,9 @@ def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, 
     require_columns(lf, ["created_date"] + by, table="leads", purpose="the lead funnel")
     conv_col = "opportunity_id" if "opportunity_id" in have else "converted_date"
     if conv_col not in have:
-        raise KeyError("leads has neither opportunity_id nor converted_date, so conversion cannot be seen; map one "
-                       "of them (tables.leads.columns) in the mapping.")
+        raise MissingColumnsError("leads has neither opportunity_id nor converted_date, so conversion cannot be seen; "
+                                  "map one of them (tables.leads.columns) in the mapping.", table="leads",
+                                  missing=["opportunity_id", "converted_date"], available=have)
     if as_of is None:
         as_of = collect(lf.select(nw.col("created_date").max()))["created_date"].iloc[0]
     cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=int(maturity_days))

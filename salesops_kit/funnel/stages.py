@@ -51,12 +51,11 @@ from ..engines.ops import (
     won_label,
 )
 from ..stats import wilson_interval
+from ..tools.validation import check_option
 
-__all__ = ["StageFunnel", "stage_funnel", "win_rate", "lead_funnel", "sales_velocity", "kpi_rows",
-           "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES"]
+__all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES"]
 
 FUNNEL_TYPES = ("any_path", "in_order")
-DAYS_PER_MONTH = 365.25 / 12
 
 WIN_RATE_DEFINITIONS = {
     "closed": "won / (won + lost) among deals closed in the period (close_date); open deals excluded",
@@ -159,8 +158,7 @@ def stage_funnel(opportunities, *, stage_history=None, by=None, stages: StageMod
         ``table`` as described in :class:`StageFunnel`; rates are floats in [0, 1] with 95%
         Wilson intervals.
     """
-    if funnel_type not in FUNNEL_TYPES:
-        raise ValueError(f"funnel_type={funnel_type!r}; use one of {FUNNEL_TYPES}.")
+    check_option("funnel_type", funnel_type, FUNNEL_TYPES)
     opps, ds_history, stages, _ = resolve(opportunities, stages=stages)
     history = stage_history if stage_history is not None else (ds_history if use_history else None)
     by = as_list(by)
@@ -391,9 +389,7 @@ def win_rate(opportunities, *, by=None, period: str | None = None, definition: s
         ``<by>, [period], won, lost, open, n, win_rate, ci_low, ci_high, definition`` where ``n``
         is the denominator (won + lost for "closed", all created for "created").
     """
-    if definition not in WIN_RATE_DEFINITIONS:
-        raise ValueError(f"definition={definition!r}; use 'closed' (won / (won + lost) among deals closed in the "
-                         "period) or 'created' (won / all deals created in the cohort).")
+    check_option("definition", definition, WIN_RATE_DEFINITIONS)
     opps, _, stages, _ = resolve(opportunities, stages=stages)
     by = as_list(by)
     date_col = "close_date" if definition == "closed" else "created_date"
@@ -434,15 +430,3 @@ def win_rate(opportunities, *, by=None, period: str | None = None, definition: s
     w.columns.name = None
     return sort_out(w[cols], keys)
 
-
-from .metrics import (
-    LEAD_FUNNEL_COLUMNS,
-    deal_totals,
-    funnel_findings,
-    kpi_rows,
-    lead_funnel,
-    sales_velocity,
-    won_revenue,
-)
-
-__all__ += ["deal_totals", "won_revenue", "funnel_findings", "LEAD_FUNNEL_COLUMNS"]

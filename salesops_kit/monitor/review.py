@@ -215,9 +215,9 @@ class MonitorReview:
         return review_findings(self)
 
     def plot(self, ax=None, *, kpi: str = "win_rate", segment: str = "all", **kwargs):
-        from ..plots.monitor import control_chart
+        from ..plots.monitor import plot_control_chart
 
-        return control_chart(self, kpi=kpi, segment=segment, ax=ax, **kwargs)
+        return plot_control_chart(self, kpi=kpi, segment=segment, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html

@@ -1,15 +1,54 @@
-"""Every chart of the kit: ``f(data, *, ..., ax=None, **kwargs) -> matplotlib Axes``.
+"""Every chart of the kit: ``plot_<thing>(data, *, ..., ax=None, **kwargs) -> matplotlib Axes``.
 
 Charts draw only through ``ax`` (a new figure when None) and never call ``plt.show``. They are
 split by topic into submodules and re-exported here, so ``from salesops_kit import plots`` gives all.
+This package sits above the topics: it imports no topic module (a result's ``.plot()`` imports its
+chart inside the method), and at import time it loads matplotlib and the kit's labels only.
 """
 
 from ._base import get_ax
-from .audit import *  # noqa: F401,F403
-from .costs import *  # noqa: F401,F403
-from .forecast import *  # noqa: F401,F403
-from .funnel import *  # noqa: F401,F403
-from .monitor import *  # noqa: F401,F403
-from .reps import *  # noqa: F401,F403
+from .audit import plot_audit_bars, plot_coverage
+from .costs import (
+    plot_cac_trend,
+    plot_cac_vs_ltv,
+    plot_holdout_calibration,
+    plot_p_alive_matrix,
+    plot_retention_heatmap,
+    plot_survival,
+)
+from .forecast import (
+    plot_backtest,
+    plot_decomposition,
+    plot_forecast_fan,
+    plot_pipeline_forecast,
+    plot_seasonal_index,
+    plot_seasonal_subseries,
+)
+from .funnel import plot_calibration, plot_conversion_heatmap, plot_cumulative_incidence, plot_funnel
+from .monitor import plot_control_chart, plot_kpi_small_multiples, plot_scorecard_table
+from .reps import (
+    plot_rep_funnel,
+    plot_rep_leaderboard,
+    plot_rep_stage_heatmap,
+    plot_response_conversion,
+    plot_win_rate_bars,
+)
 
-__all__ = ["get_ax"]
+__all__ = [
+    "get_ax",
+    # data audit
+    "plot_coverage", "plot_audit_bars",
+    # funnel
+    "plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration",
+    # costs and customer value
+    "plot_retention_heatmap", "plot_cac_vs_ltv", "plot_cac_trend", "plot_holdout_calibration",
+    "plot_p_alive_matrix", "plot_survival",
+    # seasonality and forecasting
+    "plot_seasonal_index", "plot_seasonal_subseries", "plot_decomposition", "plot_forecast_fan", "plot_backtest",
+    "plot_pipeline_forecast",
+    # reps
+    "plot_rep_leaderboard", "plot_rep_funnel", "plot_rep_stage_heatmap", "plot_response_conversion",
+    "plot_win_rate_bars",
+    # monitoring
+    "plot_control_chart", "plot_kpi_small_multiples", "plot_scorecard_table",
+]

@@ -8,10 +8,10 @@ import pandas as pd
 from ..i18n import t as tr
 from ._base import get_ax
 
-__all__ = ["coverage_plot", "audit_bars"]
+__all__ = ["plot_coverage", "plot_audit_bars"]
 
 
-def coverage_plot(cov: pd.DataFrame, *, ax=None, cmap: str = "Blues", **kwargs):
+def plot_coverage(cov: pd.DataFrame, *, ax=None, cmap: str = "Blues", **kwargs):
     """Heatmap of rows per table per period, each table scaled to its own busiest period.
 
     Parameters
@@ -47,7 +47,7 @@ def coverage_plot(cov: pd.DataFrame, *, ax=None, cmap: str = "Blues", **kwargs):
     return ax
 
 
-def audit_bars(summary: pd.DataFrame, *, ax=None, **kwargs):
+def plot_audit_bars(summary: pd.DataFrame, *, ax=None, **kwargs):
     """Horizontal bars of rows per (table, check) that found something, coloured by action.
 
     ``summary`` is :meth:`salesops_kit.data.audit.AuditResult.summary` (table, check, rows, action).

@@ -9,11 +9,11 @@ import pandas as pd
 from ..i18n import t as tr
 from ._base import get_ax
 
-__all__ = ["seasonal_index_plot", "seasonal_subseries_plot", "decomposition_plot", "forecast_fan_chart",
-           "backtest_plot", "pipeline_plot"]
+__all__ = ["plot_seasonal_index", "plot_seasonal_subseries", "plot_decomposition", "plot_forecast_fan",
+           "plot_backtest", "plot_pipeline_forecast"]
 
 
-def seasonal_index_plot(profile, *, by: str = "month", ax=None, color="#4C72B0", **kwargs):
+def plot_seasonal_index(profile, *, by: str = "month", ax=None, color="#4C72B0", **kwargs):
     """Seasonal index per month (or quarter) with its 95% interval; 1.0 = on trend.
 
     ``profile`` is a :class:`~salesops_kit.forecast.SeasonalProfile`.
@@ -39,7 +39,7 @@ def seasonal_index_plot(profile, *, by: str = "month", ax=None, color="#4C72B0",
     return ax
 
 
-def seasonal_subseries_plot(series, *, ax=None, **kwargs):
+def plot_seasonal_subseries(series, *, ax=None, **kwargs):
     """Classic subseries plot: each month's values across years (a short line per month) with the
     month's mean as a horizontal bar. ``series``: ``period, value`` frame or a date-indexed Series."""
     from ..forecast.models import as_series
@@ -67,7 +67,7 @@ def seasonal_subseries_plot(series, *, ax=None, **kwargs):
     return ax
 
 
-def decomposition_plot(profile, *, ax=None, **kwargs):
+def plot_decomposition(profile, *, ax=None, **kwargs):
     """Observed values and the STL trend (left axis) with the detrended ratio (right axis)."""
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 3.8)))
     d = profile.decomposition
@@ -86,7 +86,7 @@ def decomposition_plot(profile, *, ax=None, **kwargs):
     return ax
 
 
-def forecast_fan_chart(history, fc: pd.DataFrame, *, ax=None, levels=(80, 95), color="#4C72B0", **kwargs):
+def plot_forecast_fan(history, fc: pd.DataFrame, *, ax=None, levels=(80, 95), color="#4C72B0", **kwargs):
     """History and forecast mean with shaded intervals (darker = narrower level).
 
     ``history``: ``period, value`` frame or a date-indexed Series; ``fc``: output of
@@ -112,7 +112,7 @@ def forecast_fan_chart(history, fc: pd.DataFrame, *, ax=None, levels=(80, 95), c
     return ax
 
 
-def backtest_plot(bt, *, metric: str = "mase", ax=None, **kwargs):
+def plot_backtest(bt, *, metric: str = "mase", ax=None, **kwargs):
     """Backtest error by horizon, one line per method (``metric``: mase, smape or coverage_<L>)."""
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.8)))
     t = bt.by_horizon
@@ -128,7 +128,7 @@ def backtest_plot(bt, *, metric: str = "mase", ax=None, **kwargs):
     return ax
 
 
-def pipeline_plot(pf, *, ax=None, color="#55A868", **kwargs):
+def plot_pipeline_forecast(pf, *, ax=None, color="#55A868", **kwargs):
     """Expected bookings per month from the open pipeline with P10-P90 bars, and the CRM weighted
     pipeline (amount x CRM probability by CRM close month) as markers."""
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.8)))

@@ -12,7 +12,7 @@ from matplotlib.ticker import FuncFormatter
 from ..i18n import t as tr
 from ._base import get_ax
 
-__all__ = ["control_chart", "kpi_small_multiples", "scorecard_table"]
+__all__ = ["plot_control_chart", "plot_kpi_small_multiples", "plot_scorecard_table"]
 
 _ALERT = "#c0392b"
 _LINE = "#2c3e50"
@@ -35,7 +35,7 @@ def _formatter(kpi: str):
     return FuncFormatter(lambda v, _: fmt(v, f))
 
 
-def control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=None, show_window: bool = True,
+def plot_control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=None, show_window: bool = True,
                   **kwargs):
     """One KPI × segment over time with its centre line and control limits.
 
@@ -82,8 +82,8 @@ def control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=None,
     return ax
 
 
-def kpi_small_multiples(data, *, kpis=None, segment: str = "all", ncols: int = 3, axes=None, **kwargs):
-    """Small multiples: one :func:`control_chart` per KPI for ``segment`` (default all monitored KPIs
+def plot_kpi_small_multiples(data, *, kpis=None, segment: str = "all", ncols: int = 3, axes=None, **kwargs):
+    """Small multiples: one :func:`plot_control_chart` per KPI for ``segment`` (default all monitored KPIs
     that have data). Returns the array of Axes (unused panels switched off)."""
     lim = _limits(data)
     have = lim[lim["segment"] == segment]["kpi"].unique() if len(lim) else []
@@ -97,7 +97,7 @@ def kpi_small_multiples(data, *, kpis=None, segment: str = "all", ncols: int = 3
                                squeeze=False, sharex=True)
     flat = np.asarray(axes).ravel()
     for ax, kpi in zip(flat, kpis, strict=False):
-        control_chart(data, kpi=kpi, segment=segment, ax=ax, legend=False, title_size=9, maxticks=5,
+        plot_control_chart(data, kpi=kpi, segment=segment, ax=ax, legend=False, title_size=9, maxticks=5,
                       title=(KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi))
     for ax in flat[len(kpis):]:
         ax.set_axis_off()
@@ -107,7 +107,7 @@ def kpi_small_multiples(data, *, kpis=None, segment: str = "all", ncols: int = 3
     return np.asarray(axes)
 
 
-def scorecard_table(data, *, segment: str = "all", ax=None, **kwargs):
+def plot_scorecard_table(data, *, segment: str = "all", ax=None, **kwargs):
     """The one-screen scorecard as a table figure (KPI, this period, last period, change, p, target,
     attainment, status, signal); alert rows in red."""
     sc = data.scorecard_text(segment) if hasattr(data, "scorecard_text") else data

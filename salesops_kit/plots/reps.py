@@ -9,7 +9,8 @@ import pandas as pd
 from ..i18n import t as tr
 from ._base import get_ax
 
-__all__ = ["rep_leaderboard", "rep_funnel_plot", "rep_stage_heatmap", "response_conversion", "win_rate_bars"]
+__all__ = ["plot_rep_leaderboard", "plot_rep_funnel", "plot_rep_stage_heatmap", "plot_response_conversion",
+           "plot_win_rate_bars"]
 
 _STATUS_COLOR = {"below": "#c0392b", "above": "#1e8449", "in line": "#34495e", "not enough data": "#aab7b8"}
 
@@ -22,7 +23,7 @@ def _metric_rows(comparison, metric: str) -> pd.DataFrame:
     return rows
 
 
-def rep_leaderboard(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
+def plot_rep_leaderboard(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
     """Reps ranked by shrunk rate with 95% posterior intervals; raw rate as an open circle.
 
     ``comparison`` is a :class:`salesops_kit.reps.RepComparison` (or its ``table``). Reps with
@@ -47,7 +48,7 @@ def rep_leaderboard(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
     return ax
 
 
-def rep_funnel_plot(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
+def plot_rep_funnel(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
     """Funnel plot: each rep's raw rate against its number of trials, with 95% and 99.8% control
     limits around the company rate (exact binomial, Spiegelhalter)."""
     from ..stats import funnel_limits
@@ -78,7 +79,7 @@ def rep_funnel_plot(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
     return ax
 
 
-def rep_stage_heatmap(stage_table: pd.DataFrame, *, ax=None, annotate: bool = True, **kwargs):
+def plot_rep_stage_heatmap(stage_table: pd.DataFrame, *, ax=None, annotate: bool = True, **kwargs):
     """Per-rep stage-to-stage conversion as a heatmap.
 
     ``stage_table`` is :func:`salesops_kit.reps.stage_conversion_by_rep` output: one row per rep,
@@ -101,7 +102,7 @@ def rep_stage_heatmap(stage_table: pd.DataFrame, *, ax=None, annotate: bool = Tr
     return ax
 
 
-def response_conversion(drivers, *, owners=(), ax=None, **kwargs):
+def plot_response_conversion(drivers, *, owners=(), ax=None, **kwargs):
     """Lead conversion by first-response band (company, 95% Wilson intervals), with the named reps'
     own band rates overlaid. ``drivers`` is a :class:`salesops_kit.reps.drivers.Drivers`."""
     b = drivers.by_response
@@ -124,7 +125,7 @@ def response_conversion(drivers, *, owners=(), ax=None, **kwargs):
     return ax
 
 
-def win_rate_bars(table: pd.DataFrame, *, ax=None, **kwargs):
+def plot_win_rate_bars(table: pd.DataFrame, *, ax=None, **kwargs):
     """Raw win rate per rep with 95% Wilson intervals (scorecard table), company rate dashed."""
     t = table[pd.to_numeric(table["win_rate"], errors="coerce").notna()].sort_values("owner")
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 4)))

@@ -2,14 +2,13 @@
 drivers and coaching findings."""
 
 from . import drivers
-from .drivers import EXPLAINED_MIN, Drivers, response_drivers
+from .drivers import EXPLAINED_MIN, Drivers, coaching_findings, response_drivers
 from .scorecard import (
     COMPARED_METRICS,
     LEAD_MATURITY_DAYS,
     MIN_N,
     RepComparison,
     Scorecard,
-    coaching_findings,
     compare_reps,
     flag_reps,
     kpi_rows,

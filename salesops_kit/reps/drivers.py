@@ -22,8 +22,8 @@ from .scorecard import (
     MIN_N,
     RepComparison,
     Scorecard,
-    _bounds,
     compare_reps,
+    period_bounds,
     scorecard,
 )
 
@@ -112,9 +112,9 @@ class Drivers:
         return None
 
     def plot(self, ax=None, **kwargs):
-        from ..plots.reps import response_conversion
+        from ..plots.reps import plot_response_conversion
 
-        return response_conversion(self, ax=ax, **kwargs)
+        return plot_response_conversion(self, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html
@@ -164,7 +164,7 @@ def response_drivers(dataset, *, period=None, maturity_days: int = LEAD_MATURITY
     dataset.require("leads", purpose="the response-time drivers")
     leads = dataset.leads
     as_of = pd.Timestamp(dataset.as_of)
-    start, end, _ = _bounds(period, as_of)
+    start, end, _ = period_bounds(period, as_of)
     cutoff = min(end, as_of - pd.Timedelta(days=maturity_days) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
     cells = scans.lead_cells(leads, start=start, end=cutoff, cutoff=cutoff, activities=dataset.activities)
     cells = cells[cells["owner"].notna()].reset_index(drop=True)

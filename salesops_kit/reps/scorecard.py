@@ -6,7 +6,7 @@ empirical-Bayes beta-binomial prior fitted across reps, each rep is tested again
 company with an exact test, the false-discovery rate is controlled across all reps x metrics
 (Benjamini-Hochberg), and a rep below a minimum sample is "not enough data": shown, never ranked
 or flagged. The behaviours behind a gap live in :mod:`salesops_kit.reps.drivers`; the ranked coaching
-findings in :func:`salesops_kit.reps.drivers.coaching_findings` (re-exported here).
+findings in :func:`salesops_kit.reps.drivers.coaching_findings` (re-exported by :mod:`salesops_kit.reps`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 from ..stats import bh_adjust, fisher_vs_rest, fit_beta_binomial, funnel_limits, shrink_rates, wilson_interval  # noqa: F401
 from . import _scans as scans
 
-__all__ = ["Scorecard", "RepComparison", "scorecard", "compare_reps", "flag_reps", "coaching_findings", "kpi_rows",
+__all__ = ["Scorecard", "RepComparison", "scorecard", "compare_reps", "flag_reps", "kpi_rows",
            "stage_conversion_by_rep",
            "MIN_N", "LEAD_MATURITY_DAYS", "COMPARED_METRICS", "not_available"]
 
@@ -54,7 +54,7 @@ def not_available(table: str, column: str | None = None) -> str:
     return f"not available: no {table} table"
 
 
-def _bounds(period, as_of: pd.Timestamp):
+def period_bounds(period, as_of: pd.Timestamp):
     """``period`` (None, "2025", "2025Q3", "2025-06", or a (start, end) pair) -> (start, end, label);
     the end never passes the end of the as-of day."""
     day_end = as_of.normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
@@ -140,9 +140,9 @@ class Scorecard:
                 f"closed ({self.period}); {len(self.notes)} scorecard columns not available.")
 
     def plot(self, ax=None, **kwargs):
-        from ..plots.reps import win_rate_bars
+        from ..plots.reps import plot_win_rate_bars
 
-        return win_rate_bars(self.table, ax=ax, **kwargs)
+        return plot_win_rate_bars(self.table, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html
@@ -188,7 +188,7 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
     """
     dataset.require("opportunities", purpose="the rep scorecard")
     as_of = pd.Timestamp(dataset.as_of)
-    start, end, label = _bounds(period, as_of)
+    start, end, label = period_bounds(period, as_of)
     opps = dataset.opportunities
     c = scans.deal_scan(opps, start=start, end=end, as_of=end)
     notes: dict[str, str] = {}
@@ -341,9 +341,9 @@ class RepComparison:
                 f"on some metric (not ranked there): {small}.")
 
     def plot(self, ax=None, *, metric: str = "win_rate", **kwargs):
-        from ..plots.reps import rep_funnel_plot
+        from ..plots.reps import plot_rep_funnel
 
-        return rep_funnel_plot(self, metric=metric, ax=ax, **kwargs)
+        return plot_rep_funnel(self, metric=metric, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html
@@ -454,13 +454,6 @@ def stage_conversion_by_rep(dataset, *, value: str = "conversion") -> pd.DataFra
     wide = t.pivot(index="owner", columns="transition", values=value).reindex(columns=order)
     wide.columns.name = None
     return wide.astype(float).reset_index().sort_values("owner").reset_index(drop=True)
-
-
-def coaching_findings(dataset, **kwargs):
-    """Ordered coaching findings; see :func:`salesops_kit.reps.drivers.coaching_findings`."""
-    from .drivers import coaching_findings as _cf
-
-    return _cf(dataset, **kwargs)
 
 
 def kpi_rows(ds, *, card: Scorecard | None = None, comp: RepComparison | None = None) -> list[dict]:

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 
 from salesops_kit import load_dataset
 from salesops_kit.data import audit as quality  # noqa: E402
-from salesops_kit.plots.audit import audit_bars, coverage_plot  # noqa: E402
+from salesops_kit.plots.audit import plot_audit_bars, plot_coverage  # noqa: E402
 
 OPPS = """opportunity_id,owner,stage,amount,created_date,close_date
 O1,Ann,Closed Won,100,2024-01-05,2024-01-20
@@ -118,12 +118,12 @@ def test_coverage_counts_and_gaps(ds):
 
 def test_coverage_plot_and_audit_bars(ds):
     cov = quality.coverage(ds)
-    ax = coverage_plot(cov)
+    ax = plot_coverage(cov)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[0].startswith("opportunities") and len(labels) == 3
-    ax = audit_bars(quality.audit(ds).summary())
+    ax = plot_audit_bars(quality.audit(ds).summary())
     assert len(ax.patches) == len(quality.audit(ds).summary())
-    ax = coverage_plot(cov.iloc[0:0])
+    ax = plot_coverage(cov.iloc[0:0])
     assert "no dated rows" in ax.get_title()
 
 

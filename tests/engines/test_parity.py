@@ -199,7 +199,6 @@ EXEMPT = {
     "quality.compute_flags": "pandas loader internals (row positions of flagged rows)",
     "costs.kpi_rows": "fits BG/NBD with 1000 bootstraps (minutes); its scans are the costs.* cases",
     "reps.compare_reps": "statistics on the scorecard (reps.scorecard case)",
-    "reps.coaching_findings": "findings text from compare_reps/response_drivers (cases above)",
     "drivers.coaching_findings": "findings text from compare_reps/response_drivers (cases above)",
     "monitor.review": "change tests on monitor.kpi_series (case above)",
     "monitor_targets.default_targets": "targets from monitor.kpi_series (case above)",

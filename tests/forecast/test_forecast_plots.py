@@ -23,26 +23,26 @@ def series():
 def test_seasonal_index_and_subseries(series):
     p = seasonal_profile(series)
     fig, ax = plt.subplots()
-    out = plots.seasonal_index_plot(p, ax=ax)
+    out = plots.plot_seasonal_index(p, ax=ax)
     assert out is ax and len(ax.patches) == 12
     assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["Jan", "Feb"]
-    assert len(plots.seasonal_index_plot(p, by="quarter").patches) == 4
-    ax2 = plots.seasonal_subseries_plot(series)
+    assert len(plots.plot_seasonal_index(p, by="quarter").patches) == 4
+    ax2 = plots.plot_seasonal_subseries(series)
     assert len(ax2.lines) == 12
-    ax3 = plots.decomposition_plot(p)
+    ax3 = plots.plot_decomposition(p)
     assert len(ax3.lines) == 2
     plt.close("all")
 
 
 def test_fan_chart_backtest_and_empty(series):
     fc = forecast(series, horizon=6, method="seasonal_naive")
-    ax = plots.forecast_fan_chart(series, fc)
+    ax = plots.plot_forecast_fan(series, fc)
     assert len(ax.collections) == 2 and len(ax.lines) == 2
     bt = backtest(series, horizon=6, folds=2, methods=("seasonal_naive",))
-    ax = plots.backtest_plot(bt)
+    ax = plots.plot_backtest(bt)
     assert len(ax.lines) == 1 and ax.get_xlabel().startswith("horizon")
     empty = seasonal_profile(series.iloc[:10])
-    assert "not enough" in plots.seasonal_index_plot(empty).get_title()
+    assert "not enough" in plots.plot_seasonal_index(empty).get_title()
     plt.close("all")
 
 
@@ -53,6 +53,6 @@ def test_pipeline_plot():
 
     opp, sh = data()
     pf = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, n_sims=200, horizon_months=3)
-    ax = plots.pipeline_plot(pf)
+    ax = plots.plot_pipeline_forecast(pf)
     assert len(ax.patches) == 3 and ax.get_ylabel() == "bookings"
     plt.close("all")

@@ -11,8 +11,18 @@ matplotlib.use("Agg")
 
 from matplotlib import font_manager  # noqa: E402
 
-from salesops_kit.i18n import CJKFontWarning, current_lang, kpi_label, t, unit_label, use_cjk_font  # noqa: E402
+from salesops_kit.i18n import (  # noqa: E402
+    CJKFontWarning,
+    catalog,
+    current_lang,
+    kpi_label,
+    t,
+    unit_label,
+    use_cjk_font,
+)
 from salesops_kit.i18n import core as i18n  # noqa: E402
+
+LABELS = catalog("labels", "zh")  # salesops_kit/i18n/catalogs/zh/labels.json
 
 
 @pytest.mark.parametrize("value, lang", [(None, "en"), ("", "en"), ("en", "en"), ("zh", "zh"), ("zh_CN.UTF-8", "zh"),
@@ -38,10 +48,10 @@ def test_t_translates_in_chinese_and_passes_english_and_unknown_text_through(fre
 
 
 def test_every_translation_is_text_and_the_case_fallback_is_unambiguous():
-    assert all(isinstance(v, str) and v.strip() for v in i18n.ZH.values())
-    for k in i18n.ZH:  # keys that differ only by case ("Days" label, "days" unit): the lowercase one wins
-        if k.lower() in i18n.ZH and k.upper() not in i18n.ZH:
-            assert t(k.upper(), lang="zh") == i18n.ZH[k.lower()], k
+    assert all(isinstance(v, str) and v.strip() for v in LABELS.values())
+    for k in LABELS:  # keys that differ only by case ("Days" label, "days" unit): the lowercase one wins
+        if k.lower() in LABELS and k.upper() not in LABELS:
+            assert t(k.upper(), lang="zh") == LABELS[k.lower()], k
 
 
 @pytest.mark.parametrize("name, en, zh", [
@@ -164,26 +174,27 @@ def test_every_constant_chart_label_goes_through_t_and_has_a_chinese_entry():
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and any(c.isalpha() for c in arg.value):
                 unwrapped.append(f"{path.name}:{arg.lineno}: {arg.value!r}")
             elif (isinstance(arg, ast.Call) and getattr(arg.func, "id", None) in ("t", "tr") and arg.args
-                  and isinstance(arg.args[0], ast.Constant) and arg.args[0].value not in i18n.ZH
+                  and isinstance(arg.args[0], ast.Constant) and arg.args[0].value not in LABELS
                   and t(arg.args[0].value, lang="zh") == arg.args[0].value):
                 untranslated.append(f"{path.name}:{arg.lineno}: {arg.args[0].value!r}")
     assert unwrapped == [], "wrap these chart labels in tr(...): " + "; ".join(unwrapped)
-    assert untranslated == [], "add these chart labels to salesops_kit/i18n.py ZH: " + "; ".join(untranslated)
+    assert untranslated == [], ("add these chart labels to salesops_kit/i18n/catalogs/zh/labels.json: "
+                                + "; ".join(untranslated))
 
 
 def test_chart_titles_follow_the_report_language(fresh_fonts):
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from salesops_kit.plots.audit import audit_bars
+    from salesops_kit.plots.audit import plot_audit_bars
 
     empty = pd.DataFrame(columns=["table", "check", "rows", "action"])
     fresh_fonts.setenv("SALESOPS_LANG", "zh")
-    ax = audit_bars(empty)
+    ax = plot_audit_bars(empty)
     assert ax.get_title() == "审计：没有被隔离或标记的行"
     assert matplotlib.rcParams["font.sans-serif"][0] == "Noto Sans CJK SC"  # the (fake) installed CJK font
     fresh_fonts.setenv("SALESOPS_LANG", "en")
-    ax2 = audit_bars(empty)
+    ax2 = plot_audit_bars(empty)
     assert ax2.get_title() == "Audit: no rows quarantined or flagged"
     plt.close("all")
 

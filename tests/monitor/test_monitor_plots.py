@@ -29,7 +29,7 @@ def limits():
 
 
 def test_control_chart_draws_values_limits_and_the_alert(limits):
-    ax = plots.control_chart(limits, kpi="win_rate", segment="all")
+    ax = plots.plot_control_chart(limits, kpi="win_rate", segment="all")
     assert isinstance(ax, matplotlib.axes.Axes)
     assert "win rate" in ax.get_title()
     # the alert is drawn as its own red scatter with one point
@@ -41,17 +41,17 @@ def test_control_chart_draws_values_limits_and_the_alert(limits):
 
 def test_control_chart_uses_given_ax_and_handles_missing(limits):
     fig, ax = plt.subplots()
-    assert plots.control_chart(limits, kpi="win_rate", segment="team=X", ax=ax) is ax
+    assert plots.plot_control_chart(limits, kpi="win_rate", segment="team=X", ax=ax) is ax
     assert "no data" in ax.texts[0].get_text()
     plt.close(fig)
 
 
 def test_small_multiples_and_scorecard(limits):
-    axes = plots.kpi_small_multiples(limits, kpis=["win_rate", "csat_mean"], ncols=2)
+    axes = plots.plot_kpi_small_multiples(limits, kpis=["win_rate", "csat_mean"], ncols=2)
     assert axes.shape == (1, 2)
     assert axes[0, 0].get_title() == "win rate" and not axes[0, 1].axison  # no csat data: panel off
     plt.close(axes[0, 0].figure)
     sc = pd.DataFrame({"KPI": ["win rate"], "this period": ["2.0%"], "status": ["alert"]})
-    ax = plots.scorecard_table(sc)
+    ax = plots.plot_scorecard_table(sc)
     assert isinstance(ax, matplotlib.axes.Axes) and not ax.axison
     plt.close(ax.figure)

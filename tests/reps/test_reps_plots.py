@@ -25,19 +25,19 @@ def analysed():
 def test_leaderboard_and_funnel_plot(analysed):
     comp, _, _ = analysed
     fig, ax = plt.subplots()
-    assert plots.rep_leaderboard(comp, ax=ax) is ax
+    assert plots.plot_rep_leaderboard(comp, ax=ax) is ax
     assert len(ax.get_yticklabels()) == 6 and ax.get_lines()  # company line drawn
     ax2 = comp.plot(metric="lead_conversion_rate")
     assert len(ax2.collections) >= 1 and len(ax2.get_lines()) == 5  # 4 limit curves + company
     assert "Rep 01" in [t.get_text() for t in ax2.texts]  # the flagged rep is labelled
     with pytest.raises(ValueError, match="not in the comparison"):
-        plots.rep_leaderboard(comp, metric="nope")
+        plots.plot_rep_leaderboard(comp, metric="nope")
     plt.close("all")
 
 
 def test_response_conversion_and_win_rate_bars(analysed):
     _, drv, card = analysed
-    ax = plots.response_conversion(drv, owners=["Rep 01"])
+    ax = plots.plot_response_conversion(drv, owners=["Rep 01"])
     assert len(ax.patches) == len(drv.by_response)
     assert [line.get_label() for line in ax.get_lines()][-1] == "Rep 01"
     ax = card.plot()
@@ -47,7 +47,7 @@ def test_response_conversion_and_win_rate_bars(analysed):
 
 def test_stage_heatmap_from_a_table():
     t = pd.DataFrame({"owner": ["A", "B"], "P → Q": [0.5, 0.7], "Q → W": [0.2, float("nan")]})
-    ax = plots.rep_stage_heatmap(t)
+    ax = plots.plot_rep_stage_heatmap(t)
     assert [x.get_text() for x in ax.get_yticklabels()] == ["A", "B"]
     assert sorted(x.get_text() for x in ax.texts) == ["20%", "50%", "70%"]
     plt.close("all")
