@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "KPIS_MIME", "define", "lookup", "kpi_frame", "kpi_table",
-           "PROVIDERS", "provider_rows", "publish", "published_rows"]
+__all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "KPIS_MIME", "define", "lookup", "definition", "kpi_frame",
+           "kpi_table", "PROVIDERS", "provider_rows", "publish", "published_rows"]
 
 KPI_COLUMNS = ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
 
@@ -201,6 +201,22 @@ def lookup(kpi: str) -> KPIDef:
         if "{" in d.name and d.pattern.match(kpi):
             return d
     raise KeyError(f"KPI {kpi!r} is not in the registry (salesops_kit/kpis.py); define it before reporting it.")
+
+
+def definition(kpi: str, lang: str | None = None, *, default: str | None = None) -> str:
+    """The definition of a KPI name (a family member resolves to its family) in the report language
+    (``SALESOPS_LANG`` when ``lang`` is None): the translation from the i18n catalogs, else the registry's
+    English text. A name the registry does not know raises ``KeyError``, or returns ``default`` when one is
+    given."""
+    from .i18n import kpi_definition
+
+    try:
+        d = lookup(kpi)
+    except KeyError:
+        if default is None:
+            raise
+        return default
+    return kpi_definition(d.name, lang, default=d.definition)
 
 
 def kpi_frame(rows) -> pd.DataFrame:

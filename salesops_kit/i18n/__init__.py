@@ -1,13 +1,16 @@
 """Translations (English and Chinese) of labels, sentences and KPI definitions, and the CJK chart font.
 
-A foundation service: every floor may import it; it imports nothing from the kit but the KPI registry's
-names (lazily, for definitions)."""
+A foundation service: every floor may import it, and it imports nothing from the kit. The translations are
+data files (``catalogs/<lang>/*.json``, see ``catalogs/README.md``) read on first use; the KPI registry
+(:func:`salesops_kit.kpis.definition`) hands English definitions down to :func:`kpi_definition`."""
 
 from .core import (
+    CATALOGS,
     CJK_FONT_NAMES,
     LANG_ENV,
     LANGS,
     CJKFontWarning,
+    catalog,
     current_lang,
     kpi_definition,
     kpi_label,
@@ -18,4 +21,4 @@ from .core import (
 )
 
 __all__ = ["LANG_ENV", "LANGS", "current_lang", "t", "tr", "kpi_label", "kpi_definition", "unit_label",
-           "use_cjk_font", "CJK_FONT_NAMES", "CJKFontWarning"]
+           "use_cjk_font", "CJK_FONT_NAMES", "CJKFontWarning", "CATALOGS", "catalog"]

@@ -108,16 +108,14 @@ def write_kpis(kpis: pd.DataFrame, out_dir: Path, *, lang: str = "en") -> dict[s
     """``kpis.csv`` and ``kpis.xlsx`` (kpi, segment, value, ci_low, ci_high, unit, definition).
 
     With ``lang="zh"`` the ``definition`` column is the Chinese definition of each KPI
-    (:func:`salesops_kit.i18n.kpi_definition`); names, segments and units stay machine-readable."""
-    from ..kpis import KPI_COLUMNS
+    (:func:`salesops_kit.kpis.definition`); names, segments and units stay machine-readable."""
+    from ..kpis import KPI_COLUMNS, definition
 
     df = kpis.reindex(columns=KPI_COLUMNS)
     if len(df):
         df = df.sort_values(["kpi", "segment"], kind="stable").reset_index(drop=True)
         if lang != "en":
-            from ..i18n import kpi_definition
-
-            df["definition"] = [kpi_definition(str(k), lang, default=d)
+            df["definition"] = [definition(str(k), lang, default=d)
                                 for k, d in zip(df["kpi"], df["definition"], strict=True)]
     return {"kpis.csv": write_csv(df, Path(out_dir) / "kpis.csv"),
             "kpis.xlsx": write_xlsx(df, Path(out_dir) / "kpis.xlsx", sheet="kpis")}

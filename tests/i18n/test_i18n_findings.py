@@ -1,4 +1,4 @@
-"""Chinese findings sentences (i18n.tr + i18n_findings) and Chinese KPI definitions (i18n_kpis).
+"""Chinese findings sentences (i18n.tr + the templates catalog) and Chinese KPI definitions (kpi_definitions).
 
 Guards: every literal template the kit passes to ``tr`` has a Chinese entry with the same placeholders;
 every registry KPI has a Chinese definition. On the sample data the Chinese findings are Chinese (no
@@ -17,10 +17,12 @@ import pandas as pd
 import pytest
 
 import salesops_kit
-from salesops_kit.i18n import core as i18n
-from salesops_kit.i18n import kpi_definition, t, tr
-from salesops_kit.i18n._findings import ZH_TEMPLATES
-from salesops_kit.i18n._kpis import ZH_DEFINITIONS
+from salesops_kit.i18n import catalog, kpi_definition, t, tr
+
+# The Chinese catalogs (salesops_kit/i18n/catalogs/zh/*.json)
+ZH_LABELS = catalog("labels", "zh")
+ZH_TEMPLATES = catalog("templates", "zh")
+ZH_DEFINITIONS = catalog("kpi_definitions", "zh")
 
 KIT = Path(salesops_kit.__file__).parent
 SAMPLE = KIT.parent / "data" / "sample"
@@ -59,7 +61,7 @@ def test_every_template_passed_to_tr_has_a_chinese_entry_with_the_same_placehold
     found, _ = _literal_templates()
     assert len(found) > 100  # the walk sees the kit's sentences (a broken walk would pass vacuously)
     missing = [f"{w}: {s!r}" for s, w in found.items() if s not in ZH_TEMPLATES]
-    assert missing == [], "add these to salesops_kit/i18n_findings.py ZH_TEMPLATES: " + "; ".join(missing)
+    assert missing == [], "add these to salesops_kit/i18n/catalogs/zh/templates.json: " + "; ".join(missing)
     wrong = [f"{w}: {s!r}" for s, w in found.items() if _fields(ZH_TEMPLATES[s]) != _fields(s)]
     assert wrong == [], "the Chinese template must use the same placeholders: " + "; ".join(wrong)
 
@@ -78,7 +80,7 @@ def test_every_chinese_template_is_used_and_reads_chinese():
     from salesops_kit.data.audit import _FLAG_ACTION
 
     unused = set(ZH_TEMPLATES) - set(found) - set(_FLAG_ACTION.values())
-    assert unused == set(), f"stale entries in ZH_TEMPLATES: {sorted(unused)}"
+    assert unused == set(), f"stale entries in catalogs/zh/templates.json: {sorted(unused)}"
     english = {s: sorted(set(re.findall(r"[A-Za-z][\w'-]*", re.sub(r"\{[^}]*\}", "", zh))) - _KEEP)
                for s, zh in ZH_TEMPLATES.items()}
     assert {s: w for s, w in english.items() if w} == {}  # only technical terms stay in Latin letters
@@ -106,7 +108,7 @@ def test_tr_formats_english_as_written_and_chinese_from_the_table(monkeypatch):
 ])
 def test_finding_metrics_and_messages_have_chinese_labels(en, zh):
     assert t(en, lang="zh") == zh and t(en, lang="en") == en
-    assert i18n.ZH["Jan"] == "1月"  # labels of i18n_findings are merged into the main table
+    assert ZH_LABELS["Jan"] == "1月"  # findings labels are in the one labels catalog
 
 
 # --- KPI definitions ------------------------------------------------------------------------------------
@@ -121,17 +123,30 @@ def test_every_registry_kpi_has_a_chinese_definition():
 
 
 def test_kpi_definition_follows_the_language_and_resolves_families(monkeypatch):
-    from salesops_kit.kpis import REGISTRY
+    """The registry resolves the name and holds the English text; i18n translates it (and never imports the
+    registry: tests/test_architecture.py)."""
+    from salesops_kit.kpis import REGISTRY, definition
 
     monkeypatch.delenv("SALESOPS_LANG", raising=False)
-    assert kpi_definition("win_rate") == REGISTRY["win_rate"].definition
-    assert kpi_definition("win_rate", "zh").startswith("赢单率")
+    assert definition("win_rate") == REGISTRY["win_rate"].definition
+    assert definition("win_rate", "zh").startswith("赢单率")
     fam = "stage_conversion_{from}_to_{to}"
-    assert kpi_definition("stage_conversion_Proposal_to_Negotiation", "zh") == ZH_DEFINITIONS[fam]
-    assert kpi_definition("deals_won_change_yoy", "zh") == ZH_DEFINITIONS["{kpi}_change_yoy"]
-    with pytest.raises(KeyError):
-        kpi_definition("no_such_kpi", "zh")
-    assert kpi_definition("no_such_kpi", "zh", default="x") == "x"
+    assert definition("stage_conversion_Proposal_to_Negotiation", "zh") == ZH_DEFINITIONS[fam]
+    assert definition("stage_conversion_Proposal_to_Negotiation") == REGISTRY[fam].definition
+    assert definition("deals_won_change_yoy", "zh") == ZH_DEFINITIONS["{kpi}_change_yoy"]
+    monkeypatch.setenv("SALESOPS_LANG", "zh")
+    assert definition("win_rate") == ZH_DEFINITIONS["win_rate"]
+    with pytest.raises(KeyError, match="not in the registry"):
+        definition("no_such_kpi", "zh")
+    assert definition("no_such_kpi", "zh", default="x") == "x"
+
+
+def test_i18n_kpi_definition_translates_the_english_text_the_caller_holds():
+    assert kpi_definition("win_rate", "zh", default="English") == ZH_DEFINITIONS["win_rate"]
+    assert kpi_definition("win_rate", "en", default="English") == "English"
+    assert kpi_definition("no_such_kpi", "zh", default="English") == "English"  # untranslated: the English text
+    with pytest.raises(KeyError, match="pass the English one as default="):
+        kpi_definition("win_rate", "en")
 
 
 def _kpis():
