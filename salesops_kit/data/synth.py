@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from scipy.special import hyp2f1
 
+from ..tools.validation import check_option
+
 __all__ = ["PLANTED", "REPS", "CHANNELS", "STAGES", "generate", "write_sample", "plant_bad_rows",
            "expected_customer_value"]
 
@@ -651,8 +653,7 @@ def write_sample(out_dir, *, seed: int = 0, scale: float = 1.0, fmt: str = "csv"
     ``file`` globs at ``*.parquet``). ``bad_rows`` adds the few rows of :func:`plant_bad_rows`
     (``PLANTED["bad_rows"]``) that the loader quarantines; :func:`generate` itself is always clean.
     """
-    if fmt not in ("csv", "parquet"):
-        raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
+    check_option("fmt", fmt, ("csv", "parquet"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = generate(seed=seed, scale=scale, as_of=as_of)

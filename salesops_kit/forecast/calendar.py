@@ -17,6 +17,8 @@ import holidays as _hol
 import numpy as np
 import pandas as pd
 
+from ..tools.validation import require_columns
+
 __all__ = ["working_days", "normalise_working_days", "spring_festival_dates"]
 
 _WD_COLUMNS = ["month", "calendar_days", "weekend_days", "holidays_on_weekdays", "makeup_workdays",
@@ -129,10 +131,8 @@ def normalise_working_days(series, *, country: str = "CN", subdiv: str | None = 
         per = idx.to_timestamp() if isinstance(idx, pd.PeriodIndex) else pd.DatetimeIndex(idx)
         df = pd.DataFrame({"period": per.to_period("M").to_timestamp(), "value": series.to_numpy(dtype=float)})
     else:
-        missing = [c for c in ("period", "value") if c not in series]
-        if missing:
-            raise ValueError(f"normalise_working_days: the series frame lacks column(s) {missing}; pass the "
-                             "output of forecast.monthly_series (columns period, value) or a pandas Series.")
+        require_columns(series, ["period", "value"], table="series", purpose="normalise_working_days",
+                        hint="Pass the output of forecast.monthly_series (columns period, value) or a pandas Series.")
         df = series.copy()
     cols = list(df.columns) + ["working_days", "value_per_working_day", "value_normalised", "spring_festival"]
     if df.empty:

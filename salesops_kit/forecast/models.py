@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..stats.series import as_series
+from ..tools.validation import check_level, check_option, check_options
 from .members import _available, _Fitter, _snaive, _summarise
 
 __all__ = ["forecast", "backtest", "BacktestResult", "as_series", "season_length", "METHODS", "AUTO_MARGIN"]
@@ -36,35 +38,6 @@ AUTO_MARGIN = 0.30   # a single method must have >= 30% lower backtest MASE than
 
 
 # ------------------------------------------------------------------------------------------ inputs
-def as_series(x) -> pd.Series:
-    """A float Series on a monthly/quarterly PeriodIndex from a :func:`monthly_series` frame
-    (``period``, ``value``[, ``complete``]; incomplete periods dropped) or a pandas Series with a
-    DatetimeIndex / PeriodIndex (frequency inferred; gaps filled with 0)."""
-    if isinstance(x, pd.DataFrame):
-        miss = [c for c in ("period", "value") if c not in x]
-        if miss:
-            raise ValueError(f"series frame lacks column(s) {miss}; pass forecast.monthly_series output "
-                             "(period, value, complete) or a pandas Series with a date index.")
-        if "complete" in x:
-            x = x[x["complete"].astype(bool)]
-        s = pd.Series(x["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(x["period"]))
-    elif isinstance(x, pd.Series):
-        s = x.astype(float)
-    else:
-        raise TypeError(f"expected a DataFrame (period, value) or a Series, got {type(x).__name__}.")
-    if len(s) == 0:
-        return pd.Series(dtype=float, index=pd.PeriodIndex([], freq="M"))
-    idx = s.index
-    if not isinstance(idx, pd.PeriodIndex):
-        idx = pd.DatetimeIndex(idx)
-        freq = pd.infer_freq(idx) if len(idx) >= 3 else None
-        code = "Q" if (freq or "").startswith(("Q", "BQ")) else "M"
-        idx = idx.to_period(code)
-    s = pd.Series(s.to_numpy(dtype=float), index=idx).groupby(level=0).sum(min_count=1).sort_index()  # NaN stays NaN
-    full = pd.period_range(s.index.min(), s.index.max(), freq=s.index.freq)
-    return s.reindex(full, fill_value=0.0)
-
-
 def _fill_missing(y: np.ndarray) -> tuple[np.ndarray, str]:
     """Interpolate missing values (NaN) linearly; the note says how many."""
     bad = ~np.isfinite(y)
@@ -190,11 +163,8 @@ def _backtest_impl(series, *, horizon: int = 12, folds: int = 3, step: int | Non
              level=(80, 95)) -> BacktestResult:
     """See :func:`backtest`."""
     y_s = as_series(series)
-    levels = tuple(int(lv) for lv in np.atleast_1d(level))
-    methods = tuple(methods)
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise ValueError(f"backtest: unknown method(s) {bad}; choose from {', '.join(METHODS)}.")
+    levels = tuple(int(check_level(lv, percent=True, where="backtest")) for lv in np.atleast_1d(level))
+    methods = tuple(check_options("method", methods, METHODS, where="backtest"))
     m = season_length(y_s)
     y, _ = _fill_missing(y_s.to_numpy(dtype=float))
     seasonal = len(y) >= 2 * m
@@ -229,10 +199,8 @@ def _frame(periods, s: dict, levels) -> pd.DataFrame:
 
 def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2) -> pd.DataFrame:
     """See :func:`forecast`."""
-    levels = tuple(int(lv) for lv in np.atleast_1d(level))
-    allowed = ("auto",) + METHODS
-    if method not in allowed:
-        raise ValueError(f"forecast: method={method!r}; choose from {', '.join(allowed)}.")
+    levels = tuple(int(check_level(lv, percent=True, where="forecast")) for lv in np.atleast_1d(level))
+    check_option("method", method, ("auto",) + METHODS, where="forecast")
     y_s = as_series(series)
     m = season_length(y_s)
     y, filled = _fill_missing(y_s.to_numpy(dtype=float))

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats import wilson_interval
+from ..tools.validation import require_columns
 
 __all__ = ["pipeline_forecast", "PipelineForecast", "AGE_BINS"]
 
@@ -48,9 +49,7 @@ def _deals(opportunities, stages) -> pd.DataFrame:
     f = nw.from_native(opportunities)
     cols = f.collect_schema().names()
     need = ["opportunity_id", "stage", "amount", "created_date", "close_date"]
-    miss = [c for c in need if c not in cols]
-    if miss:
-        raise ValueError(f"pipeline_forecast: opportunities lack column(s) {miss}; map them in the mapping file.")
+    require_columns(cols, need, table="opportunities", purpose="pipeline_forecast")
     keep = need + [c for c in ("probability", "forecast_category", "lost_at_stage") if c in cols]
     d = _collect(f.select(keep))
     d["is_won"] = d["stage"].isin(stages.won)

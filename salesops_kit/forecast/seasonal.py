@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from ..tools.validation import check_option, require_columns
 from .models import BacktestResult, as_series, backtest, forecast, season_length
 
 __all__ = ["monthly_series", "bookings_series", "seasonal_profile", "SeasonalProfile", "forecast", "backtest",
@@ -71,21 +72,16 @@ def monthly_series(table, *, date: str = "order_date", value: str = "amount", fr
     input gives an empty frame with these columns.
     """
     freq = str(freq).upper()[:1]
-    if freq not in ("M", "Q"):
-        raise ValueError(f"monthly_series: freq={freq!r}; use 'M' (monthly) or 'Q' (quarterly).")
-    if partial not in ("drop", "flag"):
-        raise ValueError(f"monthly_series: partial={partial!r}; use 'drop' or 'flag'.")
+    check_option("freq", freq, {"M": "monthly", "Q": "quarterly"}, where="monthly_series")
+    check_option("partial", partial, ("drop", "flag"), where="monthly_series")
     empty = pd.DataFrame({"period": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
                           "n": pd.Series(dtype="int64"), "complete": pd.Series(dtype=bool)})
     if table is None:
         return empty
     f = nw.from_native(table)
     cols = f.collect_schema().names()
-    need = [date] + ([] if value == "count" else [value])
-    missing = [c for c in need if c not in cols]
-    if missing:
-        raise ValueError(f"monthly_series: column(s) {missing} not found (columns: {', '.join(cols)}); set "
-                         f"date= to the table's date column and value= to 'count' or the amount column.")
+    require_columns(cols, [date] + ([] if value == "count" else [value]), table="the table", purpose="monthly_series",
+                    hint="Set date= to the table's date column and value= to 'count' or the amount column.")
     f = f.filter(~nw.col(date).is_null())
     if as_of is None:
         mx = _collect(f.select(nw.col(date).max()))

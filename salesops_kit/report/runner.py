@@ -25,6 +25,8 @@ import pandas as pd
 
 from ..i18n import LANG_ENV, LANGS
 from ..kpis import provider_rows
+from ..tools.validation import check_option
+from .exports import safe_filename
 
 __all__ = ["NOTEBOOK_PROVIDERS", "NOTEBOOK_TABLES", "NotebookRun", "default_jobs", "ReportResult", "build_report", "export_html", "find_notebooks",
            "notebooks_dir", "safe_filename", "sample_data_dir"]
@@ -180,7 +182,7 @@ def _start_kpi_job(ds, providers, *, parallel: bool):
     A lazy dataset (Polars plans, DuckDB relations bound to their connection) cannot be pickled to a process:
     its providers run in one worker thread of this process, scanning in the engine. Nothing else uses the
     dataset's DuckDB connection until :func:`_finish_kpi_job` has the result (the notebooks load their own)."""
-    from ..engines._lazy import is_lazy
+    from ..engines import is_lazy
 
     if not parallel or not providers:
         return None, None
@@ -266,11 +268,10 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     from .exports import build_manifest, write_findings, write_kpis, write_manifest, write_quarantine
     from .pages import index_page, missing_page
 
-    if lang not in LANGS:
-        raise ValueError(f"Unknown report language {lang!r}: use one of {', '.join(LANGS)}.")
+    check_option("lang", lang, LANGS, where="report")
     if jobs is not None and int(jobs) < 1:
         raise ValueError(f"jobs must be at least 1 (got {jobs}).")
-    from ..engines._lazy import check_engine
+    from ..engines import check_engine
 
     check_engine(engine)
     started = datetime.now(UTC)
@@ -541,9 +542,3 @@ def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> s
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}, "salesops_csp": CSP,
                                                          "salesops_back": t("Back to the index", lang)})
     return body
-
-
-def safe_filename(text: str) -> str:
-    """A file name derived from data: letters, digits, dot, dash and underscore only."""
-    s = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._")
-    return s[:100] or "unnamed"

@@ -65,7 +65,7 @@ def check_options(name: str, values, allowed, *, where: str | None = None, hint:
     bad = [v for v in values if v not in allowed]
     if bad:
         shown = ", ".join(map(repr, bad))
-        raise InvalidOptionError(_option_message(name, f"unknown value(s) {shown}", allowed, where=where, hint=hint))
+        raise InvalidOptionError(_option_message(name, f"unknown {name}(s) {shown}", allowed, where=where, hint=hint))
     return values
 
 

@@ -108,7 +108,7 @@ def test_language_reaches_the_kernels_and_progress_bars_show_when_asked(tmp_path
 
 
 def test_unknown_language_is_a_clear_error(tiny_data, tmp_path):
-    with pytest.raises(ValueError, match="Unknown report language 'fr'"):
+    with pytest.raises(ValueError, match="lang must be one of en, zh; got 'fr'"):
         build_report(tiny_data, out_dir=tmp_path, lang="fr")
 
 
