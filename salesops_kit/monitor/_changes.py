@@ -18,8 +18,9 @@ from ..stats import (
     rate_change_test,
     sum_change_test,
 )
+from ..stats.kpi_specs import KPI_SPECS, KPISpec, fmt
 from . import _series as ms
-from ._series import KPI_SPECS, KPISpec, parse_review
+from ._series import parse_review
 
 __all__ = ["CHANGE_COLUMNS", "changes", "change_sentence", "fmt", "seasonal_factors"]
 
@@ -62,7 +63,7 @@ def seasonal_factors(series: pd.DataFrame, *, period: str = "M", before=None) ->
     return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
 
 
-def _with_season(series: pd.DataFrame, factors: pd.DataFrame, period: str) -> pd.DataFrame:
+def with_season(series: pd.DataFrame, factors: pd.DataFrame, period: str) -> pd.DataFrame:
     s = series.copy()
     s["season"] = 1.0
     if not len(factors):
@@ -75,10 +76,6 @@ def _with_season(series: pd.DataFrame, factors: pd.DataFrame, period: str) -> pd
 
 
 # ---- changes -------------------------------------------------------------------------------------
-
-def _shift(start: pd.Timestamp, period: str, k: int) -> pd.Timestamp:
-    return (pd.Timestamp(start).to_period(ms.FREQ[period]) - k).start_time
-
 
 def _test(kind: str, cur, base, *, n_boot: int, seed: int) -> dict:
     if kind == "rate":
@@ -126,7 +123,7 @@ def changes(series: pd.DataFrame, *, review, period: str = "M", alpha: float = 0
     for (kpi, seg), _ in series.groupby(["kpi", "segment"], sort=True):
         kind = KPI_SPECS[kpi].kind if kpi in KPI_SPECS else "rate"
         for comp, lag in (("pop", 1), ("yoy", ms.YEAR_LAG[period])):
-            base_p = _shift(review, period, lag)
+            base_p = ms.shift_period(review, period, lag)
             row = {"kpi": kpi, "segment": seg, "comparison": comp, "period": review, "base_period": base_p}
             cur = idx.loc[(kpi, seg, review)] if (kpi, seg, review) in idx.index else None
             base = idx.loc[(kpi, seg, base_p)] if (kpi, seg, base_p) in idx.index else None
@@ -177,20 +174,3 @@ def change_sentence(row, spec: KPISpec) -> str:
     if row.change < 0:
         return tr("{label} fell from {base} to {value} ({judged})", **values)
     return tr("{label} held from {base} to {value} ({judged})", **values)
-
-
-def fmt(v, kind: str) -> str:
-    """Display formatting by KPI format (only at display time)."""
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "–"
-    if kind == "pct":
-        return f"{v:.1%}"
-    if kind in ("money", "int"):
-        return f"{v:,.0f}"
-    if kind == "hours":
-        return f"{v:.1f} h"
-    if kind == "score":
-        return f"{v:.2f}"
-    if kind == "nps":
-        return f"{v * 100:+.0f}"
-    return f"{v:.3g}"

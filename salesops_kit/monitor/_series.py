@@ -1,5 +1,8 @@
 """KPI time series for monitoring (issue 9, private): row-level scans -> one row per KPI × segment × period.
 
+:func:`kpi_series` (re-exported by :mod:`salesops_kit.monitor`) runs every scan below for a Dataset; the
+monitored KPIs themselves are :data:`salesops_kit.stats.kpi_specs.KPI_SPECS`.
+
 The row-level work (filters, per-day aggregation, the few raw values a bootstrap needs) runs through
 narwhals, so pandas, Polars and DuckDB tables are accepted; days are rolled up to weeks, months or
 quarters on the small daily result with pandas. Definitions are the registry's:
@@ -18,7 +21,6 @@ quarters on the small daily result with pandas. Definitions are the registry's:
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import narwhals as nw
 import numpy as np
@@ -27,44 +29,13 @@ import pandas as pd
 from ..engines.ops import as_pylit, columns, lazy
 from ..engines.ops import collect as _collect
 from ..engines.pandas_fast import group_agg
+from ..stats.kpi_specs import KPI_SPECS
 
 FREQ = {"W": "W-SUN", "M": "M", "Q": "Q"}
 YEAR_LAG = {"W": 52, "M": 12, "Q": 4}
 SERIES_COLUMNS = ["kpi", "kind", "segment", "period", "period_end", "partial", "days", "n", "successes",
                   "detractors", "total", "value", "ci_low", "ci_high", "unit_var", "low_volume", "values"]
 
-
-@dataclass(frozen=True)
-class KPISpec:
-    """How a KPI is monitored: ``kind`` picks the change test and the control chart, ``direction`` is +1
-    when higher is better (-1 for CAC and response time), ``owner`` names who acts on an alert."""
-
-    name: str
-    kind: str  # rate | count | sum | mean | median | ratio | nps
-    direction: int
-    table: str
-    label: str
-    fmt: str  # pct | money | int | num | hours | score | nps
-    owner: str
-    chart: str = ""  # control chart: p | u | cp | xbar | ewma ("" = by kind, see control.CHART_OF_KIND)
-    log: bool = False  # EWMA on the log scale (right-skewed KPIs: response times)
-
-
-KPI_SPECS: dict[str, KPISpec] = {s.name: s for s in (
-    KPISpec("win_rate", "rate", 1, "opportunities", "win rate", "pct", "sales manager"),
-    KPISpec("deals_won", "count", 1, "opportunities", "deals won", "int", "sales manager"),
-    KPISpec("won_revenue", "sum", 1, "opportunities", "won revenue", "money", "sales manager"),
-    KPISpec("avg_won_deal_size", "mean", 1, "opportunities", "average won deal size", "money", "sales manager",
-            "ewma"),  # deal amounts are heavy-tailed: an X̄-chart of small-month means over-alarms upwards
-    KPISpec("lead_conversion_rate", "rate", 1, "leads", "lead conversion", "pct", "sales manager"),
-    KPISpec("first_response_median_hours", "median", -1, "leads", "median first response", "hours",
-            "sales manager", log=True),
-    KPISpec("new_customers", "count", 1, "orders", "new customers", "int", "marketing lead"),
-    KPISpec("cac", "ratio", -1, "orders", "CAC", "money", "marketing lead"),
-    KPISpec("csat_mean", "mean", 1, "csat", "CSAT mean", "score", "customer success manager"),
-    KPISpec("csat_satisfied_share", "rate", 1, "csat", "CSAT share satisfied", "pct", "customer success manager"),
-    KPISpec("nps", "nps", 1, "csat", "NPS", "nps", "customer success manager"),
-)}
 
 OPP_SEGMENTS = ("team", "owner", "lead_source")
 LEAD_SEGMENTS = {"source": "lead_source", "owner": "owner"}
@@ -103,6 +74,11 @@ def last_complete_period(as_of, period: str) -> pd.Timestamp:
     if pd.Timestamp(as_of).normalize() >= p.end_time.normalize():
         return p.start_time
     return (p - 1).start_time
+
+
+def shift_period(start: pd.Timestamp, period: str, k: int) -> pd.Timestamp:
+    """Start of the period ``k`` periods before the one starting at ``start``."""
+    return (pd.Timestamp(start).to_period(FREQ[period]) - k).start_time
 
 
 def parse_review(review, period: str) -> pd.Timestamp:
@@ -445,3 +421,74 @@ def csat_series(csat, *, period: str, as_of, kpis, owner_team: pd.DataFrame | No
                                                               d=("d", "sum")).reset_index()
         out.append(rollup(daily, kpi="nps", kind="nps", period=period, as_of=as_of, segments=sm))
     return out
+
+
+# ---- every monitored KPI -------------------------------------------------------------------------
+
+CSAT_MIN_RESPONSES = 10
+
+
+def kpi_series(ds, *, period: str = "M", kpis=None, maturity_days: int = 90,
+               min_responses: int = CSAT_MIN_RESPONSES, min_n: int = 5) -> pd.DataFrame:
+    """Every monitored KPI per period, overall (``segment = "all"``) and per segment.
+
+    Parameters
+    ----------
+    ds : Dataset (``load_dataset``); missing tables just drop their KPIs.
+    period : ``"W"`` (weeks from Monday), ``"M"`` or ``"Q"``.
+    kpis : names from ``KPI_SPECS`` (default all).
+    maturity_days : leads younger than this at ``as_of`` are not counted in lead conversion (their
+        periods are ``partial``), as in ``funnel.lead_funnel``.
+    min_responses, min_n : a CSAT/NPS period with fewer answers than ``min_responses`` (other means,
+        medians and CAC: fewer than ``min_n`` observations) is ``low_volume``: shown, never alerted.
+
+    Returns
+    -------
+    DataFrame ``kpi, kind, segment, period`` (start), ``period_end, partial, days`` (days covered up to
+    ``as_of``), ``n`` (trials / observations / events / new customers), ``successes, detractors, total``
+    (spend for CAC, sum for totals), ``value, ci_low, ci_high, low_volume, values`` (raw values of
+    means, medians and totals), sorted by kpi, segment, period.
+    """
+    period = check_period(period)
+    wanted = list(KPI_SPECS) if kpis is None else list(kpis)
+    unknown = [k for k in wanted if k not in KPI_SPECS]
+    if unknown:
+        raise ValueError(f"unknown KPI(s) {unknown}; monitored KPIs are {', '.join(KPI_SPECS)}.")
+    as_of = ds.as_of
+    parts: list[pd.DataFrame] = []
+    opps = ds.opportunities
+    if row_count(opps):
+        parts += opportunity_series(opps, stages=ds.stages, period=period, as_of=as_of, kpis=wanted)
+    if row_count(ds.leads):
+        parts += lead_series(ds.leads, period=period, as_of=as_of, kpis=wanted, maturity_days=maturity_days)
+    if row_count(ds.orders):
+        parts += order_series(ds.orders, ds.marketing_spend, period=period, as_of=as_of, kpis=wanted)
+    if row_count(ds.csat):
+        parts += csat_series(ds.csat, period=period, as_of=as_of, kpis=wanted, owner_team=owner_teams(opps))
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return pd.DataFrame(columns=SERIES_COLUMNS)
+    s = pd.concat(parts, ignore_index=True)
+    table = s["kpi"].map(lambda k: KPI_SPECS[k].table)
+    kind = s["kind"]
+    need = np.where(table == "csat", min_responses, min_n)
+    s["low_volume"] = kind.isin(["mean", "median", "nps", "ratio"]).to_numpy() & (s["n"].to_numpy() < need)
+    s["low_volume"] |= (table == "csat").to_numpy() & (s["n"].to_numpy() < need)
+    return s.sort_values(["kpi", "segment", "period"], kind="stable").reset_index(drop=True)
+
+
+def row_count(table) -> int:
+    """Rows of a table on any engine (0 for None): narwhals ``len`` in a select, as a LazyFrame has no ``len()``."""
+    return 0 if table is None else int(lazy(table).select(nw.len()).collect().item())
+
+
+def owner_teams(opps) -> pd.DataFrame | None:
+    """owner -> team (the team of most of the owner's deals), or None without a team column."""
+    if opps is None:
+        return None
+    lf = lazy(opps, table="opportunities")
+    if "team" not in columns(lf):
+        return None
+    t = collect(lf.select("owner", "team").drop_nulls().group_by("owner", "team").agg(nw.len().alias("count")))
+    t = t.sort_values(["owner", "count", "team"], ascending=[True, False, True], kind="stable")
+    return t.drop_duplicates("owner")[["owner", "team"]].reset_index(drop=True)

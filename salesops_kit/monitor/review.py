@@ -18,16 +18,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from ..engines.ops import columns, lazy
 from ..findings import Finding, Findings
 from ..stats.control import control_limits, flag_alerts
+from ..stats.kpi_specs import KPI_SPECS, KPISpec, fmt
 from . import _series as ms
-from ._changes import CHANGE_COLUMNS, _shift, _with_season, change_sentence, changes, fmt, seasonal_factors
-from ._series import KPI_SPECS, SERIES_COLUMNS, KPISpec, last_complete_period, parse_review
+from ._changes import CHANGE_COLUMNS, change_sentence, changes, seasonal_factors, with_season
+from ._series import (
+    kpi_series,
+    last_complete_period,
+    owner_teams,
+    parse_review,
+    row_count,
+    shift_period,
+)
 from .targets import (
     TARGET_COLUMNS,
     attainment,
@@ -41,77 +47,6 @@ __all__ = ["KPI_SPECS", "KPISpec", "kpi_series", "changes", "change_sentence", "
            "targets_from_quotas", "attainment", "default_targets", "write_default_targets", "seasonal_factors",
            "review", "MonitorReview", "alert_findings", "review_findings", "kpi_rows", "last_complete_period",
            "CHANGE_COLUMNS", "TARGET_COLUMNS"]
-
-CSAT_MIN_RESPONSES = 10
-
-
-# ---- series -------------------------------------------------------------------------------------
-
-def kpi_series(ds, *, period: str = "M", kpis=None, maturity_days: int = 90,
-               min_responses: int = CSAT_MIN_RESPONSES, min_n: int = 5) -> pd.DataFrame:
-    """Every monitored KPI per period, overall (``segment = "all"``) and per segment.
-
-    Parameters
-    ----------
-    ds : Dataset (``load_dataset``); missing tables just drop their KPIs.
-    period : ``"W"`` (weeks from Monday), ``"M"`` or ``"Q"``.
-    kpis : names from ``KPI_SPECS`` (default all).
-    maturity_days : leads younger than this at ``as_of`` are not counted in lead conversion (their
-        periods are ``partial``), as in ``funnel.lead_funnel``.
-    min_responses, min_n : a CSAT/NPS period with fewer answers than ``min_responses`` (other means,
-        medians and CAC: fewer than ``min_n`` observations) is ``low_volume``: shown, never alerted.
-
-    Returns
-    -------
-    DataFrame ``kpi, kind, segment, period`` (start), ``period_end, partial, days`` (days covered up to
-    ``as_of``), ``n`` (trials / observations / events / new customers), ``successes, detractors, total``
-    (spend for CAC, sum for totals), ``value, ci_low, ci_high, low_volume, values`` (raw values of
-    means, medians and totals), sorted by kpi, segment, period.
-    """
-    period = ms.check_period(period)
-    wanted = list(KPI_SPECS) if kpis is None else list(kpis)
-    unknown = [k for k in wanted if k not in KPI_SPECS]
-    if unknown:
-        raise ValueError(f"unknown KPI(s) {unknown}; monitored KPIs are {', '.join(KPI_SPECS)}.")
-    as_of = ds.as_of
-    parts: list[pd.DataFrame] = []
-    opps = ds.opportunities
-    if _rows(opps):
-        parts += ms.opportunity_series(opps, stages=ds.stages, period=period, as_of=as_of, kpis=wanted)
-    if _rows(ds.leads):
-        parts += ms.lead_series(ds.leads, period=period, as_of=as_of, kpis=wanted, maturity_days=maturity_days)
-    if _rows(ds.orders):
-        parts += ms.order_series(ds.orders, ds.marketing_spend, period=period, as_of=as_of, kpis=wanted)
-    if _rows(ds.csat):
-        parts += ms.csat_series(ds.csat, period=period, as_of=as_of, kpis=wanted, owner_team=owner_teams(opps))
-    parts = [p for p in parts if p is not None and len(p)]
-    if not parts:
-        return pd.DataFrame(columns=SERIES_COLUMNS)
-    s = pd.concat(parts, ignore_index=True)
-    table = s["kpi"].map(lambda k: KPI_SPECS[k].table)
-    kind = s["kind"]
-    need = np.where(table == "csat", min_responses, min_n)
-    s["low_volume"] = kind.isin(["mean", "median", "nps", "ratio"]).to_numpy() & (s["n"].to_numpy() < need)
-    s["low_volume"] |= (table == "csat").to_numpy() & (s["n"].to_numpy() < need)
-    return s.sort_values(["kpi", "segment", "period"], kind="stable").reset_index(drop=True)
-
-
-def _rows(table) -> int:
-    """Rows of a table on any engine (0 for None): narwhals ``len`` in a select, as a LazyFrame has no ``len()``."""
-    return 0 if table is None else int(lazy(table).select(nw.len()).collect().item())
-
-
-def owner_teams(opps) -> pd.DataFrame | None:
-    """owner -> team (the team of most of the owner's deals), or None without a team column."""
-    if opps is None:
-        return None
-    lf = lazy(opps, table="opportunities")
-    if "team" not in columns(lf):
-        return None
-    t = ms.collect(lf.select("owner", "team").drop_nulls().group_by("owner", "team").agg(nw.len().alias("count")))
-    t = t.sort_values(["owner", "count", "team"], ascending=[True, False, True], kind="stable")
-    return t.drop_duplicates("owner")[["owner", "team"]].reset_index(drop=True)
-
 
 # ---- the review -----------------------------------------------------------------------------------
 
@@ -270,12 +205,12 @@ def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha
     if rev > ds.as_of:
         raise ValueError(f"review period {rev.date()} starts after the as-of date {ds.as_of.date()}; "
                          "choose an earlier period.")
-    win = tuple(_shift(rev, period, k) for k in range(window - 1, -1, -1))
+    win = tuple(shift_period(rev, period, k) for k in range(window - 1, -1, -1))
     factors = seasonal_factors(series, period=period, before=rev)
     if period in ("M", "Q") and not len(factors) and len(series):
         notes.append("Less than a full calendar year before the review window: counts and totals are charted "
                      "without seasonal adjustment (a seasonal peak may show as an alert).")
-    lim = control_limits(_with_season(series, factors, period), baseline=baseline, min_baseline=min_baseline, lam=lam,
+    lim = control_limits(with_season(series, factors, period), baseline=baseline, min_baseline=min_baseline, lam=lam,
                          charts={k: s.chart for k, s in KPI_SPECS.items() if s.chart},
                          log_kpis={k for k, s in KPI_SPECS.items() if s.log})
     lim = flag_alerts(lim, periods=win, alpha=alpha, method=method)
@@ -302,7 +237,7 @@ def _targets(ds, targets, notes: list[str]) -> pd.DataFrame:
     else:
         notes.append("No targets file (targets.csv with kpi, segment, period, target): only quotas, if any, "
                      "serve as targets.")
-    if _rows(ds.quotas):
+    if row_count(ds.quotas):
         frames.append(targets_from_quotas(ds.quotas, owner_team=owner_teams(ds.opportunities)))
     else:
         notes.append("No quotas table: won revenue has no quota target.")

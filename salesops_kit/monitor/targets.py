@@ -9,8 +9,9 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from ..stats.kpi_specs import KPI_SPECS
 from . import _series as ms
-from ._series import KPI_SPECS, parse_review
+from ._series import kpi_series, parse_review
 
 __all__ = ["TARGET_COLUMNS", "read_targets", "targets_from_quotas", "attainment", "default_targets",
            "write_default_targets"]
@@ -120,8 +121,6 @@ def default_targets(ds, *, year: int, growth: float = 0.10) -> pd.DataFrame:
     * ``win_rate``, overall and per team: the previous year's win rate, rounded to 0.01;
     * ``csat_satisfied_share`` overall: the previous year's share satisfied, rounded to 0.01.
     """
-    from .review import kpi_series
-
     s = kpi_series(ds, period="M", kpis=["won_revenue", "new_customers", "win_rate", "csat_satisfied_share"])
     prev = s[s["period"].dt.year == year - 1]
     keep = prev["segment"].eq("all") | prev["segment"].str.startswith(("team=", "channel="))

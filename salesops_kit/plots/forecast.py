@@ -42,7 +42,7 @@ def plot_seasonal_index(profile, *, by: str = "month", ax=None, color="#4C72B0",
 def plot_seasonal_subseries(series, *, ax=None, **kwargs):
     """Classic subseries plot: each month's values across years (a short line per month) with the
     month's mean as a horizontal bar. ``series``: ``period, value`` frame or a date-indexed Series."""
-    from ..forecast.models import as_series
+    from ..stats.series import as_series
 
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 3.8)))
     y = as_series(series)
@@ -92,7 +92,7 @@ def plot_forecast_fan(history, fc: pd.DataFrame, *, ax=None, levels=(80, 95), co
     ``history``: ``period, value`` frame or a date-indexed Series; ``fc``: output of
     :func:`salesops_kit.forecast.forecast`.
     """
-    from ..forecast.models import as_series
+    from ..stats.series import as_series
 
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 4)))
     y = as_series(history)

@@ -27,7 +27,7 @@ def _limits(data) -> pd.DataFrame:
 
 
 def _formatter(kpi: str):
-    from ..monitor.review import KPI_SPECS, fmt
+    from ..stats.kpi_specs import KPI_SPECS, fmt
 
     f = KPI_SPECS[kpi].fmt if kpi in KPI_SPECS else "num"
     if f == "money":
@@ -43,7 +43,7 @@ def plot_control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=
     (hollow: partial or low-volume period, not judged); alerts are red; for an EWMA chart the EWMA line
     is drawn and the limits apply to it. The review window is shaded.
     """
-    from ..monitor.review import KPI_SPECS
+    from ..stats.kpi_specs import KPI_SPECS
 
     lim = _limits(data)
     g = lim[(lim["kpi"] == kpi) & (lim["segment"] == segment)].sort_values("period")
@@ -87,7 +87,7 @@ def plot_kpi_small_multiples(data, *, kpis=None, segment: str = "all", ncols: in
     that have data). Returns the array of Axes (unused panels switched off)."""
     lim = _limits(data)
     have = lim[lim["segment"] == segment]["kpi"].unique() if len(lim) else []
-    from ..monitor.review import KPI_SPECS
+    from ..stats.kpi_specs import KPI_SPECS
 
     kpis = [k for k in (KPI_SPECS if kpis is None else kpis) if k in set(have)]
     n = max(len(kpis), 1)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = ["neutralise", "neutralise_frame", "csv_text", "write_csv", "write_xlsx", "write_kpis", "collect_findings",
-           "findings_table", "write_findings", "write_quarantine", "file_sha256", "build_manifest",
+           "findings_table", "write_findings", "write_quarantine", "safe_filename", "file_sha256", "build_manifest",
            "FINDINGS_COLUMNS"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -192,14 +192,18 @@ def write_findings(by_notebook: dict[str, list[dict]], out_dir: Path, *, lang: s
 
 
 # --- quarantine ----------------------------------------------------------------------------------------
+def safe_filename(text: str) -> str:
+    """A file name derived from data: letters, digits, dot, dash and underscore only."""
+    s = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._")
+    return s[:100] or "unnamed"
+
+
 def write_quarantine(ds, out_dir: Path) -> list[Path]:
     """``quarantine/<table>.csv``: rejected rows with their ``reason``, one file per table that has any.
 
     Uses ``salesops_kit.data.audit.write_quarantine`` when the loader provides it (then neutralises the files
     it wrote); otherwise writes ``ds.quarantine`` itself. Empty tables write no file.
     """
-    from .runner import safe_filename
-
     qdir = Path(out_dir)
     qdir.mkdir(parents=True, exist_ok=True)
     writer = None
@@ -250,8 +254,6 @@ def build_manifest(ds, *, data_dir: Path, mapping: str, params: dict, runs, lang
                    outputs: list[str] | None = None) -> dict:
     """What produced the report: inputs (name, table, bytes, SHA-256), mapping (name, source, content and
     its hash when a file), parameters, as-of, kit/library versions and the run time of every notebook."""
-    from .. import __version__
-
     data_dir = Path(data_dir)
     inputs = []
     for table in sorted(ds.files or {}):
@@ -267,7 +269,7 @@ def build_manifest(ds, *, data_dir: Path, mapping: str, params: dict, runs, lang
     if mp.is_file():
         mapping_info.update(path=str(mp), sha256=file_sha256(mp))
     return {
-        "kit": {"name": "salesops-kit", "version": __version__},
+        "kit": {"name": "salesops-kit", "version": _version("salesops-kit")},
         "generated_at": (started or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "data_dir": str(data_dir),
         "inputs": inputs,

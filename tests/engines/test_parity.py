@@ -159,8 +159,9 @@ CASES = {
         d.orders, d.marketing_spend, period="M", as_of=d.as_of, kpis=list(monitor.KPI_SPECS))),
     "_monitor_series.csat_series": (_monitor_series.csat_series, lambda d: _monitor_series.csat_series(
         d.csat, period="M", as_of=d.as_of, kpis=list(monitor.KPI_SPECS))),
-    "monitor.owner_teams": (monitor.owner_teams, lambda d: monitor.owner_teams(d.opportunities)),
-    "monitor.kpi_series": (monitor.kpi_series, lambda d: monitor.kpi_series(d)),
+    "_monitor_series.owner_teams": (monitor.owner_teams, lambda d: monitor.owner_teams(d.opportunities)),
+    "_monitor_series.row_count": (_monitor_series.row_count, lambda d: _monitor_series.row_count(d.csat)),
+    "_monitor_series.kpi_series": (monitor.kpi_series, lambda d: monitor.kpi_series(d)),
     "monitor_targets.targets_from_quotas": (monitor_targets.targets_from_quotas,
                                             lambda d: monitor_targets.targets_from_quotas(d.quotas)),
     # reps
@@ -187,7 +188,7 @@ CASES = {
 }
 
 # slower on the sample company (several seconds per engine): still run in CI
-SLOW = {"pipeline.pipeline_forecast", "costs.predictive_ltv", "costs.unit_economics", "monitor.kpi_series",
+SLOW = {"pipeline.pipeline_forecast", "costs.predictive_ltv", "costs.unit_economics", "_monitor_series.kpi_series",
         "monitor.kpi_rows", "reps.scorecard", "reps.kpi_rows", "drivers.response_drivers", "bottlenecks.bottlenecks",
         "cycle.sales_cycle", "funnel_metrics.kpi_rows", "forecast.kpi_rows"}
 
