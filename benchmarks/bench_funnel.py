@@ -56,7 +56,7 @@ def kit(frame, stages):
         "funnel": funnel.stage_funnel(frame, stages=stages).table,
         "win_rate": funnel.win_rate(frame, stages=stages, by="owner"),
         "revenue": funnel.won_revenue(frame, stages=stages, period="M"),
-        "cycle": cycle.sales_cycle(frame, stages=stages, as_of=AS_OF, n_boot=N_BOOT, detail=False).summary,
+        "cycle": cycle.sales_cycle(frame, stages=stages, as_of=AS_OF, n_boot=N_BOOT, detail=False).table,
     }
 
 

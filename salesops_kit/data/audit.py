@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..engines import n_rows
 from ..engines._pandas import compute_flags
+from ..tools.results import Result
 from ..tools.validation import check_option
 from . import schema as qc
 from .schema import AFTER_AS_OF, DEFAULT_CLOSE, FLAG_CHECKS, OPEN_PAST_CLOSE, REPEATED_ROW, TABLES
@@ -103,8 +104,8 @@ def _d(v) -> str:
                                        else pd.Timestamp(v))
 
 
-@dataclass(frozen=True)
-class AuditResult:
+@dataclass(frozen=True, repr=False)
+class AuditResult(Result):
     """What was read, what was rejected and why, what is kept but flagged.
 
     Attributes

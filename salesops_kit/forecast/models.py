@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats.series import as_series
+from ..tools.results import Result
 from ..tools.validation import check_level, check_option, check_options
 from .members import _available, _Fitter, _snaive, _summarise
 
@@ -55,8 +56,8 @@ def season_length(y: pd.Series) -> int:
 
 
 # --------------------------------------------------------------------------------------- backtests
-@dataclass(frozen=True)
-class BacktestResult:
+@dataclass(frozen=True, repr=False)
+class BacktestResult(Result):
     """Rolling-origin backtest.
 
     Attributes
@@ -65,18 +66,18 @@ class BacktestResult:
         (``origin`` = last training period; ``scale`` = the training set's in-sample seasonal naive
         MAE used by MASE).
     by_horizon : DataFrame ``method, h, mase, smape, coverage_<L>..., n``.
-    summary : DataFrame ``method, mase, smape, coverage_<L>..., n, rank`` (rank by MASE).
+    table : DataFrame (also ``summary()``) ``method, mase, smape, coverage_<L>..., n, rank`` (rank by MASE).
     """
 
     forecasts: pd.DataFrame
     by_horizon: pd.DataFrame
-    summary: pd.DataFrame
+    table: pd.DataFrame
     levels: tuple[int, ...] = (80, 95)
 
     def headline(self) -> str:
-        if self.summary.empty:
+        if self.table.empty:
             return "No backtest: the series is too short for one rolling origin."
-        s = self.summary.sort_values("rank")
+        s = self.table.sort_values("rank")
         best = s.iloc[0]
         txt = f"Best in backtest: {best['method']} (MASE {best['mase']:.2f}, sMAPE {best['smape']:.1f}%)"
         sn = s[s["method"] == "seasonal_naive"]
@@ -90,7 +91,7 @@ class BacktestResult:
         return plot_backtest(self, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
-        return f"<p>{html.escape(self.headline())}</p>" + self.summary.round(4).to_html(index=False)
+        return f"<p>{html.escape(self.headline())}</p>" + self.table.round(4).to_html(index=False)
 
 
 def _origins(n: int, horizon: int, folds: int, step: int, min_train: int) -> list[int]:
@@ -177,7 +178,7 @@ def _backtest_impl(series, *, horizon: int = 12, folds: int = 3, step: int | Non
         f = res.forecasts.copy()
         cols = ["actual", "mean", "scale"] + [c for lv in res.levels for c in (f"lower_{lv}", f"upper_{lv}")]
         f[cols] = f[cols] * sc
-        res = BacktestResult(f, res.by_horizon, res.summary, res.levels)
+        res = BacktestResult(f, res.by_horizon, res.table, res.levels)
     return res
 
 
@@ -239,12 +240,12 @@ def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80
         bh = max(1, min(h, m, len(y) - _min_train(m, seasonal)))
         cands = ("combo", "ets", "theta", "arima")
         bt = _run_backtest(y, y_s.index, m, seasonal, bh, folds, bh, cands, levels, fitter=fitter)
-        bt_summary = bt.summary
-        if bt.summary.empty or not np.isfinite(bt.summary["mase"]).any():
+        bt_summary = bt.table
+        if bt.table.empty or not np.isfinite(bt.table["mase"]).any():
             chosen = "combo"
             reason += "too short for a backtest origin: equal-weight combination of ETS, Theta and ARIMA."
         else:
-            sc = bt.summary.set_index("method")["mase"].dropna()
+            sc = bt.table.set_index("method")["mase"].dropna()
             singles = sc.drop("combo", errors="ignore")
             best = singles.idxmin() if len(singles) else "combo"
             if "combo" not in sc.index:

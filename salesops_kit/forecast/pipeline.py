@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats import wilson_interval
+from ..tools.results import Result
 from ..tools.validation import require_columns
 
 __all__ = ["pipeline_forecast", "PipelineForecast", "AGE_BINS"]
@@ -229,8 +230,8 @@ def _simulate(o: pd.DataFrame, model: _Model, as_of: pd.Timestamp, months: pd.Pe
     return mat, a / (a + b), med
 
 
-@dataclass(frozen=True)
-class PipelineForecast:
+@dataclass(frozen=True, repr=False)
+class PipelineForecast(Result):
     """Result of :func:`pipeline_forecast`.
 
     Attributes

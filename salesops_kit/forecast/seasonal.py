@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from ..tools.results import Result
 from ..tools.validation import check_option, require_columns
 from .models import BacktestResult, as_series, backtest, forecast, season_length
 
@@ -134,8 +135,8 @@ def bookings_series(ds, *, value: str = "amount", freq: str = "M", partial: str 
 
 
 # --------------------------------------------------------------------------------- seasonal profile
-@dataclass(frozen=True)
-class SeasonalProfile:
+@dataclass(frozen=True, repr=False)
+class SeasonalProfile(Result):
     """Result of :func:`seasonal_profile`.
 
     Attributes
@@ -414,9 +415,9 @@ def findings(profile: SeasonalProfile, fc: pd.DataFrame | None = None, bt: Backt
                                         reason=fc.attrs.get("reason", "")),
                            suggestion=_tr("Use the mean for the plan and the lower bound for committed spend"),
                            topic="forecast", severity=2.5))
-    if bt is not None and not bt.summary.empty:
-        sm = bt.summary.set_index("method")
-        best = bt.summary.iloc[0]
+    if bt is not None and not bt.table.empty:
+        sm = bt.table.set_index("method")
+        best = bt.table.iloc[0]
         n_orig = bt.forecasts["origin"].nunique()
         if "seasonal_naive" in sm.index and best["method"] != "seasonal_naive":
             base = sm.loc["seasonal_naive", "mase"]
@@ -424,7 +425,7 @@ def findings(profile: SeasonalProfile, fc: pd.DataFrame | None = None, bt: Backt
                      n=n_orig)
             sug = _tr("Forecast with {method}; keep seasonal naive as the sanity check", method=best["method"])
         elif best["method"] == "seasonal_naive":
-            others = bt.summary[bt.summary["method"] != "seasonal_naive"]
+            others = bt.table[bt.table["method"] != "seasonal_naive"]
             nxt = others.iloc[0] if len(others) else None
             ev = (_tr("next best {method} MASE {mase:.2f} ({n} rolling origins)", method=nxt["method"],
                       mase=nxt["mase"], n=n_orig) if nxt is not None

@@ -19,6 +19,7 @@ import pandas as pd
 from ..data.schema import StageModel
 from ..engines.ops import as_list, columns, lazy, resolve, sort_out
 from ..stats import bh_adjust, cohens_h, newcombe_diff_interval, two_proportion_test
+from ..tools.results import Result
 from .stages import stage_funnel
 
 __all__ = ["Bottlenecks", "bottlenecks", "DEFAULT_SEGMENTS"]
@@ -31,8 +32,8 @@ CELL_COLUMNS = ["transition", "from_stage", "to_stage", "stage_index", "column",
                 "significant", "below_rest"]
 
 
-@dataclass(frozen=True)
-class Bottlenecks:
+@dataclass(frozen=True, repr=False)
+class Bottlenecks(Result):
     """Result of :func:`bottlenecks`.
 
     Attributes

@@ -19,13 +19,14 @@ import pandas as pd
 from ..data.schema import StageModel
 from ..engines.ops import check_labels, check_stages, collect, columns, days_between, lazy, require_columns, resolve
 from ..stats import weighted_quantile, wilson_interval
+from ..tools.results import Result
 from .stages import deal_groups
 
 __all__ = ["Calibration", "stage_calibration", "time_in_stage", "stalled_deals"]
 
 
-@dataclass(frozen=True)
-class Calibration:
+@dataclass(frozen=True, repr=False)
+class Calibration(Result):
     """Result of :func:`stage_calibration`.
 
     Attributes

@@ -38,6 +38,7 @@ from ..engines.ops import (
     resolve,
     sort_out,
 )
+from ..tools.results import Result
 
 __all__ = ["SalesCycle", "sales_cycle", "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL"]
 
@@ -50,13 +51,13 @@ SUMMARY_COLUMNS = ["deals", "won", "lost", "open", "win_probability", "median_da
                    "naive_won_median_days", "naive_label"]
 
 
-@dataclass(frozen=True)
-class SalesCycle:
+@dataclass(frozen=True, repr=False)
+class SalesCycle(Result):
     """Result of :func:`sales_cycle`.
 
     Attributes
     ----------
-    summary : DataFrame, one row per segment: ``<by>, deals, won, lost, open, win_probability``
+    table : DataFrame (also ``summary()``), one row per segment: ``<by>, deals, won, lost, open, win_probability``
         (cumulative incidence of winning at the last observed day), ``median_days_to_win, ci_low,
         ci_high`` (median of days to win among eventual winners, bootstrap 95% interval),
         ``km_median_days_to_close, km_ci_low, km_ci_high`` (Kaplan–Meier, either outcome),
@@ -69,7 +70,7 @@ class SalesCycle:
     notes : tuple of str
     """
 
-    summary: pd.DataFrame
+    table: pd.DataFrame
     curves: pd.DataFrame
     logrank: pd.DataFrame | None
     counts: pd.DataFrame
@@ -81,11 +82,11 @@ class SalesCycle:
         return f"SalesCycle({self.headline()})"
 
     def headline(self) -> str:
-        if not len(self.summary):
+        if not len(self.table):
             return "Sales cycle: no deals."
         if self.by:
-            return f"Sales cycle by {', '.join(self.by)}: {len(self.summary)} segments."
-        r = self.summary.iloc[0]
+            return f"Sales cycle by {', '.join(self.by)}: {len(self.table)} segments."
+        r = self.table.iloc[0]
         return (f"Median {r['median_days_to_win']:.0f} days from created to won (95% CI {r['ci_low']:.0f}–"
                 f"{r['ci_high']:.0f}; open deals censored at {self.as_of.date()}, lost deals competing); naive won-only "
                 f"mean {r['naive_won_mean_days']:.0f} days (biased).")
@@ -100,7 +101,7 @@ class SalesCycle:
 
         lr = "" if self.logrank is None else self.logrank.round(4).to_html(index=False)
         return (f"<p><b>Sales cycle</b>: {escape_html(self.headline())}</p>"
-                + self.summary.round(3).to_html(index=False) + lr)
+                + self.table.round(3).to_html(index=False) + lr)
 
 
 def cycle_counts(opportunities, *, as_of=None, by=None, stages: StageModel) -> tuple[pd.DataFrame, pd.Timestamp, dict]:

@@ -204,7 +204,7 @@ def sales_velocity(opportunities, *, by=None, stages: StageModel | None = None, 
         ``stage, amount, created_date, close_date`` + the ``by`` columns.
     by : segment columns, optional
     cycle_summary : DataFrame, optional
-        ``SalesCycle.summary`` for the same ``by`` (computed when not given).
+        ``SalesCycle.table`` for the same ``by`` (computed when not given).
 
     Returns
     -------
@@ -219,7 +219,7 @@ def sales_velocity(opportunities, *, by=None, stages: StageModel | None = None, 
     by = as_list(by)
     tot = deal_totals(opps, by=by, stages=stages)
     if cycle_summary is None:
-        cycle_summary = sales_cycle(opps, by=by, stages=stages, as_of=as_of, n_boot=0).summary
+        cycle_summary = sales_cycle(opps, by=by, stages=stages, as_of=as_of, n_boot=0).table
     cols = by + ["open_deals", "win_rate", "avg_won_deal_size", "cycle_median_days", "velocity_per_day",
                  "velocity_per_month"]
     if not len(tot):
@@ -282,7 +282,7 @@ def kpi_rows(ds) -> list[dict]:
         by = [] if col is None else [col]
         tot = deal_totals(opps, by=by, stages=stages)
         cyc = sales_cycle(ds, by=by, detail=False)
-        vel = sales_velocity(ds, by=by, cycle_summary=cyc.summary)
+        vel = sales_velocity(ds, by=by, cycle_summary=cyc.table)
         fun = stage_funnel(ds, by=by).table
         for i, r in tot.iterrows():
             seg = _seg(col, r[col] if col else None)
@@ -301,7 +301,7 @@ def kpi_rows(ds) -> list[dict]:
                 add("avg_won_deal_size", seg, mean, mean - half, mean + half)
             v = vel.iloc[i] if not by else vel[vel[col] == r[col]].iloc[0]
             add("sales_velocity_per_month", seg, v["velocity_per_month"])
-        for _, r in cyc.summary.iterrows():
+        for _, r in cyc.table.iterrows():
             seg = _seg(col, r[col] if col else None)
             add("sales_cycle_median_days", seg, r["median_days_to_win"], r["ci_low"], r["ci_high"])
             add("sales_cycle_won_mean_days", seg, r["naive_won_mean_days"])
@@ -390,8 +390,8 @@ def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibrat
                             win=_pct(won["cumulative"])),
                 suggestion=tr("put pipeline reviews and coaching on the {stage} stage first", stage=w["stage"]),
                 topic="funnel", severity=4.0))
-    if cycle is not None and len(cycle.summary) and not cycle.by:
-        r = cycle.summary.iloc[0]
+    if cycle is not None and len(cycle.table) and not cycle.by:
+        r = cycle.table.iloc[0]
         if np.isfinite(r["median_days_to_win"]):
             gap = r["naive_won_mean_days"] - r["median_days_to_win"]
             days = r["median_days_to_win"]

@@ -51,6 +51,7 @@ from ..engines.ops import (
     won_label,
 )
 from ..stats import wilson_interval
+from ..tools.results import Result
 from ..tools.validation import check_option
 
 __all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES"]
@@ -71,8 +72,8 @@ FUNNEL_COLUMNS = ["stage", "stage_index", "next_stage", "reached", "advanced", "
 # stage funnel
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class StageFunnel:
+@dataclass(frozen=True, repr=False)
+class StageFunnel(Result):
     """Result of :func:`stage_funnel`.
 
     Attributes

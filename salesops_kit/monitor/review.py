@@ -24,6 +24,7 @@ import pandas as pd
 from ..findings import Finding, Findings
 from ..stats.control import control_limits, flag_alerts
 from ..stats.kpi_specs import KPI_SPECS, KPISpec, fmt
+from ..tools.results import Result
 from . import _series as ms
 from ._changes import CHANGE_COLUMNS, change_sentence, changes, seasonal_factors, with_season
 from ._series import (
@@ -50,8 +51,8 @@ __all__ = ["KPI_SPECS", "KPISpec", "kpi_series", "changes", "change_sentence", "
 
 # ---- the review -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class MonitorReview:
+@dataclass(frozen=True, repr=False)
+class MonitorReview(Result):
     """One periodic review: series, control limits with alerts, changes and targets.
 
     Fields: ``period`` (W/M/Q), ``review`` (start of the reviewed period), ``as_of``, ``window``

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..i18n import LANG_ENV, LANGS
 from ..kpis import provider_rows
+from ..tools.results import Result
 from ..tools.validation import check_option
 from .exports import safe_filename
 
@@ -93,8 +94,8 @@ class NotebookRun:
     missing: tuple[str, ...] = ()
 
 
-@dataclass
-class ReportResult:
+@dataclass(repr=False)
+class ReportResult(Result):
     out_dir: Path
     runs: list[NotebookRun] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
@@ -111,6 +112,11 @@ class ReportResult:
         return pd.DataFrame([{"notebook": r.notebook, "status": r.status, "seconds": round(r.seconds, 1),
                               "html": r.html.name if r.html else "", "failed_cell": r.failed_cell,
                               "error": r.error} for r in self.runs])
+
+    def headline(self) -> str:
+        failed = sum(r.status == "failed" for r in self.runs)
+        errors = f"; {len(self.kpi_errors)} KPI provider error(s)" if self.kpi_errors else ""
+        return f"Report in {self.out_dir}: {len(self.runs)} notebook(s), {failed} failed{errors}."
 
 
 _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..findings import Finding, Findings
 from ..stats import bh_adjust, fisher_vs_rest, wilson_interval
+from ..tools.results import Result
 from . import _scans as scans
 from .scorecard import (
     COMPARED_METRICS,
@@ -40,8 +41,8 @@ def _rates(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return g
 
 
-@dataclass(frozen=True)
-class Drivers:
+@dataclass(frozen=True, repr=False)
+class Drivers(Result):
     """Lead-level drivers of conversion.
 
     Attributes

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats import bh_adjust, fisher_vs_rest, fit_beta_binomial, funnel_limits, shrink_rates, wilson_interval  # noqa: F401
+from ..tools.results import Result
 from . import _scans as scans
 
 __all__ = ["Scorecard", "RepComparison", "scorecard", "compare_reps", "flag_reps", "kpi_rows",
@@ -89,21 +90,21 @@ def _cycle_medians(dataset, owners: dict[str, list[str]], as_of) -> dict[str, fl
     opps = dataset.opportunities
     kw = dict(as_of=as_of, stages=dataset.stages, n_boot=0, detail=False)
     out: dict[str, float] = {}
-    per_owner = sales_cycle(opps, by="owner", **kw).summary
+    per_owner = sales_cycle(opps, by="owner", **kw).table
     out.update(zip(per_owner["owner"].astype(str), per_owner["median_days_to_win"], strict=True))
     if "team" in opps.columns:
-        per_team = sales_cycle(opps, by="team", **kw).summary
+        per_team = sales_cycle(opps, by="team", **kw).table
         out.update({f"team:{t}": v for t, v in zip(per_team["team"].astype(str), per_team["median_days_to_win"],
                                                    strict=True)})
-    company = sales_cycle(opps, **kw).summary
+    company = sales_cycle(opps, **kw).table
     out["company"] = float(company["median_days_to_win"].iloc[0]) if len(company) else np.nan
     for label in owners:
         out.setdefault(label, np.nan)
     return out
 
 
-@dataclass(frozen=True)
-class Scorecard:
+@dataclass(frozen=True, repr=False)
+class Scorecard(Result):
     """Per-rep scorecard with team and company benchmarks.
 
     Attributes
@@ -292,8 +293,8 @@ def _quota_counts(dataset, opps, start, end, as_of) -> pd.DataFrame:
     return out.drop(columns=["_start", "_end"]).merge(rem, on="owner", how="outer")
 
 
-@dataclass(frozen=True)
-class RepComparison:
+@dataclass(frozen=True, repr=False)
+class RepComparison(Result):
     """Fair comparison of reps on every binomial metric.
 
     Attributes

@@ -14,6 +14,8 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as _st
 
+from ..tools.results import Result
+
 __all__ = ["FittedModel", "compress_rows"]
 
 
@@ -181,8 +183,8 @@ def _warm_start(make_fg, cols, w, x0, *, max_rows: int = 20000):
     return res.x, (H if np.all(np.isfinite(H)) else None)
 
 
-@dataclass(frozen=True)
-class FittedModel:
+@dataclass(frozen=True, repr=False)
+class FittedModel(Result):
     """A maximum-likelihood fit: parameters, log-likelihood, standard errors, intervals, convergence.
 
     ``params``, ``standard_errors``, ``ci_low`` and ``ci_high`` are Series indexed by parameter name;

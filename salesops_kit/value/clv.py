@@ -26,6 +26,7 @@ from scipy import special
 from scipy import stats as _st
 
 from ..stats.mle import FittedModel, _build, _dot, _maximise, _warm_start, compress_rows
+from ..tools.results import Result
 from ..tools.validation import check_option, require_columns
 
 __all__ = [
@@ -116,7 +117,7 @@ def _bgnbd_ll_grad(lp, x, tx, T, w):
     return _BGNBDLik(np.asarray(x, float), np.asarray(tx, float), np.asarray(T, float), np.asarray(w, float))(lp)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BGNBDFit(FittedModel):
     """A fitted BG/NBD model (``params``: r, alpha, a, b) with its predictions."""
 
@@ -245,7 +246,7 @@ def _gg_ll_grad(lp, x, m, w):
     return _GGLik(np.asarray(x, float), np.asarray(m, float), np.asarray(w, float))(lp)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GammaGammaFit(FittedModel):
     """A fitted Gamma-Gamma spend model (``params``: p, q, gamma)."""
 
@@ -337,8 +338,8 @@ def customer_lifetime_value(bgnbd: BGNBDFit, gamma_gamma: GammaGammaFit, frequen
     return total
 
 
-@dataclass(frozen=True)
-class HoldoutCheck:
+@dataclass(frozen=True, repr=False)
+class HoldoutCheck(Result):
     """Predicted vs actual holdout purchases per calibration-frequency bin.
 
     ``bins`` columns: ``frequency_bin, customers, actual_mean, predicted_mean, abs_error``;

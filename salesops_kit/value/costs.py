@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..tools.exceptions import MissingColumnsError
+from ..tools.results import Result
 from ..tools.validation import check_option
 from . import clv as _clv
 from .customers import _collect, _days, _frame, _ts, customer_table, rfm_summary
@@ -272,8 +273,8 @@ def cost_of_sales(spend, orders, *, start=None, end=None, by: str | None = "chan
     return pd.DataFrame(rows, columns=["segment", "sales_cost", "revenue", "cost_of_sales_ratio", "reason"])
 
 
-@dataclass(frozen=True)
-class UnitEconomics:
+@dataclass(frozen=True, repr=False)
+class UnitEconomics(Result):
     """CAC, LTV, LTV:CAC and payback per channel (``table``; the blended row has channel ``all``).
 
     ``table`` columns: ``channel, new_customers, spend, cac, cac_reason, ltv, ltv_ci_low, ltv_ci_high,

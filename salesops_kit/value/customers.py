@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..engines.pandas_fast import group_agg
 from ..stats import wilson_interval
+from ..tools.results import Result
 from ..tools.validation import check_option, require_columns
 
 __all__ = [
@@ -228,8 +229,8 @@ def repeat_purchase_rate(orders, *, window_start=None, window_end=None, by: str 
               "ci_low", "ci_high"]]
 
 
-@dataclass(frozen=True)
-class CohortRetention:
+@dataclass(frozen=True, repr=False)
+class CohortRetention(Result):
     """Acquisition-month cohorts: ``table`` (long) has one row per segment × cohort × month since
     acquisition with ``cohort_size, active_customers, retention, ci_low, ci_high, revenue,
     revenue_per_customer, cumulative_revenue_per_customer, complete`` (month fully observed)."""
@@ -384,8 +385,8 @@ def churn(orders, *, as_of=None, window_months: int = 12, by: str | None = None,
     return pd.DataFrame(out, columns=cols)
 
 
-@dataclass(frozen=True)
-class SimpleCLV:
+@dataclass(frozen=True, repr=False)
+class SimpleCLV(Result):
     """Simple CLV = average order value × purchases per year × expected lifespan in years × margin rate.
 
     ``table``: one row per segment with every input and the result; ``inputs``: one row per segment ×

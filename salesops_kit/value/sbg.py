@@ -37,7 +37,7 @@ def _sbg_ll_grad(lp, t, lost, alive_T, T):
     return ll, np.array([ga * a, gb * b])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SBGFit(FittedModel):
     """A fitted sBG model (``params``: alpha, beta) with survival projections."""
 

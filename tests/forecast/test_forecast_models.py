@@ -40,7 +40,7 @@ def test_backtest_splits_and_errors_by_hand():
     assert len(f) == 12 and f["h"].tolist() == [1, 2, 3, 4, 5, 6] * 2
     # seasonal naive error = y_t - y_{t-12} = 12 everywhere; training scale (in-sample seasonal naive MAE) = 12
     assert (f["actual"] - f["mean"]).tolist() == [12.0] * 12
-    s = bt.summary.iloc[0]
+    s = bt.summary().iloc[0]
     assert s["mase"] == pytest.approx(1.0)
     smape = np.mean(200 * 12 / (f["actual"] + f["mean"]))
     assert s["smape"] == pytest.approx(smape)
@@ -49,7 +49,7 @@ def test_backtest_splits_and_errors_by_hand():
 
 def test_backtest_too_short_is_empty_and_unknown_method():
     bt = backtest(ser(np.arange(15) + 1.0), horizon=6)   # 15 - 6 = 9 < 10 training periods
-    assert bt.summary.empty and "too short" in bt.headline()
+    assert bt.summary().empty and "too short" in bt.headline()
     with pytest.raises(ValueError, match="unknown method"):
         backtest(ser(np.arange(40) + 1.0), methods=("prophet",))
 

@@ -38,7 +38,7 @@ def test_aalen_johansen_by_hand():
     # t=15: the open deal is censored.  t=20: at risk 2, 1 won -> CIF += 3/5 * 1/2 = 0.3 -> 0.5, S = 0.3
     # t=30: at risk 1, 1 won -> CIF += 0.3 -> 0.8.  Eventual win probability 0.8; half of it (0.4) first reached at 20.
     c = cycle.sales_cycle(deals(HAND), stages=S, as_of="2024-12-31", n_boot=0)
-    r = c.summary.iloc[0]
+    r = c.summary().iloc[0]
     assert (r["deals"], r["won"], r["lost"], r["open"]) == (5, 3, 1, 1)
     assert r["win_probability"] == pytest.approx(0.8)
     assert r["median_days_to_win"] == 20
@@ -79,7 +79,7 @@ def test_open_deals_censored_not_ignored():
     # The open deals are still at risk of a slow win, so they count (censored) instead of vanishing.
     spec = [(10, "W")] * 10 + [(200, "W")] * 10 + [(100, "open")] * 10 + [(50, "L")] * 5
     c = cycle.sales_cycle(deals(spec), stages=S, n_boot=200, as_of="2024-12-31")
-    r = c.summary.iloc[0]
+    r = c.summary().iloc[0]
     # CIF: t=10: 10/35; S after 10 = 25/35; t=50: 5 lost; S = 20/35; t=100 10 censored; t=200: at risk 10, 10 won
     # -> CIF += 20/35 -> final 30/35; half = 15/35 reached at 200 (10/35 < 15/35)
     assert r["win_probability"] == pytest.approx(30 / 35)
@@ -90,27 +90,27 @@ def test_open_deals_censored_not_ignored():
 
 def test_edge_cases_and_segments():
     allopen = deals([(5, "open"), (7, "open")])
-    r = cycle.sales_cycle(allopen, stages=S).summary.iloc[0]
+    r = cycle.sales_cycle(allopen, stages=S).summary().iloc[0]
     assert r["won"] == 0 and np.isnan(r["median_days_to_win"]) and np.isnan(r["naive_won_mean_days"])
     alllost = deals([(5, "L"), (7, "L")])
-    r = cycle.sales_cycle(alllost, stages=S).summary.iloc[0]
+    r = cycle.sales_cycle(alllost, stages=S).summary().iloc[0]
     assert r["win_probability"] == 0 and np.isnan(r["median_days_to_win"])
     empty = deals(HAND).iloc[0:0]
     c = cycle.sales_cycle(empty, stages=S, as_of="2024-12-31")
-    assert len(c.summary) == 0 and "median_days_to_win" in c.summary.columns
+    assert len(c.summary()) == 0 and "median_days_to_win" in c.summary().columns
     df = deals(HAND + [(40, "W"), (45, "W"), (5, "L")])
     df["team"] = ["a"] * 5 + ["b"] * 3
     before = df.copy()
     c = cycle.sales_cycle(df, stages=S, by="team", as_of="2024-12-31")
     pd.testing.assert_frame_equal(df, before)
-    assert c.summary["team"].tolist() == ["a", "b"]
+    assert c.summary()["team"].tolist() == ["a", "b"]
     # b: lost at 5, won at 40 and 45 -> CIF 1/3 at 40, 2/3 at 45; half of 2/3 is first reached at 40
-    assert c.summary["median_days_to_win"].tolist() == [20, 40]
+    assert c.summary()["median_days_to_win"].tolist() == [20, 40]
     assert c.logrank is not None and 0 <= c.logrank["p_value"].iloc[0] <= 1
     # deals closed after as_of are open at as_of; deals created after as_of are left out
     late = deals([(10, "W"), (20, "W")])
     late.loc[1, "created_date"] = pd.Timestamp("2025-06-01")
-    r = cycle.sales_cycle(late, stages=S, as_of="2024-01-05").summary.iloc[0]
+    r = cycle.sales_cycle(late, stages=S, as_of="2024-01-05").summary().iloc[0]
     assert (r["deals"], r["won"], r["open"]) == (1, 0, 1)  # closed 01-11, after as_of 01-05: open; other not yet created
 
 
@@ -122,7 +122,7 @@ def test_engine_parity(engine):
     nat = {"polars": pl.from_arrow(tbl), "lazy": pl.from_arrow(tbl).lazy(), "duckdb": duckdb.from_arrow(tbl)}[engine]
     ref = cycle.sales_cycle(df, stages=S, by="team", as_of="2024-12-31", n_boot=100)
     got = cycle.sales_cycle(nat, stages=S, by="team", as_of="2024-12-31", n_boot=100)
-    pd.testing.assert_frame_equal(got.summary, ref.summary, check_dtype=False)
+    pd.testing.assert_frame_equal(got.summary(), ref.summary(), check_dtype=False)
     pd.testing.assert_frame_equal(got.counts, ref.counts, check_dtype=False)
 
 
@@ -148,7 +148,7 @@ def test_sample_cycle_median_recovers_generator():
 
     ds = load_dataset(SAMPLE)
     c = cycle.sales_cycle(ds)
-    r = c.summary.iloc[0]
+    r = c.summary().iloc[0]
     truth = _generator_won_median_days()
     assert r["ci_low"] <= truth <= r["ci_high"], (truth, r[["median_days_to_win", "ci_low", "ci_high"]].tolist())
     assert r["open"] > 0 and r["lost"] > 0
@@ -158,7 +158,7 @@ def test_unknown_stage_raises_and_undated_closed_deal_is_left_out():
     df = deals(HAND)
     df.loc[0, "close_date"] = pd.NaT  # a won deal without a close date
     c = cycle.sales_cycle(df, stages=S, as_of="2024-12-31", n_boot=0)
-    assert c.summary["deals"].iloc[0] == 4 and any("without created/close dates" in n for n in c.notes)
+    assert c.summary()["deals"].iloc[0] == 4 and any("without created/close dates" in n for n in c.notes)
     bad = deals(HAND)
     bad.loc[1, "stage"] = "Zombie"
     with pytest.raises(ValueError, match="Zombie"):

@@ -297,7 +297,7 @@ def test_english_findings_state_the_results(en_zh, results):
         assert f.evidence == (f"CAC {r['cac']:,.2f} vs LTV {r['ltv']:,.2f} over {ue.horizon_months} months, "
                               f"{int(r['new_customers'])} new customers")
         assert f.suggestion == "this channel loses money on every customer it acquires: cut or renegotiate its spend"
-    cyc = results["funnel"]["cycle"].summary.iloc[0]
+    cyc = results["funnel"]["cycle"].summary().iloc[0]
     f = next(f for f in en["funnel"] if f.metric == "median days from created to won")
     assert (f.subject, f.value) == ("sales cycle", f"{cyc['median_days_to_win']:.0f} days")
     assert f.interval == f"95% CI {cyc['ci_low']:.0f}–{cyc['ci_high']:.0f} days"
