@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_funnel as bf  # noqa: E402
 import bench_kpi_suite as ks  # noqa: E402
 
-from salesops_kit import engines  # noqa: E402
+from salesops_kit.data.load import load_dataset  # noqa: E402
 
 
 def write_parquet(n_opps: int, n_orders: int, out: Path) -> tuple[float, object]:
@@ -70,7 +70,7 @@ def out_of_core(n_opps: int, n_orders: int, *, log=print) -> dict:
                "memory_limit_mib": limit / 2**20}
         t = time.perf_counter()
         try:
-            ds = engines.load_lazy(tmp / "data", engine="duckdb", con=con)
+            ds = load_dataset(tmp / "data", engine="duckdb", con=con)
             res["loader_s"] = time.perf_counter() - t
             res["loader_account"] = ds.account[["table", "rows_read", "rows_kept", "rows_quarantined"]].to_dict("records")
             log(f"lazy loader (checks + row account) under the limit: {res['loader_s']:.1f} s; "
@@ -109,7 +109,7 @@ def hwm():
 
 _MEM = _HWM + r"""
 import json, sys, time
-from salesops_kit import quality
+from salesops_kit.data import audit as quality
 from salesops_kit.data.load import load_dataset
 t = time.perf_counter()
 ds = load_dataset(sys.argv[1])

@@ -108,7 +108,7 @@ def _dispatch(args) -> int:
         if args.engine == "pandas":
             df = kpi_table(load_dataset(args.data, mapping=args.mapping, as_of=args.as_of))
         else:
-            from .engines._lazy import kpi_table as engine_kpi_table
+            from .kpis import engine_kpi_table
 
             df, errors = engine_kpi_table(load_dataset(args.data, mapping=args.mapping, as_of=args.as_of,
                                                        engine=args.engine))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "KPIS_MIME", "define", "lookup", "definition", "kpi_frame",
-           "kpi_table", "PROVIDERS", "provider_rows", "publish", "published_rows"]
+           "kpi_table", "engine_kpi_table", "PROVIDERS", "provider_rows", "publish", "published_rows"]
 
 KPI_COLUMNS = ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
 
@@ -313,6 +313,21 @@ def kpi_table(ds, *, topics: tuple[str, ...] | None = None) -> pd.DataFrame:
             if topics is None or lookup(r["kpi"]).topic in topics:
                 rows.append(r)
     return kpi_frame(rows)
+
+
+def engine_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
+    """The headline KPI table on any engine, provider by provider, and the providers that could not run.
+
+    Every provider's ``kpi_rows`` gets the engine's tables (the data KPIs of ``kpis.kpi_rows`` count rows
+    with one narwhals select per table, on any engine). A provider that fails (e.g. one that calls pandas methods on
+    its input) is named in the second value instead of stopping the table (``salesops kpis --engine``).
+    """
+    from .engines import engine_of
+
+    rows, errors = provider_rows(ds)
+    where = engine_of(next(iter(ds.tables.values())))
+    return kpi_frame([r for rs in rows.values() for r in rs]), [e.replace(".kpi_rows:", f".kpi_rows on {where}:", 1)
+                                                                 for e in errors]
 
 
 def publish(table, *, provider) -> None:

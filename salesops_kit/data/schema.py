@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Column", "Table", "TABLES", "StageModel", "table_names", "required_columns"]
+__all__ = ["Column", "Table", "TABLES", "StageModel", "table_names", "required_columns", "CSAT_ONE_OF",
+           "REQUIRED_VALUES", "NONNEGATIVE", "STAGE_COLUMNS", "QUARANTINE_CHECKS", "FLAG_CHECKS"]
 
 # dtypes are logical: "string" (pandas object/str), "float" (float64), "int" (Int64),
 # "datetime" (datetime64[ns], naive, day precision unless the export has times), "bool" (boolean).
@@ -133,6 +134,46 @@ TABLES: dict[str, Table] = {
 
 # csat needs at least one of these; the loader checks it.
 CSAT_ONE_OF = ("owner", "customer_id")
+
+# ------------------------------------------------------------------------------------------------
+# the checks every engine back-end applies (the loader's quarantine) and the audit's flags
+
+# Values that must be present for a row to be usable (besides the columns' presence).
+REQUIRED_VALUES = {
+    "opportunities": ("opportunity_id", "stage", "created_date"),
+    "stage_history": ("opportunity_id", "stage", "entered_date"),
+    "leads": ("lead_id", "created_date"),
+    "orders": ("order_id", "order_date", "amount"),
+    "marketing_spend": ("month", "channel", "spend"),
+    "activities": ("owner", "activity_date"),
+    "csat": ("score", "survey_date"),
+    "quotas": ("owner", "period_start", "quota"),
+}
+NONNEGATIVE = {"opportunities": ("amount",), "orders": ("amount",), "marketing_spend": ("spend",),
+               "quotas": ("quota",)}
+# columns holding stage labels (normalised through the stage model)
+STAGE_COLUMNS = ("stage", "lost_at_stage", "from_stage")
+
+# Quarantine checks (the ``check`` column of ``Dataset.quarantine``) in priority order.
+MALFORMED = "malformed line"
+MISSING = "missing required value"
+BAD_DATE = "unparseable date"
+BAD_NUMBER = "unparseable number"
+UNKNOWN_STAGE = "unknown stage"
+NEGATIVE = "negative amount"
+CLOSE_BEFORE_CREATED = "close before created"
+NO_CUSTOMER = "order without customer"
+EXACT_DUP = "exact duplicate row"
+CONFLICT_DUP = "conflicting duplicate id"
+QUARANTINE_CHECKS = (MALFORMED, MISSING, BAD_DATE, BAD_NUMBER, UNKNOWN_STAGE, NEGATIVE, CLOSE_BEFORE_CREATED,
+                     NO_CUSTOMER, EXACT_DUP, CONFLICT_DUP)
+
+# Flag checks (``Dataset.flags``): kept rows that are usable but suspicious.
+OPEN_PAST_CLOSE = "open deal past close date"
+DEFAULT_CLOSE = "default close date (last day of creation month)"
+AFTER_AS_OF = "date after as_of"
+REPEATED_ROW = "repeated row (table without ids)"
+FLAG_CHECKS = (OPEN_PAST_CLOSE, DEFAULT_CLOSE, AFTER_AS_OF, REPEATED_ROW)
 
 
 def table_names() -> tuple[str, ...]:

@@ -1,20 +1,27 @@
 """Engines: read a table from files into canonical columns on pandas, Polars, DuckDB (and Spark).
 
-``load`` hands each table spec to a back-end here (pandas: :mod:`._pandas`; Polars and DuckDB/SQL:
-:mod:`._polars`, :mod:`._sql` behind :mod:`._lazy`); back-ends never import ``load``.
-:mod:`.scan` holds the narwhals helpers every row-level KPI scan uses, :mod:`.pandas_fast` the
-vectorised pandas paths behind them.
+One interface, :class:`Backend` (:func:`backend` makes one per engine): ``read_table(spec, files, ...)``
+reads and cleans one table of a parsed mapping into a :class:`TableResult` (clean table, quarantine,
+row account, notes); ``default_as_of`` and ``flags`` finish the dataset. :func:`salesops_kit.data.load.load_dataset`
+calls it; the back-ends never import the loader. Behind it: pandas (:mod:`._pandas`), and Polars and
+DuckDB/SQL (:mod:`._polars`, :mod:`._sql` behind :mod:`._lazy`), which share the engine-neutral steps and
+rules of :mod:`._common`.
+
+Also here: conversions between engines (:func:`to_pandas`, :func:`to_polars`, :func:`to_duckdb`,
+:func:`to_spark`), a local Spark session, :func:`materialize`, and looking at any frame
+(:func:`n_rows`, :func:`column_names`, :func:`head`). :mod:`.ops` holds the narwhals helpers every
+row-level KPI scan uses, :mod:`.pandas_fast` the vectorised pandas paths behind them.
 """
 
+from ._common import Backend, TableResult
 from ._lazy import (
     ENGINES,
+    LazyBackend,
     check_engine,
     column_names,
     engine_of,
     head,
     is_lazy,
-    kpi_table,
-    load_lazy,
     materialize,
     n_rows,
     scan,
@@ -24,6 +31,15 @@ from ._lazy import (
     to_polars,
     to_spark,
 )
+from ._pandas import PandasBackend
 
-__all__ = ["ENGINES", "check_engine", "scan", "load_lazy", "to_pandas", "to_polars", "to_duckdb", "to_spark",
-           "spark_session", "materialize", "engine_of", "is_lazy", "kpi_table", "n_rows", "column_names", "head"]
+__all__ = ["ENGINES", "Backend", "TableResult", "backend", "check_engine", "scan", "to_pandas", "to_polars",
+           "to_duckdb", "to_spark", "spark_session", "materialize", "engine_of", "is_lazy", "n_rows", "column_names",
+           "head"]
+
+
+def backend(engine: str = "pandas", *, con=None) -> Backend:
+    """The back-end that reads tables on ``engine`` (one of :data:`ENGINES`); ``con``: DuckDB connection."""
+    if check_engine(engine) == "pandas":
+        return PandasBackend()
+    return LazyBackend(engine, con=con)

@@ -1,8 +1,9 @@
 """Engines: the same canonical tables as Polars LazyFrames, DuckDB relations or Spark DataFrames.
 
-``load_dataset(path, engine="polars" | "duckdb")`` comes here: every table is *scanned* lazily from
-its CSV/Parquet files, the mapping's column renames, type casts, stage normalisation and the loader's
-quarantine checks are expressions in the engine, and the row account is one aggregate query per table.
+``load_dataset(path, engine="polars" | "duckdb")`` reads through :class:`LazyBackend`: every table is
+*scanned* lazily from its CSV/Parquet files, the mapping's column renames, type casts, stage normalisation
+and the loader's quarantine checks are expressions in the engine (:mod:`._polars`, :mod:`._sql`), and the
+row account is one aggregate query per table.
 Nothing the size of a table is pulled into Python: the clean tables stay lazy (a Polars plan, a DuckDB
 relation), the quarantine (the rejected rows, usually few) and the account come back as pandas.
 
@@ -18,35 +19,21 @@ files, GB18030 text, Chinese dates and export footers with text in the id column
 from __future__ import annotations
 
 import itertools
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from ..data.schema import CSAT_ONE_OF, TABLES, StageModel
+from ..data.mapping import TableSpec, resolve_columns
+from ..data.schema import AFTER_AS_OF, DEFAULT_CLOSE, OPEN_PAST_CLOSE, REPEATED_ROW, TABLES, StageModel
+from ..tools.exceptions import MappingError
 from ..tools.validation import check_option, option_error
-from ._pandas import (
-    BAD_DATE,
-    BAD_NUMBER,
-    CLOSE_BEFORE_CREATED,
-    CONFLICT_DUP,
-    EXACT_DUP,
-    MISSING,
-    NEGATIVE,
-    NO_CUSTOMER,
-    NONNEGATIVE,
-    REQUIRED_VALUES,
-    UNKNOWN_STAGE,
-)
+from ._common import TableResult
 
-__all__ = ["ENGINES", "check_engine", "scan", "load_lazy", "to_pandas", "to_polars", "to_duckdb", "to_spark",
-           "spark_session", "materialize", "engine_of", "is_lazy", "kpi_table", "n_rows", "column_names", "head"]
+__all__ = ["ENGINES", "LazyBackend", "check_engine", "scan", "to_pandas", "to_polars", "to_duckdb", "to_spark",
+           "spark_session", "materialize", "engine_of", "is_lazy", "n_rows", "column_names", "head"]
 
 ENGINES = ("pandas", "polars", "duckdb")
 _LAZY_SUFFIXES = (".csv", ".parquet", ".pq")
-_ISO = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d")
-_CHECK_ORDER = (MISSING, BAD_DATE, BAD_NUMBER, UNKNOWN_STAGE, NEGATIVE, CLOSE_BEFORE_CREATED, NO_CUSTOMER,
-                EXACT_DUP, CONFLICT_DUP)
 
 
 def check_engine(engine: str) -> str:
@@ -219,7 +206,7 @@ def scan(files, *, engine: str, con=None):
     raise option_error("engine", engine, ("polars", "duckdb"), where="scan")
 
 
-def _headers(files, engine: str, con=None) -> list[list[str]]:
+def _headers(files) -> list[list[str]]:
     out = []
     for f in files:
         f = Path(f)
@@ -236,172 +223,75 @@ def _headers(files, engine: str, con=None) -> list[list[str]]:
 
 
 # ------------------------------------------------------------------------------------------------
-# the lazy loader
+# the lazy back-end
 
 
-def _files_for(spec: dict, candidates: list[Path], match) -> list[Path]:
-    found = match(spec, candidates)
-    if not found:  # a mapping written for CSV also finds the Parquet copy of the same export
-        pats = [re.sub(r"\.csv$", ext, str(p), flags=re.I) for p in _as_list(spec.get("file"))
-                for ext in (".parquet", ".pq")]
-        found = match({**spec, "file": pats}, candidates)
-    return found
+class LazyBackend:
+    """Tables as Polars LazyFrames or DuckDB relations; flags as counts (see :class:`salesops_kit.engines.Backend`).
 
-
-def _as_list(v) -> list:
-    if v is None:
-        return []
-    return list(v) if isinstance(v, list | tuple) else [v]
-
-
-class _Header:
-    """What load._resolve_columns needs to know about a file: its headers and path."""
-
-    def __init__(self, path, headers):
-        self.path, self.headers = path, headers
-        self.table = type("T", (), {"column_names": headers})()
-
-
-def load_lazy(path, mapping=None, as_of=None, *, engine: str, unknown_stages: str = "error", con=None):
-    """The lazy half of :func:`salesops_kit.data.load.load_dataset` (``engine="polars"`` or ``"duckdb"``).
-
-    Returns a :class:`~salesops_kit.data.load.Dataset` whose tables are Polars LazyFrames / DuckDB
-    relations with canonical names and dtypes; ``quarantine`` and ``account`` are pandas, computed
-    in the engine. ``flags`` holds the flag checks' counts (table, check, rows) instead of row positions.
+    For DuckDB, ``con`` is the connection the relations live in (default: a new one that spills to the
+    system's temporary folder past its memory limit).
     """
-    from ..data import load as L
 
-    check_option("engine", engine, ("polars", "duckdb"), where="load_lazy")
-    if engine == "duckdb" and con is None:
-        import tempfile
+    derives_tables = False
+    parquet_copies = True
 
-        import duckdb
+    def __init__(self, engine: str, *, con=None):
+        check_option("engine", engine, ("polars", "duckdb"), where="LazyBackend")
+        self.name = engine
+        if engine == "duckdb" and con is None:
+            con = _duckdb_connection()
+        self.con = con
 
-        con = duckdb.connect()
-        # past its memory limit DuckDB spills to disk; by default into ./.tmp of the working directory (a notebook
-        # folder, a project checkout): the system's temporary folder instead
-        spill = (Path(tempfile.gettempdir()) / "salesops-duckdb").as_posix().replace("'", "''")
-        con.execute(f"SET temp_directory = '{spill}'")
-    m = L.load_mapping(mapping)
-    mname = str(m.get("name", "custom"))
-    stages = StageModel.from_mapping(m.get("stages") or {})
-    p = Path(path)
-    if not p.exists():
-        raise L.MappingError(f"Data path {p} does not exist.")
-    data_dir = p.parent if p.is_file() else p
-    candidates = [p] if p.is_file() else sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
-    specs = m.get("tables") or {}
-    tables, quarantine, files, account, notes = {}, {}, {}, [], []
-    for name in TABLES:
-        spec = specs.get(name)
-        if not spec or spec.get("from_table"):
-            if spec and spec.get("from_table"):
-                notes.append(f"{name}: built from columns of {spec['from_table']} only by the pandas engine.")
-            continue
-        found = _files_for(spec, candidates, L._match_files)
-        if not found:
-            continue
-        colmap = None
-        for f, hdr in zip(found, _headers(found, engine), strict=True):
-            cm = L._resolve_columns(name, spec, _Header(f, hdr), mname)
-            if colmap is not None and cm != colmap:
-                raise L.MappingError(f"{name}: the files {', '.join(map(str, found))} do not share one header; "
-                                     "the lazy engines need the same columns in every file (or use engine='pandas').")
-            colmap = cm
-        raw = scan(found, engine=engine, con=con)
-        t = _build(engine, name, raw, colmap, spec, stages, mname, found, unknown_stages, con)
-        tables[name], quarantine[name], files[name] = t["clean"], t["quarantine"], found
-        account.append(t["account"])
-        notes += t["notes"]
-    if not tables:
-        raise L.MappingError(f"No CSV/Parquet file in {data_dir} matches the {mname} mapping. Files there: "
-                             f"{', '.join(f.name for f in candidates) or '(none)'}.")
-    order = [n for n in TABLES if n in tables]
-    acc = pd.DataFrame(account).set_index("table").loc[order].reset_index()
-    as_of = pd.Timestamp(as_of).normalize() if as_of is not None else _lazy_as_of(engine, tables, con)
-    flags = _flag_counts(engine, tables, as_of, con)
-    notes.append(f"Loaded lazily with the {engine} engine: tables are "
-                 f"{'Polars LazyFrames' if engine == 'polars' else 'DuckDB relations'}; flags are counts.")
-    return L.Dataset({n: tables[n] for n in order}, {n: quarantine[n] for n in order}, acc, stages, as_of, m,
-                     data_dir, files, flags, notes)
+    def read_table(self, spec: TableSpec, files: list[Path], *, stages: StageModel, mapping_name: str,
+                   unknown_stages: str, derived: tuple[TableSpec, ...] = ()) -> TableResult:
+        colmap = _shared_columns(spec, files, mapping_name)
+        raw = scan(files, engine=self.name, con=self.con)
+        if self.name == "polars":
+            from ._polars import PolarsTable as Table
+        else:
+            from ._sql import SqlTable as Table
+        return Table(spec, raw, colmap, stages=stages, mapping_name=mapping_name, files=files,
+                     unknown_stages=unknown_stages, con=self.con).build()
+
+    def default_as_of(self, tables: dict) -> pd.Timestamp:
+        return _lazy_as_of(self.name, tables, self.con)
+
+    def flags(self, tables: dict, *, stages: StageModel, as_of: pd.Timestamp) -> pd.DataFrame:
+        return _flag_counts(self.name, tables, as_of, self.con)
+
+    def notes(self) -> list[str]:
+        return [f"Loaded lazily with the {self.name} engine: tables are "
+                f"{'Polars LazyFrames' if self.name == 'polars' else 'DuckDB relations'}; flags are counts."]
 
 
-def _parse_formats(spec: dict) -> list[str]:
-    dates = spec.get("dates") or {}
-    fmts = list(_as_list(dates.get("format")))
-    if dates.get("dayfirst") is True:
-        fmts += ["%d/%m/%Y", "%d.%m.%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"]
-    elif dates.get("dayfirst") is False:
-        fmts += ["%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"]
-    return fmts + [f for f in _ISO if f not in fmts]
+def _duckdb_connection():
+    import tempfile
+
+    import duckdb
+
+    con = duckdb.connect()
+    # past its memory limit DuckDB spills to disk; by default into ./.tmp of the working directory (a notebook
+    # folder, a project checkout): the system's temporary folder instead
+    spill = (Path(tempfile.gettempdir()) / "salesops-duckdb").as_posix().replace("'", "''")
+    con.execute(f"SET temp_directory = '{spill}'")
+    return con
 
 
-def _number_rules(spec: dict, column: str) -> tuple[str, str, float | None]:
-    amount = spec.get("amount") or {}
-    dec, th = amount.get("decimal") or ".", amount.get("thousands")
-    if th is None:
-        th = "," if dec == "." else "."
-    scale = (spec.get("probability") or {}).get("scale") if column == "probability" else None
-    return dec, th, scale
-
-
-def _stage_maps(labels: list, stages: StageModel) -> dict[str, str | None]:
-    return {lab: stages.normalise(lab) for lab in labels if lab is not None}
-
-
-def _build(engine, name, raw, colmap, spec, stages, mname, found, unknown_stages, con):
-    if engine == "polars":
-        from . import _polars as mod
-    else:
-        from . import _sql as mod
-    return mod.build(name=name, raw=raw, colmap=colmap, spec=spec, stages=stages, mname=mname, found=found,
-                     unknown_stages=unknown_stages, con=con, helpers=_HELPERS)
-
-
-class _Helpers:
-    """Shared rules the two engine back-ends use, so both apply exactly the loader's checks."""
-
-    check_order = _CHECK_ORDER
-    required_values = REQUIRED_VALUES
-    nonnegative = NONNEGATIVE
-    csat_one_of = CSAT_ONE_OF
-    parse_formats = staticmethod(_parse_formats)
-    number_rules = staticmethod(_number_rules)
-    checks = dict(missing=MISSING, bad_date=BAD_DATE, bad_number=BAD_NUMBER, unknown_stage=UNKNOWN_STAGE,
-                  negative=NEGATIVE, close_before=CLOSE_BEFORE_CREATED, no_customer=NO_CUSTOMER, exact=EXACT_DUP,
-                  conflict=CONFLICT_DUP)
-
-    @staticmethod
-    def check_stages(table, counts: pd.DataFrame, stages, mname, found):
-        from ..data.load import _check_stages
-
-        _check_stages(table, counts["label"], counts["n"], stages, mname, found)
-
-    @classmethod
-    def stage_rules(cls, name, column, counts: pd.DataFrame, stages, mname, found, unknown_stages):
-        """From a stage column's distinct labels (``label, n``): the labels outside the stage model (only for
-        ``stage``; an error naming them when ``unknown_stages`` is "error") and the renames to canonical labels."""
-        counts = counts.dropna(subset=["label"]).sort_values("label").reset_index(drop=True)
-        norm = _stage_maps(list(counts["label"]), stages)
-        unknown = []
-        if column == "stage":
-            if unknown_stages == "error":
-                cls.check_stages(name, counts, stages, mname, found)
-            unknown = [k for k, v in norm.items() if v is None]
-        return unknown, {k: v for k, v in norm.items() if v is not None and v != k}
-
-    @staticmethod
-    def account(name, files, counts: dict) -> dict:
-        kept, bad = int(counts["kept"]), int(counts["bad"])
-        return dict(table=name, files=files, rows_read=kept + bad, rows_kept=kept, rows_quarantined=bad,
-                    footer_lines=int(counts["footer"]), other_lines=int(counts["other"]))
-
-
-_HELPERS = _Helpers()
+def _shared_columns(spec: TableSpec, files: list[Path], mapping_name: str) -> dict[str, str]:
+    """The canonical column -> header map, which every file must share (one scan reads them all)."""
+    colmap = None
+    for f, hdr in zip(files, _headers(files), strict=True):
+        cm = resolve_columns(spec, hdr, headers=hdr, path=f, mapping_name=mapping_name)
+        if colmap is not None and cm != colmap:
+            raise MappingError(f"{spec.name}: the files {', '.join(map(str, files))} do not share one header; "
+                               "the lazy engines need the same columns in every file (or use engine='pandas').")
+        colmap = cm
+    return colmap
 
 
 def _lazy_as_of(engine, tables, con) -> pd.Timestamp:
-    """Latest event date, as :func:`salesops_kit.data.load._default_as_of` computes it, in the engine."""
+    """Latest event date, as :func:`._pandas.latest_event_date` computes it, in the engine."""
     cands = []
     for name, t in tables.items():
         if name in ("quotas", "marketing_spend"):
@@ -435,8 +325,6 @@ def _maxes(engine, t, cols, closed_close: bool = False) -> list:
 
 def _flag_counts(engine, tables, as_of, con) -> pd.DataFrame:
     """Counts of the audit's flag checks (kept rows that are usable but suspicious), in the engine."""
-    from ..data.audit import AFTER_AS_OF, DEFAULT_CLOSE, OPEN_PAST_CLOSE, REPEATED_ROW
-
     rows = []
     if pd.isna(as_of):
         return pd.DataFrame(rows, columns=["table", "check", "rows"])
@@ -527,18 +415,3 @@ def head(frame, n: int = 5) -> pd.DataFrame:
 def is_lazy(ds) -> bool:
     """True when some table of the dataset is not a pandas DataFrame."""
     return any(engine_of(t) != "pandas" for t in ds.tables.values())
-
-
-def kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
-    """The headline KPI table on any engine, provider by provider, and the providers that could not run.
-
-    Every provider's ``kpi_rows`` gets the engine's tables (the data KPIs of ``kpis.kpi_rows`` count rows
-    with one narwhals select per table, on any engine). A provider that fails (e.g. one that calls pandas methods on
-    its input) is named in the second value instead of stopping the table.
-    """
-    from ..kpis import kpi_frame, provider_rows
-
-    rows, errors = provider_rows(ds)
-    where = engine_of(next(iter(ds.tables.values())))
-    return kpi_frame([r for rs in rows.values() for r in rs]), [e.replace(".kpi_rows:", f".kpi_rows on {where}:", 1)
-                                                                 for e in errors]

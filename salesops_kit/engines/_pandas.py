@@ -1,7 +1,11 @@
-"""Raw sources of one table -> clean canonical DataFrame + quarantine + row account.
+"""pandas back-end: the export files of one table -> clean canonical DataFrame + quarantine + row account.
 
-Internal to :mod:`salesops_kit.data.load`. All work is column-wise (Arrow compute, pandas vectorised
-operations); Python loops run only over quarantined rows and over distinct stage labels.
+:class:`PandasBackend` is what :func:`salesops_kit.engines.backend` returns for ``engine="pandas"``: it
+reads every file (CSV in any encoding, XLSX, Parquet; :mod:`salesops_kit.data.readers`), maps the headers
+to canonical columns, and :func:`finish_table` parses, checks and splits the rows. All work is column-wise
+(Arrow compute, pandas vectorised operations); Python loops run only over quarantined rows and over
+distinct stage labels. The audit's flag checks on pandas tables (:func:`compute_flags`, row positions)
+and the default ``as_of`` (:func:`latest_event_date`) are here too.
 """
 
 from __future__ import annotations
@@ -15,38 +19,36 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..data.mapping import MappingError, TableSpec, check_stage_labels, resolve_columns
 from ..data.parse import parse_amounts, parse_dates, parse_probability
-from ..data.readers import FOOTER_RE, RawFile
-from ..data.schema import CSAT_ONE_OF, TABLES, StageModel
+from ..data.readers import FOOTER_RE, RawFile, ReadError, read_file
+from ..data.schema import (  # noqa: F401 (the check names are re-exported for callers of the old module)
+    AFTER_AS_OF,
+    BAD_DATE,
+    BAD_NUMBER,
+    CLOSE_BEFORE_CREATED,
+    CONFLICT_DUP,
+    DEFAULT_CLOSE,
+    EXACT_DUP,
+    MALFORMED,
+    MISSING,
+    NEGATIVE,
+    NO_CUSTOMER,
+    NONNEGATIVE,
+    OPEN_PAST_CLOSE,
+    QUARANTINE_CHECKS,
+    REPEATED_ROW,
+    REQUIRED_VALUES,
+    STAGE_COLUMNS,
+    TABLES,
+    UNKNOWN_STAGE,
+    StageModel,
+    Table,
+)
+from ._common import Rule, TableResult, check_rank, value_rules
 
-# Quarantine checks (the ``check`` column) in priority order.
-MALFORMED = "malformed line"
-MISSING = "missing required value"
-BAD_DATE = "unparseable date"
-BAD_NUMBER = "unparseable number"
-UNKNOWN_STAGE = "unknown stage"
-NEGATIVE = "negative amount"
-CLOSE_BEFORE_CREATED = "close before created"
-NO_CUSTOMER = "order without customer"
-EXACT_DUP = "exact duplicate row"
-CONFLICT_DUP = "conflicting duplicate id"
-QUARANTINE_CHECKS = (MALFORMED, MISSING, BAD_DATE, BAD_NUMBER, UNKNOWN_STAGE, NEGATIVE, CLOSE_BEFORE_CREATED,
-                     NO_CUSTOMER, EXACT_DUP, CONFLICT_DUP)
-
-# Values that must be present for a row to be usable (besides the columns' presence).
-REQUIRED_VALUES = {
-    "opportunities": ("opportunity_id", "stage", "created_date"),
-    "stage_history": ("opportunity_id", "stage", "entered_date"),
-    "leads": ("lead_id", "created_date"),
-    "orders": ("order_id", "order_date", "amount"),
-    "marketing_spend": ("month", "channel", "spend"),
-    "activities": ("owner", "activity_date"),
-    "csat": ("score", "survey_date"),
-    "quotas": ("owner", "period_start", "quota"),
-}
-NONNEGATIVE = {"opportunities": ("amount",), "orders": ("amount",), "marketing_spend": ("spend",),
-               "quotas": ("quota",)}
-STAGE_COLUMNS = ("stage", "lost_at_stage", "from_stage")
+__all__ = ["PandasBackend", "Source", "TableResult", "finish_table", "read_sources", "source_of",
+           "stage_history_from_columns", "compute_flags", "latest_event_date"]
 
 
 @dataclass
@@ -66,12 +68,65 @@ class Source:
     colmap: dict = field(default_factory=dict)
 
 
-@dataclass
-class TableResult:
-    clean: pd.DataFrame
-    quarantine: pd.DataFrame
-    account: dict
-    notes: list[str]
+# ------------------------------------------------------------------------------------------------
+# the back-end
+
+
+class PandasBackend:
+    """Tables as pandas DataFrames; flags as row positions (see :class:`salesops_kit.engines.Backend`)."""
+
+    name = "pandas"
+    derives_tables = True
+    parquet_copies = False
+
+    def read_table(self, spec: TableSpec, files: list[Path], *, stages: StageModel, mapping_name: str,
+                   unknown_stages: str, derived: tuple[TableSpec, ...] = ()) -> TableResult:
+        sources, pending = read_sources(spec, files, mapping_name=mapping_name, derived=derived)
+        res = finish_table(spec, sources, stages, unknown_stages=unknown_stages, mapping_name=mapping_name)
+        del sources
+        pa.default_memory_pool().release_unused()  # the raw text is no longer needed: give it back
+        res.derived = {d.name: finish_table(d, pending[d.name], stages, unknown_stages=unknown_stages,
+                                            mapping_name=mapping_name) for d in derived if pending[d.name]}
+        return res
+
+    def default_as_of(self, tables: dict) -> pd.Timestamp:
+        return latest_event_date(tables)
+
+    def flags(self, tables: dict, *, stages: StageModel, as_of: pd.Timestamp) -> pd.DataFrame:
+        return compute_flags(tables, stages=stages, as_of=as_of)
+
+    def notes(self) -> list[str]:
+        return []
+
+
+def read_sources(spec: TableSpec, files: list[Path], *, mapping_name: str, derived: tuple[TableSpec, ...] = ()
+                 ) -> tuple[list[Source], dict[str, list[Source]]]:
+    """Read ``files`` into one :class:`Source` each, and the sources of the ``derived`` tables built from
+    their columns (by name). A file that cannot be read raises :class:`MappingError` naming it."""
+    sources: list[Source] = []
+    pending: dict[str, list[Source]] = {d.name: [] for d in derived}
+    for f in files:
+        try:
+            raw = read_file(f, encoding=spec.encoding, delimiter=spec.delimiter, sheet=spec.sheet)
+        except ReadError as e:
+            raise MappingError(str(e)) from None
+        sources.append(source_of(spec, raw, mapping_name))
+        if not raw.empty:
+            id_col = sources[-1].colmap.get(TABLES[spec.name].id_column)
+            for d in derived:
+                pending[d.name].append(stage_history_from_columns(raw, d, id_col))
+    return sources, pending
+
+
+def source_of(spec: TableSpec, raw: RawFile, mapping_name: str) -> Source:
+    """A file's raw table with its headers resolved to canonical columns (MappingError if one is missing)."""
+    if raw.empty:
+        return Source(raw.path, pa.table({}), 0, raw.first_line, raw.footer_lines, raw.malformed, empty=True)
+    colmap = resolve_columns(spec, raw.table.column_names, headers=raw.headers, path=raw.path,
+                             mapping_name=mapping_name)
+    t = pa.table({canon: raw.table.column(src) for canon, src in colmap.items()}) if colmap else pa.table({})
+    return Source(raw.path, t, raw.table.num_rows, raw.first_line, raw.footer_lines, raw.malformed,
+                  duplicate_headers=raw.duplicate_headers, colmap=colmap, raw=raw if raw.line_finder else None)
 
 
 def _template_regex(t: str) -> re.Pattern:
@@ -79,15 +134,15 @@ def _template_regex(t: str) -> re.Pattern:
     return re.compile("^" + rx + "$", re.IGNORECASE)
 
 
-def stage_history_from_columns(raw: RawFile, spec: dict, id_col: str | None) -> Source:
+def stage_history_from_columns(raw: RawFile, spec: TableSpec, id_col: str | None) -> Source:
     """HubSpot-style per-stage date columns of a deal export -> long stage_history rows.
 
-    ``spec['entered']`` / ``spec['exited']`` are header templates such as
+    ``spec.entered`` / ``spec.exited`` are header templates such as
     ``Date entered "{stage} ({pipeline})"`` or ``hs_date_entered_{stage}``; each non-blank entered
     cell becomes one row (opportunity_id, stage, entered_date, exited_date) with the deal's line.
     """
-    ent = [_template_regex(t) for t in _listify(spec.get("entered"))]
-    ext = [_template_regex(t) for t in _listify(spec.get("exited"))]
+    ent = [_template_regex(t) for t in spec.entered]
+    ext = [_template_regex(t) for t in spec.exited]
     names = raw.table.column_names
     exited = {}
     for n in names:
@@ -126,10 +181,8 @@ def stage_history_from_columns(raw: RawFile, spec: dict, id_col: str | None) -> 
     return Source(raw.path, t, t.num_rows, raw.first_line, 0, [], lines=lines)
 
 
-def _listify(v) -> list:
-    if v is None:
-        return []
-    return list(v) if isinstance(v, list | tuple) else [v]
+# ------------------------------------------------------------------------------------------------
+# one table: parse, check, split
 
 
 def _present(col) -> np.ndarray:
@@ -168,7 +221,7 @@ class _Rejects:
         checks: list[str | None] = [None] * len(idx)
         reasons: list[list[str]] = [[] for _ in idx]
         pos = {int(i): k for k, i in enumerate(idx)}
-        for check, m, reason in sorted(self.items, key=lambda x: QUARANTINE_CHECKS.index(x[0])):
+        for check, m, reason in sorted(self.items, key=lambda x: check_rank(x[0])):
             rows = np.flatnonzero(m)
             texts = reason(rows) if callable(reason) else [reason] * len(rows)
             for r, t in zip(rows, texts, strict=True):
@@ -188,159 +241,50 @@ def _raw_reason(col_name: str, raw, what: str):
     return f
 
 
-def finish_table(name: str, sources: list[Source], spec: dict, stages: StageModel, *, unknown_stages: str,
-                 mapping_name: str, check_stages) -> TableResult:
-    """Parse, check and split the concatenated sources of table ``name``."""
-    tdef = TABLES[name]
-    notes: list[str] = []
-    live = [s for s in sources if not s.empty and s.table.num_columns]
-    for s in sources:
-        if s.empty:
-            notes.append(f"{name}: {s.path.name} is empty (no header, no rows); it adds nothing.")
-        if s.duplicate_headers:
-            notes.append(f"{name}: {s.path.name} has duplicate headers {s.duplicate_headers}; the first of each "
-                         "is used (later ones are named 'Header (2)', ...).")
-    raw = pa.concat_tables([s.table for s in live], promote_options="permissive") if live else pa.table(
-        {c: pa.array([], pa.string()) for c in tdef.required})
+class _Lines:
+    """File and line of every row, known only once the quarantine is decided (see :func:`_line_numbers`)."""
+
+    def __init__(self, live: list[Source]):
+        self.live = live
+        self.lines: np.ndarray | None = None
+        self.fileidx: np.ndarray | None = None
+
+    def where(self, row: int) -> str:
+        return f"{self.live[self.fileidx[row]].path.name}:{self.lines[row]}"
+
+
+def finish_table(spec: TableSpec, sources: list[Source], stages: StageModel, *, unknown_stages: str,
+                 mapping_name: str) -> TableResult:
+    """Parse, check and split the concatenated sources of the table ``spec.name``."""
+    name, tdef = spec.name, TABLES[spec.name]
+    live, notes = _live_sources(name, sources)
+    raw = _concat(live, tdef)
     n = raw.num_rows
     starts = np.cumsum([0] + [s.table.num_rows for s in live])
-    footer = sum(s.footer_lines for s in sources)
+    is_footer = _footer_rows(raw, tdef)
+    footer = sum(s.footer_lines for s in sources) + int(is_footer.sum())
     rej = _Rejects(n)
-    cols: dict[str, object] = {}
-    dates = spec.get("dates") or {}
-    amount = spec.get("amount") or {}
-
-    # footer/subtotal rows that have the full width (e.g. "Subtotal",,,"12000"): the id is blank
-    idc = tdef.id_column
-    is_footer = np.zeros(n, dtype=bool)
-    if idc and idc in raw.column_names and n:
-        idcol = raw.column(idc)
-        blank_id = ~_present(idcol)
-        if pa.types.is_string(idcol.type):
-            blank_id |= np.asarray(pc.match_substring_regex(idcol, FOOTER_RE.pattern, ignore_case=True)
-                                   .fill_null(False))
-        datec = tdef.date_column
-        if datec in raw.column_names:
-            blank_id &= ~_present(raw.column(datec))
-        if blank_id.any():
-            sub = raw.filter(pa.array(blank_id))
-            hit = np.zeros(sub.num_rows, dtype=bool)
-            for c in sub.column_names:
-                col = sub.column(c)
-                if pa.types.is_string(col.type):
-                    vals = pd.Series(col.to_pandas(), dtype=object).fillna("")
-                    hit |= vals.str.match(FOOTER_RE).to_numpy()
-            empty_row = np.ones(sub.num_rows, dtype=bool)
-            for c in sub.column_names:
-                empty_row &= ~_present(sub.column(c))
-            is_footer[np.flatnonzero(blank_id)] = hit | empty_row
-    if is_footer.any():
-        footer += int(is_footer.sum())
-
-    for c in raw.column_names:
-        col = raw.column(c)
-        dtype = tdef.dtypes.get(c, "string")
-        if dtype == "datetime":
-            p = parse_dates(col, dayfirst=dates.get("dayfirst"), format=dates.get("format"))
-            rej.add(BAD_DATE, p.bad, _raw_reason(c, col, "unparseable"))
-            if p.note:
-                notes.append(f"{name}.{c}: {p.note}.")
-            cols[c] = p.values
-        elif dtype == "float":
-            if c == "probability":
-                p = parse_probability(col, scale=(spec.get("probability") or {}).get("scale"))
-                if p.note:
-                    notes.append(f"{name}.{c}: {p.note}.")
-            else:
-                p = parse_amounts(col, decimal=amount.get("decimal"), thousands=amount.get("thousands"))
-            rej.add(BAD_NUMBER, p.bad, _raw_reason(c, col, "unparseable"))
-            cols[c] = p.values
-        else:
-            s = col if pa.types.is_string(col.type) else col.cast(pa.string())
-            if n and pc.any(pc.match_substring_regex(s, r"^[\s\p{Zs}]|[\s\p{Zs}]$")).as_py():  # copy only if needed
-                s = pc.utf8_trim_whitespace(s)
-                s = pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
-            cols[c] = s
-
-    for c in REQUIRED_VALUES.get(name, ()):
-        if c in raw.column_names:
-            rej.add(MISSING, ~_present(raw.column(c)), f"missing {c}")
-    if name == "csat":
-        have = [c for c in CSAT_ONE_OF if c in raw.column_names]
-        if have:
-            none = np.logical_and.reduce([~_present(raw.column(c)) for c in have])
-            rej.add(MISSING, none, "missing both owner and customer_id")
-    if name == "orders" and "customer_id" in raw.column_names:
-        rej.add(NO_CUSTOMER, ~_present(raw.column("customer_id")), "order without customer_id")
-
-    # stages
-    for c in STAGE_COLUMNS:
-        if c not in cols:
-            continue
-        codes, uniques = _factorize(cols[c])
-        labels = pd.Series(uniques, dtype=object)
-        norm = labels.map(stages.normalise)
-        counts = pd.Series(np.bincount(codes[codes >= 0], minlength=len(uniques)) if len(uniques) else [], dtype=int)
-        if c == "stage":
-            if unknown_stages == "error":
-                check_stages(name, labels, counts, stages, mapping_name, [s.path for s in live])
-            unk = np.asarray(norm.isna().to_numpy()[codes] & (codes >= 0)) if len(uniques) else np.zeros(n, bool)
-            rej.add(UNKNOWN_STAGE, unk, _raw_reason(c, raw.column(c), "stage label not in the mapping,"))
-        lut = np.append(norm.where(norm.notna(), labels).to_numpy(dtype=object), None)
-        cols[c] = pd.Series(lut[codes], dtype=object)
-
-    if name in NONNEGATIVE:
-        for c in NONNEGATIVE[name]:
-            if c in cols:
-                v = cols[c].to_numpy()
-                rej.add(NEGATIVE, v < 0, _raw_reason(c, raw.column(c), "negative"))
-    is_closed = is_won = None
-    if name == "opportunities":
-        st = cols["stage"]
-        is_won = st.isin(stages.won).to_numpy()
-        is_closed = is_won | st.isin(stages.lost).to_numpy()
-        cd = cols["close_date"].dt.normalize()
-        cr = cols["created_date"].dt.normalize()
-        rej.add(CLOSE_BEFORE_CREATED, (cd < cr).to_numpy(),
-                lambda rows: [f"close_date {cd.iloc[r].date()} before created_date {cr.iloc[r].date()}" for r in rows])
-        rej.add(MISSING, is_closed & cols["close_date"].isna().to_numpy(), "closed deal without close_date")
-        notes += _export_flags_disagree(cols, raw.column("stage"), is_won, is_closed, stages)
-
-    other = np.zeros(n, dtype=bool)
-    if name == "stage_history" and n:
-        other = _not_stage_entries(cols, rej.mask | is_footer)
-
-    dup_exact, dup_conflict, first_of = (_duplicates(raw, idc, rej.mask | is_footer | other) if idc in cols
-                                         else (None, None, {}))
+    cols = _parse_columns(name, raw, spec, rej, notes)
+    _normalise_stages(name, cols, raw, rej, stages, unknown_stages=unknown_stages, mapping_name=mapping_name,
+                      files=[s.path for s in live])
+    is_closed, is_won = _outcome(name, cols, raw, stages, notes)
+    for rule in value_rules(name, raw.column_names):
+        rej.add(rule.check, *_rule_mask(rule, raw, cols, is_closed))
+    other = _not_stage_entries(cols, rej.mask | is_footer) if name == "stage_history" and n else np.zeros(n, bool)
+    where = _Lines(live)
+    if tdef.id_column in cols:
+        _duplicate_checks(raw, tdef.id_column, rej, rej.mask | is_footer | other, where)
     pa.default_memory_pool().release_unused()  # hash tables of the duplicate scan: give them back
-    if dup_exact is not None:
-        rej.add(EXACT_DUP, dup_exact, lambda rows: [
-            f"exact duplicate of {live[fileidx[first_of[int(r)]]].path.name}:{lines[first_of[int(r)]]}" for r in rows])
-        id_raw = raw.column(idc)
-        rej.add(CONFLICT_DUP, dup_conflict, lambda rows: [
-            f"{idc} {v!r} appears on other rows with different values" for v in id_raw.take(pa.array(rows)).to_pylist()])
 
     bad = rej.mask & ~is_footer & ~other
     rej.items = [(ck, m & ~is_footer & ~other, r) for ck, m, r in rej.items]
     keep = ~(bad | is_footer | other)
-    # line numbers
-    lines = np.empty(n, dtype=np.int64)
-    fileidx = np.empty(n, dtype=np.int64)
-    for k, s in enumerate(live):
-        sl = slice(starts[k], starts[k + 1])
-        if s.lines is not None:
-            lines[sl] = s.lines
-        elif s.raw is not None and bad[sl].any():  # exact lines only when a row of this file is quarantined
-            lines[sl] = s.raw.record_lines()
-        else:
-            lines[sl] = s.first_line + np.arange(s.table.num_rows)
-        fileidx[sl] = k
-    q = _quarantine(raw, rej, np.flatnonzero(bad), lines, fileidx, live, sources)
+    where.lines, where.fileidx = _line_numbers(live, starts, n, bad)
+    q = _quarantine(raw, rej, np.flatnonzero(bad), where.lines, where.fileidx, live, sources)
     derive_exit = "exited_date" not in raw.column_names or not _present(raw.column("exited_date")).any()
     # the raw text is no longer needed: drop every reference so _clean can free it column by column
     del raw
-    id_raw = None  # noqa: F841 (drops the closure's reference to the raw ids)
-    rej.items.clear()
+    rej.items.clear()  # the reasons' closures hold raw columns
     for s in live:
         s.table = None
     clean = _clean(name, cols, keep, is_closed, is_won)
@@ -350,6 +294,162 @@ def finish_table(name: str, sources: list[Source], spec: dict, stages: StageMode
     acc = dict(table=name, files=len(sources), rows_read=int(keep.sum() + bad.sum()) + malformed,
                rows_kept=len(clean), rows_quarantined=len(q), footer_lines=footer, other_lines=int(other.sum()))
     return TableResult(clean, q, acc, notes)
+
+
+def _live_sources(name: str, sources: list[Source]) -> tuple[list[Source], list[str]]:
+    """The sources with rows and columns, and notes on the empty ones and duplicate headers."""
+    notes = []
+    for s in sources:
+        if s.empty:
+            notes.append(f"{name}: {s.path.name} is empty (no header, no rows); it adds nothing.")
+        if s.duplicate_headers:
+            notes.append(f"{name}: {s.path.name} has duplicate headers {s.duplicate_headers}; the first of each "
+                         "is used (later ones are named 'Header (2)', ...).")
+    return [s for s in sources if not s.empty and s.table.num_columns], notes
+
+
+def _concat(live: list[Source], tdef: Table) -> pa.Table:
+    if not live:
+        return pa.table({c: pa.array([], pa.string()) for c in tdef.required})
+    return pa.concat_tables([s.table for s in live], promote_options="permissive")
+
+
+def _footer_rows(raw: pa.Table, tdef: Table) -> np.ndarray:
+    """Footer/subtotal rows that have the full width (e.g. ``"Subtotal",,,"12000"``): the id and the date are
+    blank (or the id reads like a footer), and the row is empty or some text reads like a footer."""
+    n = raw.num_rows
+    is_footer = np.zeros(n, dtype=bool)
+    idc = tdef.id_column
+    if not (idc and idc in raw.column_names and n):
+        return is_footer
+    idcol = raw.column(idc)
+    blank_id = ~_present(idcol)
+    if pa.types.is_string(idcol.type):
+        blank_id |= np.asarray(pc.match_substring_regex(idcol, FOOTER_RE.pattern, ignore_case=True)
+                               .fill_null(False))
+    if tdef.date_column in raw.column_names:
+        blank_id &= ~_present(raw.column(tdef.date_column))
+    if not blank_id.any():
+        return is_footer
+    sub = raw.filter(pa.array(blank_id))
+    hit = np.zeros(sub.num_rows, dtype=bool)
+    for c in sub.column_names:
+        col = sub.column(c)
+        if pa.types.is_string(col.type):
+            vals = pd.Series(col.to_pandas(), dtype=object).fillna("")
+            hit |= vals.str.match(FOOTER_RE).to_numpy()
+    empty_row = np.ones(sub.num_rows, dtype=bool)
+    for c in sub.column_names:
+        empty_row &= ~_present(sub.column(c))
+    is_footer[np.flatnonzero(blank_id)] = hit | empty_row
+    return is_footer
+
+
+def _parse_columns(name: str, raw: pa.Table, spec: TableSpec, rej: _Rejects, notes: list[str]) -> dict:
+    """Dates and numbers parsed (failures added to ``rej``), text trimmed (blank -> null), by column."""
+    n = raw.num_rows
+    cols: dict[str, object] = {}
+    for c in raw.column_names:
+        col = raw.column(c)
+        dtype = TABLES[name].dtypes.get(c, "string")
+        if dtype == "datetime":
+            p = parse_dates(col, dayfirst=spec.dates.dayfirst, format=spec.dates.format)
+            rej.add(BAD_DATE, p.bad, _raw_reason(c, col, "unparseable"))
+            if p.note:
+                notes.append(f"{name}.{c}: {p.note}.")
+            cols[c] = p.values
+        elif dtype == "float":
+            if c == "probability":
+                p = parse_probability(col, scale=spec.probability_scale)
+                if p.note:
+                    notes.append(f"{name}.{c}: {p.note}.")
+            else:
+                p = parse_amounts(col, decimal=spec.amount.decimal, thousands=spec.amount.thousands)
+            rej.add(BAD_NUMBER, p.bad, _raw_reason(c, col, "unparseable"))
+            cols[c] = p.values
+        else:
+            s = col if pa.types.is_string(col.type) else col.cast(pa.string())
+            if n and pc.any(pc.match_substring_regex(s, r"^[\s\p{Zs}]|[\s\p{Zs}]$")).as_py():  # copy only if needed
+                s = pc.utf8_trim_whitespace(s)
+                s = pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
+            cols[c] = s
+    return cols
+
+
+def _normalise_stages(name: str, cols: dict, raw: pa.Table, rej: _Rejects, stages: StageModel, *,
+                      unknown_stages: str, mapping_name: str, files: list[Path]) -> None:
+    """Stage columns renamed to the model's labels; unknown ``stage`` labels raise (``unknown_stages="error"``)
+    or are quarantined."""
+    n = raw.num_rows
+    for c in STAGE_COLUMNS:
+        if c not in cols:
+            continue
+        codes, uniques = _factorize(cols[c])
+        labels = pd.Series(uniques, dtype=object)
+        norm = labels.map(stages.normalise)
+        counts = pd.Series(np.bincount(codes[codes >= 0], minlength=len(uniques)) if len(uniques) else [], dtype=int)
+        if c == "stage":
+            if unknown_stages == "error":
+                check_stage_labels(name, labels, counts, stages, mapping_name, files)
+            unk = np.asarray(norm.isna().to_numpy()[codes] & (codes >= 0)) if len(uniques) else np.zeros(n, bool)
+            rej.add(UNKNOWN_STAGE, unk, _raw_reason(c, raw.column(c), "stage label not in the mapping,"))
+        lut = np.append(norm.where(norm.notna(), labels).to_numpy(dtype=object), None)
+        cols[c] = pd.Series(lut[codes], dtype=object)
+
+
+def _outcome(name: str, cols: dict, raw: pa.Table, stages: StageModel, notes: list[str]):
+    """is_closed and is_won of opportunities from the stage model (None for other tables)."""
+    if name != "opportunities":
+        return None, None
+    st = cols["stage"]
+    is_won = st.isin(stages.won).to_numpy()
+    is_closed = is_won | st.isin(stages.lost).to_numpy()
+    notes += _export_flags_disagree(cols, raw.column("stage"), is_won, is_closed, stages)
+    return is_closed, is_won
+
+
+def _rule_mask(rule: Rule, raw: pa.Table, cols: dict, is_closed) -> tuple[np.ndarray, object]:
+    """A value check as (row mask, reason text or reason builder)."""
+    if rule.kind == "absent":
+        return ~_present(raw.column(rule.columns[0])), rule.text
+    if rule.kind == "all_absent":
+        return np.logical_and.reduce([~_present(raw.column(c)) for c in rule.columns]), rule.text
+    if rule.kind == "negative":
+        c = rule.columns[0]
+        return cols[c].to_numpy() < 0, _raw_reason(c, raw.column(c), "negative")
+    if rule.kind == "close_before_created":
+        cd, cr = cols["close_date"].dt.normalize(), cols["created_date"].dt.normalize()
+        return (cd < cr).to_numpy(), lambda rows: [f"close_date {cd.iloc[r].date()} before created_date "
+                                                   f"{cr.iloc[r].date()}" for r in rows]
+    if rule.kind == "closed_without_close_date":
+        return is_closed & cols["close_date"].isna().to_numpy(), rule.text
+    raise ValueError(f"unknown rule kind {rule.kind!r}")
+
+
+def _duplicate_checks(raw: pa.Table, idc: str, rej: _Rejects, excluded: np.ndarray, where: _Lines) -> None:
+    """Exact copies (the first is kept) and conflicting rows of the same id, among rows not ``excluded``."""
+    dup_exact, dup_conflict, first_of = _duplicates(raw, idc, excluded)
+    rej.add(EXACT_DUP, dup_exact, lambda rows: [f"exact duplicate of {where.where(first_of[int(r)])}" for r in rows])
+    id_raw = raw.column(idc)
+    rej.add(CONFLICT_DUP, dup_conflict, lambda rows: [
+        f"{idc} {v!r} appears on other rows with different values" for v in id_raw.take(pa.array(rows)).to_pylist()])
+
+
+def _line_numbers(live: list[Source], starts: np.ndarray, n: int, bad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Line in its file and index of its file, for every row (exact record lines only for files with a
+    quarantined row: finding them costs a pass over the text)."""
+    lines = np.empty(n, dtype=np.int64)
+    fileidx = np.empty(n, dtype=np.int64)
+    for k, s in enumerate(live):
+        sl = slice(starts[k], starts[k + 1])
+        if s.lines is not None:
+            lines[sl] = s.lines
+        elif s.raw is not None and bad[sl].any():
+            lines[sl] = s.raw.record_lines()
+        else:
+            lines[sl] = s.first_line + np.arange(s.table.num_rows)
+        fileidx[sl] = k
+    return lines, fileidx
 
 
 def _export_flags_disagree(cols: dict, raw_stage, is_won, is_closed, stages: StageModel) -> list[str]:
@@ -504,3 +604,74 @@ def _clean(name: str, cols: dict, keep: np.ndarray, is_closed, is_won) -> pd.Dat
             df[c] = df[c].astype(object)
     return df[order + [c for c in ("is_closed", "is_won") if c in df]] if list(df.columns[:len(order)]) != order \
         else df
+
+
+# ------------------------------------------------------------------------------------------------
+# the audit's flags and the default as_of, on pandas tables
+
+
+def _rows(table: str, check: str, mask) -> pd.DataFrame:
+    idx = pd.Series(mask).to_numpy().nonzero()[0]
+    return pd.DataFrame({"table": table, "check": check, "row": idx.astype("int64")})
+
+
+def compute_flags(tables: dict[str, pd.DataFrame], *, stages: StageModel, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Flag kept rows that are usable but suspicious.
+
+    Parameters
+    ----------
+    tables : canonical tables (as loaded)
+    stages : the stage model (unused for now beyond is_closed, kept for future checks)
+    as_of : analysis date
+
+    Returns
+    -------
+    DataFrame with columns table, check, row (the row's position in its clean table), sorted.
+    """
+    parts = []
+    end_of_day = as_of + pd.Timedelta(days=1) if pd.notna(as_of) else None
+    for name, df in tables.items():
+        if df is None or df.empty:
+            continue
+        if name == "opportunities":
+            open_ = ~df["is_closed"].to_numpy(dtype=bool)
+            if end_of_day is not None:
+                parts.append(_rows(name, OPEN_PAST_CLOSE, open_ & (df["close_date"] < as_of).to_numpy()))
+            month_end = df["created_date"].dt.normalize() + pd.offsets.MonthEnd(0)
+            parts.append(_rows(name, DEFAULT_CLOSE, (df["close_date"].dt.normalize() == month_end).to_numpy()))
+        if end_of_day is not None and name not in ("quotas", "marketing_spend"):
+            after = (df[TABLES[name].date_column] >= end_of_day).to_numpy()
+            if name == "opportunities":
+                after |= df["is_closed"].to_numpy(dtype=bool) & (df["close_date"] >= end_of_day).to_numpy()
+            parts.append(_rows(name, AFTER_AS_OF, after))
+        if TABLES[name].id_column is None:
+            parts.append(_rows(name, REPEATED_ROW, df.duplicated(keep="first").to_numpy()))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame({"table": pd.Series(dtype=object), "check": pd.Series(dtype=object),
+                             "row": pd.Series(dtype="int64")})
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["table", "check", "row"], kind="stable").reset_index(drop=True)
+
+
+def latest_event_date(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
+    """Latest event date in the data: creation/activity dates, and close dates of closed deals only
+    (open deals carry expected close dates in the future); quotas and spend months are plans."""
+    cands = []
+    for name, df in tables.items():
+        if name in ("quotas", "marketing_spend") or df.empty:
+            continue
+        cols = [TABLES[name].date_column]
+        if name == "stage_history" and "exited_date" in df:
+            cols.append("exited_date")
+        for c in cols:
+            cands.append(df[c].max())
+        if name == "opportunities":
+            cands.append(df.loc[df["is_closed"], "close_date"].max())
+    cands = [c for c in cands if pd.notna(c)]
+    if not cands:
+        for name in ("marketing_spend", "quotas"):
+            df = tables.get(name)
+            if df is not None and not df.empty and pd.notna(df[TABLES[name].date_column].max()):
+                cands.append(df[TABLES[name].date_column].max())
+    return pd.Timestamp(max(cands)).normalize() if cands else pd.NaT

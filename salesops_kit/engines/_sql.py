@@ -1,8 +1,8 @@
 """DuckDB back-end of the lazy loader (:mod:`salesops_kit.engines`): one table as a DuckDB relation.
 
-The same rules as ``_tables.finish_table`` and ``_engine_polars``, written as SQL over the scanned
-files: trim text, parse dates and numbers (failures quarantined), normalise stage labels, derive
-is_closed/is_won, missing values, negative amounts, close-before-created, exact/conflicting duplicates.
+The loader's steps (:class:`._common.LazyTable`) as SQL over the scanned files: trim text, parse dates
+and numbers (failures quarantined), normalise stage labels, derive is_closed/is_won, missing values,
+negative amounts, close-before-created, exact/conflicting duplicates.
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from __future__ import annotations
 import itertools
 
 from ..data.readers import FOOTER_RE
-from ..data.schema import TABLES
+from ..data.schema import BAD_DATE, BAD_NUMBER, CONFLICT_DUP, EXACT_DUP, UNKNOWN_STAGE
+from ._common import LazyTable, Rule, TableResult, number_rules, parse_formats
+
+__all__ = ["SqlTable"]
 
 _ids = itertools.count()
 
@@ -27,157 +30,172 @@ def _q(e: str) -> str:
     return f"'''' || coalesce(cast({e} as varchar), 'None') || ''''"
 
 
-def build(*, name, raw, colmap, spec, stages, mname, found, unknown_stages, con, helpers) -> dict:
-    tdef = TABLES[name]
-    C = helpers.checks
-    rtypes = dict(zip(raw.columns, [str(t) for t in raw.types], strict=True))
-    view = f"__salesops_raw_{name}_{next(_ids)}"
-    raw.create_view(view, replace=True)
-    is_str = {c: rtypes[src] == "VARCHAR" for c, src in colmap.items()}
-    row = "row_number() over ()" if name == "stage_history" else "__line"
-    sel = [f"{_ident(src)} as r__{c}" for c, src in colmap.items()] + ["__file", "__line", f"{row} as __row"]
-    base = f"select {', '.join(sel)} from {view}"
+class SqlTable(LazyTable):
+    """One table as nested DuckDB selects: ``base`` (raw columns ``r__<column>``), ``s1`` (parsed columns),
+    ``s2`` (footer, flag and duplicate columns)."""
 
-    def pres(c):
-        return f"(r__{c} is not null and trim(r__{c}) <> '')" if is_str[c] else f"(r__{c} is not null)"
+    def parse_columns(self) -> None:
+        rtypes = dict(zip(self.raw.columns, [str(t) for t in self.raw.types], strict=True))
+        view = f"__salesops_raw_{self.name}_{next(_ids)}"
+        self.raw.create_view(view, replace=True)
+        self.is_str = {c: rtypes[src] == "VARCHAR" for c, src in self.colmap.items()}
+        row = "row_number() over ()" if self.name == "stage_history" else "__line"
+        sel = [f"{_ident(src)} as r__{c}" for c, src in self.colmap.items()] + ["__file", "__line", f"{row} as __row"]
+        self.base = f"select {', '.join(sel)} from {view}"
+        self.cols = {}
+        for c in self.colmap:
+            kind = self.tdef.dtypes.get(c, "string")
+            if kind == "datetime":
+                self.cols[c] = self._date(c)
+            elif kind == "float":
+                self.cols[c] = self._number(c)
+            else:
+                self.cols[c] = f"nullif(trim(cast(r__{c} as varchar)), '')"
 
-    cols, flags, notes = {}, [], []  # flags: (check, sql bool, sql reason)
-    for c in colmap:
-        rc, kind = f"r__{c}", tdef.dtypes.get(c, "string")
-        if kind == "datetime":
-            if is_str[c]:
-                fmts = "[" + ", ".join(_lit(f) for f in helpers.parse_formats(spec)) + "]"
-                v = f"try_strptime(trim({rc}), {fmts})"
-                flags.append((C["bad_date"], f"({pres(c)} and {v} is null)", f"'unparseable {c}: ' || {_q(rc)}"))
-            else:
-                v = f"cast({rc} as timestamp)"
-            cols[c] = v
-        elif kind == "float":
-            dec, th, scale = helpers.number_rules(spec, c)
-            if is_str[c]:
-                s = f"regexp_replace(trim({rc}), '[\\s$€£¥%]', '', 'g')"
-                s = f"replace({s}, {_lit(th)}, '')" if th else s
-                s = f"replace({s}, {_lit(dec)}, '.')" if dec != "." else s
-                v, bad = f"try_cast({s} as double)", f"({pres(c)} and try_cast({s} as double) is null)"
-            else:
-                v, bad = f"cast({rc} as double)", "false"
-            if c == "probability":
-                pct = f"coalesce(contains(cast({rc} as varchar), '%'), false)"
-                if scale is None:
-                    mx, has = con.execute(f"select max(case when not {pct} then {v} end), bool_or({pct}) "
-                                      f"from ({base})").fetchall()[0]
-                    scale = 100.0 if (has or (mx is not None and mx > 1)) else 1.0
-                    if scale == 100.0 and not has:
-                        notes.append(f"{name}.{c}: read as percentages (values above 1 found).")
-                sc = f"(case when {pct} then {v} / 100.0 else {v} / {float(scale)} end)"
-                bad = f"({bad} or ({sc} is not null and ({sc} < 0 or {sc} > 1)))"
-                v = f"(case when {bad} then null else {sc} end)"
-            flags.append((C["bad_number"], bad, f"'unparseable {c}: ' || {_q(rc)}"))
-            cols[c] = v
+    def pres(self, c: str) -> str:
+        return f"(r__{c} is not null and trim(r__{c}) <> '')" if self.is_str[c] else f"(r__{c} is not null)"
+
+    def _date(self, c: str) -> str:
+        rc = f"r__{c}"
+        if not self.is_str[c]:
+            return f"cast({rc} as timestamp)"
+        fmts = "[" + ", ".join(_lit(f) for f in parse_formats(self.spec)) + "]"
+        v = f"try_strptime(trim({rc}), {fmts})"
+        self.flags.append((BAD_DATE, f"({self.pres(c)} and {v} is null)", f"'unparseable {c}: ' || {_q(rc)}"))
+        return v
+
+    def _number(self, c: str) -> str:
+        rc = f"r__{c}"
+        dec, th, scale = number_rules(self.spec, c)
+        if self.is_str[c]:
+            s = f"regexp_replace(trim({rc}), '[\\s$€£¥%]', '', 'g')"
+            s = f"replace({s}, {_lit(th)}, '')" if th else s
+            s = f"replace({s}, {_lit(dec)}, '.')" if dec != "." else s
+            v, bad = f"try_cast({s} as double)", f"({self.pres(c)} and try_cast({s} as double) is null)"
         else:
-            cols[c] = f"nullif(trim(cast({rc} as varchar)), '')"
-    # stage labels: the distinct values come back to Python, the mapping goes back as CASE
-    for c in ("stage", "lost_at_stage", "from_stage"):
-        if c not in colmap:
-            continue
-        counts = con.sql(f"select {cols[c]} as label, count(*) as n from ({base}) group by 1").df()
-        unknown, repl = helpers.stage_rules(name, c, counts, stages, mname, found, unknown_stages)
+            v, bad = f"cast({rc} as double)", "false"
+        if c == "probability":
+            pct = f"coalesce(contains(cast({rc} as varchar), '%'), false)"
+            if scale is None:
+                mx, has = self.con.execute(f"select max(case when not {pct} then {v} end), bool_or({pct}) "
+                                           f"from ({self.base})").fetchall()[0]
+                scale = 100.0 if (has or (mx is not None and mx > 1)) else 1.0
+                if scale == 100.0 and not has:
+                    self.notes.append(f"{self.name}.{c}: read as percentages (values above 1 found).")
+            sc = f"(case when {pct} then {v} / 100.0 else {v} / {float(scale)} end)"
+            bad = f"({bad} or ({sc} is not null and ({sc} < 0 or {sc} > 1)))"
+            v = f"(case when {bad} then null else {sc} end)"
+        self.flags.append((BAD_NUMBER, bad, f"'unparseable {c}: ' || {_q(rc)}"))
+        return v
+
+    def label_counts(self, column: str):
+        # the distinct labels come back to Python, the renames go back as CASE
+        return self.con.sql(f"select {self.cols[column]} as label, count(*) as n from ({self.base}) group by 1").df()
+
+    def rename_stages(self, column: str, unknown: list, renames: dict) -> None:
+        expr = self.cols[column]
         if unknown:
-            flags.append((C["unknown_stage"], f"coalesce({cols[c]} in ({', '.join(map(_lit, unknown))}), false)",
-                          f"'stage label not in the mapping, stage: ' || {_q('r__' + c)}"))
-        if repl:
-            cases = " ".join(f"when {_lit(k)} then {_lit(v)}" for k, v in repl.items())
-            cols[c] = f"(case {cols[c]} {cases} else {cols[c]} end)"
-    s1 = f"select *, {', '.join(f'{v} as {_ident(c)}' for c, v in cols.items())} from ({base})"
-    if name == "opportunities":
-        won = ", ".join(map(_lit, stages.won)) or "null"
-        lost = ", ".join(map(_lit, stages.lost)) or "null"
-        s1 = (f"select *, coalesce(stage in ({won}), false) or coalesce(stage in ({lost}), false) as is_closed, "
-              f"coalesce(stage in ({won}), false) as is_won from ({s1})")
-    for c in helpers.required_values.get(name, ()):
-        if c in colmap:
-            flags.append((C["missing"], f"not {pres(c)}", _lit(f"missing {c}")))
-    if name == "csat":
-        have = [c for c in helpers.csat_one_of if c in colmap]
-        if have:
-            flags.append((C["missing"], " and ".join(f"not {pres(c)}" for c in have),
-                          _lit("missing both owner and customer_id")))
-    if name == "orders" and "customer_id" in colmap:
-        flags.append((C["no_customer"], f"not {pres('customer_id')}", _lit("order without customer_id")))
-    for c in helpers.nonnegative.get(name, ()):
-        if c in colmap:
-            flags.append((C["negative"], f"coalesce({_ident(c)} < 0, false)", f"'negative {c}: ' || {_q('r__' + c)}"))
-    if name == "opportunities":
-        cd, cr = "date_trunc('day', close_date)", "date_trunc('day', created_date)"
-        flags.append((C["close_before"], f"coalesce({cd} < {cr}, false)",
-                      f"'close_date ' || strftime({cd}, '%Y-%m-%d') || ' before created_date ' || "
-                      f"strftime({cr}, '%Y-%m-%d')"))
-        flags.append((C["missing"], "(is_closed and close_date is null)", _lit("closed deal without close_date")))
-    idc, datec = tdef.id_column, tdef.date_column
-    footer = "false"
-    if idc in colmap and datec in colmap:
-        rx = _lit("(?i)" + FOOTER_RE.pattern)
-        strs = [c for c in colmap if is_str[c]]
-        foot_text = " or ".join(f"coalesce(regexp_matches(r__{c}, {rx}), false)" for c in strs) or "false"
-        empty = " and ".join(f"not {pres(c)}" for c in colmap)
-        blank_id = f"(not {pres(idc)}" + (f" or coalesce(regexp_matches(r__{idc}, {rx}), false))" if is_str[idc]
-                                          else ")")
-        footer = f"({blank_id} and not {pres(datec)} and (({foot_text}) or ({empty})))"
-    pre_bad = " or ".join(f"({f})" for _, f, _ in flags) or "false"
-    fl_cols = ", ".join(f"{f} as __f{i}" for i, (_, f, _) in enumerate(flags))
-    s2 = f"select *, {footer} as __footer, ({pre_bad}) as __pre_bad{', ' + fl_cols if fl_cols else ''} from ({s1})"
-    flags = [(ck, f"__f{i}", rs) for i, (ck, _, rs) in enumerate(flags)]
-    if name == "stage_history":
-        same_from = "coalesce(from_stage is not null and from_stage = stage, false)" if "from_stage" in colmap \
+            self.flags.append((UNKNOWN_STAGE, f"coalesce({expr} in ({', '.join(map(_lit, unknown))}), false)",
+                               f"'stage label not in the mapping, stage: ' || {_q('r__' + column)}"))
+        if renames:
+            cases = " ".join(f"when {_lit(k)} then {_lit(v)}" for k, v in renames.items())
+            self.cols[column] = f"(case {expr} {cases} else {expr} end)"
+
+    def project(self) -> None:
+        self.s1 = f"select *, {', '.join(f'{v} as {_ident(c)}' for c, v in self.cols.items())} from ({self.base})"
+        if self.name == "opportunities":
+            won = ", ".join(map(_lit, self.stages.won)) or "null"
+            lost = ", ".join(map(_lit, self.stages.lost)) or "null"
+            self.s1 = (f"select *, coalesce(stage in ({won}), false) or coalesce(stage in ({lost}), false) as "
+                       f"is_closed, coalesce(stage in ({won}), false) as is_won from ({self.s1})")
+
+    def rule(self, rule: Rule):
+        c = rule.columns[0]
+        if rule.kind == "absent":
+            return f"not {self.pres(c)}", _lit(rule.text)
+        if rule.kind == "all_absent":
+            return " and ".join(f"not {self.pres(x)}" for x in rule.columns), _lit(rule.text)
+        if rule.kind == "negative":
+            return f"coalesce({_ident(c)} < 0, false)", f"{_lit(rule.text + ': ')} || {_q('r__' + c)}"
+        if rule.kind == "close_before_created":
+            cd, cr = "date_trunc('day', close_date)", "date_trunc('day', created_date)"
+            return (f"coalesce({cd} < {cr}, false)",
+                    f"'close_date ' || strftime({cd}, '%Y-%m-%d') || ' before created_date ' || "
+                    f"strftime({cr}, '%Y-%m-%d')")
+        if rule.kind == "closed_without_close_date":
+            return "(is_closed and close_date is null)", _lit(rule.text)
+        raise ValueError(f"unknown rule kind {rule.kind!r}")
+
+    def mark_footer(self) -> None:
+        idc, datec = self.tdef.id_column, self.tdef.date_column
+        footer = "false"
+        if idc in self.colmap and datec in self.colmap:
+            rx = _lit("(?i)" + FOOTER_RE.pattern)
+            strs = [c for c in self.colmap if self.is_str[c]]
+            foot_text = " or ".join(f"coalesce(regexp_matches(r__{c}, {rx}), false)" for c in strs) or "false"
+            empty = " and ".join(f"not {self.pres(c)}" for c in self.colmap)
+            blank_id = f"(not {self.pres(idc)}" + (f" or coalesce(regexp_matches(r__{idc}, {rx}), false))"
+                                                   if self.is_str[idc] else ")")
+            footer = f"({blank_id} and not {self.pres(datec)} and (({foot_text}) or ({empty})))"
+        pre_bad = " or ".join(f"({f})" for _, f, _ in self.flags) or "false"
+        fl_cols = ", ".join(f"{f} as __f{i}" for i, (_, f, _) in enumerate(self.flags))
+        self.s2 = (f"select *, {footer} as __footer, ({pre_bad}) as __pre_bad{', ' + fl_cols if fl_cols else ''} "
+                   f"from ({self.s1})")
+        self.flags = [(ck, f"__f{i}", rs) for i, (ck, _, rs) in enumerate(self.flags)]
+
+    def mark_other(self) -> None:
+        if self.name != "stage_history":
+            self.s2 = f"select *, false as __other from ({self.s2})"
+            return
+        same_from = "coalesce(from_stage is not null and from_stage = stage, false)" if "from_stage" in self.colmap \
             else "false"
-        s2 = f"select *, {same_from} as __same_from from ({s2})"
+        s2 = f"select *, {same_from} as __same_from from ({self.s2})"
         s2 = "select *, not __pre_bad and not __footer and not __same_from as __ok from (" + s2 + ")"
-        s2 = ("select *, __same_from or (__ok and coalesce(stage = lag(stage) over (partition by opportunity_id, "
-              "__ok order by entered_date, __row), false)) as __other from (" + s2 + ")")
-    else:
-        s2 = f"select *, false as __other from ({s2})"
-    if idc in colmap:
-        h = "hash(" + ", ".join(f"r__{c}" for c in colmap) + ")"
+        self.s2 = ("select *, __same_from or (__ok and coalesce(stage = lag(stage) over (partition by opportunity_id, "
+                   "__ok order by entered_date, __row), false)) as __other from (" + s2 + ")")
+
+    def mark_duplicates(self) -> None:
+        idc = self.tdef.id_column
+        h = "hash(" + ", ".join(f"r__{c}" for c in self.colmap) + ")"
         s2 = (f"select *, case when __pre_bad or __footer or __other then null else r__{idc} end as __id, "
-              f"{h} as __h from ({s2})")
+              f"{h} as __h from ({self.s2})")
         conflict = "(__id is not null and min(__h) over (partition by __id) <> max(__h) over (partition by __id))"
         s2 = (f"select *, {conflict} as __conflict, (__id is not null and row_number() over (partition by __id, __h "
               "order by __file, __line) > 1) as __exact0 from (" + s2 + ")")
         s2 = f"select *, __exact0 and not __conflict as __exact from ({s2})"
-        s2 = ("select *, regexp_extract(first_value(__file) over w, '[^/\\\\]+$') || ':' || "
-              "cast(first_value(__line) over w as varchar) as __first from (" + s2 + ") "
-              "window w as (partition by __id, __h order by __file, __line)")
-        flags.append((C["exact"], "__exact", "'exact duplicate of ' || __first"))
-        flags.append((C["conflict"], "__conflict", f"{_lit(idc + ' ')} || {_q('r__' + idc)} || "
-                      "' appears on other rows with different values'"))
-    ranked = sorted(flags, key=lambda x: helpers.check_order.index(x[0]))
-    check = ("case " + " ".join(f"when {f} then {_lit(ck)}" for ck, f, _ in ranked) + " end") if ranked else "null"
-    reason = ("concat_ws('; ', " + ", ".join(f"case when {f} then {rs} end" for _, f, rs in ranked) + ")") \
-        if ranked else "''"
-    anyf = " or ".join(f for _, f, _ in flags) or "false"
-    full = (f"select *, ({anyf}) and not __footer and not __other as __bad from ({s2})")
-    full = f"select *, not (__bad or __footer or __other) as __keep from ({full})"
-    fview = f"__salesops_full_{name}_{next(_ids)}"
-    con.sql(full).create_view(fview, replace=True)
-    out_cols = [c for c in tdef.dtypes if c in colmap and c not in ("is_closed", "is_won")]
-    if name == "opportunities":
-        out_cols += ["is_closed", "is_won"]
-    if name == "stage_history" and ("exited_date" not in colmap or not con.execute(
-            f"select bool_or({pres('exited_date')}) from {fview}").fetchall()[0][0]):
-        proj = [("lead(entered_date) over (partition by opportunity_id order by entered_date) as exited_date"
-                 if c == "exited_date" else _ident(c)) for c in out_cols]
-        if "exited_date" not in out_cols:
-            proj.append("lead(entered_date) over (partition by opportunity_id order by entered_date) as exited_date")
-        clean = con.sql(f"select {', '.join(proj)} from {fview} where __keep")
-    else:
-        clean = con.sql(f"select {', '.join(map(_ident, out_cols))} from {fview} where __keep")
-    qsel = [f"cast(r__{c} as varchar) as {_ident(c)}" for c in colmap]
-    q = con.sql(f"select {', '.join(qsel)}, {check} as \"check\", {reason} as reason, __file as source_file, "
-                f"__line as source_line from {fview} where __bad order by __file, __line").df()
-    q["source_line"] = q["source_line"].astype("Int64")
-    a = con.sql(f"select count(*) filter (where __keep) as kept, count(*) filter (where __bad) as bad, "
-                f"count(*) filter (where __footer) as footer, count(*) filter (where __other) as other "
-                f"from {fview}").df().iloc[0]
-    return {"clean": clean, "quarantine": q.reset_index(drop=True),
-            "account": helpers.account(name, len(found), a.to_dict()), "notes": notes}
+        self.s2 = ("select *, regexp_extract(first_value(__file) over w, '[^/\\\\]+$') || ':' || "
+                   "cast(first_value(__line) over w as varchar) as __first from (" + s2 + ") "
+                   "window w as (partition by __id, __h order by __file, __line)")
+        self.flags.append((EXACT_DUP, "__exact", "'exact duplicate of ' || __first"))
+        self.flags.append((CONFLICT_DUP, "__conflict", f"{_lit(idc + ' ')} || {_q('r__' + idc)} || "
+                           "' appears on other rows with different values'"))
 
+    def finish(self) -> TableResult:
+        con, ranked = self.con, self.ranked()
+        check = ("case " + " ".join(f"when {f} then {_lit(ck)}" for ck, f, _ in ranked) + " end") if ranked else "null"
+        reason = ("concat_ws('; ', " + ", ".join(f"case when {f} then {rs} end" for _, f, rs in ranked) + ")") \
+            if ranked else "''"
+        anyf = " or ".join(f for _, f, _ in self.flags) or "false"
+        full = f"select *, ({anyf}) and not __footer and not __other as __bad from ({self.s2})"
+        full = f"select *, not (__bad or __footer or __other) as __keep from ({full})"
+        fview = f"__salesops_full_{self.name}_{next(_ids)}"
+        con.sql(full).create_view(fview, replace=True)
+        clean = con.sql(f"select {', '.join(self._clean_projection(fview))} from {fview} where __keep")
+        qsel = [f"cast(r__{c} as varchar) as {_ident(c)}" for c in self.colmap]
+        q = con.sql(f"select {', '.join(qsel)}, {check} as \"check\", {reason} as reason, __file as source_file, "
+                    f"__line as source_line from {fview} where __bad order by __file, __line").df()
+        q["source_line"] = q["source_line"].astype("Int64")
+        a = con.sql(f"select count(*) filter (where __keep) as kept, count(*) filter (where __bad) as bad, "
+                    f"count(*) filter (where __footer) as footer, count(*) filter (where __other) as other "
+                    f"from {fview}").df().iloc[0]
+        return TableResult(clean, q.reset_index(drop=True), self.account(a.to_dict()), self.notes)
+
+    def _clean_projection(self, fview: str) -> list[str]:
+        """The clean table's columns; a stage history without exit dates gets them from the next entry."""
+        out_cols = self.output_columns()
+        if self.name != "stage_history" or ("exited_date" in self.colmap and self.con.execute(
+                f"select bool_or({self.pres('exited_date')}) from {fview}").fetchall()[0][0]):
+            return [_ident(c) for c in out_cols]
+        lead = "lead(entered_date) over (partition by opportunity_id order by entered_date) as exited_date"
+        proj = [lead if c == "exited_date" else _ident(c) for c in out_cols]
+        return proj if "exited_date" in out_cols else proj + [lead]

@@ -124,7 +124,7 @@ def resolve(data, *, stages: StageModel | None = None, as_of=None, need_stages: 
     A :class:`salesops_kit.Dataset` brings its own stage model, stage history and as-of date; a
     bare frame needs ``stages=`` (the kit never guesses won/lost from stage names).
     """
-    from ..data.load import Dataset
+    from ..data.dataset import Dataset
 
     history = None
     if isinstance(data, Dataset):

@@ -197,7 +197,6 @@ EXEMPT = {
     "_rep_scans.lead_frame": "builds the narwhals LazyFrame that lead_cells/response_medians collect (covered there)",
     "quality.audit": "pandas loader's audit of row positions; the lazy loader's audit is checked in the loader tests",
     "quality.write_quarantine": "writes the (pandas) quarantine to CSV files",
-    "quality.compute_flags": "pandas loader internals (row positions of flagged rows)",
     "costs.kpi_rows": "fits BG/NBD with 1000 bootstraps (minutes); its scans are the costs.* cases",
     "reps.compare_reps": "statistics on the scorecard (reps.scorecard case)",
     "drivers.coaching_findings": "findings text from compare_reps/response_drivers (cases above)",
@@ -205,6 +204,7 @@ EXEMPT = {
     "monitor_targets.default_targets": "targets from monitor.kpi_series (case above)",
     "monitor_targets.write_default_targets": "writes default_targets to a file",
     "kpis.kpi_table": "runs every provider's kpi_rows (each a case above; costs.kpi_rows is exempt)",
+    "kpis.engine_kpi_table": "runs every provider's kpi_rows on the dataset's engine (test_engine_kpi_table_...)",
     "kpis.publish": "displays a KPI table already computed (records in, a notebook output out): no row scan",
     "kpis.provider_rows": "runs every provider's kpi_rows (each a case above), collecting errors",
     "reps.not_available": "a message helper whose first argument is a table *name*",
@@ -520,7 +520,7 @@ def test_materialize_keeps_tables_in_the_engine(sample, scanned):
 def test_engine_kpi_table_names_what_it_could_not_compute(scanned):
     """`salesops kpis --engine`: the data KPIs come from the engine; failing providers are listed, not fatal."""
     engine, ds = scanned
-    table, errors = engines.kpi_table(ds)
+    table, errors = kpis.engine_kpi_table(ds)
     got = table.set_index(["kpi", "segment"])["value"]
     assert got[("rows_opportunities", "all")] == ds.account.set_index("table").loc["opportunities", "rows_kept"]
     assert ("win_rate", "all") in got.index  # the funnel provider runs on the engine

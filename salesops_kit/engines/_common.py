@@ -1,0 +1,253 @@
+"""What every engine back-end shares: the result of reading one table, the back-end interface, and the
+engine-neutral rules of the loader's checks (which value checks apply to which table, the date formats and
+number separators a spec implies, how stage labels are renamed, the row account).
+
+The back-ends (:mod:`._pandas`, :mod:`._polars`, :mod:`._sql`) translate these rules into their own
+expressions (numpy masks, Polars expressions, SQL); the rules themselves are written once, here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from ..data.mapping import TableSpec, check_stage_labels
+from ..data.schema import (
+    CLOSE_BEFORE_CREATED,
+    CSAT_ONE_OF,
+    MISSING,
+    NEGATIVE,
+    NO_CUSTOMER,
+    NONNEGATIVE,
+    QUARANTINE_CHECKS,
+    REQUIRED_VALUES,
+    STAGE_COLUMNS,
+    TABLES,
+    StageModel,
+)
+
+__all__ = ["TableResult", "Backend", "LazyTable", "Rule", "value_rules", "check_rank", "parse_formats",
+           "number_rules", "stage_renames", "stage_rules", "account_row", "output_columns", "ISO_FORMATS"]
+
+ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d")
+
+
+@dataclass
+class TableResult:
+    """One table as a back-end read it.
+
+    ``clean`` is the table in canonical columns (a pandas DataFrame, a Polars LazyFrame or a DuckDB
+    relation), ``quarantine`` the rejected rows (pandas), ``account`` the table's row account (one row of
+    ``Dataset.account`` as a dict), ``notes`` what the back-end decided; ``derived`` the tables built from
+    columns of this table's files (``from_table``), by name.
+    """
+
+    clean: object
+    quarantine: pd.DataFrame
+    account: dict
+    notes: list[str]
+    derived: dict[str, TableResult] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """The interface :func:`salesops_kit.data.load.load_dataset` calls (see :func:`salesops_kit.engines.backend`)."""
+
+    name: str
+    derives_tables: bool  # builds ``from_table`` tables (HubSpot's per-stage date columns)
+    parquet_copies: bool  # a spec's ``*.csv`` globs also find ``*.parquet`` copies
+
+    def read_table(self, spec: TableSpec, files: list[Path], *, stages: StageModel, mapping_name: str,
+                   unknown_stages: str, derived: tuple[TableSpec, ...] = ()) -> TableResult: ...
+
+    def default_as_of(self, tables: dict) -> pd.Timestamp: ...
+
+    def flags(self, tables: dict, *, stages: StageModel, as_of: pd.Timestamp) -> pd.DataFrame: ...
+
+    def notes(self) -> list[str]: ...
+
+
+# ------------------------------------------------------------------------------------------------
+# value checks
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One value check: rows where ``kind`` holds on ``columns`` get ``check`` with reason ``text``.
+
+    Kinds: ``absent`` (the value is blank), ``all_absent`` (every one of the columns is blank),
+    ``negative`` (reason: ``text: 'raw value'``), ``close_before_created`` (reason names both dates),
+    ``closed_without_close_date``.
+    """
+
+    check: str
+    kind: str
+    columns: tuple[str, ...]
+    text: str
+
+
+def value_rules(name: str, columns) -> list[Rule]:
+    """The value checks that apply to table ``name`` with the mapped ``columns``, in the loader's order."""
+    rules = [Rule(MISSING, "absent", (c,), f"missing {c}") for c in REQUIRED_VALUES.get(name, ()) if c in columns]
+    if name == "csat":
+        have = tuple(c for c in CSAT_ONE_OF if c in columns)
+        if have:
+            rules.append(Rule(MISSING, "all_absent", have, "missing both owner and customer_id"))
+    if name == "orders" and "customer_id" in columns:
+        rules.append(Rule(NO_CUSTOMER, "absent", ("customer_id",), "order without customer_id"))
+    rules += [Rule(NEGATIVE, "negative", (c,), f"negative {c}") for c in NONNEGATIVE.get(name, ()) if c in columns]
+    if name == "opportunities":
+        rules.append(Rule(CLOSE_BEFORE_CREATED, "close_before_created", ("close_date", "created_date"), ""))
+        rules.append(Rule(MISSING, "closed_without_close_date", ("is_closed", "close_date"),
+                          "closed deal without close_date"))
+    return rules
+
+
+def check_rank(check: str) -> int:
+    """Priority of a quarantine check: a row failing several is reported under the first."""
+    return QUARANTINE_CHECKS.index(check)
+
+
+def output_columns(name: str, columns) -> list[str]:
+    """The clean table's columns in schema order (opportunities add is_closed and is_won)."""
+    out = [c for c in TABLES[name].dtypes if c in columns and c not in ("is_closed", "is_won")]
+    return out + (["is_closed", "is_won"] if name == "opportunities" else [])
+
+
+# ------------------------------------------------------------------------------------------------
+# parsing rules of the lazy engines
+
+
+def parse_formats(spec: TableSpec) -> list[str]:
+    """Date formats to try, in order: the mapping's, the day-first/month-first ones it implies, ISO."""
+    fmts = list(spec.dates.formats)
+    if spec.dates.dayfirst is True:
+        fmts += ["%d/%m/%Y", "%d.%m.%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"]
+    elif spec.dates.dayfirst is False:
+        fmts += ["%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"]
+    return fmts + [f for f in ISO_FORMATS if f not in fmts]
+
+
+def number_rules(spec: TableSpec, column: str) -> tuple[str, str, float | None]:
+    """(decimal mark, thousands separator, probability scale) for a number column."""
+    dec, th = spec.amount.decimal or ".", spec.amount.thousands
+    if th is None:
+        th = "," if dec == "." else "."
+    scale = spec.probability_scale if column == "probability" else None
+    return dec, th, scale
+
+
+# ------------------------------------------------------------------------------------------------
+# stage labels
+
+
+def stage_renames(labels: list, stages: StageModel) -> dict[str, str | None]:
+    """Each raw label -> its canonical label (None when the stage model does not know it)."""
+    return {lab: stages.normalise(lab) for lab in labels if lab is not None}
+
+
+def stage_rules(name: str, column: str, counts: pd.DataFrame, stages: StageModel, mapping_name: str, files,
+                unknown_stages: str) -> tuple[list, dict]:
+    """From a stage column's distinct labels (``label, n``): the labels outside the stage model (only for
+    ``stage``; an error naming them when ``unknown_stages`` is "error") and the renames to canonical labels."""
+    counts = counts.dropna(subset=["label"]).sort_values("label").reset_index(drop=True)
+    norm = stage_renames(list(counts["label"]), stages)
+    unknown = []
+    if column == "stage":
+        if unknown_stages == "error":
+            check_stage_labels(name, counts["label"], counts["n"], stages, mapping_name, files)
+        unknown = [k for k, v in norm.items() if v is None]
+    return unknown, {k: v for k, v in norm.items() if v is not None and v != k}
+
+
+def account_row(name: str, files: int, counts: dict) -> dict:
+    """One row of the row account from the engine's counts (kept, bad, footer, other)."""
+    kept, bad = int(counts["kept"]), int(counts["bad"])
+    return dict(table=name, files=files, rows_read=kept + bad, rows_kept=kept, rows_quarantined=bad,
+                footer_lines=int(counts["footer"]), other_lines=int(counts["other"]))
+
+
+# ------------------------------------------------------------------------------------------------
+# one table in a lazy engine: the steps, in order
+
+
+class LazyTable:
+    """One table being built in a lazy engine from its scanned files (``raw``, headers mapped by ``colmap``).
+
+    :meth:`build` runs the loader's steps in order; a subclass per engine (:mod:`._polars`, :mod:`._sql`)
+    writes each step in its own syntax. ``flags`` collects ``(check, row condition, reason)`` in that syntax.
+    """
+
+    def __init__(self, spec: TableSpec, raw, colmap: dict[str, str], *, stages: StageModel, mapping_name: str,
+                 files: list[Path], unknown_stages: str, con=None):
+        self.spec, self.name, self.tdef = spec, spec.name, TABLES[spec.name]
+        self.raw, self.colmap, self.stages, self.con = raw, colmap, stages, con
+        self.mapping_name, self.files, self.unknown_stages = mapping_name, files, unknown_stages
+        self.flags: list[tuple[str, object, object]] = []
+        self.notes: list[str] = []
+
+    def build(self) -> TableResult:
+        self.parse_columns()
+        for c in STAGE_COLUMNS:
+            if c in self.colmap:
+                unknown, renames = stage_rules(self.name, c, self.label_counts(c), self.stages, self.mapping_name,
+                                               self.files, self.unknown_stages)
+                self.rename_stages(c, unknown, renames)
+        self.project()
+        for rule in value_rules(self.name, self.colmap):
+            self.flags.append((rule.check, *self.rule(rule)))
+        self.mark_footer()
+        self.mark_other()
+        if self.tdef.id_column in self.colmap:
+            self.mark_duplicates()
+        return self.finish()
+
+    # the steps each engine writes
+    def parse_columns(self) -> None:
+        """Dates and numbers parsed (failures flagged), text trimmed; notes on how values were read."""
+        raise NotImplementedError
+
+    def label_counts(self, column: str) -> pd.DataFrame:
+        """Distinct labels of a stage column with their row counts (``label``, ``n``), in pandas."""
+        raise NotImplementedError
+
+    def rename_stages(self, column: str, unknown: list, renames: dict) -> None:
+        """Flag the ``unknown`` labels (column ``stage``) and rename the others to the model's labels."""
+        raise NotImplementedError
+
+    def project(self) -> None:
+        """The parsed, renamed columns as the table's columns (opportunities: with is_closed and is_won)."""
+        raise NotImplementedError
+
+    def rule(self, rule: Rule) -> tuple[object, object]:
+        """A value check as (row condition, reason) in the engine's syntax."""
+        raise NotImplementedError
+
+    def mark_footer(self) -> None:
+        """Export footer and subtotal lines: no id and no date, and empty or a "Total ..." line."""
+        raise NotImplementedError
+
+    def mark_other(self) -> None:
+        """History records that do not enter a new stage (stage_history; nothing for other tables)."""
+        raise NotImplementedError
+
+    def mark_duplicates(self) -> None:
+        """Exact copies (the first is kept) and conflicting rows of the same id."""
+        raise NotImplementedError
+
+    def finish(self) -> TableResult:
+        """Each row's first check and all reasons; the clean table, the quarantine and the row account."""
+        raise NotImplementedError
+
+    # shared by the engines
+    def ranked(self) -> list[tuple[str, object, object]]:
+        """The flags by check priority (stable: the order they were added within a check)."""
+        return sorted(self.flags, key=lambda f: check_rank(f[0]))
+
+    def output_columns(self) -> list[str]:
+        return output_columns(self.name, self.colmap)
+
+    def account(self, counts: dict) -> dict:
+        return account_row(self.name, len(self.files), counts)
