@@ -1,19 +1,27 @@
 """The report's own pages: ``index.html`` and the "tables missing" pages, in English or Chinese.
 
-Every string that may come from the data (names, file names, mapping names, error messages) goes
-through :func:`salesops_kit.findings.escape_html`; pages carry a Content-Security-Policy that allows
-no script and no network request, so they load offline with nothing to inject into.
+The HTML is in Jinja2 templates (``salesops_kit/report/templates/*.html.j2``: the page shell, the index and
+the missing-table page), rendered with autoescape as nbconvert's own templates are; this module prepares
+what they show (values formatted, labels translated). Every value a template prints goes through
+:func:`salesops_kit.findings.escape_html`, the kit's one escaping rule; the only HTML handed to a template
+as ``Markup`` is HTML the kit built and escaped itself (finding sentences, the body passed to :func:`page`).
+Pages carry a Content-Security-Policy that allows no script and no network request, so they load offline
+with nothing to inject into.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from ..findings import escape_html as esc
-from ..i18n import kpi_definition, kpi_label, t, unit_label
+from ..i18n import kpi_label, t, unit_label
+from ..kpis import definition
 
 __all__ = ["CSP", "page", "missing_page", "index_page", "HEADLINE_KPIS", "format_value", "headline_kpis",
            "notebook_title"]
@@ -31,26 +39,42 @@ HEADLINE_KPIS = (
 _FALLBACK_KPIS = ("rows_opportunities", "rows_leads", "rows_orders")
 _RATE_UNITS = {"rate", "share", "proportion", "fraction", "%", "percent"}
 
-_STYLE = (
-    "body{font-family:system-ui,-apple-system,'Segoe UI','Noto Sans','Noto Sans CJK SC','PingFang SC',"
-    "'Microsoft YaHei',sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}"
-    "table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;"
-    "text-align:right;vertical-align:top}td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}"
-    "td.text,th.text{text-align:left}.failed{color:#b00}.skipped{color:#a60}.ok{color:#060}"
-    "ol.findings li{margin:.25rem 0}h2{margin-top:2rem;border-bottom:1px solid #ddd}"
-    "code{background:#f4f4f4;padding:0 .2rem}pre{background:#f4f4f4;padding:.5rem;overflow:auto}"
-    ".muted{color:#666}"
-)
+_DOWNLOADS = {
+    "kpis.csv": "every KPI with its interval, unit and definition",
+    "kpis.xlsx": "every KPI with its interval, unit and definition",
+    "findings.csv": "every finding of every notebook",
+    "quarantine/": "rejected rows per table, with the reason",
+    "manifest.json": "what produced this report: input files and checksums, mapping, parameters, versions, run times",
+}
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+def _finalize(value):
+    """Every ``{{ value }}`` of a template: escaped by the kit's rule (``escape_html``: ``& < > " '``, control
+    characters dropped, line breaks as spaces, None and NaN as empty). ``Markup`` passes unchanged: it is
+    HTML the kit escaped itself. Autoescape stays on underneath (filters, anything this hook does not see)."""
+    return value if isinstance(value, Markup) else Markup(esc(value))
+
+
+@functools.cache
+def _environment() -> Environment:
+    return Environment(loader=PackageLoader("salesops_kit.report", "templates"), autoescape=True,
+                       finalize=_finalize, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                       keep_trailing_newline=True)
+
+
+def _render(template: str, *, lang: str, **context) -> str:
+    """Render one of the templates in the report language (``t`` translates the template's own labels)."""
+    return _environment().get_template(template).render(
+        lang=lang, lang_code="zh-Hans" if lang == "zh" else "en",
+        csp=Markup(CSP),  # Markup: the kit's constant, written as it is (no '"', '<' or '&' in it)
+        t=functools.partial(t, lang=lang), **context)
 
 
 def page(title: str, body: str, *, lang: str = "en") -> str:
-    """A complete, self-contained HTML page (no script, no external resource)."""
-    code = "zh-Hans" if lang == "zh" else "en"
-    return ("<!DOCTYPE html>\n"
-            f'<html lang="{code}"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>{body}</body></html>\n")
+    """A complete, self-contained HTML page (no script, no external resource) around ``body``, HTML that
+    the caller built and escaped (the runner's "could not be run" pages escape the notebook name and error)."""
+    return _render("page.html.j2", lang=lang, title=title, body=Markup(body))  # Markup: escaped by the caller
 
 
 def notebook_title(stem: str, lang: str = "en") -> str:
@@ -67,33 +91,14 @@ def missing_page(name: str, missing: tuple[str, ...], ds, *, lang: str = "en", a
     (``any_of``: the notebook needs at least one of them)."""
     from ..data.schema import TABLES
 
-    title = notebook_title(name, lang)
-    tables = "、".join(missing) if lang == "zh" else ", ".join(missing)
-    blocks = []
+    tables = []
     for m in missing:
         spec = TABLES.get(m)
-        req = ", ".join(spec.required) if spec else ""
-        opt = ", ".join(spec.optional) if spec else ""
-        cols = "\n".join(f'      {c}: "<{t("column in your export", lang)}>"' for c in (spec.required if spec else ()))
-        yaml = f'tables:\n  {m}:\n    file: "{m}*.csv"\n    columns:\n{cols}'
-        blocks.append(f"<h2><code>{esc(m)}</code> ({esc(t(m, lang))})</h2>"
-                      f"<p>{esc(t('Required columns', lang))}: <code>{esc(req)}</code></p>"
-                      + (f"<p>{esc(t('Optional columns', lang))}: <code>{esc(opt)}</code></p>" if opt else "")
-                      + f"<pre>{esc_block(yaml)}</pre>")
-    needs = "This report needs at least one of the tables" if any_of else "This report needs the table(s)"
-    intro = (f"<p>{esc(t(needs, lang))} <strong>{esc(tables)}</strong>"
-             f"{'，' if lang == 'zh' else ', '}{esc(t('which this dataset does not have', lang))} "
-             f"({esc(t('mapping', lang))} <code>{esc(ds.mapping_name)}</code>). "
-             f"{esc(t('Add the export file(s) to the data folder and name them in the mapping:', lang))}</p>"
-             "<ul>" + "".join(f"<li><code>tables.{esc(m)}.file</code></li>" for m in missing) + "</ul>")
-    tail = (f"<p>{esc(t('See data/README.md for the columns each table needs, and run salesops mapping suggest FILE for a draft mapping.', lang))}</p>"
-            f'<p><a href="index.html">{esc(t("Back to the index", lang))}</a></p>')
-    return page(title, f"<h1>{esc(title)}</h1>{intro}{''.join(blocks)}{tail}", lang=lang)
-
-
-def esc_block(text: str) -> str:
-    """Escape multi-line text for <pre> (keeps line breaks)."""
-    return "\n".join(esc(line) for line in str(text).split("\n"))
+        required, optional = (spec.required, spec.optional) if spec else ((), ())
+        tables.append({"name": m, "required": ", ".join(required), "optional": ", ".join(optional),
+                       "columns": list(required)})
+    return _render("missing.html.j2", lang=lang, title=notebook_title(name, lang), missing=tables, any_of=any_of,
+                   tables="、".join(missing) if lang == "zh" else ", ".join(missing), mapping=ds.mapping_name)
 
 
 def format_value(value, unit: str, *, lang: str = "en") -> str:
@@ -138,21 +143,13 @@ def headline_kpis(kpis: pd.DataFrame) -> pd.DataFrame:
     return allseg.iloc[0:0]
 
 
-def _kpi_table(kpis: pd.DataFrame, lang: str) -> str:
-    head = headline_kpis(kpis)
-    if not len(head):
-        return f"<p>{esc(t('No headline KPIs could be computed from this dataset.', lang))}</p>"
-    if lang != "en":  # definitions in the report language (the registry's English text when untranslated)
-        head = head.assign(definition=[kpi_definition(str(k), lang, default=d)
-                                       for k, d in zip(head["kpi"], head["definition"], strict=True)])
-    rows = "".join(
-        f'<tr><td title="{esc(r.definition)}">{esc(kpi_label(r.kpi, lang))}</td>'
-        f"<td>{esc(format_value(r.value, r.unit, lang=lang))}</td>"
-        f"<td>{esc(_interval(r.ci_low, r.ci_high, r.unit, lang))}</td>"
-        f'<td class="text">{esc(r.definition)}</td></tr>'
-        for r in head.itertuples(index=False))
-    return (f"<table><tr><th>{esc(t('KPI', lang))}</th><th>{esc(t('value', lang))}</th>"
-            f"<th>{esc(t('interval (level in the definition)', lang))}</th><th class=\"text\">{esc(t('definition', lang))}</th></tr>{rows}</table>")
+def _headline_rows(kpis: pd.DataFrame, lang: str) -> list[dict]:
+    """The headline KPIs as the index shows them: label, formatted value and interval, and the definition in
+    the report language (the registry's English text when untranslated)."""
+    return [{"label": kpi_label(r.kpi, lang), "value": format_value(r.value, r.unit, lang=lang),
+             "interval": _interval(r.ci_low, r.ci_high, r.unit, lang),
+             "definition": r.definition if lang == "en" else definition(str(r.kpi), lang, default=r.definition)}
+            for r in headline_kpis(kpis).itertuples(index=False)]
 
 
 def _finding_sentence(rec: dict, lang: str) -> str:
@@ -169,22 +166,21 @@ def _finding_sentence(rec: dict, lang: str) -> str:
     return s.replace(" vs ", f" {t('vs', lang)} ") if lang == "zh" else s
 
 
-def _findings_block(runs, findings: dict[str, list[dict]], lang: str, top: int) -> str:
-    parts = []
+def _top_findings(runs, findings: dict[str, list[dict]], lang: str, top: int) -> list[dict]:
+    """Per notebook with findings: its link and title, its first ``top`` sentences and how many more."""
+    out = []
     for r in runs:
         recs = findings.get(r.notebook) or []
-        if not recs:
-            continue
-        items = "".join(f"<li>{_finding_sentence(rec, lang)}</li>" for rec in recs[:top])
-        more = len(recs) - top
-        tail = f'<p class="muted">+{more} … <a href="findings.csv">findings.csv</a></p>' if more > 0 else ""
-        href = esc(r.html.name) if r.html else ""
-        parts.append(f'<h3><a href="{href}">{esc(notebook_title(r.notebook, lang))}</a></h3>'
-                     f'<ol class="findings">{items}</ol>{tail}')
-    return "".join(parts) or f"<p>{esc(t('No findings.', lang))}</p>"
+        if recs:
+            out.append({"href": r.html.name if r.html else "", "title": notebook_title(r.notebook, lang),
+                        # Markup: Finding.sentence escaped every field with escape_html (_finding_sentence)
+                        "sentences": [Markup(_finding_sentence(rec, lang)) for rec in recs[:top]],
+                        "more": len(recs) - top})
+    return out
 
 
-def _runs_table(runs, lang: str) -> str:
+def _run_rows(runs, lang: str) -> list[dict]:
+    """One row per notebook run: link, status, seconds and a note (the failing cell, the missing tables)."""
     rows = []
     for r in runs:
         if r.status == "failed":
@@ -193,66 +189,42 @@ def _runs_table(runs, lang: str) -> str:
             note = f"{t('needs', lang)}: {', '.join(t(m, lang) + ' (' + m + ')' for m in r.missing)}"
         else:
             note = ""
-        name = esc(notebook_title(r.notebook, lang))
-        link = f'<a href="{esc(r.html.name)}">{name}</a>' if r.html else name
-        rows.append(f'<tr><td>{link}</td><td class="{esc(r.status)}">{esc(t(r.status, lang))}</td>'
-                    f'<td>{r.seconds:.1f}</td><td class="text">{esc(note)}</td></tr>')
-    return (f"<table><tr><th>{esc(t('Report', lang))}</th><th>{esc(t('status', lang))}</th>"
-            f"<th>{esc(t('seconds', lang))}</th><th class=\"text\">{esc(t('note', lang))}</th></tr>{''.join(rows)}</table>")
+        rows.append({"href": r.html.name if r.html else None, "name": notebook_title(r.notebook, lang),
+                     "status": r.status, "seconds": f"{r.seconds:.1f}", "note": note})
+    return rows
 
 
-def _account_table(account: pd.DataFrame, lang: str) -> str:
+def _account(account: pd.DataFrame, lang: str) -> dict | None:
+    """The data account as columns and rows of cells ``{text, code}``: table names as code (with their
+    translation in Chinese), whole numbers with thousands separators."""
     if account is None or not len(account):
-        return "<p>–</p>"
-    cols = list(account.columns)
-    head = "".join(f"<th>{esc(t(str(c), lang))}</th>" for c in cols)
-    body = ""
+        return None
+    cols = [str(c) for c in account.columns]
+    rows = []
     for row in account.itertuples(index=False):
         cells = []
         for c, v in zip(cols, row, strict=True):
             if c == "table":
-                cells.append(f"<td>{esc(t(str(v), lang))} <code>{esc(v)}</code></td>" if lang == "zh"
-                             else f"<td><code>{esc(v)}</code></td>")
+                cells.append({"text": t(str(v), lang) if lang == "zh" else "", "code": v})
             else:
-                cells.append(f"<td>{esc(f'{v:,}' if isinstance(v, int) else v)}</td>")
-        body += "<tr>" + "".join(cells) + "</tr>"
-    return f"<table><tr>{head}</tr>{body}</table>"
+                cells.append({"text": f"{v:,}" if isinstance(v, int) else v, "code": None})
+        rows.append(cells)
+    return {"columns": cols, "rows": rows}
+
+
+def _downloads(files: list[str]) -> list[dict]:
+    """The machine-readable files with what each holds; the quarantine files listed under ``quarantine/``."""
+    qfiles = [f for f in files if f.startswith("quarantine/") and f != "quarantine/"]
+    return [{"file": f, "description": _DOWNLOADS.get(f, ""), "files": qfiles if f == "quarantine/" else []}
+            for f in files if f not in qfiles]
 
 
 def index_page(*, runs, ds, kpis: pd.DataFrame, findings: dict[str, list[dict]], params: dict,
                lang: str = "en", files: list[str] = (), top_findings: int = 3, kpi_errors: list[str] = ()) -> str:
     """``index.html``: headline KPIs with intervals, top findings per notebook, links to each report,
     the data account, the parameters, and the machine-readable files."""
-    title = t("Sales operations report", lang)
-    failed = [r for r in runs if r.status == "failed"]
-    warn = ""
-    if failed:
-        warn = (f'<p class="failed"><strong>{esc(t("Reports that failed", lang))}:</strong> '
-                + "; ".join(f"{esc(r.notebook)} [{esc(r.failed_cell)}] {esc(r.error)}" for r in failed) + "</p>")
-    if kpi_errors:
-        warn += (f'<p class="failed"><strong>{esc(t("KPIs that could not be computed", lang))}:</strong> '
-                 + "; ".join(esc(e) for e in kpi_errors) + "</p>")
-    p_rows = "".join(f"<tr><td><code>{esc(k)}</code></td><td class=\"text\">{esc(v)}</td></tr>"
-                     for k, v in params.items())
-    descr = {"kpis.csv": "every KPI with its interval, unit and definition", "kpis.xlsx": "every KPI with its interval, unit and definition",
-             "findings.csv": "every finding of every notebook", "quarantine/": "rejected rows per table, with the reason",
-             "manifest.json": "what produced this report: input files and checksums, mapping, parameters, versions, run times"}
-    qfiles = [f for f in files if f.startswith("quarantine/") and f != "quarantine/"]
-    downloads = ""
-    for f in files:
-        if f in qfiles:
-            continue
-        sub = ""
-        if f == "quarantine/" and qfiles:
-            sub = "<ul>" + "".join(f'<li><a href="{esc(q)}">{esc(q)}</a></li>' for q in qfiles) + "</ul>"
-        downloads += f'<li><a href="{esc(f)}">{esc(f)}</a>: {esc(t(descr.get(f, ""), lang))}{sub}</li>'
-    body = (f"<h1>{esc(title)}</h1>"
-            f'<p class="muted">{esc(t("As of", lang))} {esc(ds.as_of.date())} · {esc(t("mapping", lang))} '
-            f"<code>{esc(ds.mapping_name)}</code></p>{warn}"
-            f"<h2>{esc(t('Headline KPIs', lang))}</h2>{_kpi_table(kpis, lang)}"
-            f"<h2>{esc(t('Top findings', lang))}</h2>{_findings_block(runs, findings, lang, top_findings)}"
-            f"<h2>{esc(t('Reports', lang))}</h2>{_runs_table(runs, lang)}"
-            f"<h2>{esc(t('Data account', lang))}</h2>{_account_table(ds.account, lang)}"
-            f"<h2>{esc(t('Parameters', lang))}</h2><table>{p_rows}</table>"
-            f"<h2>{esc(t('Downloads', lang))}</h2><ul>{downloads}</ul>")
-    return page(title, body, lang=lang)
+    return _render("index.html.j2", lang=lang, title=t("Sales operations report", lang), as_of=ds.as_of.date(),
+                   mapping=ds.mapping_name, failed=[r for r in runs if r.status == "failed"],
+                   kpi_errors=list(kpi_errors), headline=_headline_rows(kpis, lang),
+                   findings=_top_findings(runs, findings, lang, top_findings), runs=_run_rows(runs, lang),
+                   account=_account(ds.account, lang), params=params, downloads=_downloads(list(files)))

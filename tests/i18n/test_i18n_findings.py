@@ -176,13 +176,13 @@ def test_kpis_csv_and_xlsx_carry_chinese_definitions_in_zh_and_stay_deterministi
 
 
 def test_index_kpi_table_shows_the_chinese_definition():
-    from salesops_kit.findings import escape_html
     from salesops_kit.kpis import REGISTRY
-    from salesops_kit.report.pages import _kpi_table
+    from salesops_kit.report.pages import _headline_rows
 
-    zh, en = _kpi_table(_kpis(), "zh"), _kpi_table(_kpis(), "en")
-    assert escape_html(ZH_DEFINITIONS["win_rate"]) in zh and escape_html(REGISTRY["win_rate"].definition) not in zh
-    assert escape_html(REGISTRY["win_rate"].definition) in en
+    zh, en = _headline_rows(_kpis(), "zh"), _headline_rows(_kpis(), "en")
+    assert [r["definition"] for r in zh] == [ZH_DEFINITIONS["win_rate"]]
+    assert [(r["label"], r["value"]) for r in zh] == [("赢单率", "25.0%")]
+    assert [r["definition"] for r in en] == [REGISTRY["win_rate"].definition]
 
 
 # --- findings of the sample data ------------------------------------------------------------------------
