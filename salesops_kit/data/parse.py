@@ -378,7 +378,8 @@ def parse_amounts(values, *, decimal: str | None = None, thousands: str | None =
     t = pc.replace_substring_regex(t, r"^[()+]+|[()+-]+$", "")
     th_default = thousands if thousands is not None else None
     if decimal is None:
-        comma_dec = pc.or_kleene(pc.match_substring_regex(t, r",\d{1,2}$"), pc.match_substring_regex(t, r"\.\d{3},\d*$"))
+        comma_dec = pc.or_kleene(pc.match_substring_regex(t, r",\d{1,2}$"),
+                                 pc.match_substring_regex(t, r"\.\d{3},\d*$"))
     else:
         comma_dec = pa.array(np.full(len(t), decimal == ","))
     as_comma = pc.replace_substring(pc.replace_substring(t, th_default or ".", ""), ",", ".")

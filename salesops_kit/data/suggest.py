@@ -145,7 +145,8 @@ def match_headers(headers: list[str], table: str) -> dict[str, tuple[str, str]]:
 def _pick_table(headers: list[str], name: str) -> str:
     best, best_score = "opportunities", -1.0
     lname = name.lower()
-    hints = {"leads": ("lead", "线索"), "orders": ("order", "订单", "invoice"), "activities": ("activit", "task", "跟进"),
+    hints = {"leads": ("lead", "线索"), "orders": ("order", "订单", "invoice"),
+             "activities": ("activit", "task", "跟进"),
              "marketing_spend": ("spend", "cost", "费用"), "csat": ("csat", "survey", "nps", "满意"),
              "quotas": ("quota", "target", "指标")}
     for table in SYNONYMS:
@@ -189,8 +190,8 @@ def suggest_mapping(path_or_file) -> str:
             continue
         if canon in m:
             h, how = m[canon]
-            lines.append(f"      {canon}: {_q(raw.headers[raw.table.column_names.index(h)] if h in raw.table.column_names else h)}"
-                         f"   # {how}")
+            header = raw.headers[raw.table.column_names.index(h)] if h in raw.table.column_names else h
+            lines.append(f"      {canon}: {_q(header)}   # {how}")
         elif canon in TABLES[table].required:
             lines.append(f"      {canon}: \"???\"   # REQUIRED, not found: put the header that holds it")
     lines += _value_hints(table, m, df)

@@ -22,23 +22,16 @@ import pyarrow.compute as pc
 from ..data.mapping import MappingError, TableSpec, check_stage_labels, resolve_columns
 from ..data.parse import parse_amounts, parse_dates, parse_probability
 from ..data.readers import FOOTER_RE, RawFile, ReadError, read_file
-from ..data.schema import (  # noqa: F401 (the check names are re-exported for callers of the old module)
+from ..data.schema import (
     AFTER_AS_OF,
     BAD_DATE,
     BAD_NUMBER,
-    CLOSE_BEFORE_CREATED,
     CONFLICT_DUP,
     DEFAULT_CLOSE,
     EXACT_DUP,
     MALFORMED,
-    MISSING,
-    NEGATIVE,
-    NO_CUSTOMER,
-    NONNEGATIVE,
     OPEN_PAST_CLOSE,
-    QUARANTINE_CHECKS,
     REPEATED_ROW,
-    REQUIRED_VALUES,
     STAGE_COLUMNS,
     TABLES,
     UNKNOWN_STAGE,

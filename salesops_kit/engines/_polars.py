@@ -158,8 +158,9 @@ class PolarsTable(LazyTable):
                                      pl.struct([f"r__{c}" for c in self.colmap]).hash(7).alias("__h"))
         conflict = pl.col("__id").is_not_null() & (pl.col("__h").min().over("__id") != pl.col("__h").max().over("__id"))
         exact = pl.col("__id").is_not_null() & (pl.int_range(pl.len()).over(["__id", "__h"]) > 0) & ~conflict
-        self.r = self.r.with_columns((pl.col("__file").str.extract(r"([^/\\]+)$") + pl.lit(":")
-                                      + pl.col("__line").first().over(["__id", "__h"]).cast(pl.String)).alias("__first"))
+        first_line = pl.col("__line").first().over(["__id", "__h"]).cast(pl.String)
+        self.r = self.r.with_columns((pl.col("__file").str.extract(r"([^/\\]+)$") + pl.lit(":") + first_line)
+                                     .alias("__first"))
         self.flags.append((EXACT_DUP, exact, pl.lit("exact duplicate of ") + pl.col("__first")))
         self.flags.append((CONFLICT_DUP, conflict, pl.lit(f"{idc} ") + _q(pl.col(f"r__{idc}"))
                            + pl.lit(" appears on other rows with different values")))

@@ -39,7 +39,8 @@ def test_builtin_mappings_listed():
 
 
 def test_missing_required_column_names_file_column_closest_header_and_key(tmp_path):
-    _write(tmp_path, "opportunity_id,owner,stage,amount,created_date,Close Dt\nO1,A,Prospecting,1,2024-01-01,2024-02-01\n")
+    _write(tmp_path, "opportunity_id,owner,stage,amount,created_date,Close Dt\n"
+                     "O1,A,Prospecting,1,2024-01-01,2024-02-01\n")
     with pytest.raises(MappingError) as e:
         load_dataset(tmp_path)
     msg = str(e.value)
@@ -68,7 +69,8 @@ def test_unknown_stage_lists_labels_counts_and_yaml(tmp_path):
 
 def test_stage_aliases_and_case_insensitive(tmp_path):
     _write(tmp_path, HEADER + "O1,A, closed won ,1,2024-01-01,2024-01-02\nO2,A,won,1,2024-01-01,2024-01-02\n")
-    m = load_mapping("canonical") | {"stages": {**load_mapping("canonical")["stages"], "aliases": {"won": "Closed Won"}}}
+    canonical = load_mapping("canonical")
+    m = canonical | {"stages": {**canonical["stages"], "aliases": {"won": "Closed Won"}}}
     ds = load_dataset(tmp_path, mapping=m)
     assert ds.opportunities["stage"].tolist() == ["Closed Won", "Closed Won"]
     assert ds.opportunities["is_won"].all() and ds.opportunities["is_closed"].all()
@@ -103,8 +105,8 @@ def test_header_only_file(tmp_path):
     _write(tmp_path, HEADER)
     ds = _load(tmp_path)
     assert ds.opportunities.empty
-    assert list(ds.opportunities.columns) == ["opportunity_id", "owner", "stage", "amount", "created_date", "close_date",
-                                              "is_closed", "is_won"]
+    assert list(ds.opportunities.columns) == ["opportunity_id", "owner", "stage", "amount", "created_date",
+                                              "close_date", "is_closed", "is_won"]
     assert ds.opportunities["created_date"].dtype == "datetime64[ns]"
     assert pd.isna(ds.as_of)  # nothing to take it from
     _adds_up(ds)
@@ -266,7 +268,8 @@ def test_several_files_concatenate_with_line_numbers(tmp_path):
 
 
 def test_orders_without_customer_quarantined(tmp_path):
-    _write(tmp_path, "order_id,customer_id,order_date,amount\nX1,C1,2024-01-01,5\nX2,,2024-01-02,5\n", name="orders.csv")
+    _write(tmp_path, "order_id,customer_id,order_date,amount\nX1,C1,2024-01-01,5\nX2,,2024-01-02,5\n",
+           name="orders.csv")
     ds = load_dataset(tmp_path)
     assert ds.orders["order_id"].tolist() == ["X1"]
     assert ds.quarantine["orders"]["check"].tolist() == ["order without customer"]
@@ -285,7 +288,8 @@ def test_sample_loads_cleanly():
 
 
 def test_line_break_inside_quoted_value(tmp_path):
-    _write(tmp_path, HEADER + 'O1,"Ann\nLee",Closed Won,1,2024-01-01,2024-02-01\nO2,Bob,Closed Won,1,2024-01-01,2024-02-01\n')
+    _write(tmp_path, HEADER + 'O1,"Ann\nLee",Closed Won,1,2024-01-01,2024-02-01\n'
+                              'O2,Bob,Closed Won,1,2024-01-01,2024-02-01\n')
     ds = load_dataset(tmp_path)
     assert ds.opportunities["owner"].tolist() == ["Ann\nLee", "Bob"]
     assert ds.quarantine["opportunities"].empty

@@ -1,11 +1,11 @@
 """Cross-engine parity (issue 8): every row-level KPI function gives the same answer on pandas,
 Polars eager, Polars lazy and DuckDB, on the bundled sample company (floats to 1e-9, rows sorted).
 
-The cases are listed once in ``CASES`` (shared with tests/engines/test_spark.py); ``test_every_row_level_function_is_covered``
-discovers the public functions of the KPI modules whose first argument is a row-level table (or a
-Dataset) and fails when one is neither a case nor exempt with a stated reason, so a new scan cannot
-slip past the suite. The lazy loader (``load_dataset(engine=...)``) is checked against the pandas
-loader table by table: clean rows, quarantine reasons and the row account.
+The cases are listed once in ``CASES`` (shared with tests/engines/test_spark.py);
+``test_every_row_level_function_is_covered`` discovers the public functions of the KPI modules whose first
+argument is a row-level table (or a Dataset) and fails when one is neither a case nor exempt with a stated
+reason, so a new scan cannot slip past the suite. The lazy loader (``load_dataset(engine=...)``) is
+checked against the pandas loader table by table: clean rows, quarantine reasons and the row account.
 """
 
 from __future__ import annotations
@@ -214,7 +214,8 @@ EXEMPT = {
 # face re-exports them, so its own __name__ would match none).
 MODULES = {"funnel": importlib.import_module("salesops_kit.funnel.stages"), "funnel_metrics": funnel_metrics,
            "cycle": cycle, "calibration": calibration, "bottlenecks": bottlenecks, "pipeline": pipeline,
-           "customers": customers, "costs": costs, "forecast": importlib.import_module("salesops_kit.forecast.seasonal"),
+           "customers": customers, "costs": costs,
+           "forecast": importlib.import_module("salesops_kit.forecast.seasonal"),
            "_monitor_series": _monitor_series, "monitor": importlib.import_module("salesops_kit.monitor.review"),
            "monitor_targets": monitor_targets, "_rep_scans": _rep_scans,
            "reps": importlib.import_module("salesops_kit.reps.scorecard"), "drivers": drivers, "quality": quality,
@@ -238,7 +239,8 @@ def _row_level_functions() -> list[str]:
 def test_every_row_level_function_is_covered():
     covered = {k.split("[")[0] for k in CASES}
     missing = [f for f in _row_level_functions() if f not in covered and f not in EXEMPT]
-    assert not missing, f"row-level functions without a parity case (add one to CASES or EXEMPT with a reason): {missing}"
+    assert not missing, ("row-level functions without a parity case (add one to CASES or EXEMPT with a reason): "
+                         f"{missing}")
     stale = [f for f in list(EXEMPT) + sorted(covered) if f not in _row_level_functions()]
     assert not stale, f"parity cases name functions that no longer exist: {stale}"
 
@@ -327,7 +329,8 @@ def assert_same(got, ref, *, where: str, tol: float = 1e-9) -> None:
             for c in b.columns:
                 if b[c].dtype == "float64" and a[c].dtype == "float64":
                     ok = np.isclose(a[c].to_numpy(), b[c].to_numpy(), rtol=tol, atol=tol, equal_nan=True)
-                    assert ok.all(), f"{where} {path}.{c}: {a.loc[~ok, c].head(3).tolist()} vs {b.loc[~ok, c].head(3).tolist()}"
+                    assert ok.all(), (f"{where} {path}.{c}: {a.loc[~ok, c].head(3).tolist()} vs "
+                                      f"{b.loc[~ok, c].head(3).tolist()}")
                 else:
                     av, bv = a[c].astype(str).to_numpy(), b[c].astype(str).to_numpy()
                     bad = av != bv

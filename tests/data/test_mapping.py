@@ -1,0 +1,69 @@
+"""The typed mapping (data.mapping) and the engine back-end interface the loader calls (engines.backend)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from salesops_kit import MappingError, load_dataset, load_mapping
+from salesops_kit.data.mapping import Mapping, TableSpec, resolve_columns
+from salesops_kit.engines import TableResult, backend
+
+HEADER = "opportunity_id,owner,stage,amount,created_date,close_date\n"
+
+
+def test_load_mapping_parses_once_into_a_typed_mapping():
+    m = load_mapping("salesforce")
+    assert isinstance(m, Mapping) and m.name == "salesforce"
+    spec = m.tables["opportunities"]
+    assert isinstance(spec, TableSpec) and spec.dates.dayfirst is False and spec.probability_scale == 100
+    assert "Stage" in spec.headers_for("stage") and spec.headers_for("no_such_column") == ("no_such_column",)
+    assert m.stages.won == ("Closed Won",)
+    assert load_mapping(m) is m
+    # it still reads like the dict it was parsed from
+    assert m["stages"]["won"] == ["Closed Won"] and dict(m)["name"] == "salesforce"
+    assert (m | {"name": "x"})["name"] == "x" and isinstance(m | {}, dict)
+
+
+def test_hubspot_history_is_derived_from_the_deal_table():
+    m = load_mapping("hubspot")
+    assert m.tables["stage_history"].from_table == "opportunities"
+    assert [s.name for s in m.derived_from("opportunities")] == ["stage_history"]
+    assert m.tables["stage_history"].entered[0].startswith("Date entered")
+
+
+def test_parquet_copies_of_csv_globs(tmp_path):
+    spec = TableSpec("orders", files=("orders*.csv",), exclude=("*old*",))
+    files = [tmp_path / n for n in ("orders.parquet", "orders_old.parquet", "orders.csv.bak")]
+    assert spec.match_files(files) == []
+    assert spec.parquet_copies().match_files(files) == [tmp_path / "orders.parquet"]
+
+
+def test_resolve_columns_names_what_is_missing_and_the_key_to_set():
+    spec = load_mapping("canonical").tables["opportunities"]
+    names = ["opportunity_id", "owner", "stage", "amount", "created_date", "Close Dt"]
+    with pytest.raises(MappingError) as e:
+        resolve_columns(spec, names, headers=names, path="opps.csv", mapping_name="canonical")
+    msg = str(e.value)
+    assert "close_date" in msg and "'Close Dt'" in msg and "tables.opportunities.columns.close_date" in msg
+    assert e.value.missing == ("close_date",)
+
+
+def test_dataset_keeps_the_mapping_as_a_dict(tmp_path):
+    (tmp_path / "opportunities.csv").write_text(HEADER + "O1,A,Closed Won,1,2024-01-01,2024-02-01\n")
+    ds = load_dataset(tmp_path, mapping=load_mapping("canonical"))
+    assert type(ds.mapping) is dict and ds.mapping_name == "canonical"
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars", "duckdb"])
+def test_a_back_end_reads_one_table_like_the_loader(tmp_path, engine):
+    (tmp_path / "opportunities.csv").write_text(HEADER + "O1,A,Closed Won,1,2024-01-01,2024-02-01\n"
+                                                "O2,A,Proposal,x,2024-01-01,2024-03-01\n", encoding="utf-8")
+    m = load_mapping("canonical")
+    res = backend(engine).read_table(m.tables["opportunities"], [tmp_path / "opportunities.csv"], stages=m.stages,
+                                     mapping_name=m.name, unknown_stages="error")
+    assert isinstance(res, TableResult) and res.derived == {}
+    ds = load_dataset(tmp_path, engine=engine)
+    assert res.account == ds.account.iloc[0].to_dict()
+    pd.testing.assert_frame_equal(res.quarantine, ds.quarantine["opportunities"])
+    assert res.quarantine["check"].tolist() == ["unparseable number"]
