@@ -38,13 +38,15 @@ HEADLINE_KPIS = (
 )
 _FALLBACK_KPIS = ("rows_opportunities", "rows_leads", "rows_orders")
 _RATE_UNITS = {"rate", "share", "proportion", "fraction", "%", "percent"}
+_COUNT_UNITS = ("rows", "count", "deals", "reps", "customers", "leads", "alerts")
 
 _DOWNLOADS = {
     "kpis.csv": "every KPI with its interval, unit and definition",
     "kpis.xlsx": "every KPI with its interval, unit and definition",
     "findings.csv": "every finding of every notebook",
     "quarantine/": "rejected rows per table, with the reason",
-    "manifest.json": "what produced this report: input files and checksums, mapping, parameters, versions, run times",
+    "manifest.json": ("what produced this report: input files and checksums, mapping, parameters, versions, "
+                      "run times"),
 }
 
 
@@ -114,7 +116,7 @@ def format_value(value, unit: str, *, lang: str = "en") -> str:
     u = (unit or "").lower()
     if u in _RATE_UNITS:
         return f"{value * 100:.1f}%"
-    if u in ("rows", "count", "deals", "reps", "customers", "leads", "alerts") or float(value).is_integer() and abs(value) >= 1:
+    if u in _COUNT_UNITS or float(value).is_integer() and abs(value) >= 1:
         s = f"{value:,.0f}"
     elif abs(value) >= 100:
         s = f"{value:,.0f}"

@@ -56,7 +56,8 @@ def test_every_translation_is_text_and_the_case_fallback_is_unambiguous():
 
 @pytest.mark.parametrize("name, en, zh", [
     ("win_rate", "win rate", "赢单率"),
-    ("stage_conversion_Proposal_to_Negotiation", "stage conversion Proposal → Negotiation", "阶段转化率 Proposal → Negotiation"),
+    ("stage_conversion_Proposal_to_Negotiation", "stage conversion Proposal → Negotiation",
+     "阶段转化率 Proposal → Negotiation"),
     ("rows_quarantined_orders", "rows quarantined orders", "订单 隔离行数"),
     ("rows_leads", "rows leads", "线索行数"),
     ("date_max_csat", "date max csat", "客户满意度 最晚日期"),

@@ -301,7 +301,8 @@ def test_english_findings_state_the_results(en_zh, results):
     f = next(f for f in en["funnel"] if f.metric == "median days from created to won")
     assert (f.subject, f.value) == ("sales cycle", f"{cyc['median_days_to_win']:.0f} days")
     assert f.interval == f"95% CI {cyc['ci_low']:.0f}–{cyc['ci_high']:.0f} days"
-    assert f.suggestion.startswith(f"plan pipeline coverage and forecasts on {cyc['median_days_to_win']:.0f} days to win")
+    days = f"{cyc['median_days_to_win']:.0f}"
+    assert f.suggestion.startswith(f"plan pipeline coverage and forecasts on {days} days to win")
     rv = results["rv"]
     assert en["monitor"].title == f"KPI review {rv.label}"
     alert = next(f for f in en["monitor"] if f.subject == "all" and "control limits" in f.evidence)

@@ -74,8 +74,8 @@ def test_index_in_chinese_translates_the_page_and_the_table_names():
 
 def test_missing_page_shows_a_mapping_snippet_line_by_line():
     html = pages.missing_page("02_cost_metrics", ("orders",), _ds(), lang="en")
-    assert '<pre>tables:\n  orders:\n    file: "orders*.csv"\n    columns:\n      order_id: "&lt;column in your export&gt;"\n' \
-        in html
+    assert ('<pre>tables:\n  orders:\n    file: "orders*.csv"\n    columns:\n'
+            '      order_id: "&lt;column in your export&gt;"\n') in html
     assert f"<code>{escape_html(HOSTILE)}</code>" in html
 
 
