@@ -1,9 +1,10 @@
 """Forecast methods, one series at a time: seasonal naive, Theta, ETS, ARIMA and their combination.
 
 Each returns a :class:`_Fc` (location and sd on the model scale, log or raw) that gives the mean and
-any quantile on the original scale. :class:`_Fitter` estimates ETS and ARIMA parameters once per
+any quantile on the original scale. :class:`Fitter` estimates ETS and ARIMA parameters once per
 series and re-applies them at other origins by filtering only (the speed of ``forecast(auto)``).
-Used by :mod:`salesops_kit.forecast.models`; nothing here is public API.
+Used by :mod:`salesops_kit.forecast.models` (``Fitter``, ``snaive``, ``summarise``, ``available``); not
+re-exported by :mod:`salesops_kit.forecast`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class _Fc:
         return np.exp(v) if self.log else v
 
 
-def _snaive(y: np.ndarray, h: int, m: int) -> _Fc:
+def snaive(y: np.ndarray, h: int, m: int) -> _Fc:
     n = len(y)
     if n <= m:
         m = 1
@@ -144,7 +145,7 @@ def _arima_fc(res, z, m, seasonal, h) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(out), np.sqrt(var)
 
 
-class _Fitter:
+class Fitter:
     """Fits ETS / ARIMA once, re-applies their parameters at other origins (filtering only)."""
 
     def __init__(self, y: np.ndarray, m: int, seasonal: bool):
@@ -195,7 +196,7 @@ class _Fitter:
         if "combo" in need:
             need |= {"ets", "theta", "arima"}
         if "seasonal_naive" in need:
-            out["seasonal_naive"] = _snaive(y, h, self.m if self.seasonal else 1)
+            out["seasonal_naive"] = snaive(y, h, self.m if self.seasonal else 1)
         calls = {"theta": lambda: _theta(y, h, self.m, self.seasonal), "ets": lambda: self._ets(n, h, refit),
                  "arima": lambda: self._arima(n, h, refit)}
         for k in ("theta", "ets", "arima"):
@@ -213,7 +214,7 @@ class _Fitter:
         return out
 
 
-def _summarise(fcs: dict[str, _Fc], method: str, levels) -> dict[str, np.ndarray]:
+def summarise(fcs: dict[str, _Fc], method: str, levels) -> dict[str, np.ndarray]:
     """Mean and bounds per level on the original scale; ``combo`` averages members' means and
     quantiles (Vincentization)."""
     members = [k for k in ("ets", "theta", "arima") if k in fcs] if method == "combo" else [method]
@@ -227,9 +228,9 @@ def _summarise(fcs: dict[str, _Fc], method: str, levels) -> dict[str, np.ndarray
     return out
 
 
-def _available(fcs: dict[str, _Fc], method: str) -> bool:
+def available(fcs: dict[str, _Fc], method: str) -> bool:
     try:
-        _summarise(fcs, method, ())
+        summarise(fcs, method, ())
         return True
     except KeyError:
         return False

@@ -30,7 +30,7 @@ import pandas as pd
 from ..stats.series import as_series
 from ..tools.results import Result
 from ..tools.validation import check_level, check_option, check_options
-from .members import _available, _Fitter, _snaive, _summarise
+from .members import Fitter, available, snaive, summarise
 
 __all__ = ["forecast", "backtest", "BacktestResult", "as_series", "season_length", "METHODS", "AUTO_MARGIN"]
 
@@ -105,9 +105,9 @@ def _min_train(m: int, seasonal: bool) -> int:
 
 
 def _run_backtest(y: np.ndarray, periods: pd.PeriodIndex, m: int, seasonal: bool, horizon: int, folds: int,
-                  step: int, methods, levels, fitter: _Fitter | None = None) -> BacktestResult:
+                  step: int, methods, levels, fitter: Fitter | None = None) -> BacktestResult:
     n = len(y)
-    fitter = fitter or _Fitter(y, m, seasonal)
+    fitter = fitter or Fitter(y, m, seasonal)
     recs = []
     for o in _origins(n, horizon, folds, step, _min_train(m, seasonal)):
         fcs = fitter.forecasts(o, horizon, methods)
@@ -116,7 +116,7 @@ def _run_backtest(y: np.ndarray, periods: pd.PeriodIndex, m: int, seasonal: bool
         scale = np.mean(np.abs(train[lag:] - train[:-lag])) if o > lag else np.nan
         for meth in methods:
             try:
-                s = _summarise(fcs, meth, levels)
+                s = summarise(fcs, meth, levels)
             except KeyError:          # the method could not be fitted at this origin
                 continue
             for i in range(horizon):
@@ -228,12 +228,12 @@ def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80
     unit = _scale(y)
     y = y / unit                     # models run on unit-sized data; results are scaled back below
     if len(y) < 10:
-        s = {k: v * unit for k, v in _summarise({"naive": _snaive(y, h, 1)}, "naive", levels).items()}
+        s = {k: v * unit for k, v in summarise({"naive": snaive(y, h, 1)}, "naive", levels).items()}
         out = _frame(fut, s, levels)
         out.attrs.update(method="naive", reason=reason + f"only {len(y)} periods: naive forecast (last value).",
                          backtest=None)
         return out
-    fitter = _Fitter(y, m, seasonal)
+    fitter = Fitter(y, m, seasonal)
     bt_summary = None
     chosen = method
     if method == "auto":
@@ -262,14 +262,14 @@ def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80
                            f"{sc['combo']:.3f} vs best single method {best} {sc[best]:.3f}; no member beats it by "
                            f"{AUTO_MARGIN:.0%}, so the combination is kept.")
     fcs = fitter.forecasts(len(y), h, (chosen,), refit=True)
-    if not _available(fcs, chosen):
+    if not available(fcs, chosen):
         prev = chosen
         fcs = fitter.forecasts(len(y), h, ("combo", "seasonal_naive"), refit=True)
-        chosen = "combo" if _available(fcs, "combo") else "seasonal_naive"
+        chosen = "combo" if available(fcs, "combo") else "seasonal_naive"
         reason += f" {prev} could not be fitted, so {chosen} is used instead."
     if fitter.failed:
         reason += " Dropped: " + "; ".join(f"{k} ({v})" for k, v in sorted(fitter.failed.items())) + "."
-    summ = {k: v * unit for k, v in _summarise(fcs, chosen, levels).items()}
+    summ = {k: v * unit for k, v in summarise(fcs, chosen, levels).items()}
     if (y >= 0).all():  # a non-negative quantity: truncate the predictive law at 0
         summ = {k: np.maximum(v, 0.0) for k, v in summ.items()}
     out = _frame(fut, summ, levels)
