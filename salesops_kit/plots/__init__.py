@@ -11,6 +11,7 @@ from .audit import plot_audit_bars, plot_coverage
 from .costs import (
     plot_cac_trend,
     plot_cac_vs_ltv,
+    plot_estimates,
     plot_holdout_calibration,
     plot_p_alive_matrix,
     plot_retention_heatmap,
@@ -42,7 +43,7 @@ __all__ = [
     "plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration",
     # costs and customer value
     "plot_retention_heatmap", "plot_cac_vs_ltv", "plot_cac_trend", "plot_holdout_calibration",
-    "plot_p_alive_matrix", "plot_survival",
+    "plot_p_alive_matrix", "plot_survival", "plot_estimates",
     # seasonality and forecasting
     "plot_seasonal_index", "plot_seasonal_subseries", "plot_decomposition", "plot_forecast_fan", "plot_backtest",
     "plot_pipeline_forecast",

@@ -11,7 +11,7 @@ from ..i18n import t as tr
 from ._base import get_ax
 
 __all__ = ["plot_retention_heatmap", "plot_cac_vs_ltv", "plot_cac_trend", "plot_holdout_calibration",
-           "plot_p_alive_matrix", "plot_survival"]
+           "plot_p_alive_matrix", "plot_survival", "plot_estimates"]
 
 
 def plot_retention_heatmap(cohorts, *, segment: str = "all", max_months: int | None = 24, ax=None, cmap="Blues",
@@ -160,4 +160,26 @@ def plot_survival(projection: pd.DataFrame, *, fitted_periods: int | None = None
     ax.set_ylabel(tr("customers surviving"))
     ax.set_title(tr("Retention: sBG survival projection"))
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_estimates(table: pd.DataFrame, *, value: str = "estimate", label: str = "param", low: str = "ci_low",
+                   high: str = "ci_high", title: str | None = None, ax=None, **kwargs):
+    """One dot per row of ``table`` at ``value``, named by ``label``, with ``low``–``high`` whiskers when the
+    table has them: a fitted model's ``summary()`` (parameters and intervals), a simple CLV table
+    (``value="clv", label="segment"``)."""
+    t = table.reset_index(drop=True)
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (6, 1 + 0.45 * max(len(t), 1))))
+    y = np.arange(len(t))
+    v = pd.to_numeric(t[value], errors="coerce").to_numpy(dtype=float) if len(t) else np.array([])
+    if low in t and high in t and len(t):
+        err = [v - t[low].to_numpy(dtype=float), t[high].to_numpy(dtype=float) - v]
+        ax.errorbar(v, y, xerr=err, fmt="o", capsize=3, **kwargs)
+    else:
+        ax.plot(v, y, "o", **kwargs)
+    ax.set_yticks(y, t[label].astype(str).tolist() if len(t) else [])
+    ax.invert_yaxis()
+    ax.set_xlabel(tr(value))
+    if title:
+        ax.set_title(title)
     return ax

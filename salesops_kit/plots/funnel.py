@@ -86,7 +86,7 @@ def plot_cumulative_incidence(result, *, ax=None, max_days: float | None = None,
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 4)))
     curves = result.curves if hasattr(result, "curves") else result
     by = list(getattr(result, "by", ()))
-    summary = getattr(result, "summary", None)
+    summary = getattr(result, "table", None)  # a SalesCycle's per-segment table
     if not len(curves):
         ax.set_title(tr("Cumulative incidence of winning (no deals)"))
         return ax

@@ -147,6 +147,12 @@ class BGNBDFit(FittedModel):
         log_div = (r + x) * np.log((al + T) / (al + tx)) + np.log(a / (b + np.maximum(x, 1) - 1))
         return np.where(x == 0, 1.0, special.expit(-log_div))
 
+    def plot(self, ax=None, **kwargs):
+        """P(alive) over frequency × recency (:func:`salesops_kit.plots.plot_p_alive_matrix`; ``rfm=``, ``T=``)."""
+        from ..plots.costs import plot_p_alive_matrix
+
+        return plot_p_alive_matrix(self, ax=ax, **kwargs)
+
     def log_likelihood_rows(self, frequency, recency, T):
         """Per-customer log-likelihood at the fitted parameters."""
         x, tx, T = _check_rfm(frequency, recency, T)
@@ -261,6 +267,12 @@ class GammaGammaFit(FittedModel):
     def population_mean_spend(self) -> float:
         p, q, v = self.params.to_numpy()
         return float(v * p / (q - 1)) if q > 1 else np.nan
+
+    def plot(self, ax=None, *, level: float = 0.95, **kwargs):
+        """The parameters with their intervals (:func:`salesops_kit.plots.plot_estimates`)."""
+        from ..plots.costs import plot_estimates
+
+        return plot_estimates(self.summary(level), ax=ax, title=self.model, **kwargs)
 
 
 def fit_gamma_gamma(frequency, monetary_value, *, weights=None, initial_params=None) -> GammaGammaFit:

@@ -405,6 +405,12 @@ class SimpleCLV(Result):
             return "Simple CLV not computable (see reason)."
         return f"simple CLV {r['clv'].iloc[0]:,.2f} per customer"
 
+    def plot(self, ax=None, **kwargs):
+        """Simple CLV per segment (:func:`salesops_kit.plots.plot_estimates`)."""
+        from ..plots.costs import plot_estimates
+
+        return plot_estimates(self.table, value="clv", label="segment", ax=ax, **kwargs)
+
     def _repr_html_(self) -> str:
         from ..findings import escape_html
 

@@ -77,6 +77,15 @@ class SBGFit(FittedModel):
         """Expected number of periods a new customer stays, Σ_{t≥0} S(t) (truncated at ``max_periods``)."""
         return float(self.survival(np.arange(max_periods)).sum())
 
+    def plot(self, ax=None, *, periods: int | None = None, observed=None, **kwargs):
+        """Survival projection over ``periods`` (twice the fitted periods by default) against ``observed``
+        survivor counts when given (:func:`salesops_kit.plots.plot_survival`)."""
+        from ..plots.costs import plot_survival
+
+        initial = float(np.asarray(observed, dtype=float)[0]) if observed is not None else 1.0
+        proj = self.project(periods or 2 * int(self.n_patterns), initial=initial, observed=observed)
+        return plot_survival(proj, fitted_periods=int(self.n_patterns), ax=ax, **kwargs)
+
 
 def fit_sbg(survivors, *, periods: int | None = None) -> SBGFit:
     """Fit the sBG model to the number of customers alive at the start of each period.
