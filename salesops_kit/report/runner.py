@@ -270,23 +270,12 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         parameter (they load the data lazily and scan in the engine; README, "Big data").
     """
     from ..data.load import load_dataset
-    from ..kpis import PROVIDERS, published_rows
-    from .exports import build_manifest, write_findings, write_kpis, write_manifest, write_quarantine
-    from .pages import index_page, missing_page
+    from ..kpis import PROVIDERS
 
-    check_option("lang", lang, LANGS, where="report")
-    if jobs is not None and int(jobs) < 1:
-        raise ValueError(f"jobs must be at least 1 (got {jobs}).")
-    from ..engines import check_engine
-
-    check_engine(engine)
+    _check_report_options(lang=lang, jobs=jobs, engine=engine)
     started = datetime.now(UTC)
     t_start = time.perf_counter()
-    data_dir = Path(data_dir) if data_dir else sample_data_dir()
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"Data folder {data_dir} does not exist: give the folder that holds your export files.")
-    mapping_param = str(Path(mapping).resolve()) if mapping and Path(str(mapping)).is_file() else (mapping or "canonical")
-    as_of_param = None if as_of is None else str(pd.Timestamp(as_of).date())
+    data_dir, mapping_param, as_of_param = _report_inputs(data_dir, mapping, as_of)
     nbs = find_notebooks(notebook_dir, select=notebooks)
     out = Path(out_dir).resolve()  # the output folder is fixed before any notebook runs
     out.mkdir(parents=True, exist_ok=True)
@@ -300,30 +289,18 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     result = ReportResult(out_dir=out)
     plan = [(nb, missing_tables(ds, NOTEBOOK_TABLES.get(nb.name[:2], ()))) for nb in nbs]
     to_run = [nb for nb, missing in plan if not missing]
-    covered = {NOTEBOOK_PROVIDERS[nb.name[:2]] for nb in to_run if nb.name[:2] in NOTEBOOK_PROVIDERS}
-    others = [p for p in PROVIDERS if p not in covered]  # the data KPIs, and topics whose notebook does not run
+    covered, others = _split_providers(to_run)
     slow = [p for p in others if p != "salesops_kit.kpis"]
     pool, kpi_job = _start_kpi_job(ds, others, parallel=parallel_kpis and bool(slow))  # overlaps the notebooks
     jobs = int(jobs) if jobs is not None else default_jobs(ds, len(to_run))
+    params = {"data_dir": str(data_dir.resolve()), "mapping": mapping_param, "as_of": as_of_param, "engine": engine}
+    if period is not None:
+        params["period"] = str(period)
+    executed = out / "_executed"
     try:
-        qdir = out / "quarantine"
-        if qdir.exists():
-            shutil.rmtree(qdir)
-        result.quarantine = write_quarantine(ds, qdir)
-        result.files["quarantine/"] = qdir
-
-        params = {"data_dir": str(data_dir.resolve()), "mapping": mapping_param, "as_of": as_of_param,
-                  "engine": engine}
-        if period is not None:
-            params["period"] = str(period)
-        executed = out / "_executed"
+        _write_quarantine_dir(ds, out, result)
         executed.mkdir(exist_ok=True)
-        for nb, missing in plan:
-            if missing:
-                needs = NOTEBOOK_TABLES.get(nb.name[:2], ())
-                any_of = any(not isinstance(n, str) for n in needs) and all(not isinstance(n, str) for n in needs)
-                target = out / f"{safe_filename(nb.stem)}.html"
-                target.write_text(missing_page(nb.stem, missing, ds, lang=lang, any_of=any_of), encoding="utf-8")
+        _write_missing_pages(plan, ds, out, lang=lang)
         kernel_env = {LANG_ENV: lang, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
         with _environ(**kernel_env):
             done = _run_notebooks(to_run, executed, out, params, jobs=jobs, progress=progress, no_code=no_code,
@@ -332,6 +309,79 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         raise
+    result.findings, published = _collect_runs(plan, done, out, executed, result)
+    by_provider, errors = _finish_kpi_job(ds, others, pool, kpi_job)
+    unpublished = [p for p in PROVIDERS if p in covered and p not in published]  # failed, or never published
+    late, late_errors = provider_rows(ds, unpublished)
+    kpis, result.kpi_errors = _kpi_table({**by_provider, **late, **published}, errors + late_errors)
+    files = _write_tables(result, kpis, out, lang=lang)
+    _write_index(result, ds, kpis, files, params=_shown_params(params, data_dir, lang), lang=lang)
+    _write_manifest(result, ds, files, data_dir=data_dir, mapping=mapping_param, params=params, lang=lang,
+                    no_code=no_code, started=started, seconds_total=time.perf_counter() - t_start, jobs=jobs,
+                    engine=engine)
+    return result
+
+
+# --- the steps of build_report ---------------------------------------------------------------------------
+
+def _check_report_options(*, lang: str, jobs, engine: str) -> None:
+    from ..engines import check_engine
+
+    check_option("lang", lang, LANGS, where="report")
+    if jobs is not None and int(jobs) < 1:
+        raise ValueError(f"jobs must be at least 1 (got {jobs}).")
+    check_engine(engine)
+
+
+def _report_inputs(data_dir, mapping, as_of) -> tuple[Path, str, str | None]:
+    """The data folder (checked), and the mapping and as-of as the notebooks' parameters receive them."""
+    data_dir = Path(data_dir) if data_dir else sample_data_dir()
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"Data folder {data_dir} does not exist: give the folder that holds your export "
+                                "files.")
+    is_file = mapping and Path(str(mapping)).is_file()
+    mapping_param = str(Path(mapping).resolve()) if is_file else (mapping or "canonical")
+    as_of_param = None if as_of is None else str(pd.Timestamp(as_of).date())
+    return data_dir, mapping_param, as_of_param
+
+
+def _split_providers(to_run: list[Path]) -> tuple[set[str], list[str]]:
+    """KPI providers whose notebook runs (it publishes their rows), and the others (the report computes them:
+    the data KPIs, and topics whose notebook does not run)."""
+    from ..kpis import PROVIDERS
+
+    covered = {NOTEBOOK_PROVIDERS[nb.name[:2]] for nb in to_run if nb.name[:2] in NOTEBOOK_PROVIDERS}
+    return covered, [p for p in PROVIDERS if p not in covered]
+
+
+def _write_quarantine_dir(ds, out: Path, result: ReportResult) -> None:
+    from .exports import write_quarantine
+
+    qdir = out / "quarantine"
+    if qdir.exists():
+        shutil.rmtree(qdir)
+    result.quarantine = write_quarantine(ds, qdir)
+    result.files["quarantine/"] = qdir
+
+
+def _write_missing_pages(plan, ds, out: Path, *, lang: str) -> None:
+    """The "tables missing" page of every notebook that cannot run on this dataset."""
+    from .pages import missing_page
+
+    for nb, missing in plan:
+        if missing:
+            needs = NOTEBOOK_TABLES.get(nb.name[:2], ())
+            any_of = any(not isinstance(n, str) for n in needs) and all(not isinstance(n, str) for n in needs)
+            target = out / f"{safe_filename(nb.stem)}.html"
+            target.write_text(missing_page(nb.stem, missing, ds, lang=lang, any_of=any_of), encoding="utf-8")
+
+
+def _collect_runs(plan, done, out: Path, executed: Path, result: ReportResult
+                  ) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """Record every notebook's run in ``result`` (in notebook order) and gather the findings and the KPI rows
+    the executed notebooks published: ``(findings by notebook, rows by provider)``."""
+    from ..kpis import published_rows
+
     findings: dict[str, list[dict]] = {}
     published: dict[str, list[dict]] = {}
     for nb, missing in plan:
@@ -348,28 +398,40 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
                 published.update(published_rows(executed / nb.name))
             except Exception:  # noqa: BLE001 - unreadable: its provider is computed below
                 pass
-    result.findings = findings
-    by_provider, errors = _finish_kpi_job(ds, others, pool, kpi_job)
-    unpublished = [p for p in PROVIDERS if p in covered and p not in published]  # failed, or never published
-    late, late_errors = provider_rows(ds, unpublished)
-    kpis, result.kpi_errors = _kpi_table({**by_provider, **late, **published}, errors + late_errors)
+    return findings, published
+
+
+def _write_tables(result: ReportResult, kpis: pd.DataFrame, out: Path, *, lang: str) -> list[str]:
+    """``kpis.csv``, ``kpis.xlsx`` and ``findings.csv``; returns the data files the index lists."""
+    from .exports import write_findings, write_kpis
+
     result.files.update(write_kpis(kpis, out, lang=lang))
-    result.files["findings.csv"] = write_findings(findings, out, lang=lang)
+    result.files["findings.csv"] = write_findings(result.findings, out, lang=lang)
     files = ["kpis.csv", "kpis.xlsx", "findings.csv", "quarantine/", "manifest.json"]
-    files += [f"quarantine/{p.name}" for p in result.quarantine]
-    (out / "index.html").write_text(
-        index_page(runs=result.runs, ds=ds, kpis=kpis, findings=findings, params=_shown_params(params, data_dir, lang),
-                   lang=lang, files=files, kpi_errors=result.kpi_errors), encoding="utf-8")
-    result.files["index.html"] = out / "index.html"
-    manifest = build_manifest(ds, data_dir=data_dir, mapping=mapping_param, params=params, runs=result.runs,
-                              lang=lang, no_code=no_code, started=started,
-                              seconds_total=time.perf_counter() - t_start,
+    return files + [f"quarantine/{p.name}" for p in result.quarantine]
+
+
+def _write_index(result: ReportResult, ds, kpis: pd.DataFrame, files: list[str], *, params: dict, lang: str
+                 ) -> None:
+    from .pages import index_page
+
+    path = result.out_dir / "index.html"
+    path.write_text(index_page(runs=result.runs, ds=ds, kpis=kpis, findings=result.findings, params=params,
+                               lang=lang, files=files, kpi_errors=result.kpi_errors), encoding="utf-8")
+    result.files["index.html"] = path
+
+
+def _write_manifest(result: ReportResult, ds, files: list[str], *, data_dir: Path, mapping: str, params: dict,
+                    lang: str, no_code: bool, started: datetime, seconds_total: float, jobs: int, engine: str) -> None:
+    from .exports import build_manifest, write_manifest
+
+    manifest = build_manifest(ds, data_dir=data_dir, mapping=mapping, params=params, runs=result.runs,
+                              lang=lang, no_code=no_code, started=started, seconds_total=seconds_total,
                               outputs=[r.html.name for r in result.runs if r.html] + files + ["index.html"])
     manifest["kpi_errors"] = result.kpi_errors
     manifest["jobs"] = jobs
     manifest["engine"] = engine
-    result.files["manifest.json"] = write_manifest(manifest, out)
-    return result
+    result.files["manifest.json"] = write_manifest(manifest, result.out_dir)
 
 
 def _run_notebooks(to_run: list[Path], executed: Path, out: Path, params: dict, *, jobs: int, progress: bool,
