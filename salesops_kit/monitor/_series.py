@@ -30,6 +30,7 @@ from ..engines.ops import as_pylit, columns, lazy
 from ..engines.ops import collect as _collect
 from ..engines.pandas_fast import group_agg
 from ..stats.kpi_specs import KPI_SPECS
+from ..tools.validation import check_options, option_error
 
 FREQ = {"W": "W-SUN", "M": "M", "Q": "Q"}
 YEAR_LAG = {"W": 52, "M": 12, "Q": 4}
@@ -53,8 +54,7 @@ def collect(lf) -> pd.DataFrame:
 def check_period(period: str) -> str:
     p = str(period).upper()
     if p not in FREQ:
-        raise ValueError(f"period={period!r} is not understood; use 'W' (weeks from Monday), 'M' (months) or "
-                         "'Q' (quarters).")
+        raise option_error("period", period, {"W": "weeks from Monday", "M": "months", "Q": "quarters"})
     return p
 
 
@@ -451,9 +451,7 @@ def kpi_series(ds, *, period: str = "M", kpis=None, maturity_days: int = 90,
     """
     period = check_period(period)
     wanted = list(KPI_SPECS) if kpis is None else list(kpis)
-    unknown = [k for k in wanted if k not in KPI_SPECS]
-    if unknown:
-        raise ValueError(f"unknown KPI(s) {unknown}; monitored KPIs are {', '.join(KPI_SPECS)}.")
+    check_options("kpi", wanted, list(KPI_SPECS), hint="Only these KPIs are monitored.")
     as_of = ds.as_of
     parts: list[pd.DataFrame] = []
     opps = ds.opportunities

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats.kpi_specs import KPI_SPECS
+from ..tools.validation import require_columns
 from . import _series as ms
 from ._series import kpi_series, parse_review
 
@@ -27,10 +28,8 @@ def read_targets(path) -> pd.DataFrame:
         raise FileNotFoundError(f"targets file {p} not found; create it with columns kpi, segment, period, target "
                                 "(e.g. win_rate, team=Atlas, 2025-11, 0.30) or pass targets=None.")
     t = pd.read_csv(p, dtype={"kpi": str, "segment": str, "period": str})
-    miss = [c for c in ("kpi", "segment", "period", "target") if c not in t.columns]
-    if miss:
-        raise ValueError(f"{p}: missing column(s) {', '.join(miss)}; found {', '.join(t.columns)}. A targets file "
-                         "needs kpi, segment, period, target.")
+    require_columns(t, ["kpi", "segment", "period", "target"], table=f"the targets file {p}",
+                    hint="A targets file needs kpi, segment, period, target.")
     t["target"] = pd.to_numeric(t["target"], errors="raise")
     t["source"] = "targets file"
     return t[TARGET_COLUMNS]

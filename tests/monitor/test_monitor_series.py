@@ -84,7 +84,7 @@ def test_quarterly_and_weekly(ds):
     w = monitor.kpi_series(ds, period="W", kpis=["win_rate"])
     # O1 closed Friday 2025-10-03: week from Monday 2025-09-29
     assert _get(w, "win_rate", "all", "2025-09-29")["n"] == 1
-    with pytest.raises(ValueError, match="'W'"):
+    with pytest.raises(ValueError, match=r"period must be one of W \(weeks from Monday\), M .*; got 'D'"):
         monitor.kpi_series(ds, period="D")
 
 
