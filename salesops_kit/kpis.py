@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .tools.validation import check_option
+
 __all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "KPIS_MIME", "define", "lookup", "definition", "kpi_frame",
            "kpi_table", "engine_kpi_table", "PROVIDERS", "provider_rows", "publish", "published_rows"]
 
@@ -342,8 +344,7 @@ def publish(table, *, provider) -> None:
     from IPython.display import display
 
     name = provider if isinstance(provider, str) else provider.__name__
-    if name not in PROVIDERS:
-        raise ValueError(f"{name!r} is not a KPI provider; use one of {', '.join(PROVIDERS)}.")
+    check_option("provider", name, PROVIDERS, hint="Only a KPI provider's rows can be published.")
     recs = table.to_dict("records") if isinstance(table, pd.DataFrame) else list(table)
     keep = ("kpi", "segment", "value", "ci_low", "ci_high", "unit")
     rows = [{k: _json_value(r.get(k)) for k in keep if k in r} for r in recs]

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..i18n import t as tr
+from ..tools.validation import renamed_keyword
 from ._base import get_ax
 
 __all__ = ["plot_seasonal_index", "plot_seasonal_subseries", "plot_decomposition", "plot_forecast_fan",
@@ -86,8 +87,12 @@ def plot_decomposition(profile, *, ax=None, **kwargs):
     return ax
 
 
-def plot_forecast_fan(history, fc: pd.DataFrame, *, ax=None, levels=(80, 95), color="#4C72B0", **kwargs):
+@renamed_keyword("levels", "level")
+def plot_forecast_fan(history, fc: pd.DataFrame, *, ax=None, level=(80, 95), color="#4C72B0", **kwargs):
     """History and forecast mean with shaded intervals (darker = narrower level).
+
+    ``level``: the interval level(s) in percent to shade, as in ``forecast(level=...)`` (``levels=`` is still
+    accepted).
 
     ``history``: ``period, value`` frame or a date-indexed Series; ``fc``: output of
     :func:`salesops_kit.forecast.forecast`.
@@ -99,7 +104,7 @@ def plot_forecast_fan(history, fc: pd.DataFrame, *, ax=None, levels=(80, 95), co
     if len(y):
         ax.plot(y.index.to_timestamp(), y.to_numpy(), color="black", lw=1.4, label=tr("history"))
     if len(fc):
-        for i, lv in enumerate(sorted(levels, reverse=True)):
+        for i, lv in enumerate(sorted(np.atleast_1d(level).tolist(), reverse=True)):
             lo, hi = f"lower_{lv}", f"upper_{lv}"
             if lo in fc and hi in fc:
                 ax.fill_between(fc["period"], fc[lo], fc[hi], color=color, alpha=0.18 + 0.17 * i, lw=0,

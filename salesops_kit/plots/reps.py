@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..i18n import t as tr
+from ..tools.validation import option_error
 from ._base import get_ax
 
 __all__ = ["plot_rep_leaderboard", "plot_rep_funnel", "plot_rep_stage_heatmap", "plot_response_conversion",
@@ -19,7 +20,7 @@ def _metric_rows(comparison, metric: str) -> pd.DataFrame:
     t = comparison.table if hasattr(comparison, "table") else comparison
     rows = t[t["metric"] == metric]
     if rows.empty:
-        raise ValueError(f"metric {metric!r} is not in the comparison; available: {sorted(set(t['metric']))}.")
+        raise option_error("metric", metric, sorted(set(t["metric"])), hint="Those are the comparison's metrics.")
     return rows
 
 

@@ -30,7 +30,7 @@ def test_leaderboard_and_funnel_plot(analysed):
     ax2 = comp.plot(metric="lead_conversion_rate")
     assert len(ax2.collections) >= 1 and len(ax2.get_lines()) == 5  # 4 limit curves + company
     assert "Rep 01" in [t.get_text() for t in ax2.texts]  # the flagged rep is labelled
-    with pytest.raises(ValueError, match="not in the comparison"):
+    with pytest.raises(ValueError, match="metric must be one of .*; got 'nope'"):
         plots.plot_rep_leaderboard(comp, metric="nope")
     plt.close("all")
 
