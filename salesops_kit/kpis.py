@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,8 +35,14 @@ KPIS_MIME = "application/vnd.salesops.kpis+json"
 class KPIDef:
     name: str
     unit: str
-    definition: str
+    text: str | Callable[[], str]  # the definition, or a function reading it from the topic that owns it
     topic: str
+
+    @property
+    def definition(self) -> str:
+        """The English definition. A topic that states the text itself (``funnel.stages.CLOSED_WIN_RATE``) is read
+        on first use: the registry sits above the topics and does not import them when it loads."""
+        return self.text() if callable(self.text) else self.text
 
     @property
     def pattern(self) -> re.Pattern:
@@ -45,7 +52,7 @@ class KPIDef:
 REGISTRY: dict[str, KPIDef] = {}
 
 
-def define(name: str, unit: str, definition: str, topic: str) -> KPIDef:
+def define(name: str, unit: str, definition: str | Callable[[], str], topic: str) -> KPIDef:
     d = KPIDef(name, unit, definition, topic)
     REGISTRY[name] = d
     return d
@@ -59,9 +66,14 @@ for _t in ("opportunities", "stage_history", "leads", "orders", "marketing_spend
     define(f"date_max_{_t}", "date", f"Latest date in {_t} (its main date column), ISO format.", "data")
 
 # --- funnel (issue 3) ---------------------------------------------------------------------------
+def _win_rate_definition() -> str:
+    from .funnel.stages import CLOSED_WIN_RATE
+
+    return CLOSED_WIN_RATE.format(closed="closed deals (all close periods)") + "; 95% Wilson interval."
+
+
 for _name, _unit, _def in (
-    ("win_rate", "rate", "won / (won + lost) among closed deals (all close periods); open deals excluded; "
-                         "95% Wilson interval."),
+    ("win_rate", "rate", _win_rate_definition),
     ("deals_won", "deals", "Deals whose current stage is a won stage of the stage model."),
     ("deals_lost", "deals", "Deals whose current stage is a lost stage of the stage model."),
     ("deals_open", "deals", "Deals in an open stage at the as-of date."),

@@ -220,6 +220,25 @@ def sales_cycle(opportunities, *, as_of=None, by=None, stages: StageModel | None
     opps, _, stages, as_of = resolve(opportunities, stages=stages, as_of=as_of)
     by = as_list(by)
     counts, as_of, dropped = cycle_counts(opps, as_of=as_of, by=by, stages=stages)
+    rows, curves = [], []
+    groups = counts.groupby(by, sort=True, dropna=False) if by else ([((), counts)] if len(counts) else [])
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        r, curve = _segment_cycle(dict(zip(by, key, strict=True)), g, n_boot=n_boot, seed=seed, level=level,
+                                  detail=detail)
+        rows.append(r)
+        curves.append(curve)
+    summary = pd.DataFrame(rows, columns=by + SUMMARY_COLUMNS)
+    for c in ("deals", "won", "lost", "open"):
+        summary[c] = summary[c].astype("int64")
+    curve_df = (pd.concat(curves, ignore_index=True) if curves else
+                pd.DataFrame(columns=by + ["days", "cif_won", "cif_won_ci_low", "cif_won_ci_high", "cif_lost", "at_risk"]))
+    logrank = _logrank(counts, by) if detail and by and len(summary) >= 2 and (counts["event"] == 1).any() else None
+    return SalesCycle(sort_out(summary, by), sort_out(curve_df, by + ["days"]), logrank, counts, tuple(by), as_of,
+                      tuple(_cycle_notes(dropped)))
+
+
+def _cycle_notes(dropped: dict) -> list[str]:
     notes = ["Open deals are censored at the as-of date; lost deals are a competing outcome (Aalen–Johansen).",
              "median_days_to_win is the median among deals that eventually win (cumulative incidence normalised "
              "by the eventual win probability); the interval is a bootstrap over deals."]
@@ -227,75 +246,85 @@ def sales_cycle(opportunities, *, as_of=None, by=None, stages: StageModel | None
         notes.append(f"{dropped['no_dates']} deal(s) without created/close dates were left out.")
     if dropped["negative"]:
         notes.append(f"{dropped['negative']} deal(s) closed before they were created were left out.")
-    rows, curves = [], []
-    groups = counts.groupby(by, sort=True, dropna=False) if by else ([((), counts)] if len(counts) else [])
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        seg = dict(zip(by, key, strict=True))
-        days, ev, n = g["days"].to_numpy(), g["event"].to_numpy(), g["n"].to_numpy()
-        won_n, lost_n, open_n = (int(n[ev == e].sum()) for e in (1, 2, 0))
-        r = {**seg, "deals": int(n.sum()), "won": won_n, "lost": lost_n, "open": open_n}
-        times, cif1, cif2, at_risk = aalen_johansen(days, ev, n)
-        r["win_probability"] = float(cif1[-1]) if len(cif1) else np.nan
-        r["median_days_to_win"] = median_days_to_win(times, cif1) if len(times) else np.nan
-        r["ci_low"] = r["ci_high"] = np.nan
-        if n_boot and won_n:
-            rng = np.random.default_rng(seed)
-            boot = rng.multinomial(int(n.sum()), n / n.sum(), size=int(n_boot))
-            _, b1, _, _ = aalen_johansen(days, ev, boot)
-            meds = median_days_to_win(times, b1)
-            meds = meds[~np.isnan(meds)]
-            if len(meds):
-                r["ci_low"], r["ci_high"] = (float(np.quantile(meds, q, method="inverted_cdf"))
-                                            for q in ((1 - level) / 2, (1 + level) / 2))
-        cif_lo = cif_hi = np.full(len(times), np.nan)
-        r["km_median_days_to_close"] = r["km_ci_low"] = r["km_ci_high"] = np.nan
-        if detail and won_n + lost_n:
-            from lifelines import AalenJohansenFitter, KaplanMeierFitter
-            from lifelines.utils import median_survival_times
+    return notes
 
-            # won just before lost on the same day (exact for ties, no jitter); +1 day keeps every event after
-            # lifelines' first event-table row, whose cumulative incidence it sets to 0
-            dur = days + 1.0 + np.where(ev == 1, -_EPS, 0.0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                aj = AalenJohansenFitter(calculate_variance=won_n > 0, alpha=1 - level).fit(
-                    dur, ev, event_of_interest=1, weights=n)
-                km = KaplanMeierFitter(alpha=1 - level).fit(days, event_observed=(ev > 0).astype(int), weights=n)
-            if won_n:
-                grid = np.searchsorted(aj.cumulative_density_.index.to_numpy(), times + 1.5, side="right") - 1
-                cif1 = aj.cumulative_density_.iloc[grid, 0].to_numpy()
-                ci = aj.confidence_interval_.iloc[grid]
-                cif_lo, cif_hi = ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy()
-            r["km_median_days_to_close"] = float(km.median_survival_time_)
-            kci = median_survival_times(km.confidence_interval_)
-            r["km_ci_low"], r["km_ci_high"] = float(kci.iloc[0, 0]), float(kci.iloc[0, 1])
-        w = ev == 1
-        r["naive_won_mean_days"] = float(np.average(days[w], weights=n[w])) if won_n else np.nan
-        r["naive_won_median_days"] = _wmedian(days[w], n[w]) if won_n else np.nan
-        r["naive_label"] = NAIVE_LABEL
-        rows.append(r)
-        curves.append(pd.DataFrame({**seg, "days": times.astype("int64"), "cif_won": cif1, "cif_won_ci_low": cif_lo,
-                                    "cif_won_ci_high": cif_hi, "cif_lost": cif2, "at_risk": at_risk.astype("int64")}))
-    summary = pd.DataFrame(rows, columns=by + SUMMARY_COLUMNS)
-    for c in ("deals", "won", "lost", "open"):
-        summary[c] = summary[c].astype("int64")
-    curve_df = (pd.concat(curves, ignore_index=True) if curves else
-                pd.DataFrame(columns=by + ["days", "cif_won", "cif_won_ci_low", "cif_won_ci_high", "cif_lost", "at_risk"]))
-    logrank = None
-    if detail and by and len(summary) >= 2 and (counts["event"] == 1).any():
-        from lifelines.statistics import multivariate_logrank_test
 
-        labels = counts[by].astype(str).agg(" | ".join, axis=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = multivariate_logrank_test(counts["days"], labels, (counts["event"] == 1).astype(int),
-                                            weights=counts["n"])
-        logrank = pd.DataFrame([{"test": f"log-rank, time to win (lost and open censored) across {', '.join(by)}",
-                                 "statistic": float(res.test_statistic), "p_value": float(res.p_value),
-                                 "dof": int(res.degrees_of_freedom)}])
-    return SalesCycle(sort_out(summary, by), sort_out(curve_df, by + ["days"]), logrank, counts, tuple(by), as_of,
-                      tuple(notes))
+def _segment_cycle(seg: dict, g: pd.DataFrame, *, n_boot: int, seed: int, level: float, detail: bool
+                   ) -> tuple[dict, pd.DataFrame]:
+    """One segment's summary row and curves from its (days, event, n) counts."""
+    days, ev, n = g["days"].to_numpy(), g["event"].to_numpy(), g["n"].to_numpy()
+    won_n, lost_n, open_n = (int(n[ev == e].sum()) for e in (1, 2, 0))
+    r = {**seg, "deals": int(n.sum()), "won": won_n, "lost": lost_n, "open": open_n}
+    times, cif1, cif2, at_risk = aalen_johansen(days, ev, n)
+    r["win_probability"] = float(cif1[-1]) if len(cif1) else np.nan
+    r["median_days_to_win"] = median_days_to_win(times, cif1) if len(times) else np.nan
+    r["ci_low"] = r["ci_high"] = np.nan
+    if n_boot and won_n:
+        r["ci_low"], r["ci_high"] = _bootstrap_median(days, ev, n, times, n_boot=n_boot, seed=seed, level=level)
+    cif_lo = cif_hi = np.full(len(times), np.nan)
+    r["km_median_days_to_close"] = r["km_ci_low"] = r["km_ci_high"] = np.nan
+    if detail and won_n + lost_n:
+        cif1, cif_lo, cif_hi, km = _lifelines_fits(days, ev, n, times, cif1, won_n=won_n, level=level)
+        r.update(km)
+    w = ev == 1
+    r["naive_won_mean_days"] = float(np.average(days[w], weights=n[w])) if won_n else np.nan
+    r["naive_won_median_days"] = _wmedian(days[w], n[w]) if won_n else np.nan
+    r["naive_label"] = NAIVE_LABEL
+    curve = pd.DataFrame({**seg, "days": times.astype("int64"), "cif_won": cif1, "cif_won_ci_low": cif_lo,
+                          "cif_won_ci_high": cif_hi, "cif_lost": cif2, "at_risk": at_risk.astype("int64")})
+    return r, curve
+
+
+def _bootstrap_median(days, ev, n, times, *, n_boot: int, seed: int, level: float) -> tuple[float, float]:
+    """Bootstrap interval of the median days to win (deals resampled); NaNs when no resample has a median."""
+    rng = np.random.default_rng(seed)
+    boot = rng.multinomial(int(n.sum()), n / n.sum(), size=int(n_boot))
+    _, b1, _, _ = aalen_johansen(days, ev, boot)
+    meds = median_days_to_win(times, b1)
+    meds = meds[~np.isnan(meds)]
+    if not len(meds):
+        return np.nan, np.nan
+    lo, hi = (float(np.quantile(meds, q, method="inverted_cdf")) for q in ((1 - level) / 2, (1 + level) / 2))
+    return lo, hi
+
+
+def _lifelines_fits(days, ev, n, times, cif1, *, won_n: int, level: float):
+    """lifelines' Aalen–Johansen (pointwise band of the win curve) and Kaplan–Meier (median days to close):
+    ``(cif_won, band low, band high, {km_median_days_to_close, km_ci_low, km_ci_high})``."""
+    from lifelines import AalenJohansenFitter, KaplanMeierFitter
+    from lifelines.utils import median_survival_times
+
+    cif_lo = cif_hi = np.full(len(times), np.nan)
+    # won just before lost on the same day (exact for ties, no jitter); +1 day keeps every event after
+    # lifelines' first event-table row, whose cumulative incidence it sets to 0
+    dur = days + 1.0 + np.where(ev == 1, -_EPS, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        aj = AalenJohansenFitter(calculate_variance=won_n > 0, alpha=1 - level).fit(
+            dur, ev, event_of_interest=1, weights=n)
+        km = KaplanMeierFitter(alpha=1 - level).fit(days, event_observed=(ev > 0).astype(int), weights=n)
+    if won_n:
+        grid = np.searchsorted(aj.cumulative_density_.index.to_numpy(), times + 1.5, side="right") - 1
+        cif1 = aj.cumulative_density_.iloc[grid, 0].to_numpy()
+        ci = aj.confidence_interval_.iloc[grid]
+        cif_lo, cif_hi = ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy()
+    kci = median_survival_times(km.confidence_interval_)
+    return cif1, cif_lo, cif_hi, {"km_median_days_to_close": float(km.median_survival_time_),
+                                  "km_ci_low": float(kci.iloc[0, 0]), "km_ci_high": float(kci.iloc[0, 1])}
+
+
+def _logrank(counts: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Cause-specific log-rank test of time to win across the ``by`` segments (lost and open censored)."""
+    from lifelines.statistics import multivariate_logrank_test
+
+    labels = counts[by].astype(str).agg(" | ".join, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = multivariate_logrank_test(counts["days"], labels, (counts["event"] == 1).astype(int),
+                                        weights=counts["n"])
+    return pd.DataFrame([{"test": f"log-rank, time to win (lost and open censored) across {', '.join(by)}",
+                          "statistic": float(res.test_statistic), "p_value": float(res.p_value),
+                          "dof": int(res.degrees_of_freedom)}])
 
 
 def _wmedian(values, weights) -> float:

@@ -58,8 +58,12 @@ __all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WIN_RATE_D
 
 FUNNEL_TYPES = ("any_path", "in_order")
 
+# The closed win rate, written once: win_rate scopes it to the deals closed in each period, the KPI registry
+# (salesops_kit.kpis, "win_rate") to the closed deals of all periods.
+CLOSED_WIN_RATE = "won / (won + lost) among {closed}; open deals excluded"
+
 WIN_RATE_DEFINITIONS = {
-    "closed": "won / (won + lost) among deals closed in the period (close_date); open deals excluded",
+    "closed": CLOSED_WIN_RATE.format(closed="deals closed in the period (close_date)"),
     "created": "won / all deals created in the cohort period (created_date); open deals count as not won",
 }
 
