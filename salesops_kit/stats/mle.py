@@ -49,7 +49,7 @@ def compress_rows(*cols, weights=None):
     return tuple(uniq[:, j] for j in range(uniq.shape[1])), wsum
 
 
-def _dot(u, v) -> float:
+def dot(u, v) -> float:
     """Σ u·v without BLAS (a 1-D BLAS ddot is slow when its threads compete for few cores)."""
     return float(np.add.reduce(np.multiply(u, v)))
 
@@ -105,7 +105,7 @@ def _fixed_metric_newton(fun_grad, theta, H, *, bound, tol=1e-9, max_iter=30):
     return theta, False
 
 
-def _maximise(fun_grad, x0, *, bound=25.0, H0=None):
+def maximise(fun_grad, x0, *, bound=25.0, H0=None):
     """Minimise a mean negative log-likelihood in log-parameter space, then Newton-polish.
 
     Large inputs start from a subsample fit (``H0`` its Hessian) with fixed-metric Newton steps;
@@ -165,7 +165,7 @@ def _maximise(fun_grad, x0, *, bound=25.0, H0=None):
     return theta, converged, message, H
 
 
-def _warm_start(make_fg, cols, w, x0, *, max_rows: int = 20000):
+def warm_start(make_fg, cols, w, x0, *, max_rows: int = 20000):
     """Start point and Hessian from a fit on a deterministic subsample of the compressed rows
     (inputs with more than ``2 * max_rows`` distinct rows only); ``(x0, None)`` otherwise."""
     n = len(w)
@@ -231,7 +231,7 @@ class FittedModel(Result):
         return f"<p>{escape_html(self.headline())}</p>" + self.summary().round(6).to_html(index=False)
 
 
-def _build(cls, model, names, theta, shift, converged, message, H_mean, total_w, n_patterns, ll, **extra):
+def build_fit(cls, model, names, theta, shift, converged, message, H_mean, total_w, n_patterns, ll, **extra):
     """Assemble a fitted object from log-parameters (``shift`` rescales to the input time unit)."""
     theta_nat = theta + shift
     params = pd.Series(np.exp(theta_nat), index=names, dtype=float)

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import special
 from scipy import stats as _st
 
-from ..stats.mle import FittedModel, _build, _dot, _maximise, _warm_start, compress_rows
+from ..stats.mle import FittedModel, build_fit, compress_rows, dot, maximise, warm_start
 from ..tools.results import Result
 from ..tools.validation import check_option, require_columns
 
@@ -83,17 +83,17 @@ class _BGNBDLik:
         da_u = dg(a + b) - dg(a + b + ux)
         db_u = dg(a + b) + dg(b + ux) - dg(b) - dg(a + b + ux)
         lal = np.log(al)
-        ll = _dot(self.wu, A12) + self.W * r * lal
-        dr = _dot(self.wu, dr_u) + self.W * lal
+        ll = dot(self.wu, A12) + self.W * r * lal
+        dr = dot(self.wu, dr_u) + self.W * lal
         dal = self.W * r / al
-        da = _dot(self.wu, da_u)
-        db = _dot(self.wu, db_u)
+        da = dot(self.wu, da_u)
+        db = dot(self.wu, db_u)
         # x = 0: log-likelihood term -r log(alpha + T)
         if len(self.T0):
             lat0 = np.log(al + self.T0)
-            ll -= r * _dot(self.w0, lat0)
-            dr -= _dot(self.w0, lat0)
-            dal -= r * _dot(self.w0, 1.0 / (al + self.T0))
+            ll -= r * dot(self.w0, lat0)
+            dr -= dot(self.w0, lat0)
+            dal -= r * dot(self.w0, 1.0 / (al + self.T0))
         if len(self.x):
             x, w = self.x, self.w
             rx = r + x
@@ -104,11 +104,11 @@ class _BGNBDLik:
             L = A3 + np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d)))
             w4 = special.expit(d)
             w3 = 1.0 - w4
-            ll += _dot(w, L)
-            dr -= _dot(w, w3 * lat + w4 * latx)
-            dal -= _dot(w, rx * (w3 / (al + self.T) + w4 / (al + self.tx)))
-            da += _dot(w, w4) / a
-            db -= _dot(w, w4 / (b + x - 1.0))
+            ll += dot(w, L)
+            dr -= dot(w, w3 * lat + w4 * latx)
+            dal -= dot(w, rx * (w3 / (al + self.T) + w4 / (al + self.tx)))
+            da += dot(w, w4) / a
+            db -= dot(w, w4 / (b + x - 1.0))
         return float(ll), np.array([dr * r, dal * al, da * a, db * b])
 
 
@@ -208,11 +208,11 @@ def fit_bgnbd(frequency, recency, T, *, weights=None, initial_params=None) -> BG
         p0 = np.asarray(initial_params, dtype=float).copy()
         p0[1] *= scale
         x0 = np.log(p0)
-    x0, H0 = _warm_start(make_fg, (x, txs, Ts), w, x0)
-    theta, conv, msg, H = _maximise(make_fg(x, txs, Ts, w), x0, H0=H0)
+    x0, H0 = warm_start(make_fg, (x, txs, Ts), w, x0)
+    theta, conv, msg, H = maximise(make_fg(x, txs, Ts, w), x0, H0=H0)
     shift = np.array([0.0, -np.log(scale), 0.0, 0.0])
     ll, _ = _BGNBDLik(x, tx, T, w)(theta + shift)
-    return _build(BGNBDFit, "BG/NBD", ["r", "alpha", "a", "b"], theta, shift, conv, msg, H, total, len(x), ll)
+    return build_fit(BGNBDFit, "BG/NBD", ["r", "alpha", "a", "b"], theta, shift, conv, msg, H, total, len(x), ll)
 
 
 # --- Gamma-Gamma ----------------------------------------------------------------------------------------
@@ -227,8 +227,8 @@ class _GGLik:
         self.wu = np.bincount(inv, weights=w, minlength=len(self.ux))
         self.W = w.sum()
         lm, lx = np.log(m), np.log(x)
-        self.c_p = _dot(w, x * (lm + lx))  # Σ w x (log m + log x)
-        self.c_m = _dot(w, lm)  # Σ w log m
+        self.c_p = dot(w, x * (lm + lx))  # Σ w x (log m + log x)
+        self.c_m = dot(w, lm)  # Σ w log m
         self.x, self.xm, self.w, self.wx = x, x * m, w, w * x
 
     def __call__(self, lp):
@@ -238,12 +238,12 @@ class _GGLik:
         g_u = gl(pu + q) - gl(pu) - gl(q)
         xmv = self.xm + v
         lxm = np.log(xmv)
-        s_wl = _dot(self.w, lxm)
-        s_wxl = _dot(self.wx, lxm)
-        ll = _dot(self.wu, g_u) + self.W * q * np.log(v) + p * self.c_p - self.c_m - p * s_wxl - q * s_wl
-        dp = _dot(self.wu, ux * (dg(pu + q) - dg(pu))) + self.c_p - s_wxl
-        dq = _dot(self.wu, dg(pu + q) - dg(q)) + self.W * np.log(v) - s_wl
-        dv = self.W * q / v - _dot(self.w, (p * self.x + q) / xmv)
+        s_wl = dot(self.w, lxm)
+        s_wxl = dot(self.wx, lxm)
+        ll = dot(self.wu, g_u) + self.W * q * np.log(v) + p * self.c_p - self.c_m - p * s_wxl - q * s_wl
+        dp = dot(self.wu, ux * (dg(pu + q) - dg(pu))) + self.c_p - s_wxl
+        dq = dot(self.wu, dg(pu + q) - dg(q)) + self.W * np.log(v) - s_wl
+        dv = self.W * q / v - dot(self.w, (p * self.x + q) / xmv)
         return float(ll), np.array([dp * p, dq * q, dv * v])
 
 
@@ -319,11 +319,11 @@ def fit_gamma_gamma(frequency, monetary_value, *, weights=None, initial_params=N
         return fg
 
     x0 = np.zeros(3) if initial_params is None else np.log(np.asarray(initial_params, dtype=float))
-    x0, H0 = _warm_start(make_fg, (x, m), w, x0)
+    x0, H0 = warm_start(make_fg, (x, m), w, x0)
     lik = _GGLik(x, m, w)
-    theta, conv, msg, H = _maximise(make_fg(x, m, w), x0, H0=H0)
+    theta, conv, msg, H = maximise(make_fg(x, m, w), x0, H0=H0)
     ll, _ = lik(theta)
-    return _build(GammaGammaFit, "Gamma-Gamma", ["p", "q", "gamma"], theta, np.zeros(3), conv, msg, H, total,
+    return build_fit(GammaGammaFit, "Gamma-Gamma", ["p", "q", "gamma"], theta, np.zeros(3), conv, msg, H, total,
                   len(x), ll)
 
 

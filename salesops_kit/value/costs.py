@@ -30,7 +30,7 @@ from ..tools.exceptions import MissingColumnsError
 from ..tools.results import Result
 from ..tools.validation import check_option
 from . import clv as _clv
-from .customers import _collect, _days, _frame, _ts, customer_table, rfm_summary
+from .customers import as_day, collect_pandas, customer_table, in_days, lazy_table, rfm_summary
 
 __all__ = ["cac", "new_customers", "predictive_ltv", "unit_economics", "UnitEconomics", "cost_of_sales", "kpi_rows"]
 
@@ -42,7 +42,7 @@ def _acquisitions(customers_or_orders, as_of=None) -> pd.DataFrame:
     if "order_date" in names:
         return customer_table(customers_or_orders, as_of=as_of)
     if {"customer_id", "first_order", "channel"} <= set(names):
-        c = _collect(_frame(customers_or_orders, ["customer_id", "first_order", "channel"]))
+        c = collect_pandas(lazy_table(customers_or_orders, ["customer_id", "first_order", "channel"]))
         return c.assign(first_order=pd.to_datetime(c["first_order"]))
     raise MissingColumnsError("cac: pass orders (customer_id, order_date, amount[, channel]) or a customer table "
                               f"(customer_id, first_order, channel); found columns {names}.", table="orders",
@@ -91,12 +91,12 @@ def cac(spend, customers_or_orders, *, by: str | None = "channel", period: str =
     new_customers_3m, cac_3m, cac_3m_reason``; every period from the first to the last with spend
     or acquisitions (up to ``as_of``), sorted.
     """
-    s = _collect(_frame(spend, ["month", "channel", "spend"], table="marketing_spend"))
+    s = collect_pandas(lazy_table(spend, ["month", "channel", "spend"], table="marketing_spend"))
     cols = ["scope", "channel", "period", "spend", "marketing_spend", "sales_spend", "new_customers", "cac",
             "cac_reason", "spend_3m", "new_customers_3m", "cac_3m", "cac_3m_reason"]
     s["period"] = _period(s["month"], period)
     if as_of is not None:
-        s = s[s["period"] <= _period(pd.Series([_ts(as_of)]), period).iloc[0]]
+        s = s[s["period"] <= _period(pd.Series([as_day(as_of)]), period).iloc[0]]
     ct = s["cost_type"].astype(str).str.lower() if "cost_type" in s else pd.Series("marketing", index=s.index)
     s = s.assign(channel=s["channel"].astype(str), marketing_spend=np.where(ct == "sales", 0.0, s["spend"]),
                  sales_spend=np.where(ct == "sales", s["spend"], 0.0))
@@ -149,9 +149,9 @@ def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_disc
         in ``df.attrs["curve"]`` (``channel, month, cumulative_margin``); the dict holds the fits
         (``bgnbd``, ``gamma_gamma``) and margin rates per channel.
     """
-    f = _frame(orders, ["customer_id", "order_date", "amount"])
+    f = lazy_table(orders, ["customer_id", "order_date", "amount"])
     names = f.collect_schema().names()
-    end = _ts(as_of) or _ts(_collect(f.select(nw.col("order_date").max()))["order_date"].iloc[0])
+    end = as_day(as_of) or as_day(collect_pandas(f.select(nw.col("order_date").max()))["order_date"].iloc[0])
     ct = customer_table(orders, as_of=end)
     rfm = rfm_summary(f.filter(nw.col("order_date") < nw.lit(end + pd.Timedelta(days=1))), calibration_end=end,
                       freq="W").set_index("customer_id").reindex(ct["customer_id"])
@@ -170,8 +170,8 @@ def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_disc
         nw.col("customer_id"), nw.col("order_date"),
         (nw.col("margin") if has_margin else nw.col("amount")).cast(nw.Float64).alias("value"))
     firsts = o.group_by("customer_id").agg(nw.col("order_date").min().alias("_first"))
-    o = _collect(o.join(firsts, on="customer_id")
-                 .with_columns(k=(_days(nw.col("order_date") - nw.col("_first")) / (WEEKS_PER_MONTH * 7)).floor())
+    o = collect_pandas(o.join(firsts, on="customer_id")
+                 .with_columns(k=(in_days(nw.col("order_date") - nw.col("_first")) / (WEEKS_PER_MONTH * 7)).floor())
                  .filter(nw.col("k") < horizon_months)
                  .group_by("customer_id", "k").agg(nw.col("value").sum()))
     o["k"] = o["k"].astype(int)
@@ -242,16 +242,16 @@ def cost_of_sales(spend, orders, *, start=None, end=None, by: str | None = "chan
     Sales cost is the spend with ``cost_type == "sales"``; revenue is the order amount of the
     channel's customers. Returns ``segment, sales_cost, revenue, cost_of_sales_ratio, reason``.
     """
-    s = _collect(_frame(spend, ["month", "channel", "spend"], table="marketing_spend"))
-    o = _collect(_frame(orders, ["order_date", "amount"]).select(
+    s = collect_pandas(lazy_table(spend, ["month", "channel", "spend"], table="marketing_spend"))
+    o = collect_pandas(lazy_table(orders, ["order_date", "amount"]).select(
         nw.col("order_date"), nw.col("amount").cast(nw.Float64),
         *([nw.col("channel").cast(nw.String)] if "channel" in nw.from_native(orders).collect_schema().names() else [])))
     sm = pd.to_datetime(s["month"])
     if start is not None:
-        lo = _ts(start)
+        lo = as_day(start)
         s, o = s[sm >= lo.to_period("M").to_timestamp()], o[o["order_date"] >= lo]
     if end is not None:
-        hi = _ts(end) + pd.Timedelta(days=1)
+        hi = as_day(end) + pd.Timedelta(days=1)
         s, o = s[pd.to_datetime(s["month"]) < hi], o[o["order_date"] < hi]
     has_ct = "cost_type" in s
     sales = s[s["cost_type"].astype(str).str.lower() == "sales"] if has_ct else s.iloc[0:0]
@@ -370,14 +370,14 @@ def unit_economics(orders, spend, *, as_of=None, start=None, end=None, horizon_m
     :func:`predictive_ltv`; the LTV:CAC interval is a percentile bootstrap over the channel's new
     customers (spend treated as known).
     """
-    s = _collect(_frame(spend, ["month", "channel", "spend"], table="marketing_spend"))
+    s = collect_pandas(lazy_table(spend, ["month", "channel", "spend"], table="marketing_spend"))
     ltv, models = predictive_ltv(orders, as_of=as_of, horizon_months=horizon_months,
                                  monthly_discount_rate=monthly_discount_rate, margin_rate=margin_rate)
     as_of_ts = models["as_of"]
     months = pd.to_datetime(s["month"]).dt.to_period("M").dt.to_timestamp()
-    lo = _ts(start) or (months.min() if len(months) else as_of_ts.to_period("M").to_timestamp())
+    lo = as_day(start) or (months.min() if len(months) else as_of_ts.to_period("M").to_timestamp())
     last_complete = (as_of_ts + pd.Timedelta(days=1)).to_period("M").to_timestamp() - pd.Timedelta(days=1)
-    hi = _ts(end) or last_complete
+    hi = as_day(end) or last_complete
     cm = cac(s, ltv[["customer_id", "first_order", "channel"]], period="M", as_of=hi)
     new = ltv[(ltv["first_order"] >= lo) & (ltv["first_order"] < hi + pd.Timedelta(days=1))]
     sw = s[(months >= lo.to_period("M").to_timestamp()) & (months <= hi)]
@@ -419,7 +419,7 @@ def unit_economics(orders, spend, *, as_of=None, start=None, end=None, horizon_m
                      "ltv": lv, "ltv_ci_low": llo, "ltv_ci_high": lhi, "ltv_cac": ratio, "ltv_cac_ci_low": rlo,
                      "ltv_cac_ci_high": rhi, "ltv_cac_reason": why, "margin_rate": mrate, "monthly_margin": mm,
                      "payback_months": pb, "payback_reason": pwhy, "breakeven_month": be})
-    settings = {"as_of": _ts(as_of), "start": _ts(start), "end": _ts(end), "horizon_months": horizon_months,
+    settings = {"as_of": as_day(as_of), "start": as_day(start), "end": as_day(end), "horizon_months": horizon_months,
                 "monthly_discount_rate": monthly_discount_rate, "margin_rate": margin_rate, "n_boot": n_boot,
                 "seed": seed}
     return UnitEconomics(table=pd.DataFrame(rows), customers=ltv, curve=ltv.attrs["curve"], monthly_cac=cm,
@@ -435,16 +435,16 @@ def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.0
     :func:`unit_economics` on ``ds`` already computed (notebook 02 passes its own); it is used when it was
     called with the arguments this function would use, and computed here otherwise.
     """
-    from .customers import _max_date, cohort_retention, repeat_purchase_rate, retention_at, simple_clv
+    from .customers import cohort_retention, max_date, repeat_purchase_rate, retention_at, simple_clv
 
     orders = getattr(ds, "orders", None)
     if orders is None:
         return []
-    of = _frame(orders, ["customer_id", "order_date", "amount"])  # any engine (pandas, Polars, DuckDB)
-    last = _max_date(of, "order_date")
+    of = lazy_table(orders, ["customer_id", "order_date", "amount"])  # any engine (pandas, Polars, DuckDB)
+    last = max_date(of, "order_date")
     if last is None:  # no orders
         return []
-    as_of = _ts(ds.as_of) if getattr(ds, "as_of", None) is not None else None
+    as_of = as_day(ds.as_of) if getattr(ds, "as_of", None) is not None else None
     by = "channel" if "channel" in of.collect_schema().names() else None
     rows: list[dict] = []
 

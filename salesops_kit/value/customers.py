@@ -30,28 +30,33 @@ TIME_UNITS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 _DAY_NS = 86400.0
 
 
-def _frame(orders, need, *, table="orders"):
-    f = nw.from_native(orders)
+def lazy_table(native, need, *, table="orders"):
+    """``native`` (pandas, Polars, DuckDB, ...) as a narwhals LazyFrame, after checking it has the ``need`` columns."""
+    f = nw.from_native(native)
     require_columns(f, need, table=table)
     return f.lazy() if hasattr(f, "lazy") else f
 
 
-def _collect(f) -> pd.DataFrame:
+def collect_pandas(f) -> pd.DataFrame:
+    """A narwhals frame as a new pandas frame."""
     if hasattr(f, "collect"):
         f = f.collect()
     return f.to_pandas().copy(deep=False)  # never hand back (and later modify) the caller's frame
 
 
-def _ts(v) -> pd.Timestamp | None:
+def as_day(v) -> pd.Timestamp | None:
+    """A date as a midnight Timestamp (None stays None)."""
     return None if v is None else pd.Timestamp(v).normalize()
 
 
-def _days(expr):
+def in_days(expr):
+    """A duration expression in days."""
     return expr.dt.total_seconds() / _DAY_NS
 
 
-def _max_date(f, col) -> pd.Timestamp | None:
-    d = _collect(f.select(nw.col(col).max().alias("m")))
+def max_date(f, col) -> pd.Timestamp | None:
+    """The latest date of ``col`` (midnight), or None when there is none."""
+    d = collect_pandas(f.select(nw.col(col).max().alias("m")))
     return None if d.empty or pd.isna(d["m"].iloc[0]) else pd.Timestamp(d["m"].iloc[0]).normalize()
 
 
@@ -86,9 +91,9 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
     """
     check_option("freq", freq, sorted(TIME_UNITS))
     unit = TIME_UNITS[freq]
-    f = _frame(orders, [customer_col, date_col, amount_col])
-    cal = _ts(calibration_end) or _max_date(f, date_col)
-    hold = _ts(holdout_end)
+    f = lazy_table(orders, [customer_col, date_col, amount_col])
+    cal = as_day(calibration_end) or max_date(f, date_col)
+    hold = as_day(holdout_end)
     if hold is not None and hold <= cal:
         raise ValueError(f"holdout_end ({hold.date()}) must be after calibration_end ({cal.date()}).")
     cols = ["customer_id", "frequency", "recency", "T", "monetary_value", "first_purchase", "last_purchase",
@@ -123,12 +128,12 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
         cust = calib.group_by("customer_id").agg(*aggs, nw.col("amount").first(order_by="day").alias("first_amount"))
     cust = cust.with_columns(frequency=nw.col("purchases") - 1)
     if not spark:  # (Spark has no duration-to-seconds in narwhals: computed below on the per-customer rows)
-        cust = cust.with_columns(recency=_days(nw.col("last_purchase") - nw.col("first_purchase")) / unit,
-                                 T=_days(nw.lit(cal) - nw.col("first_purchase")) / unit)
+        cust = cust.with_columns(recency=in_days(nw.col("last_purchase") - nw.col("first_purchase")) / unit,
+                                 T=in_days(nw.lit(cal) - nw.col("first_purchase")) / unit)
     cust = (cust.with_columns(monetary_value=nw.when(nw.col("frequency") > 0)
                               .then((nw.col("revenue") - nw.col("first_amount")) / nw.col("frequency")).otherwise(0.0))
             .sort("customer_id"))
-    out = _collect(cust)
+    out = collect_pandas(cust)
     if spark:
         first, last = (pd.to_datetime(out[c]) for c in ("first_purchase", "last_purchase"))
         if first.dt.tz is not None:  # Spark hands timestamps back in its session time zone: keep the wall time
@@ -138,8 +143,9 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
     out["frequency"] = out["frequency"].astype(int)
     out["purchases"] = out["purchases"].astype(int)
     if hold is not None:
-        h = _collect(daily.filter((nw.col("day") > nw.lit(cal)) & (nw.col("day") < nw.lit(hold + pd.Timedelta(days=1))))
-                     .group_by("customer_id").agg(frequency_holdout=nw.len(), revenue_holdout=nw.col("amount").sum()))
+        in_holdout = (nw.col("day") > nw.lit(cal)) & (nw.col("day") < nw.lit(hold + pd.Timedelta(days=1)))
+        h = collect_pandas(daily.filter(in_holdout).group_by("customer_id")
+                           .agg(frequency_holdout=nw.len(), revenue_holdout=nw.col("amount").sum()))
         out = out.merge(h, on="customer_id", how="left")
         out["frequency_holdout"] = out["frequency_holdout"].fillna(0).astype(int)
         out["monetary_value_holdout"] = np.where(out["frequency_holdout"] > 0,
@@ -160,10 +166,10 @@ def customer_table(orders, *, as_of=None, customer_col: str = "customer_id", dat
 
     Returns columns ``customer_id, first_order, cohort_month, channel, orders, revenue, margin``.
     """
-    f = _frame(orders, [customer_col, date_col, amount_col])
+    f = lazy_table(orders, [customer_col, date_col, amount_col])
     names = f.collect_schema().names()
     if as_of is not None:
-        f = f.filter(nw.col(date_col) < nw.lit(_ts(as_of) + pd.Timedelta(days=1)))
+        f = f.filter(nw.col(date_col) < nw.lit(as_day(as_of) + pd.Timedelta(days=1)))
     sel = [nw.col(customer_col).alias("customer_id"), nw.col(date_col).alias("d"),
            nw.col(amount_col).cast(nw.Float64).alias("amount"),
            (nw.col(channel_col).cast(nw.String) if channel_col in names else nw.lit("(none)")).alias("channel"),
@@ -174,7 +180,7 @@ def customer_table(orders, *, as_of=None, customer_col: str = "customer_id", dat
                                          margin_n=nw.col("margin").count())
     ch = group_agg(o.join(agg.select("customer_id", "first_order"), on="customer_id")
                    .filter(nw.col("d") == nw.col("first_order")), ["customer_id"], str_min={"channel": "channel"})
-    out = _collect(agg.join(ch, on="customer_id", how="left"))
+    out = collect_pandas(agg.join(ch, on="customer_id", how="left"))
     cols = ["customer_id", "first_order", "cohort_month", "channel", "orders", "revenue", "margin"]
     if out.empty:
         return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c in ("first_order", "cohort_month") else float)
@@ -210,21 +216,21 @@ def repeat_purchase_rate(orders, *, window_start=None, window_end=None, by: str 
     repeat_purchase_rate, ci_low, ci_high`` (Wilson 95%), one row per segment, sorted.
     """
     need = [customer_col, date_col] + ([by] if by else [])
-    f = _frame(orders, need)
+    f = lazy_table(orders, need)
     if window_start is not None:
-        f = f.filter(nw.col(date_col) >= nw.lit(_ts(window_start)))
+        f = f.filter(nw.col(date_col) >= nw.lit(as_day(window_start)))
     if window_end is not None:
-        f = f.filter(nw.col(date_col) < nw.lit(_ts(window_end) + pd.Timedelta(days=1)))
+        f = f.filter(nw.col(date_col) < nw.lit(as_day(window_end) + pd.Timedelta(days=1)))
     f = f.select(nw.col(customer_col).alias("customer_id"), *([nw.col(by).cast(nw.String)] if by else []))
-    c = _collect(group_agg(f, ["customer_id"], nw.len().alias("n"), str_min={by: by} if by else None))
+    c = collect_pandas(group_agg(f, ["customer_id"], nw.len().alias("n"), str_min={by: by} if by else None))
     c["segment"] = _segment(c, by)
     g = c.groupby("segment", sort=True).agg(customers=("n", "size"), repeat_customers=("n", lambda s: int((s >= 2).sum())))
     g = g.reset_index()
     lo, hi = wilson_interval(g["repeat_customers"].to_numpy(), g["customers"].to_numpy())
     g["repeat_purchase_rate"] = np.where(g["customers"] > 0, g["repeat_customers"] / g["customers"].clip(lower=1), np.nan)
     g["ci_low"], g["ci_high"] = lo, hi
-    g["window_start"] = _ts(window_start)
-    g["window_end"] = _ts(window_end)
+    g["window_start"] = as_day(window_start)
+    g["window_end"] = as_day(window_end)
     return g[["segment", "window_start", "window_end", "customers", "repeat_customers", "repeat_purchase_rate",
               "ci_low", "ci_high"]]
 
@@ -275,8 +281,8 @@ def cohort_retention(orders, *, as_of=None, by: str | None = None, max_months: i
     from the customer's first order (e.g. ``"channel"``); ``segment`` is then ``channel=NAME``.
     """
     need = [customer_col, date_col, amount_col] + ([by] if by else [])
-    f = _frame(orders, need)
-    as_of_ts = _ts(as_of) or _max_date(f, date_col)
+    f = lazy_table(orders, need)
+    as_of_ts = as_day(as_of) or max_date(f, date_col)
     cols = ["segment", "cohort_month", "month", "cohort_size", "active_customers", "retention", "ci_low", "ci_high",
             "revenue", "revenue_per_customer", "cumulative_revenue_per_customer", "complete"]
     if as_of_ts is None:
@@ -291,7 +297,7 @@ def cohort_retention(orders, *, as_of=None, by: str | None = None, max_months: i
         segs = group_agg(j.filter(nw.col("mi") == nw.col("c0")), ["customer_id"], str_min={"seg": "seg"})
         j = j.drop("seg").join(segs, on="customer_id")
     keys = ["c0", "m"] + (["seg"] if by else [])
-    cm = _collect(j.with_columns(m=nw.col("mi") - nw.col("c0")).group_by(*keys)
+    cm = collect_pandas(j.with_columns(m=nw.col("mi") - nw.col("c0")).group_by(*keys)
                   .agg(active_customers=nw.col("customer_id").n_unique(), revenue=nw.col("amount").sum()))
     if cm.empty:
         return CohortRetention(pd.DataFrame(columns=cols), as_of_ts)
@@ -352,8 +358,8 @@ def churn(orders, *, as_of=None, window_months: int = 12, by: str | None = None,
     expected_lifespan_years, reason`` (reason says why a rate is NaN).
     """
     need = [customer_col, date_col] + ([by] if by else [])
-    f = _frame(orders, need)
-    end = _ts(as_of) or _max_date(f, date_col)
+    f = lazy_table(orders, need)
+    end = as_day(as_of) or max_date(f, date_col)
     cols = ["segment", "window_months", "active_customers", "churned", "churn_rate", "ci_low", "ci_high",
             "expected_lifespan_years", "reason"]
     if end is None:
@@ -366,7 +372,7 @@ def churn(orders, *, as_of=None, window_months: int = 12, by: str | None = None,
         last=((nw.col(date_col) >= nw.lit(mid + one)) & (nw.col(date_col) < nw.lit(end + one))).cast(nw.Int64),
         **({"_seg": nw.col(by).cast(nw.String)} if by else {}))
     flags = flags.select(nw.col(customer_col).alias("customer_id"), "prev", "last", *(["_seg"] if by else []))
-    c = _collect(group_agg(flags, ["customer_id"], nw.col("prev").max(), nw.col("last").max(),
+    c = collect_pandas(group_agg(flags, ["customer_id"], nw.col("prev").max(), nw.col("last").max(),
                            str_min={by: "_seg"} if by else None))
     c["segment"] = _segment(c, by)
     c = c[c["prev"] == 1]
@@ -426,9 +432,9 @@ def simple_clv(orders, *, as_of=None, window_months: int = 12, margin_rate: floa
     :func:`churn`); margin rate = Σ margin / Σ amount (orders.margin), else ``margin_rate``, else 1
     (a revenue CLV, flagged). ``by`` (e.g. ``"channel"``) adds one row per segment.
     """
-    f = _frame(orders, ["customer_id", "order_date", "amount"])
+    f = lazy_table(orders, ["customer_id", "order_date", "amount"])
     names = f.collect_schema().names()
-    end = _ts(as_of) or _max_date(f, "order_date")
+    end = as_day(as_of) or max_date(f, "order_date")
     cols = ["segment", "active_customers", "orders", "revenue", "average_order_value", "purchases_per_year",
             "churn_rate", "expected_lifespan_years", "margin_rate", "clv", "reason"]
     if end is None:
@@ -442,7 +448,7 @@ def simple_clv(orders, *, as_of=None, window_months: int = 12, margin_rate: floa
     w = w.with_columns(_amt=nw.col("amount").cast(nw.Float64),
                        _mar=nw.col("margin").cast(nw.Float64) if has_margin else nw.lit(None, nw.Float64),
                        **{f"_s_{c}": nw.col(c).cast(nw.String) for c in seg_cols})
-    cust = _collect(group_agg(
+    cust = collect_pandas(group_agg(
         w, ["customer_id"], nw.len().alias("n"), nw.col("_amt").sum().alias("rev"), nw.col("_mar").sum().alias("mar"),
         nw.col("_mar").count().alias("mar_n"), str_min={c: f"_s_{c}" for c in seg_cols}))
     cust["mar"] = np.where(cust["mar_n"] > 0, cust["mar"], np.nan)
@@ -496,11 +502,11 @@ def survivors_by_period(orders, *, as_of=None, period_months: int = 3, periods: 
     Caveat: a live customer who simply has not ordered again yet counts as lost, so the last
     periods understate survival; contractual data (cancellations) has no such bias.
     """
-    f = _frame(orders, [customer_col, date_col])
-    end = _ts(as_of) or _max_date(f, date_col)
+    f = lazy_table(orders, [customer_col, date_col])
+    end = as_day(as_of) or max_date(f, date_col)
     if end is None:
         return pd.DataFrame(columns=["period", "survivors", "customers"])
-    c = _collect(f.filter(nw.col(date_col) < nw.lit(end + pd.Timedelta(days=1)))
+    c = collect_pandas(f.filter(nw.col(date_col) < nw.lit(end + pd.Timedelta(days=1)))
                  .group_by(nw.col(customer_col).alias("customer_id"))
                  .agg(nw.col(date_col).min().alias("first"), nw.col(date_col).max().alias("last")))
     first, last = pd.to_datetime(c["first"]), pd.to_datetime(c["last"])

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..stats.mle import FittedModel, _build, _dot, _maximise
+from ..stats.mle import FittedModel, build_fit, dot, maximise
 
 __all__ = ["SBGFit", "fit_sbg"]
 
@@ -26,14 +26,14 @@ def _sbg_ll_grad(lp, t, lost, alive_T, T):
     base = special.betaln(a, b)
     logp = special.betaln(a + 1, b + t - 1) - base
     logs = special.betaln(a, b + T) - base
-    ll = float(_dot(lost, logp) + alive_T * logs)
+    ll = float(dot(lost, logp) + alive_T * logs)
     dbase_a, dbase_b = dg(a) - dg(a + b), dg(b) - dg(a + b)
     dpa = dg(a + 1) - dg(a + b + t) - dbase_a
     dpb = dg(b + t - 1) - dg(a + b + t) - dbase_b
     dsa = dg(a) - dg(a + b + T) - dbase_a
     dsb = dg(b + T) - dg(a + b + T) - dbase_b
-    ga = _dot(lost, dpa) + alive_T * dsa
-    gb = _dot(lost, dpb) + alive_T * dsb
+    ga = dot(lost, dpa) + alive_T * dsa
+    gb = dot(lost, dpb) + alive_T * dsb
     return ll, np.array([ga * a, gb * b])
 
 
@@ -124,6 +124,6 @@ def fit_sbg(survivors, *, periods: int | None = None) -> SBGFit:
         ll, g = _sbg_ll_grad(lp, t, lost, n[-1], T)
         return -ll / total, -g / total
 
-    theta, conv, msg, H = _maximise(fg, np.zeros(2))
+    theta, conv, msg, H = maximise(fg, np.zeros(2))
     ll, _ = _sbg_ll_grad(theta, t, lost, n[-1], T)
-    return _build(SBGFit, "sBG", ["alpha", "beta"], theta, np.zeros(2), conv, msg, H, total, T, ll)
+    return build_fit(SBGFit, "sBG", ["alpha", "beta"], theta, np.zeros(2), conv, msg, H, total, T, ll)
