@@ -2,6 +2,7 @@
 members and backtests, working-day calendars and the bottom-up pipeline forecast."""
 
 from . import calendar, pipeline
+from .models import Forecast
 from .pipeline import AGE_BINS, PipelineForecast, pipeline_forecast
 from .seasonal import (
     BacktestResult,
@@ -17,6 +18,6 @@ from .seasonal import (
     total_interval,
 )
 
-__all__ = ["monthly_series", "bookings_series", "seasonal_profile", "SeasonalProfile", "forecast", "backtest",
-           "BacktestResult", "as_series", "findings", "kpi_rows", "pipeline_forecast", "PipelineForecast",
+__all__ = ["monthly_series", "bookings_series", "seasonal_profile", "SeasonalProfile", "forecast", "Forecast",
+           "backtest", "BacktestResult", "as_series", "findings", "kpi_rows", "pipeline_forecast", "PipelineForecast",
            "AGE_BINS", "calendar", "pipeline", "total_interval"]

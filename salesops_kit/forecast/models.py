@@ -32,7 +32,8 @@ from ..tools.results import Result
 from ..tools.validation import check_level, check_option, check_options
 from .members import Fitter, available, snaive, summarise
 
-__all__ = ["forecast", "backtest", "BacktestResult", "as_series", "season_length", "METHODS", "AUTO_MARGIN"]
+__all__ = ["forecast", "Forecast", "backtest", "BacktestResult", "as_series", "season_length", "METHODS",
+           "AUTO_MARGIN"]
 
 METHODS = ("seasonal_naive", "ets", "theta", "arima", "combo")
 AUTO_MARGIN = 0.30   # a single method must have >= 30% lower backtest MASE than the combination
@@ -92,6 +93,46 @@ class BacktestResult(Result):
 
     def _repr_html_(self) -> str:
         return f"<p>{html.escape(self.headline())}</p>" + self.table.round(4).to_html(index=False)
+
+
+@dataclass(frozen=True, repr=False)
+class Forecast(Result):
+    """Result of :func:`forecast`.
+
+    Attributes
+    ----------
+    table : DataFrame ``period`` (Timestamp), ``h``, ``mean``, ``lower_<L>``, ``upper_<L>`` per level (also
+        ``summary()``); its ``attrs`` repeat ``method``, ``reason`` and ``backtest`` so the frames of several
+        series still concatenate.
+    method : what produced it (the auto choice, a requested method or a fallback: naive, constant, none).
+    reason : why: the auto choice or a fallback (empty, zero, constant or short series).
+    backtest : auto's backtest summary as records ``method, mase, smape, coverage_<L>, n, rank``; None for
+        other methods.
+    level : the interval levels, in percent.
+    """
+
+    table: pd.DataFrame
+    method: str
+    reason: str
+    backtest: list | None = None
+    level: tuple[int, ...] = (80, 95)
+
+    def headline(self) -> str:
+        t = self.table
+        if t.empty:
+            return "No forecast: the series is empty."
+        txt = f"{len(t)} periods ahead by {self.method}: total {t['mean'].sum():,.0f}"
+        lv = min(self.level) if self.level else None
+        if lv is not None and f"lower_{lv}" in t and f"upper_{lv}" in t:
+            txt += (f" ({lv}% interval {t[f'lower_{lv}'].sum():,.0f}–{t[f'upper_{lv}'].sum():,.0f}, "
+                    "sum of the per-period bounds)")
+        return txt + "."
+
+    def plot(self, ax=None, *, history=None, **kwargs):
+        """Fan chart of the forecast, after ``history`` when given (:func:`salesops_kit.plots.plot_forecast_fan`)."""
+        from ..plots.forecast import plot_forecast_fan
+
+        return plot_forecast_fan(history, self, ax=ax, level=kwargs.pop("level", self.level), **kwargs)
 
 
 def _origins(n: int, horizon: int, folds: int, step: int, min_train: int) -> list[int]:
@@ -324,7 +365,7 @@ def backtest(series, *, horizon: int = 12, folds: int = 3, step: int | None = No
         return _backtest_impl(series, horizon=horizon, folds=folds, step=step, methods=methods, level=level)
 
 
-def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2) -> pd.DataFrame:
+def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2) -> Forecast:
     """Forecast the next ``horizon`` periods with intervals.
 
     Parameters
@@ -337,11 +378,13 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
 
     Returns
     -------
-    DataFrame ``period`` (Timestamp), ``h``, ``mean``, ``lower_<L>``, ``upper_<L>`` per level.
-    ``.attrs``: ``method`` (what produced it), ``reason`` (why: the auto choice or a fallback —
-    empty, zero, constant or short series), ``backtest`` (auto's backtest summary as a list of
-    records ``method, mase, smape, coverage_<L>, n, rank``; None for other methods).
-    Empty series gives an empty frame.
+    :class:`Forecast`: ``.table`` holds ``period`` (Timestamp), ``h``, ``mean``, ``lower_<L>``, ``upper_<L>``
+    per level; ``.method`` (what produced it), ``.reason`` (why: the auto choice or a fallback — empty,
+    zero, constant or short series), ``.backtest`` (auto's backtest summary as a list of records
+    ``method, mase, smape, coverage_<L>, n, rank``; None for other methods); the table's ``attrs`` hold
+    the same three. An empty series gives an empty table.
     """
     with _blas_single_thread():
-        return _forecast_impl(series, horizon=horizon, method=method, level=level, folds=folds)
+        out = _forecast_impl(series, horizon=horizon, method=method, level=level, folds=folds)
+    return Forecast(out, str(out.attrs.get("method", "")), str(out.attrs.get("reason", "")),
+                    out.attrs.get("backtest"), tuple(int(lv) for lv in np.atleast_1d(level)))

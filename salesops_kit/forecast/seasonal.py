@@ -27,7 +27,7 @@ from scipy import stats as _st
 
 from ..tools.results import Result
 from ..tools.validation import check_option, require_columns
-from .models import BacktestResult, as_series, backtest, forecast, season_length
+from .models import BacktestResult, Forecast, as_series, backtest, forecast, season_length
 
 __all__ = ["monthly_series", "bookings_series", "seasonal_profile", "SeasonalProfile", "forecast", "backtest",
            "BacktestResult", "as_series", "findings", "kpi_rows", "total_interval"]
@@ -352,13 +352,13 @@ def _growth(v: np.ndarray, pos: np.ndarray, m: int, level: float) -> tuple[float
 
 
 # ------------------------------------------------------------------------------------------ findings
-def findings(profile: SeasonalProfile, fc: pd.DataFrame | None = None, bt: BacktestResult | None = None,
+def findings(profile: SeasonalProfile, fc: Forecast | pd.DataFrame | None = None, bt: BacktestResult | None = None,
              pf=None, *, lead_months: int = 3, currency: str = ""):
     """The notebook's Findings (number -> comparison -> decision) from the results.
 
     Parameters
     ----------
-    profile : :func:`seasonal_profile` result; fc : :func:`forecast` frame; bt : :func:`backtest`
+    profile : :func:`seasonal_profile` result; fc : :func:`forecast` result (or its table); bt : :func:`backtest`
         result; pf : :class:`~salesops_kit.forecast.pipeline.PipelineForecast`; lead_months : how far ahead of
         the peak quarter the ramp-up starts; currency : unit shown with amounts.
     """
@@ -404,6 +404,7 @@ def findings(profile: SeasonalProfile, fc: pd.DataFrame | None = None, bt: Backt
                                         low=st["growth_ci_low"], high=st["growth_ci_high"]),
                            evidence=_tr("quasi-Poisson trend with month effects, HAC interval"), topic="forecast",
                            severity=1.5))
+    fc = fc.table if isinstance(fc, Forecast) else fc
     if fc is not None and len(fc):
         lo, hi = total_interval(fc)
         first, last = pd.Timestamp(fc["period"].iloc[0]), pd.Timestamp(fc["period"].iloc[-1])
@@ -475,7 +476,7 @@ def kpi_rows(ds) -> list[dict]:
                              "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
         if len(prof.stats):
             rows.append({"kpi": "seasonality_strength", "value": prof.strength})
-        fc = forecast(ser, horizon=12, level=(80, 95))
+        fc = forecast(ser, horizon=12, level=(80, 95)).table
         if len(fc):
             total = fc["mean"].sum()
             lo, hi = total_interval(fc)
@@ -504,9 +505,12 @@ def kpi_rows(ds) -> list[dict]:
     return rows
 
 
-def total_interval(fc: pd.DataFrame, level: int = 80) -> tuple[float, float]:
+def total_interval(fc: Forecast | pd.DataFrame, level: int = 80) -> tuple[float, float]:
     """Interval for the sum over the horizon from per-month intervals, assuming the monthly forecast
-    errors are perfectly correlated (conservative: the sum of the bounds) — stated in the KPI."""
+    errors are perfectly correlated (conservative: the sum of the bounds) — stated in the KPI.
+
+    ``fc`` is a :func:`forecast` result or its table."""
+    fc = fc.table if isinstance(fc, Forecast) else fc
     lo, hi = f"lower_{level}", f"upper_{level}"
     if lo not in fc or hi not in fc:
         return float("nan"), float("nan")

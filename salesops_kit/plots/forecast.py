@@ -94,13 +94,14 @@ def plot_forecast_fan(history, fc: pd.DataFrame, *, ax=None, level=(80, 95), col
     ``level``: the interval level(s) in percent to shade, as in ``forecast(level=...)`` (``levels=`` is still
     accepted).
 
-    ``history``: ``period, value`` frame or a date-indexed Series; ``fc``: output of
-    :func:`salesops_kit.forecast.forecast`.
+    ``history``: ``period, value`` frame or a date-indexed Series (None: the forecast alone); ``fc``: the
+    result of :func:`salesops_kit.forecast.forecast` or its ``table``.
     """
     from ..stats.series import as_series
 
+    fc = getattr(fc, "table", fc)
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 4)))
-    y = as_series(history)
+    y = as_series(history) if history is not None else ()
     if len(y):
         ax.plot(y.index.to_timestamp(), y.to_numpy(), color="black", lw=1.4, label=tr("history"))
     if len(fc):

@@ -22,11 +22,11 @@ def test_seasonal_naive_by_hand():
     y = ser(100 + np.arange(1, 25))                       # 101..124
     fc = forecast(y, horizon=13, method="seasonal_naive")
     # h = 1..12 repeat the last season 113..124; h = 13 repeats it again (113)
-    assert fc["mean"].tolist() == list(range(113, 125)) + [113]
+    assert fc.table["mean"].tolist() == list(range(113, 125)) + [113]
     # residuals y_t - y_{t-12} = 12 each -> sigma 12; sd = 12 for h <= 12, 12*sqrt(2) at h = 13
-    assert fc["lower_95"].iloc[0] == pytest.approx(113 - Z95 * 12)
-    assert fc["upper_80"].iloc[12] == pytest.approx(113 + stats.norm.ppf(0.9) * 12 * np.sqrt(2))
-    assert fc["period"].iloc[0] == pd.Timestamp("2022-01-01") and fc.attrs["method"] == "seasonal_naive"
+    assert fc.table["lower_95"].iloc[0] == pytest.approx(113 - Z95 * 12)
+    assert fc.table["upper_80"].iloc[12] == pytest.approx(113 + stats.norm.ppf(0.9) * 12 * np.sqrt(2))
+    assert fc.table["period"].iloc[0] == pd.Timestamp("2022-01-01") and fc.method == "seasonal_naive"
 
 
 def test_backtest_splits_and_errors_by_hand():
@@ -57,20 +57,21 @@ def test_backtest_too_short_is_empty_and_unknown_method():
 @pytest.mark.parametrize("values,word", [([], "empty"), ([0.0] * 30, "zero"), ([7.0] * 30, "constant")])
 def test_degenerate_series_have_a_stated_fallback(values, word):
     fc = forecast(ser(values), horizon=3)
-    assert word in fc.attrs["reason"]
+    assert word in fc.reason
     if values:
-        assert fc["mean"].tolist() == [values[-1]] * 3 and (fc["lower_95"] == fc["upper_95"]).all()
+        t = fc.table
+        assert t["mean"].tolist() == [values[-1]] * 3 and (t["lower_95"] == t["upper_95"]).all()
     else:
-        assert fc.empty and "mean" in fc
+        assert fc.table.empty and "mean" in fc.table
 
 
 def test_short_series_fall_back_to_non_seasonal():
     rng = np.random.default_rng(0)
     fc = forecast(ser(100 + rng.normal(0, 5, 18)), horizon=6)
-    assert "fewer than two seasons" in fc.attrs["reason"] and len(fc) == 6
-    assert (fc["lower_95"] <= fc["mean"]).all() and (fc["mean"] <= fc["upper_95"]).all()
+    assert "fewer than two seasons" in fc.reason and len(fc.table) == 6
+    assert (fc.table["lower_95"] <= fc.table["mean"]).all() and (fc.table["mean"] <= fc.table["upper_95"]).all()
     tiny = forecast(ser([3.0, 4.0, 5.0]), horizon=2)
-    assert tiny.attrs["method"] == "naive" and tiny["mean"].tolist() == [5.0, 5.0]
+    assert tiny.method == "naive" and tiny.table["mean"].tolist() == [5.0, 5.0]
 
 
 FACT = np.array([0.9, 0.75, 0.95, 1.0, 1.0, 0.95, 1.3, 1.3, 1.25, 0.95, 0.85, 0.8])
@@ -83,19 +84,20 @@ def test_known_pattern_and_trend_are_forecast():
     y = ser(truth[:72] * np.exp(rng.normal(0, 0.02, 72)))
     for method in ("ets", "theta", "auto"):
         fc = forecast(y, horizon=12, method=method)
-        err = np.abs(fc["mean"].to_numpy() / truth[72:] - 1)
+        err = np.abs(fc.table["mean"].to_numpy() / truth[72:] - 1)
         assert err.max() < 0.08, method
-        assert (fc["lower_80"] <= fc["mean"]).all() and (fc["upper_95"] >= fc["upper_80"]).all()
-    assert fc.attrs["backtest"] is not None and "backtest" in fc.attrs["reason"]
-    assert len(pd.concat([fc, fc])) == 24          # attrs stay comparable: frames of several series concat
-    assert list(fc.columns) == ["period", "h", "mean", "lower_80", "upper_80", "lower_95", "upper_95"]
+        tb = fc.table
+        assert (tb["lower_80"] <= tb["mean"]).all() and (tb["upper_95"] >= tb["upper_80"]).all()
+    assert fc.backtest is not None and "backtest" in fc.reason
+    assert len(pd.concat([fc.table, fc.table])) == 24   # attrs stay comparable: frames of several series concat
+    assert list(fc.table.columns) == ["period", "h", "mean", "lower_80", "upper_80", "lower_95", "upper_95"]
 
 
 def test_monthly_series_frame_input_ignores_incomplete_month():
     y = ser(1000 * FACT[np.arange(36) % 12])
     df = pd.DataFrame({"period": y.index.to_timestamp(), "value": y.to_numpy(), "complete": [True] * 35 + [False]})
     fc = forecast(df, horizon=2, method="seasonal_naive")
-    assert fc["period"].iloc[0] == pd.Timestamp("2022-12-01")     # the flagged December is forecast, not used
+    assert fc.table["period"].iloc[0] == pd.Timestamp("2022-12-01")     # the flagged December is forecast, not used
 
 
 def _simulate_ets(rng, n, m=12, alpha=0.3, beta=0.05, phi=0.95, gamma=0.1, sigma=0.05):
@@ -120,8 +122,8 @@ def test_interval_coverage_on_simulated_ets_series():
         y = _simulate_ets(rng, 72 + 6)
         fc = forecast(ser(y[:72]), horizon=6, method="ets")
         a = y[72:]
-        hits80.append(np.mean((a >= fc["lower_80"]) & (a <= fc["upper_80"])))
-        hits95.append(np.mean((a >= fc["lower_95"]) & (a <= fc["upper_95"])))
+        hits80.append(np.mean((a >= fc.table["lower_80"]) & (a <= fc.table["upper_80"])))
+        hits95.append(np.mean((a >= fc.table["lower_95"]) & (a <= fc.table["upper_95"])))
     # 480 forecasts (80 independent series): within a few points of nominal
     assert abs(np.mean(hits80) - 0.80) < 0.06
     assert abs(np.mean(hits95) - 0.95) < 0.04
@@ -155,7 +157,7 @@ def test_auto_beats_theta_and_seasonal_naive_on_real_series():
         tr = train.to_numpy()
         theta = ThetaModel(pd.Series(tr, index=train.index.to_timestamp()), period=12).fit().forecast(h)
         snaive = np.tile(tr[-12:], 2)[:h]
-        auto = forecast(train, horizon=h, method="auto")["mean"]
+        auto = forecast(train, horizon=h, method="auto").table["mean"]
         rows.append((name, *_scores(tr, test, auto), *_scores(tr, test, theta), *_scores(tr, test, snaive)))
     r = pd.DataFrame(rows, columns=["series", "auto_smape", "auto_mase", "theta_smape", "theta_mase",
                                     "snaive_smape", "snaive_mase"])
@@ -177,10 +179,10 @@ def test_a_member_that_cannot_be_fitted_is_dropped_and_named(monkeypatch):
     t = np.arange(48)
     y = ser(1000 * 1.01 ** t * FACT[t % 12])
     fc = forecast(y, horizon=6, method="auto")
-    assert fc.attrs["method"] in ("combo", "ets", "arima") and "Dropped: theta (ValueError: boom)" in fc.attrs["reason"]
-    assert np.isfinite(fc["mean"]).all()
+    assert fc.method in ("combo", "ets", "arima") and "Dropped: theta (ValueError: boom)" in fc.reason
+    assert np.isfinite(fc.table["mean"]).all()
     only = forecast(y, horizon=6, method="theta")
-    assert only.attrs["method"] == "combo" and "theta could not be fitted" in only.attrs["reason"]
+    assert only.method == "combo" and "theta could not be fitted" in only.reason
 
 
 def test_missing_values_are_interpolated_and_scale_does_not_matter():
@@ -189,7 +191,7 @@ def test_missing_values_are_interpolated_and_scale_does_not_matter():
     holes = base.copy()
     holes[[5, 30]] = np.nan
     fc = forecast(ser(holes), horizon=3, method="ets")
-    assert "2 missing value(s) interpolated" in fc.attrs["reason"] and np.isfinite(fc["mean"]).all()
-    a = forecast(ser(base), horizon=3, method="combo")["mean"].to_numpy()
-    b = forecast(ser(base * 1e-6), horizon=3, method="combo")["mean"].to_numpy()
+    assert "2 missing value(s) interpolated" in fc.reason and np.isfinite(fc.table["mean"]).all()
+    a = forecast(ser(base), horizon=3, method="combo").table["mean"].to_numpy()
+    b = forecast(ser(base * 1e-6), horizon=3, method="combo").table["mean"].to_numpy()
     assert np.allclose(a * 1e-6, b, rtol=1e-3)

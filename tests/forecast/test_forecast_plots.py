@@ -36,8 +36,11 @@ def test_seasonal_index_and_subseries(series):
 
 def test_fan_chart_backtest_and_empty(series):
     fc = forecast(series, horizon=6, method="seasonal_naive")
-    ax = plots.plot_forecast_fan(series, fc)
+    ax = plots.plot_forecast_fan(series, fc.table)
     assert len(ax.collections) == 2 and len(ax.lines) == 2
+    ax = fc.plot(history=series)  # the result draws the same chart
+    assert len(ax.collections) == 2 and len(ax.lines) == 2 and "seasonal_naive" in ax.get_legend_handles_labels()[1][-1]
+    assert len(fc.plot().lines) == 1  # without history: the forecast alone
     bt = backtest(series, horizon=6, folds=2, methods=("seasonal_naive",))
     ax = plots.plot_backtest(bt)
     assert len(ax.lines) == 1 and ax.get_xlabel().startswith("horizon")
