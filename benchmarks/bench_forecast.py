@@ -110,8 +110,8 @@ def main() -> None:
             if name == "auto":
                 t_auto += dw
                 c_auto += dc
-                acc["auto"].append(scores(y, test, out["mean"].to_numpy()))
-                chosen[out.attrs["method"]] = chosen.get(out.attrs["method"], 0) + 1
+                acc["auto"].append(scores(y, test, out.table["mean"].to_numpy()))
+                chosen[out.method] = chosen.get(out.method, 0) + 1
             else:
                 t_ets += dw
                 c_ets += dc

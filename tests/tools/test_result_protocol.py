@@ -49,7 +49,7 @@ def test_the_walk_finds_the_results():
     expected = {"StageFunnel", "Bottlenecks", "Calibration", "SalesCycle", "CohortRetention", "SimpleCLV",
                 "UnitEconomics", "BGNBDFit", "GammaGammaFit", "HoldoutCheck", "SBGFit", "SeasonalProfile",
                 "BacktestResult", "PipelineForecast", "Scorecard", "RepComparison", "Drivers", "MonitorReview",
-                "AuditResult", "ReportResult", "FittedModel"}
+                "AuditResult", "ReportResult", "FittedModel", "Forecast"}
     assert expected <= set(CLASSES), expected - set(CLASSES)
 
 
@@ -74,7 +74,7 @@ def test_the_class_follows_the_protocol(name):
 def results():
     from salesops_kit import load_dataset
     from salesops_kit.data.audit import audit
-    from salesops_kit.forecast import backtest, bookings_series, pipeline_forecast, seasonal_profile
+    from salesops_kit.forecast import backtest, bookings_series, forecast, pipeline_forecast, seasonal_profile
     from salesops_kit.funnel import bottlenecks, sales_cycle, stage_calibration, stage_funnel
     from salesops_kit.monitor import review
     from salesops_kit.report.runner import ReportResult
@@ -99,6 +99,7 @@ def results():
         "SBGFit": lambda: sbg.fit_sbg([1000, 631, 468, 382, 326]),
         "SeasonalProfile": lambda: seasonal_profile(series),
         "BacktestResult": lambda: backtest(series, horizon=3, folds=1, methods=("seasonal_naive", "ets")),
+        "Forecast": lambda: forecast(series, horizon=6, method="seasonal_naive"),
         "PipelineForecast": lambda: pipeline_forecast(ds.opportunities, as_of=ds.as_of, stage_history=ds.stage_history,
                                                       stages=ds.stages, n_sims=200, backtest_dates=2),
         "Scorecard": lambda: scorecard(ds),
