@@ -216,13 +216,59 @@ def deal_groups(opportunities, *, history=None, by=(), stages: StageModel) -> pd
     deals that entered k, then moved past it without entering k+1.
     """
     by = list(by)
-    order = list(stages.order)
-    K = len(order)
     o = lazy(opportunities, table="opportunities")
     have = columns(o)
     require_columns(o, ["opportunity_id", "stage"] + by, table="opportunities", purpose="the stage funnel")
     has_lost_at = "lost_at_stage" in have
+    if history is None:
+        return _groups_from_current_stage(opportunities, o, by=by, stages=stages, has_lost_at=has_lost_at)
     keep = ["opportunity_id", "stage"] + (["lost_at_stage"] if has_lost_at else []) + by
+    o = o.select(*dict.fromkeys(keep))  # (not before: the counts without history group the keys without a copy)
+    return _groups_from_history(opportunities, o, history, by=by, stages=stages, has_lost_at=has_lost_at)
+
+
+def _groups_from_current_stage(opportunities, o, *, by: list[str], stages: StageModel, has_lost_at: bool
+                               ) -> pd.DataFrame:
+    """:func:`deal_groups` without stage history: each deal has reached its current (or lost-at) stage and
+    every stage before it, in order."""
+    order = list(stages.order)
+    K = len(order)
+    keys = by + ["stage"] + (["lost_at_stage"] if has_lost_at else [])
+    g = None
+    if nw.dependencies.is_pandas_dataframe(opportunities):  # pandas: count hashed label codes
+        from ..engines.pandas_fast import group_sizes
+
+        g = group_sizes(opportunities, keys)
+    if g is None:
+        g = collect(o.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
+    check_labels(g["stage"], stages, table="opportunities", allow_null=False)
+    g["_o"] = np.select([g["stage"].isin(stages.won), g["stage"].isin(stages.lost)], [WON, LOST], OPEN)
+    g["_key"] = g["lost_at_stage"].where(g["_o"] == LOST, g["stage"]) if has_lost_at else g["stage"]
+    g = g.drop(columns=["stage"] + (["lost_at_stage"] if has_lost_at else []))
+    if has_lost_at:
+        check_labels(g.loc[g["_o"] == LOST, "_key"], stages, table="opportunities", column="lost_at_stage")
+    idx = {s: i for i, s in enumerate(order)}
+    out = pd.Series(np.select([g["_o"] == WON, g["_o"] == LOST], ["won", "lost"], "open"), index=g.index)
+    lost_at = g["_key"].map(idx) if has_lost_at else pd.Series(np.nan, index=g.index)
+    fur = np.where(out == "won", K, np.where(out == "lost", lost_at.fillna(-1), g["_key"].map(idx)))
+    g = g.rename(columns={"_key": "stage"}).drop(columns="_o")
+    g["outcome"] = out
+    g["furthest"] = fur.astype(int)
+    g["depth"] = g["furthest"]
+    for k in range(K):
+        g[f"e_{k}"] = np.where((g["furthest"] >= k) & (g["furthest"] >= 0), g["n"], 0)
+    for k in range(K - 1):
+        g[f"s_{k}"] = 0
+    keys = by + ["stage", "outcome", "furthest", "depth"]
+    g = g.groupby(keys, dropna=False, sort=True).sum(numeric_only=True).reset_index()
+    return g
+
+
+def _groups_from_history(opportunities, o, history, *, by: list[str], stages: StageModel, has_lost_at: bool
+                         ) -> pd.DataFrame:
+    """:func:`deal_groups` from the stage history: stages entered, in-order depth and skips per deal."""
+    order = list(stages.order)
+    K = len(order)
     is_won = nw.col("stage").is_in(list(stages.won))
     is_lost = nw.col("stage").is_in(list(stages.lost))
 
@@ -232,38 +278,6 @@ def deal_groups(opportunities, *, history=None, by=(), stages: StageModel) -> pd
             cond = cond | (is_lost & (nw.col("lost_at_stage") == order[k]))
         return nw.when(cond).then(1).otherwise(0)
 
-    if history is None:
-        keys = by + ["stage"] + (["lost_at_stage"] if has_lost_at else [])
-        g = None
-        if nw.dependencies.is_pandas_dataframe(opportunities):  # pandas: count hashed label codes
-            from ..engines.pandas_fast import group_sizes
-
-            g = group_sizes(opportunities, keys)
-        if g is None:
-            g = collect(o.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
-        check_labels(g["stage"], stages, table="opportunities", allow_null=False)
-        g["_o"] = np.select([g["stage"].isin(stages.won), g["stage"].isin(stages.lost)], [WON, LOST], OPEN)
-        g["_key"] = g["lost_at_stage"].where(g["_o"] == LOST, g["stage"]) if has_lost_at else g["stage"]
-        g = g.drop(columns=["stage"] + (["lost_at_stage"] if has_lost_at else []))
-        if has_lost_at:
-            check_labels(g.loc[g["_o"] == LOST, "_key"], stages, table="opportunities", column="lost_at_stage")
-        idx = {s: i for i, s in enumerate(order)}
-        out = pd.Series(np.select([g["_o"] == WON, g["_o"] == LOST], ["won", "lost"], "open"), index=g.index)
-        lost_at = g["_key"].map(idx) if has_lost_at else pd.Series(np.nan, index=g.index)
-        fur = np.where(out == "won", K, np.where(out == "lost", lost_at.fillna(-1), g["_key"].map(idx)))
-        g = g.rename(columns={"_key": "stage"}).drop(columns="_o")
-        g["outcome"] = out
-        g["furthest"] = fur.astype(int)
-        g["depth"] = g["furthest"]
-        for k in range(K):
-            g[f"e_{k}"] = np.where((g["furthest"] >= k) & (g["furthest"] >= 0), g["n"], 0)
-        for k in range(K - 1):
-            g[f"s_{k}"] = 0
-        keys = by + ["stage", "outcome", "furthest", "depth"]
-        g = g.groupby(keys, dropna=False, sort=True).sum(numeric_only=True).reset_index()
-        return g
-
-    o = o.select(*dict.fromkeys(keep))  # (not before: the counts above group the keys without a copy)
     h = lazy(history, table="stage_history")
     require_columns(h, ["opportunity_id", "stage", "entered_date"], table="stage_history", purpose="the stage funnel")
     hl = collect(h.group_by("stage", drop_null_keys=False).agg(nw.len().alias("n")))
