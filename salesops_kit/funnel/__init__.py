@@ -2,22 +2,22 @@
 calibration and the sales cycle."""
 
 from ._bottlenecks import DEFAULT_SEGMENTS, Bottlenecks, bottlenecks
+from ._findings import funnel_findings
 from .calibration import Calibration, stage_calibration, stalled_deals, time_in_stage
 from .cycle import NAIVE_LABEL, SalesCycle, aalen_johansen, cycle_counts, median_days_to_win, sales_cycle
 from .metrics import (
     DAYS_PER_MONTH,
     LEAD_FUNNEL_COLUMNS,
     deal_totals,
-    funnel_findings,
     kpi_rows,
     lead_funnel,
     sales_velocity,
     won_revenue,
 )
-from .stages import FUNNEL_TYPES, WIN_RATE_DEFINITIONS, StageFunnel, deal_groups, stage_funnel, win_rate
+from .stages import FUNNEL_TYPES, WIN_RATE_DEFINITIONS, StageFunnel, WinRate, deal_groups, stage_funnel, win_rate
 
-__all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "lead_funnel", "sales_velocity", "kpi_rows",
-           "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES", "deal_totals", "won_revenue", "funnel_findings",
+__all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", "lead_funnel", "sales_velocity",
+           "kpi_rows", "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES", "deal_totals", "won_revenue", "funnel_findings",
            "LEAD_FUNNEL_COLUMNS", "DAYS_PER_MONTH", "Bottlenecks", "bottlenecks", "DEFAULT_SEGMENTS",
            "Calibration", "stage_calibration", "time_in_stage", "stalled_deals", "SalesCycle", "sales_cycle",
            "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL"]
