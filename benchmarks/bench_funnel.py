@@ -54,7 +54,7 @@ def make_opportunities(rows: int, *, seed: int = 0) -> tuple[pd.DataFrame, Stage
 def kit(frame, stages):
     return {
         "funnel": funnel.stage_funnel(frame, stages=stages).table,
-        "win_rate": funnel.win_rate(frame, stages=stages, by="owner"),
+        "win_rate": funnel.win_rate(frame, stages=stages, by="owner").table,
         "revenue": funnel.won_revenue(frame, stages=stages, period="M"),
         "cycle": cycle.sales_cycle(frame, stages=stages, as_of=AS_OF, n_boot=N_BOOT, detail=False).table,
     }

@@ -54,7 +54,7 @@ from ..stats import wilson_interval
 from ..tools.results import Result
 from ..tools.validation import check_option
 
-__all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES"]
+__all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES"]
 
 FUNNEL_TYPES = ("any_path", "in_order")
 
@@ -130,6 +130,44 @@ class StageFunnel(Result):
         notes = "".join(f"<li>{escape_html(a)}</li>" for a in self.assumptions)
         return (f"<p><b>Stage funnel</b> ({escape_html(self.funnel_type)}): {escape_html(self.headline())}</p>"
                 + self.table.round(4).to_html(index=False) + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+@dataclass(frozen=True, repr=False)
+class WinRate(Result):
+    """Result of :func:`win_rate`.
+
+    Attributes
+    ----------
+    table : DataFrame ``<by>, [period], won, lost, open, n, win_rate, ci_low, ci_high, definition`` (also
+        ``summary()``), where ``n`` is the denominator (won + lost for "closed", all created for "created").
+    definition : "closed" or "created" (the text is in ``WIN_RATE_DEFINITIONS`` and the table's ``definition``).
+    by : the segment columns.
+    period : None, "M", "Q" or "Y".
+    """
+
+    table: pd.DataFrame
+    definition: str
+    by: tuple[str, ...] = ()
+    period: str | None = None
+
+    def headline(self) -> str:
+        t = self.table
+        if t.empty:
+            return f"Win rate ({self.definition}): no deals."
+        if self.by or self.period:
+            per = list(self.by) + (["period"] if self.period else [])
+            return f"Win rate ({self.definition}) by {', '.join(per)}: {len(t)} rows."
+        r = t.iloc[0]
+        return (f"Win rate ({self.definition}) {r['win_rate']:.1%} (95% CI {r['ci_low']:.1%}–{r['ci_high']:.1%}; "
+                f"{int(r['won']):,} won of {int(r['n']):,}).")
+
+    def plot(self, ax=None, **kwargs):
+        """The win rate per row with its 95% interval (:func:`salesops_kit.plots.plot_estimates`)."""
+        from ..plots.costs import plot_estimates
+
+        keys = list(self.by) + (["period"] if self.period else [])
+        t = self.table.assign(_row=self.table[keys].astype(str).agg(" | ".join, axis=1) if keys else self.definition)
+        return plot_estimates(t, value="win_rate", label="_row", ax=ax, **kwargs)
 
 
 def stage_funnel(opportunities, *, stage_history=None, by=None, stages: StageModel | None = None,
@@ -386,7 +424,7 @@ def _funnel_rows(g: pd.DataFrame, stages: StageModel, funnel_type: str) -> pd.Da
 # --------------------------------------------------------------------------------------------
 
 def win_rate(opportunities, *, by=None, period: str | None = None, definition: str = "closed",
-             stages: StageModel | None = None) -> pd.DataFrame:
+             stages: StageModel | None = None) -> WinRate:
     """Win rate with its definition and a 95% Wilson interval on every row.
 
     Parameters
@@ -404,9 +442,9 @@ def win_rate(opportunities, *, by=None, period: str | None = None, definition: s
 
     Returns
     -------
-    DataFrame
-        ``<by>, [period], won, lost, open, n, win_rate, ci_low, ci_high, definition`` where ``n``
-        is the denominator (won + lost for "closed", all created for "created").
+    WinRate
+        ``.table``: ``<by>, [period], won, lost, open, n, win_rate, ci_low, ci_high, definition`` where
+        ``n`` is the denominator (won + lost for "closed", all created for "created").
     """
     check_option("definition", definition, WIN_RATE_DEFINITIONS)
     opps, _, stages, _ = resolve(opportunities, stages=stages)
@@ -432,7 +470,7 @@ def win_rate(opportunities, *, by=None, period: str | None = None, definition: s
         g = g[g["_o"] != OPEN]
     cols = keys + ["won", "lost", "open", "n", "win_rate", "ci_low", "ci_high", "definition"]
     if not len(g):
-        return pd.DataFrame(columns=cols)
+        return WinRate(pd.DataFrame(columns=cols), definition, tuple(by), period)
     g["outcome"] = g["_o"].map({OPEN: "open", WON: "won", LOST: "lost"})
     w = g.pivot_table(index=keys or None, columns="outcome", values="n", aggfunc="sum", fill_value=0,
                       dropna=False) if keys else g.groupby("outcome")["n"].sum().to_frame().T
@@ -447,5 +485,5 @@ def win_rate(opportunities, *, by=None, period: str | None = None, definition: s
     w["ci_low"], w["ci_high"] = np.atleast_1d(lo), np.atleast_1d(hi)
     w["definition"] = f"{definition}: {WIN_RATE_DEFINITIONS[definition]}"
     w.columns.name = None
-    return sort_out(w[cols], keys)
+    return WinRate(sort_out(w[cols], keys), definition, tuple(by), period)
 

@@ -280,7 +280,7 @@ def opportunity_series(opps, *, stages, period: str, as_of, kpis) -> list[pd.Dat
     if period in ("M", "Q"):  # the funnel's own win rate (definition "closed"), finest cells, summed up
         from ..funnel.stages import win_rate
 
-        w = win_rate(opps, by=segs, period=period, stages=stages)
+        w = win_rate(opps, by=segs, period=period, stages=stages).table
         w = w[pd.to_datetime(w["period"]) <= pd.Timestamp(as_of)]
         daily = w[segs].assign(_day=pd.to_datetime(w["period"]), n=(w["won"] + w["lost"]).astype(float),
                                s=w["won"].astype(float))

@@ -212,7 +212,10 @@ def test_inputs_not_mutated_and_errors_name_the_problem():
 
 def test_win_rate_closed_and_created_by_hand():
     df = opps_nohist()
-    w = funnel.win_rate(df, stages=S, by="owner")
+    res = funnel.win_rate(df, stages=S, by="owner")
+    w = res.table
+    assert res.definition == "closed" and res.by == ("owner",)
+    assert res.headline().startswith("Win rate (closed) by owner")
     # x: d1 won, d2 d3 lost (d4 open) -> 1/3 ; y: d7 won, d8 lost (d5 d6 open) -> 1/2
     assert w["owner"].tolist() == ["x", "y"]
     assert col(w, "won") == [1, 1] and col(w, "lost") == [2, 1]
@@ -220,17 +223,17 @@ def test_win_rate_closed_and_created_by_hand():
     assert w["definition"].str.startswith("closed:").all()
     lo, hi = proportion_confint(1, 3, method="wilson")
     assert (w["ci_low"].iloc[0], w["ci_high"].iloc[0]) == pytest.approx((lo, hi))
-    c = funnel.win_rate(df, stages=S, definition="created")
+    c = funnel.win_rate(df, stages=S, definition="created").table
     assert c["win_rate"].iloc[0] == pytest.approx(2 / 8) and int(c["n"].iloc[0]) == 8
     assert c["definition"].iloc[0].startswith("created:")
 
 
 def test_win_rate_by_period():
-    w = funnel.win_rate(opps_nohist(), stages=S, period="M")
+    w = funnel.win_rate(opps_nohist(), stages=S, period="M").table
     # closed in Jan: d1 won, d2 lost, d7 won (01-31) -> 2/3; Feb: d3 lost, d8 lost -> 0/2
     assert w["period"].tolist() == [T("2024-01-01"), T("2024-02-01")]
     assert w["win_rate"].tolist() == pytest.approx([2 / 3, 0.0])
-    assert funnel.win_rate(opps_nohist().iloc[0:0], stages=S).empty
+    assert funnel.win_rate(opps_nohist().iloc[0:0], stages=S).table.empty
     bad = opps_nohist()
     bad.loc[2, "stage"] = "Zombie"
     with pytest.raises(ValueError, match="Zombie"):
@@ -282,8 +285,8 @@ def test_engine_parity(engine):
         "inferred": funnel.stage_funnel(df, stages=S, by="owner").table,
         "history": funnel.stage_funnel(opps, stage_history=hist, stages=S, by="team").table,
         "in_order": funnel.stage_funnel(opps, stage_history=hist, stages=S, funnel_type="in_order").table,
-        "win": funnel.win_rate(df, stages=S, by="owner", period="M"),
-        "created": funnel.win_rate(df, stages=S, definition="created", period="Q"),
+        "win": funnel.win_rate(df, stages=S, by="owner", period="M").table,
+        "created": funnel.win_rate(df, stages=S, definition="created", period="Q").table,
         "totals": funnel.deal_totals(df, stages=S, by="owner"),
         "revenue": funnel.won_revenue(df, stages=S, by="owner"),
     }
@@ -292,8 +295,8 @@ def test_engine_parity(engine):
         "inferred": funnel.stage_funnel(e_df, stages=S, by="owner").table,
         "history": funnel.stage_funnel(e_opps, stage_history=e_hist, stages=S, by="team").table,
         "in_order": funnel.stage_funnel(e_opps, stage_history=e_hist, stages=S, funnel_type="in_order").table,
-        "win": funnel.win_rate(e_df, stages=S, by="owner", period="M"),
-        "created": funnel.win_rate(e_df, stages=S, definition="created", period="Q"),
+        "win": funnel.win_rate(e_df, stages=S, by="owner", period="M").table,
+        "created": funnel.win_rate(e_df, stages=S, definition="created", period="Q").table,
         "totals": funnel.deal_totals(e_df, stages=S, by="owner"),
         "revenue": funnel.won_revenue(e_df, stages=S, by="owner"),
     }

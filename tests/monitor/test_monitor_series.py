@@ -92,7 +92,7 @@ def test_win_rate_matches_the_funnel_definition():
     ds = load_dataset("data/sample")
     s = monitor.kpi_series(ds, period="M", kpis=["win_rate"])
     for by, prefix in (("team", "team="), ("lead_source", "lead_source=")):
-        f = funnel.win_rate(ds, by=by, period="M")
+        f = funnel.win_rate(ds, by=by, period="M").table
         mine = s[s["segment"].str.startswith(prefix)].copy()
         mine[by] = mine["segment"].str[len(prefix):]
         mine = mine.rename(columns={"n": "trials"})[[by, "period", "successes", "trials"]]

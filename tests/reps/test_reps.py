@@ -283,6 +283,6 @@ def test_win_counts_agree_with_funnel_win_rate():
 
     ds = toy_ds(6)
     t = reps.scorecard(ds).table.set_index("owner")
-    w = funnel.win_rate(ds.opportunities, by="owner", stages=ds.stages).set_index("owner")
+    w = funnel.win_rate(ds.opportunities, by="owner", stages=ds.stages).table.set_index("owner")
     assert (t["deals_won"] == w["won"]).all() and (t["deals_closed"] == w["won"] + w["lost"]).all()
     assert np.allclose(t["win_rate"], w["win_rate"])
