@@ -190,14 +190,39 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
     dataset.require("opportunities", purpose="the rep scorecard")
     as_of = pd.Timestamp(dataset.as_of)
     start, end, label = period_bounds(period, as_of)
-    opps = dataset.opportunities
-    c = scans.deal_scan(opps, start=start, end=end, as_of=end)
-    notes: dict[str, str] = {}
     cutoff = min(end, as_of - pd.Timedelta(days=maturity_days) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
     leads = dataset.leads
     lead_owner = leads is not None and "owner" in leads.columns
+    c = _rep_counts(dataset, start=start, end=end, as_of=as_of, cutoff=cutoff, lead_owner=lead_owner)
+
+    teams = {t: sorted(g["owner"]) for t, g in c.groupby("team", sort=True)}
+    groups = {f"team:{t}": o for t, o in teams.items()} | {"company": list(c["owner"])}
+    bench, cyc, med = _benchmarks(dataset, c, groups, start=start, end=end, cutoff=cutoff, lead_owner=lead_owner)
+
+    t = pd.concat([c, _metrics(c)], axis=1)
+    t["cycle_median_days"] = [cyc.get(o, np.nan) for o in t["owner"]]
+    t["first_response_median_hours"] = [med.get(o, np.nan) for o in t["owner"]]
+    for m in BENCHMARKED:
+        t[f"{m}_team"] = [bench.at[f"team:{tm}", m] for tm in t["team"]]
+        t[f"{m}_company"] = bench.at["company", m]
+
+    notes = _mark_not_available(dataset, t, bench, lead_owner=lead_owner)
+    bench = bench.reset_index(names="group")
+    bench.insert(0, "level", np.where(bench["group"] == "company", "company", "team"))
+    bench["group"] = bench["group"].str.replace("^team:", "", regex=True)
+    internal = ("won_with_amount", "deal_activities", "csat_sum", "csat_sumsq", "won_in_quota_window",
+                "remaining_quota")
+    order = ["owner", "team"] + [x for x in t.columns if x not in ("owner", "team") + internal]
+    return Scorecard(t[order], bench, c, notes, label, {"period": period, "maturity_days": maturity_days})
+
+
+def _rep_counts(dataset, *, start, end, as_of, cutoff, lead_owner: bool) -> pd.DataFrame:
+    """One row per rep: the counts and sums every scorecard metric is computed from (deals, leads, activities,
+    CSAT, quotas; a missing table's columns are 0)."""
+    opps = dataset.opportunities
+    c = scans.deal_scan(opps, start=start, end=end, as_of=end)
     if lead_owner:
-        lc = scans.lead_cells(leads, start=start, end=cutoff, cutoff=cutoff)
+        lc = scans.lead_cells(dataset.leads, start=start, end=cutoff, cutoff=cutoff)
         lc = lc.dropna(subset=["owner"]).groupby("owner", as_index=False)[["leads", "converted"]].sum()
         c = c.merge(lc.rename(columns={"converted": "leads_converted"}), on="owner", how="outer")
     acts = dataset.activities
@@ -214,16 +239,19 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
             c[col] = c[col].astype("int64")
     c["team"] = c["team"].fillna("(no deals)").astype(str)
     c["owner"] = c["owner"].astype(str)
-    c = c.sort_values("owner").reset_index(drop=True)
+    return c.sort_values("owner").reset_index(drop=True)
 
-    teams = {t: sorted(g["owner"]) for t, g in c.groupby("team", sort=True)}
-    groups = {f"team:{t}": o for t, o in teams.items()} | {"company": list(c["owner"])}
+
+def _benchmarks(dataset, c: pd.DataFrame, groups: dict[str, list[str]], *, start, end, cutoff, lead_owner: bool):
+    """Team and company metrics (indexed ``team:<name>`` and ``company``), with the cycle and first-response
+    medians of every group and rep: ``(bench, cycle medians, response medians)``."""
     sums = c.groupby("team", sort=True)[list(_COUNT_COLS)].sum()
     sums.index = [f"team:{t}" for t in sums.index]
     sums.loc["company"] = c[list(_COUNT_COLS)].sum()
     bench = pd.concat([sums, _metrics(sums)], axis=1)
     cyc = _cycle_medians(dataset, groups, end)
     bench["cycle_median_days"] = [cyc.get(g, np.nan) for g in bench.index]
+    leads = dataset.leads
     if lead_owner and "first_response_date" in leads.columns:
         med = scans.response_medians(leads, groups=groups, start=start, end=cutoff, cutoff=cutoff)
         med = med.set_index("group")["median_hours"]
@@ -231,14 +259,13 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
     else:
         med = pd.Series(dtype=float)
         bench["first_response_median_hours"] = np.nan
+    return bench, cyc, med
 
-    t = pd.concat([c, _metrics(c)], axis=1)
-    t["cycle_median_days"] = [cyc.get(o, np.nan) for o in t["owner"]]
-    t["first_response_median_hours"] = [med.get(o, np.nan) for o in t["owner"]]
-    for m in BENCHMARKED:
-        t[f"{m}_team"] = [bench.at[f"team:{tm}", m] for tm in t["team"]]
-        t[f"{m}_company"] = bench.at["company", m]
 
+def _mark_not_available(dataset, t: pd.DataFrame, bench: pd.DataFrame, *, lead_owner: bool) -> dict[str, str]:
+    """Columns whose table (or column) is missing hold the "not available" text; returns column -> text."""
+    notes: dict[str, str] = {}
+    leads, cs = dataset.leads, dataset.csat
     missing = {name: not_available(name) for name in _FROM_TABLE if dataset.tables.get(name) is None}
     if leads is not None and not lead_owner:
         missing["leads"] = not_available("leads", "owner")
@@ -258,13 +285,7 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
                     "first_response_median_hours_company"):
             notes[col], t[col] = text, text
         bench["first_response_median_hours"] = text
-    bench = bench.reset_index(names="group")
-    bench.insert(0, "level", np.where(bench["group"] == "company", "company", "team"))
-    bench["group"] = bench["group"].str.replace("^team:", "", regex=True)
-    internal = ("won_with_amount", "deal_activities", "csat_sum", "csat_sumsq", "won_in_quota_window",
-                "remaining_quota")
-    order = ["owner", "team"] + [x for x in t.columns if x not in ("owner", "team") + internal]
-    return Scorecard(t[order], bench, c, notes, label, {"period": period, "maturity_days": maturity_days})
+    return notes
 
 
 def _quota_counts(dataset, opps, start, end, as_of) -> pd.DataFrame:
