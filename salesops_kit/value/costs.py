@@ -158,34 +158,57 @@ def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_disc
     bg = _clv.fit_bgnbd(rfm["frequency"], rfm["recency"], rfm["T"])
     rep = (rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)
     gg = _clv.fit_gamma_gamma(rfm.loc[rep, "frequency"], rfm.loc[rep, "monetary_value"])
-    # margin rates per channel
-    if "margin" in names and ct["margin"].notna().any():
-        mr = (ct.groupby("channel")["margin"].sum() / ct.groupby("channel")["revenue"].sum()).to_dict()
-    else:
-        mr = {ch: (1.0 if margin_rate is None else float(margin_rate)) for ch in ct["channel"].unique()}
-    # observed margin per customer and month since the first order
+    mr = _margin_rates(ct, names, margin_rate)
     has_margin = "margin" in names
-    # (scan in the engine: one row per customer x month since the first order comes back)
+    chan_mr = ct["channel"].map(mr).fillna(1.0).to_numpy()
+    pos, ks, o_val = _observed_by_month(f, ct, end=end, horizon_months=horizon_months, has_margin=has_margin,
+                                        chan_mr=chan_mr)
+    x, tx, T = rfm["frequency"].to_numpy(), rfm["recency"].to_numpy(), rfm["T"].to_numpy()
+    spend = gg.conditional_expected_spend(x, np.where(rep, rfm["monetary_value"], 0.0))
+    age = T  # weeks since first order
+    ltv, observed, predicted, basis, curve_df = _margin_by_month(
+        bg, ct, x, tx, T, unit=spend * chan_mr, pos=pos, ks=ks, o_val=o_val, horizon=int(horizon_months),
+        monthly_discount_rate=monthly_discount_rate, payback_basis_months=payback_basis_months)
+    out = pd.DataFrame({"customer_id": ct["customer_id"].to_numpy(), "channel": ct["channel"].to_numpy(),
+                        "first_order": ct["first_order"].to_numpy(), "age_months": age / WEEKS_PER_MONTH,
+                        "observed_margin": observed, "predicted_margin": predicted, "ltv": ltv,
+                        f"margin_first_{payback_basis_months}m": basis})
+    out.attrs["curve"] = curve_df
+    return out, {"bgnbd": bg, "gamma_gamma": gg, "margin_rate": mr, "as_of": end}
+
+
+def _margin_rates(ct: pd.DataFrame, names: list[str], margin_rate: float | None) -> dict:
+    """Σ margin / Σ revenue per acquisition channel; ``margin_rate`` (or 1) for every channel without margins."""
+    if "margin" in names and ct["margin"].notna().any():
+        return (ct.groupby("channel")["margin"].sum() / ct.groupby("channel")["revenue"].sum()).to_dict()
+    return {ch: (1.0 if margin_rate is None else float(margin_rate)) for ch in ct["channel"].unique()}
+
+
+def _observed_by_month(f, ct: pd.DataFrame, *, end: pd.Timestamp, horizon_months: int, has_margin: bool,
+                       chan_mr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed margin per customer and month since the first order (scanned in the engine: one row per
+    customer x month comes back): ``(customer position in ct, month index k, margin)``."""
     o = f.filter(nw.col("order_date") < nw.lit(end + pd.Timedelta(days=1))).select(
         nw.col("customer_id"), nw.col("order_date"),
         (nw.col("margin") if has_margin else nw.col("amount")).cast(nw.Float64).alias("value"))
     firsts = o.group_by("customer_id").agg(nw.col("order_date").min().alias("_first"))
     o = collect_pandas(o.join(firsts, on="customer_id")
-                 .with_columns(k=(in_days(nw.col("order_date") - nw.col("_first")) / (WEEKS_PER_MONTH * 7)).floor())
-                 .filter(nw.col("k") < horizon_months)
-                 .group_by("customer_id", "k").agg(nw.col("value").sum()))
+                       .with_columns(k=(in_days(nw.col("order_date") - nw.col("_first")) / (WEEKS_PER_MONTH * 7))
+                                     .floor())
+                       .filter(nw.col("k") < horizon_months)
+                       .group_by("customer_id", "k").agg(nw.col("value").sum()))
     o["k"] = o["k"].astype(int)
-    idx = pd.Index(ct["customer_id"])
-    pos = idx.get_indexer(o["customer_id"])
-    chan_mr = ct["channel"].map(mr).fillna(1.0).to_numpy()
-    if not has_margin:
-        o_val = o["value"].to_numpy() * chan_mr[pos]
-    else:
-        o_val = o["value"].to_numpy()
-    n, H = len(ct), int(horizon_months)
-    x, tx, T = rfm["frequency"].to_numpy(), rfm["recency"].to_numpy(), rfm["T"].to_numpy()
-    spend = gg.conditional_expected_spend(x, np.where(rep, rfm["monetary_value"], 0.0))
-    unit = spend * chan_mr
+    pos = pd.Index(ct["customer_id"]).get_indexer(o["customer_id"])
+    o_val = o["value"].to_numpy() * chan_mr[pos] if not has_margin else o["value"].to_numpy()
+    return pos, o["k"].to_numpy(), o_val
+
+
+def _margin_by_month(bg, ct: pd.DataFrame, x, tx, T, *, unit: np.ndarray, pos, ks, o_val, horizon: int,
+                     monthly_discount_rate: float, payback_basis_months: int):
+    """Month by month over the horizon: observed plus BG/NBD x Gamma-Gamma predicted margin per customer.
+    Returns ``(discounted ltv, observed, predicted, undiscounted first-months margin, cumulative mean curve
+    per channel)``."""
+    n, H = len(ct), horizon
     age = T  # weeks since first order
     disc = (1 + monthly_discount_rate) ** -np.arange(H)
     ltv = np.zeros(n)
@@ -194,7 +217,6 @@ def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_disc
     basis = np.zeros(n)
     ch_codes, ch_names = pd.factorize(ct["channel"], sort=True)
     curve = np.zeros((len(ch_names), H))
-    ks = o["k"].to_numpy()
     prev = np.zeros(n)
     for k in range(1, H + 1):
         sel = ks == k - 1
@@ -214,12 +236,7 @@ def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_disc
     curve_df = pd.DataFrame({"channel": np.repeat(np.asarray(ch_names, dtype=str), H),
                              "month": np.tile(np.arange(1, H + 1), len(ch_names)),
                              "cumulative_margin": cum.ravel()})
-    out = pd.DataFrame({"customer_id": ct["customer_id"].to_numpy(), "channel": ct["channel"].to_numpy(),
-                        "first_order": ct["first_order"].to_numpy(), "age_months": age / WEEKS_PER_MONTH,
-                        "observed_margin": observed, "predicted_margin": predicted, "ltv": ltv,
-                        f"margin_first_{payback_basis_months}m": basis})
-    out.attrs["curve"] = curve_df
-    return out, {"bgnbd": bg, "gamma_gamma": gg, "margin_rate": mr, "as_of": end}
+    return ltv, observed, predicted, basis, curve_df
 
 
 def _boot_mean_ci(v: np.ndarray, *, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:

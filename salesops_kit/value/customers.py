@@ -114,6 +114,16 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
                       nw.col(date_col).dt.truncate("1d").alias("day"),
                       nw.col(amount_col).cast(nw.Float64).alias("amount"))
              .group_by("customer_id", "day").agg(nw.col("amount").sum()))
+    out = _rfm_calibration(f, daily, cal=cal, unit=unit)
+    if hold is not None:
+        out = _rfm_holdout(out, daily, cal=cal, hold=hold, unit=unit)
+    out["first_purchase"] = pd.to_datetime(out["first_purchase"])
+    out["last_purchase"] = pd.to_datetime(out["last_purchase"])
+    return out[cols].reset_index(drop=True)
+
+
+def _rfm_calibration(f, daily, *, cal: pd.Timestamp, unit: float) -> pd.DataFrame:
+    """Frequency, recency, T and monetary value per customer over the calibration period (narwhals scan)."""
     calib = daily.filter(nw.col("day") < nw.lit(cal + pd.Timedelta(days=1)))
     aggs = [nw.col("day").min().alias("first_purchase"), nw.col("day").max().alias("last_purchase"),
             nw.len().alias("purchases"), nw.col("amount").sum().alias("revenue")]
@@ -142,18 +152,20 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
         out["T"] = (cal - first).dt.total_seconds() / _DAY_NS / unit
     out["frequency"] = out["frequency"].astype(int)
     out["purchases"] = out["purchases"].astype(int)
-    if hold is not None:
-        in_holdout = (nw.col("day") > nw.lit(cal)) & (nw.col("day") < nw.lit(hold + pd.Timedelta(days=1)))
-        h = collect_pandas(daily.filter(in_holdout).group_by("customer_id")
-                           .agg(frequency_holdout=nw.len(), revenue_holdout=nw.col("amount").sum()))
-        out = out.merge(h, on="customer_id", how="left")
-        out["frequency_holdout"] = out["frequency_holdout"].fillna(0).astype(int)
-        out["monetary_value_holdout"] = np.where(out["frequency_holdout"] > 0,
-                                                 out["revenue_holdout"] / out["frequency_holdout"].clip(lower=1), 0.0)
-        out["duration_holdout"] = (hold - cal).days / unit
-    out["first_purchase"] = pd.to_datetime(out["first_purchase"])
-    out["last_purchase"] = pd.to_datetime(out["last_purchase"])
-    return out[cols].reset_index(drop=True)
+    return out
+
+
+def _rfm_holdout(out: pd.DataFrame, daily, *, cal: pd.Timestamp, hold: pd.Timestamp, unit: float) -> pd.DataFrame:
+    """Adds the holdout purchases (after ``cal``, up to ``hold``) to the calibration summary."""
+    in_holdout = (nw.col("day") > nw.lit(cal)) & (nw.col("day") < nw.lit(hold + pd.Timedelta(days=1)))
+    h = collect_pandas(daily.filter(in_holdout).group_by("customer_id")
+                       .agg(frequency_holdout=nw.len(), revenue_holdout=nw.col("amount").sum()))
+    out = out.merge(h, on="customer_id", how="left")
+    out["frequency_holdout"] = out["frequency_holdout"].fillna(0).astype(int)
+    out["monetary_value_holdout"] = np.where(out["frequency_holdout"] > 0,
+                                             out["revenue_holdout"] / out["frequency_holdout"].clip(lower=1), 0.0)
+    out["duration_holdout"] = (hold - cal).days / unit
+    return out
 
 
 def customer_table(orders, *, as_of=None, customer_col: str = "customer_id", date_col: str = "order_date",
