@@ -8,6 +8,8 @@ from .cycle import NAIVE_LABEL, SalesCycle, aalen_johansen, cycle_counts, median
 from .metrics import (
     DAYS_PER_MONTH,
     LEAD_FUNNEL_COLUMNS,
+    LeadFunnel,
+    SalesVelocity,
     deal_totals,
     kpi_rows,
     lead_funnel,
@@ -16,8 +18,8 @@ from .metrics import (
 )
 from .stages import FUNNEL_TYPES, WIN_RATE_DEFINITIONS, StageFunnel, WinRate, deal_groups, stage_funnel, win_rate
 
-__all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", "lead_funnel", "sales_velocity",
-           "kpi_rows", "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES", "deal_totals", "won_revenue", "funnel_findings",
-           "LEAD_FUNNEL_COLUMNS", "DAYS_PER_MONTH", "Bottlenecks", "bottlenecks", "DEFAULT_SEGMENTS",
-           "Calibration", "stage_calibration", "time_in_stage", "stalled_deals", "SalesCycle", "sales_cycle",
-           "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL"]
+__all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", "lead_funnel", "LeadFunnel",
+           "sales_velocity", "SalesVelocity", "kpi_rows", "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES", "deal_totals",
+           "won_revenue", "funnel_findings", "LEAD_FUNNEL_COLUMNS", "DAYS_PER_MONTH", "Bottlenecks", "bottlenecks",
+           "DEFAULT_SEGMENTS", "Calibration", "stage_calibration", "time_in_stage", "stalled_deals", "SalesCycle",
+           "sales_cycle", "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL"]

@@ -36,6 +36,7 @@ def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibrat
         out += _cycle_findings(cycle)
     if calibration is not None:
         out += _calibration_findings(calibration)
+    lead = getattr(lead, "table", lead)  # a LeadFunnel or its table
     if lead is not None and len(lead):
         out += _lead_findings(lead)
     return Findings(out, title="Funnel findings", empty="No funnel findings: too little data to say anything.")

@@ -5,6 +5,8 @@ Scans go through narwhals like the rest of the funnel; see :mod:`salesops_kit.fu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import narwhals as nw
 import numpy as np
 import pandas as pd
@@ -24,9 +26,10 @@ from ..engines.ops import (
 )
 from ..stats import wilson_interval
 from ..tools.exceptions import MissingColumnsError
+from ..tools.results import Result
 
-__all__ = ["lead_funnel", "deal_totals", "won_revenue", "sales_velocity", "kpi_rows", "LEAD_FUNNEL_COLUMNS",
-           "DAYS_PER_MONTH"]
+__all__ = ["lead_funnel", "LeadFunnel", "deal_totals", "won_revenue", "sales_velocity", "SalesVelocity", "kpi_rows",
+           "LEAD_FUNNEL_COLUMNS", "DAYS_PER_MONTH"]
 
 DAYS_PER_MONTH = 365.25 / 12
 
@@ -39,10 +42,59 @@ LEAD_FUNNEL_COLUMNS = ["leads", "opportunities", "won", "open_opportunities",
                        "lead_to_opportunity", "lead_to_opportunity_ci_low", "lead_to_opportunity_ci_high",
                        "opportunity_to_win", "opportunity_to_win_ci_low", "opportunity_to_win_ci_high",
                        "lead_to_win", "lead_to_win_ci_low", "lead_to_win_ci_high", "maturity_days", "created_until"]
+_LEAD_STEPS = ("lead_to_opportunity", "opportunity_to_win", "lead_to_win")
+
+
+@dataclass(frozen=True, repr=False)
+class LeadFunnel(Result):
+    """Result of :func:`lead_funnel`.
+
+    Attributes
+    ----------
+    table : DataFrame ``<by>, leads, opportunities, won, open_opportunities, lead_to_opportunity (+ci),
+        opportunity_to_win (+ci), lead_to_win (+ci), maturity_days, created_until`` (also ``summary()``).
+    by : the segment columns.
+    maturity_days : leads younger than this at ``as_of`` are left out.
+    """
+
+    table: pd.DataFrame
+    by: tuple[str, ...] = ()
+    maturity_days: int = 90
+
+    def headline(self) -> str:
+        t = self.table
+        if t.empty:
+            return f"Lead funnel: no lead at least {self.maturity_days} days old."
+        if self.by:
+            return f"Lead funnel by {', '.join(self.by)}: {len(t)} segments."
+        r = t.iloc[0]
+        s = (f"{int(r['leads']):,} leads → {int(r['opportunities']):,} opportunities "
+             f"({r['lead_to_opportunity']:.1%})")
+        if pd.notna(r["lead_to_win"]):
+            s += f" → {int(r['won']):,} won ({r['lead_to_win']:.1%} of leads)"
+        return s + f"; leads at least {self.maturity_days} days old."
+
+    def plot(self, ax=None, **kwargs):
+        """The conversion steps (one segment) or lead → opportunity per segment, with 95% intervals
+        (:func:`salesops_kit.plots.plot_estimates`)."""
+        from ..plots.costs import plot_estimates
+
+        t = self.table
+        if self.by:
+            lab = t[list(self.by)].astype(str).agg(" | ".join, axis=1)
+            long = pd.DataFrame({"step": lab, "rate": t["lead_to_opportunity"],
+                                 "ci_low": t["lead_to_opportunity_ci_low"],
+                                 "ci_high": t["lead_to_opportunity_ci_high"]})
+        else:
+            r = t.iloc[0] if len(t) else pd.Series(dtype=float)
+            long = pd.DataFrame([{"step": s.replace("_", " "), "rate": r.get(s), "ci_low": r.get(f"{s}_ci_low"),
+                                  "ci_high": r.get(f"{s}_ci_high")} for s in _LEAD_STEPS]) if len(t) else \
+                pd.DataFrame(columns=["step", "rate", "ci_low", "ci_high"])
+        return plot_estimates(long, value="rate", label="step", ax=ax, **kwargs)
 
 
 def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, as_of=None,
-                stages: StageModel | None = None) -> pd.DataFrame:
+                stages: StageModel | None = None) -> LeadFunnel:
     """Leads → opportunities → won deals, counting only leads old enough to have converted.
 
     Parameters
@@ -60,8 +112,8 @@ def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, 
 
     Returns
     -------
-    DataFrame
-        ``<by>, leads, opportunities, won, open_opportunities, lead_to_opportunity (+ci),
+    LeadFunnel
+        ``.table``: ``<by>, leads, opportunities, won, open_opportunities, lead_to_opportunity (+ci),
         opportunity_to_win (+ci), lead_to_win (+ci), maturity_days, created_until``; e.g. 1,000
         leads → 100 opportunities → 20 won gives 10%, 20% and 2%.
     """
@@ -98,7 +150,7 @@ def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, 
         keys.append("_opp_stage")
     g = collect(lf.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
     if not len(g):
-        return pd.DataFrame(columns=by + LEAD_FUNNEL_COLUMNS)
+        return LeadFunnel(pd.DataFrame(columns=by + LEAD_FUNNEL_COLUMNS), tuple(by), int(maturity_days))
     if with_won:
         g["_won"] = g["_opp_stage"].isin(stages.won) & (g["_converted"] == 1)
         g["_open"] = g["_opp_stage"].isin(stages.order) & (g["_converted"] == 1)
@@ -128,7 +180,7 @@ def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, 
             t[c] = np.nan
     t["maturity_days"] = int(maturity_days)
     t["created_until"] = cutoff
-    return sort_out(t[by + LEAD_FUNNEL_COLUMNS], by)
+    return LeadFunnel(sort_out(t[by + LEAD_FUNNEL_COLUMNS], by), tuple(by), int(maturity_days))
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,8 +246,42 @@ def won_revenue(opportunities, *, period: str = "M", by=None, stages: StageModel
     return sort_out(g[by + ["period", "won_deals", "won_revenue"]], by + ["period"])
 
 
+@dataclass(frozen=True, repr=False)
+class SalesVelocity(Result):
+    """Result of :func:`sales_velocity`.
+
+    Attributes
+    ----------
+    table : DataFrame ``<by>, open_deals, win_rate, avg_won_deal_size, cycle_median_days, velocity_per_day,
+        velocity_per_month`` (also ``summary()``).
+    by : the segment columns.
+    """
+
+    table: pd.DataFrame
+    by: tuple[str, ...] = ()
+
+    def headline(self) -> str:
+        t = self.table
+        if t.empty:
+            return "Sales velocity: no deals."
+        if self.by:
+            return f"Sales velocity by {', '.join(self.by)}: {len(t)} segments."
+        r = t.iloc[0]
+        return (f"Sales velocity {r['velocity_per_month']:,.0f} per month = {int(r['open_deals']):,} open deals × "
+                f"{r['win_rate']:.1%} win rate × {r['avg_won_deal_size']:,.0f} average won deal ÷ "
+                f"{r['cycle_median_days']:.0f} median days to win × {DAYS_PER_MONTH:.2f}.")
+
+    def plot(self, ax=None, **kwargs):
+        """Velocity per month per segment (:func:`salesops_kit.plots.plot_estimates`)."""
+        from ..plots.costs import plot_estimates
+
+        t = self.table
+        lab = t[list(self.by)].astype(str).agg(" | ".join, axis=1) if self.by else pd.Series(["all"] * len(t))
+        return plot_estimates(t.assign(_row=lab.to_numpy()), value="velocity_per_month", label="_row", ax=ax, **kwargs)
+
+
 def sales_velocity(opportunities, *, by=None, stages: StageModel | None = None, as_of=None,
-                   cycle_summary: pd.DataFrame | None = None) -> pd.DataFrame:
+                   cycle_summary: pd.DataFrame | None = None) -> SalesVelocity:
     """Sales velocity = open deals × win rate × average won deal size / median cycle days.
 
     Parameters
@@ -208,8 +294,8 @@ def sales_velocity(opportunities, *, by=None, stages: StageModel | None = None, 
 
     Returns
     -------
-    DataFrame
-        ``<by>, open_deals, win_rate, avg_won_deal_size, cycle_median_days, velocity_per_day,
+    SalesVelocity
+        ``.table``: ``<by>, open_deals, win_rate, avg_won_deal_size, cycle_median_days, velocity_per_day,
         velocity_per_month`` (currency per day / per month; win rate is the closed definition over all
         periods, cycle the censoring-aware median days to win from :func:`salesops_kit.funnel.cycle.sales_cycle`).
     """
@@ -223,7 +309,7 @@ def sales_velocity(opportunities, *, by=None, stages: StageModel | None = None, 
     cols = by + ["open_deals", "win_rate", "avg_won_deal_size", "cycle_median_days", "velocity_per_day",
                  "velocity_per_month"]
     if not len(tot):
-        return pd.DataFrame(columns=cols)
+        return SalesVelocity(pd.DataFrame(columns=cols), tuple(by))
     t = tot.copy()
     t["open_deals"] = t["open"]
     closed = t["won"] + t["lost"]
@@ -236,7 +322,7 @@ def sales_velocity(opportunities, *, by=None, stages: StageModel | None = None, 
     days = t["cycle_median_days"].where(t["cycle_median_days"] > 0)
     t["velocity_per_day"] = t["open_deals"] * t["win_rate"] * t["avg_won_deal_size"] / days
     t["velocity_per_month"] = t["velocity_per_day"] * DAYS_PER_MONTH
-    return sort_out(t[cols], by)
+    return SalesVelocity(sort_out(t[cols], by), tuple(by))
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,7 +368,7 @@ def kpi_rows(ds) -> list[dict]:
         by = [] if col is None else [col]
         tot = deal_totals(opps, by=by, stages=stages)
         cyc = sales_cycle(ds, by=by, detail=False)
-        vel = sales_velocity(ds, by=by, cycle_summary=cyc.table)
+        vel = sales_velocity(ds, by=by, cycle_summary=cyc.table).table
         fun = stage_funnel(ds, by=by).table
         for i, r in tot.iterrows():
             seg = _seg(col, r[col] if col else None)
@@ -314,7 +400,7 @@ def kpi_rows(ds) -> list[dict]:
         for lcol in (None, *LEAD_SEGMENTS):
             if lcol is not None and lcol not in lhave:
                 continue
-            lt = lead_funnel(ds, by=[] if lcol is None else [lcol])
+            lt = lead_funnel(ds, by=[] if lcol is None else [lcol]).table
             for _, r in lt.iterrows():
                 seg = _seg(None if lcol is None else LEAD_SEGMENTS[lcol], r[lcol] if lcol else None)
                 add("lead_conversion_rate", seg, r["lead_to_opportunity"], r["lead_to_opportunity_ci_low"],

@@ -263,7 +263,10 @@ def test_lead_funnel_1000_100_20():
     })
     opps = pd.DataFrame({"opportunity_id": [f"o{i}" for i in range(100)] + [f"y{i}" for i in range(25)],
                          "stage": ["W"] * 20 + ["L"] * 70 + ["A"] * 10 + ["W"] * 25})
-    t = funnel.lead_funnel(leads, opps, stages=S, maturity_days=90, as_of="2024-07-01")
+    res = funnel.lead_funnel(leads, opps, stages=S, maturity_days=90, as_of="2024-07-01")
+    t = res.table
+    assert res.headline() == ("1,000 leads → 100 opportunities (10.0%) → 20 won (2.0% of leads); leads at least 90 "
+                              "days old.")
     # the 50 young leads (6 days old) are not counted; 1,000 -> 100 -> 20 is 10%, 20%, 2%
     r = t.iloc[0]
     assert (r["leads"], r["opportunities"], r["won"]) == (1000, 100, 20)
@@ -271,7 +274,7 @@ def test_lead_funnel_1000_100_20():
     lo, hi = proportion_confint(20, 1000, method="wilson")
     assert (r["lead_to_win_ci_low"], r["lead_to_win_ci_high"]) == pytest.approx((lo, hi))
     assert r["open_opportunities"] == 10
-    by = funnel.lead_funnel(leads, opps, stages=S, by="source", maturity_days=0, as_of="2024-07-01")
+    by = funnel.lead_funnel(leads, opps, stages=S, by="source", maturity_days=0, as_of="2024-07-01").table
     assert by["leads"].tolist() == [1050] and by["won"].tolist() == [45]
 
 
@@ -309,8 +312,8 @@ def test_lead_funnel_engine_parity(engine):
     leads = pd.DataFrame({"lead_id": ["a", "b", "c", "d"], "source": ["s1", "s1", "s2", "s2"],
                           "created_date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-06-30"]),
                           "opportunity_id": ["d1", None, "d8", "d7"]})
-    ref = funnel.lead_funnel(leads, opps_nohist(), stages=S, by="source", as_of="2024-07-01", maturity_days=30)
+    ref = funnel.lead_funnel(leads, opps_nohist(), stages=S, by="source", as_of="2024-07-01", maturity_days=30).table
     got = funnel.lead_funnel(engines(leads)[engine], engines(opps_nohist())[engine], stages=S, by="source",
-                             as_of="2024-07-01", maturity_days=30)
+                             as_of="2024-07-01", maturity_days=30).table
     pd.testing.assert_frame_equal(got, ref, check_dtype=False)
     assert ref["leads"].tolist() == [2, 1] and ref["won"].tolist() == [1, 0]

@@ -49,7 +49,7 @@ def test_the_walk_finds_the_results():
     expected = {"StageFunnel", "Bottlenecks", "Calibration", "SalesCycle", "CohortRetention", "SimpleCLV",
                 "UnitEconomics", "BGNBDFit", "GammaGammaFit", "HoldoutCheck", "SBGFit", "SeasonalProfile",
                 "BacktestResult", "PipelineForecast", "Scorecard", "RepComparison", "Drivers", "MonitorReview",
-                "AuditResult", "ReportResult", "FittedModel", "Forecast", "WinRate"}
+                "AuditResult", "ReportResult", "FittedModel", "Forecast", "WinRate", "LeadFunnel", "SalesVelocity"}
     assert expected <= set(CLASSES), expected - set(CLASSES)
 
 
@@ -75,7 +75,15 @@ def results():
     from salesops_kit import load_dataset
     from salesops_kit.data.audit import audit
     from salesops_kit.forecast import backtest, bookings_series, forecast, pipeline_forecast, seasonal_profile
-    from salesops_kit.funnel import bottlenecks, sales_cycle, stage_calibration, stage_funnel, win_rate
+    from salesops_kit.funnel import (
+        bottlenecks,
+        lead_funnel,
+        sales_cycle,
+        sales_velocity,
+        stage_calibration,
+        stage_funnel,
+        win_rate,
+    )
     from salesops_kit.monitor import review
     from salesops_kit.report.runner import ReportResult
     from salesops_kit.reps import compare_reps, response_drivers, scorecard
@@ -88,6 +96,8 @@ def results():
     made = {
         "StageFunnel": lambda: stage_funnel(ds),
         "WinRate": lambda: win_rate(ds, by="owner"),
+        "LeadFunnel": lambda: lead_funnel(ds),
+        "SalesVelocity": lambda: sales_velocity(ds, by="team"),
         "Bottlenecks": lambda: bottlenecks(ds),
         "Calibration": lambda: stage_calibration(ds),
         "SalesCycle": lambda: sales_cycle(ds, n_boot=50),
