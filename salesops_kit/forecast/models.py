@@ -253,16 +253,7 @@ def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80
         fut = pd.PeriodIndex([], freq="M")
     deg = _degenerate(y)
     if deg is not None:
-        if len(y) == 0:
-            out = pd.DataFrame(columns=["period", "h", "mean"] + [
-                c for lv in levels for c in (f"lower_{lv}", f"upper_{lv}")])
-        else:
-            v = np.full(h, y[-1])
-            out = _frame(fut, {"mean": v, **{f"{b}_{lv}": v for lv in levels for b in ("lower", "upper")}}, levels)
-        out.attrs.update(method="constant" if len(y) else "none",
-                         reason=f"{deg}: no model can be fitted; the last value is carried forward with "
-                                "zero-width intervals.", backtest=None)
-        return out
+        return _carry_forward(y, fut, h, levels, deg)
     seasonal = len(y) >= 2 * m
     reason = filled + ("" if seasonal else (f"fewer than two seasons ({len(y)} < {2 * m} periods): non-seasonal "
                                             "models only. "))
@@ -278,30 +269,9 @@ def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80
     bt_summary = None
     chosen = method
     if method == "auto":
-        bh = max(1, min(h, m, len(y) - _min_train(m, seasonal)))
-        cands = ("combo", "ets", "theta", "arima")
-        bt = _run_backtest(y, y_s.index, m, seasonal, bh, folds, bh, cands, levels, fitter=fitter)
-        bt_summary = bt.table
-        if bt.table.empty or not np.isfinite(bt.table["mase"]).any():
-            chosen = "combo"
-            reason += "too short for a backtest origin: equal-weight combination of ETS, Theta and ARIMA."
-        else:
-            sc = bt.table.set_index("method")["mase"].dropna()
-            singles = sc.drop("combo", errors="ignore")
-            best = singles.idxmin() if len(singles) else "combo"
-            if "combo" not in sc.index:
-                chosen = best
-                reason += f"backtest: the combination could not be scored; {best} has the lowest MASE."
-            elif best != "combo" and sc[best] < (1 - AUTO_MARGIN) * sc["combo"]:
-                chosen = best
-                reason += (f"backtest ({bt.forecasts['origin'].nunique()} origin(s), h=1..{bh}): {best} MASE "
-                           f"{sc[best]:.3f} beats the combination's {sc['combo']:.3f} by more than "
-                           f"{AUTO_MARGIN:.0%}.")
-            else:
-                chosen = "combo"
-                reason += (f"backtest ({bt.forecasts['origin'].nunique()} origin(s), h=1..{bh}): combination MASE "
-                           f"{sc['combo']:.3f} vs best single method {best} {sc[best]:.3f}; no member beats it by "
-                           f"{AUTO_MARGIN:.0%}, so the combination is kept.")
+        chosen, why, bt_summary = _auto_method(y, y_s.index, m, seasonal, h=h, folds=folds, levels=levels,
+                                               fitter=fitter)
+        reason += why
     fcs = fitter.forecasts(len(y), h, (chosen,), refit=True)
     if not available(fcs, chosen):
         prev = chosen
@@ -320,6 +290,42 @@ def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80
     out.attrs.update(method=chosen, reason=reason.strip(),
                      backtest=None if bt_summary is None else bt_summary.to_dict("records"))
     return out
+
+
+def _carry_forward(y: np.ndarray, fut: pd.PeriodIndex, h: int, levels, deg: str) -> pd.DataFrame:
+    """The forecast of a series no model can be fitted to: its last value, with zero-width intervals."""
+    if len(y) == 0:
+        out = pd.DataFrame(columns=["period", "h", "mean"] + [
+            c for lv in levels for c in (f"lower_{lv}", f"upper_{lv}")])
+    else:
+        v = np.full(h, y[-1])
+        out = _frame(fut, {"mean": v, **{f"{b}_{lv}": v for lv in levels for b in ("lower", "upper")}}, levels)
+    out.attrs.update(method="constant" if len(y) else "none",
+                     reason=f"{deg}: no model can be fitted; the last value is carried forward with "
+                            "zero-width intervals.", backtest=None)
+    return out
+
+
+def _auto_method(y: np.ndarray, index, m: int, seasonal: bool, *, h: int, folds: int, levels, fitter: Fitter
+                 ) -> tuple[str, str, pd.DataFrame]:
+    """``method="auto"``: the combination, unless a single member's backtest MASE beats it by ``AUTO_MARGIN``.
+    Returns ``(method, the reason, the backtest table)``."""
+    bh = max(1, min(h, m, len(y) - _min_train(m, seasonal)))
+    cands = ("combo", "ets", "theta", "arima")
+    bt = _run_backtest(y, index, m, seasonal, bh, folds, bh, cands, levels, fitter=fitter)
+    if bt.table.empty or not np.isfinite(bt.table["mase"]).any():
+        return "combo", "too short for a backtest origin: equal-weight combination of ETS, Theta and ARIMA.", bt.table
+    sc = bt.table.set_index("method")["mase"].dropna()
+    singles = sc.drop("combo", errors="ignore")
+    best = singles.idxmin() if len(singles) else "combo"
+    if "combo" not in sc.index:
+        return best, f"backtest: the combination could not be scored; {best} has the lowest MASE.", bt.table
+    origins = f"backtest ({bt.forecasts['origin'].nunique()} origin(s), h=1..{bh})"
+    if best != "combo" and sc[best] < (1 - AUTO_MARGIN) * sc["combo"]:
+        return best, (f"{origins}: {best} MASE {sc[best]:.3f} beats the combination's {sc['combo']:.3f} by more "
+                      f"than {AUTO_MARGIN:.0%}."), bt.table
+    return "combo", (f"{origins}: combination MASE {sc['combo']:.3f} vs best single method {best} {sc[best]:.3f}; "
+                     f"no member beats it by {AUTO_MARGIN:.0%}, so the combination is kept."), bt.table
 
 
 # ------------------------------------------------------------------------------ BLAS thread limits
