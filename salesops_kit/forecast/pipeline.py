@@ -89,7 +89,8 @@ def _stage_at(sh: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
     at = np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
     x = pd.DataFrame({"opportunity_id": sh["opportunity_id"].to_numpy()[rows], "snap": snaps[at],
                       "entered_date": ent[rows], "stage": sh["stage"].to_numpy()[rows]})
-    x = x.sort_values(["opportunity_id", "snap", "entered_date"]).drop_duplicates(["opportunity_id", "snap"], keep="last")
+    x = x.sort_values(["opportunity_id", "snap", "entered_date"]).drop_duplicates(["opportunity_id", "snap"],
+                                                                                  keep="last")
     return x[["opportunity_id", "snap", "stage"]]
 
 
@@ -129,7 +130,8 @@ def _learn(deals: pd.DataFrame, sh: pd.DataFrame | None, stages, as_of: pd.Times
                                       "age_bin": "all", "delay": (c["close_date"] - c["created_date"]).dt.days}))
         x = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
             columns=["opportunity_id", "stage", "is_won", "age_bin", "delay"])
-    g = x.groupby(["stage", "age_bin"], observed=True).agg(won=("is_won", "sum"), closed=("is_won", "size")).reset_index()
+    g = (x.groupby(["stage", "age_bin"], observed=True).agg(won=("is_won", "sum"), closed=("is_won", "size"))
+         .reset_index())
     st = x.groupby("stage").agg(sw=("is_won", "sum"), sn=("is_won", "size"))
     overall = (x["is_won"].sum() + 1) / (len(x) + 2)
     st["p_stage"] = ((st["sw"] + overall) / (st["sn"] + 1)).clip(1e-4, 1 - 1e-4)

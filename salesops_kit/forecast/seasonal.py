@@ -68,8 +68,8 @@ def monthly_series(table, *, date: str = "order_date", value: str = "amount", fr
     Returns
     -------
     DataFrame sorted by ``period``: ``period`` (Timestamp, first day of the month/quarter),
-    ``value`` (float, rounded to 4 decimals), ``n`` (rows in the period), ``complete`` (bool). Periods run from the first
-    period with a row to the period of ``as_of``; missing periods have value 0 and n 0. Empty
+    ``value`` (float, rounded to 4 decimals), ``n`` (rows in the period), ``complete`` (bool). Periods run from
+    the first period with a row to the period of ``as_of``; missing periods have value 0 and n 0. Empty
     input gives an empty frame with these columns.
     """
     freq = str(freq).upper()[:1]
@@ -98,7 +98,8 @@ def monthly_series(table, *, date: str = "order_date", value: str = "amount", fr
                  .group_by("_y", "_m").agg(nw.len().alias("n"), nw.col("_v").sum().alias("value")))
     if g.empty:
         return empty
-    per = pd.PeriodIndex([pd.Period(year=int(y), month=int(m), freq="M") for y, m in zip(g["_y"], g["_m"], strict=True)])
+    per = pd.PeriodIndex([pd.Period(year=int(y), month=int(m), freq="M")
+                          for y, m in zip(g["_y"], g["_m"], strict=True)])
     if freq == "Q":
         per = per.asfreq("Q")
     g = pd.DataFrame({"p": per, "value": g["value"].astype(float).to_numpy(), "n": g["n"].astype("int64").to_numpy()})

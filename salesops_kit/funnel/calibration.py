@@ -119,7 +119,8 @@ def stage_calibration(opportunities, *, stage_history=None, stages: StageModel |
         brier_e = (n_won * (1 - rate) ** 2 + (n_closed - n_won) * rate**2) / n_closed
     table = pd.DataFrame({
         "stage": order, "stage_index": np.arange(len(order)), "closed": n_closed.astype("int64"),
-        "won": n_won.astype("int64"), "realised_win_rate": rate, "ci_low": np.atleast_1d(lo), "ci_high": np.atleast_1d(hi),
+        "won": n_won.astype("int64"), "realised_win_rate": rate, "ci_low": np.atleast_1d(lo),
+        "ci_high": np.atleast_1d(hi),
         "stated_probability": p, "source": np.where(np.isnan(p), "none", source), "gap": p - rate,
         "brier_stated": brier_s, "brier_empirical": brier_e, "suggested_probability": rate,
     })
@@ -138,7 +139,8 @@ def _stays(stage_history, *, stages: StageModel, as_of) -> nw.LazyFrame:
     h = h.filter(nw.col("stage").is_in(list(stages.order)))
     ex = nw.col("exited_date")
     return h.with_columns(
-        (days_between(nw.col("entered_date"), ex, frame=h) if has_exit else nw.lit(None, dtype=nw.Float64)).alias("days"),
+        (days_between(nw.col("entered_date"), ex, frame=h) if has_exit
+         else nw.lit(None, dtype=nw.Float64)).alias("days"),
         days_between(nw.col("entered_date"), as_of, frame=h).alias("age_days"),
         (nw.when(ex.is_null()).then(0).otherwise(1) if has_exit else nw.lit(0)).alias("completed"),
     )
@@ -211,7 +213,8 @@ def stalled_deals(opportunities, *, stage_history=None, stages: StageModel | Non
     g = collect(s.filter(nw.col("completed") == 1).group_by("stage", "days").agg(nw.len().alias("n")))
     thr = {st: weighted_quantile(x["days"], x["n"], quantile) for st, x in g.groupby("stage")}
     o = lazy(opps)
-    extra = [c for c in ("owner", "amount") if c in columns(o)] + [c for c in (by or []) if c not in ("owner", "amount")]
+    extra = ([c for c in ("owner", "amount") if c in columns(o)]
+             + [c for c in (by or []) if c not in ("owner", "amount")])
     o = o.filter(nw.col("stage").is_in(list(stages.order))).select("opportunity_id", "stage", *extra)
     s = _stays(history, stages=stages, as_of=as_of).filter(nw.col("completed") == 0)
     s = s.group_by("opportunity_id", "stage").agg(nw.col("age_days").min().alias("days_in_stage"))

@@ -88,8 +88,8 @@ class SalesCycle(Result):
             return f"Sales cycle by {', '.join(self.by)}: {len(self.table)} segments."
         r = self.table.iloc[0]
         return (f"Median {r['median_days_to_win']:.0f} days from created to won (95% CI {r['ci_low']:.0f}–"
-                f"{r['ci_high']:.0f}; open deals censored at {self.as_of.date()}, lost deals competing); naive won-only "
-                f"mean {r['naive_won_mean_days']:.0f} days (biased).")
+                f"{r['ci_high']:.0f}; open deals censored at {self.as_of.date()}, lost deals competing); naive "
+                f"won-only mean {r['naive_won_mean_days']:.0f} days (biased).")
 
     def plot(self, ax=None, **kwargs):
         from ..plots.funnel import plot_cumulative_incidence
@@ -232,7 +232,8 @@ def sales_cycle(opportunities, *, as_of=None, by=None, stages: StageModel | None
     for c in ("deals", "won", "lost", "open"):
         summary[c] = summary[c].astype("int64")
     curve_df = (pd.concat(curves, ignore_index=True) if curves else
-                pd.DataFrame(columns=by + ["days", "cif_won", "cif_won_ci_low", "cif_won_ci_high", "cif_lost", "at_risk"]))
+                pd.DataFrame(columns=by + ["days", "cif_won", "cif_won_ci_low", "cif_won_ci_high", "cif_lost",
+                                           "at_risk"]))
     logrank = _logrank(counts, by) if detail and by and len(summary) >= 2 and (counts["event"] == 1).any() else None
     return SalesCycle(sort_out(summary, by), sort_out(curve_df, by + ["days"]), logrank, counts, tuple(by), as_of,
                       tuple(_cycle_notes(dropped)))

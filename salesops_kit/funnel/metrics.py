@@ -167,8 +167,8 @@ def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, 
         t = t.sum().to_frame().T
     for c in ("leads", "opportunities", "won", "open_opportunities"):
         t[c] = t[c].astype("int64")
-    for name, num, den in (("lead_to_opportunity", "opportunities", "leads"), ("opportunity_to_win", "won", "opportunities"),
-                           ("lead_to_win", "won", "leads")):
+    for name, num, den in (("lead_to_opportunity", "opportunities", "leads"),
+                           ("opportunity_to_win", "won", "opportunities"), ("lead_to_win", "won", "leads")):
         k, n = t[num].to_numpy(float), t[den].to_numpy(float)
         t[name] = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
         lo, hi = wilson_interval(k, n)
@@ -314,8 +314,8 @@ def sales_velocity(opportunities, *, by=None, stages: StageModel | None = None, 
     t["open_deals"] = t["open"]
     closed = t["won"] + t["lost"]
     t["win_rate"] = np.where(closed > 0, t["won"] / closed.where(closed > 0, 1), np.nan)
-    t["avg_won_deal_size"] = np.where(t["won_amount_n"] > 0, t["won_amount"] / t["won_amount_n"].where(t["won_amount_n"] > 0, 1),
-                                      np.nan)
+    with_amount = t["won_amount_n"] > 0
+    t["avg_won_deal_size"] = np.where(with_amount, t["won_amount"] / t["won_amount_n"].where(with_amount, 1), np.nan)
     cs = cycle_summary[by + ["median_days_to_win"]] if by else cycle_summary[["median_days_to_win"]]
     t = t.merge(cs, on=by, how="left") if by else t.assign(median_days_to_win=cs["median_days_to_win"].iloc[0])
     t["cycle_median_days"] = t["median_days_to_win"].astype(float)

@@ -218,7 +218,8 @@ def stage_funnel(opportunities, *, stage_history=None, by=None, stages: StageMod
                            "lost_at_stage of lost deals); a skipped stage is not counted as reached.")
     assumptions.append("Open deals sitting in a stage are excluded from that stage's conversion (fate unknown), "
                        "not counted as failures.")
-    unplaced = int(groups.loc[(groups["outcome"] == "lost") & (groups["furthest"] < 0), "n"].sum()) if len(groups) else 0
+    unplaced = (int(groups.loc[(groups["outcome"] == "lost") & (groups["furthest"] < 0), "n"].sum())
+                if len(groups) else 0)
     if unplaced:
         assumptions.append(f"{unplaced} lost deal(s) have no stage information (no history, no lost_at_stage): they "
                            "count only in the won row's denominator, so per-stage conversions exclude them.")
@@ -352,7 +353,8 @@ def _groups_from_history(opportunities, o, history, *, by: list[str], stages: St
                          .then(1).otherwise(0).alias(f"s_{k}") for k in range(K - 1)])
     keys = by + ["stage", "furthest", "depth"]
     g = collect(d.group_by(*keys, drop_null_keys=False).agg(
-        nw.len().alias("n"), *[nw.col(f"e_{k}").sum() for k in range(K)], *[nw.col(f"s_{k}").sum() for k in range(K - 1)]))
+        nw.len().alias("n"), *[nw.col(f"e_{k}").sum() for k in range(K)],
+        *[nw.col(f"s_{k}").sum() for k in range(K - 1)]))
     return _finish_groups(g, by, stages)
 
 

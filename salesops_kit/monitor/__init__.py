@@ -25,4 +25,7 @@ from .review import (
     write_default_targets,
 )
 
-__all__ = ['owner_teams', 'KPI_SPECS', 'KPISpec', 'kpi_series', 'changes', 'change_sentence', 'fmt', 'read_targets', 'targets_from_quotas', 'attainment', 'default_targets', 'write_default_targets', 'seasonal_factors', 'review', 'MonitorReview', 'alert_findings', 'review_findings', 'kpi_rows', 'last_complete_period', 'CHANGE_COLUMNS', 'TARGET_COLUMNS']
+__all__ = ["owner_teams", "KPI_SPECS", "KPISpec", "kpi_series", "changes", "change_sentence", "fmt", "read_targets",
+           "targets_from_quotas", "attainment", "default_targets", "write_default_targets", "seasonal_factors",
+           "review", "MonitorReview", "alert_findings", "review_findings", "kpi_rows", "last_complete_period",
+           "CHANGE_COLUMNS", "TARGET_COLUMNS"]

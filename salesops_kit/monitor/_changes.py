@@ -168,7 +168,8 @@ def change_sentence(row, spec: KPISpec) -> str:
         return tr("{label}: {note}", label=label, note=t(row.note))
     p = f"p = {row.p_value:.2g}" if row.p_value >= 0.001 else "p < 0.001"
     judged = p if row.significant else tr("within normal variation, {p}", p=p)
-    values = {"label": label, "base": fmt(row.base_value, spec.fmt), "value": fmt(row.value, spec.fmt), "judged": judged}
+    values = {"label": label, "base": fmt(row.base_value, spec.fmt), "value": fmt(row.value, spec.fmt),
+              "judged": judged}
     if row.change > 0:
         return tr("{label} rose from {base} to {value} ({judged})", **values)
     if row.change < 0:

@@ -99,8 +99,8 @@ def plot_cumulative_incidence(result, *, ax=None, max_days: float | None = None,
             ax.fill_between(g["days"], g["cif_won_ci_low"], g["cif_won_ci_high"], step="post", alpha=0.15,
                             color=line.get_color())
         if summary is not None:
-            s = summary if not by else summary.merge(pd.DataFrame([dict(zip(by, key if isinstance(key, tuple) else (key,),
-                                                                           strict=True))]), on=by)
+            keys = key if isinstance(key, tuple) else (key,)
+            s = summary if not by else summary.merge(pd.DataFrame([dict(zip(by, keys, strict=True))]), on=by)
             if len(s) and pd.notna(s["median_days_to_win"].iloc[0]):
                 ax.axvline(s["median_days_to_win"].iloc[0], ls="--", lw=0.8, color=line.get_color())
     ax.set_xlabel(tr("days since the deal was created"))

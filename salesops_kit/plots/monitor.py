@@ -51,7 +51,8 @@ def plot_control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=
     label = KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi
     ax.set_title(kwargs.pop("title", f"{tr(label)} · {segment}"), fontsize=kwargs.pop("title_size", 11))
     if g.empty:
-        ax.text(0.5, 0.5, f"{tr('no data for')} {tr(label)} · {segment}", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, f"{tr('no data for')} {tr(label)} · {segment}", ha="center", va="center",
+                transform=ax.transAxes)
         ax.set_axis_off()
         return ax
     x = pd.to_datetime(g["period"])

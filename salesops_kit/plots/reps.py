@@ -43,7 +43,8 @@ def plot_rep_leaderboard(comparison, *, metric: str = "win_rate", ax=None, **kwa
                                                                                rows["eligible"], strict=True)]
     ax.set_yticks(y, labels)
     ax.set_xlabel(f"{tr(metric.replace('_', ' '))} {tr('(* = not enough data, not ranked)')}")
-    ax.set_title(kwargs.pop("title", f"{tr('Rep leaderboard')}: {tr(metric.replace('_', ' '))}, {tr('shrunk towards the company')}"))
+    ax.set_title(kwargs.pop("title", f"{tr('Rep leaderboard')}: {tr(metric.replace('_', ' '))}, "
+                                     f"{tr('shrunk towards the company')}"))
     ax.xaxis.set_major_formatter(_pct_formatter())
     ax.legend(loc="lower right", fontsize=8)
     return ax

@@ -29,8 +29,8 @@ from ..tools.results import Result
 from ..tools.validation import check_option
 from .exports import safe_filename
 
-__all__ = ["NOTEBOOK_PROVIDERS", "NOTEBOOK_TABLES", "NotebookRun", "default_jobs", "ReportResult", "build_report", "export_html", "find_notebooks",
-           "notebooks_dir", "safe_filename", "sample_data_dir"]
+__all__ = ["NOTEBOOK_PROVIDERS", "NOTEBOOK_TABLES", "NotebookRun", "default_jobs", "ReportResult", "build_report",
+           "export_html", "find_notebooks", "notebooks_dir", "safe_filename", "sample_data_dir"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 

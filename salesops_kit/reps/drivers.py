@@ -289,7 +289,8 @@ def coaching_findings(dataset, *, period=None, min_n: int = MIN_N, alpha: float 
                 value=tr("{rate} when answered within 1 h", rate=_pct(f["rate"])),
                 benchmark=tr("{rate} after 24 h", rate=_pct(s["rate"])),
                 interval=tr("95% CI {fast_low}-{fast_high} vs {slow_low}-{slow_high}", fast_low=_pct(f["rate_low"]),
-                            fast_high=_pct(f["rate_high"]), slow_low=_pct(s["rate_low"]), slow_high=_pct(s["rate_high"])),
+                            fast_high=_pct(f["rate_high"]), slow_low=_pct(s["rate_low"]),
+                            slow_high=_pct(s["rate_high"])),
                 evidence=tr("{fast} and {slow} leads; an association across the company, not proof that answering "
                             "faster causes conversion", fast=int(f["leads"]), slow=int(s["leads"])),
                 suggestion=tr("keep a same-day response standard for new leads and watch the share answered after 24 h "
@@ -306,7 +307,8 @@ def coaching_findings(dataset, *, period=None, min_n: int = MIN_N, alpha: float 
             suggestion=tr("do not rank or coach on those metrics yet; re-check when they have more closed deals and "
                           "leads"), topic="reps", severity=0.5))
     return Findings(out, title="Rep coaching findings",
-                    empty=tr("No rep differs from the rest of the company at q < {alpha:g} on any metric.", alpha=alpha))
+                    empty=tr("No rep differs from the rest of the company at q < {alpha:g} on any metric.",
+                             alpha=alpha))
 
 
 def _behaviour(r, row: pd.Series, drivers: Drivers | None, alpha: float) -> tuple[str, str]:

@@ -26,7 +26,8 @@ __all__ = ["Scorecard", "RepComparison", "scorecard", "compare_reps", "flag_reps
            "MIN_N", "LEAD_MATURITY_DAYS", "COMPARED_METRICS", "not_available"]
 
 MIN_N = 30  # fewer trials than this on a metric: "not enough data", never ranked or flagged
-LEAD_MATURITY_DAYS = 90  # same default as funnel.lead_funnel; a lead younger than this at the as-of date may still convert: not counted
+# same default as funnel.lead_funnel; a lead younger than this at the as-of date may still convert: not counted
+LEAD_MATURITY_DAYS = 90
 # binomial metrics compared across reps: metric -> (successes column, trials column, label)
 COMPARED_METRICS = {
     "win_rate": ("deals_won", "deals_closed", "win rate"),
@@ -111,8 +112,8 @@ class Scorecard(Result):
     ----------
     table : one row per rep (owner): owner, team, deals_closed, deals_won, won_revenue,
         win_rate (+ _low/_high, 95% Wilson), avg_won_deal_size, cycle_median_days (median days
-        from created to won, open deals censored, lost competing: :func:`salesops_kit.funnel.cycle.sales_cycle`), open_deals,
-        open_pipeline, leads, leads_converted, lead_conversion_rate (+ _low/_high),
+        from created to won, open deals censored, lost competing: :func:`salesops_kit.funnel.cycle.sales_cycle`),
+        open_deals, open_pipeline, leads, leads_converted, lead_conversion_rate (+ _low/_high),
         first_response_median_hours, activities, activities_per_deal, csat_responses, csat_mean,
         csat_satisfied, csat_satisfied_share (+ _low/_high), quota, quota_attainment,
         pipeline_coverage; and ``<metric>_team`` / ``<metric>_company`` beside every benchmarked
@@ -309,7 +310,8 @@ def _quota_counts(dataset, opps, start, end, as_of) -> pd.DataFrame:
         s, e = cur["period_start"].min(), cur["period_end"].max()
         w = scans.won_revenue_between(opps, start=s, end=as_of).set_index("owner")["won_revenue"]
         for owner, g in cur.groupby("owner", sort=True):
-            rem.append({"owner": owner, "remaining_quota": max(float(g["quota"].sum()) - float(w.get(owner, 0.0)), 0.0)})
+            left = max(float(g["quota"].sum()) - float(w.get(owner, 0.0)), 0.0)
+            rem.append({"owner": owner, "remaining_quota": left})
     rem = pd.DataFrame(rem, columns=["owner", "remaining_quota"])
     return out.drop(columns=["_start", "_end"]).merge(rem, on="owner", how="outer")
 

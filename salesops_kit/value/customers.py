@@ -169,7 +169,8 @@ def _rfm_holdout(out: pd.DataFrame, daily, *, cal: pd.Timestamp, hold: pd.Timest
 
 
 def customer_table(orders, *, as_of=None, customer_col: str = "customer_id", date_col: str = "order_date",
-                   amount_col: str = "amount", channel_col: str = "channel", margin_col: str = "margin") -> pd.DataFrame:
+                   amount_col: str = "amount", channel_col: str = "channel", margin_col: str = "margin"
+                   ) -> pd.DataFrame:
     """One row per customer: acquisition date and month, acquisition channel, orders, revenue, margin.
 
     The acquisition channel is the ``channel`` of the customer's first order (smallest value on ties);
@@ -236,10 +237,12 @@ def repeat_purchase_rate(orders, *, window_start=None, window_end=None, by: str 
     f = f.select(nw.col(customer_col).alias("customer_id"), *([nw.col(by).cast(nw.String)] if by else []))
     c = collect_pandas(group_agg(f, ["customer_id"], nw.len().alias("n"), str_min={by: by} if by else None))
     c["segment"] = _segment(c, by)
-    g = c.groupby("segment", sort=True).agg(customers=("n", "size"), repeat_customers=("n", lambda s: int((s >= 2).sum())))
+    g = c.groupby("segment", sort=True).agg(customers=("n", "size"),
+                                            repeat_customers=("n", lambda s: int((s >= 2).sum())))
     g = g.reset_index()
     lo, hi = wilson_interval(g["repeat_customers"].to_numpy(), g["customers"].to_numpy())
-    g["repeat_purchase_rate"] = np.where(g["customers"] > 0, g["repeat_customers"] / g["customers"].clip(lower=1), np.nan)
+    g["repeat_purchase_rate"] = np.where(g["customers"] > 0, g["repeat_customers"] / g["customers"].clip(lower=1),
+                                         np.nan)
     g["ci_low"], g["ci_high"] = lo, hi
     g["window_start"] = as_day(window_start)
     g["window_end"] = as_day(window_end)
@@ -498,9 +501,11 @@ def simple_clv(orders, *, as_of=None, window_months: int = 12, margin_rate: floa
              "how": f"{window_months / 12:g} year(s) / churn rate (customers active in the previous {window_months} "
                     f"months who did not order in the last {window_months})"},
             {"segment": seg, "input": "margin_rate", "value": mr, "how": how_m},
-            {"segment": seg, "input": "clv", "value": value, "how": "AOV × purchases per year × lifespan × margin rate"},
+            {"segment": seg, "input": "clv", "value": value,
+             "how": "AOV × purchases per year × lifespan × margin rate"},
         ]
-    return SimpleCLV(pd.DataFrame(rows, columns=cols), pd.DataFrame(inputs, columns=["segment", "input", "value", "how"]))
+    return SimpleCLV(pd.DataFrame(rows, columns=cols),
+                     pd.DataFrame(inputs, columns=["segment", "input", "value", "how"]))
 
 
 def survivors_by_period(orders, *, as_of=None, period_months: int = 3, periods: int | None = None,

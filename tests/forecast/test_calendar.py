@@ -59,7 +59,8 @@ def test_spring_festival_dates():
 
 
 def test_normalise_working_days_by_hand():
-    s = pd.DataFrame({"period": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]), "value": [220.0, 180.0, 210.0]})
+    s = pd.DataFrame({"period": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]),
+                      "value": [220.0, 180.0, 210.0]})
     before = s.copy()
     out = normalise_working_days(s, country="CN")
     pd.testing.assert_frame_equal(s, before)
@@ -73,7 +74,8 @@ def test_normalise_working_days_by_hand():
 def test_normalise_accepts_series_and_empty():
     s = pd.Series([1.0, 2.0], index=pd.period_range("2024-01", periods=2, freq="M"))
     assert normalise_working_days(s)["working_days"].tolist() == [22, 18]
-    e = normalise_working_days(pd.DataFrame({"period": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float)}))
+    e = normalise_working_days(pd.DataFrame({"period": pd.Series(dtype="datetime64[ns]"),
+                                             "value": pd.Series(dtype=float)}))
     assert e.empty and "value_normalised" in e
 
 

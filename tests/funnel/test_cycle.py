@@ -59,7 +59,8 @@ def test_numpy_estimator_matches_lifelines_aalen_johansen():
     t, cif1, _, _ = cycle.aalen_johansen(days, ev, np.ones(n))
     # lifelines jitters tied times at random; placing each won event 1e-6 days before the lost ones of the same day
     # is the exact tied-time estimator (same at-risk set, same S(t-)), so no jitter is needed
-    # (+1 day: lifelines sets the cumulative incidence of its first event-table row to 0, so events at day 0 would vanish)
+    # (+1 day: lifelines sets the cumulative incidence of its first event-table row to 0, so events at day 0
+    # would vanish)
     aj = AalenJohansenFitter().fit(days + 1 - 1e-6 * (ev == 1), ev, event_of_interest=1)
     ref = aj.cumulative_density_.iloc[:, 0]
     idx = np.searchsorted(ref.index.to_numpy(), t + 1.5, side="right") - 1
@@ -111,7 +112,8 @@ def test_edge_cases_and_segments():
     late = deals([(10, "W"), (20, "W")])
     late.loc[1, "created_date"] = pd.Timestamp("2025-06-01")
     r = cycle.sales_cycle(late, stages=S, as_of="2024-01-05").summary().iloc[0]
-    assert (r["deals"], r["won"], r["open"]) == (1, 0, 1)  # closed 01-11, after as_of 01-05: open; other not yet created
+    # closed 01-11, after as_of 01-05: open; the other deal is not yet created
+    assert (r["deals"], r["won"], r["open"]) == (1, 0, 1)
 
 
 @pytest.mark.parametrize("engine", ["polars", "lazy", "duckdb"])
@@ -171,7 +173,8 @@ def test_days_between_on_every_engine(engine):
 
     from salesops_kit.engines.ops import collect, day_number, days_between, lazy
 
-    df = pd.DataFrame({"a": pd.to_datetime(["2024-02-28 00:00", "2023-12-31 23:00", "2024-01-01 00:00", "2024-05-05 00:00"]),
+    df = pd.DataFrame({"a": pd.to_datetime(["2024-02-28 00:00", "2023-12-31 23:00", "2024-01-01 00:00",
+                                            "2024-05-05 00:00"]),
                        "b": pd.to_datetime(["2024-03-01 00:00", "2024-01-02 01:00", "2025-01-01 00:00", None])})
     nat = df if engine == "pandas" else {
         "polars": pl.from_pandas(df), "lazy": pl.from_pandas(df).lazy(),

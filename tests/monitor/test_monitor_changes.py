@@ -151,7 +151,8 @@ def test_attainment_and_run_rate_by_hand():
 
 
 def test_targets_from_quotas_by_hand():
-    q = pd.DataFrame({"owner": ["Ann", "Ben", "Ann"], "period_start": pd.to_datetime(["2025-01-01"] * 2 + ["2025-02-01"]),
+    q = pd.DataFrame({"owner": ["Ann", "Ben", "Ann"],
+                      "period_start": pd.to_datetime(["2025-01-01"] * 2 + ["2025-02-01"]),
                       "quota": [100.0, 50.0, 280.0],
                       "period_end": pd.to_datetime(["2025-01-31", "2025-01-31", "2025-03-31"])})
     teams = pd.DataFrame({"owner": ["Ann", "Ben"], "team": ["T1", "T1"]})

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import test_report_support as support
 
-CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "", shutil.which("chromium-browser") or "")
+CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "",
+                              shutil.which("chromium-browser") or "")
                  if p and os.path.exists(p)), None)
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 

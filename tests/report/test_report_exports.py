@@ -206,8 +206,9 @@ def test_missing_page_names_tables_columns_and_mapping_keys(small_data):
 
 
 def test_headline_kpis_pick_known_names_else_row_counts():
-    k = pd.DataFrame({"kpi": ["rows_opportunities", "win_rate", "win_rate", "cac"], "segment": ["all", "owner=A", "all", "all"],
-                      "value": [3, 0.5, 0.4, 10.0], "ci_low": np.nan, "ci_high": np.nan, "unit": ["rows", "rate", "rate", "currency"],
+    k = pd.DataFrame({"kpi": ["rows_opportunities", "win_rate", "win_rate", "cac"],
+                      "segment": ["all", "owner=A", "all", "all"], "value": [3, 0.5, 0.4, 10.0], "ci_low": np.nan,
+                      "ci_high": np.nan, "unit": ["rows", "rate", "rate", "currency"],
                       "definition": ""})
     assert headline_kpis(k)[["kpi", "value"]].values.tolist() == [["win_rate", 0.4], ["cac", 10.0]]
     assert headline_kpis(k[k.kpi == "rows_opportunities"])["kpi"].tolist() == ["rows_opportunities"]
