@@ -138,6 +138,19 @@ def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, 
     if as_of is None:
         as_of = collect(lf.select(nw.col("created_date").max()))["created_date"].iloc[0]
     cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=int(maturity_days))
+    g, with_won = _lead_groups(lf, opportunities, by=by, conv_col=conv_col, cutoff=cutoff, stages=stages)
+    if not len(g):
+        return LeadFunnel(pd.DataFrame(columns=by + LEAD_FUNNEL_COLUMNS), tuple(by), int(maturity_days))
+    t = _lead_rates(g, by, stages=stages, with_won=with_won)
+    t["maturity_days"] = int(maturity_days)
+    t["created_until"] = cutoff
+    return LeadFunnel(sort_out(t[by + LEAD_FUNNEL_COLUMNS], by), tuple(by), int(maturity_days))
+
+
+def _lead_groups(lf, opportunities, *, by: list[str], conv_col: str, cutoff: pd.Timestamp,
+                 stages: StageModel | None) -> tuple[pd.DataFrame, bool]:
+    """Mature leads counted per segment, converted or not (and their opportunity's stage when the opportunities
+    are given): ``(counts, whether the won level is known)``."""
     lf = lf.filter(nw.col("created_date") <= as_pylit(cutoff))
     lf = lf.with_columns(nw.when(nw.col(conv_col).is_null()).then(0).otherwise(1).alias("_converted"))
     with_won = opportunities is not None and conv_col == "opportunity_id"
@@ -149,8 +162,11 @@ def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, 
         lf = lf.select(*dict.fromkeys(by + ["opportunity_id", "_converted"])).join(ol, on="opportunity_id", how="left")
         keys.append("_opp_stage")
     g = collect(lf.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
-    if not len(g):
-        return LeadFunnel(pd.DataFrame(columns=by + LEAD_FUNNEL_COLUMNS), tuple(by), int(maturity_days))
+    return g, with_won
+
+
+def _lead_rates(g: pd.DataFrame, by: list[str], *, stages: StageModel | None, with_won: bool) -> pd.DataFrame:
+    """Leads, opportunities, won and open per segment with the three conversion rates and their Wilson intervals."""
     if with_won:
         g["_won"] = g["_opp_stage"].isin(stages.won) & (g["_converted"] == 1)
         g["_open"] = g["_opp_stage"].isin(stages.order) & (g["_converted"] == 1)
@@ -178,9 +194,7 @@ def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, 
             t[c] = pd.array([pd.NA] * len(t), dtype="Int64")
         for c in [c for c in t.columns if c.startswith(("opportunity_to_win", "lead_to_win"))]:
             t[c] = np.nan
-    t["maturity_days"] = int(maturity_days)
-    t["created_until"] = cutoff
-    return LeadFunnel(sort_out(t[by + LEAD_FUNNEL_COLUMNS], by), tuple(by), int(maturity_days))
+    return t
 
 
 # --------------------------------------------------------------------------------------------
