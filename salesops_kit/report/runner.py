@@ -270,7 +270,6 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         parameter (they load the data lazily and scan in the engine; README, "Big data").
     """
     from ..data.load import load_dataset
-    from ..kpis import PROVIDERS
 
     _check_report_options(lang=lang, jobs=jobs, engine=engine)
     started = datetime.now(UTC)
@@ -310,10 +309,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
             pool.shutdown(wait=False, cancel_futures=True)
         raise
     result.findings, published = _collect_runs(plan, done, out, executed, result)
-    by_provider, errors = _finish_kpi_job(ds, others, pool, kpi_job)
-    unpublished = [p for p in PROVIDERS if p in covered and p not in published]  # failed, or never published
-    late, late_errors = provider_rows(ds, unpublished)
-    kpis, result.kpi_errors = _kpi_table({**by_provider, **late, **published}, errors + late_errors)
+    kpis, result.kpi_errors = _report_kpis(ds, covered, others, pool, kpi_job, published)
     files = _write_tables(result, kpis, out, lang=lang)
     _write_index(result, ds, kpis, files, params=_shown_params(params, data_dir, lang), lang=lang)
     _write_manifest(result, ds, files, data_dir=data_dir, mapping=mapping_param, params=params, lang=lang,
@@ -399,6 +395,18 @@ def _collect_runs(plan, done, out: Path, executed: Path, result: ReportResult
             except Exception:  # noqa: BLE001 - unreadable: its provider is computed below
                 pass
     return findings, published
+
+
+def _report_kpis(ds, covered: set[str], others: list[str], pool, kpi_job, published: dict[str, list[dict]]
+                 ) -> tuple[pd.DataFrame, list[str]]:
+    """The KPI table: the rows the notebooks published, the worker's rows for the other providers, and rows
+    computed here for a provider whose notebook failed or did not publish; with the errors."""
+    from ..kpis import PROVIDERS
+
+    by_provider, errors = _finish_kpi_job(ds, others, pool, kpi_job)
+    unpublished = [p for p in PROVIDERS if p in covered and p not in published]  # failed, or never published
+    late, late_errors = provider_rows(ds, unpublished)
+    return _kpi_table({**by_provider, **late, **published}, errors + late_errors)
 
 
 def _write_tables(result: ReportResult, kpis: pd.DataFrame, out: Path, *, lang: str) -> list[str]:
