@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats as _st
 
 from ..tools.results import Result
-from ..tools.validation import check_option, require_columns
+from ..tools.validation import check_level, check_option, require_columns
 from .models import BacktestResult, Forecast, as_series, backtest, forecast, season_length
 
 __all__ = ["monthly_series", "bookings_series", "seasonal_profile", "SeasonalProfile", "forecast", "backtest",
@@ -269,6 +269,7 @@ def seasonal_profile(series, *, level: float = 0.95, robust: bool = True) -> Sea
     """
     from statsmodels.tsa.seasonal import STL
 
+    level = check_level(level, where="seasonal_profile")
     y = as_series(series)
     m = season_length(y)
     empty_idx = pd.DataFrame(columns=["season", "label", "index", "ci_low", "ci_high", "n_years"])

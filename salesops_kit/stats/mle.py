@@ -15,6 +15,7 @@ from scipy import optimize
 from scipy import stats as _st
 
 from ..tools.results import Result
+from ..tools.validation import check_level
 
 __all__ = ["FittedModel", "compress_rows"]
 
@@ -205,7 +206,7 @@ class FittedModel(Result):
 
     def confidence_intervals(self, level: float = 0.95) -> pd.DataFrame:
         """Wald intervals on the log scale, exponentiated: columns ``ci_low, ci_high``."""
-        z = _st.norm.ppf(0.5 + level / 2)
+        z = _st.norm.ppf(0.5 + check_level(level) / 2)
         se_log = np.sqrt(np.clip(np.diag(self.covariance_log), 0, None))
         lp = np.log(self.params.to_numpy())
         return pd.DataFrame({"ci_low": np.exp(lp - z * se_log), "ci_high": np.exp(lp + z * se_log)},
