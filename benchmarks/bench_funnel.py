@@ -224,7 +224,8 @@ def main(argv=None):
     con.register("opps", tbl)
     rel = con.table("opps")
     lazy = pl.from_arrow(tbl).lazy()
-    print(f"{args.rows:,} opportunities ready in {time.perf_counter() - t0:.1f} s; best of {args.repeat} round-robin runs\n")
+    print(f"{args.rows:,} opportunities ready in {time.perf_counter() - t0:.1f} s; "
+          f"best of {args.repeat} round-robin runs\n")
 
     best, outs = best_times({
         "sql": lambda: sql_reference(con, stages),

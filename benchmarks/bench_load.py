@@ -39,7 +39,8 @@ print(json.dumps({"seconds": dt, "maxrss_kb": resource.getrusage(resource.RUSAGE
 
 KIT = """
 import json, resource, sys, time
-from salesops_kit import load_dataset, quality
+from salesops_kit import load_dataset
+from salesops_kit.data import audit as quality
 t = time.perf_counter()
 ds = load_dataset(sys.argv[1])
 res = quality.audit(ds)

@@ -72,7 +72,8 @@ def out_of_core(n_opps: int, n_orders: int, *, log=print) -> dict:
         try:
             ds = load_dataset(tmp / "data", engine="duckdb", con=con)
             res["loader_s"] = time.perf_counter() - t
-            res["loader_account"] = ds.account[["table", "rows_read", "rows_kept", "rows_quarantined"]].to_dict("records")
+            account = ds.account[["table", "rows_read", "rows_kept", "rows_quarantined"]]
+            res["loader_account"] = account.to_dict("records")
             log(f"lazy loader (checks + row account) under the limit: {res['loader_s']:.1f} s; "
                 + "; ".join(f"{r['table']}: {r['rows_kept']:,} kept" for r in res["loader_account"]))
         except Exception as e:  # noqa: BLE001 - report what failed
@@ -139,7 +140,8 @@ def loader_memory(data_dir: Path, *, log=print) -> dict:
            "ratio": peak / r["loaded_bytes"], "ratio_above_imports": (peak - imports) / r["loaded_bytes"]}
     log(f"load_dataset + audit (pandas) on {data_dir}: {r['seconds']:.1f} s, peak RSS {res['peak_mib']:,.0f} MiB "
         f"(of which {res['imports_mib']:,.0f} MiB is the interpreter and libraries), loaded tables "
-        f"{res['loaded_mib']:,.0f} MiB deep; ratio {res['ratio']:.2f}x, above imports {res['ratio_above_imports']:.2f}x "
+        f"{res['loaded_mib']:,.0f} MiB deep; ratio {res['ratio']:.2f}x, "
+        f"above imports {res['ratio_above_imports']:.2f}x "
         "(target <= 2)")
     return res
 

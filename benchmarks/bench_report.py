@@ -130,13 +130,15 @@ def main(argv=None) -> int:
     runs = ", ".join(f"{r['full']:.1f}" for r in rounds)
     print(f"full report, as shipped ({jobs} at a time)   {med['full']:7.1f} s  (runs: {runs})")
     print(f"full report, one at a time             {med['seq']:7.1f} s")
-    print(f"bare notebooks, one at a time          {med['base_seq']:7.1f} s  (import the kit + load the data, {n} kernels)")
+    print(f"bare notebooks, one at a time          {med['base_seq']:7.1f} s  "
+          f"(import the kit + load the data, {n} kernels)")
     print(f"bare notebooks, {jobs} at a time            {med['base_par']:7.1f} s")
     for label, num, den in (("as shipped / bare one at a time", "full", "base_seq"),
                             (f"as shipped / bare {jobs} at a time", "full", "base_par"),
                             ("one at a time / bare one at a time", "seq", "base_seq")):
         ratio = med[num] / med[den] if med[den] else float("nan")
-        print(f"ratio {label:36s} {ratio:5.2f}  (target <= {args.target:g}: {'met' if ratio <= args.target else 'NOT met'})")
+        verdict = "met" if ratio <= args.target else "NOT met"
+        print(f"ratio {label:36s} {ratio:5.2f}  (target <= {args.target:g}: {verdict})")
     if last["res"].kpi_errors:
         print("KPI errors:", *last["res"].kpi_errors, sep="\n  ")
     return 0

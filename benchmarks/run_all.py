@@ -129,7 +129,8 @@ def main(argv=None) -> int:
     per = {k: [x / y for x, y in zip(ks["all_s"][k], ks["all_s"][ref], strict=True)]
            for k, ref in (("kit_duckdb", "sql"), ("kit_polars_lazy", "sql"), ("kit_pandas", "pandas"))}
     md += ["", "Ratios of medians (per-round ratios in brackets: the machine's load changed between rounds):", "",
-           f"- kit on DuckDB / SQL: {mark(ks['ratio_duckdb_vs_sql'], 1.2)} [{', '.join(f'{r:.2f}' for r in per['kit_duckdb'])}]",
+           f"- kit on DuckDB / SQL: {mark(ks['ratio_duckdb_vs_sql'], 1.2)} "
+           f"[{', '.join(f'{r:.2f}' for r in per['kit_duckdb'])}]",
            f"- kit on Polars lazy / SQL: {mark(ks['ratio_polars_vs_sql'], 1.2)} "
            f"[{', '.join(f'{r:.2f}' for r in per['kit_polars_lazy'])}]",
            f"- kit on pandas / idiomatic pandas: {mark(ks['ratio_pandas_vs_pandas'], 1.0)} "

@@ -19,7 +19,8 @@ def test_environment_yml_matches_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda_side = {_name(d) for d in env["dependencies"] if isinstance(d, str)} - {"python", "pip"}
     assert conda_side == pip_side, (
-        f"only in environment.yml: {sorted(conda_side - pip_side)}; only in pyproject.toml: {sorted(pip_side - conda_side)}"
+        f"only in environment.yml: {sorted(conda_side - pip_side)}; "
+        f"only in pyproject.toml: {sorted(pip_side - conda_side)}"
     )
     pip_block = [d for d in env["dependencies"] if isinstance(d, dict)]
     assert pip_block and "-e ." in pip_block[0]["pip"]

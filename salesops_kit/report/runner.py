@@ -129,7 +129,8 @@ _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block data_javascript scoped -%}{%- endblock data_javascript -%}
 {%- block body_header -%}
 {{ super() }}
-<nav class="salesops-nav" style="padding:.5rem 1rem;font-family:sans-serif"><a href="index.html">{{ resources.salesops_back | e }}</a></nav>
+<nav class="salesops-nav" style="padding:.5rem 1rem;font-family:sans-serif">{#
+#}<a href="index.html">{{ resources.salesops_back | e }}</a></nav>
 {%- endblock body_header -%}
 """
 

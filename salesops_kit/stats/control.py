@@ -364,9 +364,9 @@ def control_limits(series: pd.DataFrame, *, baseline: int = 12, min_baseline: in
         ``kind`` picks the chart: ``rate`` → p-chart on ``successes / n``, ``count`` → u-chart on
         ``n`` events over ``days``, ``sum`` → compound-Poisson chart of ``value`` over ``days`` with the
         period's sum of squared amounts in ``unit_var``, ``mean``/``nps`` → X̄-chart on ``value`` with ``n``
-        and the per-answer variance ``unit_var``, anything else → EWMA of ``value``. ``charts`` (kpi -> ``p``/``u``/``xbar``/
-        ``ewma``) overrides the chart of a KPI. An optional ``season`` column (multiplicative seasonal
-        factor of the period, default 1) scales the u-chart's exposure and deseasonalises EWMA values.
+        and the per-answer variance ``unit_var``, anything else → EWMA of ``value``. ``charts``
+        (kpi -> ``p``/``u``/``xbar``/``ewma``) overrides the chart of a KPI. An optional ``season`` column
+        (multiplicative seasonal factor of the period, default 1) scales the u-chart's exposure and deseasonalises EWMA values.
         KPIs in ``log_kpis`` get their EWMA on the log scale (``sigma`` then in log units, ``log`` True).
 
     Returns

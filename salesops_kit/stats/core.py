@@ -455,7 +455,8 @@ def sum_change_test(x1, x0, *, level: float = 0.95) -> dict:
            "p_value": np.nan, "test": "compound-Poisson z"}
     if se > 0:
         z = (s1 - s0) / se
-        out.update(ci_low=float(s1 - s0 - zc * se), ci_high=float(s1 - s0 + zc * se), p_value=float(2 * _st.norm.sf(abs(z))))
+        out.update(ci_low=float(s1 - s0 - zc * se), ci_high=float(s1 - s0 + zc * se),
+                   p_value=float(2 * _st.norm.sf(abs(z))))
     return out
 
 

@@ -71,7 +71,8 @@ def hostile_dataset(folder: Path) -> Path:
 
 PROBE_CODE = [
     "import matplotlib.pyplot as plt\nimport pandas as pd\nfrom IPython.display import Markdown, display\n\n"
-    "import salesops_kit\nfrom salesops_kit.findings import Finding, Findings, escape_md\nfrom salesops_kit.i18n import t",
+    "import salesops_kit\nfrom salesops_kit.findings import Finding, Findings, escape_md\n"
+    "from salesops_kit.i18n import t",
     None,  # parameters
     "ds = salesops_kit.load_dataset(data_dir, mapping=mapping, as_of=as_of)\n"
     "names = sorted(set(ds.opportunities['owner']) | set(ds.opportunities['product']),\n"
