@@ -210,3 +210,19 @@ def test_the_root_holds_at_most_16_entries():
     entries = sorted(p.name for p in KIT.iterdir()
                      if (p.suffix == ".py") or (p.is_dir() and (p / "__init__.py").exists()))
     assert len(entries) <= 16, entries
+
+
+def test_charts_are_named_plot_thing_and_plots_all_lists_every_one():
+    import importlib
+
+    plots = importlib.import_module("salesops_kit.plots")
+    charts = set()
+    for mod, path in MODULES.items():
+        if mod.startswith("salesops_kit.plots.") and not path.stem.startswith("_"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
+            assert all(n.startswith("plot_") for n in names), f"{mod}: charts are named plot_<thing>: {names}"
+            charts |= set(names)
+    assert len(charts) > 20
+    assert charts <= set(plots.__all__), sorted(charts - set(plots.__all__))
+    assert all(callable(getattr(plots, n)) for n in plots.__all__)
