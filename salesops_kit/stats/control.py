@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats as _st
 
 from ..tools.validation import check_option
-from .core import bh_adjust
+from .testing import bh_adjust
 
 __all__ = ["p_chart_limits", "u_chart_limits", "ewma", "ewma_limits", "laney_sigma_z", "rate_chart",
            "count_chart", "mean_chart", "total_chart", "ewma_chart", "control_limits", "flag_alerts", "LIMIT_COLUMNS"]
@@ -366,7 +366,8 @@ def control_limits(series: pd.DataFrame, *, baseline: int = 12, min_baseline: in
         period's sum of squared amounts in ``unit_var``, ``mean``/``nps`` → X̄-chart on ``value`` with ``n``
         and the per-answer variance ``unit_var``, anything else → EWMA of ``value``. ``charts``
         (kpi -> ``p``/``u``/``xbar``/``ewma``) overrides the chart of a KPI. An optional ``season`` column
-        (multiplicative seasonal factor of the period, default 1) scales the u-chart's exposure and deseasonalises EWMA values.
+        (multiplicative seasonal factor of the period, default 1) scales the u-chart's exposure and
+        deseasonalises EWMA values.
         KPIs in ``log_kpis`` get their EWMA on the log scale (``sigma`` then in log units, ``log`` True).
 
     Returns
