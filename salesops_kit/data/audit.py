@@ -1,10 +1,12 @@
-"""Data audit: what was read, what was rejected and why, what is kept but suspicious.
+"""Data audit: what was read, what was rejected and why, which fields were withheld, what is kept but flagged.
 
-The loader (:mod:`salesops_kit.data.load`) quarantines rows that cannot be used as they are (unparseable
-dates or numbers, missing required values, negative amounts, close before created, exact and
-conflicting duplicates, orders without customer, malformed lines, unknown stages when asked to);
-the engine back-ends flag kept rows that are usable but suspicious (open deals past their close date,
-HubSpot-style default close dates, dates after ``as_of``, repeated rows in tables without ids:
+The loader (:mod:`salesops_kit.data.load`) quarantines only rows that cannot be a record (a missing or
+unparseable identity value, exact and conflicting duplicates, malformed lines, unknown stages when asked to);
+every other problem keeps the row and withholds the field (unparseable dates and numbers elsewhere, negative
+amounts, a closed deal without close date, a missing created date; close before created keeps both dates
+and leaves cycle times only): ``Dataset.withheld``, shown here per table, column and reason with an
+example (file:line). The engine back-ends flag kept rows that are usable but suspicious (open deals past
+their close date, HubSpot-style default close dates, dates after ``as_of``, repeated rows in tables without ids:
 :data:`~salesops_kit.data.schema.FLAG_CHECKS`; on pandas :func:`compute_flags`, row positions) and this
 module summarises both in :func:`audit`, with examples, and writes the quarantine out.
 """
@@ -24,10 +26,19 @@ from ..engines._pandas import compute_flags
 from ..tools.results import Result
 from ..tools.validation import check_option
 from . import schema as qc
-from .schema import AFTER_AS_OF, DEFAULT_CLOSE, FLAG_CHECKS, OPEN_PAST_CLOSE, REPEATED_ROW, TABLES
+from .schema import (
+    AFTER_AS_OF,
+    DEFAULT_CLOSE,
+    FLAG_CHECKS,
+    OPEN_PAST_CLOSE,
+    REPEATED_ROW,
+    TABLES,
+    WITHHELD_CHECKS,
+    WITHHELD_COLUMNS,
+)
 
 __all__ = ["AuditResult", "audit", "audit_findings", "write_quarantine", "coverage", "compute_flags", "FLAG_CHECKS",
-           "FLAG_COLUMNS", "CHECK_COLUMNS"]
+           "FLAG_COLUMNS", "CHECK_COLUMNS", "WITHHELD_COLUMNS"]
 
 FLAG_COLUMNS = ["table", "check", "row"]
 
@@ -39,16 +50,30 @@ CHECK_COLUMNS = ["check", "table", "rows", "action", "detail", "examples"]
 
 _WHAT = {
     qc.MALFORMED: "lines with the wrong number of fields (a broken quote or a stray delimiter?)",
-    qc.MISSING: "rows missing a value the table needs (id, stage, main date; close date of a closed deal)",
+    qc.MISSING: "rows missing a value that makes them a record (schema.IDENTITY: id, stage, an event's date)",
     qc.BAD_DATE: "dates that match no known format (set dates: {format: ...} or {dayfirst: ...} in the mapping)",
     qc.BAD_NUMBER: "amounts or numbers that are not numbers (set amount: {decimal: ..., thousands: ...})",
     qc.UNKNOWN_STAGE: "stage labels not in the mapping (add them to stages.aliases or stages.order/won/lost)",
-    qc.NEGATIVE: "negative amounts (refunds or credit notes should not count as deals or orders)",
-    qc.CLOSE_BEFORE_CREATED: "deals closed before they were created (their cycle length would be negative)",
-    qc.NO_CUSTOMER: "orders without a customer id (they cannot be assigned to a customer or cohort)",
+    qc.NEGATIVE: "negative values where a plan needs one (spend, quota)",
     qc.EXACT_DUP: "exact copies of an earlier row (the first copy is kept)",
     qc.CONFLICT_DUP: "ids that appear on several rows with different values (all copies are set aside: "
                      "decide which one is right)",
+}
+
+
+# withheld fields: what it means and where the row still counts
+_WITHHELD_WHAT = {
+    qc.BAD_DATE: "dates that match no known format, set to missing; the row counts wherever the date is not "
+                 "needed (set dates: {format: ...} or {dayfirst: ...} in the mapping)",
+    qc.BAD_NUMBER: "numbers that are not numbers, set to missing (set amount: {decimal: ..., thousands: ...})",
+    qc.NEGATIVE: "negative amounts (credits): the deal or order counts everywhere, its amount is left out of "
+                 "money KPIs (set amount: {credits: true} in the mapping to keep credits)",
+    qc.MISSING_VALUE: "blank values: the row counts wherever the field is not needed (an open deal without "
+                      "created date counts in the pipeline by stage, not in cohorts)",
+    qc.CLOSED_NO_CLOSE: "closed deals without close date: they count in the win rate over all time, not in period "
+                        "views nor cycle times",
+    qc.CLOSE_BEFORE_CREATED: "deals closed before they were created (entered after the fact): both dates are kept, "
+                             "the deal counts everywhere except cycle-time statistics",
 }
 
 
@@ -59,11 +84,9 @@ def _applies(check: str, name: str) -> bool:
     if check == qc.UNKNOWN_STAGE:
         return name in ("opportunities", "stage_history")
     if check == qc.NEGATIVE:
-        return name in qc.NONNEGATIVE
-    if check in (qc.CLOSE_BEFORE_CREATED, OPEN_PAST_CLOSE, DEFAULT_CLOSE):
+        return any(qc.IDENTITY.get(name, ()).count(c) for c in qc.NONNEGATIVE.get(name, ()))
+    if check in (OPEN_PAST_CLOSE, DEFAULT_CLOSE):
         return name == "opportunities"
-    if check == qc.NO_CUSTOMER:
-        return name == "orders"
     if check in (qc.EXACT_DUP, qc.CONFLICT_DUP):
         return t.id_column is not None
     if check == REPEATED_ROW:
@@ -104,25 +127,58 @@ def _d(v) -> str:
                                        else pd.Timestamp(v))
 
 
+def _withheld_applies(check: str, name: str) -> bool:
+    """Whether a kept row of ``name`` can have a field withheld for ``check``."""
+    t = TABLES[name]
+    ident = qc.IDENTITY.get(name, ())
+    if check == qc.BAD_DATE:
+        return any(d == "datetime" and c not in ident for c, d in t.dtypes.items())
+    if check == qc.BAD_NUMBER:
+        return any(d == "float" and c not in ident for c, d in t.dtypes.items())
+    if check == qc.NEGATIVE:
+        return any(c not in ident for c in qc.NONNEGATIVE.get(name, ()))
+    if check == qc.MISSING_VALUE:
+        return bool(qc.EXPECTED_VALUES.get(name))
+    return name == "opportunities"  # closed without close date, close before created
+
+
+def _withheld_examples(w: pd.DataFrame) -> str:
+    """Up to three examples of a (table, reason): ``file:line column 'raw value'``, one per column."""
+    out = []
+    for r in w.head(3).itertuples(index=False):
+        val = "" if r.value is None or r.value != r.value else f" {r.value!r}"
+        out.append(f"{r.example} {r.column}{val}")
+    return " | ".join(out)
+
+
+def _empty_withheld() -> pd.DataFrame:
+    df = pd.DataFrame({c: pd.Series(dtype=object) for c in WITHHELD_COLUMNS})
+    df["rows"] = df["rows"].astype("int64")
+    return df
+
+
 @dataclass(frozen=True, repr=False)
 class AuditResult(Result):
-    """What was read, what was rejected and why, what is kept but flagged.
+    """What was read, what was rejected and why, which fields were withheld, what is kept but flagged.
 
     Attributes
     ----------
-    checks : DataFrame, one row per (check, table) that applies: check, table, rows, action
-        ("quarantined" or "flagged"), detail (what it means and what to do), examples (up to three,
-        as ``file:line reason`` or ``id: values``)
+    checks : DataFrame, one row per (check, table, action) that applies: check, table, rows, action
+        ("quarantined", "withheld" or "flagged"), detail (what it means and what to do), examples (up to
+        three, as ``file:line reason``, ``file:line column 'value'`` or ``id: values``)
     account : the loader's row account (table, files, rows_read, rows_kept, rows_quarantined,
-        footer_lines, other_lines)
+        footer_lines, other_lines); rows_read = rows_kept + rows_quarantined for every table
     notes : how the loader read ambiguous things (date order, percentages, duplicate headers, ...)
     as_of : the dataset's analysis date
+    withheld : DataFrame, one row per (table, column, reason): rows (kept rows whose field was withheld),
+        example (the first as ``file:line``), value (its raw value); see ``Dataset.withheld``
     """
 
     checks: pd.DataFrame
     account: pd.DataFrame
     notes: tuple[str, ...]
     as_of: pd.Timestamp
+    withheld: pd.DataFrame = None
 
     def summary(self) -> pd.DataFrame:
         """Checks that found something: table, check, rows, action (sorted by table, then check)."""
@@ -131,21 +187,30 @@ class AuditResult(Result):
 
     def headline(self) -> str:
         read = int(self.account["rows_read"].sum()) if len(self.account) else 0
+        kept = int(self.account["rows_kept"].sum()) if len(self.account) else 0
         quar = int(self.account["rows_quarantined"].sum()) if len(self.account) else 0
         flagged = int(self.checks.loc[self.checks["action"] == "flagged", "rows"].sum())
-        return (f"{read:,} rows read in {len(self.account)} tables: {quar:,} quarantined ({_pct(quar, read)}), "
-                f"{flagged:,} kept but flagged.")
+        withheld = int(self.checks.loc[self.checks["action"] == "withheld", "rows"].sum())
+        return (f"{read:,} rows read in {len(self.account)} tables: {kept:,} kept, {quar:,} quarantined "
+                f"({_pct(quar, read)}); {withheld:,} kept with a field withheld, {flagged:,} kept but flagged.")
 
     def __str__(self) -> str:
-        """Plain-text report for the terminal: headline, row account, checks that found rows, notes."""
-        parts = [self.headline(), "", self.account.to_string(index=False), ""]
+        """Plain-text report for the terminal: headline, row account, withheld fields, checks, notes."""
+        parts = [self.headline(), "", "Rows per table (rows_read = rows_kept + rows_quarantined):",
+                 self.account.to_string(index=False), ""]
+        w = self.withheld if self.withheld is not None else _empty_withheld()
+        if len(w):
+            parts += ["Fields withheld (row kept, value set to missing; close before created: dates kept, "
+                      "out of cycle times):", w.to_string(index=False), ""]
+        else:
+            parts += ["No field withheld.", ""]
         s = self.summary()
         parts.append(s.to_string(index=False) if len(s) else "No check found anything.")
         parts += [""] + [f"note: {n}" for n in self.notes]
         return "\n".join(parts).rstrip() + "\n"
 
     def plot(self, ax=None):
-        """Horizontal bars: rows per check and table that found something (quarantined vs flagged)."""
+        """Horizontal bars: rows per check and table that found something (quarantined vs kept)."""
         from ..plots.audit import plot_audit_bars
 
         return plot_audit_bars(self.summary(), ax=ax)
@@ -153,24 +218,29 @@ class AuditResult(Result):
     def _repr_html_(self) -> str:
         e = html.escape
         notes = "".join(f"<li>{e(n)}</li>" for n in self.notes)
+        w = self.withheld if self.withheld is not None else _empty_withheld()
         return (f"<div><p><b>Data audit</b> (as of {e(_d(self.as_of))}): {e(self.headline())}</p>"
                 f"<p>Row account</p>{self.account.to_html(index=False, escape=True)}"
-                f"<p>Checks</p>{self.checks.to_html(index=False, escape=True)}"
+                + (f"<p>Fields withheld</p>{w.to_html(index=False, escape=True)}" if len(w) else "")
+                + f"<p>Checks</p>{self.checks.to_html(index=False, escape=True)}"
                 + (f"<p>Notes</p><ul>{notes}</ul>" if notes else "") + "</div>")
 
 
 def audit(ds) -> AuditResult:
     """Audit a loaded :class:`~salesops_kit.data.load.Dataset`: every check, on every table it applies to.
 
-    Quarantine checks count the rows the loader set aside (``ds.quarantine[table]['check']``);
-    flag checks count kept rows in ``ds.flags`` (computed here if the dataset has none).
+    Quarantine checks count the rows the loader set aside (``ds.quarantine[table]['check']``); withheld
+    checks count the kept rows with a field withheld (``ds.flags`` per row, else ``ds.withheld``); flag checks
+    count kept rows in ``ds.flags`` (computed here if the dataset has none).
 
     Returns
     -------
     AuditResult; ``checks`` has columns check, table, rows, action, detail, examples, sorted by the
-    schema's table order and then the check order.
+    schema's table order and then quarantined, withheld and flagged checks in their order.
     """
     flags = ds.flags if ds.flags is not None else compute_flags(ds.tables, stages=ds.stages, as_of=ds.as_of)
+    withheld = getattr(ds, "withheld", None)
+    withheld = _empty_withheld() if withheld is None else withheld
     acc = ds.account.set_index("table") if len(ds.account) else None
     rows = []
     for name in TABLES:
@@ -189,6 +259,16 @@ def audit(ds) -> AuditResult:
             detail = f"{k:,} of {read:,} rows ({_pct(k, read)}): {_WHAT[check]}." if k else "none found."
             rows.append((check, name, k, "quarantined", detail, _q_examples(sub) if k else ""))
         f = flags[flags["table"] == name] if len(flags) else flags
+        wt = withheld[withheld["table"] == name]
+        for check in WITHHELD_CHECKS:
+            if not _withheld_applies(check, name):
+                continue
+            w = wt[wt["reason"] == check]
+            k = _withheld_rows(f, check, w)
+            cols = ", ".join(dict.fromkeys(w["column"]))
+            detail = (f"{k:,} of {n_df:,} kept rows ({_pct(k, n_df)}), field {cols}: {_WITHHELD_WHAT[check]}."
+                      if k else "none found.")
+            rows.append((check, name, k, "withheld", detail, _withheld_examples(w) if k else ""))
         for check in FLAG_CHECKS:
             if not _applies(check, name):
                 continue
@@ -203,7 +283,17 @@ def audit(ds) -> AuditResult:
                          _flag_examples(name, df, idx, check) if k else ""))
     checks = pd.DataFrame(rows, columns=CHECK_COLUMNS)
     checks["rows"] = checks["rows"].astype("int64")
-    return AuditResult(checks, ds.account.copy(), tuple(getattr(ds, "notes", ()) or ()), ds.as_of)
+    return AuditResult(checks, ds.account.copy(), tuple(getattr(ds, "notes", ()) or ()), ds.as_of,
+                       withheld.reset_index(drop=True))
+
+
+def _withheld_rows(f: pd.DataFrame, check: str, w: pd.DataFrame) -> int:
+    """Kept rows with a field withheld for ``check``: from the per-row flags (positions or lazy counts), else
+    the largest per-column count of the withheld table."""
+    if len(f) and (f["check"] == check).any():
+        sub = f[f["check"] == check]
+        return int(sub["rows"].sum()) if "rows" in sub else int(sub["row"].nunique())
+    return int(w["rows"].max()) if len(w) else 0
 
 
 def _lazy_flag_examples(name: str, df, check: str, as_of) -> str:

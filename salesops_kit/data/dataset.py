@@ -36,8 +36,14 @@ class Dataset:
     as_of : Timestamp, the analysis date (default: latest date in the data)
     mapping : the mapping's content as a dict (``extends`` merged in)
     flags : DataFrame (table, check, row) of kept rows the audit flags; ``row`` is the position
-        in the clean table
+        in the clean table (lazy engines: table, check, rows counts). Besides the suspicious-row checks
+        (``schema.FLAG_CHECKS``) it flags every kept row with a withheld field, under the reason
+        (``schema.WITHHELD_CHECKS``)
     notes : things the loader decided that the analyst should know (how dates were read, ...)
+    withheld : DataFrame, one row per (table, column, reason): how many kept rows had that field
+        withheld (set to missing; close before created: kept, left out of cycle times), the first
+        example as ``file:line`` and its raw ``value``. A withheld field is not a rejected row: the
+        row counts wherever that field is not needed.
     """
 
     tables: dict[str, pd.DataFrame]
@@ -50,6 +56,7 @@ class Dataset:
     files: dict[str, list[Path]] = field(default_factory=dict)
     flags: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    withheld: pd.DataFrame | None = None
 
     def table(self, name: str) -> pd.DataFrame | None:
         return self.tables.get(name)

@@ -6,7 +6,10 @@ Polars or DuckDB), which reads, cleans and checks them, and assembles what comes
 quarantine, the row account, the default ``as_of`` and the audit's flags.
 
 Every row read ends in the clean table or in ``Dataset.quarantine[table]`` with its raw values, a
-``check``, a ``reason``, the source file and line; ``Dataset.account`` adds it up per table
+``check``, a ``reason``, the source file and line. Only what cannot be a record is quarantined (no identity
+value, duplicates, malformed lines, unknown stages when asked to); every other problem keeps the row and
+withholds the field (``Dataset.withheld``, and per row in ``Dataset.flags``). ``Dataset.account`` adds it up
+per table
 (``rows_read = rows_kept + rows_quarantined``; export footer/subtotal lines and history records
 that are not stage changes are counted separately in ``footer_lines`` and ``other_lines``).
 The mapping format is documented in the README and in ``salesops_kit/data/mappings/*.yml``.
@@ -24,7 +27,7 @@ from ..tools.exceptions import DataWarning, MappingError, MissingColumnsError, M
 from ..tools.validation import check_option
 from .dataset import Dataset
 from .mapping import Mapping, TableSpec, builtin_mappings, load_mapping
-from .schema import TABLES, StageModel
+from .schema import TABLES, WITHHELD_COLUMNS, StageModel
 
 __all__ = ["Dataset", "load_dataset", "load_mapping", "builtin_mappings", "MissingTablesError", "MappingError",
            "MissingColumnsError", "DataWarning"]
@@ -64,13 +67,17 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
     be = backend(check_engine(engine), con=con)
     m = load_mapping(mapping)
     data_dir, candidates = _candidates(path)
-    tables, quarantine, files, account, notes = {}, {}, {}, [], []
+    tables, quarantine, files, account, notes, withheld, row_flags = {}, {}, {}, [], [], [], []
     derived: list[tuple[str, TableResult, list[Path]]] = []
 
     def take(name: str, res: TableResult, found: list[Path]) -> None:
         tables[name], quarantine[name], files[name] = res.clean, res.quarantine, found
         account.append(res.account)
         notes.extend(res.notes)
+        if res.withheld is not None and len(res.withheld):
+            withheld.append(res.withheld)
+        if res.row_flags is not None and len(res.row_flags):
+            row_flags.append(res.row_flags)
 
     for name in TABLES:
         spec = m.table(name)
@@ -100,9 +107,24 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
     tables = {n: tables[n] for n in order}
     as_of = pd.Timestamp(as_of).normalize() if as_of is not None else be.default_as_of(tables)
     flags = be.flags(tables, stages=m.stages, as_of=as_of)
+    if row_flags:
+        flags = pd.concat([flags] + row_flags, ignore_index=True)
+        if "row" in flags:  # pandas: sorted by table, check, row like compute_flags
+            flags = flags.sort_values(["table", "check", "row"], kind="stable").reset_index(drop=True)
     notes += be.notes()
     return Dataset(tables, {n: quarantine[n] for n in order}, acc, m.stages, as_of, m.raw, data_dir, files, flags,
-                   notes)
+                   notes, _withheld(withheld, order))
+
+
+def _withheld(parts: list[pd.DataFrame], order: list[str]) -> pd.DataFrame:
+    """The tables' withheld-field counts in schema table order."""
+    if not parts:
+        df = pd.DataFrame({c: pd.Series(dtype=object) for c in WITHHELD_COLUMNS})
+        df["rows"] = df["rows"].astype("int64")
+        return df
+    df = pd.concat(parts, ignore_index=True)
+    df["_t"] = df["table"].map({n: i for i, n in enumerate(order)})
+    return df.sort_values("_t", kind="stable").drop(columns="_t").reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -63,10 +63,12 @@ class DateOptions:
 
 @dataclass(frozen=True)
 class AmountOptions:
-    """``tables.<t>.amount``: the decimal mark and thousands separator (None = decided per value)."""
+    """``tables.<t>.amount``: the decimal mark and thousands separator (None = decided per value); ``credits``:
+    negative amounts are credits to keep as they are (default: a negative amount is withheld from money KPIs)."""
 
     decimal: str | None = None
     thousands: str | None = None
+    credits: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class TableSpec:
             exclude=tuple(str(p) for p in as_list(spec.get("exclude"))),
             columns={str(k): tuple(str(c) for c in as_list(v)) for k, v in cols.items()},
             dates=DateOptions(dates.get("dayfirst"), tuple(as_list(dates.get("format")))),
-            amount=AmountOptions(amount.get("decimal"), amount.get("thousands")),
+            amount=AmountOptions(amount.get("decimal"), amount.get("thousands"), bool(amount.get("credits", False))),
             probability_scale=(spec.get("probability") or {}).get("scale"),
             encoding=spec.get("encoding"),
             delimiter=spec.get("delimiter"),

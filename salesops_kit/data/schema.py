@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = ["Column", "Table", "TABLES", "StageModel", "table_names", "required_columns", "CSAT_ONE_OF",
-           "REQUIRED_VALUES", "NONNEGATIVE", "STAGE_COLUMNS", "QUARANTINE_CHECKS", "FLAG_CHECKS"]
+           "REQUIRED_VALUES", "NONNEGATIVE", "STAGE_COLUMNS", "QUARANTINE_CHECKS", "FLAG_CHECKS", "IDENTITY",
+           "EXPECTED_VALUES", "WITHHELD_CHECKS", "WITHHELD_WITH_AMOUNT", "WITHHELD_COLUMNS"]
 
 # dtypes are logical: "string" (pandas object/str), "float" (float64), "int" (Int64),
 # "datetime" (datetime64[ns], naive, day precision unless the export has times), "bool" (boolean).
@@ -138,19 +139,34 @@ CSAT_ONE_OF = ("owner", "customer_id")
 # ------------------------------------------------------------------------------------------------
 # the checks every engine back-end applies (the loader's quarantine) and the audit's flags
 
-# Values that must be present for a row to be usable (besides the columns' presence).
-REQUIRED_VALUES = {
-    "opportunities": ("opportunity_id", "stage", "created_date"),
+# Identity: the values without which a row cannot be a record of its table. A row missing one of them (or
+# holding one that cannot be parsed) is quarantined; every other problem keeps the row and withholds the
+# field (``WITHHELD_CHECKS``). A deal is its id and its stage; an order is its id (an order without a date or a
+# customer is still revenue); an event row (stage entry, activity, survey answer) needs its date, and a plan
+# row (spend month, quota period) its period and value.
+IDENTITY = {
+    "opportunities": ("opportunity_id", "stage"),
     "stage_history": ("opportunity_id", "stage", "entered_date"),
     "leads": ("lead_id", "created_date"),
-    "orders": ("order_id", "order_date", "amount"),
+    "orders": ("order_id",),
     "marketing_spend": ("month", "channel", "spend"),
     "activities": ("owner", "activity_date"),
     "csat": ("score", "survey_date"),
     "quotas": ("owner", "period_start", "quota"),
 }
+# Values that must be present for a row to be usable (the identity; kept under its old name).
+REQUIRED_VALUES = IDENTITY
+# Values a row needs for some KPIs but not to be a record: a blank one is counted as withheld ("missing value").
+EXPECTED_VALUES = {
+    "opportunities": ("created_date",),
+    "orders": ("customer_id", "order_date", "amount"),
+}
+# Negative values: quarantined in identity columns (spend, quota); a negative amount is a credit: the amount
+# (and an order's margin) is withheld unless the mapping says ``amount: {credits: true}``.
 NONNEGATIVE = {"opportunities": ("amount",), "orders": ("amount",), "marketing_spend": ("spend",),
                "quotas": ("quota",)}
+# columns withheld together with a negative amount (a credit's margin is negative too)
+WITHHELD_WITH_AMOUNT = {"orders": ("margin",)}
 # columns holding stage labels (normalised through the stage model)
 STAGE_COLUMNS = ("stage", "lost_at_stage", "from_stage")
 
@@ -162,11 +178,18 @@ BAD_NUMBER = "unparseable number"
 UNKNOWN_STAGE = "unknown stage"
 NEGATIVE = "negative amount"
 CLOSE_BEFORE_CREATED = "close before created"
-NO_CUSTOMER = "order without customer"
+NO_CUSTOMER = "order without customer"  # before issue 14 a quarantine check; now a withheld customer_id
 EXACT_DUP = "exact duplicate row"
 CONFLICT_DUP = "conflicting duplicate id"
-QUARANTINE_CHECKS = (MALFORMED, MISSING, BAD_DATE, BAD_NUMBER, UNKNOWN_STAGE, NEGATIVE, CLOSE_BEFORE_CREATED,
-                     NO_CUSTOMER, EXACT_DUP, CONFLICT_DUP)
+QUARANTINE_CHECKS = (MALFORMED, MISSING, BAD_DATE, BAD_NUMBER, UNKNOWN_STAGE, NEGATIVE, EXACT_DUP, CONFLICT_DUP)
+
+# Withheld-field checks (``Dataset.withheld``, and per row in ``Dataset.flags``): the row is kept, the field is
+# set to missing (close before created: both dates are kept, the deal leaves cycle-time statistics only).
+MISSING_VALUE = "missing value"
+CLOSED_NO_CLOSE = "closed deal without close date"
+WITHHELD_CHECKS = (BAD_DATE, BAD_NUMBER, NEGATIVE, MISSING_VALUE, CLOSED_NO_CLOSE, CLOSE_BEFORE_CREATED)
+# ``Dataset.withheld``: one row per (table, column, reason); example: the first kept row as file:line; value: raw
+WITHHELD_COLUMNS = ["table", "column", "reason", "rows", "example", "value"]
 
 # Flag checks (``Dataset.flags``): kept rows that are usable but suspicious.
 OPEN_PAST_CLOSE = "open deal past close date"

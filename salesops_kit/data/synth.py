@@ -110,7 +110,9 @@ PLANTED: dict = {
                                    "close before created": 2},
                  "orders": {"negative amount": 2},
                  "note": "only in the written files (write_sample(bad_rows=True), the default); the loader "
-                         "quarantines all 8 rows; generate() returns the clean tables"},
+                         "quarantines the 4 duplicates and keeps the 4 others with a field withheld (close before "
+                         "created: out of cycle times; negative amount: amount and margin withheld); generate() "
+                         "returns the clean tables"},
     "csat_dip": {"owner": "Daniel Kim", "months": ("2025-10", "2025-11"), "months_before_as_of": (2, 1),
                  "score_probs_dip": (0.25, 0.25, 0.25, 0.15, 0.10), "surveys_per_rep_month": 20.0,
                  "score_probs_normal": (0.02, 0.04, 0.14, 0.42, 0.38)},
@@ -610,9 +612,9 @@ def plant_bad_rows(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
     opportunities: 2 exact copies of closed deals (next to their originals), one new id on two rows
     that disagree on the amount, 2 new lost deals closed before they were created; orders: 2 refunds
-    with negative amounts for existing customers. The loader quarantines all of them; every other row
-    and every analysis is unaffected. Rows are chosen by position (no random numbers), so the rest of
-    the data is the same with or without them.
+    with negative amounts for existing customers. The loader quarantines the duplicates and keeps the
+    others with a field withheld (issue 14); every other row is unaffected. Rows are chosen by position
+    (no random numbers), so the rest of the data is the same with or without them.
     """
     out = dict(tables)
     o = tables["opportunities"]

@@ -17,20 +17,26 @@ import pandas as pd
 from ..data.mapping import TableSpec, check_stage_labels
 from ..data.schema import (
     CLOSE_BEFORE_CREATED,
+    CLOSED_NO_CLOSE,
     CSAT_ONE_OF,
+    EXPECTED_VALUES,
+    IDENTITY,
     MISSING,
+    MISSING_VALUE,
     NEGATIVE,
-    NO_CUSTOMER,
     NONNEGATIVE,
     QUARANTINE_CHECKS,
-    REQUIRED_VALUES,
     STAGE_COLUMNS,
     TABLES,
+    WITHHELD_CHECKS,
+    WITHHELD_COLUMNS,
+    WITHHELD_WITH_AMOUNT,
     StageModel,
 )
 
 __all__ = ["TableResult", "Backend", "LazyTable", "Rule", "value_rules", "check_rank", "parse_formats",
-           "number_rules", "stage_renames", "stage_rules", "account_row", "output_columns", "ISO_FORMATS"]
+           "number_rules", "stage_renames", "stage_rules", "account_row", "output_columns", "ISO_FORMATS",
+           "is_identity", "WITHHELD_COLUMNS", "withheld_frame", "row_flag_counts", "raw_text"]
 
 ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d")
 
@@ -42,7 +48,10 @@ class TableResult:
     ``clean`` is the table in canonical columns (a pandas DataFrame, a Polars LazyFrame or a DuckDB
     relation), ``quarantine`` the rejected rows (pandas), ``account`` the table's row account (one row of
     ``Dataset.account`` as a dict), ``notes`` what the back-end decided; ``derived`` the tables built from
-    columns of this table's files (``from_table``), by name.
+    columns of this table's files (``from_table``), by name. ``withheld``: per (column, reason) how many kept
+    rows had the field withheld, with the first example (:data:`WITHHELD_COLUMNS`); ``row_flags``: the kept rows
+    with a withheld field, per reason (pandas: ``table, check, row`` positions; lazy engines: ``table, check,
+    rows`` counts).
     """
 
     clean: object
@@ -50,6 +59,8 @@ class TableResult:
     account: dict
     notes: list[str]
     derived: dict[str, TableResult] = field(default_factory=dict)
+    withheld: pd.DataFrame | None = None
+    row_flags: pd.DataFrame | None = None
 
 
 class Backend(Protocol):
@@ -79,35 +90,85 @@ class Rule:
 
     Kinds: ``absent`` (the value is blank), ``all_absent`` (every one of the columns is blank),
     ``negative`` (reason: ``text: 'raw value'``), ``close_before_created`` (reason names both dates),
-    ``closed_without_close_date``.
+    ``closed_without_close_date`` (a closed deal whose close date is blank).
+
+    A rule with ``record`` columns keeps the row: the ``withhold`` columns are set to missing on it and each
+    ``record`` column counts it in the withheld table. A rule without is a quarantine rule.
     """
 
     check: str
     kind: str
     columns: tuple[str, ...]
     text: str
+    withhold: tuple[str, ...] = ()
+    record: tuple[str, ...] = ()
+
+    @property
+    def quarantines(self) -> bool:
+        return not self.record
 
 
-def value_rules(name: str, columns) -> list[Rule]:
-    """The value checks that apply to table ``name`` with the mapped ``columns``, in the loader's order."""
-    rules = [Rule(MISSING, "absent", (c,), f"missing {c}") for c in REQUIRED_VALUES.get(name, ()) if c in columns]
+def is_identity(name: str, column: str) -> bool:
+    """Whether a value of ``column`` is part of what makes a row of ``name`` a record (quarantine when bad)."""
+    return column in IDENTITY.get(name, ())
+
+
+def value_rules(name: str, columns, *, credits: bool = False) -> list[Rule]:
+    """The value checks that apply to table ``name`` with the mapped ``columns``, in the loader's order.
+
+    ``credits``: the mapping keeps negative amounts (``amount: {credits: true}``)."""
+    rules = [Rule(MISSING, "absent", (c,), f"missing {c}") for c in IDENTITY.get(name, ()) if c in columns]
     if name == "csat":
         have = tuple(c for c in CSAT_ONE_OF if c in columns)
         if have:
             rules.append(Rule(MISSING, "all_absent", have, "missing both owner and customer_id"))
-    if name == "orders" and "customer_id" in columns:
-        rules.append(Rule(NO_CUSTOMER, "absent", ("customer_id",), "order without customer_id"))
-    rules += [Rule(NEGATIVE, "negative", (c,), f"negative {c}") for c in NONNEGATIVE.get(name, ()) if c in columns]
+    rules += [Rule(MISSING_VALUE, "absent", (c,), f"missing {c}", record=(c,))
+              for c in EXPECTED_VALUES.get(name, ()) if c in columns]
+    for c in NONNEGATIVE.get(name, ()):
+        if c not in columns:
+            continue
+        if is_identity(name, c):
+            rules.append(Rule(NEGATIVE, "negative", (c,), f"negative {c}"))
+        elif not credits:
+            cols = (c,) + tuple(x for x in WITHHELD_WITH_AMOUNT.get(name, ()) if x in columns)
+            rules.append(Rule(NEGATIVE, "negative", (c,), f"negative {c}", withhold=cols, record=cols))
     if name == "opportunities":
-        rules.append(Rule(CLOSE_BEFORE_CREATED, "close_before_created", ("close_date", "created_date"), ""))
-        rules.append(Rule(MISSING, "closed_without_close_date", ("is_closed", "close_date"),
-                          "closed deal without close_date"))
+        if "close_date" in columns and "created_date" in columns:
+            rules.append(Rule(CLOSE_BEFORE_CREATED, "close_before_created", ("close_date", "created_date"), "",
+                              record=("close_date",)))
+        if "close_date" in columns:
+            rules.append(Rule(CLOSED_NO_CLOSE, "closed_without_close_date", ("close_date",),
+                              "closed deal without close_date", record=("close_date",)))
     return rules
 
 
 def check_rank(check: str) -> int:
     """Priority of a quarantine check: a row failing several is reported under the first."""
     return QUARANTINE_CHECKS.index(check)
+
+
+def withheld_frame(rows: list[tuple]) -> pd.DataFrame:
+    """The withheld table from ``(table, column, reason, rows, example, value)`` tuples (rows > 0 only),
+    in the order of :data:`~salesops_kit.data.schema.WITHHELD_CHECKS` within each table."""
+    df = pd.DataFrame([r for r in rows if r[3] > 0], columns=WITHHELD_COLUMNS)
+    if len(df):
+        df["_k"] = df["reason"].map(WITHHELD_CHECKS.index)
+        df = df.sort_values(["_k"], kind="stable").drop(columns="_k")
+    df["rows"] = df["rows"].astype("int64")
+    return df.reset_index(drop=True)
+
+
+def raw_text(v) -> str | None:
+    """A raw value as the withheld table shows it: text, None when missing or blank."""
+    if v is None or v != v:
+        return None
+    s = str(v)
+    return s if s.strip() else None
+
+
+def row_flag_counts(name: str, counts: dict[str, int]) -> pd.DataFrame:
+    """Per-reason counts of kept rows with a withheld field (the lazy engines' ``row_flags``)."""
+    return pd.DataFrame([(name, k, int(v)) for k, v in counts.items() if v], columns=["table", "check", "rows"])
 
 
 def output_columns(name: str, columns) -> list[str]:
@@ -124,9 +185,9 @@ def parse_formats(spec: TableSpec) -> list[str]:
     """Date formats to try, in order: the mapping's, the day-first/month-first ones it implies, ISO."""
     fmts = list(spec.dates.formats)
     if spec.dates.dayfirst is True:
-        fmts += ["%d/%m/%Y", "%d.%m.%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"]
+        fmts += ["%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"]
     elif spec.dates.dayfirst is False:
-        fmts += ["%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"]
+        fmts += ["%m/%d/%Y", "%m-%d-%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"]
     return fmts + [f for f in ISO_FORMATS if f not in fmts]
 
 
@@ -186,6 +247,7 @@ class LazyTable:
         self.raw, self.colmap, self.stages, self.con = raw, colmap, stages, con
         self.mapping_name, self.files, self.unknown_stages = mapping_name, files, unknown_stages
         self.flags: list[tuple[str, object, object]] = []
+        self.withheld: list[tuple[str, tuple[str, ...], object]] = []  # (check, recorded columns, row condition)
         self.notes: list[str] = []
 
     def build(self) -> TableResult:
@@ -196,8 +258,16 @@ class LazyTable:
                                                self.files, self.unknown_stages)
                 self.rename_stages(c, unknown, renames)
         self.project()
-        for rule in value_rules(self.name, self.colmap):
-            self.flags.append((rule.check, *self.rule(rule)))
+        blank: dict[str, list[int]] = {}
+        for rule in value_rules(self.name, self.colmap, credits=self.spec.amount.credits):
+            cond, reason = self.rule(rule)
+            if rule.quarantines:
+                self.flags.append((rule.check, cond, reason))
+            else:
+                for c in rule.withhold:
+                    blank.setdefault(c, []).append(len(self.withheld))
+                self.withheld.append((rule.check, rule.record, cond))
+        self.apply_withheld(blank)
         self.mark_footer()
         self.mark_other()
         if self.tdef.id_column in self.colmap:
@@ -223,6 +293,11 @@ class LazyTable:
 
     def rule(self, rule: Rule) -> tuple[object, object]:
         """A value check as (row condition, reason) in the engine's syntax."""
+        raise NotImplementedError
+
+    def apply_withheld(self, blank: dict[str, list[int]]) -> None:
+        """Each withheld condition as a column (``__w<i>``, seen before any value is withheld), then the
+        ``blank`` columns set to missing where one of their conditions (indexes into ``withheld``) holds."""
         raise NotImplementedError
 
     def mark_footer(self) -> None:
@@ -251,3 +326,22 @@ class LazyTable:
 
     def account(self, counts: dict) -> dict:
         return account_row(self.name, len(self.files), counts)
+
+    def withheld_result(self, row: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The withheld table and the per-reason row counts from one aggregate row: ``n<i>`` (kept rows),
+        ``f<i>``/``l<i>`` (first example's file and line), ``v<i>_<j>`` (its raw value of recorded column j),
+        ``r<k>`` (kept rows with reason k, in :meth:`withheld_reasons` order)."""
+        rows = []
+        for i, (ck, cols, _) in enumerate(self.withheld):
+            n = int(row.get(f"n{i}") or 0)
+            if not n:
+                continue
+            where = f"{Path(str(row[f'f{i}'])).name}:{int(row[f'l{i}'])}"
+            for j, c in enumerate(cols):
+                v = row.get(f"v{i}_{j}")
+                rows.append((self.name, c, ck, n, where, raw_text(v)))
+        counts = {ck: int(row.get(f"r{k}") or 0) for k, ck in enumerate(self.withheld_reasons())}
+        return withheld_frame(rows), row_flag_counts(self.name, counts)
+
+    def withheld_reasons(self) -> list[str]:
+        return list(dict.fromkeys(ck for ck, _, _ in self.withheld))

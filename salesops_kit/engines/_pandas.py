@@ -38,7 +38,7 @@ from ..data.schema import (
     StageModel,
     Table,
 )
-from ._common import Rule, TableResult, check_rank, value_rules
+from ._common import Rule, TableResult, check_rank, is_identity, raw_text, value_rules, withheld_frame
 
 __all__ = ["PandasBackend", "Source", "TableResult", "finish_table", "read_sources", "source_of",
            "stage_history_from_columns", "compute_flags", "latest_event_date"]
@@ -227,6 +227,55 @@ class _Rejects:
         return [c or "" for c in checks], ["; ".join(r) for r in reasons]
 
 
+class _Withheld:
+    """Collects (check, recorded columns, mask) of kept-row problems: the field is withheld, the row kept."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.items: list[tuple[str, tuple[str, ...], np.ndarray]] = []
+
+    def add(self, check: str, columns: tuple[str, ...], mask: np.ndarray) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            self.items.append((check, columns, mask))
+
+    @property
+    def mask(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for _, _, m in self.items:
+            out |= m
+        return out
+
+    def summary(self, name: str, keep: np.ndarray, raw: pa.Table, where: _Lines) -> list[tuple]:
+        """(table, column, reason, rows, example file:line, raw value) per recorded column and reason."""
+        out = []
+        for check, columns, m in self.items:
+            rows = np.flatnonzero(m & keep)
+            if not len(rows):
+                continue
+            r = int(rows[0])
+            for c in columns:
+                v = raw.column(c)[r].as_py() if c in raw.column_names else None
+                out.append((name, c, check, len(rows), where.where(r), raw_text(v)))
+        return out
+
+    def row_flags(self, name: str, keep: np.ndarray, positions: np.ndarray) -> pd.DataFrame:
+        """Kept rows with a withheld field, per reason, as (table, check, row) positions in the clean table."""
+        parts = []
+        checks = list(dict.fromkeys(ck for ck, _, _ in self.items))
+        for ck in checks:
+            m = np.zeros(self.n, dtype=bool)
+            for c2, _, mm in self.items:
+                if c2 == ck:
+                    m |= mm
+            idx = np.sort(positions[np.flatnonzero(m & keep)])
+            parts.append(pd.DataFrame({"table": name, "check": ck, "row": idx.astype("int64")}))
+        if not parts:
+            return pd.DataFrame({"table": pd.Series(dtype=object), "check": pd.Series(dtype=object),
+                                 "row": pd.Series(dtype="int64")})
+        return pd.concat(parts, ignore_index=True)
+
+
 def _raw_reason(col_name: str, raw, what: str):
     def f(rows):
         vals = raw.take(pa.array(rows, pa.int64())).to_pylist()
@@ -257,12 +306,21 @@ def finish_table(spec: TableSpec, sources: list[Source], stages: StageModel, *, 
     is_footer = _footer_rows(raw, tdef)
     footer = sum(s.footer_lines for s in sources) + int(is_footer.sum())
     rej = _Rejects(n)
-    cols = _parse_columns(name, raw, spec, rej, notes)
+    wh = _Withheld(n)
+    cols = _parse_columns(name, raw, spec, rej, wh, notes)
     _normalise_stages(name, cols, raw, rej, stages, unknown_stages=unknown_stages, mapping_name=mapping_name,
                       files=[s.path for s in live])
     is_closed, is_won = _outcome(name, cols, raw, stages, notes)
-    for rule in value_rules(name, raw.column_names):
-        rej.add(rule.check, *_rule_mask(rule, raw, cols, is_closed))
+    blank = []
+    for rule in value_rules(name, raw.column_names, credits=spec.amount.credits):
+        mask, reason = _rule_mask(rule, raw, cols, is_closed)
+        if rule.quarantines:
+            rej.add(rule.check, mask, reason)
+        else:
+            wh.add(rule.check, rule.record, mask)
+            blank += [(c, mask) for c in rule.withhold]
+    for c, mask in blank:  # after every rule has seen the values
+        cols[c] = cols[c].mask(mask)
     other = _not_stage_entries(cols, rej.mask | is_footer) if name == "stage_history" and n else np.zeros(n, bool)
     where = _Lines(live)
     if tdef.id_column in cols:
@@ -272,8 +330,9 @@ def finish_table(spec: TableSpec, sources: list[Source], stages: StageModel, *, 
     bad = rej.mask & ~is_footer & ~other
     rej.items = [(ck, m & ~is_footer & ~other, r) for ck, m, r in rej.items]
     keep = ~(bad | is_footer | other)
-    where.lines, where.fileidx = _line_numbers(live, starts, n, bad)
+    where.lines, where.fileidx = _line_numbers(live, starts, n, bad | wh.mask)
     q = _quarantine(raw, rej, np.flatnonzero(bad), where.lines, where.fileidx, live, sources)
+    withheld = withheld_frame(wh.summary(name, keep, raw, where))
     derive_exit = "exited_date" not in raw.column_names or not _present(raw.column("exited_date")).any()
     # the raw text is no longer needed: drop every reference so _clean can free it column by column
     del raw
@@ -281,12 +340,17 @@ def finish_table(spec: TableSpec, sources: list[Source], stages: StageModel, *, 
     for s in live:
         s.table = None
     clean = _clean(name, cols, keep, is_closed, is_won)
+    positions = np.cumsum(keep) - 1
     if name == "stage_history":
-        clean = _finish_history(clean, derive_exit)
+        clean, order = _finish_history(clean, derive_exit)
+        inverse = np.empty(len(order), dtype=np.int64)
+        inverse[order] = np.arange(len(order))
+        positions = np.where(keep, inverse[np.clip(positions, 0, None)] if len(order) else 0, -1)
+    row_flags = wh.row_flags(name, keep, positions)
     malformed = sum(len(s.malformed) for s in sources)
     acc = dict(table=name, files=len(sources), rows_read=int(keep.sum() + bad.sum()) + malformed,
                rows_kept=len(clean), rows_quarantined=len(q), footer_lines=footer, other_lines=int(other.sum()))
-    return TableResult(clean, q, acc, notes)
+    return TableResult(clean, q, acc, notes, withheld=withheld, row_flags=row_flags)
 
 
 def _live_sources(name: str, sources: list[Source]) -> tuple[list[Source], list[str]]:
@@ -338,8 +402,10 @@ def _footer_rows(raw: pa.Table, tdef: Table) -> np.ndarray:
     return is_footer
 
 
-def _parse_columns(name: str, raw: pa.Table, spec: TableSpec, rej: _Rejects, notes: list[str]) -> dict:
-    """Dates and numbers parsed (failures added to ``rej``), text trimmed (blank -> null), by column."""
+def _parse_columns(name: str, raw: pa.Table, spec: TableSpec, rej: _Rejects, wh: _Withheld, notes: list[str]
+                   ) -> dict:
+    """Dates and numbers parsed (failures: quarantined in identity columns (``rej``), withheld elsewhere (``wh``,
+    the value is missing)), text trimmed (blank -> null), by column."""
     n = raw.num_rows
     cols: dict[str, object] = {}
     for c in raw.column_names:
@@ -347,7 +413,10 @@ def _parse_columns(name: str, raw: pa.Table, spec: TableSpec, rej: _Rejects, not
         dtype = TABLES[name].dtypes.get(c, "string")
         if dtype == "datetime":
             p = parse_dates(col, dayfirst=spec.dates.dayfirst, format=spec.dates.format)
-            rej.add(BAD_DATE, p.bad, _raw_reason(c, col, "unparseable"))
+            if is_identity(name, c):
+                rej.add(BAD_DATE, p.bad, _raw_reason(c, col, "unparseable"))
+            else:
+                wh.add(BAD_DATE, (c,), p.bad)
             if p.note:
                 notes.append(f"{name}.{c}: {p.note}.")
             cols[c] = p.values
@@ -358,7 +427,10 @@ def _parse_columns(name: str, raw: pa.Table, spec: TableSpec, rej: _Rejects, not
                     notes.append(f"{name}.{c}: {p.note}.")
             else:
                 p = parse_amounts(col, decimal=spec.amount.decimal, thousands=spec.amount.thousands)
-            rej.add(BAD_NUMBER, p.bad, _raw_reason(c, col, "unparseable"))
+            if is_identity(name, c):
+                rej.add(BAD_NUMBER, p.bad, _raw_reason(c, col, "unparseable"))
+            else:
+                wh.add(BAD_NUMBER, (c,), p.bad)
             cols[c] = p.values
         else:
             s = col if pa.types.is_string(col.type) else col.cast(pa.string())
@@ -414,8 +486,8 @@ def _rule_mask(rule: Rule, raw: pa.Table, cols: dict, is_closed) -> tuple[np.nda
         cd, cr = cols["close_date"].dt.normalize(), cols["created_date"].dt.normalize()
         return (cd < cr).to_numpy(), lambda rows: [f"close_date {cd.iloc[r].date()} before created_date "
                                                    f"{cr.iloc[r].date()}" for r in rows]
-    if rule.kind == "closed_without_close_date":
-        return is_closed & cols["close_date"].isna().to_numpy(), rule.text
+    if rule.kind == "closed_without_close_date":  # blank in the file (an unparseable one is a bad date)
+        return is_closed & ~_present(raw.column("close_date")), rule.text
     raise ValueError(f"unknown rule kind {rule.kind!r}")
 
 
@@ -485,12 +557,16 @@ def _not_stage_entries(cols: dict, excluded: np.ndarray) -> np.ndarray:
     return out
 
 
-def _finish_history(df: pd.DataFrame, derive_exit: bool) -> pd.DataFrame:
-    df = df.sort_values(["opportunity_id", "entered_date"], kind="stable").reset_index(drop=True)
+def _finish_history(df: pd.DataFrame, derive_exit: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """Sorted by deal and entry date (exit dates from the next entry when the export has none); with the
+    old positions of the rows in their new order."""
+    df = df.sort_values(["opportunity_id", "entered_date"], kind="stable")
+    order = df.index.to_numpy()
+    df = df.reset_index(drop=True)
     if derive_exit and len(df):
         nxt = df.groupby("opportunity_id", sort=False)["entered_date"].shift(-1)
         df["exited_date"] = nxt.astype("datetime64[ns]")
-    return df
+    return df, order
 
 
 def _factorize(col) -> tuple[np.ndarray, list]:

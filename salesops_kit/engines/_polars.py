@@ -11,7 +11,7 @@ import polars as pl
 
 from ..data.readers import FOOTER_RE
 from ..data.schema import BAD_DATE, BAD_NUMBER, CONFLICT_DUP, EXACT_DUP, UNKNOWN_STAGE
-from ._common import LazyTable, Rule, TableResult, number_rules, parse_formats
+from ._common import LazyTable, Rule, TableResult, is_identity, number_rules, parse_formats
 
 __all__ = ["PolarsTable"]
 
@@ -59,7 +59,11 @@ class PolarsTable(LazyTable):
         if dt == pl.String:
             s = pl.col(rc).str.strip_chars()
             v = pl.coalesce([s.str.strptime(_DT, f, strict=False) for f in parse_formats(self.spec)])
-            self.flags.append((BAD_DATE, self.pres[c] & v.is_null(), pl.lit(f"unparseable {c}: ") + _q(pl.col(rc))))
+            if is_identity(self.name, c):
+                self.flags.append((BAD_DATE, self.pres[c] & v.is_null(),
+                                   pl.lit(f"unparseable {c}: ") + _q(pl.col(rc))))
+            else:
+                self.withheld.append((BAD_DATE, (c,), self.pres[c] & v.is_null()))
             return v
         if dt == pl.Date or isinstance(dt, pl.Datetime):
             return pl.col(rc).cast(_DT)
@@ -87,7 +91,10 @@ class PolarsTable(LazyTable):
             v = pl.when(pct).then(v / 100.0).otherwise(v / float(scale))
             bad = bad | (v.is_not_null() & ((v < 0) | (v > 1)))
             v = pl.when(bad).then(None).otherwise(v)
-        self.flags.append((BAD_NUMBER, bad, pl.lit(f"unparseable {c}: ") + _q(pl.col(rc))))
+        if is_identity(self.name, c):
+            self.flags.append((BAD_NUMBER, bad, pl.lit(f"unparseable {c}: ") + _q(pl.col(rc))))
+        else:
+            self.withheld.append((BAD_NUMBER, (c,), bad))
         return v
 
     def label_counts(self, column: str):
@@ -120,9 +127,20 @@ class PolarsTable(LazyTable):
             cd, cr = pl.col("close_date").dt.truncate("1d"), pl.col("created_date").dt.truncate("1d")
             return (cd < cr).fill_null(False), (pl.lit("close_date ") + cd.dt.strftime("%Y-%m-%d")
                                                 + pl.lit(" before created_date ") + cr.dt.strftime("%Y-%m-%d"))
-        if rule.kind == "closed_without_close_date":
-            return pl.col("is_closed") & pl.col("close_date").is_null(), pl.lit(rule.text)
+        if rule.kind == "closed_without_close_date":  # blank in the file (an unparseable one is a bad date)
+            return pl.col("is_closed") & ~self.pres["close_date"], pl.lit(rule.text)
         raise ValueError(f"unknown rule kind {rule.kind!r}")
+
+    def apply_withheld(self, blank: dict[str, list[int]]) -> None:
+        if not self.withheld:
+            return
+        self.r = self.r.with_columns([f.fill_null(False).alias(f"__w{i}")
+                                      for i, (_, _, f) in enumerate(self.withheld)])
+        self.withheld = [(ck, cols, pl.col(f"__w{i}")) for i, (ck, cols, _) in enumerate(self.withheld)]
+        if blank:
+            self.r = self.r.with_columns([
+                pl.when(pl.any_horizontal([self.withheld[i][2] for i in idx])).then(None).otherwise(pl.col(c)).alias(c)
+                for c, idx in blank.items()])
 
     def mark_footer(self) -> None:
         idc, datec = self.tdef.id_column, self.tdef.date_column
@@ -190,9 +208,26 @@ class PolarsTable(LazyTable):
                                                 pl.col("__file").alias("source_file"),
                                                 pl.col("__line").alias("source_line")])
         acc = r.select(keep.sum().alias("kept"), pl.col("__bad").sum().alias("bad"),
-                       pl.col("__footer").sum().alias("footer"), pl.col("__other").sum().alias("other"))
+                       pl.col("__footer").sum().alias("footer"), pl.col("__other").sum().alias("other"),
+                       *self._withheld_aggs(keep))
         qdf, adf = pl.collect_all([q, acc])
         quarantine = qdf.sort("source_file", "source_line").to_pandas()
         quarantine["source_line"] = quarantine["source_line"].astype("Int64")
-        return TableResult(clean, quarantine.reset_index(drop=True), self.account(adf.row(0, named=True)),
-                           self.notes)
+        row = adf.row(0, named=True)
+        withheld, row_flags = self.withheld_result(row)
+        return TableResult(clean, quarantine.reset_index(drop=True), self.account(row), self.notes,
+                           withheld=withheld, row_flags=row_flags)
+
+    def _withheld_aggs(self, keep: pl.Expr) -> list[pl.Expr]:
+        """Per withheld condition: kept rows, the first one's file, line and raw values; per reason: kept rows."""
+        out = []
+        for i, (_, cols, f) in enumerate(self.withheld):
+            m = f & keep
+            out += [m.sum().alias(f"n{i}"), pl.col("__file").filter(m).first().alias(f"f{i}"),
+                    pl.col("__line").filter(m).first().alias(f"l{i}")]
+            out += [_text(f"r__{c}").filter(m).first().alias(f"v{i}_{j}") for j, c in enumerate(cols)
+                    if c in self.colmap]
+        for k, ck in enumerate(self.withheld_reasons()):
+            anyf = pl.any_horizontal([f for c2, _, f in self.withheld if c2 == ck])
+            out.append((anyf & keep).sum().alias(f"r{k}"))
+        return out

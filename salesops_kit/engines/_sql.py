@@ -11,7 +11,7 @@ import itertools
 
 from ..data.readers import FOOTER_RE
 from ..data.schema import BAD_DATE, BAD_NUMBER, CONFLICT_DUP, EXACT_DUP, UNKNOWN_STAGE
-from ._common import LazyTable, Rule, TableResult, number_rules, parse_formats
+from ._common import LazyTable, Rule, TableResult, is_identity, number_rules, parse_formats
 
 __all__ = ["SqlTable"]
 
@@ -61,7 +61,10 @@ class SqlTable(LazyTable):
             return f"cast({rc} as timestamp)"
         fmts = "[" + ", ".join(_lit(f) for f in parse_formats(self.spec)) + "]"
         v = f"try_strptime(trim({rc}), {fmts})"
-        self.flags.append((BAD_DATE, f"({self.pres(c)} and {v} is null)", f"'unparseable {c}: ' || {_q(rc)}"))
+        if is_identity(self.name, c):
+            self.flags.append((BAD_DATE, f"({self.pres(c)} and {v} is null)", f"'unparseable {c}: ' || {_q(rc)}"))
+        else:
+            self.withheld.append((BAD_DATE, (c,), f"({self.pres(c)} and {v} is null)"))
         return v
 
     def _number(self, c: str) -> str:
@@ -85,7 +88,10 @@ class SqlTable(LazyTable):
             sc = f"(case when {pct} then {v} / 100.0 else {v} / {float(scale)} end)"
             bad = f"({bad} or ({sc} is not null and ({sc} < 0 or {sc} > 1)))"
             v = f"(case when {bad} then null else {sc} end)"
-        self.flags.append((BAD_NUMBER, bad, f"'unparseable {c}: ' || {_q(rc)}"))
+        if is_identity(self.name, c):
+            self.flags.append((BAD_NUMBER, bad, f"'unparseable {c}: ' || {_q(rc)}"))
+        else:
+            self.withheld.append((BAD_NUMBER, (c,), bad))
         return v
 
     def label_counts(self, column: str):
@@ -122,9 +128,20 @@ class SqlTable(LazyTable):
             return (f"coalesce({cd} < {cr}, false)",
                     f"'close_date ' || strftime({cd}, '%Y-%m-%d') || ' before created_date ' || "
                     f"strftime({cr}, '%Y-%m-%d')")
-        if rule.kind == "closed_without_close_date":
-            return "(is_closed and close_date is null)", _lit(rule.text)
+        if rule.kind == "closed_without_close_date":  # blank in the file (an unparseable one is a bad date)
+            return f"(is_closed and not {self.pres('close_date')})", _lit(rule.text)
         raise ValueError(f"unknown rule kind {rule.kind!r}")
+
+    def apply_withheld(self, blank: dict[str, list[int]]) -> None:
+        if not self.withheld:
+            return
+        cols = ", ".join(f"coalesce({f}, false) as __w{i}" for i, (_, _, f) in enumerate(self.withheld))
+        self.s1 = f"select *, {cols} from ({self.s1})"
+        self.withheld = [(ck, cs, f"__w{i}") for i, (ck, cs, _) in enumerate(self.withheld)]
+        if blank:
+            rep = ", ".join(f"case when {' or '.join(self.withheld[i][2] for i in idx)} then null else {_ident(c)} "
+                            f"end as {_ident(c)}" for c, idx in blank.items())
+            self.s1 = f"select * replace ({rep}) from ({self.s1})"
 
     def mark_footer(self) -> None:
         idc, datec = self.tdef.id_column, self.tdef.date_column
@@ -185,10 +202,27 @@ class SqlTable(LazyTable):
         q = con.sql(f"select {', '.join(qsel)}, {check} as \"check\", {reason} as reason, __file as source_file, "
                     f"__line as source_line from {fview} where __bad order by __file, __line").df()
         q["source_line"] = q["source_line"].astype("Int64")
+        aggs = "".join(", " + a for a in self._withheld_aggs())
         a = con.sql(f"select count(*) filter (where __keep) as kept, count(*) filter (where __bad) as bad, "
-                    f"count(*) filter (where __footer) as footer, count(*) filter (where __other) as other "
-                    f"from {fview}").df().iloc[0]
-        return TableResult(clean, q.reset_index(drop=True), self.account(a.to_dict()), self.notes)
+                    f"count(*) filter (where __footer) as footer, count(*) filter (where __other) as other{aggs} "
+                    f"from {fview}").df().iloc[0].to_dict()
+        withheld, row_flags = self.withheld_result(a)
+        return TableResult(clean, q.reset_index(drop=True), self.account(a), self.notes, withheld=withheld,
+                           row_flags=row_flags)
+
+    def _withheld_aggs(self) -> list[str]:
+        """Per withheld condition: kept rows, the first one's file, line and raw values; per reason: kept rows."""
+        out = []
+        for i, (_, cols, f) in enumerate(self.withheld):
+            w = f"filter (where __keep and {f})"
+            out += [f"count(*) {w} as n{i}", f"first(__file order by __file, __line) {w} as f{i}",
+                    f"first(__line order by __file, __line) {w} as l{i}"]
+            out += [f"first(cast(r__{c} as varchar) order by __file, __line) {w} as v{i}_{j}"
+                    for j, c in enumerate(cols) if c in self.colmap]
+        for k, ck in enumerate(self.withheld_reasons()):
+            anyf = " or ".join(f for c2, _, f in self.withheld if c2 == ck)
+            out.append(f"count(*) filter (where __keep and ({anyf})) as r{k}")
+        return out
 
     def _clean_projection(self, fview: str) -> list[str]:
         """The clean table's columns; a stage history without exit dates gets them from the next entry."""

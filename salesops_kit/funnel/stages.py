@@ -437,7 +437,8 @@ def win_rate(opportunities, *, by=None, period: str | None = None, definition: s
     by : str or list of str, optional
         Segment columns (e.g. ``owner``, ``lead_source``).
     period : None, "M", "Q" or "Y"
-        Calendar period of the close date ("closed") or the creation date ("created").
+        Calendar period of the close date ("closed") or the creation date ("created"); a deal without
+        that date (withheld on load) is left out of the period view, not out of the all-time rate.
     definition : "closed" (default) or "created"
         See ``WIN_RATE_DEFINITIONS``.
     stages : StageModel (default: the Dataset's)
@@ -456,8 +457,8 @@ def win_rate(opportunities, *, by=None, period: str | None = None, definition: s
     require_columns(o, ["stage"] + by + ([date_col] if period else []), table="opportunities", purpose="the win rate")
     o = o.select(*dict.fromkeys(by + ["stage"] + ([date_col] if period else [])))
     keys = list(by)
-    if period:
-        o = o.with_columns(period_expr(date_col, period).alias("period"))
+    if period:  # a deal without the date (a withheld field) counts over all time, not in period views
+        o = o.with_columns(period_expr(date_col, period).alias("period")).filter(~nw.col("period").is_null())
         keys.append("period")
     if nw.dependencies.is_pandas_dataframe(opps):  # pandas: classify the distinct labels, not every row
         from ..engines.pandas_fast import with_outcome

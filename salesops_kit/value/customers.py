@@ -179,8 +179,8 @@ def customer_table(orders, *, as_of=None, customer_col: str = "customer_id", dat
 
     Returns columns ``customer_id, first_order, cohort_month, channel, orders, revenue, margin``.
     """
-    f = lazy_table(orders, [customer_col, date_col, amount_col])
-    names = f.collect_schema().names()
+    f = lazy_table(orders, [customer_col, date_col, amount_col]).filter(~nw.col(customer_col).is_null())
+    names = f.collect_schema().names()  # (an order without customer, withheld on load, is in no customer row)
     if as_of is not None:
         f = f.filter(nw.col(date_col) < nw.lit(as_day(as_of) + pd.Timedelta(days=1)))
     sel = [nw.col(customer_col).alias("customer_id"), nw.col(date_col).alias("d"),
@@ -302,7 +302,8 @@ def cohort_retention(orders, *, as_of=None, by: str | None = None, max_months: i
             "revenue", "revenue_per_customer", "cumulative_revenue_per_customer", "complete"]
     if as_of_ts is None:
         return CohortRetention(pd.DataFrame(columns=cols), None)
-    f = f.filter(nw.col(date_col) < nw.lit(as_of_ts + pd.Timedelta(days=1)))
+    # an order without date or customer (withheld on load) counts as revenue elsewhere, not in cohorts
+    f = f.filter((nw.col(date_col) < nw.lit(as_of_ts + pd.Timedelta(days=1))) & ~nw.col(customer_col).is_null())
     o = f.select(nw.col(customer_col).alias("customer_id"), nw.col(amount_col).cast(nw.Float64).alias("amount"),
                  (nw.col(date_col).dt.year() * 12 + nw.col(date_col).dt.month() - 1).alias("mi"),
                  *([nw.col(by).cast(nw.String).alias("seg")] if by else []))

@@ -43,49 +43,81 @@ def ds(tmp_path):
     return load_dataset(tmp_path)
 
 
-def _rows(res, table, check):
+def _rows(res, table, check, action=None):
     c = res.checks
-    return int(c.loc[(c["table"] == table) & (c["check"] == check), "rows"].iloc[0])
+    sel = (c["table"] == table) & (c["check"] == check)
+    if action is not None:
+        sel &= c["action"] == action
+    return int(c.loc[sel, "rows"].iloc[0])
 
 
 def test_audit_counts_by_hand(ds):
     res = quality.audit(ds)
-    # quarantined: O4 negative, O5 close (02-20) before created (03-02), O6 bad date, O7 bad amount, O1 copy exact
-    assert _rows(res, "opportunities", "negative amount") == 1
-    assert _rows(res, "opportunities", "close before created") == 1
-    assert _rows(res, "opportunities", "unparseable date") == 1
-    assert _rows(res, "opportunities", "unparseable number") == 1
-    assert _rows(res, "opportunities", "exact duplicate row") == 1
+    # quarantined: only what cannot be a record: the exact copy of O1
+    assert _rows(res, "opportunities", "exact duplicate row", "quarantined") == 1
     assert _rows(res, "opportunities", "conflicting duplicate id") == 0
-    assert _rows(res, "orders", "order without customer") == 1
-    # as_of = latest event: O1..O3 kept; closed close dates 2024-01-20; orders 2024-03-09; activities 2024-03-05
-    assert ds.as_of == pd.Timestamp("2024-03-09")
+    assert _rows(res, "opportunities", "unparseable date", "quarantined") == 0  # no identity date in opportunities
+    # kept with a field withheld: O4 negative amount, O5 close (02-20) before created (03-02: both dates kept),
+    # O6 unparseable created date, O7 unparseable amount; X2 order without customer
+    assert _rows(res, "opportunities", "negative amount", "withheld") == 1
+    assert _rows(res, "opportunities", "close before created", "withheld") == 1
+    assert _rows(res, "opportunities", "unparseable date", "withheld") == 1
+    assert _rows(res, "opportunities", "unparseable number", "withheld") == 1
+    assert _rows(res, "orders", "missing value", "withheld") == 1
+    o = ds.opportunities.set_index("opportunity_id")
+    assert len(o) == 7 and o["amount"].isna().sum() == 2 and pd.isna(o.loc["O6", "created_date"])
+    assert o.loc["O5", "close_date"] < o.loc["O5", "created_date"]  # both dates kept
+    assert ds.orders["customer_id"].isna().sum() == 1 and len(ds.orders) == 3
+    # as_of = latest event: O7 closed 2024-03-20 (kept now, its amount withheld)
+    assert ds.as_of == pd.Timestamp("2024-03-20")
     # flagged: O2 open, close 2024-01-31 < as_of, and close = last day of creation month (HubSpot default);
     # O3 close 2024-12-31 is in the future (not past) and not its creation month's end
     assert _rows(res, "opportunities", "open deal past close date") == 1
     assert _rows(res, "opportunities", "default close date (last day of creation month)") == 1
     assert _rows(res, "activities", "repeated row (table without ids)") == 1
     assert list(res.checks.columns) == quality.CHECK_COLUMNS
-    assert set(res.checks["action"]) == {"quarantined", "flagged"}
+    assert set(res.checks["action"]) == {"quarantined", "withheld", "flagged"}
     assert (res.account["rows_read"] == res.account["rows_kept"] + res.account["rows_quarantined"]).all()
+
+
+def test_audit_withheld_table(ds):
+    res = quality.audit(ds)
+    w = res.withheld
+    assert list(w.columns) == quality.WITHHELD_COLUMNS
+    got = {(r.table, r.column, r.reason): (r.rows, r.example) for r in w.itertuples(index=False)}
+    assert got == {
+        ("opportunities", "amount", "unparseable number"): (1, "opportunities.csv:8"),
+        ("opportunities", "created_date", "unparseable date"): (1, "opportunities.csv:7"),
+        ("opportunities", "amount", "negative amount"): (1, "opportunities.csv:5"),
+        ("opportunities", "close_date", "close before created"): (1, "opportunities.csv:6"),
+        ("orders", "customer_id", "missing value"): (1, "orders.csv:3"),
+    }
+    assert w.set_index(["table", "column", "reason"]).loc[("opportunities", "amount", "negative amount"),
+                                                          "value"] == "-1"
+    # per-row flags: the kept row of each withheld field, by its position in the clean table
+    f = ds.flags[ds.flags["check"] == "negative amount"]
+    assert ds.opportunities.iloc[f["row"].tolist()]["opportunity_id"].tolist() == ["O4"]
 
 
 def test_audit_examples_and_summary(ds):
     res = quality.audit(ds)
-    c = res.checks.set_index(["table", "check"])
-    assert c.loc[("opportunities", "negative amount"), "examples"].startswith("opportunities.csv:5 negative amount")
-    assert "O2" in c.loc[("opportunities", "open deal past close date"), "examples"]
+    c = res.checks.set_index(["table", "check", "action"])
+    assert c.loc[("opportunities", "negative amount", "withheld"), "examples"].startswith(
+        "opportunities.csv:5 amount '-1'")
+    assert c.loc[("opportunities", "exact duplicate row", "quarantined"), "examples"].startswith(
+        "opportunities.csv:9 exact duplicate of opportunities.csv:2")
+    assert "O2" in c.loc[("opportunities", "open deal past close date", "flagged"), "examples"]
     s = res.summary()
     assert list(s.columns) == ["table", "check", "rows", "action"] and (s["rows"] > 0).all()
-    assert "quarantined" in res.headline()
+    assert "quarantined" in res.headline() and "withheld" in res.headline()
 
 
 def test_dates_after_explicit_as_of(tmp_path):
     (tmp_path / "opportunities.csv").write_text(OPPS, encoding="utf-8")
     ds = load_dataset(tmp_path, as_of="2024-01-31")
     res = quality.audit(ds)
-    # kept: O1 (created 01-05, closed 01-20), O2 (created 01-10), O3 (created 02-01): O3 is after as_of
-    assert _rows(res, "opportunities", "date after as_of") == 1
+    # created after as_of: O3 (02-01), O4 (02-02), O5 (03-02), O7 (03-01); O6 (no created date) closed 02-20
+    assert _rows(res, "opportunities", "date after as_of") == 5
 
 
 def test_repr_html_escapes_data_text(ds):
@@ -97,17 +129,18 @@ def test_repr_html_escapes_data_text(ds):
 def test_write_quarantine(ds, tmp_path):
     out = tmp_path / "q"
     paths = quality.write_quarantine(ds, out)
-    assert [p.name for p in paths] == ["quarantine_opportunities.csv", "quarantine_orders.csv"]
+    assert [p.name for p in paths] == ["quarantine_opportunities.csv"]  # the order without customer is kept
     back = pd.read_csv(paths[0], dtype=str)
-    assert len(back) == len(ds.quarantine["opportunities"]) == 5
+    assert len(back) == len(ds.quarantine["opportunities"]) == 1
     assert {"reason", "check", "source_file", "source_line"} <= set(back.columns)
 
 
 def test_coverage_counts_and_gaps(ds):
     cov = quality.coverage(ds)
     opp = cov[cov["table"] == "opportunities"].set_index("period")["rows"]
-    # kept opportunities: O1, O2 (January), O3 (February)
-    assert opp.to_dict() == {pd.Timestamp("2024-01-01"): 2, pd.Timestamp("2024-02-01"): 1}
+    # kept opportunities: O1, O2 (January), O3, O4 (February), O5, O7 (March); O6 has no created date
+    assert opp.to_dict() == {pd.Timestamp("2024-01-01"): 2, pd.Timestamp("2024-02-01"): 2,
+                             pd.Timestamp("2024-03-01"): 2}
     act = cov[cov["table"] == "activities"].set_index("period")["rows"]
     # activities in January (2) and March (1): February shows as a gap with 0 rows
     assert act.tolist() == [2, 0, 1]
@@ -139,6 +172,7 @@ def test_str_is_a_terminal_report(ds):
     text = str(quality.audit(ds))
     assert text.splitlines()[0] == quality.audit(ds).headline()
     assert "negative amount" in text and "rows_quarantined" in text
+    assert "Fields withheld" in text and "opportunities.csv:5" in text
 
 
 def test_audit_findings(ds):
@@ -146,8 +180,8 @@ def test_audit_findings(ds):
     cov = quality.coverage(ds)
     f = quality.audit_findings(res, cov)
     subjects = [(x.subject, x.metric) for x in f]
-    # opportunities: 5 of 8 rows quarantined -> the most serious finding comes first
-    assert subjects[0] == ("opportunities", "rows quarantined") and f[0].value == "5"
-    assert ("orders", "rows quarantined") in subjects
+    # opportunities: 1 of 8 rows quarantined -> the most serious finding comes first
+    assert subjects[0] == ("opportunities", "rows quarantined") and f[0].value == "1"
+    assert ("orders", "rows quarantined") not in subjects  # the order without customer is kept
     assert ("activities", "periods without rows") in subjects  # February has no activity
     assert ("opportunities", "open deal past close date") in subjects

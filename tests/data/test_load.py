@@ -117,11 +117,14 @@ def test_mixed_date_formats_in_one_column(tmp_path):
            "O3,A,Prospecting,1,2024年3月5日,2024-06-01\nO4,A,Prospecting,1,45356,2024-06-01\n"
            "O5,A,Prospecting,1,2024/3/5 10:30,2024-06-01\nO6,A,Prospecting,1,5th of March,2024-06-01\n")
     ds = load_dataset(tmp_path)
-    assert ds.opportunities["created_date"].dt.normalize().unique().tolist() == [pd.Timestamp("2024-03-05")]
-    q = ds.quarantine["opportunities"]
-    assert q["opportunity_id"].tolist() == ["O6"] and q["check"].tolist() == ["unparseable date"]
-    assert "5th of March" in q["reason"].iloc[0]
-    assert q["source_line"].tolist() == [7] and q["source_file"].iloc[0].endswith("opportunities.csv")
+    o = ds.opportunities
+    assert o["created_date"].iloc[:5].dt.normalize().unique().tolist() == [pd.Timestamp("2024-03-05")]
+    # an unparseable created date is withheld (the deal is kept, its created date missing), not quarantined
+    assert o["opportunity_id"].tolist()[-1] == "O6" and pd.isna(o["created_date"].iloc[-1])
+    assert ds.quarantine["opportunities"].empty
+    w = ds.withheld
+    assert w[["column", "reason", "rows", "example", "value"]].values.tolist() == [
+        ["created_date", "unparseable date", 1, "opportunities.csv:7", "5th of March"]]
     _adds_up(ds)
 
 
@@ -153,25 +156,48 @@ def test_negative_amount_and_close_before_created(tmp_path):
     _write(tmp_path, HEADER + "O1,A,Closed Won,-5,2024-01-01,2024-02-01\nO2,A,Closed Won,5,2024-03-01,2024-02-01\n"
            "O3,A,Closed Won,5,2024-01-01 15:00,2024-01-01\nO4,A,Closed Lost,,2024-01-01,\n")
     ds = load_dataset(tmp_path)
-    # O3 closes the day it was created (before its time of day): kept; O4 closed without close date
-    assert ds.opportunities["opportunity_id"].tolist() == ["O3"]
-    q = ds.quarantine["opportunities"].set_index("opportunity_id")
-    assert q.loc["O1", "check"] == "negative amount"
-    assert q.loc["O2", "check"] == "close before created"
-    assert "2024-02-01 before created_date 2024-03-01" in q.loc["O2", "reason"]
-    assert q.loc["O4", "check"] == "missing required value"
-    assert q.loc["O1", "amount"] == "-5"  # raw text kept
+    # every deal is kept (issue 14): the problems withhold a field, not the row
+    o = ds.opportunities.set_index("opportunity_id")
+    assert o.index.tolist() == ["O1", "O2", "O3", "O4"] and ds.quarantine["opportunities"].empty
+    assert np.isnan(o.loc["O1", "amount"])  # a credit: amount withheld from money KPIs, deal still won
+    assert o.loc["O2", "close_date"] == pd.Timestamp("2024-02-01")  # close before created: both dates kept
+    assert o.loc["O2", "created_date"] == pd.Timestamp("2024-03-01")
+    assert pd.isna(o.loc["O4", "close_date"]) and o.loc["O4", "is_closed"]
+    w = ds.withheld.set_index(["column", "reason"])
+    # O3 closes the day it was created (before its time of day): nothing withheld
+    assert w["rows"].to_dict() == {("amount", "negative amount"): 1, ("close_date", "close before created"): 1,
+                                   ("close_date", "closed deal without close date"): 1}
+    assert w.loc[("amount", "negative amount"), "value"] == "-5"  # raw text kept
+    assert w.loc[("close_date", "close before created"), "example"] == "opportunities.csv:3"
     _adds_up(ds)
+
+
+def test_credits_allowed_by_the_mapping(tmp_path):
+    _write(tmp_path, HEADER + "O1,A,Closed Won,-5,2024-01-01,2024-02-01\nO2,A,Closed Won,5,2024-01-01,2024-02-01\n")
+    m = load_mapping("canonical")
+    m = {**m, "tables": {**m["tables"], "opportunities": {"file": "opportunities*.csv", "amount": {"credits": True}}}}
+    for engine in ("pandas", "polars", "duckdb"):
+        ds = load_dataset(tmp_path, mapping=m, engine=engine)
+        from salesops_kit.engines import to_pandas
+
+        assert to_pandas(ds.opportunities)["amount"].tolist() == [-5.0, 5.0], engine
+        assert ds.withheld.empty, engine
 
 
 def test_missing_values_quarantined_blank_amount_kept(tmp_path):
     _write(tmp_path, HEADER + ",A,Prospecting,1,2024-01-01,2024-02-01\nO2,A,,1,2024-01-01,2024-02-01\n"
-           "O3,A,Prospecting,,2024-01-01,2024-02-01\nO4,A,Prospecting,abc,2024-01-01,2024-02-01\n")
+           "O3,A,Prospecting,,2024-01-01,2024-02-01\nO4,A,Prospecting,abc,2024-01-01,2024-02-01\n"
+           "O5,A,Prospecting,1,,2024-02-01\n")
     ds = load_dataset(tmp_path)
-    assert ds.opportunities["opportunity_id"].tolist() == ["O3"]
-    assert np.isnan(ds.opportunities["amount"].iloc[0])  # a deal without an amount is still a deal
+    # no id, no stage: not a record; a blank or unparseable amount or a blank created date: kept, field missing
+    assert ds.opportunities["opportunity_id"].tolist() == ["O3", "O4", "O5"]
+    assert ds.opportunities["amount"].isna().tolist() == [True, True, False]  # a deal without amount is a deal
     q = ds.quarantine["opportunities"]
-    assert q["check"].tolist() == ["missing required value", "missing required value", "unparseable number"]
+    assert q["check"].tolist() == ["missing required value", "missing required value"]
+    w = ds.withheld
+    assert w[["column", "reason", "rows", "example"]].values.tolist() == [
+        ["amount", "unparseable number", 1, "opportunities.csv:5"],
+        ["created_date", "missing value", 1, "opportunities.csv:6"]]
     _adds_up(ds)
 
 
@@ -261,18 +287,22 @@ def test_several_files_concatenate_with_line_numbers(tmp_path):
     _write(tmp_path, HEADER + "O2,A,Prospecting,1,2024-01-01,2024-02-01\nO3,A,Prospecting,-1,2024-01-01,2024-02-01\n",
            name="opportunities_2.csv")
     ds = load_dataset(tmp_path)
-    assert ds.opportunities["opportunity_id"].tolist() == ["O1", "O2"]
-    q = ds.quarantine["opportunities"]
-    assert q["source_file"].iloc[0].endswith("opportunities_2.csv") and q["source_line"].iloc[0] == 3
+    assert ds.opportunities["opportunity_id"].tolist() == ["O1", "O2", "O3"]
+    # the negative amount of O3 is withheld; the example names its file and line
+    assert ds.withheld["example"].tolist() == ["opportunities_2.csv:3"]
     assert ds.account["files"].tolist() == [2]
 
 
-def test_orders_without_customer_quarantined(tmp_path):
-    _write(tmp_path, "order_id,customer_id,order_date,amount\nX1,C1,2024-01-01,5\nX2,,2024-01-02,5\n",
-           name="orders.csv")
+def test_orders_without_customer_or_date_kept(tmp_path):
+    _write(tmp_path, "order_id,customer_id,order_date,amount\nX1,C1,2024-01-01,5\nX2,,2024-01-02,5\n"
+           "X3,C2,,7\nX4,C3,someday,8\n,C4,2024-01-03,9\n", name="orders.csv")
     ds = load_dataset(tmp_path)
-    assert ds.orders["order_id"].tolist() == ["X1"]
-    assert ds.quarantine["orders"]["check"].tolist() == ["order without customer"]
+    # an order is its id: without customer or date it is still revenue (not in customer KPIs or cohorts)
+    assert ds.orders["order_id"].tolist() == ["X1", "X2", "X3", "X4"]
+    assert ds.quarantine["orders"]["check"].tolist() == ["missing required value"]
+    w = ds.withheld.set_index(["column", "reason"])["rows"].to_dict()
+    assert w == {("order_date", "unparseable date"): 1, ("customer_id", "missing value"): 1,
+                 ("order_date", "missing value"): 1}
     _adds_up(ds)
 
 
@@ -306,6 +336,6 @@ def test_source_line_exact_after_blank_lines_and_quoted_line_breaks(tmp_path):
            "O2,Bob,Closed Won,-1,2024-01-01,2024-02-01\n")
     ds = load_dataset(tmp_path)
     q = ds.quarantine["opportunities"].set_index("check")
-    # line 1 header, 2 blank, 3-4 O1 (quoted line break), 5 malformed, 6 blank, 7 O2
-    assert q.loc["negative amount", "source_line"] == 7
+    # line 1 header, 2 blank, 3-4 O1 (quoted line break), 5 malformed, 6 blank, 7 O2 (kept, amount withheld)
+    assert ds.withheld["example"].tolist() == ["opportunities.csv:7"]
     assert q.loc["malformed line", "source_line"] == 5

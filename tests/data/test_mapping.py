@@ -58,7 +58,8 @@ def test_dataset_keeps_the_mapping_as_a_dict(tmp_path):
 @pytest.mark.parametrize("engine", ["pandas", "polars", "duckdb"])
 def test_a_back_end_reads_one_table_like_the_loader(tmp_path, engine):
     (tmp_path / "opportunities.csv").write_text(HEADER + "O1,A,Closed Won,1,2024-01-01,2024-02-01\n"
-                                                "O2,A,Proposal,x,2024-01-01,2024-03-01\n", encoding="utf-8")
+                                                "O2,A,,1,2024-01-01,2024-03-01\n"
+                                                "O3,A,Proposal,x,2024-01-01,2024-03-01\n", encoding="utf-8")
     m = load_mapping("canonical")
     res = backend(engine).read_table(m.tables["opportunities"], [tmp_path / "opportunities.csv"], stages=m.stages,
                                      mapping_name=m.name, unknown_stages="error")
@@ -66,4 +67,7 @@ def test_a_back_end_reads_one_table_like_the_loader(tmp_path, engine):
     ds = load_dataset(tmp_path, engine=engine)
     assert res.account == ds.account.iloc[0].to_dict()
     pd.testing.assert_frame_equal(res.quarantine, ds.quarantine["opportunities"])
-    assert res.quarantine["check"].tolist() == ["unparseable number"]
+    assert res.quarantine["check"].tolist() == ["missing required value"]  # a deal without stage is no record
+    pd.testing.assert_frame_equal(res.withheld, ds.withheld)  # the bad amount is withheld, its deal kept
+    assert res.withheld[["column", "reason", "rows", "example"]].values.tolist() == [
+        ["amount", "unparseable number", 1, "opportunities.csv:4"]]

@@ -438,29 +438,45 @@ def test_kpis_on_lazily_scanned_files(sample, scanned, case):
 
 
 def test_lazy_loader_quarantines_bad_rows_like_pandas(tmp_path):
-    """Hand-made file: one good row, a bad date, a bad amount, an unknown-free negative, an exact and a
-    conflicting duplicate, a blank line -> same account and checks on every engine."""
+    """Hand-made file: one good row, a bad date, a bad amount, a negative amount, an exact and a conflicting
+    duplicate, an order without customer, one without id -> same account, quarantine and withheld fields on
+    every engine (issue 14: only what cannot be a record is quarantined; the rest withholds the field)."""
     (tmp_path / "orders.csv").write_text(
         "order_id,customer_id,order_date,amount,channel\n"
         "O1,C1,2024-01-02,10.5,Web\n"
-        "O2,C1,2024-13-40,3,Web\n"      # unparseable date
-        "O3,C2,2024-01-03,abc,Web\n"    # unparseable number
-        "O4,C2,2024-01-04,-2,Web\n"     # negative amount
+        "O2,C1,2024-13-40,3,Web\n"      # unparseable date: kept, order_date withheld
+        "O3,C2,2024-01-03,abc,Web\n"    # unparseable number: kept, amount withheld
+        "O4,C2,2024-01-04,-2,Web\n"     # negative amount: kept, amount withheld
         "O5,C3,2024-01-05,1,Web\n"
         "O5,C3,2024-01-05,1,Web\n"      # exact duplicate of the line above (line 7)
         "O6,C4,2024-01-06,1,Web\n"
         "O6,C4,2024-01-07,1,Web\n"      # conflicting duplicate: both O6 rows set aside
-        "O7,,2024-01-08, 4 ,Web\n",     # order without customer
+        "O7,,2024-01-08, 4 ,Web\n"      # order without customer: kept
+        ",C9,2024-01-09,5,Web\n",       # no order id: not a record
         encoding="utf-8")
     ref = load_dataset(tmp_path)
-    # kept: O1 and the first O5 -> 2 rows; quarantined: O2, O3, O4, O5 copy, O6 x2, O7 -> 7
-    assert ref.account.loc[0, "rows_kept"] == 2 and ref.account.loc[0, "rows_quarantined"] == 7
+    # kept: O1, O2, O3, O4, the first O5, O7 -> 6 rows; quarantined: O5 copy, O6 x2, the row without id -> 4
+    assert ref.account.loc[0, "rows_kept"] == 6 and ref.account.loc[0, "rows_quarantined"] == 4
+    assert ref.withheld[["column", "reason", "rows", "example"]].values.tolist() == [
+        ["order_date", "unparseable date", 1, "orders.csv:3"], ["amount", "unparseable number", 1, "orders.csv:4"],
+        ["amount", "negative amount", 1, "orders.csv:5"], ["customer_id", "missing value", 1, "orders.csv:10"]]
     for engine in ("polars", "duckdb"):
         ds = load_dataset(tmp_path, engine=engine)
         pd.testing.assert_frame_equal(ds.account, ref.account)
         assert_same(ds.quarantine["orders"][["check", "reason", "source_line"]],
                     ref.quarantine["orders"][["check", "reason", "source_line"]], where=engine)
         assert_same(engines.to_pandas(ds.orders), ref.orders, where=engine)
+        pd.testing.assert_frame_equal(ds.withheld, ref.withheld)
+        got = ds.flags.set_index(["table", "check"])["rows"]
+        for key, n in ref.flags.groupby(["table", "check"]).size().items():
+            assert got.get(key, 0) == n, (engine, key)
+
+
+def test_lazy_loader_withholds_fields_like_pandas(sample, scanned):
+    """The sample's withheld fields (deals closed before created, refunds) are the same on every engine."""
+    engine, ds = scanned
+    pd.testing.assert_frame_equal(ds.withheld, sample.withheld)
+    assert set(sample.withheld["reason"]) == {"close before created", "negative amount"}
 
 
 def test_lazy_loader_stage_labels_like_pandas(tmp_path):
