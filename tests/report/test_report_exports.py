@@ -141,7 +141,7 @@ def small_data(tmp_path):
     d.mkdir()
     pd.DataFrame({
         "opportunity_id": ["a", "b", "c", "d"], "owner": [HOSTILE[0], "Bo", "Cy", HOSTILE[2]],
-        "stage": ["Closed Won", "Closed Lost", "Proposal", "Closed Won"], "amount": ["100", "50", "70", "20"],
+        "stage": ["Closed Won", "Closed Lost", "Proposal", ""], "amount": ["100", "50", "70", "20"],  # d: no stage
         "created_date": ["2024-01-01", "2024-01-05", "2024-02-01", "2024-01-01"],
         "close_date": ["2024-02-01", "2024-02-10", "2024-03-01", "not a date"],
     }).to_csv(d / "opportunities.csv", index=False)

@@ -42,7 +42,7 @@ def opportunities_only(folder: Path, every: int = 4) -> Path:
 
 def hostile_dataset(folder: Path) -> Path:
     """The sample company with hostile rep, account and product names (consistently across tables), plus one
-    opportunity with an unreadable close date and a hostile owner, which the loader must quarantine."""
+    opportunity without stage, with an unreadable close date and a hostile owner, which the loader must quarantine."""
     folder.mkdir(parents=True, exist_ok=True)
     opps = pd.read_csv(SAMPLE / "opportunities.csv", dtype=str, keep_default_na=False)
     owners = sorted(opps["owner"].unique())
@@ -64,6 +64,7 @@ def hostile_dataset(folder: Path) -> Path:
             bad["opportunity_id"] = "OPP-HOSTILE-BAD"
             bad["owner"] = HOSTILE[2]
             bad["close_date"] = "not a date"
+            bad["stage"] = ""  # a deal without stage is no record (an unreadable date alone is withheld, issue 14)
             df = pd.concat([df, bad], ignore_index=True)
         df.to_csv(folder / f.name, index=False)
     return folder
