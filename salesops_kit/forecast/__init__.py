@@ -2,6 +2,8 @@
 members and backtests, working-day calendars and the bottom-up pipeline forecast."""
 
 from . import calendar, pipeline
+from ._findings import findings
+from ._kpis import kpi_rows
 from .models import Forecast
 from .pipeline import AGE_BINS, PipelineForecast, pipeline_forecast
 from .seasonal import (
@@ -10,9 +12,7 @@ from .seasonal import (
     as_series,
     backtest,
     bookings_series,
-    findings,
     forecast,
-    kpi_rows,
     monthly_series,
     seasonal_profile,
     total_interval,

@@ -3,6 +3,7 @@ calibration and the sales cycle."""
 
 from ._bottlenecks import DEFAULT_SEGMENTS, Bottlenecks, bottlenecks
 from ._findings import funnel_findings
+from ._kpis import kpi_rows
 from .calibration import Calibration, stage_calibration, stalled_deals, time_in_stage
 from .cycle import NAIVE_LABEL, SalesCycle, aalen_johansen, cycle_counts, median_days_to_win, sales_cycle
 from .metrics import (
@@ -11,7 +12,6 @@ from .metrics import (
     LeadFunnel,
     SalesVelocity,
     deal_totals,
-    kpi_rows,
     lead_funnel,
     sales_velocity,
     won_revenue,

@@ -1,25 +1,24 @@
 """KPI monitoring topic (notebook 05): KPI series per period and segment, period-over-period and
 year-over-year changes, targets and attainment, control-chart alerts and the operating review."""
 
+from ._findings import alert_findings, review_findings
+from ._kpis import kpi_rows
 from .review import (
     CHANGE_COLUMNS,
     KPI_SPECS,
     TARGET_COLUMNS,
     KPISpec,
     MonitorReview,
-    alert_findings,
     attainment,
     change_sentence,
     changes,
     default_targets,
     fmt,
-    kpi_rows,
     kpi_series,
     last_complete_period,
     owner_teams,
     read_targets,
     review,
-    review_findings,
     seasonal_factors,
     targets_from_quotas,
     write_default_targets,

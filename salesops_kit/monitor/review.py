@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..findings import Finding, Findings
+from ..findings import Findings
 from ..stats.control import control_limits, flag_alerts
 from ..stats.kpi_specs import KPI_SPECS, KPISpec, fmt
 from ..tools.results import Result
 from . import _series as ms
 from ._changes import CHANGE_COLUMNS, change_sentence, changes, seasonal_factors, with_season
+from ._findings import review_findings
 from ._series import (
     kpi_series,
     last_complete_period,
@@ -46,7 +47,7 @@ from .targets import (
 
 __all__ = ["KPI_SPECS", "KPISpec", "kpi_series", "changes", "change_sentence", "fmt", "read_targets",
            "targets_from_quotas", "attainment", "default_targets", "write_default_targets", "seasonal_factors",
-           "review", "MonitorReview", "alert_findings", "review_findings", "kpi_rows", "last_complete_period",
+           "review", "MonitorReview", "last_complete_period",
            "CHANGE_COLUMNS", "TARGET_COLUMNS"]
 
 # ---- the review -----------------------------------------------------------------------------------
@@ -248,173 +249,3 @@ def _targets(ds, targets, notes: list[str]) -> pd.DataFrame:
     t = pd.concat(frames, ignore_index=True)
     # a targets-file row wins over a quota for the same KPI, segment and period
     return t.drop_duplicates(["kpi", "segment", "period"], keep="first").reset_index(drop=True)
-
-
-# ---- findings and KPI rows -------------------------------------------------------------------------
-
-def _who(spec: KPISpec, segment: str, teams: dict) -> str:
-    from ..i18n import t, tr  # findings text in the report language
-
-    if segment == "all":
-        return tr("head of sales") if spec.owner == "sales manager" else \
-            tr("head of {function}", function=t(spec.owner.split()[0])) \
-            if spec.owner != "customer success manager" else tr("head of customer success")
-    col, _, val = segment.partition("=")
-    role = t(spec.owner)
-    if col == "owner":
-        team = teams.get(val)
-        return tr("{rep}'s {role}", rep=val, role=role) + (tr(" (team {team})", team=team) if team else "")
-    if col == "team":
-        return tr("the {role} of team {team}", role=role, team=val)
-    return tr("the {role} responsible for {column} {value}", role=role, column=t(col.replace("_", " ")), value=val)
-
-
-def _zstar(row) -> float:
-    """The |z| at which this point's chart alerts (from its drawn limits)."""
-    return float(abs(row["ucl"] - row["center"]) / row["sigma"]) if row["sigma"] > 0 else float("nan")
-
-
-def alert_findings(rv: MonitorReview) -> Findings:
-    """One :class:`Finding` per alerted KPI × segment (consecutive alerted periods together)."""
-    from ..i18n import t, tr  # findings text in the report language
-
-    a = rv.alerts
-    teams = dict(rv.teams)
-    out = []
-    for (kpi, seg), g in a.groupby(["kpi", "segment"], sort=True):
-        spec = KPI_SPECS[kpi]
-        g = g.sort_values("period")
-        per = [str(p.to_period(ms.FREQ[rv.period])) for p in g["period"]]
-        vals = ", ".join(tr("{value} in {period}", value=fmt(v, spec.fmt), period=p)
-                         for v, p in zip(g["value"], per, strict=True))
-        chart = {"p": "p-chart", "u": "u-chart", "cp": "compound-Poisson", "xbar": "X̄-chart",
-                 "ewma": "EWMA"}[g["chart"].iloc[0]]
-        adverse = bool(g["adverse"].any())
-        last = g.iloc[-1]
-        below = last["direction"] == "down"
-        lo3, hi3 = last["center"] - 3 * last["sigma"], last["center"] + 3 * last["sigma"]
-        if spec.kind == "rate":
-            hi3 = min(hi3, 1.0)
-        out.append(Finding(
-            subject=seg, metric=spec.label, value=vals,
-            benchmark=tr("expected {low}–{high} (3-sigma {chart} range)",
-                         low=fmt(max(lo3, 0) if spec.kind != "nps" else lo3, spec.fmt), high=fmt(hi3, spec.fmt),
-                         chart=t(chart)),
-            q_value=float(g["q_value"].min()),
-            evidence=(tr("{n} period(s) below the control limits of the trailing baseline (centre {centre}; z = "
-                         "{z:.1f}, alert threshold after false-discovery control |z| ≥ {zstar:.1f})", n=len(g),
-                         centre=fmt(last["center"], spec.fmt), z=last["z"], zstar=_zstar(last)) if below else
-                      tr("{n} period(s) above the control limits of the trailing baseline (centre {centre}; z = "
-                         "{z:.1f}, alert threshold after false-discovery control |z| ≥ {zstar:.1f})", n=len(g),
-                         centre=fmt(last["center"], spec.fmt), z=last["z"], zstar=_zstar(last))),
-            suggestion=(tr("{who} to find the cause and act within the next period", who=_who(spec, seg, teams))
-                        if adverse else tr("{who} to confirm what worked and keep it", who=_who(spec, seg, teams))),
-            topic="monitoring", severity=float(np.abs(g["z"]).max()) * (2 if adverse else 1)))
-    return Findings(out, title=tr("Alerts, {n} period(s) to {label}", n=len(rv.window), label=rv.label),
-                    empty=tr("No KPI moved outside its control limits in the {n} period(s) to {label}.",
-                             n=len(rv.window), label=rv.label))
-
-
-def review_findings(rv: MonitorReview, *, segments=("all", "team="), min_gap: float = 0.05) -> Findings:
-    """The review's findings: every alert (:func:`alert_findings`), plus, for the company and teams,
-    period-over-period or year-over-year changes significant after BH (q < alpha) that are not already
-    alerts, and targets missed in the review period by more than ``min_gap`` (attainment below 95% by
-    default)."""
-    from ..i18n import t, tr  # findings text in the report language
-
-    out = list(alert_findings(rv))
-    alerted = {(f.metric, f.subject) for f in out}
-
-    def keep(seg: str) -> bool:
-        return any(seg == x or (x.endswith("=") and seg.startswith(x)) for x in segments)
-    ch = rv.changes
-    sig = ch[ch["significant"] & ch["segment"].map(keep)] if len(ch) else ch
-    for r in sig.itertuples(index=False):
-        spec = KPI_SPECS[r.kpi]
-        if (spec.label, r.segment) in alerted:
-            continue
-        adverse = np.sign(r.change) != spec.direction
-        base = "last period" if r.comparison == "pop" else "a year earlier"
-        who = _who(spec, r.segment, dict(rv.teams))
-        out.append(Finding(
-            subject=r.segment, metric=f"{spec.label} ({'vs ' + base})", value=fmt(r.value, spec.fmt),
-            benchmark=(tr("{value} last period", value=fmt(r.base_value, spec.fmt)) if r.comparison == "pop" else
-                       tr("{value} a year earlier", value=fmt(r.base_value, spec.fmt))), q_value=float(r.q_value),
-            interval=tr("change 95% CI {low} to {high}", low=fmt(r.ci_low, spec.fmt), high=fmt(r.ci_high, spec.fmt))
-            if spec.fmt not in ("pct", "nps") else
-            tr("change 95% CI {low:+.1f} to {high:+.1f} pts", low=r.ci_low * 100, high=r.ci_high * 100),
-            evidence=tr("{test}, p = {p:.2g}", test=t(r.test), p=r.p_value),
-            suggestion=(tr("{who} to explain the drop at the next review", who=who) if r.change < 0 else
-                        tr("{who} to explain the rise at the next review", who=who)),
-            topic="monitoring", severity=(1.0 if adverse else 0.5) * float(-np.log10(max(r.q_value, 1e-12)))))
-    at = rv.attainment
-    if len(at):
-        miss = at[(at["period"] == rv.review) & (at["status"] == "missed") & at["segment"].map(keep)
-                  & (at["attainment"] < 1 - min_gap)]
-        for r in miss.itertuples(index=False):
-            spec = KPI_SPECS.get(r.kpi)
-            if spec is None:
-                continue
-            out.append(Finding(
-                subject=r.segment, metric=f"{spec.label} vs target", value=fmt(r.actual, spec.fmt),
-                benchmark=tr("target {target} ({source})", target=fmt(r.target, spec.fmt), source=t(r.source)),
-                evidence=tr("attainment {attainment:.0%} in {label}", attainment=r.attainment, label=rv.label),
-                suggestion=tr("{who} to plan the gap into next period", who=_who(spec, r.segment, dict(rv.teams))),
-                topic="monitoring", severity=float(max(0.0, 1 - r.attainment))))
-    return Findings(out, title=tr("KPI review {label}", label=rv.label),
-                    empty=tr("No alert, no significant change and no missed target in {label}.", label=rv.label))
-
-
-def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
-    """CSAT / NPS (all answers to as-of, overall, per team and per rep — ``csat_mean`` per rep comes from
-    ``reps``), the review month's changes and attainment, and the number of alerts; [] when no
-    monitored table is present.
-
-    ``reviewed``: a :func:`review` of ``ds`` already computed (notebook 05 passes its own, so the review is
-    not run twice). It is used when it matches the registry's definitions (monthly, alerts at q < 0.05 over
-    12 months), whichever month it reviews; otherwise ``review(ds, period="M")`` with its defaults (the last
-    complete month) is run here.
-    """
-    if not any(ds.has(t) for t in ("opportunities", "leads", "orders", "csat")):
-        return []
-    usable = reviewed is not None and reviewed.period == "M" and reviewed.alpha == 0.05 and len(reviewed.window) == 12
-    rv = reviewed if usable else review(ds, period="M")
-    rows: list[dict] = []
-    s = rv.series
-    for kpi in ("csat_mean", "csat_satisfied_share", "nps"):
-        g = s[s["kpi"] == kpi]
-        if kpi == "csat_mean":  # per rep: the rep scorecard's row (same definition)
-            g = g[~g["segment"].str.startswith("owner=")]
-        for seg, x in g.groupby("segment", sort=True):
-            rows.append({"kpi": kpi, "segment": seg, **_overall(kpi, x)})
-    for r in rv.changes.itertuples(index=False):
-        if np.isnan(r.change):
-            continue
-        rows.append({"kpi": f"{r.kpi}_change_{r.comparison}", "segment": r.segment, "value": r.change,
-                     "ci_low": r.ci_low, "ci_high": r.ci_high})
-    at = rv.attainment
-    for r in at[at["period"] == rv.review].itertuples(index=False) if len(at) else []:
-        if not np.isnan(r.attainment):
-            rows.append({"kpi": f"{r.kpi}_attainment", "segment": r.segment, "value": r.attainment})
-    rows.append({"kpi": "alerts", "segment": "all", "value": int(len(rv.alerts))})
-    return rows
-
-
-def _overall(kpi: str, x: pd.DataFrame) -> dict:
-    from ..stats import nps_interval, wilson_interval
-
-    n = float(x["n"].sum())
-    if kpi == "csat_satisfied_share":
-        k = float(x["successes"].sum())
-        lo, hi = wilson_interval(k, n)
-        return {"value": k / n if n else np.nan, "ci_low": lo, "ci_high": hi}
-    if kpi == "nps":
-        v, lo, hi = nps_interval(x["successes"].sum(), x["detractors"].sum(), n)
-        return {"value": v, "ci_low": lo, "ci_high": hi}
-    vals = np.concatenate([v for v in x["values"] if v is not None and len(v)]) if n else np.array([])
-    if len(vals) < 2:
-        return {"value": float(vals.mean()) if len(vals) else np.nan, "ci_low": np.nan, "ci_high": np.nan}
-    from scipy import stats as st
-
-    half = st.t.ppf(0.975, len(vals) - 1) * vals.std(ddof=1) / np.sqrt(len(vals))
-    return {"value": float(vals.mean()), "ci_low": float(vals.mean() - half), "ci_high": float(vals.mean() + half)}

@@ -2,7 +2,9 @@
 drivers and coaching findings."""
 
 from . import drivers
-from .drivers import EXPLAINED_MIN, Drivers, coaching_findings, response_drivers
+from ._findings import coaching_findings
+from ._kpis import kpi_rows
+from .drivers import EXPLAINED_MIN, Drivers, response_drivers
 from .scorecard import (
     COMPARED_METRICS,
     LEAD_MATURITY_DAYS,
@@ -11,7 +13,6 @@ from .scorecard import (
     Scorecard,
     compare_reps,
     flag_reps,
-    kpi_rows,
     not_available,
     scorecard,
     stage_conversion_by_rep,

@@ -6,14 +6,14 @@ empirical-Bayes beta-binomial prior fitted across reps, each rep is tested again
 company with an exact test, the false-discovery rate is controlled across all reps x metrics
 (Benjamini-Hochberg), and a rep below a minimum sample is "not enough data": shown, never ranked
 or flagged. The behaviours behind a gap live in :mod:`salesops_kit.reps.drivers`; the ranked coaching
-findings in :func:`salesops_kit.reps.drivers.coaching_findings` (re-exported by :mod:`salesops_kit.reps`).
+findings in :mod:`salesops_kit.reps._findings` and the rep KPI rows in :mod:`salesops_kit.reps._kpis` (both
+re-exported by :mod:`salesops_kit.reps`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import narwhals as nw
 import numpy as np
 import pandas as pd
 
@@ -21,7 +21,7 @@ from ..stats import bh_adjust, fisher_vs_rest, fit_beta_binomial, funnel_limits,
 from ..tools.results import Result
 from . import _scans as scans
 
-__all__ = ["Scorecard", "RepComparison", "scorecard", "compare_reps", "flag_reps", "kpi_rows",
+__all__ = ["Scorecard", "RepComparison", "scorecard", "compare_reps", "flag_reps",
            "stage_conversion_by_rep",
            "MIN_N", "LEAD_MATURITY_DAYS", "COMPARED_METRICS", "not_available"]
 
@@ -478,51 +478,3 @@ def stage_conversion_by_rep(dataset, *, value: str = "conversion") -> pd.DataFra
     wide = t.pivot(index="owner", columns="transition", values=value).reindex(columns=order)
     wide.columns.name = None
     return wide.astype(float).reset_index().sort_values("owner").reset_index(drop=True)
-
-
-def kpi_rows(ds, *, card: Scorecard | None = None, comp: RepComparison | None = None) -> list[dict]:
-    """Rep KPIs per owner (``owner=NAME``) and ``reps_flagged`` overall; [] without opportunities.
-
-    ``card`` / ``comp``: :func:`scorecard` and :func:`compare_reps` of ``ds`` already computed (notebook 04
-    passes its own); each is used when it was made with the default arguments the KPI definitions assume
-    (current period, default maturity, ``min_n`` and ``alpha``, every metric), and computed here otherwise.
-    """
-    from ..engines.ops import lazy
-
-    if ds.opportunities is None or lazy(ds.opportunities).select(nw.len()).collect().item() == 0:  # any engine
-        return []
-    default_card = {"period": None, "maturity_days": LEAD_MATURITY_DAYS}
-    card = card if card is not None and card.settings == default_card else scorecard(ds)
-    default_comp = {"scorecard": default_card, "min_n": MIN_N, "alpha": 0.05, "metrics": None}
-    comp = comp if comp is not None and comp.settings == default_comp else compare_reps(ds, card=card)
-    rows: list[dict] = []
-    for metric, kpi in (("win_rate", "win_rate_shrunk"), ("lead_conversion_rate", "lead_conversion_rate_shrunk")):
-        for r in comp.table[comp.table["metric"] == metric].itertuples(index=False):
-            rows.append({"kpi": kpi, "segment": f"owner={r.owner}", "value": r.shrunk_rate,
-                         "ci_low": r.shrunk_low, "ci_high": r.shrunk_high})
-    t = card.table
-    c = card.counts
-    for col in ("first_response_median_hours", "quota_attainment", "csat_mean"):
-        if col in card.notes:
-            continue
-        for i, (owner, v) in enumerate(zip(t["owner"], t[col], strict=True)):
-            if pd.isna(v):
-                continue
-            row = {"kpi": col, "segment": f"owner={owner}", "value": float(v)}
-            if col == "csat_mean":
-                row["ci_low"], row["ci_high"] = _mean_ci(c["csat_sum"][i], c["csat_sumsq"][i], c["csat_responses"][i])
-            rows.append(row)
-    rows.append({"kpi": "reps_flagged", "segment": "all", "value": comp.flagged()["owner"].nunique()})
-    return rows
-
-
-def _mean_ci(total: float, sumsq: float, n: float, level: float = 0.95):
-    """Student-t interval of a mean from its sum and sum of squares (NaN for n < 2)."""
-    from scipy import stats as st
-
-    if n < 2:
-        return np.nan, np.nan
-    mean = total / n
-    var = max((sumsq - n * mean**2) / (n - 1), 0.0)
-    half = st.t.ppf(0.5 + level / 2, n - 1) * np.sqrt(var / n)
-    return float(mean - half), float(mean + half)

@@ -2,6 +2,6 @@
 Gamma-Gamma CLV, sBG retention. Submodules: :mod:`.customers`, :mod:`.costs`, :mod:`.clv`, :mod:`.sbg`."""
 
 from . import clv, costs, customers, sbg
-from .costs import kpi_rows
+from ._kpis import kpi_rows
 
 __all__ = ["customers", "costs", "clv", "sbg", "kpi_rows"]

@@ -1,5 +1,6 @@
 """Cost metrics: CAC (blended and per channel), predictive LTV per new customer, LTV:CAC with
-bootstrap intervals, CAC payback, cost of sales — and the KPI rows of the cost notebook.
+bootstrap intervals, CAC payback, cost of sales (the cost notebook's findings prose is in :mod:`._findings`,
+its KPI rows in :mod:`._kpis`).
 
 Definitions (also in the KPI registry):
 
@@ -32,7 +33,7 @@ from ..tools.validation import check_option
 from . import clv as _clv
 from .customers import as_day, collect_pandas, customer_table, in_days, lazy_table, rfm_summary
 
-__all__ = ["cac", "new_customers", "predictive_ltv", "unit_economics", "UnitEconomics", "cost_of_sales", "kpi_rows"]
+__all__ = ["cac", "new_customers", "predictive_ltv", "unit_economics", "UnitEconomics", "cost_of_sales"]
 
 WEEKS_PER_MONTH = 365.25 / 12 / 7
 
@@ -335,41 +336,11 @@ class UnitEconomics(Result):
         return plot_cac_vs_ltv(self.table, ax=ax, **kwargs)
 
     def findings(self):
-        """Findings: money-losing channels, the best payback channel, channels with LTV:CAC > 3."""
-        from ..findings import Finding, Findings
-        from ..i18n import tr  # findings text in the report language
+        """Findings: money-losing channels, the best payback channel, channels with LTV:CAC > 3
+        (:func:`~salesops_kit.value._findings.unit_economics_findings`)."""
+        from ._findings import unit_economics_findings
 
-        out = []
-        for _, r in self.money_losing().iterrows():
-            out.append(Finding(subject=tr("channel {channel}", channel=r["channel"]), metric="LTV:CAC",
-                               value=f"{r['ltv_cac']:.2f}", benchmark=tr("1.00 (break-even)"),
-                               interval=tr("95% CI {low:.2f}-{high:.2f}", low=r["ltv_cac_ci_low"],
-                                           high=r["ltv_cac_ci_high"]),
-                               evidence=tr("CAC {cac:,.2f} vs LTV {ltv:,.2f} over {months} months, {n} new customers",
-                                           cac=r["cac"], ltv=r["ltv"], months=self.horizon_months,
-                                           n=int(r["new_customers"])),
-                               suggestion=tr("this channel loses money on every customer it acquires: cut or "
-                                             "renegotiate its spend"), topic="costs", severity=3.0))
-        for _, r in self.table[(self.table["channel"] != "all") & (self.table["ltv_cac_ci_low"] > 3)].iterrows():
-            out.append(Finding(subject=tr("channel {channel}", channel=r["channel"]), metric="LTV:CAC",
-                               value=f"{r['ltv_cac']:.2f}", benchmark=tr("3.00 (common target)"),
-                               interval=tr("95% CI {low:.2f}-{high:.2f}", low=r["ltv_cac_ci_low"],
-                                           high=r["ltv_cac_ci_high"]),
-                               evidence=tr("payback {months:.1f} months", months=r["payback_months"]),
-                               suggestion=tr("room to scale spend here while watching marginal CAC"),
-                               topic="costs", severity=2.0))
-        bp = self.best_payback()
-        if bp is not None:
-            blended = self.table.loc[self.table["channel"] == "all", "payback_months"]
-            out.append(Finding(subject=tr("channel {channel}", channel=bp["channel"]), metric="CAC payback",
-                               value=tr("{months:.1f} months", months=bp["payback_months"]),
-                               benchmark=(tr("{months:.1f} months blended", months=blended.iloc[0]) if len(blended)
-                                          and pd.notna(blended.iloc[0]) else ""),
-                               evidence=tr("CAC {cac:,.2f}, margin {margin:,.2f} per new customer per month in the "
-                                           "first 12 months", cac=bp["cac"], margin=bp["monthly_margin"]),
-                               suggestion=tr("fastest to pay back: first candidate for extra budget"),
-                               topic="costs", severity=1.0))
-        return Findings(out, title="Cost metrics", empty="No channel stands out.")
+        return unit_economics_findings(self)
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html
@@ -441,71 +412,3 @@ def unit_economics(orders, spend, *, as_of=None, start=None, end=None, horizon_m
                 "seed": seed}
     return UnitEconomics(table=pd.DataFrame(rows), customers=ltv, curve=ltv.attrs["curve"], monthly_cac=cm,
                          window=(lo, hi), horizon_months=horizon_months, models=models, settings=settings)
-
-
-def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.01, n_boot: int = 1000,
-             unit_econ: UnitEconomics | None = None) -> list[dict]:
-    """KPI values of the cost notebook (overall and ``channel=NAME``); [] without orders.
-
-    Customer KPIs (repeat purchase, retention, simple CLV, predictive CLV) need orders; CAC,
-    LTV:CAC, payback and cost of sales also need marketing_spend. ``unit_econ``: the result of
-    :func:`unit_economics` on ``ds`` already computed (notebook 02 passes its own); it is used when it was
-    called with the arguments this function would use, and computed here otherwise.
-    """
-    from .customers import cohort_retention, max_date, repeat_purchase_rate, retention_at, simple_clv
-
-    orders = getattr(ds, "orders", None)
-    if orders is None:
-        return []
-    of = lazy_table(orders, ["customer_id", "order_date", "amount"])  # any engine (pandas, Polars, DuckDB)
-    last = max_date(of, "order_date")
-    if last is None:  # no orders
-        return []
-    as_of = as_day(ds.as_of) if getattr(ds, "as_of", None) is not None else None
-    by = "channel" if "channel" in of.collect_schema().names() else None
-    rows: list[dict] = []
-
-    def seg(s: str) -> str:
-        return s if s == "all" or "=" in s else f"channel={s}"
-
-    def add(kpi, segment, value, lo=np.nan, hi=np.nan):
-        rows.append({"kpi": kpi, "segment": seg(segment), "value": value, "ci_low": lo, "ci_high": hi})
-
-    end = as_of or last
-    start12 = end - pd.DateOffset(months=12) + pd.Timedelta(days=1)
-    for b in (None, by) if by else (None,):
-        for _, r in repeat_purchase_rate(orders, window_start=start12, window_end=end, by=b).iterrows():
-            if b is None or r["segment"] != "all":
-                add("repeat_purchase_rate", r["segment"], r["repeat_purchase_rate"], r["ci_low"], r["ci_high"])
-        for _, r in retention_at(cohort_retention(orders, as_of=end, by=b), months=(3, 12)).iterrows():
-            add(f"retention_month_{int(r['month'])}", r["segment"], r["retention"], r["ci_low"], r["ci_high"])
-    sc = simple_clv(orders, as_of=end, by=by)
-    for _, r in sc.table.iterrows():
-        add("clv_simple", r["segment"], r["clv"])
-    spend = ds.marketing_spend if hasattr(ds, "marketing_spend") else None
-    try:
-        if spend is not None:
-            want = {"as_of": end, "start": None, "end": None, "horizon_months": horizon_months,
-                    "monthly_discount_rate": monthly_discount_rate, "margin_rate": None, "n_boot": n_boot, "seed": 0}
-            ue = unit_econ if unit_econ is not None and unit_econ.settings == want else unit_economics(
-                orders, spend, as_of=end, horizon_months=horizon_months, monthly_discount_rate=monthly_discount_rate,
-                n_boot=n_boot)
-            for _, r in ue.table.iterrows():
-                ch = r["channel"]
-                add("new_customers", ch, r["new_customers"])
-                add("cac", ch, r["cac"])
-                add("clv_predictive_mean", ch, r["ltv"], r["ltv_ci_low"], r["ltv_ci_high"])
-                add("ltv_cac_ratio", ch, r["ltv_cac"], r["ltv_cac_ci_low"], r["ltv_cac_ci_high"])
-                add("cac_payback_months", ch, r["payback_months"])
-            lo, hi = ue.window
-            for _, r in cost_of_sales(spend, orders, start=lo, end=hi, by=by).iterrows():
-                add("cost_of_sales_ratio", r["segment"], r["cost_of_sales_ratio"])
-        else:
-            ltv, _ = predictive_ltv(orders, as_of=end, horizon_months=horizon_months,
-                                    monthly_discount_rate=monthly_discount_rate)
-            add("clv_predictive_mean", "all", float(ltv["ltv"].mean()))
-            for ch, g in ltv.groupby("channel", sort=True):
-                add("clv_predictive_mean", ch, float(g["ltv"].mean()))
-    except ValueError:  # too little data to fit the purchase models: skip the model-based KPIs
-        pass
-    return rows

@@ -22,14 +22,20 @@ import pytest
 from salesops_kit import engines, forecast, funnel, kpis, monitor, reps
 from salesops_kit.data import audit as quality
 from salesops_kit.data.load import load_dataset
+from salesops_kit.forecast import _kpis as forecast_kpis
 from salesops_kit.forecast import pipeline
 from salesops_kit.funnel import _bottlenecks as bottlenecks
+from salesops_kit.funnel import _kpis as funnel_kpis
 from salesops_kit.funnel import calibration, cycle
 from salesops_kit.funnel import metrics as funnel_metrics
+from salesops_kit.monitor import _kpis as monitor_kpis
 from salesops_kit.monitor import _series as _monitor_series
 from salesops_kit.monitor import targets as monitor_targets
+from salesops_kit.reps import _findings as reps_findings
+from salesops_kit.reps import _kpis as reps_kpis
 from salesops_kit.reps import _scans as _rep_scans
 from salesops_kit.reps import drivers
+from salesops_kit.value import _kpis as value_kpis
 from salesops_kit.value import costs, customers
 
 pl = pytest.importorskip("polars")
@@ -181,29 +187,29 @@ CASES = {
     # data
     "quality.coverage": (quality.coverage, lambda d: quality.coverage(d)),
     "kpis.kpi_rows": (kpis.kpi_rows, lambda d: kpis.kpi_rows(d)),
-    "funnel_metrics.kpi_rows": (funnel_metrics.kpi_rows, lambda d: funnel_metrics.kpi_rows(d)),
-    "forecast.kpi_rows": (forecast.kpi_rows, lambda d: forecast.kpi_rows(d)),
-    "reps.kpi_rows": (reps.kpi_rows, lambda d: reps.kpi_rows(d)),
-    "monitor.kpi_rows": (monitor.kpi_rows, lambda d: monitor.kpi_rows(d)),
+    "funnel_kpis.kpi_rows": (funnel_kpis.kpi_rows, lambda d: funnel_kpis.kpi_rows(d)),
+    "forecast_kpis.kpi_rows": (forecast.kpi_rows, lambda d: forecast.kpi_rows(d)),
+    "reps_kpis.kpi_rows": (reps.kpi_rows, lambda d: reps.kpi_rows(d)),
+    "monitor_kpis.kpi_rows": (monitor.kpi_rows, lambda d: monitor.kpi_rows(d)),
 }
 
 # slower on the sample company (several seconds per engine): still run in CI
 SLOW = {"pipeline.pipeline_forecast", "costs.predictive_ltv", "costs.unit_economics", "_monitor_series.kpi_series",
-        "monitor.kpi_rows", "reps.scorecard", "reps.kpi_rows", "drivers.response_drivers", "bottlenecks.bottlenecks",
-        "cycle.sales_cycle", "funnel_metrics.kpi_rows", "forecast.kpi_rows"}
+        "monitor_kpis.kpi_rows", "reps.scorecard", "reps_kpis.kpi_rows", "drivers.response_drivers",
+        "bottlenecks.bottlenecks", "cycle.sales_cycle", "funnel_kpis.kpi_rows", "forecast_kpis.kpi_rows"}
 
 # Public functions with a table or Dataset first that are not row-level KPI scans, and why.
 EXEMPT = {
     "_rep_scans.lead_frame": "builds the narwhals LazyFrame that lead_cells/response_medians collect (covered there)",
     "quality.audit": "pandas loader's audit of row positions; the lazy loader's audit is checked in the loader tests",
     "quality.write_quarantine": "writes the (pandas) quarantine to CSV files",
-    "costs.kpi_rows": "fits BG/NBD with 1000 bootstraps (minutes); its scans are the costs.* cases",
+    "value_kpis.kpi_rows": "fits BG/NBD with 1000 bootstraps (minutes); its scans are the costs.* cases",
     "reps.compare_reps": "statistics on the scorecard (reps.scorecard case)",
-    "drivers.coaching_findings": "findings text from compare_reps/response_drivers (cases above)",
+    "reps_findings.coaching_findings": "findings text from compare_reps/response_drivers (cases above)",
     "monitor.review": "change tests on monitor.kpi_series (case above)",
     "monitor_targets.default_targets": "targets from monitor.kpi_series (case above)",
     "monitor_targets.write_default_targets": "writes default_targets to a file",
-    "kpis.kpi_table": "runs every provider's kpi_rows (each a case above; costs.kpi_rows is exempt)",
+    "kpis.kpi_table": "runs every provider's kpi_rows (each a case above; value_kpis.kpi_rows is exempt)",
     "kpis.engine_kpi_table": "runs every provider's kpi_rows on the dataset's engine (test_engine_kpi_table_...)",
     "kpis.publish": "displays a KPI table already computed (records in, a notebook output out): no row scan",
     "kpis.provider_rows": "runs every provider's kpi_rows (each a case above), collecting errors",
@@ -219,7 +225,8 @@ MODULES = {"funnel": importlib.import_module("salesops_kit.funnel.stages"), "fun
            "_monitor_series": _monitor_series, "monitor": importlib.import_module("salesops_kit.monitor.review"),
            "monitor_targets": monitor_targets, "_rep_scans": _rep_scans,
            "reps": importlib.import_module("salesops_kit.reps.scorecard"), "drivers": drivers, "quality": quality,
-           "kpis": kpis}
+           "kpis": kpis, "funnel_kpis": funnel_kpis, "forecast_kpis": forecast_kpis, "monitor_kpis": monitor_kpis,
+           "reps_kpis": reps_kpis, "reps_findings": reps_findings, "value_kpis": value_kpis}
 TABLE_ARGS = {"opportunities", "opps", "stage_history", "leads", "orders", "activities", "csat", "quotas", "table",
               "customers_or_orders", "spend", "ds", "dataset", "tables"}
 

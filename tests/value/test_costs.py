@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesops_kit import kpis
+from salesops_kit import kpis, value
 from salesops_kit.value import costs
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -123,9 +123,9 @@ def test_inputs_not_mutated(spend, orders):
 
 
 def test_kpi_rows_missing_tables(orders):
-    assert costs.kpi_rows(SimpleNamespace(orders=None, marketing_spend=None, as_of=None)) == []
+    assert value.kpi_rows(SimpleNamespace(orders=None, marketing_spend=None, as_of=None)) == []
     names = {"repeat_purchase_rate", "retention_month_3", "retention_month_12", "clv_simple"}
-    rows = costs.kpi_rows(SimpleNamespace(orders=orders, marketing_spend=None, as_of=pd.Timestamp("2024-03-31")))
+    rows = value.kpi_rows(SimpleNamespace(orders=orders, marketing_spend=None, as_of=pd.Timestamp("2024-03-31")))
     assert names <= {r["kpi"] for r in rows}
     kpis.kpi_frame(rows)  # every name is registered
 
@@ -176,7 +176,7 @@ def test_sample_money_losing_and_best_channels_found_by_analysis(sample_ue):
 
 
 def test_sample_kpi_rows_registered(sample):
-    k = kpis.kpi_frame(costs.kpi_rows(sample, n_boot=200))
+    k = kpis.kpi_frame(value.kpi_rows(sample, n_boot=200))
     need = {"new_customers", "cac", "clv_simple", "clv_predictive_mean", "ltv_cac_ratio", "cac_payback_months",
             "repeat_purchase_rate", "retention_month_3", "retention_month_12", "cost_of_sales_ratio"}
     assert need == set(k["kpi"])
@@ -247,18 +247,18 @@ def test_kpi_rows_on_lazy_tables(spend, orders):
     ds_pd = SimpleNamespace(orders=orders, marketing_spend=spend, as_of=pd.Timestamp("2025-03-31"))
     ds_pl = SimpleNamespace(orders=pl.from_pandas(orders).lazy(), marketing_spend=pl.from_pandas(spend).lazy(),
                             as_of=pd.Timestamp("2025-03-31"))
-    a = kpis.kpi_frame(costs.kpi_rows(ds_pd, n_boot=50))
-    b = kpis.kpi_frame(costs.kpi_rows(ds_pl, n_boot=50))
+    a = kpis.kpi_frame(value.kpi_rows(ds_pd, n_boot=50))
+    b = kpis.kpi_frame(value.kpi_rows(ds_pl, n_boot=50))
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
-    assert costs.kpi_rows(SimpleNamespace(orders=orders.iloc[0:0], marketing_spend=spend, as_of=None)) == []
+    assert value.kpi_rows(SimpleNamespace(orders=orders.iloc[0:0], marketing_spend=spend, as_of=None)) == []
 
 
 def test_kpi_rows_reuse_a_matching_unit_economics_and_recompute_otherwise(sample, sample_ue):
     """Notebook 02 hands its unit economics to kpi_rows: used only when made with the same arguments. The
     fixture's fit used 400 resamples, so kpi_rows(n_boot=400) may reuse it and must give what it computes
     itself; kpi_rows(n_boot=1000) must not take it (its intervals would be those of 400 resamples)."""
-    own = pd.DataFrame(costs.kpi_rows(sample, n_boot=400))
-    pd.testing.assert_frame_equal(pd.DataFrame(costs.kpi_rows(sample, n_boot=400, unit_econ=sample_ue)), own)
-    default = pd.DataFrame(costs.kpi_rows(sample))
-    pd.testing.assert_frame_equal(pd.DataFrame(costs.kpi_rows(sample, unit_econ=sample_ue)), default)
+    own = pd.DataFrame(value.kpi_rows(sample, n_boot=400))
+    pd.testing.assert_frame_equal(pd.DataFrame(value.kpi_rows(sample, n_boot=400, unit_econ=sample_ue)), own)
+    default = pd.DataFrame(value.kpi_rows(sample))
+    pd.testing.assert_frame_equal(pd.DataFrame(value.kpi_rows(sample, unit_econ=sample_ue)), default)
     assert not default.equals(own)  # 400 vs 1000 resamples: the reused fit would have shown

@@ -1,0 +1,156 @@
+"""The seasonality and forecasting notebook's findings (number -> comparison -> decision), written from the
+results of :mod:`.seasonal`, :mod:`.models` and :mod:`.pipeline` only: the prose lives here, beside the
+computations, never inside them."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .models import BacktestResult, Forecast
+from .seasonal import MONTHS, SeasonalProfile, pct_vs_trend, total_interval
+
+__all__ = ["findings"]
+
+
+def findings(profile: SeasonalProfile, fc: Forecast | pd.DataFrame | None = None, bt: BacktestResult | None = None,
+             pf=None, *, lead_months: int = 3, currency: str = ""):
+    """The notebook's Findings (number -> comparison -> decision) from the results.
+
+    Parameters
+    ----------
+    profile : :func:`seasonal_profile` result; fc : :func:`forecast` result (or its table); bt : :func:`backtest`
+        result; pf : :class:`~salesops_kit.forecast.pipeline.PipelineForecast`; lead_months : how far ahead of
+        the peak quarter the ramp-up starts; currency : unit shown with amounts.
+    """
+    from ..findings import Findings
+
+    cur = f" {currency}" if currency else ""
+    out = []
+    if not profile.quarterly.empty:
+        out += _season_findings(profile, lead_months=lead_months)
+    fc = fc.table if isinstance(fc, Forecast) else fc
+    if fc is not None and len(fc):
+        out += _forecast_findings(fc, cur)
+    if bt is not None and not bt.table.empty:
+        out += _backtest_findings(bt)
+    if pf is not None and pf.next_quarter is not None:
+        out += _pipeline_findings(pf, cur)
+    return Findings(out, title="Seasonality and forecasting")
+
+
+def _season_findings(profile: SeasonalProfile, *, lead_months: int) -> list:
+    """The peak quarter (and when to ramp up for it), the weakest month and the trend."""
+    from ..findings import Finding
+    from ..i18n import t as _t
+    from ..i18n import tr as _tr  # findings text in the report language ("tr" below is the trough)
+
+    out = []
+    lvl = f"{profile.level:.0%}"
+    pk, tr = profile.peak(), profile.trough(by="month")
+    st = profile.stats.iloc[0]
+    ev = _tr("seasonality strength {strength:.2f}, Kruskal-Wallis p = {p:.2g}, {years} years of data",
+             strength=st["strength"], p=st["p_value"], years=int(st["n_years"]))
+    sig = pd.notna(pk["ci_low"]) and pk["ci_low"] > 1
+    start = pd.Period(year=2000, quarter=int(pk["season"]), freq="Q").asfreq("M", "start")
+    ramp = start - lead_months
+    if sig:
+        sug = _tr("Ramp marketing and capacity from {ramp} ({lead} months before {peak} starts in {start}); plan "
+                  "{peak} at about {index} over trend", ramp=_t(MONTHS[ramp.month - 1]), lead=lead_months,
+                  peak=pk["label"], start=_t(MONTHS[start.month - 1]), index=pct_vs_trend(pk["index"]))
+    else:
+        sug = _tr("The {peak} peak is not established (interval includes 1): do not plan a ramp on it yet",
+                  peak=pk["label"])
+    out.append(Finding(subject=str(pk["label"]), metric="seasonal index",
+                       value=_tr("{index} vs trend", index=pct_vs_trend(pk["index"])),
+                       interval=_tr("{level} interval {low} to {high}", level=lvl, low=pct_vs_trend(pk["ci_low"]),
+                                    high=pct_vs_trend(pk["ci_high"])) if pd.notna(pk["ci_low"]) else "",
+                       evidence=ev, suggestion=sug, topic="forecast", severity=3))
+    month = _t(str(tr["label"]))
+    out.append(Finding(subject=month, metric="seasonal index (weakest month)",
+                       value=_tr("{index} vs trend", index=pct_vs_trend(tr["index"])),
+                       interval=_tr("{level} interval {low} to {high}", level=lvl, low=pct_vs_trend(tr["ci_low"]),
+                                    high=pct_vs_trend(tr["ci_high"])) if pd.notna(tr["ci_low"]) else "",
+                       suggestion=(_tr("Expect a dip in {month}: set targets and cash planning for it", month=month)
+                                   if pd.notna(tr["ci_high"]) and tr["ci_high"] < 1 else
+                                   _tr("{month} is the weakest month, but its interval includes the trend: treat "
+                                       "the dip as likely, not certain", month=month)),
+                       topic="forecast", severity=2))
+    out.append(Finding(subject=_tr("trend"), metric="growth per year", value=f"{st['growth_per_year']:+.1%}",
+                       interval=_tr("{level} interval {low:+.1%} to {high:+.1%}", level=lvl,
+                                    low=st["growth_ci_low"], high=st["growth_ci_high"]),
+                       evidence=_tr("quasi-Poisson trend with month effects, HAC interval"), topic="forecast",
+                       severity=1.5))
+    return out
+
+
+def _forecast_findings(fc: pd.DataFrame, cur: str) -> list:
+    """The forecast total with its interval."""
+    from ..findings import Finding
+    from ..i18n import tr as _tr  # findings text in the report language
+
+    out = []
+    lo, hi = total_interval(fc)
+    first, last = pd.Timestamp(fc["period"].iloc[0]), pd.Timestamp(fc["period"].iloc[-1])
+    out.append(Finding(subject=_tr("{first:%Y-%m} to {last:%Y-%m}", first=first, last=last), metric="forecast total",
+                       value=f"{fc['mean'].sum():,.0f}{cur}",
+                       interval=_tr("80% interval {low:,.0f} to {high:,.0f}{currency} (sum of monthly bounds)",
+                                    low=lo, high=hi, currency=cur),
+                       evidence=_tr("method {method}: {reason}", method=fc.attrs.get("method", ""),
+                                    reason=fc.attrs.get("reason", "")),
+                       suggestion=_tr("Use the mean for the plan and the lower bound for committed spend"),
+                       topic="forecast", severity=2.5))
+    return out
+
+
+def _backtest_findings(bt: BacktestResult) -> list:
+    """The backtest winner against seasonal naive."""
+    from ..findings import Finding
+    from ..i18n import tr as _tr  # findings text in the report language
+
+    out = []
+    sm = bt.table.set_index("method")
+    best = bt.table.iloc[0]
+    n_orig = bt.forecasts["origin"].nunique()
+    if "seasonal_naive" in sm.index and best["method"] != "seasonal_naive":
+        base = sm.loc["seasonal_naive", "mase"]
+        ev = _tr("{gain:.0%} lower MASE than seasonal naive ({n} rolling origins)", gain=1 - best["mase"] / base,
+                 n=n_orig)
+        sug = _tr("Forecast with {method}; keep seasonal naive as the sanity check", method=best["method"])
+    elif best["method"] == "seasonal_naive":
+        others = bt.table[bt.table["method"] != "seasonal_naive"]
+        nxt = others.iloc[0] if len(others) else None
+        ev = (_tr("next best {method} MASE {mase:.2f} ({n} rolling origins)", method=nxt["method"],
+                  mase=nxt["mase"], n=n_orig) if nxt is not None
+              else _tr("{n} rolling origins", n=n_orig))
+        sug = _tr("No model beats last year's same month on this history: plan from seasonal naive and revisit "
+                  "when more years are available")
+    else:
+        ev, sug = _tr("{n} rolling origins", n=n_orig), ""
+    out.append(Finding(subject=str(best["method"]), metric="backtest MASE", value=f"{best['mase']:.2f}",
+                       benchmark=_tr("seasonal naive {mase:.2f}", mase=sm.loc["seasonal_naive", "mase"]) if
+                       "seasonal_naive" in sm.index else "",
+                       evidence=_tr("{evidence}; sMAPE {smape:.1f}%", evidence=ev, smape=best["smape"]),
+                       suggestion=sug, topic="forecast", severity=2))
+    return out
+
+
+def _pipeline_findings(pf, cur: str) -> list:
+    """Next quarter's bookings expected from the open pipeline."""
+    from ..findings import Finding
+    from ..i18n import tr as _tr  # findings text in the report language
+
+    out = []
+    q = pf.next_quarter
+    ev = ""
+    if len(pf.backtest):
+        ev = _tr("in {covered} of {n} past quarters the booked amount fell inside P10-P90",
+                 covered=int(pf.backtest["covered_p10_p90"].sum()), n=len(pf.backtest))
+    bench = (_tr("CRM weighted pipeline {amount:,.0f}{currency}", amount=q["crm_weighted"], currency=cur)
+             if pd.notna(q.get("crm_weighted")) else "")
+    out.append(Finding(subject=str(q["quarter"]), metric="bookings expected from open deals",
+                       value=f"{q['expected']:,.0f}{cur}", benchmark=bench,
+                       interval=_tr("P10 {p10:,.0f} to P90 {p90:,.0f}{currency}", p10=q["p10"], p90=q["p90"],
+                                    currency=cur), evidence=ev,
+                       suggestion=_tr("Close the gap between this and the top-down forecast with new pipeline"),
+                       topic="forecast", severity=1))
+    return out

@@ -1,0 +1,61 @@
+"""The rep KPIs of a Dataset (see :mod:`salesops_kit.kpis`): shrunk rates per rep, response time, quota
+attainment and CSAT per rep and the number of flagged reps, read from :func:`~.scorecard.scorecard` and
+:func:`~.scorecard.compare_reps`, beside them rather than inside."""
+
+from __future__ import annotations
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from .scorecard import LEAD_MATURITY_DAYS, MIN_N, RepComparison, Scorecard, compare_reps, scorecard
+
+__all__ = ["kpi_rows"]
+
+
+def kpi_rows(ds, *, card: Scorecard | None = None, comp: RepComparison | None = None) -> list[dict]:
+    """Rep KPIs per owner (``owner=NAME``) and ``reps_flagged`` overall; [] without opportunities.
+
+    ``card`` / ``comp``: :func:`scorecard` and :func:`compare_reps` of ``ds`` already computed (notebook 04
+    passes its own); each is used when it was made with the default arguments the KPI definitions assume
+    (current period, default maturity, ``min_n`` and ``alpha``, every metric), and computed here otherwise.
+    """
+    from ..engines.ops import lazy
+
+    if ds.opportunities is None or lazy(ds.opportunities).select(nw.len()).collect().item() == 0:  # any engine
+        return []
+    default_card = {"period": None, "maturity_days": LEAD_MATURITY_DAYS}
+    card = card if card is not None and card.settings == default_card else scorecard(ds)
+    default_comp = {"scorecard": default_card, "min_n": MIN_N, "alpha": 0.05, "metrics": None}
+    comp = comp if comp is not None and comp.settings == default_comp else compare_reps(ds, card=card)
+    rows: list[dict] = []
+    for metric, kpi in (("win_rate", "win_rate_shrunk"), ("lead_conversion_rate", "lead_conversion_rate_shrunk")):
+        for r in comp.table[comp.table["metric"] == metric].itertuples(index=False):
+            rows.append({"kpi": kpi, "segment": f"owner={r.owner}", "value": r.shrunk_rate,
+                         "ci_low": r.shrunk_low, "ci_high": r.shrunk_high})
+    t = card.table
+    c = card.counts
+    for col in ("first_response_median_hours", "quota_attainment", "csat_mean"):
+        if col in card.notes:
+            continue
+        for i, (owner, v) in enumerate(zip(t["owner"], t[col], strict=True)):
+            if pd.isna(v):
+                continue
+            row = {"kpi": col, "segment": f"owner={owner}", "value": float(v)}
+            if col == "csat_mean":
+                row["ci_low"], row["ci_high"] = _mean_ci(c["csat_sum"][i], c["csat_sumsq"][i], c["csat_responses"][i])
+            rows.append(row)
+    rows.append({"kpi": "reps_flagged", "segment": "all", "value": comp.flagged()["owner"].nunique()})
+    return rows
+
+
+def _mean_ci(total: float, sumsq: float, n: float, level: float = 0.95):
+    """Student-t interval of a mean from its sum and sum of squares (NaN for n < 2)."""
+    from scipy import stats as st
+
+    if n < 2:
+        return np.nan, np.nan
+    mean = total / n
+    var = max((sumsq - n * mean**2) / (n - 1), 0.0)
+    half = st.t.ppf(0.5 + level / 2, n - 1) * np.sqrt(var / n)
+    return float(mean - half), float(mean + half)

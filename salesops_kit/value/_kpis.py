@@ -1,0 +1,79 @@
+"""The customer-value KPIs of a Dataset (see :mod:`salesops_kit.kpis`): repeat purchase, retention, simple and
+predictive CLV, CAC, LTV:CAC, payback and cost of sales, read from the results of :mod:`.customers` and
+:mod:`.costs`, beside them rather than inside."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .costs import UnitEconomics, cost_of_sales, predictive_ltv, unit_economics
+from .customers import as_day, cohort_retention, lazy_table, max_date, repeat_purchase_rate, retention_at, simple_clv
+
+__all__ = ["kpi_rows"]
+
+
+def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.01, n_boot: int = 1000,
+             unit_econ: UnitEconomics | None = None) -> list[dict]:
+    """KPI values of the cost notebook (overall and ``channel=NAME``); [] without orders.
+
+    Customer KPIs (repeat purchase, retention, simple CLV, predictive CLV) need orders; CAC,
+    LTV:CAC, payback and cost of sales also need marketing_spend. ``unit_econ``: the result of
+    :func:`unit_economics` on ``ds`` already computed (notebook 02 passes its own); it is used when it was
+    called with the arguments this function would use, and computed here otherwise.
+    """
+    orders = getattr(ds, "orders", None)
+    if orders is None:
+        return []
+    of = lazy_table(orders, ["customer_id", "order_date", "amount"])  # any engine (pandas, Polars, DuckDB)
+    last = max_date(of, "order_date")
+    if last is None:  # no orders
+        return []
+    as_of = as_day(ds.as_of) if getattr(ds, "as_of", None) is not None else None
+    by = "channel" if "channel" in of.collect_schema().names() else None
+    rows: list[dict] = []
+
+    def seg(s: str) -> str:
+        return s if s == "all" or "=" in s else f"channel={s}"
+
+    def add(kpi, segment, value, lo=np.nan, hi=np.nan):
+        rows.append({"kpi": kpi, "segment": seg(segment), "value": value, "ci_low": lo, "ci_high": hi})
+
+    end = as_of or last
+    start12 = end - pd.DateOffset(months=12) + pd.Timedelta(days=1)
+    for b in (None, by) if by else (None,):
+        for _, r in repeat_purchase_rate(orders, window_start=start12, window_end=end, by=b).iterrows():
+            if b is None or r["segment"] != "all":
+                add("repeat_purchase_rate", r["segment"], r["repeat_purchase_rate"], r["ci_low"], r["ci_high"])
+        for _, r in retention_at(cohort_retention(orders, as_of=end, by=b), months=(3, 12)).iterrows():
+            add(f"retention_month_{int(r['month'])}", r["segment"], r["retention"], r["ci_low"], r["ci_high"])
+    sc = simple_clv(orders, as_of=end, by=by)
+    for _, r in sc.table.iterrows():
+        add("clv_simple", r["segment"], r["clv"])
+    spend = ds.marketing_spend if hasattr(ds, "marketing_spend") else None
+    try:
+        if spend is not None:
+            want = {"as_of": end, "start": None, "end": None, "horizon_months": horizon_months,
+                    "monthly_discount_rate": monthly_discount_rate, "margin_rate": None, "n_boot": n_boot, "seed": 0}
+            ue = unit_econ if unit_econ is not None and unit_econ.settings == want else unit_economics(
+                orders, spend, as_of=end, horizon_months=horizon_months, monthly_discount_rate=monthly_discount_rate,
+                n_boot=n_boot)
+            for _, r in ue.table.iterrows():
+                ch = r["channel"]
+                add("new_customers", ch, r["new_customers"])
+                add("cac", ch, r["cac"])
+                add("clv_predictive_mean", ch, r["ltv"], r["ltv_ci_low"], r["ltv_ci_high"])
+                add("ltv_cac_ratio", ch, r["ltv_cac"], r["ltv_cac_ci_low"], r["ltv_cac_ci_high"])
+                add("cac_payback_months", ch, r["payback_months"])
+            lo, hi = ue.window
+            for _, r in cost_of_sales(spend, orders, start=lo, end=hi, by=by).iterrows():
+                add("cost_of_sales_ratio", r["segment"], r["cost_of_sales_ratio"])
+        else:
+            ltv, _ = predictive_ltv(orders, as_of=end, horizon_months=horizon_months,
+                                    monthly_discount_rate=monthly_discount_rate)
+            add("clv_predictive_mean", "all", float(ltv["ltv"].mean()))
+            for ch, g in ltv.groupby("channel", sort=True):
+                add("clv_predictive_mean", ch, float(g["ltv"].mean()))
+    except ValueError:  # too little data to fit the purchase models: skip the model-based KPIs
+        pass
+    return rows
