@@ -30,11 +30,23 @@ TIME_UNITS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 _DAY_NS = 86400.0
 
 
+#: order fields the loader may withhold (set to missing, row kept): an order counts wherever the field it lacks is
+#: not needed, so an analysis that needs one of them leaves out the orders without it (a refund's withheld amount
+#: keeps it out of monetary value and order values, not out of the row account)
+WITHHELD_ORDER_FIELDS = ("customer_id", "order_date", "amount")
+
+
 def lazy_table(native, need, *, table="orders"):
-    """``native`` (pandas, Polars, DuckDB, ...) as a narwhals LazyFrame, after checking it has the ``need`` columns."""
+    """``native`` (pandas, Polars, DuckDB, ...) as a narwhals LazyFrame, after checking it has the ``need`` columns.
+
+    For orders, rows whose needed customer, date or amount was withheld by the loader are left out."""
     f = nw.from_native(native)
     require_columns(f, need, table=table)
-    return f.lazy() if hasattr(f, "lazy") else f
+    f = f.lazy() if hasattr(f, "lazy") else f
+    needed = [c for c in WITHHELD_ORDER_FIELDS if c in need] if table == "orders" else []
+    if needed:
+        f = f.filter(~nw.any_horizontal(*[nw.col(c).is_null() for c in needed], ignore_nulls=False))
+    return f
 
 
 def collect_pandas(f) -> pd.DataFrame:
@@ -91,7 +103,9 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
     """
     check_option("freq", freq, sorted(TIME_UNITS))
     unit = TIME_UNITS[freq]
-    f = lazy_table(orders, [customer_col, date_col, amount_col])
+    need = [customer_col, date_col, amount_col]
+    # a purchase needs its customer, day and value: orders whose loader withheld one of them are left out
+    f = lazy_table(orders, need).filter(~nw.any_horizontal(*[nw.col(c).is_null() for c in need], ignore_nulls=False))
     cal = as_day(calibration_end) or max_date(f, date_col)
     hold = as_day(holdout_end)
     if hold is not None and hold <= cal:
@@ -105,6 +119,9 @@ def rfm_summary(orders, *, calibration_end=None, holdout_end=None, freq: str = "
     native = nw.to_native(orders, pass_through=True)  # a narwhals-wrapped pandas frame takes the fast path too
     if nw.dependencies.is_pandas_dataframe(native):  # same answer without narwhals' sort for first(order_by=)
         from ..engines.pandas_fast import rfm_pandas
+
+        if native[need].isna().any(axis=None):
+            native = native.dropna(subset=need)
 
         fast = rfm_pandas(native, customer_col=customer_col, date_col=date_col, amount_col=amount_col, cal=cal,
                           hold=hold, unit=unit)
