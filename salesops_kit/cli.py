@@ -102,29 +102,29 @@ def _dispatch(args) -> int:
 
     if args.command == "kpis":
         from .data.load import load_dataset
-        from .kpis import kpi_table
+        from .kpis import engine_kpi_table, kpi_frame, provider_rows
         from .report.exports import csv_text, write_xlsx
 
-        if args.engine == "pandas":
-            df = kpi_table(load_dataset(args.data, mapping=args.mapping, as_of=args.as_of))
+        if args.format == "xlsx" and not args.out:
+            raise ValueError("--format xlsx needs --out FILE.xlsx")
+        ds = load_dataset(args.data, mapping=args.mapping, as_of=args.as_of, engine=args.engine)
+        if args.engine == "pandas":  # a failing provider is named; the others' KPIs are still written
+            rows, errors = provider_rows(ds)
+            df = kpi_frame([r for rs in rows.values() for r in rs])
         else:
-            from .kpis import engine_kpi_table
-
-            df, errors = engine_kpi_table(load_dataset(args.data, mapping=args.mapping, as_of=args.as_of,
-                                                       engine=args.engine))
-            for err in errors:
-                print(f"salesops kpis: warning: KPI not computed: {err}", file=sys.stderr)
+            df, errors = engine_kpi_table(ds)
+        for err in errors:
+            print(f"salesops kpis: error: KPI not computed: {err}", file=sys.stderr)
+        status = 1 if errors else 0
         if args.format == "xlsx":
-            if not args.out:
-                raise ValueError("--format xlsx needs --out FILE.xlsx")
             write_xlsx(df, Path(args.out))
-            return 0
+            return status
         text = df.to_json(orient="records", force_ascii=False, indent=1) if args.format == "json" else csv_text(df)
         if args.out:
             Path(args.out).write_text(text, encoding="utf-8")
         else:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        return 0
+        return status
 
     if args.command == "audit":
         from .data import audit as quality

@@ -43,3 +43,21 @@ def test_mapping_suggest_prints_yaml(capsys):
     assert cli.main(["mapping", "suggest", str(FIX / "salesforce" / "opportunities_report.csv")]) == 0
     out = capsys.readouterr().out
     assert "opportunity_id" in out and "Opportunity ID" in out
+
+
+def test_kpis_names_a_failing_provider_and_still_writes_the_others(tmp_path, capsys, monkeypatch):
+    """Issue 14: like `salesops report`, one provider that raises is named on standard error, the command exits
+    non-zero, and every other provider's KPIs are still written."""
+    from salesops_kit import funnel
+
+    def broken(ds):
+        raise IndexError("single positional indexer is out-of-bounds")
+
+    monkeypatch.setattr(funnel, "kpi_rows", broken)
+    out = tmp_path / "kpis.csv"
+    assert cli.main(["kpis", str(FIX / "hubspot"), "--mapping", "hubspot", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "salesops_kit.funnel.kpi_rows: IndexError: single positional indexer is out-of-bounds" in err
+    table = pd.read_csv(out)
+    assert ("rows_opportunities", "all") in set(zip(table["kpi"], table["segment"], strict=True))
+    assert "win_rate" not in set(table["kpi"])  # the funnel's KPIs are the ones missing
