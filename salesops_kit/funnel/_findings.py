@@ -84,9 +84,12 @@ def _stage_findings(stage_funnel) -> list:
     t = stage_funnel.table
     steps = t[t["next_stage"].notna() & t["conversion"].notna()]
     won = t.iloc[-1]
-    if len(steps):
+    if len(steps) > 1:
         w = steps.loc[steps["conversion"].idxmin()]
         others = steps.drop(index=w.name)["conversion"]
+        # a weakest step is a finding only when it is credibly below the others (never from equal numbers)
+        if not w["conversion_ci_high"] < others.median():
+            return out
         out.append(Finding(
             subject=tr("stage funnel"), metric=f"weakest step {w['stage']} → {w['next_stage']}",
             value=_pct(w["conversion"]),

@@ -199,3 +199,20 @@ def test_sample_loaded_lazily_gives_the_same_answers(engine):
     for fn in (lambda d: funnel.stage_funnel(d, funnel_type="in_order").table, lambda d: bottlenecks(d).cells,
                lambda d: stage_calibration(d).table, lambda d: stalled_deals(d)):
         pd.testing.assert_frame_equal(fn(ds), fn(ref), check_dtype=False)
+
+
+def test_no_weakest_step_finding_from_equal_or_overlapping_steps():
+    from salesops_kit.funnel import funnel_findings
+    from salesops_kit.funnel.stages import StageFunnel
+
+    def funnel(conv, lo, hi):
+        t = pd.DataFrame({"stage": ["A", "B", "C", "Won"], "next_stage": ["B", "C", "Won", None],
+                          "reached": [20, 20, 20, 20], "advanced": [20, 20, 20, pd.NA], "open": [0, 0, 0, pd.NA],
+                          "conversion": conv + [float("nan")], "conversion_ci_low": lo + [float("nan")],
+                          "conversion_ci_high": hi + [float("nan")], "cumulative": [1.0, 1.0, 1.0, 1.0]})
+        return StageFunnel(table=t, funnel_type="any_path", by=(), assumptions=(), unplaced_lost=0)
+
+    equal = funnel([1.0, 1.0, 1.0], [0.84, 0.84, 0.84], [1.0, 1.0, 1.0])
+    assert not [f for f in funnel_findings(stage_funnel=equal) if "weakest" in f.metric]
+    low = funnel([0.5, 0.9, 0.9], [0.3, 0.7, 0.7], [0.7, 0.97, 0.97])
+    assert [f.metric for f in funnel_findings(stage_funnel=low) if "weakest" in f.metric] == ["weakest step A → B"]
