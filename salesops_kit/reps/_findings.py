@@ -34,6 +34,20 @@ def _num(x):
     return x if isinstance(x, (int, float, np.floating)) and not isinstance(x, bool) else np.nan
 
 
+def _rate_finding(r, *, evidence: str, suggestion: str, base_severity: float) -> Finding:
+    """A rep's rate against the rest of the company (a flagged or a recognised row of the comparison)."""
+    from ..i18n import tr  # findings text in the report language
+
+    return Finding(
+        subject=r.owner, metric=COMPARED_METRICS[r.metric][2], value=_pct(r.rate),
+        benchmark=tr("rest of the company {rate}", rate=_pct(r.rest_rate)),
+        interval=tr("{successes}/{trials}; shrunk {shrunk}, 95% interval {low}-{high}", successes=int(r.successes),
+                    trials=int(r.trials), shrunk=_pct(r.shrunk_rate), low=_pct(r.shrunk_low),
+                    high=_pct(r.shrunk_high)),
+        q_value=float(r.q_value), evidence=evidence, suggestion=suggestion, topic="reps",
+        severity=base_severity + min(-np.log10(max(r.q_value, 1e-12)), 12) / 12)
+
+
 def coaching_findings(dataset, *, period=None, min_n: int = MIN_N, alpha: float = 0.05,
                       card: Scorecard | None = None, comparison: RepComparison | None = None,
                       drivers: Drivers | None = None) -> Findings:
@@ -56,31 +70,15 @@ def coaching_findings(dataset, *, period=None, min_n: int = MIN_N, alpha: float 
     t = card.table.set_index("owner")
     out: list[Finding] = []
     for r in comp.flagged().itertuples(index=False):
-        label = COMPARED_METRICS[r.metric][2]
         evidence, suggestion = _behaviour(r, t.loc[r.owner], drivers, alpha)
-        out.append(Finding(
-            subject=r.owner, metric=label, value=_pct(r.rate),
-            benchmark=tr("rest of the company {rate}", rate=_pct(r.rest_rate)),
-            interval=tr("{successes}/{trials}; shrunk {shrunk}, 95% interval {low}-{high}", successes=int(r.successes),
-                        trials=int(r.trials), shrunk=_pct(r.shrunk_rate), low=_pct(r.shrunk_low),
-                        high=_pct(r.shrunk_high)),
-            q_value=float(r.q_value), evidence=evidence, suggestion=suggestion, topic="reps",
-            severity=3.0 + min(-np.log10(max(r.q_value, 1e-12)), 12) / 12))
+        out.append(_rate_finding(r, evidence=evidence, suggestion=suggestion, base_severity=3.0))
     for r in comp.recognised().itertuples(index=False):
-        label = COMPARED_METRICS[r.metric][2]
         evidence = (tr("above the rest of the company after false-discovery control") if pd.isna(r.rank) else
                     tr("ranked {rank} of {n} on the shrunk rate; above the rest of the company after false-discovery "
                        "control", rank=int(r.rank),
                        n=int(comp.table.loc[(comp.table["metric"] == r.metric) & comp.table["eligible"]].shape[0])))
-        out.append(Finding(
-            subject=r.owner, metric=label, value=_pct(r.rate),
-            benchmark=tr("rest of the company {rate}", rate=_pct(r.rest_rate)),
-            interval=tr("{successes}/{trials}; shrunk {shrunk}, 95% interval {low}-{high}", successes=int(r.successes),
-                        trials=int(r.trials), shrunk=_pct(r.shrunk_rate), low=_pct(r.shrunk_low),
-                        high=_pct(r.shrunk_high)),
-            q_value=float(r.q_value), evidence=evidence,
-            suggestion=tr("recognise it and ask {rep} to walk the team through how they work their deals", rep=r.owner),
-            topic="reps", severity=2.0 + min(-np.log10(max(r.q_value, 1e-12)), 12) / 12))
+        suggestion = tr("recognise it and ask {rep} to walk the team through how they work their deals", rep=r.owner)
+        out.append(_rate_finding(r, evidence=evidence, suggestion=suggestion, base_severity=2.0))
     if drivers is not None and len(drivers.by_response):
         b = drivers.by_response.set_index("response_band")
         if {"within 1 h", "after 24 h"} <= set(b.index):
