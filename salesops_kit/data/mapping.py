@@ -23,14 +23,15 @@ from pathlib import Path
 import yaml
 
 from ..tools.exceptions import MappingError, MissingColumnsError
-from .schema import CSAT_ONE_OF, TABLES, StageModel
+from .schema import CSAT_ONE_OF, STATUS_COLUMN, TABLES, StageModel, StatusRule
 
 __all__ = ["Mapping", "TableSpec", "DateOptions", "AmountOptions", "MappingError", "load_mapping",
-           "builtin_mappings", "resolve_columns", "check_stage_labels", "as_list", "EXTRA_COLUMNS",
-           "DERIVED_COLUMNS"]
+           "builtin_mappings", "resolve_columns", "check_stage_labels", "check_status_values", "as_list",
+           "EXTRA_COLUMNS", "DERIVED_COLUMNS", "stage_model"]
 
 # extra source columns a table may map besides its canonical ones
-EXTRA_COLUMNS = {"stage_history": ("from_stage",), "opportunities": ("export_is_won", "export_is_closed")}
+EXTRA_COLUMNS = {"stage_history": ("from_stage",),
+                 "opportunities": ("export_is_won", "export_is_closed", STATUS_COLUMN)}
 # canonical columns never taken from the export (derived from the stage model)
 DERIVED_COLUMNS = ("is_closed", "is_won")
 
@@ -93,6 +94,7 @@ class TableSpec:
     from_table: str | None = None
     entered: tuple[str, ...] = ()
     exited: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()  # extra columns the mapping requires (the status column of ``stages.status``)
 
     @classmethod
     def from_dict(cls, name: str, spec: dict) -> TableSpec:
@@ -153,7 +155,12 @@ class Mapping(collections.abc.Mapping):
     @classmethod
     def from_dict(cls, raw: dict) -> Mapping:
         tables = {str(n): TableSpec.from_dict(str(n), s) for n, s in (raw.get("tables") or {}).items() if s}
-        return cls(str(raw.get("name", "custom")), tables, StageModel.from_mapping(raw.get("stages") or {}), raw)
+        stages = stage_model(raw.get("stages") or {})
+        opps = tables.get("opportunities")
+        if stages.status is not None and opps is not None:  # the status column is read with the deal table
+            cols = {**opps.columns, STATUS_COLUMN: opps.columns.get(STATUS_COLUMN) or (stages.status.column,)}
+            tables["opportunities"] = replace(opps, columns=cols, needs=(STATUS_COLUMN,))
+        return cls(str(raw.get("name", "custom")), tables, stages, raw)
 
     def table(self, name: str) -> TableSpec | None:
         return self.tables.get(name)
@@ -269,7 +276,7 @@ def resolve_columns(spec: TableSpec, names: list[str], *, headers: list[str], pa
             if _norm(c) in by_norm:
                 out[canon] = by_norm[_norm(c)]
                 break
-    required = list(TABLES[name].required)
+    required = list(TABLES[name].required) + list(spec.needs)
     if name == "csat" and not any(c in out for c in CSAT_ONE_OF):
         required.append("owner")
     missing = [c for c in required if c not in out]
@@ -308,6 +315,43 @@ def _missing_columns_error(spec: TableSpec, missing: list[str], *, headers, path
 
 # ------------------------------------------------------------------------------------------------
 # stages
+
+
+def stage_model(stages: dict) -> StageModel:
+    """The :class:`StageModel` of a mapping's ``stages`` block, with its ``status`` block (status-based CRMs)
+    parsed: ``status: {column: Status, won: [won], lost: [lost], open: [open]}``. With a status column the won
+    and lost labels default to ``Won`` and ``Lost``."""
+    model = StageModel.from_mapping(stages)
+    st = stages.get("status")
+    if not st:
+        return model
+    if not isinstance(st, dict) or not st.get("column"):
+        raise MappingError(f"stages.status must name its column and its values, e.g. stages: {{status: {{column: "
+                           f"Status, won: [won], lost: [lost], open: [open]}}}}; got {st!r}.")
+    rule = StatusRule(str(st["column"]), *(tuple(str(v) for v in as_list(st.get(k))) for k in ("won", "lost", "open")))
+    if not rule.won or not rule.lost:
+        raise MappingError(f"stages.status needs the values meaning won and lost (stages.status.won, "
+                           f"stages.status.lost); got {st!r}.")
+    return replace(model, won=model.won or ("Won",), lost=model.lost or ("Lost",), status=rule)
+
+
+def check_status_values(table: str, values, counts, stages: StageModel, mapping_name: str, files) -> None:
+    """Raise :class:`MappingError` listing raw status values (with their row ``counts``) that ``stages.status``
+    does not know, with the key to add them to."""
+    rule = stages.status
+    unknown = [(str(v), int(n)) for v, n in zip(values, counts, strict=True) if rule.classify(v) is None]
+    if not unknown:
+        return
+    unknown.sort(key=lambda x: (-x[1], x[0]))
+    listing = ", ".join(f"{v!r} ({n} row{'s' if n != 1 else ''})" for v, n in unknown)
+    raise MappingError(
+        f"Status values in {table} ({', '.join(str(f) for f in files)}, column {rule.column!r}) are not in the "
+        f"{mapping_name} mapping: {listing}.\nKnown values: won {_flow(rule.won)}, lost {_flow(rule.lost)}, open "
+        f"{_flow(rule.open)}.\nAdd each one to stages.status.won, stages.status.lost or stages.status.open in a "
+        f"mapping file (start it with `extends: {mapping_name}`), e.g.:\n  stages:\n    status:\n      column: "
+        f"{rule.column}\n      won: {_flow(rule.won)}\n      lost: {_flow(rule.lost)}\n"
+        f"      open: {_flow(list(rule.open) + [v for v, _ in unknown])}"
+    )
 
 
 def check_stage_labels(table: str, labels, counts, stages: StageModel, mapping_name: str, files) -> None:

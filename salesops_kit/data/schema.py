@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 __all__ = ["Column", "Table", "TABLES", "StageModel", "table_names", "required_columns", "CSAT_ONE_OF",
            "REQUIRED_VALUES", "NONNEGATIVE", "STAGE_COLUMNS", "QUARANTINE_CHECKS", "FLAG_CHECKS", "IDENTITY",
-           "EXPECTED_VALUES", "WITHHELD_CHECKS", "WITHHELD_WITH_AMOUNT", "WITHHELD_COLUMNS"]
+           "EXPECTED_VALUES", "WITHHELD_CHECKS", "WITHHELD_WITH_AMOUNT", "WITHHELD_COLUMNS", "StatusRule",
+           "STATUS_COLUMN"]
 
 # dtypes are logical: "string" (pandas object/str), "float" (float64), "int" (Int64),
 # "datetime" (datetime64[ns], naive, day precision unless the export has times), "bool" (boolean).
@@ -207,17 +208,54 @@ def required_columns(table: str) -> tuple[str, ...]:
     return TABLES[table].required
 
 
+# the opportunities' extra column holding a status-based CRM's won/lost/open value (``stages.status.column``)
+STATUS_COLUMN = "deal_status"
+
+
+@dataclass(frozen=True)
+class StatusRule:
+    """``stages.status``: a column with won/lost/open values separate from the stage (Pipedrive's ``Status``).
+
+    A won or lost status makes the deal's stage the model's won or lost label; the stage column keeps the pipeline
+    step, which a lost deal keeps as ``lost_at_stage``. ``open`` empty: every value that is not won or lost is
+    open; otherwise a value in none of the three lists is unknown (an error, or quarantined like an unknown stage).
+    """
+
+    column: str
+    won: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
+    open: tuple[str, ...] = ()
+
+    def classify(self, raw: object) -> str | None:
+        """The kind ("won", "lost" or "open") of a raw status value (blank: open), None when the mapping does not
+        know it.
+
+        Matching is exact first, then case/whitespace-insensitive."""
+        if raw is None or (isinstance(raw, float) and raw != raw) or not str(raw).strip():
+            return "open"
+        s = str(raw).strip()
+        for kind in ("won", "lost", "open"):
+            if s in getattr(self, kind):
+                return kind
+        for kind in ("won", "lost", "open"):
+            if s.casefold() in {v.strip().casefold() for v in getattr(self, kind)}:
+                return kind
+        return None if self.open else "open"
+
+
 @dataclass(frozen=True)
 class StageModel:
     """Ordered open stages plus the won and lost labels, as the mapping states them.
 
     Code never guesses from stage names: ``is_won``/``is_closed`` and the funnel order come from here.
+    ``status``: the status column of a status-based CRM (:class:`StatusRule`), None when the stage says it all.
     """
 
     order: tuple[str, ...]
     won: tuple[str, ...]
     lost: tuple[str, ...]
     aliases: dict[str, str] = field(default_factory=dict)
+    status: StatusRule | None = None
 
     @classmethod
     def from_mapping(cls, stages: dict) -> StageModel:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from ..data.mapping import TableSpec, check_stage_labels
+from ..data.mapping import TableSpec, check_stage_labels, check_status_values
 from ..data.schema import (
     CLOSE_BEFORE_CREATED,
     CLOSED_NO_CLOSE,
@@ -27,6 +27,7 @@ from ..data.schema import (
     NONNEGATIVE,
     QUARANTINE_CHECKS,
     STAGE_COLUMNS,
+    STATUS_COLUMN,
     TABLES,
     WITHHELD_CHECKS,
     WITHHELD_COLUMNS,
@@ -36,7 +37,8 @@ from ..data.schema import (
 
 __all__ = ["TableResult", "Backend", "LazyTable", "Rule", "value_rules", "check_rank", "parse_formats",
            "number_rules", "stage_renames", "stage_rules", "account_row", "output_columns", "ISO_FORMATS",
-           "is_identity", "WITHHELD_COLUMNS", "withheld_frame", "row_flag_counts", "raw_text"]
+           "is_identity", "WITHHELD_COLUMNS", "withheld_frame", "row_flag_counts", "raw_text", "status_applies",
+           "status_rules"]
 
 ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d")
 
@@ -223,6 +225,27 @@ def stage_rules(name: str, column: str, counts: pd.DataFrame, stages: StageModel
     return unknown, {k: v for k, v in norm.items() if v is not None and v != k}
 
 
+def status_applies(name: str, columns, stages: StageModel) -> bool:
+    """Whether the deal table's stage is decided by a status column (``stages.status``, Pipedrive)."""
+    return name == "opportunities" and stages.status is not None and STATUS_COLUMN in columns
+
+
+def status_rules(name: str, counts: pd.DataFrame, stages: StageModel, mapping_name: str, files,
+                 unknown_stages: str) -> tuple[list, list, list]:
+    """From the status column's distinct values (``label, n``): the values meaning won, lost, and those the
+    mapping does not know (an error naming them when ``unknown_stages`` is "error").
+
+    Every engine then applies the same rule: a won (lost) deal's stage becomes ``stages.won[0]``
+    (``stages.lost[0]``); a lost deal's pipeline step (its stage when that is an open stage of the model) is its
+    ``lost_at_stage`` unless the export maps one; an open deal keeps its stage."""
+    counts = counts.dropna(subset=["label"]).sort_values("label").reset_index(drop=True)
+    if unknown_stages == "error":
+        check_status_values(name, counts["label"], counts["n"], stages, mapping_name, files)
+    kind = {lab: stages.status.classify(lab) for lab in counts["label"]}
+    return ([k for k, v in kind.items() if v == "won"], [k for k, v in kind.items() if v == "lost"],
+            [k for k, v in kind.items() if v is None])
+
+
 def account_row(name: str, files: int, counts: dict) -> dict:
     """One row of the row account from the engine's counts (kept, bad, footer, other)."""
     kept, bad = int(counts["kept"]), int(counts["bad"])
@@ -257,6 +280,10 @@ class LazyTable:
                 unknown, renames = stage_rules(self.name, c, self.label_counts(c), self.stages, self.mapping_name,
                                                self.files, self.unknown_stages)
                 self.rename_stages(c, unknown, renames)
+        if status_applies(self.name, self.colmap, self.stages):
+            won, lost, unknown = status_rules(self.name, self.label_counts(STATUS_COLUMN), self.stages,
+                                              self.mapping_name, self.files, self.unknown_stages)
+            self.apply_status(won, lost, unknown)
         self.project()
         blank: dict[str, list[int]] = {}
         for rule in value_rules(self.name, self.colmap, credits=self.spec.amount.credits):
@@ -285,6 +312,11 @@ class LazyTable:
 
     def rename_stages(self, column: str, unknown: list, renames: dict) -> None:
         """Flag the ``unknown`` labels (column ``stage``) and rename the others to the model's labels."""
+        raise NotImplementedError
+
+    def apply_status(self, won: list, lost: list, unknown: list) -> None:
+        """Status-based CRMs (:func:`status_rules`): flag the ``unknown`` status values, set the stage of deals whose
+        status is in ``won``/``lost`` to the model's won/lost label and a lost deal's ``lost_at_stage``."""
         raise NotImplementedError
 
     def project(self) -> None:
@@ -322,7 +354,8 @@ class LazyTable:
         return sorted(self.flags, key=lambda f: check_rank(f[0]))
 
     def output_columns(self) -> list[str]:
-        return output_columns(self.name, self.colmap)
+        status = ["lost_at_stage"] if status_applies(self.name, self.colmap, self.stages) else []
+        return output_columns(self.name, list(self.colmap) + status)
 
     def account(self, counts: dict) -> dict:
         return account_row(self.name, len(self.files), counts)

@@ -33,12 +33,23 @@ from ..data.schema import (
     OPEN_PAST_CLOSE,
     REPEATED_ROW,
     STAGE_COLUMNS,
+    STATUS_COLUMN,
     TABLES,
     UNKNOWN_STAGE,
     StageModel,
     Table,
 )
-from ._common import Rule, TableResult, check_rank, is_identity, raw_text, value_rules, withheld_frame
+from ._common import (
+    Rule,
+    TableResult,
+    check_rank,
+    is_identity,
+    raw_text,
+    status_applies,
+    status_rules,
+    value_rules,
+    withheld_frame,
+)
 
 __all__ = ["PandasBackend", "Source", "TableResult", "finish_table", "read_sources", "source_of",
            "stage_history_from_columns", "compute_flags", "latest_event_date"]
@@ -310,6 +321,9 @@ def finish_table(spec: TableSpec, sources: list[Source], stages: StageModel, *, 
     cols = _parse_columns(name, raw, spec, rej, wh, notes)
     _normalise_stages(name, cols, raw, rej, stages, unknown_stages=unknown_stages, mapping_name=mapping_name,
                       files=[s.path for s in live])
+    if status_applies(name, cols, stages):
+        _apply_status(name, cols, raw, rej, stages, unknown_stages=unknown_stages, mapping_name=mapping_name,
+                      files=[s.path for s in live])
     is_closed, is_won = _outcome(name, cols, raw, stages, notes)
     blank = []
     for rule in value_rules(name, raw.column_names, credits=spec.amount.credits):
@@ -460,6 +474,27 @@ def _normalise_stages(name: str, cols: dict, raw: pa.Table, rej: _Rejects, stage
             rej.add(UNKNOWN_STAGE, unk, _raw_reason(c, raw.column(c), "stage label not in the mapping,"))
         lut = np.append(norm.where(norm.notna(), labels).to_numpy(dtype=object), None)
         cols[c] = pd.Series(lut[codes], dtype=object)
+
+
+def _apply_status(name: str, cols: dict, raw: pa.Table, rej: _Rejects, stages: StageModel, *, unknown_stages: str,
+                  mapping_name: str, files: list[Path]) -> None:
+    """Status-based CRMs (``stages.status``, :func:`._common.status_rules`): a won/lost status sets the stage to
+    the model's won/lost label, a lost deal's pipeline step becomes its ``lost_at_stage``; unknown status values
+    raise or are quarantined like unknown stages."""
+    codes, uniques = _factorize(cols[STATUS_COLUMN])
+    counts = pd.DataFrame({"label": pd.Series(uniques, dtype=object),
+                           "n": np.bincount(codes[codes >= 0], minlength=len(uniques)) if len(uniques) else []})
+    won, lost, unknown = status_rules(name, counts, stages, mapping_name, files, unknown_stages)
+    value = pd.Series(np.append(np.asarray(uniques, dtype=object), None)[codes], dtype=object)
+    if unknown:
+        rej.add(UNKNOWN_STAGE, value.isin(unknown).to_numpy(),
+                _raw_reason(STATUS_COLUMN, raw.column(STATUS_COLUMN), "status not in the mapping,"))
+    is_won, is_lost = value.isin(won).to_numpy(), value.isin(lost).to_numpy()
+    stage = cols["stage"]
+    step = stage.where(stage.isin(stages.order))
+    lat = cols["lost_at_stage"] if "lost_at_stage" in cols else pd.Series([None] * len(stage), dtype=object)
+    cols["lost_at_stage"] = lat.where(~is_lost | lat.notna(), step).astype(object)
+    cols["stage"] = stage.mask(is_won, stages.won[0]).mask(is_lost, stages.lost[0]).astype(object)
 
 
 def _outcome(name: str, cols: dict, raw: pa.Table, stages: StageModel, notes: list[str]):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..data.readers import FOOTER_RE
-from ..data.schema import BAD_DATE, BAD_NUMBER, CONFLICT_DUP, EXACT_DUP, UNKNOWN_STAGE
+from ..data.schema import BAD_DATE, BAD_NUMBER, CONFLICT_DUP, EXACT_DUP, STATUS_COLUMN, UNKNOWN_STAGE
 from ._common import LazyTable, Rule, TableResult, is_identity, number_rules, parse_formats
 
 __all__ = ["PolarsTable"]
@@ -107,6 +107,19 @@ class PolarsTable(LazyTable):
                                pl.lit("stage label not in the mapping, stage: ") + _q(pl.col(f"r__{column}"))))
         if renames:
             self.r = self.r.with_columns(pl.col(column).replace(renames))
+
+    def apply_status(self, won: list, lost: list, unknown: list) -> None:
+        st = pl.col(STATUS_COLUMN)
+        if unknown:
+            reason = pl.lit(f"status not in the mapping, {STATUS_COLUMN}: ") + _q(pl.col(f"r__{STATUS_COLUMN}"))
+            self.flags.append((UNKNOWN_STAGE, st.is_in(unknown).fill_null(False), reason))
+        is_won, is_lost = st.is_in(won).fill_null(False), st.is_in(lost).fill_null(False)
+        step = pl.when(pl.col("stage").is_in(list(self.stages.order))).then(pl.col("stage"))
+        lat = pl.col("lost_at_stage") if "lost_at_stage" in self.colmap else pl.lit(None, dtype=pl.String)
+        self.r = self.r.with_columns(
+            pl.when(is_lost).then(pl.coalesce([lat, step])).otherwise(lat).alias("lost_at_stage"),
+            pl.when(is_won).then(pl.lit(self.stages.won[0])).when(is_lost).then(pl.lit(self.stages.lost[0]))
+            .otherwise(pl.col("stage")).alias("stage"))
 
     def project(self) -> None:
         if self.name == "opportunities":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 
 from ..data.readers import FOOTER_RE
-from ..data.schema import BAD_DATE, BAD_NUMBER, CONFLICT_DUP, EXACT_DUP, UNKNOWN_STAGE
+from ..data.schema import BAD_DATE, BAD_NUMBER, CONFLICT_DUP, EXACT_DUP, STATUS_COLUMN, UNKNOWN_STAGE
 from ._common import LazyTable, Rule, TableResult, is_identity, number_rules, parse_formats
 
 __all__ = ["SqlTable"]
@@ -106,6 +106,22 @@ class SqlTable(LazyTable):
         if renames:
             cases = " ".join(f"when {_lit(k)} then {_lit(v)}" for k, v in renames.items())
             self.cols[column] = f"(case {expr} {cases} else {expr} end)"
+
+    def apply_status(self, won: list, lost: list, unknown: list) -> None:
+        st, stage = self.cols[STATUS_COLUMN], self.cols["stage"]
+
+        def among(vals) -> str:
+            return f"coalesce({st} in ({', '.join(map(_lit, vals))}), false)" if vals else "false"
+
+        if unknown:
+            self.flags.append((UNKNOWN_STAGE, among(unknown), f"'status not in the mapping, {STATUS_COLUMN}: ' || "
+                                                              f"{_q('r__' + STATUS_COLUMN)}"))
+        order = ", ".join(map(_lit, self.stages.order)) or "null"
+        step = f"(case when {stage} in ({order}) then {stage} end)"
+        lat = self.cols.get("lost_at_stage", "cast(null as varchar)")
+        self.cols["lost_at_stage"] = f"(case when {among(lost)} then coalesce({lat}, {step}) else {lat} end)"
+        self.cols["stage"] = (f"(case when {among(won)} then {_lit(self.stages.won[0])} when {among(lost)} then "
+                              f"{_lit(self.stages.lost[0])} else {stage} end)")
 
     def project(self) -> None:
         self.s1 = f"select *, {', '.join(f'{v} as {_ident(c)}' for c, v in self.cols.items())} from ({self.base})"

@@ -71,3 +71,58 @@ def test_a_back_end_reads_one_table_like_the_loader(tmp_path, engine):
     pd.testing.assert_frame_equal(res.withheld, ds.withheld)  # the bad amount is withheld, its deal kept
     assert res.withheld[["column", "reason", "rows", "example"]].values.tolist() == [
         ["amount", "unparseable number", 1, "opportunities.csv:4"]]
+
+
+STATUS_MAPPING = {
+    "name": "status_crm",
+    "tables": {"opportunities": {"file": "opportunities*.csv"}},
+    "stages": {"order": ["Qualified", "Contact Made", "Demo Scheduled", "Proposal Made", "Negotiations Started"],
+               "status": {"column": "status", "won": ["won", "Won", "Ganho"], "lost": ["lost", "Lost", "Perdido"],
+                          "open": ["open", "Open"]}},
+}
+STATUS_ROWS = ("opportunity_id,owner,stage,status,amount,created_date,close_date\n"
+               "D1,Ann,Proposal Made,won,100,2024-01-02,2024-02-01\n"
+               "D2,Ann,Demo Scheduled,Lost,50,2024-01-03,2024-02-02\n"
+               "D3,Bo,Qualified,open,70,2024-01-04,2024-03-01\n"
+               "D4,Bo,Contact Made,Perdido,20,2024-01-05,2024-02-03\n"
+               "D5,Bo,Negotiations Started,,30,2024-01-06,2024-04-01\n")
+
+
+def test_status_block_is_parsed_once_into_the_stage_model():
+    m = load_mapping(STATUS_MAPPING)
+    assert m.stages.status.column == "status" and m.stages.status.lost == ("lost", "Lost", "Perdido")
+    assert m.stages.won == ("Won",) and m.stages.lost == ("Lost",)  # the labels a won/lost deal gets
+    assert m.stages.status.classify(" ganho ") == "won" and m.stages.status.classify(None) == "open"
+    assert m.stages.status.classify("deleted") is None  # `open` is listed: anything else is unknown
+    assert m.tables["opportunities"].headers_for("deal_status") == ("status",)
+    with pytest.raises(MappingError, match="stages.status.lost"):
+        load_mapping({"stages": {"order": ["A"], "status": {"column": "Status", "won": ["won"]}}})
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars", "duckdb"])
+def test_status_column_decides_won_and_lost_and_keeps_the_pipeline_step(tmp_path, engine):
+    """Issue 14: a status-based CRM (Pipedrive) - the stage column is the pipeline step, the status says won/lost.
+    A won/lost deal's stage is the model's Won/Lost label; a lost deal's step is its lost_at_stage."""
+    (tmp_path / "opportunities.csv").write_text(STATUS_ROWS, encoding="utf-8")
+    from salesops_kit import engines
+
+    ds = load_dataset(tmp_path, mapping=STATUS_MAPPING, engine=engine)
+    got = engines.to_pandas(ds.opportunities).sort_values("opportunity_id").set_index("opportunity_id")
+    assert got["stage"].tolist() == ["Won", "Lost", "Qualified", "Lost", "Negotiations Started"]
+    assert got["lost_at_stage"].tolist() == [None, "Demo Scheduled", None, "Contact Made", None]
+    assert got["is_won"].tolist() == [True, False, False, False, False]
+    assert got["is_closed"].tolist() == [True, True, False, True, False]
+    assert ds.account.loc[0, "rows_kept"] == 5 and ds.account.loc[0, "rows_quarantined"] == 0
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars", "duckdb"])
+def test_unknown_status_is_an_error_or_quarantined(tmp_path, engine):
+    (tmp_path / "opportunities.csv").write_text(STATUS_ROWS + "D6,Bo,Qualified,deleted,5,2024-01-07,2024-04-01\n",
+                                                encoding="utf-8")
+    with pytest.raises(MappingError, match=r"(?s)'deleted' \(1 row\).*stages.status.open"):
+        load_dataset(tmp_path, mapping=STATUS_MAPPING, engine=engine)
+    ds = load_dataset(tmp_path, mapping=STATUS_MAPPING, engine=engine, unknown_stages="quarantine")
+    q = ds.quarantine["opportunities"]
+    assert q[["check", "reason"]].values.tolist() == [["unknown stage",
+                                                       "status not in the mapping, deal_status: 'deleted'"]]
+    assert ds.account.loc[0, "rows_kept"] == 5 and ds.account.loc[0, "rows_quarantined"] == 1
