@@ -377,71 +377,88 @@ def control_limits(series: pd.DataFrame, *, baseline: int = 12, min_baseline: in
     by kpi, segment, period. ``reason`` says why a point is not judged (partial period, low volume,
     short baseline).
     """
-    out = []
     if series is None or len(series) == 0:
         return pd.DataFrame(columns=LIMIT_COLUMNS)
+    opts = {"baseline": baseline, "min_baseline": min_baseline, "laney": laney, "min_expected": min_expected,
+            "lam": lam}
+    out = []
     for (kpi, kind), g in series.groupby(["kpi", "kind"], sort=True):
-        periods = np.sort(g["period"].unique())
-        segs = np.sort(g["segment"].unique())
-        idx = pd.MultiIndex.from_product([segs, periods], names=["segment", "period"])
-        w = g.set_index(["segment", "period"]).reindex(idx)
-
-        def arr(col, fill=np.nan, w=w, segs=segs, periods=periods):
-            v = w[col] if col in w else pd.Series(fill, index=w.index)
-            return v.to_numpy(dtype=float, na_value=fill).reshape(len(segs), len(periods))
-
-        present = ~np.isnan(arr("value"))
-        partial = w["partial"].astype("boolean").fillna(False).to_numpy(dtype=bool).reshape(len(segs), len(periods))
-        lowv = w["low_volume"].astype("boolean").fillna(False).to_numpy(dtype=bool).reshape(len(segs), len(periods)) \
-            if "low_volume" in w else np.zeros_like(partial)
-        elig = present & ~partial & ~lowv
+        grid = _Grid(g)
         chart = (charts or {}).get(kpi) or CHART_OF_KIND.get(kind, "ewma")
-        season = arr("season", 1.0) if "season" in w else np.ones((len(segs), len(periods)))
-        season = np.where(np.isfinite(season) & (season > 0), season, 1.0)
-        if chart == "p":
-            r = rate_chart(arr("successes", 0), arr("n", 0), elig, baseline=baseline, min_baseline=min_baseline,
-                           laney=laney, min_expected=min_expected)
-            scale = np.ones_like(r["stat"])
-        elif chart == "u":  # seasonal exposure: a month expected to be 30% busier counts as 1.3x the days
-            days = arr("days", 0) * season
-            r = count_chart(arr("n", 0), days, elig, baseline=baseline, min_baseline=min_baseline, laney=laney,
-                            min_expected=min_expected)
-            scale = days
-        elif chart == "cp":  # compound-Poisson total, seasonal exposure
-            days = arr("days", 0) * season
-            r = total_chart(arr("value"), arr("unit_var"), days, elig, counts=arr("n", 0), baseline=baseline,
-                            min_baseline=min_baseline, laney=laney)
-            scale = days
-        elif chart == "xbar":
-            r = mean_chart(arr("value"), arr("n", 0), arr("unit_var"), elig, baseline=baseline,
-                           min_baseline=min_baseline, laney=laney)
-            scale = np.ones_like(r["stat"])
-        elif kpi in log_kpis:  # EWMA of log values (skewed KPIs such as response times), shown back as values
-            with np.errstate(invalid="ignore", divide="ignore"):
-                lv = np.log(np.where(arr("value") > 0, arr("value") / season, np.nan))
-            r = ewma_chart(lv, elig & ~np.isnan(lv), lam=lam, baseline=baseline, min_baseline=min_baseline)
-            r = {**r, "stat": np.exp(r["stat"]), "center": np.exp(r["center"])}
-            scale = season
-        else:  # EWMA of the seasonally adjusted value, shown back in this period's units
-            r = ewma_chart(arr("value") / season, elig, lam=lam, baseline=baseline, min_baseline=min_baseline)
-            scale = season
-        log = kpi in log_kpis and chart == "ewma"
-        df = r.get("df", np.full(r["stat"].shape, np.inf))
-        with np.errstate(invalid="ignore"):
-            pv = np.where(r["testable"], 2 * _st.t.sf(np.abs(r["z"]), df), np.nan)
-        reason = np.where(~present, "no data", np.where(partial, "partial period", np.where(
-            lowv | r["low_volume"], "low volume", np.where(np.isnan(r["center"]), "baseline too short",
-                                                           np.where(r["testable"], "", "not judged")))))
-        frame = pd.DataFrame({
-            "kpi": kpi, "kind": kind, "segment": np.repeat(segs, len(periods)),
-            "period": np.tile(periods, len(segs)), "partial": partial.ravel(), "chart": chart,
-            "value": arr("value").ravel(), "stat": (r["stat"] * scale).ravel(), "center": (r["center"] * scale).ravel(),
-            "sigma": (r["sigma"] * (1 if log else scale)).ravel(), "log": log, "z": r["z"].ravel(), "df": df.ravel(),
-            "p_value": pv.ravel(), "testable": r["testable"].ravel(), "reason": reason.ravel(),
-        })
-        out.append(frame[present.ravel()])
+        r, scale = _run_chart(chart, grid, log=kpi in log_kpis, **opts)
+        out.append(_limit_frame(kpi, kind, chart, grid, r, scale, log=kpi in log_kpis and chart == "ewma"))
     res = pd.concat(out, ignore_index=True)
     return res.sort_values(["kpi", "segment", "period"], kind="stable").reset_index(drop=True)
+
+
+class _Grid:
+    """One KPI's series as segment x period matrices (missing points NaN), with the points that can be judged."""
+
+    def __init__(self, g: pd.DataFrame):
+        self.periods = np.sort(g["period"].unique())
+        self.segs = np.sort(g["segment"].unique())
+        idx = pd.MultiIndex.from_product([self.segs, self.periods], names=["segment", "period"])
+        self.w = g.set_index(["segment", "period"]).reindex(idx)
+        shape = (len(self.segs), len(self.periods))
+        self.present = ~np.isnan(self.arr("value"))
+        self.partial = self.w["partial"].astype("boolean").fillna(False).to_numpy(dtype=bool).reshape(shape)
+        self.lowv = (self.w["low_volume"].astype("boolean").fillna(False).to_numpy(dtype=bool).reshape(shape)
+                     if "low_volume" in self.w else np.zeros_like(self.partial))
+        self.elig = self.present & ~self.partial & ~self.lowv
+        season = self.arr("season", 1.0) if "season" in self.w else np.ones(shape)
+        self.season = np.where(np.isfinite(season) & (season > 0), season, 1.0)
+
+    def arr(self, col, fill=np.nan):
+        v = self.w[col] if col in self.w else pd.Series(fill, index=self.w.index)
+        return v.to_numpy(dtype=float, na_value=fill).reshape(len(self.segs), len(self.periods))
+
+
+def _run_chart(chart: str, grid: _Grid, *, log: bool, baseline, min_baseline, laney, min_expected, lam):
+    """The chart's statistics for every point, and the factor that puts them back in KPI units."""
+    arr, elig, season = grid.arr, grid.elig, grid.season
+    if chart == "p":
+        r = rate_chart(arr("successes", 0), arr("n", 0), elig, baseline=baseline, min_baseline=min_baseline,
+                       laney=laney, min_expected=min_expected)
+        return r, np.ones_like(r["stat"])
+    if chart == "u":  # seasonal exposure: a month expected to be 30% busier counts as 1.3x the days
+        days = arr("days", 0) * season
+        return count_chart(arr("n", 0), days, elig, baseline=baseline, min_baseline=min_baseline, laney=laney,
+                           min_expected=min_expected), days
+    if chart == "cp":  # compound-Poisson total, seasonal exposure
+        days = arr("days", 0) * season
+        return total_chart(arr("value"), arr("unit_var"), days, elig, counts=arr("n", 0), baseline=baseline,
+                           min_baseline=min_baseline, laney=laney), days
+    if chart == "xbar":
+        r = mean_chart(arr("value"), arr("n", 0), arr("unit_var"), elig, baseline=baseline,
+                       min_baseline=min_baseline, laney=laney)
+        return r, np.ones_like(r["stat"])
+    if log:  # EWMA of log values (skewed KPIs such as response times), shown back as values
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lv = np.log(np.where(arr("value") > 0, arr("value") / season, np.nan))
+        r = ewma_chart(lv, elig & ~np.isnan(lv), lam=lam, baseline=baseline, min_baseline=min_baseline)
+        return {**r, "stat": np.exp(r["stat"]), "center": np.exp(r["center"])}, season
+    # EWMA of the seasonally adjusted value, shown back in this period's units
+    return ewma_chart(arr("value") / season, elig, lam=lam, baseline=baseline, min_baseline=min_baseline), season
+
+
+def _limit_frame(kpi, kind, chart: str, grid: _Grid, r: dict, scale, *, log: bool) -> pd.DataFrame:
+    """One row per present point: value, chart statistic, centre and sigma in KPI units, z, p-value, reason."""
+    segs, periods, present, partial = grid.segs, grid.periods, grid.present, grid.partial
+    df = r.get("df", np.full(r["stat"].shape, np.inf))
+    with np.errstate(invalid="ignore"):
+        pv = np.where(r["testable"], 2 * _st.t.sf(np.abs(r["z"]), df), np.nan)
+    reason = np.where(~present, "no data", np.where(partial, "partial period", np.where(
+        grid.lowv | r["low_volume"], "low volume", np.where(np.isnan(r["center"]), "baseline too short",
+                                                            np.where(r["testable"], "", "not judged")))))
+    frame = pd.DataFrame({
+        "kpi": kpi, "kind": kind, "segment": np.repeat(segs, len(periods)),
+        "period": np.tile(periods, len(segs)), "partial": partial.ravel(), "chart": chart,
+        "value": grid.arr("value").ravel(), "stat": (r["stat"] * scale).ravel(),
+        "center": (r["center"] * scale).ravel(), "sigma": (r["sigma"] * (1 if log else scale)).ravel(), "log": log,
+        "z": r["z"].ravel(), "df": df.ravel(), "p_value": pv.ravel(), "testable": r["testable"].ravel(),
+        "reason": reason.ravel(),
+    })
+    return frame[present.ravel()]
 
 
 def flag_alerts(limits: pd.DataFrame, *, periods=None, alpha: float = 0.05, method: str = "bh") -> pd.DataFrame:
