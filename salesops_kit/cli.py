@@ -14,7 +14,7 @@ def _common(p: argparse.ArgumentParser, *, data_optional: bool = False) -> None:
     else:
         p.add_argument("data", help="folder of export files")
     p.add_argument("--mapping", "-m", default=None,
-                   help="built-in mapping (canonical, salesforce, hubspot, zoho, jiandaoyun) or a YAML path")
+                   help="built-in mapping (canonical, salesforce, hubspot, zoho, jiandaoyun, pipedrive) or a YAML path")
     p.add_argument("--as-of", default=None, help="analysis date YYYY-MM-DD (default: latest date in the data)")
 
 

@@ -40,7 +40,7 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
     Parameters
     ----------
     path : folder holding the export files (CSV, XLSX, Parquet); a single file is also accepted
-    mapping : built-in mapping name (canonical, salesforce, hubspot, zoho, jiandaoyun), a YAML path,
+    mapping : built-in mapping name (canonical, salesforce, hubspot, zoho, jiandaoyun, pipedrive), a YAML path,
         a dict or a :class:`~salesops_kit.data.mapping.Mapping`; None = canonical
     as_of : analysis date; default the latest event date found in the data (never the clock)
     unknown_stages : "error" (default: MappingError listing the labels and the YAML to add) or

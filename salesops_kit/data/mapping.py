@@ -95,6 +95,7 @@ class TableSpec:
     entered: tuple[str, ...] = ()
     exited: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()  # extra columns the mapping requires (the status column of ``stages.status``)
+    coalesce: frozenset[str] = frozenset()  # columns taken per row from the first non-blank of their headers
 
     @classmethod
     def from_dict(cls, name: str, spec: dict) -> TableSpec:
@@ -105,7 +106,9 @@ class TableSpec:
             name=name,
             files=tuple(str(p) for p in as_list(spec.get("file"))),
             exclude=tuple(str(p) for p in as_list(spec.get("exclude"))),
-            columns={str(k): tuple(str(c) for c in as_list(v)) for k, v in cols.items()},
+            columns={str(k): tuple(str(c) for c in as_list(v.get("coalesce") if isinstance(v, dict) else v))
+                     for k, v in cols.items()},
+            coalesce=frozenset(str(k) for k, v in cols.items() if isinstance(v, dict)),
             dates=DateOptions(dates.get("dayfirst"), tuple(as_list(dates.get("format")))),
             amount=AmountOptions(amount.get("decimal"), amount.get("thousands"), bool(amount.get("credits", False))),
             probability_scale=(spec.get("probability") or {}).get("scale"),
@@ -256,7 +259,8 @@ def _norm(h: str) -> str:
 
 def resolve_columns(spec: TableSpec, names: list[str], *, headers: list[str], path, mapping_name: str
                     ) -> dict[str, str]:
-    """Map canonical column -> one of ``names`` (a file's de-duplicated headers).
+    """Map canonical column -> one of ``names`` (a file's de-duplicated headers), or a tuple of them for a column
+    the mapping reads per row from the first non-blank of several headers (``close_date: {coalesce: [...]}``).
 
     Exact header first, then case/whitespace-insensitive. Raise :class:`MissingColumnsError` (a
     :class:`MappingError`) for missing required columns, naming the expected headers, the closest ones
@@ -269,6 +273,11 @@ def resolve_columns(spec: TableSpec, names: list[str], *, headers: list[str], pa
     out: dict[str, str] = {}
     wanted = [c for c in TABLES[name].dtypes if c not in DERIVED_COLUMNS] + list(EXTRA_COLUMNS.get(name, ()))
     for canon in wanted:
+        if canon in spec.coalesce:  # every header present, read per row: the first non-blank value
+            found = [n for n in dict.fromkeys(by_norm.get(_norm(c)) for c in spec.headers_for(canon)) if n]
+            if found:
+                out[canon] = found[0] if len(found) == 1 else tuple(found)
+            continue
         for c in spec.headers_for(canon):
             if c in names:
                 out[canon] = c

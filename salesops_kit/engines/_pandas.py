@@ -128,9 +128,21 @@ def source_of(spec: TableSpec, raw: RawFile, mapping_name: str) -> Source:
         return Source(raw.path, pa.table({}), 0, raw.first_line, raw.footer_lines, raw.malformed, empty=True)
     colmap = resolve_columns(spec, raw.table.column_names, headers=raw.headers, path=raw.path,
                              mapping_name=mapping_name)
-    t = pa.table({canon: raw.table.column(src) for canon, src in colmap.items()}) if colmap else pa.table({})
+    t = pa.table({canon: _first_present(raw.table, src) for canon, src in colmap.items()}) if colmap else pa.table({})
     return Source(raw.path, t, raw.table.num_rows, raw.first_line, raw.footer_lines, raw.malformed,
                   duplicate_headers=raw.duplicate_headers, colmap=colmap, raw=raw if raw.line_finder else None)
+
+
+def _first_present(table: pa.Table, src: str | tuple[str, ...]):
+    """A column, or per row the first non-blank value of several (``columns.<c>: {coalesce: [...]}``)."""
+    if isinstance(src, str):
+        return table.column(src)
+    cols = []
+    for h in src:
+        c = table.column(h).cast(pa.string())
+        cols.append(pc.if_else(pc.match_substring_regex(c, r"^[\s\p{Zs}]*$").fill_null(True),
+                               pa.scalar(None, pa.string()), c))
+    return pc.coalesce(*cols)
 
 
 def _template_regex(t: str) -> re.Pattern:

@@ -33,13 +33,20 @@ def _q(e: pl.Expr) -> pl.Expr:
     return pl.lit("'") + e.cast(pl.String).fill_null("None") + pl.lit("'")
 
 
+def _first_present(src) -> pl.Expr:
+    """A column, or per row the first non-blank value of several (``columns.<c>: {coalesce: [...]}``)."""
+    if isinstance(src, str):
+        return pl.col(src)
+    return pl.coalesce([pl.when(_text(h).str.strip_chars() != "").then(_text(h)) for h in src])
+
+
 class PolarsTable(LazyTable):
     """One table as a Polars LazyFrame ``r``: raw columns ``r__<column>``, parsed ones by their names."""
 
     def parse_columns(self) -> None:
         schema = self.raw.collect_schema()
-        self.rtypes = {c: schema[src] for c, src in self.colmap.items()}
-        self.r = self.raw.select([pl.col(src).alias(f"r__{c}") for c, src in self.colmap.items()]
+        self.rtypes = {c: schema[src] if isinstance(src, str) else pl.String for c, src in self.colmap.items()}
+        self.r = self.raw.select([_first_present(src).alias(f"r__{c}") for c, src in self.colmap.items()]
                                  + [pl.col("__file"), pl.col("__line")]).with_row_index("__row")
         self.pres = {c: _present(f"r__{c}", self.rtypes[c]) for c in self.colmap}
         cols: dict[str, pl.Expr] = {}

@@ -30,6 +30,13 @@ def _q(e: str) -> str:
     return f"'''' || coalesce(cast({e} as varchar), 'None') || ''''"
 
 
+def _first_present(src) -> str:
+    """A column, or per row the first non-blank value of several (``columns.<c>: {coalesce: [...]}``)."""
+    if isinstance(src, str):
+        return _ident(src)
+    return "coalesce(" + ", ".join(f"nullif(trim(cast({_ident(h)} as varchar)), '')" for h in src) + ")"
+
+
 class SqlTable(LazyTable):
     """One table as nested DuckDB selects: ``base`` (raw columns ``r__<column>``), ``s1`` (parsed columns),
     ``s2`` (footer, flag and duplicate columns)."""
@@ -38,9 +45,10 @@ class SqlTable(LazyTable):
         rtypes = dict(zip(self.raw.columns, [str(t) for t in self.raw.types], strict=True))
         view = f"__salesops_raw_{self.name}_{next(_ids)}"
         self.raw.create_view(view, replace=True)
-        self.is_str = {c: rtypes[src] == "VARCHAR" for c, src in self.colmap.items()}
+        self.is_str = {c: not isinstance(src, str) or rtypes[src] == "VARCHAR" for c, src in self.colmap.items()}
         row = "row_number() over ()" if self.name == "stage_history" else "__line"
-        sel = [f"{_ident(src)} as r__{c}" for c, src in self.colmap.items()] + ["__file", "__line", f"{row} as __row"]
+        sel = [f"{_first_present(src)} as r__{c}" for c, src in self.colmap.items()] + ["__file", "__line",
+                                                                                         f"{row} as __row"]
         self.base = f"select {', '.join(sel)} from {view}"
         self.cols = {}
         for c in self.colmap:

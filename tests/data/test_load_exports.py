@@ -206,3 +206,31 @@ def test_export_won_flag_disagreeing_with_stage_model_is_noted(tmp_path):
     note = [n for n in ds.notes if "own won flag" in n]
     assert note and "'Ganado' (2 rows)" in note[0] and "stages.won" in note[0]
     assert "export_is_won" not in ds.opportunities.columns
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars", "duckdb"])
+def test_pipedrive_status_export_against_a_plain_read(engine):
+    """Issue 14: Pipedrive's deal export (won/lost in Status, the pipeline step in Stage) loads with
+    ``mapping="pipedrive"``; won/lost/open counts, won value and the steps where deals were lost equal a plain
+    pandas read of the file. The close date is Won time or Lost time, else Expected close date."""
+    from salesops_kit import engines
+
+    folder = EXPORTS / "pipedrive"
+    raw = pd.read_csv(next(folder.glob("deals-*.csv")), dtype=str)
+    ds = load_dataset(folder, mapping="pipedrive", engine=engine)
+    got = engines.to_pandas(ds.opportunities)
+    assert ds.account.loc[0, "rows_read"] == len(raw) == ds.account.loc[0, "rows_kept"]
+    status = raw["Status"].str.lower()
+    assert int(got["is_won"].sum()) == int((status == "won").sum())
+    assert int((got["is_closed"] & ~got["is_won"]).sum()) == int((status == "lost").sum())
+    assert int((~got["is_closed"]).sum()) == int((status == "open").sum())
+    won_value = raw.loc[status == "won", "Value"].astype(float).sum()
+    assert got.loc[got["is_won"], "amount"].sum() == pytest.approx(won_value)
+    assert got.loc[got["is_closed"] & ~got["is_won"], "lost_at_stage"].value_counts().sort_index().to_dict() == \
+        raw.loc[status == "lost", "Stage"].value_counts().sort_index().to_dict()
+    assert set(got["stage"]) == {"Won", "Lost"} | set(raw.loc[status == "open", "Stage"])
+    by_id = got.set_index("opportunity_id")
+    closed_at = raw["Won time"].fillna(raw["Lost time"]).fillna(raw["Expected close date"])
+    assert by_id.loc[raw["ID"], "close_date"].tolist() == pd.to_datetime(closed_at, format="ISO8601").tolist()
+    assert by_id["close_date"].isna().sum() == 1  # the open deal without expected close date
+    assert set(by_id["currency"]) == {"USD"}

@@ -126,3 +126,25 @@ def test_unknown_status_is_an_error_or_quarantined(tmp_path, engine):
     assert q[["check", "reason"]].values.tolist() == [["unknown stage",
                                                        "status not in the mapping, deal_status: 'deleted'"]]
     assert ds.account.loc[0, "rows_kept"] == 5 and ds.account.loc[0, "rows_quarantined"] == 1
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars", "duckdb"])
+def test_coalesce_column_takes_the_first_non_blank_header_per_row(tmp_path, engine):
+    """``close_date: {coalesce: [...]}``: per row, the first non-blank of the headers present (Pipedrive's Won
+    time / Lost time / Expected close date); a row blank in all of them has no close date."""
+    (tmp_path / "opportunities.csv").write_text(
+        "opportunity_id,owner,stage,amount,created_date,Won time,Lost time,Expected\n"
+        "A,Ann,Closed Won,1,2024-01-02,2024-02-01 10:00:00,,2024-03-01\n"
+        "B,Ann,Closed Lost,1,2024-01-02,,2024-02-05 11:00:00,2024-03-01\n"
+        "C,Ann,Proposal,1,2024-01-02, ,,2024-03-09\n"
+        "D,Ann,Proposal,1,2024-01-02,,,\n", encoding="utf-8")
+    m = {"name": "x", "tables": {"opportunities": {"file": "opportunities.csv", "columns": {
+        "close_date": {"coalesce": ["Won time", "Lost time", "No such header", "Expected"]}}}},
+         "stages": {"order": ["Proposal"], "won": ["Closed Won"], "lost": ["Closed Lost"]}}
+    assert load_mapping(m).tables["opportunities"].coalesce == frozenset({"close_date"})
+    from salesops_kit import engines
+
+    got = engines.to_pandas(load_dataset(tmp_path, mapping=m, engine=engine).opportunities)
+    got = got.sort_values("opportunity_id")["close_date"].tolist()
+    assert got[:3] == [pd.Timestamp("2024-02-01 10:00"), pd.Timestamp("2024-02-05 11:00"), pd.Timestamp("2024-03-09")]
+    assert pd.isna(got[3])
