@@ -8,7 +8,11 @@ stage's rate). Close timing comes from the same snapshots: the days from snapsho
 deals that were won. A seeded simulation (win ~ Bernoulli(p), p ~ the cell's Beta posterior drawn
 once per simulation and shared by the cell's deals, shifted by a common quarter shock on the
 log-odds whose size is estimated from past quarters' win rates; close date ~ the cell's empirical
-delays) gives P10/P50/P90 per month and for the next quarter. Beside it: the CRM's
+delays) gives P10/P50/P90 per month and for the next quarter. Without stage history, close timing comes from
+the won deals' age at close: an open deal of age ``a`` closes after ``A - a`` days, ``A`` drawn from the won
+ages above ``a`` (the open deals' own expected close dates are not needed). Closed deals whose close date is
+before their created date (late-entered deals) teach nothing about timing or age and are skipped. With no
+closed history to learn from, the forecast says so (``reason``) and gives no number. Beside it: the CRM's
 weighted pipeline (amount x probability) and forecast categories, and a backtest on past as-of
 dates rebuilt from stage history, using only what was known at each date.
 
@@ -100,11 +104,15 @@ class _Model:
     delays: dict                       # (stage, age_bin) or stage -> np.ndarray of days
     all_delays: np.ndarray
     tau: float = 0.0                   # sd of the quarter-to-quarter shock on the log-odds of winning
+    ages: np.ndarray | None = None     # without history: the won deals' age at close (days), sorted
+    closed: int = 0                    # closed deals learnt from
 
 
 def _learn(deals: pd.DataFrame, sh: pd.DataFrame | None, stages, as_of: pd.Timestamp) -> _Model:
     """Win rates by (stage, age bin) and close delays, from deals closed on or before ``as_of``."""
     closed = deals[deals["is_closed"] & (deals["close_date"] <= as_of)]
+    closed = closed[~(closed["close_date"] < closed["created_date"])]   # late-entered: negative age at close
+    ages = None
     if sh is not None and len(sh):
         start = sh["entered_date"].min()
         snaps = pd.date_range(start, as_of, freq="ME")
@@ -130,6 +138,8 @@ def _learn(deals: pd.DataFrame, sh: pd.DataFrame | None, stages, as_of: pd.Times
                                       "age_bin": "all", "delay": (c["close_date"] - c["created_date"]).dt.days}))
         x = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
             columns=["opportunity_id", "stage", "is_won", "age_bin", "delay"])
+        won_closed = closed[closed["is_won"]]
+        ages = np.sort((won_closed["close_date"] - won_closed["created_date"]).dt.days.dropna().to_numpy(float))
     g = (x.groupby(["stage", "age_bin"], observed=True).agg(won=("is_won", "sum"), closed=("is_won", "size"))
          .reset_index())
     st = x.groupby("stage").agg(sw=("is_won", "sum"), sn=("is_won", "size"))
@@ -151,7 +161,7 @@ def _learn(deals: pd.DataFrame, sh: pd.DataFrame | None, stages, as_of: pd.Times
         delays[s] = d.to_numpy(dtype=float)
     stage_p = st["p_stage"].to_dict()
     return _Model(g.reset_index(drop=True).assign(_stage_p=g["stage"].map(stage_p)), delays,
-                  won["delay"].to_numpy(dtype=float), _quarter_shock(closed))
+                  won["delay"].dropna().to_numpy(dtype=float), _quarter_shock(closed), ages, len(closed))
 
 
 def _quarter_shock(closed: pd.DataFrame) -> float:
@@ -171,14 +181,26 @@ def _quarter_shock(closed: pd.DataFrame) -> float:
 
 
 def _open_at(deals: pd.DataFrame, sh: pd.DataFrame | None, as_of: pd.Timestamp, use_current: bool) -> pd.DataFrame:
-    o = deals[(deals["created_date"] <= as_of) & ~(deals["is_closed"] & (deals["close_date"] <= as_of))].copy()
+    # an open deal without created date is in the pipeline today (its age is unknown), not at past dates
+    known = (deals["created_date"] <= as_of) | (use_current & deals["created_date"].isna() & ~deals["is_closed"])
+    o = deals[known & ~(deals["is_closed"] & (deals["close_date"] <= as_of))].copy()
     if sh is not None and len(sh):
         at = _stage_at(sh, pd.DatetimeIndex([as_of]))[["opportunity_id", "stage"]]
-        o = o.drop(columns="stage").merge(at, on="opportunity_id", how="inner")
+        if use_current:  # today: a deal open now without history rows keeps its current stage
+            o = o.merge(at.rename(columns={"stage": "_h"}), on="opportunity_id", how="left")
+            o = o[o["_h"].notna() | ~o["is_closed"]]
+            o["stage"] = o["_h"].where(o["_h"].notna(), o["stage"])
+            o = o.drop(columns="_h")
+        else:
+            o = o.drop(columns="stage").merge(at, on="opportunity_id", how="inner")
     elif not use_current:
         raise ValueError("pipeline_forecast: rebuilding the pipeline at a past date needs stage_history.")
     o["age_days"] = (as_of - o["created_date"]).dt.days.astype(float)
-    o["age_bin"] = _age_label(o["age_days"].to_numpy()).to_numpy() if sh is not None and len(sh) else "all"
+    if sh is not None and len(sh):
+        ab = pd.Series(_age_label(o["age_days"].to_numpy()).to_numpy(), index=o.index, dtype=object)
+        o["age_bin"] = ab.where(ab.notna(), "age unknown")
+    else:
+        o["age_bin"] = "all"
     return o.sort_values("opportunity_id").reset_index(drop=True)
 
 
@@ -212,12 +234,17 @@ def _simulate(o: pd.DataFrame, model: _Model, as_of: pd.Timestamp, months: pd.Pe
     win = rng.random((n_sims, n)) < p
     delay = np.empty((n_sims, n))
     med = np.empty(n)
+    ages = o["age_days"].to_numpy(dtype=float)
     for i, (s, ab) in enumerate(zip(o["stage"], o["age_bin"], strict=True)):
-        pool = model.delays.get((s, ab))
-        if pool is None or len(pool) < 10:
-            pool = model.delays.get(s)
-        if pool is None or len(pool) == 0:
-            pool = model.all_delays if len(model.all_delays) else np.array([30.0])
+        if model.ages is not None:  # no history: remaining life of won deals older than this one
+            left = model.ages[model.ages > ages[i]] - ages[i] if np.isfinite(ages[i]) else model.ages
+            pool = left if len(left) else np.array([1.0])  # older than every won deal: any day now
+        else:
+            pool = model.delays.get((s, ab))
+            if pool is None or len(pool) < 10:
+                pool = model.delays.get(s)
+            if pool is None or len(pool) == 0:  # (today's forecast stops earlier without won delays: _cannot)
+                pool = model.all_delays if len(model.all_delays) else np.array([30.0])
         delay[:, i] = rng.choice(pool, size=n_sims)
         med[i] = np.median(pool)
     close = np.datetime64(as_of.date(), "D") + np.round(delay).astype("timedelta64[D]")
@@ -258,12 +285,15 @@ class PipelineForecast(Result):
     backtest: pd.DataFrame
     as_of: pd.Timestamp
     notes: tuple[str, ...] = field(default_factory=tuple)
+    reason: str = ""   # why no forecast could be made for an open pipeline ("" when one was)
 
     @property
     def next_quarter(self) -> dict | None:
         return None if self.quarter.empty else self.quarter.iloc[0].to_dict()
 
     def headline(self) -> str:
+        if self.reason:
+            return self.reason
         q = self.next_quarter
         if q is None:
             return "No open pipeline at as-of."
@@ -316,6 +346,19 @@ def _run(deals, sh, stages, as_of, months, n_sims, seed, use_current):
     return model, o, mat, p, med
 
 
+def _cannot(model: _Model, o: pd.DataFrame, as_of: pd.Timestamp) -> str:
+    """Why the open pipeline cannot be forecast from this history ("" when it can)."""
+    if o.empty:
+        return ""
+    if model.closed == 0:
+        return (f"No forecast for the {len(o):,} open deals: no deal closed on or before {as_of:%Y-%m-%d} (with a "
+                "close date not before its created date), so win rates and close timing cannot be learnt.")
+    if not len(model.all_delays if model.ages is None else model.ages):
+        return (f"No forecast for the {len(o):,} open deals: no won deal with a close date on or after its created "
+                "date to learn when deals close from.")
+    return ""
+
+
 def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, horizon_months: int = 6,
                       n_sims: int = 2000, seed: int = 0, backtest_dates: int = 6) -> PipelineForecast:
     """Expected bookings per month from the deals open at ``as_of``, with P10/P50/P90.
@@ -353,7 +396,12 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
     q = _next_quarter(as_of)
     last = max(as_of.to_period("M") + horizon_months - 1, q.asfreq("M", "end"))
     months = pd.period_range(as_of.to_period("M"), last, freq="M")
-    model, o, mat, p, med = _run(deals, sh, stages, as_of, months, n_sims, seed, True)
+    model = _learn(deals, sh, stages, as_of)
+    o = _open_at(deals, sh, as_of, True)
+    reason = _cannot(model, o, as_of)
+    if reason:
+        return _cannot_result(o, model, as_of, reason, sh is None)
+    mat, p, med = _simulate(o, model, as_of, months, n_sims, seed)
     notes = []
     if sh is None:
         notes.append("No stage history: win rates by the furthest stage reached, no age effect, no backtest.")
@@ -389,6 +437,23 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
         sh is not None and backtest_dates > 0) else _backtest_frame([])
     return PipelineForecast(monthly.reset_index(drop=True), deals_out, rates.reset_index(drop=True), quarter, cats, bt,
                             as_of, tuple(notes))
+
+
+def _cannot_result(o, model, as_of, reason, no_history) -> PipelineForecast:
+    """No number: empty monthly and quarter tables, the open deals without p_win, the reason."""
+    monthly = pd.DataFrame(columns=["month", "expected", "p10", "p50", "p90", "crm_weighted"])
+    quarter = pd.DataFrame(columns=["quarter", "expected", "p10", "p50", "p90", "crm_weighted"])
+    deals_out = pd.DataFrame({
+        "opportunity_id": o["opportunity_id"], "stage": o["stage"], "age_days": o["age_days"], "amount": o["amount"],
+        "p_win": np.nan, "expected_close": pd.NaT,
+        "crm_probability": o["probability"] if "probability" in o else np.nan,
+        "forecast_category": o["forecast_category"] if "forecast_category" in o else None})
+    rates = model.rates[["stage", "age_bin", "won", "closed", "win_rate", "ci_low", "ci_high", "p_used"]]
+    notes = ("No stage history: win rates by the furthest stage reached, no age effect, no backtest.",) if (
+        no_history) else ()
+    return PipelineForecast(monthly, deals_out.reset_index(drop=True), rates.reset_index(drop=True), quarter,
+                            pd.DataFrame(columns=["forecast_category", "deals", "amount"]), _backtest_frame([]),
+                            as_of, notes + (reason,), reason)
 
 
 def _backtest(deals, stage_history, stages, as_of, k, n_sims, seed) -> pd.DataFrame:

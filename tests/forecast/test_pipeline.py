@@ -77,12 +77,12 @@ def test_deterministic_with_seed_and_engine_parity():
 
 def test_past_as_of_sees_only_what_was_known():
     opp, sh = data()
-    # On Feb 1 the four deals were still open in Proposta and nothing had closed: no history to learn from,
-    # so every deal gets the uninformed prior (p = 0.5) and the pipeline holds d1-d4.
+    # On Feb 1 the four deals were still open in Proposta and nothing had closed: the pipeline holds d1-d4,
+    # and with no closed history to learn from the forecast says so instead of giving a number.
     pf = pipeline_forecast(opp, as_of="2024-02-01", stage_history=sh, stages=S, seed=0)
     assert sorted(pf.deals["opportunity_id"]) == ["d1", "d2", "d3", "d4"]
     assert set(pf.deals["stage"]) == {"Proposta"}
-    assert pf.deals["p_win"].tolist() == pytest.approx([0.5] * 4)
+    assert "no deal closed" in pf.reason and pf.next_quarter is None and pf.headline() == pf.reason
 
 
 def test_without_stage_history_uses_furthest_stage_reached():
@@ -130,3 +130,51 @@ def test_sample_pipeline_backtest_runs():
     by_stage = pf.win_rates.groupby("stage").apply(lambda g: g["won"].sum() / g["closed"].sum(), include_groups=False)
     assert by_stage[ds.stages.order[-1]] > by_stage[ds.stages.order[0]]
     assert np.isfinite(pf.quarter["crm_weighted"].iloc[0])
+
+
+def test_open_deals_without_expected_close_date_learn_timing_from_age_at_close():
+    # issue 14: no expected close dates on the open deals. Without history, d1-d3 were won 36 days after
+    # creation; d5 (created Mar 1, 19 days old at Mar 20) is expected to close 36 - 19 = 17 days later, Apr 6,
+    # in the next quarter (2024Q2). d6 was entered after it closed (close before created): skipped when learning.
+    opp, sh = data()
+    opp["close_date"] = opp["close_date"].where(opp["opportunity_id"] != "d5")
+    late = pd.DataFrame({"opportunity_id": ["d6"], "stage": ["Ganho"], "amount": [1000.0],
+                         "created_date": [T("2024-03-01")], "close_date": [T("2024-02-01")], "probability": [1.0],
+                         "forecast_category": ["Closed"]})
+    opp = pd.concat([opp, late], ignore_index=True)
+    pf = pipeline_forecast(opp, as_of="2024-03-20", stages=S, n_sims=20000, seed=1)
+    assert pf.reason == "" and pf.deals["opportunity_id"].tolist() == ["d5"]
+    r = pf.win_rates.set_index("stage").loc["Proposta"]
+    assert (r["won"], r["closed"]) == (3, 4)                    # d6 not learnt from
+    assert pf.deals["expected_close"].iloc[0] == T("2024-04-06")
+    assert pf.next_quarter["expected"] == pytest.approx(100 * 6.6667 / 9, abs=1.5)   # p_win 0.7407 as above
+    assert pf.next_quarter["expected"] > 0
+    # with stage history the timing comes from the snapshots, as before: the CRM close date is not needed
+    pf = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, n_sims=20000, seed=1)
+    assert pf.monthly.set_index("month").loc[T("2024-03-01"), "expected"] == pytest.approx(74.07, abs=1.5)
+
+
+def test_open_deals_without_created_date_or_history_rows_stay_in_todays_pipeline():
+    opp, sh = data()
+    extra = pd.DataFrame({"opportunity_id": ["d7"], "stage": ["Aberto"], "amount": [50.0], "created_date": [pd.NaT],
+                          "close_date": [pd.NaT], "probability": [np.nan], "forecast_category": [None]})
+    opp = pd.concat([opp, extra], ignore_index=True)
+    pf = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, seed=0)   # d7 has no history rows
+    assert pf.deals.set_index("opportunity_id").loc["d7", "stage"] == "Aberto"
+    assert pf.deals["p_win"].notna().all()
+    pf = pipeline_forecast(opp, as_of="2024-03-20", stages=S, seed=0)
+    assert sorted(pf.deals["opportunity_id"]) == ["d5", "d7"] and pf.next_quarter["expected"] > 0
+
+
+def test_no_closed_history_says_it_cannot():
+    opp, _ = data()
+    opp = opp[opp["stage"] == "Proposta"].assign(close_date=pd.NaT)
+    pf = pipeline_forecast(opp, as_of="2024-03-20", stages=S)
+    assert pf.reason.startswith("No forecast for the 1 open deals") and pf.headline() == pf.reason
+    assert pf.next_quarter is None and pf.quarter.empty and pf.monthly.empty     # no number, so no finding
+    assert pf.deals["opportunity_id"].tolist() == ["d5"] and pf.deals["p_win"].isna().all()
+    # closed deals but none won (or none with a usable age at close): no timing to learn
+    opp2, _ = data()
+    opp2 = opp2.assign(stage=opp2["stage"].replace({"Ganho": "Perdido"}))
+    pf2 = pipeline_forecast(opp2, as_of="2024-03-20", stages=S)
+    assert "no won deal" in pf2.reason and pf2.next_quarter is None
