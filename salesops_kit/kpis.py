@@ -21,7 +21,7 @@ import pandas as pd
 from .tools.validation import check_option
 
 __all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "KPIS_MIME", "define", "lookup", "definition", "kpi_frame",
-           "kpi_table", "engine_kpi_table", "PROVIDERS", "provider_rows", "publish", "published_rows"]
+           "kpi_table", "engine_kpi_table", "PROVIDERS", "provider_rows", "publish", "published_rows", "money_unit"]
 
 KPI_COLUMNS = ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
 
@@ -247,7 +247,7 @@ def kpi_frame(rows) -> pd.DataFrame:
                 "value": _num(v) if d.unit != "date" else v,
                 "ci_low": _num(r.get("ci_low")),
                 "ci_high": _num(r.get("ci_high")),
-                "unit": r.get("unit") or d.unit,
+                "unit": r.get("unit") or money_unit(d.unit, r.get("currency")),
                 "definition": d.definition,
             }
         )
@@ -255,6 +255,11 @@ def kpi_frame(rows) -> pd.DataFrame:
     if len(df):
         df = df.sort_values(["kpi", "segment"], kind="stable").reset_index(drop=True)
     return df
+
+
+def money_unit(unit: str, code: str | None) -> str:
+    """A registry unit with the word ``currency`` replaced by the row's currency code (``USD per month``)."""
+    return re.sub(r"\bcurrency\b", str(code), unit) if code else unit
 
 
 def _num(v):

@@ -25,6 +25,7 @@ import pandas as pd
 from ..engines import Backend, TableResult, backend, check_engine
 from ..tools.exceptions import DataWarning, MappingError, MissingColumnsError, MissingTablesError
 from ..tools.validation import check_option
+from .currency import currency_note
 from .dataset import Dataset
 from .mapping import Mapping, TableSpec, builtin_mappings, load_mapping
 from .schema import TABLES, WITHHELD_COLUMNS, StageModel
@@ -112,8 +113,12 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
         if "row" in flags:  # pandas: sorted by table, check, row like compute_flags
             flags = flags.sort_values(["table", "check", "row"], kind="stable").reset_index(drop=True)
     notes += be.notes()
-    return Dataset(tables, {n: quarantine[n] for n in order}, acc, m.stages, as_of, m.raw, data_dir, files, flags,
-                   notes, _withheld(withheld, order))
+    ds = Dataset(tables, {n: quarantine[n] for n in order}, acc, m.stages, as_of, m.raw, data_dir, files, flags,
+                 notes, _withheld(withheld, order))
+    mixed = currency_note(ds)  # several currencies and no rates: said once, with the mapping block to add
+    if mixed:
+        ds.notes.append(mixed)
+    return ds
 
 
 def _withheld(parts: list[pd.DataFrame], order: list[str]) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from .schema import CSAT_ONE_OF, STATUS_COLUMN, TABLES, StageModel, StatusRule
 
 __all__ = ["Mapping", "TableSpec", "DateOptions", "AmountOptions", "MappingError", "load_mapping",
            "builtin_mappings", "resolve_columns", "check_stage_labels", "check_status_values", "as_list",
-           "EXTRA_COLUMNS", "DERIVED_COLUMNS", "stage_model"]
+           "EXTRA_COLUMNS", "DERIVED_COLUMNS", "stage_model", "CurrencySpec", "currency_spec"]
 
 # extra source columns a table may map besides its canonical ones
 EXTRA_COLUMNS = {"stage_history": ("from_stage",),
@@ -142,6 +142,60 @@ class TableSpec:
 
 
 @dataclass(frozen=True)
+class CurrencySpec:
+    """The mapping's ``currency:`` block: the ``report`` code and ``rates`` as ``(code, month or None, rate)``
+    (units of the report currency per unit of ``code``; a month is ``YYYY-MM``; rows without one apply to every
+    month without its own rate)."""
+
+    report: str | None = None
+    rates: tuple[tuple[str, str | None, float], ...] = ()
+
+    @property
+    def monthly(self) -> bool:
+        return any(m is not None for _, m, _ in self.rates)
+
+    def codes(self) -> set[str]:
+        return {c for c, _, _ in self.rates}
+
+
+def _code(v) -> str:
+    return str(v).strip().upper()
+
+
+def currency_spec(block) -> CurrencySpec:
+    """Parse ``currency: {report: USD, rates: {COP: 0.00025} | path.csv}`` (CSV columns ``currency,rate[,month]``)."""
+    if not block:
+        return CurrencySpec()
+    if not isinstance(block, dict):
+        raise MappingError(f"currency: must be a block such as {{report: USD, rates: {{COP: 0.00025}}}}; "
+                           f"got {block!r}.")
+    report = _code(block["report"]) if block.get("report") else None
+    rates = block.get("rates") or {}
+    out: list[tuple[str, str | None, float]] = []
+    if isinstance(rates, dict):
+        out = [(_code(c), None, float(r)) for c, r in rates.items()]
+    else:
+        import pandas as pd
+
+        path = Path(str(rates))
+        if not path.exists():
+            raise MappingError(f"currency.rates: the rates file {str(path)!r} does not exist; give a CSV "
+                               f"(currency,rate[,month]) or a block such as {{COP: 0.00025}}.")
+        f = pd.read_csv(path, dtype=str)
+        f.columns = [str(c).strip().lower() for c in f.columns]
+        if not {"currency", "rate"} <= set(f.columns):
+            raise MappingError(f"currency.rates: {path} has columns {', '.join(f.columns)}; it needs currency and "
+                               f"rate (and optionally month).")
+        months = (pd.to_datetime(f["month"], errors="coerce").dt.strftime("%Y-%m").to_numpy() if "month" in f.columns
+                  else pd.Series([None] * len(f)))
+        out = [(_code(c), None if pd.isna(m) else str(m), float(r))
+               for c, r, m in zip(f["currency"], f["rate"], months, strict=True) if pd.notna(c) and pd.notna(r)]
+    if report is None and out:
+        raise MappingError("currency.rates needs currency.report: the code every money KPI is reported in.")
+    return CurrencySpec(report, tuple(out))
+
+
+@dataclass(frozen=True)
 class Mapping(collections.abc.Mapping):
     """A parsed mapping: its ``name``, one :class:`TableSpec` per table, the :class:`StageModel`.
 
@@ -154,6 +208,7 @@ class Mapping(collections.abc.Mapping):
     tables: dict[str, TableSpec]
     stages: StageModel
     raw: dict = field(default_factory=dict, repr=False, compare=False)
+    currency: CurrencySpec = CurrencySpec()
 
     @classmethod
     def from_dict(cls, raw: dict) -> Mapping:
@@ -163,7 +218,7 @@ class Mapping(collections.abc.Mapping):
         if stages.status is not None and opps is not None:  # the status column is read with the deal table
             cols = {**opps.columns, STATUS_COLUMN: opps.columns.get(STATUS_COLUMN) or (stages.status.column,)}
             tables["opportunities"] = replace(opps, columns=cols, needs=(STATUS_COLUMN,))
-        return cls(str(raw.get("name", "custom")), tables, stages, raw)
+        return cls(str(raw.get("name", "custom")), tables, stages, raw, currency_spec(raw.get("currency")))
 
     def table(self, name: str) -> TableSpec | None:
         return self.tables.get(name)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from ..data.currency import convert, currencies, needs_split, report_currency
 from ..engines.ops import columns, lazy
 from ..stats import wilson_interval
 from .cycle import sales_cycle
@@ -18,6 +20,7 @@ __all__ = ["kpi_rows", "KPI_SEGMENTS", "LEAD_SEGMENTS"]
 
 KPI_SEGMENTS = (None, "owner", "lead_source")
 LEAD_SEGMENTS = {"source": "lead_source", "owner": "owner"}
+MONEY_KPIS = ("won_revenue", "avg_won_deal_size", "sales_velocity_per_month")
 
 
 def _slug(label: str) -> str:
@@ -35,23 +38,43 @@ def kpi_rows(ds) -> list[dict]:
     """
     if ds.opportunities is None:
         return []
-    opps, stages = ds.opportunities, ds.stages
+    stages = ds.stages
+    split = needs_split(ds, "opportunities")  # several currencies, no rates: money per currency only
+    code = None if split else report_currency(ds, "opportunities")
+    opps = convert(ds.opportunities, ds, "opportunities")
     have = set(columns(lazy(opps)))
     rows: list[dict] = []
 
-    def add(kpi, seg, value, lo=np.nan, hi=np.nan):
-        rows.append({"kpi": kpi, "segment": seg, "value": float(value) if value is not None else np.nan,
-                     "ci_low": float(lo), "ci_high": float(hi)})
+    def add(kpi, seg, value, lo=np.nan, hi=np.nan, *, cur=None):
+        if kpi in MONEY_KPIS and split and cur is None:
+            return
+        row = {"kpi": kpi, "segment": seg, "value": float(value) if value is not None else np.nan,
+               "ci_low": float(lo), "ci_high": float(hi)}
+        if kpi in MONEY_KPIS and (cur or code):
+            row["currency"] = cur or code
+        rows.append(row)
+
+    def money(tot, vel, seg_of, cur=None):
+        for i, r in tot.iterrows():
+            seg = seg_of(r)
+            add("won_revenue", seg, r["won_amount"], cur=cur)
+            n = r["won_amount_n"]
+            if n:
+                mean = r["won_amount"] / n
+                sd = np.sqrt(max(r["won_amount_sq"] - n * mean**2, 0.0) / (n - 1)) if n > 1 else np.nan
+                half = 1.959964 * sd / np.sqrt(n)
+                add("avg_won_deal_size", seg, mean, mean - half, mean + half, cur=cur)
+            add("sales_velocity_per_month", seg, vel.iloc[i]["velocity_per_month"], cur=cur)
 
     for col in KPI_SEGMENTS:
         if col is not None and col not in have:
             continue
         by = [] if col is None else [col]
-        tot = deal_totals(opps, by=by, stages=stages)
+        tot = deal_totals(opps, by=by, stages=stages).reset_index(drop=True)
         cyc = sales_cycle(ds, by=by, detail=False)
-        vel = sales_velocity(ds, by=by, cycle_summary=cyc.table).table
+        vel = sales_velocity(opps, by=by, stages=stages, as_of=ds.as_of, cycle_summary=cyc.table).table
         fun = stage_funnel(ds, by=by).table
-        for i, r in tot.iterrows():
+        for _, r in tot.iterrows():
             seg = _seg(col, r[col] if col else None)
             closed = r["won"] + r["lost"]
             lo, hi = wilson_interval(r["won"], closed)
@@ -59,15 +82,9 @@ def kpi_rows(ds) -> list[dict]:
             add("deals_won", seg, r["won"])
             add("deals_lost", seg, r["lost"])
             add("deals_open", seg, r["open"])
-            add("won_revenue", seg, r["won_amount"])
-            n = r["won_amount_n"]
-            if n:
-                mean = r["won_amount"] / n
-                sd = np.sqrt(max(r["won_amount_sq"] - n * mean**2, 0.0) / (n - 1)) if n > 1 else np.nan
-                half = 1.959964 * sd / np.sqrt(n)
-                add("avg_won_deal_size", seg, mean, mean - half, mean + half)
-            v = vel.iloc[i] if not by else vel[vel[col] == r[col]].iloc[0]
-            add("sales_velocity_per_month", seg, v["velocity_per_month"])
+        if not split:  # velocity rows matched by key (a blank segment value is a key too), not by position
+            vel = tot[by].merge(vel, on=by, how="left") if by else vel
+            money(tot, vel, lambda r, col=col: _seg(col, r[col] if col else None))
         for _, r in cyc.table.iterrows():
             seg = _seg(col, r[col] if col else None)
             add("sales_cycle_median_days", seg, r["median_days_to_win"], r["ci_low"], r["ci_high"])
@@ -76,6 +93,13 @@ def kpi_rows(ds) -> list[dict]:
             seg = _seg(col, r[col] if col else None)
             add(f"stage_conversion_{_slug(r['stage'])}_to_{_slug(r['next_stage'])}", seg, r["conversion"],
                 r["conversion_ci_low"], r["conversion_ci_high"])
+    for cur in currencies(ds, "opportunities") if split else ():
+        sub = nw.from_native(opps).filter(
+            nw.col("currency").cast(nw.String).str.strip_chars().str.to_uppercase() == cur).to_native()
+        tot = deal_totals(sub, stages=stages).reset_index(drop=True)
+        cyc = sales_cycle(sub, stages=stages, as_of=ds.as_of, n_boot=0, detail=False)
+        vel = sales_velocity(sub, stages=stages, as_of=ds.as_of, cycle_summary=cyc.table).table
+        money(tot, vel, lambda r, cur=cur: f"currency={cur}", cur=cur)
     if ds.leads is not None:
         lhave = set(columns(lazy(ds.leads, table="leads")))
         for lcol in (None, *LEAD_SEGMENTS):

@@ -1,0 +1,176 @@
+"""Currencies: the mapping's ``currency:`` block, the money unit of a dataset, conversion, and the
+four-currency Salesforce Data Export (per-currency money rows without rates, converted totals with rates)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from salesops_kit import cli
+from salesops_kit.data.currency import convert, currencies, currency_note, needs_split, report_currency
+from salesops_kit.data.dataset import Dataset
+from salesops_kit.data.mapping import MappingError, currency_spec, load_mapping
+from salesops_kit.data.schema import StageModel
+from salesops_kit.kpis import kpi_frame, money_unit
+
+EXPORT = Path(__file__).resolve().parents[1] / "fixtures" / "exports" / "salesforce_multicurrency"
+RATES = {"COP": 0.00025, "MXN": 0.055, "PEN": 0.27}
+STAGES = StageModel(order=("Open",), won=("Won",), lost=("Lost",))
+
+
+def _ds(opps: pd.DataFrame, currency: dict | None = None) -> Dataset:
+    return Dataset(tables={"opportunities": opps}, quarantine={}, account=pd.DataFrame(), stages=STAGES,
+                   as_of=pd.Timestamp("2024-12-31"),
+                   mapping={"name": "t", **({"currency": currency} if currency else {})})
+
+
+def _opps(codes, amounts=None, close=None):
+    n = len(codes)
+    return pd.DataFrame({"opportunity_id": [f"o{i}" for i in range(n)], "stage": ["Won"] * n,
+                         "amount": amounts or [100.0] * n, "currency": codes,
+                         "close_date": pd.to_datetime(close or ["2024-01-15"] * n)})
+
+
+def test_currency_block_is_parsed_once_on_the_mapping(tmp_path):
+    m = load_mapping({"name": "x", "currency": {"report": "usd", "rates": {"cop": 0.00025, "MXN": 0.055}}})
+    assert m.currency.report == "USD"
+    assert m.currency.rates == (("COP", None, 0.00025), ("MXN", None, 0.055))
+    assert not m.currency.monthly
+    csv = tmp_path / "rates.csv"
+    csv.write_text("currency,rate,month\nCOP,0.00025,2024-01\nCOP,0.0003,2024-02\n", encoding="utf-8")
+    spec = currency_spec({"report": "USD", "rates": str(csv)})
+    assert spec.monthly and spec.rates == (("COP", "2024-01", 0.00025), ("COP", "2024-02", 0.0003))
+    assert load_mapping("salesforce").currency.report is None
+    with pytest.raises(MappingError, match="currency.report"):
+        currency_spec({"rates": {"COP": 1}})
+    with pytest.raises(MappingError, match="does not exist"):
+        currency_spec({"report": "USD", "rates": str(tmp_path / "nope.csv")})
+
+
+def test_currencies_and_report_currency_on_hand_checkable_frames():
+    one = _ds(_opps(["usd", "USD", None]))
+    assert currencies(one) == ["USD"] and report_currency(one) == "USD" and not needs_split(one)
+    assert currency_note(one) is None
+    mixed = _ds(_opps(["COP", "USD", "MXN"]))
+    assert currencies(mixed) == ["COP", "MXN", "USD"]
+    assert report_currency(mixed) is None and needs_split(mixed)
+    note = currency_note(mixed)
+    assert "COP, MXN, USD" in note and "currency: {report: COP, rates: {MXN: <rate>, USD: <rate>}}" in note
+    converted = _ds(_opps(["COP", "USD"]), {"report": "USD", "rates": {"COP": 0.00025}})
+    assert report_currency(converted) == "USD" and not needs_split(converted) and currency_note(converted) is None
+    none = _ds(_opps(["X"]).drop(columns="currency"), {"report": "EUR"})
+    assert currencies(none) == ["EUR"] and report_currency(none) == "EUR"
+    assert report_currency(_ds(_opps(["X"]).drop(columns="currency"))) is None
+
+
+def test_convert_with_flat_and_monthly_rates(tmp_path):
+    opps = _opps(["COP", "USD", "MXN", None], [4_000_000.0, 10.0, 1000.0, 5.0])
+    ds = _ds(opps, {"report": "USD", "rates": {"COP": 0.00025, "MXN": 0.05}})
+    out = convert(opps, ds)
+    assert out["amount"].tolist() == pytest.approx([1000.0, 10.0, 50.0, 5.0])
+    assert set(out["currency"]) == {"USD"}
+    assert opps["amount"].iloc[0] == 4_000_000.0  # the input is not changed
+    assert convert(opps, _ds(opps)) is opps  # no rates: unchanged
+    with pytest.raises(MappingError, match=r"currency.rates.MXN"):
+        convert(opps, _ds(opps, {"report": "USD", "rates": {"COP": 0.00025}}))
+    csv = tmp_path / "rates.csv"
+    csv.write_text("currency,rate,month\nCOP,0.0002,2024-01\nCOP,0.0004,2024-03\n", encoding="utf-8")
+    opps = _opps(["COP"] * 4, [1000.0] * 4, ["2023-12-10", "2024-01-31", "2024-02-15", "2024-03-01"])
+    out = convert(opps, _ds(opps, {"report": "USD", "rates": str(csv)}))
+    # before the first month: the first rate; a month without a rate: the latest earlier month's
+    assert out["amount"].tolist() == pytest.approx([0.2, 0.2, 0.2, 0.4])
+
+
+def test_money_unit_replaces_the_word_currency_with_the_code():
+    assert money_unit("currency", "USD") == "USD"
+    assert money_unit("currency per month", "COP") == "COP per month"
+    assert money_unit("currency per customer", None) == "currency per customer"
+    f = kpi_frame([{"kpi": "won_revenue", "segment": "all", "value": 1.0, "currency": "PEN"},
+                   {"kpi": "win_rate", "segment": "all", "value": 0.5}])
+    assert dict(zip(f["kpi"], f["unit"], strict=True)) == {"won_revenue": "PEN", "win_rate": "rate"}
+
+
+def _raw() -> pd.DataFrame:
+    return pd.read_csv(EXPORT / "Opportunity.csv", dtype={"Id": str})
+
+
+def _kpis(tmp_path, mapping) -> pd.DataFrame:
+    out = tmp_path / "kpis.csv"
+    assert cli.main(["kpis", str(EXPORT), "--mapping", str(mapping), "--out", str(out)]) == 0
+    k = pd.read_csv(out, keep_default_na=False, na_values=[""], dtype={"value": str})
+    return k.assign(value=pd.to_numeric(k["value"], errors="coerce"))  # dates of date_min_* become NaN
+
+
+def test_four_currency_export_gives_per_currency_money_rows_and_no_total(tmp_path):
+    k = _kpis(tmp_path, "salesforce")
+    raw = _raw()
+    won = raw[raw["StageName"] == "Closed Won"]
+    money = k[k["kpi"].isin(["won_revenue", "avg_won_deal_size", "sales_velocity_per_month"])]
+    assert set(money["segment"]) == {"currency=COP", "currency=MXN", "currency=PEN", "currency=USD"}
+    rev = k[k["kpi"] == "won_revenue"].set_index("segment")
+    for code, amounts in won.groupby("CurrencyIsoCode")["Amount"]:
+        assert rev.loc[f"currency={code}", "value"] == pytest.approx(amounts.sum())
+        assert rev.loc[f"currency={code}", "unit"] == code
+    assert not (k["unit"] == "currency").any() or set(k.loc[k["unit"] == "currency", "kpi"]) <= {
+        "forecast_next_12m_total", "pipeline_expected_next_quarter"}
+    counts = k[k["segment"] == "all"].set_index("kpi")["value"]
+    assert counts["deals_won"] == len(won) and counts["deals_lost"] == (raw["StageName"] == "Closed Lost").sum()
+
+
+def test_four_currency_export_with_rates_equals_plain_pandas(tmp_path):
+    mapping = tmp_path / "sf_rates.yml"
+    mapping.write_text(yaml.safe_dump({"extends": "salesforce", "name": "sf_rates",
+                                       "currency": {"report": "USD", "rates": RATES}}), encoding="utf-8")
+    k = _kpis(tmp_path, mapping)
+    raw = _raw()
+    usd = raw["Amount"] * raw["CurrencyIsoCode"].map({**RATES, "USD": 1.0})
+    won = raw["StageName"] == "Closed Won"
+    rows = k[k["segment"] == "all"].set_index("kpi")
+    assert rows.loc["won_revenue", "value"] == pytest.approx(usd[won].sum())
+    assert rows.loc["won_revenue", "unit"] == "USD"
+    assert rows.loc["avg_won_deal_size", "value"] == pytest.approx(usd[won].dropna().mean())
+    assert rows.loc["sales_velocity_per_month", "unit"] == "USD per month"
+    by_owner = k[(k["kpi"] == "won_revenue") & k["segment"].str.startswith("owner=")].set_index("segment")["value"]
+    expect = usd[won].groupby(raw.loc[won, "OwnerId"]).sum()
+    for owner, v in expect.items():
+        assert by_owner[f"owner={owner}"] == pytest.approx(v)
+    assert not k["segment"].str.startswith("currency=").any()
+    assert np.isfinite(rows.loc["sales_velocity_per_month", "value"])
+
+
+def test_the_audit_notes_the_mixed_currencies_once():
+    from salesops_kit.data.load import load_dataset
+
+    ds = load_dataset(EXPORT, mapping="salesforce")
+    said = [n for n in ds.notes if "currencies" in n]
+    assert len(said) == 1 and "(COP, MXN, PEN, USD)" in said[0] and "currency: {report: COP" in said[0]
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_rates_convert_on_lazy_engines(tmp_path, engine):
+    mapping = tmp_path / "sf_rates.yml"
+    mapping.write_text(yaml.safe_dump({"extends": "salesforce", "currency": {"report": "USD", "rates": RATES}}),
+                       encoding="utf-8")
+    out = tmp_path / "kpis.csv"
+    cli.main(["kpis", str(EXPORT), "--mapping", str(mapping), "--out", str(out), "--engine", engine])
+    k = pd.read_csv(out, dtype={"value": str})
+    raw = _raw()
+    usd = raw["Amount"] * raw["CurrencyIsoCode"].map({**RATES, "USD": 1.0})
+    row = k[(k["kpi"] == "won_revenue") & (k["segment"] == "all")].iloc[0]
+    assert float(row["value"]) == pytest.approx(usd[raw["StageName"] == "Closed Won"].sum()) and row["unit"] == "USD"
+
+
+def test_the_sample_company_shows_its_code_as_the_money_unit():
+    from salesops_kit.data.load import load_dataset
+    from salesops_kit.funnel import kpi_rows
+
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample"
+    ds = load_dataset(sample)
+    assert currencies(ds) == ["USD"] and report_currency(ds) == "USD"
+    f = kpi_frame(kpi_rows(ds))
+    units = f.drop_duplicates("kpi").set_index("kpi")["unit"]
+    assert units["won_revenue"] == "USD" and units["avg_won_deal_size"] == "USD"
+    assert units["sales_velocity_per_month"] == "USD per month"
+    assert (f.loc[f["kpi"] == "won_revenue", "segment"] == "all").any()
