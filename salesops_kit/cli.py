@@ -101,6 +101,7 @@ def _dispatch(args) -> int:
         return 0 if res.ok else 1
 
     if args.command == "kpis":
+        from .data.currency import single_currency
         from .data.load import load_dataset
         from .kpis import engine_kpi_table, kpi_frame, provider_rows
         from .report.exports import csv_text, write_xlsx
@@ -110,7 +111,7 @@ def _dispatch(args) -> int:
         ds = load_dataset(args.data, mapping=args.mapping, as_of=args.as_of, engine=args.engine)
         if args.engine == "pandas":  # a failing provider is named; the others' KPIs are still written
             rows, errors = provider_rows(ds)
-            df = kpi_frame([r for rs in rows.values() for r in rs])
+            df = kpi_frame([r for rs in rows.values() for r in rs], currency=single_currency(ds))
         else:
             df, errors = engine_kpi_table(ds)
         for err in errors:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .data.currency import single_currency
 from .tools.validation import check_option
 
 __all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "KPIS_MIME", "define", "lookup", "definition", "kpi_frame",
@@ -233,9 +234,13 @@ def definition(kpi: str, lang: str | None = None, *, default: str | None = None)
     return kpi_definition(d.name, lang, default=d.definition)
 
 
-def kpi_frame(rows) -> pd.DataFrame:
+def kpi_frame(rows, *, currency: str | None = None) -> pd.DataFrame:
     """Turn ``{kpi, segment, value[, ci_low, ci_high]}`` records into a sorted KPI table with units
-    and definitions from the registry. Unknown KPI names raise ``KeyError``."""
+    and definitions from the registry. Unknown KPI names raise ``KeyError``.
+
+    A row's ``unit`` wins; else the registry's, with the word ``currency`` replaced by the row's ``currency``
+    code or, for rows without one, by ``currency`` (the dataset's single currency, ``data.currency.single_currency``).
+    """
     recs = []
     for r in rows:
         d = lookup(r["kpi"])
@@ -247,7 +252,7 @@ def kpi_frame(rows) -> pd.DataFrame:
                 "value": _num(v) if d.unit != "date" else v,
                 "ci_low": _num(r.get("ci_low")),
                 "ci_high": _num(r.get("ci_high")),
-                "unit": r.get("unit") or money_unit(d.unit, r.get("currency")),
+                "unit": money_unit(r.get("unit") or d.unit, r.get("currency") or currency),
                 "definition": d.definition,
             }
         )
@@ -331,7 +336,7 @@ def kpi_table(ds, *, topics: tuple[str, ...] | None = None) -> pd.DataFrame:
         for r in mod.kpi_rows(ds):
             if topics is None or lookup(r["kpi"]).topic in topics:
                 rows.append(r)
-    return kpi_frame(rows)
+    return kpi_frame(rows, currency=single_currency(ds))
 
 
 def engine_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
@@ -345,8 +350,8 @@ def engine_kpi_table(ds) -> tuple[pd.DataFrame, list[str]]:
 
     rows, errors = provider_rows(ds)
     where = engine_of(next(iter(ds.tables.values())))
-    return kpi_frame([r for rs in rows.values() for r in rs]), [e.replace(".kpi_rows:", f".kpi_rows on {where}:", 1)
-                                                                 for e in errors]
+    table = kpi_frame([r for rs in rows.values() for r in rs], currency=single_currency(ds))
+    return table, [e.replace(".kpi_rows:", f".kpi_rows on {where}:", 1) for e in errors]
 
 
 def publish(table, *, provider) -> None:

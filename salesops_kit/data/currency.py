@@ -19,7 +19,8 @@ from ..engines.ops import collect, columns, lazy
 from ..tools.exceptions import MappingError
 from .mapping import CurrencySpec, currency_spec
 
-__all__ = ["currencies", "report_currency", "convert", "currency_note", "currency_of", "needs_split", "MONEY_TABLES"]
+__all__ = ["currencies", "report_currency", "single_currency", "convert", "currency_note", "currency_of", "needs_split",
+           "MONEY_TABLES"]
 
 MONEY_TABLES = ("opportunities", "orders")
 # the date whose month picks a monthly rate, per table (first one present)
@@ -55,6 +56,16 @@ def report_currency(ds, table: str | None = None) -> str | None:
     spec = currency_of(ds)
     codes = currencies(ds, table)
     if spec.report and (spec.rates or set(codes) <= {spec.report}):
+        return spec.report
+    return codes[0] if len(codes) == 1 else None
+
+
+def single_currency(ds) -> str | None:
+    """The one code of every money table without any conversion (the data's only code, or ``report:`` when the
+    data has no other): the unit of money KPIs that do not convert. None when the tables mix currencies."""
+    spec = currency_of(ds)
+    codes = currencies(ds)
+    if spec.report and set(codes) <= {spec.report}:
         return spec.report
     return codes[0] if len(codes) == 1 else None
 

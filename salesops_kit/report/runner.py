@@ -167,7 +167,8 @@ NOTEBOOK_PROVIDERS: dict[str, str] = {
 }
 
 
-def _kpi_table(by_provider: dict[str, list[dict]], errors: list[str]) -> tuple[pd.DataFrame, list[str]]:
+def _kpi_table(by_provider: dict[str, list[dict]], errors: list[str], currency: str | None = None
+               ) -> tuple[pd.DataFrame, list[str]]:
     """The registry's KPI table from provider rows (in ``PROVIDERS`` order); unknown KPI names are errors."""
     from ..kpis import PROVIDERS, kpi_frame, lookup
 
@@ -180,7 +181,7 @@ def _kpi_table(by_provider: dict[str, list[dict]], errors: list[str]) -> tuple[p
                 known.append(r)
             except KeyError as exc:
                 errors.append(str(exc).strip("\"'"))
-    return kpi_frame(known), sorted(set(errors))
+    return kpi_frame(known, currency=currency), sorted(set(errors))
 
 
 def _start_kpi_job(ds, providers, *, parallel: bool):
@@ -407,7 +408,9 @@ def _report_kpis(ds, covered: set[str], others: list[str], pool, kpi_job, publis
     by_provider, errors = _finish_kpi_job(ds, others, pool, kpi_job)
     unpublished = [p for p in PROVIDERS if p in covered and p not in published]  # failed, or never published
     late, late_errors = provider_rows(ds, unpublished)
-    return _kpi_table({**by_provider, **late, **published}, errors + late_errors)
+    from ..data.currency import single_currency
+
+    return _kpi_table({**by_provider, **late, **published}, errors + late_errors, single_currency(ds))
 
 
 def _write_tables(result: ReportResult, kpis: pd.DataFrame, out: Path, *, lang: str) -> list[str]:

@@ -174,3 +174,14 @@ def test_the_sample_company_shows_its_code_as_the_money_unit():
     assert units["won_revenue"] == "USD" and units["avg_won_deal_size"] == "USD"
     assert units["sales_velocity_per_month"] == "USD per month"
     assert (f.loc[f["kpi"] == "won_revenue", "segment"] == "all").any()
+
+
+def test_the_sample_kpis_csv_never_says_currency(tmp_path):
+    out = tmp_path / "kpis.csv"
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample"
+    assert cli.main(["kpis", str(sample), "--out", str(out)]) == 0
+    k = pd.read_csv(out, dtype={"value": str})
+    assert not k["unit"].str.contains(r"\bcurrency\b").any()
+    units = k.drop_duplicates("kpi").set_index("kpi")["unit"]
+    assert units["won_revenue"] == "USD" and units["cac"] == "USD per customer"
+    assert units["forecast_next_12m_total"] == "USD"
