@@ -40,6 +40,33 @@ def require_columns(lf: nw.LazyFrame, cols, *, table: str, purpose: str) -> None
     check_columns(columns(lf), cols, table=table, purpose=purpose)
 
 
+def stage_stays(history) -> nw.LazyFrame:
+    """Stage history as stays: consecutive rows of a deal in the same stage become one stay.
+
+    Salesforce OpportunityHistory has a row for every change of amount, close date or probability, so a deal
+    sitting in one stage can have several rows in a row. Per deal, ordered by ``entered_date``, a run of rows
+    in the same stage is one stay: ``entered_date`` of its first row and ``exited_date`` of its last (null
+    when the last row is still open). A later return to the stage (A, B, A) is a new stay. History with one
+    row per stay comes back unchanged (row order aside). Lazy, on every narwhals backend (pandas, Polars,
+    DuckDB); the columns are ``opportunity_id, stage, entered_date[, exited_date]``.
+    """
+    h = lazy(history, table="stage_history")
+    require_columns(h, ["opportunity_id", "stage", "entered_date"], table="stage_history", purpose="stage stays")
+    has_exit = "exited_date" in columns(h)
+    h = h.select("opportunity_id", "stage", "entered_date", *(["exited_date"] if has_exit else []))
+    prev = nw.col("stage").shift(1).over("opportunity_id", order_by="entered_date")
+    h = h.with_columns(nw.when(prev.is_null() | (nw.col("stage") != prev)).then(1).otherwise(0).alias("_new"))
+    h = h.with_columns(nw.col("_new").cum_sum().over("opportunity_id", order_by="entered_date").alias("_stay"))
+    aggs = [nw.col("entered_date").min()]
+    if has_exit:
+        nxt = nw.col("_stay").shift(-1).over("opportunity_id", order_by="entered_date")
+        h = h.with_columns(nw.when(nxt.is_null() | (nxt != nw.col("_stay"))).then(nw.col("exited_date"))
+                           .alias("_last_exit"))
+        aggs.append(nw.col("_last_exit").max().alias("exited_date"))
+    g = h.group_by("opportunity_id", "stage", "_stay").agg(*aggs)
+    return g.select("opportunity_id", "stage", "entered_date", *(["exited_date"] if has_exit else []))
+
+
 def collect(lf: nw.LazyFrame) -> pd.DataFrame:
     """Collect a (small) narwhals result to pandas with plain numeric dtypes.
 

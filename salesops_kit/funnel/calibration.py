@@ -17,7 +17,17 @@ import numpy as np
 import pandas as pd
 
 from ..data.schema import StageModel
-from ..engines.ops import check_labels, check_stages, collect, columns, days_between, lazy, require_columns, resolve
+from ..engines.ops import (
+    check_labels,
+    check_stages,
+    collect,
+    columns,
+    days_between,
+    lazy,
+    require_columns,
+    resolve,
+    stage_stays,
+)
 from ..stats import weighted_quantile, wilson_interval
 from ..tools.results import Result
 from .stages import deal_groups
@@ -135,6 +145,7 @@ def stage_calibration(opportunities, *, stage_history=None, stages: StageModel |
 def _stays(stage_history, *, stages: StageModel, as_of) -> nw.LazyFrame:
     h = lazy(stage_history, table="stage_history")
     require_columns(h, ["opportunity_id", "stage", "entered_date"], table="stage_history", purpose="time in stage")
+    h = stage_stays(h)  # consecutive rows in the same stage (field edits) are one stay
     has_exit = "exited_date" in columns(h)
     h = h.filter(nw.col("stage").is_in(list(stages.order)))
     ex = nw.col("exited_date")

@@ -48,6 +48,7 @@ from ..engines.ops import (
     require_columns,
     resolve,
     sort_out,
+    stage_stays,
     won_label,
 )
 from ..stats import wilson_interval
@@ -321,10 +322,11 @@ def _groups_from_history(opportunities, o, history, *, by: list[str], stages: St
     require_columns(h, ["opportunity_id", "stage", "entered_date"], table="stage_history", purpose="the stage funnel")
     hl = collect(h.group_by("stage", drop_null_keys=False).agg(nw.len().alias("n")))
     check_labels(hl["stage"], stages, table="stage_history", allow_null=False)
+    h = stage_stays(h)  # field-edit rows in the same stage are one stay (the counts below do not change)
     if nw.dependencies.is_pandas_dataframe(opportunities) and nw.dependencies.is_pandas_dataframe(history):
         from ..engines.pandas_fast import deal_groups_history
 
-        g = deal_groups_history(opportunities, history, by=by, stages=stages, has_lost_at=has_lost_at)
+        g = deal_groups_history(opportunities, collect(h), by=by, stages=stages, has_lost_at=has_lost_at)
         if g is not None:
             return _finish_groups(g, by, stages)
     h = h.select("opportunity_id", "stage", "entered_date").filter(nw.col("stage").is_in(order))
