@@ -243,12 +243,21 @@ def won_revenue(opportunities, *, period: str = "M", by=None, stages: StageModel
     Returns
     -------
     DataFrame
-        ``<by>, period, won_deals, won_revenue`` (blank amounts count as 0), sorted.
+        ``<by>, period, won_deals, won_revenue`` (blank amounts count as 0), sorted. From a Dataset, amounts are
+        in the report currency when the mapping gives ``currency.rates``; over several currencies without rates
+        the rows are per ``currency`` too (never a total mixing them).
     """
+    from ..data.currency import convert, needs_split
+    from ..data.dataset import Dataset
     from ..engines.ops import period_expr
 
+    ds = opportunities if isinstance(opportunities, Dataset) else None
     opps, _, stages, _ = resolve(opportunities, stages=stages)
     by = as_list(by)
+    if ds is not None:
+        opps = convert(opps, ds, "opportunities")
+        if needs_split(ds, "opportunities") and "currency" not in by:
+            by = by + ["currency"]
     o = lazy(opps)
     require_columns(o, ["stage", "amount", "close_date"] + by, table="opportunities", purpose="won revenue")
     o = o.select(*dict.fromkeys(by + ["stage", "amount", "close_date"]))

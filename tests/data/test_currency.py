@@ -185,3 +185,19 @@ def test_the_sample_kpis_csv_never_says_currency(tmp_path):
     units = k.drop_duplicates("kpi").set_index("kpi")["unit"]
     assert units["won_revenue"] == "USD" and units["cac"] == "USD per customer"
     assert units["forecast_next_12m_total"] == "USD"
+
+
+def test_won_revenue_by_period_never_mixes_currencies():
+    from salesops_kit.data.load import load_dataset
+    from salesops_kit.funnel import won_revenue
+
+    raw = _raw()
+    won = raw[raw["StageName"] == "Closed Won"]
+    t = won_revenue(load_dataset(EXPORT, mapping="salesforce"), period="Q")
+    got = t.groupby("currency")["won_revenue"].sum()
+    assert got.to_dict() == pytest.approx(won.groupby("CurrencyIsoCode")["Amount"].sum().to_dict())
+    ds = load_dataset(EXPORT, mapping={"extends": "salesforce", "currency": {"report": "USD", "rates": RATES}})
+    t = won_revenue(ds, period="Q")
+    assert "currency" not in t.columns
+    usd = won["Amount"] * won["CurrencyIsoCode"].map({**RATES, "USD": 1.0})
+    assert t["won_revenue"].sum() == pytest.approx(usd.sum()) and t["won_deals"].sum() == len(won)
