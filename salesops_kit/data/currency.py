@@ -12,6 +12,8 @@ A row without a currency code is in the report currency (or the data's only code
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import narwhals as nw
 import pandas as pd
 
@@ -19,8 +21,8 @@ from ..engines.ops import collect, columns, lazy
 from ..tools.exceptions import MappingError
 from .mapping import CurrencySpec, currency_spec
 
-__all__ = ["currencies", "report_currency", "single_currency", "convert", "currency_note", "currency_of", "needs_split",
-           "MONEY_TABLES"]
+__all__ = ["currencies", "report_currency", "single_currency", "convert", "converted", "currency_note", "currency_of",
+           "needs_split", "MONEY_TABLES"]
 
 MONEY_TABLES = ("opportunities", "orders")
 # the date whose month picks a monthly rate, per table (first one present)
@@ -115,6 +117,14 @@ def convert(frame, ds, table: str = "opportunities"):
                                   nw.lit(spec.report).alias("currency"))
         return out.to_native()
     return _convert_monthly(frame, spec, table)
+
+
+def converted(ds):
+    """``ds`` with every money table (deals, orders) in the report currency; ``ds`` itself without rates."""
+    if not currency_of(ds).rates:
+        return ds
+    tables = {n: convert(t, ds, n) if n in MONEY_TABLES else t for n, t in ds.tables.items()}
+    return replace(ds, tables=tables)
 
 
 def _monthly_rate(spec: CurrencySpec, code: str, month: str | None) -> float:

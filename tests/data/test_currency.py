@@ -201,3 +201,17 @@ def test_won_revenue_by_period_never_mixes_currencies():
     assert "currency" not in t.columns
     usd = won["Amount"] * won["CurrencyIsoCode"].map({**RATES, "USD": 1.0})
     assert t["won_revenue"].sum() == pytest.approx(usd.sum()) and t["won_deals"].sum() == len(won)
+
+
+def test_forecast_money_kpis_are_converted_or_left_out():
+    from salesops_kit import forecast
+    from salesops_kit.data.load import load_dataset
+
+    mixed = forecast.kpi_rows(load_dataset(EXPORT, mapping="salesforce"))
+    money = {"forecast_next_12m_total", "pipeline_expected_next_quarter"}
+    assert not {r["kpi"] for r in mixed} & money
+    ds = load_dataset(EXPORT, mapping={"extends": "salesforce", "currency": {"report": "USD", "rates": RATES}})
+    rows = [r for r in forecast.kpi_rows(ds) if r["kpi"] in money]
+    assert rows and all(r["currency"] == "USD" for r in rows)
+    f = kpi_frame(rows)
+    assert set(f["unit"]) == {"USD"}
