@@ -7,10 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.currency import convert, needs_split, report_currency
 from .costs import UnitEconomics, cost_of_sales, predictive_ltv, unit_economics
 from .customers import as_day, cohort_retention, lazy_table, max_date, repeat_purchase_rate, retention_at, simple_clv
 
-__all__ = ["kpi_rows"]
+__all__ = ["kpi_rows", "MONEY_KPIS"]
+
+# KPIs whose value is money, or a ratio of money that a mix of currencies would distort
+MONEY_KPIS = frozenset({"clv_simple", "cac", "clv_predictive_mean", "ltv_cac_ratio", "cac_payback_months",
+                        "cost_of_sales_ratio"})
 
 
 def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.01, n_boot: int = 1000,
@@ -25,6 +30,11 @@ def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.0
     orders = getattr(ds, "orders", None)
     if orders is None:
         return []
+    # orders in the report currency with rates; over several currencies without rates no money KPI (nor a ratio of
+    # money) is computed: a total would add pesos to dollars (the load note says which mapping block to add)
+    split = needs_split(ds, "orders") if hasattr(ds, "mapping") else False
+    code = None if split or not hasattr(ds, "mapping") else report_currency(ds, "orders")
+    raw_orders, orders = orders, convert(orders, ds, "orders") if hasattr(ds, "mapping") else orders
     of = lazy_table(orders, ["customer_id", "order_date", "amount"])  # any engine (pandas, Polars, DuckDB)
     last = max_date(of, "order_date")
     if last is None:  # no orders
@@ -37,7 +47,12 @@ def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.0
         return s if s == "all" or "=" in s else f"channel={s}"
 
     def add(kpi, segment, value, lo=np.nan, hi=np.nan):
-        rows.append({"kpi": kpi, "segment": seg(segment), "value": value, "ci_low": lo, "ci_high": hi})
+        if split and kpi in MONEY_KPIS:
+            return
+        row = {"kpi": kpi, "segment": seg(segment), "value": value, "ci_low": lo, "ci_high": hi}
+        if code and kpi in MONEY_KPIS:
+            row["currency"] = code
+        rows.append(row)
 
     end = as_of or last
     start12 = end - pd.DateOffset(months=12) + pd.Timedelta(days=1)
@@ -55,7 +70,8 @@ def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.0
         if spend is not None:
             want = {"as_of": end, "start": None, "end": None, "horizon_months": horizon_months,
                     "monthly_discount_rate": monthly_discount_rate, "margin_rate": None, "n_boot": n_boot, "seed": 0}
-            ue = unit_econ if unit_econ is not None and unit_econ.settings == want else unit_economics(
+            reuse = unit_econ is not None and unit_econ.settings == want and orders is raw_orders
+            ue = unit_econ if reuse else unit_economics(
                 orders, spend, as_of=end, horizon_months=horizon_months, monthly_discount_rate=monthly_discount_rate,
                 n_boot=n_boot)
             for _, r in ue.table.iterrows():

@@ -215,3 +215,30 @@ def test_forecast_money_kpis_are_converted_or_left_out():
     assert rows and all(r["currency"] == "USD" for r in rows)
     f = kpi_frame(rows)
     assert set(f["unit"]) == {"USD"}
+
+
+def test_value_kpis_convert_orders_or_leave_money_out():
+    from dataclasses import replace
+
+    from salesops_kit import value
+    from salesops_kit.data.load import load_dataset
+
+    ds = load_dataset(Path(__file__).resolve().parents[2] / "data" / "sample")
+    orders = ds.orders.copy()
+    cop = orders.index % 2 == 0  # every other order in pesos, at 4,000 pesos a dollar
+    orders["currency"] = np.where(cop, "COP", "USD")
+    orders.loc[cop, "amount"] = orders.loc[cop, "amount"] * 4000
+    keys = {"clv_simple", "cac", "clv_predictive_mean"}
+
+    def money(d):
+        rows = value.kpi_rows(d, n_boot=20)
+        return {(r["kpi"], r["segment"]): r for r in rows if r["kpi"] in keys}
+
+    base = money(ds)
+    mixed = replace(ds, tables={**ds.tables, "orders": orders})
+    assert not money(mixed) and value.kpi_rows(mixed, n_boot=20)  # the non-money KPIs are still there
+    rated = replace(mixed, mapping={**ds.mapping, "currency": {"report": "USD", "rates": {"COP": 0.00025}}})
+    got = money(rated)
+    assert got.keys() == base.keys() and base
+    for k, r in got.items():
+        assert r["value"] == pytest.approx(base[k]["value"], rel=1e-9) and r["currency"] == "USD"
