@@ -6,9 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.currency import converted, currency_of, needs_split
 from .review import MonitorReview, review
 
-__all__ = ["kpi_rows"]
+__all__ = ["kpi_rows", "MONEY_KPIS"]
+
+MONEY_KPIS = frozenset({"won_revenue", "avg_won_deal_size"})  # per-period money KPIs of the review
 
 
 def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
@@ -23,8 +26,13 @@ def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
     """
     if not any(ds.has(t) for t in ("opportunities", "leads", "orders", "csat")):
         return []
-    usable = reviewed is not None and reviewed.period == "M" and reviewed.alpha == 0.05 and len(reviewed.window) == 12
-    rv = reviewed if usable else review(ds, period="M")
+    # money in the report currency with rates (a review of the unconverted data is not reused); over several
+    # currencies without rates the money KPIs' changes and attainment are left out (they would mix currencies)
+    rates = bool(currency_of(ds).rates)
+    split = needs_split(ds, "opportunities")
+    usable = (reviewed is not None and reviewed.period == "M" and reviewed.alpha == 0.05
+              and len(reviewed.window) == 12 and not rates)
+    rv = reviewed if usable else review(converted(ds), period="M")
     rows: list[dict] = []
     s = rv.series
     for kpi in ("csat_mean", "csat_satisfied_share", "nps"):
@@ -34,13 +42,13 @@ def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
         for seg, x in g.groupby("segment", sort=True):
             rows.append({"kpi": kpi, "segment": seg, **_overall(kpi, x)})
     for r in rv.changes.itertuples(index=False):
-        if np.isnan(r.change):
+        if np.isnan(r.change) or (split and r.kpi in MONEY_KPIS):
             continue
         rows.append({"kpi": f"{r.kpi}_change_{r.comparison}", "segment": r.segment, "value": r.change,
                      "ci_low": r.ci_low, "ci_high": r.ci_high})
     at = rv.attainment
     for r in at[at["period"] == rv.review].itertuples(index=False) if len(at) else []:
-        if not np.isnan(r.attainment):
+        if not np.isnan(r.attainment) and not (split and r.kpi in MONEY_KPIS):
             rows.append({"kpi": f"{r.kpi}_attainment", "segment": r.segment, "value": r.attainment})
     rows.append({"kpi": "alerts", "segment": "all", "value": int(len(rv.alerts))})
     return rows

@@ -242,3 +242,12 @@ def test_value_kpis_convert_orders_or_leave_money_out():
     assert got.keys() == base.keys() and base
     for k, r in got.items():
         assert r["value"] == pytest.approx(base[k]["value"], rel=1e-9) and r["currency"] == "USD"
+
+
+def test_monitor_changes_of_money_kpis_never_mix_currencies():
+    from salesops_kit import monitor
+    from salesops_kit.data.load import load_dataset
+
+    rows = monitor.kpi_rows(load_dataset(EXPORT, mapping="salesforce"))
+    assert not [r for r in rows if r["kpi"].startswith(("won_revenue_", "avg_won_deal_size_"))]
+    assert any(r["kpi"].startswith("deals_won_") or r["kpi"] == "alerts" for r in rows)
