@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data.currency import convert, needs_split, report_currency
+from ..data.currency import convert, needs_split, report_currency, single_currency
 from .costs import UnitEconomics, cost_of_sales, predictive_ltv, unit_economics
 from .customers import as_day, cohort_retention, lazy_table, max_date, repeat_purchase_rate, retention_at, simple_clv
 
@@ -33,7 +33,7 @@ def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.0
     # orders in the report currency with rates; over several currencies without rates no money KPI (nor a ratio of
     # money) is computed: a total would add pesos to dollars (the load note says which mapping block to add)
     split = needs_split(ds, "orders") if hasattr(ds, "mapping") else False
-    code = None if split or not hasattr(ds, "mapping") else report_currency(ds, "orders")
+    code = None if split or not hasattr(ds, "mapping") else report_currency(ds, "orders") or single_currency(ds)
     raw_orders, orders = orders, convert(orders, ds, "orders") if hasattr(ds, "mapping") else orders
     of = lazy_table(orders, ["customer_id", "order_date", "amount"])  # any engine (pandas, Polars, DuckDB)
     last = max_date(of, "order_date")

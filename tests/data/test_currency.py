@@ -235,6 +235,7 @@ def test_value_kpis_convert_orders_or_leave_money_out():
         return {(r["kpi"], r["segment"]): r for r in rows if r["kpi"] in keys}
 
     base = money(ds)
+    assert {r["currency"] for r in base.values()} == {"USD"}  # orders without a currency: the deals' only code
     mixed = replace(ds, tables={**ds.tables, "orders": orders})
     assert not money(mixed) and value.kpi_rows(mixed, n_boot=20)  # the non-money KPIs are still there
     rated = replace(mixed, mapping={**ds.mapping, "currency": {"report": "USD", "rates": {"COP": 0.00025}}})
