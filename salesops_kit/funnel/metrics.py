@@ -322,11 +322,21 @@ def sales_velocity(opportunities, *, by=None, stages: StageModel | None = None, 
         ``.table``: ``<by>, open_deals, win_rate, avg_won_deal_size, cycle_median_days, velocity_per_day,
         velocity_per_month`` (currency per day / per month; win rate is the closed definition over all
         periods, cycle the censoring-aware median days to win from :func:`salesops_kit.funnel.cycle.sales_cycle`).
+        From a Dataset, amounts are in the report currency when the mapping gives ``currency.rates``; over
+        several currencies without rates the rows are per ``currency`` too (never a velocity mixing them).
     """
+    from ..data.currency import convert, needs_split
+    from ..data.dataset import Dataset
     from .cycle import sales_cycle
 
+    ds = opportunities if isinstance(opportunities, Dataset) else None
     opps, _, stages, as_of = resolve(opportunities, stages=stages, as_of=as_of)
     by = as_list(by)
+    if ds is not None:
+        opps = convert(opps, ds, "opportunities")
+        if needs_split(ds, "opportunities") and "currency" not in by:
+            by = by + ["currency"]
+            cycle_summary = None  # the given summary is not per currency
     tot = deal_totals(opps, by=by, stages=stages)
     if cycle_summary is None:
         cycle_summary = sales_cycle(opps, by=by, stages=stages, as_of=as_of, n_boot=0).table

@@ -252,3 +252,19 @@ def test_monitor_changes_of_money_kpis_never_mix_currencies():
     rows = monitor.kpi_rows(load_dataset(EXPORT, mapping="salesforce"))
     assert not [r for r in rows if r["kpi"].startswith(("won_revenue_", "avg_won_deal_size_"))]
     assert any(r["kpi"].startswith("deals_won_") or r["kpi"] == "alerts" for r in rows)
+
+
+def test_sales_velocity_of_a_dataset_is_per_currency_or_converted():
+    from salesops_kit.data.load import load_dataset
+    from salesops_kit.funnel import sales_velocity
+
+    t = sales_velocity(load_dataset(EXPORT, mapping="salesforce")).table
+    assert sorted(t["currency"]) == ["COP", "MXN", "PEN", "USD"]
+    raw = _raw()
+    won = raw[(raw["StageName"] == "Closed Won") & raw["Amount"].notna()]
+    assert t.set_index("currency")["avg_won_deal_size"].to_dict() == pytest.approx(
+        won.groupby("CurrencyIsoCode")["Amount"].mean().to_dict())
+    ds = load_dataset(EXPORT, mapping={"extends": "salesforce", "currency": {"report": "USD", "rates": RATES}})
+    t = sales_velocity(ds).table
+    usd = won["Amount"] * won["CurrencyIsoCode"].map({**RATES, "USD": 1.0})
+    assert len(t) == 1 and t["avg_won_deal_size"].iloc[0] == pytest.approx(usd.mean())
