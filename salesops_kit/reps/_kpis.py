@@ -8,6 +8,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from ..data.currency import converted, currency_of, needs_split
 from .scorecard import LEAD_MATURITY_DAYS, MIN_N, RepComparison, Scorecard, compare_reps, scorecard
 
 __all__ = ["kpi_rows"]
@@ -24,8 +25,11 @@ def kpi_rows(ds, *, card: Scorecard | None = None, comp: RepComparison | None = 
 
     if ds.opportunities is None or lazy(ds.opportunities).select(nw.len()).collect().item() == 0:  # any engine
         return []
+    # quota attainment in the report currency with rates (a scorecard of the unconverted data is not reused); over
+    # several currencies without rates it is left out (won amounts in different currencies cannot meet one quota)
+    rates, split = bool(currency_of(ds).rates), needs_split(ds, "opportunities")
     default_card = {"period": None, "maturity_days": LEAD_MATURITY_DAYS}
-    card = card if card is not None and card.settings == default_card else scorecard(ds)
+    card = card if card is not None and card.settings == default_card and not rates else scorecard(converted(ds))
     default_comp = {"scorecard": default_card, "min_n": MIN_N, "alpha": 0.05, "metrics": None}
     comp = comp if comp is not None and comp.settings == default_comp else compare_reps(ds, card=card)
     rows: list[dict] = []
@@ -36,7 +40,7 @@ def kpi_rows(ds, *, card: Scorecard | None = None, comp: RepComparison | None = 
     t = card.table
     c = card.counts
     for col in ("first_response_median_hours", "quota_attainment", "csat_mean"):
-        if col in card.notes:
+        if col in card.notes or (split and col == "quota_attainment"):
             continue
         for i, (owner, v) in enumerate(zip(t["owner"], t[col], strict=True)):
             if pd.isna(v):

@@ -268,3 +268,25 @@ def test_sales_velocity_of_a_dataset_is_per_currency_or_converted():
     t = sales_velocity(ds).table
     usd = won["Amount"] * won["CurrencyIsoCode"].map({**RATES, "USD": 1.0})
     assert len(t) == 1 and t["avg_won_deal_size"].iloc[0] == pytest.approx(usd.mean())
+
+
+def test_quota_attainment_is_converted_or_left_out():
+    from dataclasses import replace
+
+    from salesops_kit import reps
+    from salesops_kit.data.load import load_dataset
+
+    ds = load_dataset(Path(__file__).resolve().parents[2] / "data" / "sample")
+    opps = ds.opportunities.copy()
+    cop = opps.index % 2 == 0
+    opps["currency"] = np.where(cop, "COP", "USD")
+    opps.loc[cop, "amount"] = opps.loc[cop, "amount"] * 4000
+
+    def attainment(d):
+        return {r["segment"]: r["value"] for r in reps.kpi_rows(d) if r["kpi"] == "quota_attainment"}
+
+    base = attainment(ds)
+    mixed = replace(ds, tables={**ds.tables, "opportunities": opps})
+    assert base and not attainment(mixed)
+    rated = replace(mixed, mapping={**ds.mapping, "currency": {"report": "USD", "rates": {"COP": 0.00025}}})
+    assert attainment(rated) == pytest.approx(base, rel=1e-9)
