@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from salesops_kit import cli
 
@@ -61,3 +62,27 @@ def test_kpis_names_a_failing_provider_and_still_writes_the_others(tmp_path, cap
     table = pd.read_csv(out)
     assert ("rows_opportunities", "all") in set(zip(table["kpi"], table["segment"], strict=True))
     assert "win_rate" not in set(table["kpi"])  # the funnel's KPIs are the ones missing
+
+
+EXPORTS = sorted(p.name for p in FIX.iterdir() if p.is_dir())
+BUILTIN = {"salesforce": "salesforce", "hubspot": "hubspot", "jiandaoyun": "jiandaoyun", "zoho": "zoho",
+           "pipedrive": "pipedrive"}
+
+
+def _mapping_for(name: str) -> str:
+    own = FIX / name / "mapping.yml"
+    return str(own) if own.exists() else BUILTIN[name.split("_")[0]]
+
+
+def test_the_export_corpus_is_all_here():
+    assert len(EXPORTS) >= 11 and {"jiandaoyun", "pipedrive", "salesforce_multicurrency"} <= set(EXPORTS)
+
+
+@pytest.mark.parametrize("name", EXPORTS)
+def test_kpis_exit_0_on_every_real_shaped_export(name, tmp_path, capsys):
+    """Every export of the corpus gives a KPI table, with every provider computed (exit 0, nothing on stderr)."""
+    out = tmp_path / "kpis.csv"
+    assert cli.main(["kpis", str(FIX / name), "--mapping", _mapping_for(name), "--out", str(out)]) == 0
+    assert "error" not in capsys.readouterr().err
+    kpis = pd.read_csv(out)
+    assert {"rows_opportunities", "deals_won", "win_rate"} <= set(kpis["kpi"])

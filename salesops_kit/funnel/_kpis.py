@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import narwhals as nw
@@ -24,7 +25,10 @@ MONEY_KPIS = ("won_revenue", "avg_won_deal_size", "sales_velocity_per_month")
 
 
 def _slug(label: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", str(label).strip().lower()).strip("_")
+    """A stage label as a KPI-name part: lower-case word characters (any script: 初步接洽 stays 初步接洽), runs of
+    anything else as one underscore; a label with no word character at all gets a stable short hash."""
+    text = str(label).strip().lower()
+    return re.sub(r"\W+", "_", text).strip("_") or "x" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
 
 
 def _seg(col, value) -> str:
