@@ -56,9 +56,16 @@ def plot_conversion_heatmap(cells: pd.DataFrame, *, ax=None, cmap="RdBu", annota
         return ax
     c = cells.assign(label=cells["column"].astype(str) + "=" + cells["segment"].astype(str))
     order = c.drop_duplicates("transition").sort_values("stage_index")["transition"].tolist()
-    piv = c.pivot_table(index="label", columns="transition", values="difference", aggfunc="first")[order]
-    sig = c.pivot_table(index="label", columns="transition", values="significant", aggfunc="first")[order]
+    # reindex, not [order]: pivot_table drops a transition whose differences are all missing (too few deals)
+    piv = c.pivot_table(index="label", columns="transition", values="difference", aggfunc="first").reindex(
+        columns=order)
+    sig = c.pivot_table(index="label", columns="transition", values="significant", aggfunc="first").reindex(
+        index=piv.index, columns=order)
     vals = piv.to_numpy(float) * 100
+    if not np.isfinite(vals).any():  # no segment had enough deals at any step: no empty heatmap
+        ax.set_title(tr("Conversion by segment (no cells)"))
+        ax.set_axis_off()
+        return ax
     lim = np.nanmax(np.abs(vals)) if np.isfinite(vals).any() else 1.0
     im = ax.imshow(vals, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto", **kwargs)
     ax.set_xticks(range(len(order)))

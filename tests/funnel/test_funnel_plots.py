@@ -64,3 +64,13 @@ def test_heatmap_incidence_calibration(opps):
     empty = funnel.stage_funnel(opps.iloc[0:0], stages=S)
     assert "no deals" in plots.plot_funnel(empty.table).get_title()
     plt.close("all")
+
+
+def test_conversion_heatmap_keeps_transitions_without_differences():
+    cells = pd.DataFrame({"column": ["owner"] * 4, "segment": ["a", "a", "b", "b"],
+                          "transition": ["A → B", "B → C", "A → B", "B → C"], "stage_index": [0, 1, 0, 1],
+                          "difference": [0.1, np.nan, -0.1, np.nan], "significant": [False, None, False, None]})
+    ax = plots.plot_conversion_heatmap(cells)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["A → B", "B → C"]
+    empty = plots.plot_conversion_heatmap(cells.assign(difference=np.nan))
+    assert not empty.axison and "no cells" in empty.get_title()
