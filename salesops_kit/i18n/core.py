@@ -250,9 +250,21 @@ def kpi_label(name: str, lang: str | None = None) -> str:
     return name.replace("_", " ")
 
 
+_CODE_UNIT = re.compile(r"^([A-Z]{3})((?: per .+)?)$")
+
+
 def unit_label(unit: str, lang: str | None = None) -> str:
-    """The unit in the report language (``days`` → ``天``)."""
-    return t(unit, lang) if unit else ""
+    """The unit in the report language (``days`` → ``天``). A money unit carries its currency code
+    (``USD per month``): the code stays, the rest is translated like the registry's ``currency per month``
+    (``USD/月``)."""
+    if not unit:
+        return ""
+    m = _CODE_UNIT.match(unit)
+    if m and _norm_lang(lang) != "en":
+        generic = t("currency" + m.group(2), lang)
+        if generic != "currency" + m.group(2):
+            return generic.replace(t("currency", lang), m.group(1))
+    return t(unit, lang)
 
 
 # --- CJK fonts for matplotlib -------------------------------------------------------------------------

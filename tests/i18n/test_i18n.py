@@ -230,3 +230,13 @@ def test_cjk_font_installed_after_the_cache_is_registered(fresh_fonts):
         warnings.simplefilter("error")
         assert i18n.use_cjk_font() == "WenQuanYi Micro Hei"
     assert added == ["/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"]
+
+
+def test_money_units_keep_their_currency_code_in_chinese():
+    from salesops_kit.i18n import unit_label
+
+    assert unit_label("USD per month", "zh") == "USD/月"
+    assert unit_label("CNY per customer", "zh") == "CNY/客户"
+    assert unit_label("EUR", "zh") == "EUR"
+    assert unit_label("USD per month", "en") == "USD per month"
+    assert unit_label("days", "zh") == "天" and unit_label("currency per month", "zh") == "金额/月"
