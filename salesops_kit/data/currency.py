@@ -46,7 +46,13 @@ def currencies(ds, table: str | None = None) -> list[str]:
     """The currency codes present in the money tables (one ``table`` if given), sorted; the mapping's
     ``report:`` code when no table carries a currency column."""
     names = MONEY_TABLES if table is None else (table,)
-    found = sorted({c for n in names for c in _codes(ds.tables.get(n))})
+    # one scan per table and dataset: the KPI providers ask this a dozen times per table
+    cache = ds.__dict__.setdefault("_currency_codes", {}) if hasattr(ds, "__dict__") else {}
+    for n in names:
+        frame = ds.tables.get(n)
+        if n not in cache or cache[n][0] is not frame:
+            cache[n] = (frame, _codes(frame))
+    found = sorted({c for n in names for c in cache[n][1]})
     if not found and currency_of(ds).report:
         return [currency_of(ds).report]
     return found
