@@ -88,7 +88,8 @@ def _stage_findings(stage_funnel) -> list:
         w = steps.loc[steps["conversion"].idxmin()]
         others = steps.drop(index=w.name)["conversion"]
         # a weakest step is a finding only when it is credibly below the others (never from equal numbers)
-        if not w["conversion_ci_high"] < others.median():
+        # (with a tolerance: a Wilson bound of 100% can come out as 0.9999999999999999)
+        if not w["conversion_ci_high"] < others.median() - 1e-9:
             return out
         out.append(Finding(
             subject=tr("stage funnel"), metric=f"weakest step {w['stage']} → {w['next_stage']}",

@@ -212,7 +212,7 @@ def test_no_weakest_step_finding_from_equal_or_overlapping_steps():
                           "conversion_ci_high": hi + [float("nan")], "cumulative": [1.0, 1.0, 1.0, 1.0]})
         return StageFunnel(table=t, funnel_type="any_path", by=(), assumptions=(), unplaced_lost=0)
 
-    equal = funnel([1.0, 1.0, 1.0], [0.84, 0.84, 0.84], [1.0, 1.0, 1.0])
+    equal = funnel([1.0, 1.0, 1.0], [0.84, 0.84, 0.84], [0.9999999999999999, 1.0, 1.0])
     assert not [f for f in funnel_findings(stage_funnel=equal) if "weakest" in f.metric]
     low = funnel([0.5, 0.9, 0.9], [0.3, 0.7, 0.7], [0.7, 0.97, 0.97])
     assert [f.metric for f in funnel_findings(stage_funnel=low) if "weakest" in f.metric] == ["weakest step A → B"]
