@@ -614,10 +614,13 @@ def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> s
         if cell.get("cell_type") == "code":
             cell.outputs = [o for o in cell.get("outputs", []) if KPIS_MIME not in (o.get("data") or {})
                             and not (no_code and o.get("output_type") == "stream" and o.get("name") == "stderr")]
-    if lang != "en":
+    if lang != "en":  # the catalog's translation of each markdown cell; without a current one, its headings
+        from ..i18n.notebook_text import notebook_markdown
+
         for cell in nb.cells:
             if cell.get("cell_type") == "markdown":
-                cell.source = translate_headings(cell.source, lang)
+                translated = notebook_markdown(Path(notebook).stem, cell.get("id"), cell.source, lang)
+                cell.source = translated if translated is not None else translate_headings(cell.source, lang)
     name = notebook_title(Path(notebook).stem, lang)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}, "salesops_csp": CSP,
                                                          "salesops_back": t("Back to the index", lang)})
