@@ -587,20 +587,26 @@ def _export_flags_disagree(cols: dict, raw_stage, is_won, is_closed, stages: Sta
 
 
 def _not_stage_entries(cols: dict, excluded: np.ndarray) -> np.ndarray:
-    """History records that do not enter a new stage: From Stage == To Stage, or the same stage as the
-    deal's previous record (API OpportunityHistory rows for amount/close-date edits; rows unsorted)."""
+    """History records that do not enter a new stage: a deal's record in the same stage as its previous record
+    (API OpportunityHistory rows for amount/close-date edits, From Stage == To Stage; rows unsorted). A run of
+    records in one stage is one stay: its first record is kept and, when the export has its own exit dates, takes
+    the exit of the run's last record (the stay ends when the stage changes, not at the first edit). A deal's
+    first record is an entry even when its From equals its To (the export began while the deal was in the stage)."""
     n = len(excluded)
     out = np.zeros(n, dtype=bool)
-    st = cols["stage"]
-    if "from_stage" in cols:
-        fr = cols["from_stage"]
-        out |= (fr.notna() & (fr == st)).to_numpy()
-    ok = ~excluded & ~out
-    df = pd.DataFrame({"id": pd.Series(cols["opportunity_id"].to_pandas(), dtype=object), "stage": st,
+    ok = ~excluded
+    df = pd.DataFrame({"id": pd.Series(cols["opportunity_id"].to_pandas(), dtype=object), "stage": cols["stage"],
                        "t": cols["entered_date"], "pos": np.arange(n)})[ok]
     df = df.sort_values(["id", "t", "pos"], kind="stable")
-    same = (df["id"] == df["id"].shift()) & (df["stage"] == df["stage"].shift())
-    out[df["pos"].to_numpy()[same.to_numpy()]] = True
+    same = ((df["id"] == df["id"].shift()) & (df["stage"] == df["stage"].shift())).to_numpy()
+    out[df["pos"].to_numpy()[same]] = True
+    if "exited_date" in cols and same.any():
+        run = np.cumsum(~same)
+        pos = df["pos"].to_numpy()
+        last = pd.Series(pos).groupby(run).transform("last").to_numpy()
+        ex = cols["exited_date"].copy()
+        ex.iloc[pos[~same]] = cols["exited_date"].iloc[last[~same]].to_numpy()
+        cols["exited_date"] = ex
     return out
 
 

@@ -180,13 +180,19 @@ class PolarsTable(LazyTable):
     def mark_other(self) -> None:
         other = pl.lit(False)
         if self.name == "stage_history":
-            same_from = (pl.col("from_stage").is_not_null() & (pl.col("from_stage") == pl.col("stage"))
-                         ).fill_null(False) if "from_stage" in self.colmap else pl.lit(False)
-            self.r = self.r.with_columns(same_from.alias("__same_from"))
-            ok = ~pl.col("__pre_bad") & ~pl.col("__footer") & ~pl.col("__same_from")
-            self.r = self.r.with_columns(ok.alias("__ok"))
-            prev = pl.col("stage").shift(1).over(["opportunity_id", "__ok"], order_by=["entered_date", "__row"])
-            other = pl.col("__same_from") | (pl.col("__ok") & (pl.col("stage") == prev).fill_null(False))
+            # a record in the same stage as the deal's previous one is an edit, not an entry (a run of them is
+            # one stay: its first record, with the run's last exit when the export has exit dates)
+            self.r = self.r.with_columns((~pl.col("__pre_bad") & ~pl.col("__footer")).alias("__ok"))
+            order = ["entered_date", "__row"]
+            prev = pl.col("stage").shift(1).over(["opportunity_id", "__ok"], order_by=order)
+            other = pl.col("__ok") & (pl.col("stage") == prev).fill_null(False)
+            if "exited_date" in self.colmap:
+                run = (~other).cast(pl.Int64).cum_sum().over(["opportunity_id", "__ok"], order_by=order)
+                self.r = self.r.with_columns(other.alias("__other"), run.alias("__run"))
+                last = pl.col("exited_date").last().over(["opportunity_id", "__ok", "__run"], order_by=order)
+                self.r = self.r.with_columns(pl.when(pl.col("__ok") & ~pl.col("__other")).then(last)
+                                             .otherwise(pl.col("exited_date")).alias("exited_date"))
+                return
         self.r = self.r.with_columns(other.alias("__other"))
 
     def mark_duplicates(self) -> None:

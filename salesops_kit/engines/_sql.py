@@ -188,12 +188,19 @@ class SqlTable(LazyTable):
         if self.name != "stage_history":
             self.s2 = f"select *, false as __other from ({self.s2})"
             return
-        same_from = "coalesce(from_stage is not null and from_stage = stage, false)" if "from_stage" in self.colmap \
-            else "false"
-        s2 = f"select *, {same_from} as __same_from from ({self.s2})"
-        s2 = "select *, not __pre_bad and not __footer and not __same_from as __ok from (" + s2 + ")"
-        self.s2 = ("select *, __same_from or (__ok and coalesce(stage = lag(stage) over (partition by opportunity_id, "
-                   "__ok order by entered_date, __row), false)) as __other from (" + s2 + ")")
+        # a record in the same stage as the deal's previous one is an edit, not an entry (a run of them is one
+        # stay: its first record, with the run's last exit when the export has exit dates)
+        s2 = f"select *, not __pre_bad and not __footer as __ok from ({self.s2})"
+        self.s2 = ("select *, __ok and coalesce(stage = lag(stage) over (partition by opportunity_id, __ok order by "
+                   "entered_date, __row), false) as __other from (" + s2 + ")")
+        if "exited_date" in self.colmap:
+            w = "partition by opportunity_id, __ok"
+            s2 = (f"select *, sum(case when __other then 0 else 1 end) over ({w} order by entered_date, __row rows "
+                  f"between unbounded preceding and current row) as __run from ({self.s2})")
+            last = (f"last_value(exited_date) over ({w}, __run order by entered_date, __row rows between unbounded "
+                    "preceding and unbounded following)")
+            self.s2 = (f"select * replace (case when __ok and not __other then {last} else exited_date end as "
+                       f"exited_date) from ({s2})")
 
     def mark_duplicates(self) -> None:
         idc = self.tdef.id_column
