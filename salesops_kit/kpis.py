@@ -22,7 +22,8 @@ from .data.currency import single_currency
 from .tools.validation import check_option
 
 __all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "KPIS_MIME", "define", "lookup", "definition", "kpi_frame",
-           "kpi_table", "engine_kpi_table", "PROVIDERS", "provider_rows", "publish", "published_rows", "money_unit"]
+           "kpi_table", "engine_kpi_table", "PROVIDERS", "provider_rows", "publish", "published_rows", "money_unit",
+           "WITHHELD_EFFECT", "WITHHELD_PREFIX"]
 
 KPI_COLUMNS = ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
 
@@ -38,12 +39,15 @@ class KPIDef:
     unit: str
     text: str | Callable[[], str]  # the definition, or a function reading it from the topic that owns it
     topic: str
+    withheld: str = ""  # which withheld fields (Dataset.withheld) leave a row out of this KPI (WITHHELD_EFFECT)
 
     @property
     def definition(self) -> str:
-        """The English definition. A topic that states the text itself (``funnel.stages.CLOSED_WIN_RATE``) is read
-        on first use: the registry sits above the topics and does not import them when it loads."""
-        return self.text() if callable(self.text) else self.text
+        """The English definition, ending with which withheld fields leave a row out (``Withheld fields: ...``).
+        A topic that states the text itself (``funnel.stages.CLOSED_WIN_RATE``) is read on first use: the registry
+        sits above the topics and does not import them when it loads."""
+        text = self.text() if callable(self.text) else self.text
+        return f"{text} {WITHHELD_PREFIX}{self.withheld}." if self.withheld else text
 
     @property
     def pattern(self) -> re.Pattern:
@@ -52,9 +56,79 @@ class KPIDef:
 
 REGISTRY: dict[str, KPIDef] = {}
 
+# --- withheld fields (issue 14) -----------------------------------------------------------------
+# The loader keeps a row whose field it cannot use and withholds the field (set to missing; close before created:
+# both dates kept and the row flagged): ``Dataset.withheld``. Each KPI says which withheld fields leave a row out
+# of it, as its provider computes it (read from the code, checked by tests/test_kpis_withheld.py); the sentence
+# ends the definition in kpis.csv, the report's glossary and the zh catalog.
+WITHHELD_PREFIX = "Withheld fields: "
+_NONE_DEAL = "none (a deal needs only its stage: a closed deal without close date counts)"
+_CYCLE = ("created_date and close_date: a deal whose created date was withheld, a closed deal without close date "
+          "and a deal closed before it was created (dates kept, flagged) are left out")
+_CUST = ("customer_id, order_date and amount: an order with one of them withheld is left out (a withheld refund "
+         "makes no customer)")
+_WON_BY_MONTH = ("close_date and amount: a won deal whose close date was withheld is in no month; a withheld amount "
+                 "adds 0 (orders without deals: order_date, amount)")
+_MONTHLY = ("the date that puts a row in a month: a closed deal without close date, an order without order date "
+            "is in no month; other fields as the monitored KPI's definition")
+_LEAD_CONV = ("converted_date: when conversion is read from converted_date (no opportunity_id column), a lead whose "
+              "converted date was withheld counts as not converted")
+WITHHELD_EFFECT: dict[str, str] = {
+    **{f"rows_{t}": "none (a row with a withheld field is kept and counted here)"
+       for t in ("opportunities", "stage_history", "leads", "orders", "marketing_spend", "activities", "csat",
+                 "quotas")},
+    **{f"rows_quarantined_{t}": "none (a withheld field never quarantines a row)"
+       for t in ("opportunities", "stage_history", "leads", "orders", "marketing_spend", "activities", "csat",
+                 "quotas")},
+    **{f"date_{m}_{t}": "none (the date is part of the row's identity: a row without it is quarantined)"
+       for m in ("min", "max") for t in ("stage_history", "leads", "marketing_spend", "activities", "csat", "quotas")},
+    **{f"date_{m}_{t}": f"{c} (a row whose {c} was withheld has no date to compare)"
+       for m in ("min", "max") for t, c in (("opportunities", "created_date"), ("orders", "order_date"))},
+    "win_rate": "none over all time (a closed deal without close date counts); period views by close date leave "
+                "it out",
+    "deals_won": _NONE_DEAL, "deals_lost": _NONE_DEAL,
+    "deals_open": "none (an open deal without created date counts, in the pipeline by stage too)",
+    "won_revenue": "amount: a won deal whose amount was withheld (a credit, unless the mapping keeps credits with "
+                   "amount.credits, or an unparseable amount) adds 0; it still counts in deals_won",
+    "avg_won_deal_size": "amount: a won deal whose amount was withheld is left out of the mean",
+    "lead_conversion_rate": _LEAD_CONV,
+    "lead_to_win_rate": "none (a lead's created date and a deal's stage are identity values)",
+    "stage_conversion_{from}_to_{to}": "none (a stage history row needs only its deal, stage and entry date, which "
+                                       "are identity values; without history the current stage is read)",
+    "sales_cycle_median_days": _CYCLE,
+    "sales_cycle_won_mean_days": _CYCLE,
+    "sales_velocity_per_month": "as its parts: amount (average won deal size) and created_date/close_date (median "
+                                "cycle); open deals and the win rate lose none",
+    "new_customers": _CUST, "cac": _CUST + "; spend is an identity value", "clv_simple": _CUST,
+    "clv_predictive_mean": _CUST + "; a withheld margin adds 0", "ltv_cac_ratio": _CUST + "; a withheld margin adds 0",
+    "cac_payback_months": _CUST + "; a withheld margin adds 0",
+    "repeat_purchase_rate": "customer_id and order_date: an order with one of them withheld is left out (a withheld "
+                            "amount still counts as a purchase)",
+    "retention_month_3": _CUST, "retention_month_12": _CUST,
+    "cost_of_sales_ratio": "order_date and amount: an order with one of them withheld is left out of the revenue",
+    **{f"seasonal_index_m{i:02d}": _WON_BY_MONTH for i in range(1, 13)},
+    **{f"seasonal_index_q{q}": _WON_BY_MONTH for q in range(1, 5)},
+    "seasonality_strength": _WON_BY_MONTH, "forecast_next_12m_total": _WON_BY_MONTH,
+    "forecast_backtest_mase": _WON_BY_MONTH,
+    "pipeline_expected_next_quarter": "amount: an open deal whose amount was withheld counts as 0 (an open deal "
+                                      "without created date stays, age unknown); closed deals without created date "
+                                      "or closed before created are not learnt from",
+    "win_rate_shrunk": "none (a closed deal without close date counts)",
+    "lead_conversion_rate_shrunk": _LEAD_CONV,
+    "first_response_median_hours": "first_response_date: a lead whose first response date was withheld counts as "
+                                   "unanswered and is left out",
+    "quota_attainment": "close_date and amount: a won deal without close date falls in no quota period; a withheld "
+                        "amount adds 0",
+    "csat_mean": "none (score and survey date are identity values)",
+    "reps_flagged": "as win_rate_shrunk, lead_conversion_rate_shrunk and csat_mean",
+    "csat_satisfied_share": "none (score and survey date are identity values)",
+    "nps": "none (score and survey date are identity values)",
+    "{kpi}_change_pop": _MONTHLY, "{kpi}_change_yoy": _MONTHLY, "{kpi}_attainment": _MONTHLY, "alerts": _MONTHLY,
+}
 
-def define(name: str, unit: str, definition: str | Callable[[], str], topic: str) -> KPIDef:
-    d = KPIDef(name, unit, definition, topic)
+
+def define(name: str, unit: str, definition: str | Callable[[], str], topic: str, withheld: str = "") -> KPIDef:
+    d = KPIDef(name, unit, definition, topic, withheld or WITHHELD_EFFECT.get(name, ""))
     REGISTRY[name] = d
     return d
 
