@@ -27,7 +27,8 @@ from .schema import CSAT_ONE_OF, STATUS_COLUMN, TABLES, StageModel, StatusRule
 
 __all__ = ["Mapping", "TableSpec", "DateOptions", "AmountOptions", "MappingError", "load_mapping",
            "builtin_mappings", "resolve_columns", "check_stage_labels", "check_status_values", "as_list",
-           "EXTRA_COLUMNS", "DERIVED_COLUMNS", "stage_model", "CurrencySpec", "currency_spec"]
+           "EXTRA_COLUMNS", "DERIVED_COLUMNS", "stage_model", "CurrencySpec", "currency_spec",
+           "calendar_country"]
 
 # extra source columns a table may map besides its canonical ones
 EXTRA_COLUMNS = {"stage_history": ("from_stage",),
@@ -195,6 +196,20 @@ def currency_spec(block) -> CurrencySpec:
     return CurrencySpec(report, tuple(out))
 
 
+def calendar_country(block) -> str | None:
+    """Parse ``calendar: {country: CN}`` (an ISO 3166 code of the ``holidays`` package): the holiday calendar of
+    working days; None when the block is absent or says ``country: none``."""
+    if not block:
+        return None
+    if not isinstance(block, dict) or set(block) - {"country"}:
+        raise MappingError(f"calendar: must be a block such as {{country: CN}} (the holiday calendar's ISO "
+                           f"country code, or none); got {block!r}.")
+    c = block.get("country")
+    if c is None or str(c).strip().lower() in ("", "none"):
+        return None
+    return str(c).strip().upper()
+
+
 @dataclass(frozen=True)
 class Mapping(collections.abc.Mapping):
     """A parsed mapping: its ``name``, one :class:`TableSpec` per table, the :class:`StageModel`.
@@ -218,6 +233,7 @@ class Mapping(collections.abc.Mapping):
         if stages.status is not None and opps is not None:  # the status column is read with the deal table
             cols = {**opps.columns, STATUS_COLUMN: opps.columns.get(STATUS_COLUMN) or (stages.status.column,)}
             tables["opportunities"] = replace(opps, columns=cols, needs=(STATUS_COLUMN,))
+        calendar_country(raw.get("calendar"))  # a malformed calendar block fails at load, naming the key
         return cls(str(raw.get("name", "custom")), tables, stages, raw, currency_spec(raw.get("currency")))
 
     def table(self, name: str) -> TableSpec | None:

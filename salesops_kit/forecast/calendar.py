@@ -19,13 +19,16 @@ import pandas as pd
 
 from ..tools.validation import require_columns
 
-__all__ = ["working_days", "normalise_working_days", "spring_festival_dates"]
+__all__ = ["working_days", "normalise_working_days", "spring_festival_dates", "default_country",
+           "CURRENCY_COUNTRY"]
 
 _WD_COLUMNS = ["month", "calendar_days", "weekend_days", "holidays_on_weekdays", "makeup_workdays",
                "working_days", "spring_festival", "holiday_names"]
 
 
-def _country(country: str, years, subdiv: str | None):
+def _country(country: str | None, years, subdiv: str | None):
+    if country is None:  # no holiday calendar: Saturday and Sunday off, every weekday a working day
+        return _hol.HolidayBase(years=years)
     try:
         return _hol.country_holidays(country, subdiv=subdiv, years=years, language="en_US")
     except NotImplementedError:
@@ -52,7 +55,7 @@ def spring_festival_dates(years) -> pd.Series:
     return pd.Series(out, name="spring_festival", dtype="datetime64[ns]").rename_axis("year")
 
 
-def working_days(start, end, *, country: str = "CN", subdiv: str | None = None) -> pd.DataFrame:
+def working_days(start, end, *, country: str | None = "CN", subdiv: str | None = None) -> pd.DataFrame:
     """Working days per calendar month between ``start`` and ``end`` (months inclusive).
 
     A day is a working day when it is a weekday that is not a public holiday, or a weekend day the
@@ -63,8 +66,9 @@ def working_days(start, end, *, country: str = "CN", subdiv: str | None = None) 
     ----------
     start, end : date-like
         Any dates inside the first and last month.
-    country : str
-        ISO code understood by the ``holidays`` package (default ``"CN"``).
+    country : str or None
+        ISO code understood by the ``holidays`` package (default ``"CN"``); None: no public holidays, Saturday
+        and Sunday off (:func:`default_country` picks it from the mapping or the currency).
     subdiv : str, optional
         State / province code (e.g. ``"CA"`` for US California).
 
@@ -108,7 +112,7 @@ def working_days(start, end, *, country: str = "CN", subdiv: str | None = None) 
                        "makeup_workdays": "int64", "working_days": "int64", "spring_festival": "bool"})
 
 
-def normalise_working_days(series, *, country: str = "CN", subdiv: str | None = None) -> pd.DataFrame:
+def normalise_working_days(series, *, country: str | None = "CN", subdiv: str | None = None) -> pd.DataFrame:
     """Put a monthly series on a per-working-day basis (and rescale to an average month).
 
     ``value_normalised = value / working_days * mean(working_days)``: a month with fewer selling
@@ -146,3 +150,31 @@ def normalise_working_days(series, *, country: str = "CN", subdiv: str | None = 
         m["value_per_working_day"] = m["value"] / m["working_days"].where(m["working_days"] > 0)
     m["value_normalised"] = m["value_per_working_day"] * m["working_days"].mean()
     return m[cols]
+
+
+# the country whose public holidays a company in this currency most likely keeps; a currency shared by several
+# countries (EUR, XOF, ...) names none: set the mapping's ``calendar: {country: ..}`` instead
+CURRENCY_COUNTRY = {"CNY": "CN", "RMB": "CN", "USD": "US", "GBP": "GB", "JPY": "JP", "CAD": "CA", "AUD": "AU",
+                    "INR": "IN", "BRL": "BR", "MXN": "MX", "KRW": "KR", "CHF": "CH", "SEK": "SE", "NOK": "NO",
+                    "DKK": "DK", "PLN": "PL", "SGD": "SG", "HKD": "HK", "TWD": "TW", "NZD": "NZ", "ZAR": "ZA",
+                    "COP": "CO", "CLP": "CL", "ARS": "AR", "PEN": "PE", "TRY": "TR", "ILS": "IL", "IDR": "ID"}
+
+
+def default_country(ds) -> tuple[str | None, str]:
+    """The holiday calendar's country for a dataset and why: the mapping's ``calendar: {country: CN}`` when given
+    (``country: none`` for no holidays), else inferred from the data's single currency (CNY -> CN, USD -> US;
+    EUR and other shared currencies -> none). Returns ``(country or None, reason)``; None means weekends only."""
+    from ..data.currency import single_currency
+    from ..data.mapping import calendar_country
+
+    block = (getattr(ds, "mapping", None) or {}).get("calendar")
+    if block:
+        c = calendar_country(block)
+        return c, (f"calendar.country {c} from the mapping" if c else "the mapping's calendar says no country")
+    cur = single_currency(ds)
+    c = CURRENCY_COUNTRY.get(str(cur).upper()) if cur else None
+    if c:
+        return c, (f"country {c} inferred from the currency {cur} (set calendar: {{country: ..}} in the mapping "
+                   "to change it)")
+    why = f"the currency {cur} is used in several countries" if cur else "the data has no single currency"
+    return None, f"no holiday calendar: {why}; set calendar: {{country: ..}} in the mapping"

@@ -85,3 +85,40 @@ def test_errors_and_empty():
     assert working_days("2024-03-01", "2024-01-01").empty
     with pytest.raises(ValueError, match="period, value"):
         normalise_working_days(pd.DataFrame({"x": [1]}))
+
+
+class _DS:
+    """The two things default_country reads: the mapping's raw dict and the money tables' currency codes."""
+
+    def __init__(self, mapping, currency):
+        self.mapping = mapping
+        self.tables = {"opportunities": pd.DataFrame({"currency": currency, "amount": [1.0] * len(currency)})}
+
+
+def test_default_country_from_mapping_then_currency():
+    from salesops_kit.forecast.calendar import default_country
+
+    assert default_country(_DS({}, ["CNY", "CNY"]))[0] == "CN"
+    us, why = default_country(_DS({}, ["USD"]))
+    assert us == "US" and "USD" in why                                  # no Chinese holidays on a US company
+    assert default_country(_DS({}, ["EUR"]))[0] is None                 # EUR: many countries, none unless stated
+    assert default_country(_DS({"calendar": {"country": "de"}}, ["EUR"]))[0] == "DE"
+    assert default_country(_DS({"calendar": {"country": "CN"}}, ["USD"]))[0] == "CN"   # the mapping wins
+    assert default_country(_DS({"calendar": {"country": "none"}}, ["CNY"]))[0] is None
+    assert default_country(_DS({}, ["USD", "CNY"]))[0] is None          # several currencies: no guess
+
+
+def test_calendar_block_is_checked_at_load():
+    from salesops_kit.data.mapping import MappingError, calendar_country, load_mapping
+
+    assert calendar_country({"country": "cn"}) == "CN" and calendar_country(None) is None
+    with pytest.raises(MappingError, match="calendar"):
+        load_mapping({"extends": "canonical", "calendar": "CN"})
+    with pytest.raises(MappingError, match="country"):
+        load_mapping({"extends": "canonical", "calendar": {"contry": "CN"}})
+
+
+def test_no_country_means_weekends_only():
+    # July 2024: 23 weekdays, Independence Day is not a holiday without a calendar
+    r = working_days("2024-07-01", "2024-07-01", country=None).iloc[0]
+    assert (r["working_days"], r["holidays_on_weekdays"], r["holiday_names"]) == (23, 0, "")
