@@ -62,7 +62,7 @@ def _norm_lang(lang: str | None) -> str:
 # Each file maps group -> {English text: translation}; the groups say where a text is used (report pages,
 # chart labels, a topic's findings ...) and are flattened when the file is read. catalogs/README.md says how
 # to add a text or a language. English is the source language: it has no catalog.
-CATALOGS = ("labels", "templates", "kpi_definitions")
+CATALOGS = ("labels", "templates", "kpi_definitions", "notes")
 _CATALOG_DIR = "catalogs"
 
 
@@ -85,7 +85,9 @@ def catalog(name: str, lang: str | None = "zh") -> Mapping[str, str]:
     chart text, headings); ``templates`` serves :func:`tr` (findings sentences: English ``str.format``
     templates with the same named placeholders in the translation); ``kpi_definitions`` serves
     :func:`kpi_definition` (keyed by KPI registry name, families by their family name such as
-    ``stage_conversion_{from}_to_{to}``). English (the source language) has no catalog: its mapping is empty.
+    ``stage_conversion_{from}_to_{to}``); ``notes`` serves the lines notebooks print (whole sentences, see
+    :func:`salesops_kit.i18n.notebook_text.translate_printed`). English (the source language) has no catalog:
+    its mapping is empty.
     """
     if name not in CATALOGS:
         raise ValueError(f"unknown catalog {name!r}; the catalogs are: {', '.join(CATALOGS)}")

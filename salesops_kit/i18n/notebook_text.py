@@ -20,15 +20,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from .core import current_lang
+from .core import catalog, current_lang, t
 
 __all__ = ["markdown_hash", "notebook_markdown", "markdown_status", "markdown_cells", "translate_notebook",
-           "NOTEBOOK_CATALOG"]
+           "translate_printed", "translate_output_html", "NOTEBOOK_CATALOG"]
 
 NOTEBOOK_CATALOG = "notebooks"
 HASH_CHARS = 16
@@ -133,6 +134,72 @@ def translate_notebook(nb: dict, notebook: str, lang: str | None = None) -> tupl
         else:
             cell["source"] = zh
     return out, left
+
+
+# --- what the notebooks print -------------------------------------------------------------------------------
+# Lines a code cell prints (notes such as "No stage_history table in this dataset: ...", "as of 2025-12-15: ...")
+# are translated line by line: a line the ``notes`` catalog holds, else the first matching ``printed`` pattern of
+# patterns.json (its groups translated the same way, so "- <note>" and "Note: <note>" work). Other lines (tables
+# printed with to_string, numbers) stay as printed.
+@functools.cache
+def _printed_patterns(lang: str) -> tuple[tuple[re.Pattern, str], ...]:
+    if lang == "en":
+        return ()
+    from importlib import resources
+
+    path = resources.files(__package__).joinpath("catalogs", lang, "patterns.json")
+    printed = json.loads(path.read_text(encoding="utf-8")).get("printed", [])
+    return tuple((re.compile(p["en"]), p[lang]) for p in printed)
+
+
+def _line(line: str, lang: str, depth: int = 0) -> str:
+    notes = catalog("notes", lang)
+    if line in notes:
+        return notes[line]
+    if depth > 3 or not line.strip():
+        return line
+    for pat, fmt in _printed_patterns(lang):
+        m = pat.match(line)
+        if m:
+            return fmt.format(*(g if g is None or not g.strip() else _line(g, lang, depth + 1) for g in m.groups()))
+    return line
+
+
+def translate_printed(text: str, lang: str | None = None) -> str:
+    """Printed output (a stream's text) in the report language, line by line; unknown lines unchanged."""
+    lang = _norm_lang(lang)
+    if lang == "en" or not text:
+        return text
+    return "\n".join(_line(ln, lang) for ln in text.split("\n"))
+
+
+_TH = re.compile(r"(<th[^>]*>)([^<]+)(</th>)")
+_BOLD_TITLE = re.compile(r"^(<p><b>)([^<]+)(</b>)")
+_LI = re.compile(r"(<li>)([^<]+)(</li>)")
+
+
+def translate_output_html(html_text: str, lang: str | None = None) -> str:
+    """An HTML output (a result's repr, a DataFrame) in the report language: table headers and a result's bold
+    title through the labels catalog, list items that are known notes through the notes catalog. Text is
+    already escaped; a translation is escaped before it goes in."""
+    lang = _norm_lang(lang)
+    if lang == "en" or not html_text:
+        return html_text
+    import html as _html
+
+    def label(m: re.Match) -> str:
+        raw = _html.unescape(m.group(2))
+        out = t(raw.strip(), lang)
+        return m.group(0) if out == raw.strip() else f"{m.group(1)}{_html.escape(out)}{m.group(3)}"
+
+    def note(m: re.Match) -> str:
+        raw = _html.unescape(m.group(2))
+        out = _line(raw, lang)
+        return m.group(0) if out == raw else f"{m.group(1)}{_html.escape(out)}{m.group(3)}"
+
+    html_text = _TH.sub(label, html_text)
+    html_text = _BOLD_TITLE.sub(label, html_text)
+    return _LI.sub(note, html_text)
 
 
 def _rekey(records: list[dict], lang: str) -> int:

@@ -576,6 +576,24 @@ def translate_headings(markdown: str, lang: str) -> str:
     return _HEADING.sub(sub, markdown)
 
 
+def _translate_cells(nb, stem: str, lang: str) -> None:
+    """A notebook's page in the report language: each markdown cell's catalog translation (without a current one,
+    its headings), and what the code printed or displayed: known notes and patterns of printed lines, the
+    headers of displayed tables and the titles of results (:mod:`salesops_kit.i18n.notebook_text`)."""
+    from ..i18n.notebook_text import notebook_markdown, translate_output_html, translate_printed
+
+    for cell in nb.cells:
+        if cell.get("cell_type") == "markdown":
+            translated = notebook_markdown(stem, cell.get("id"), cell.source, lang)
+            cell.source = translated if translated is not None else translate_headings(cell.source, lang)
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                out["text"] = translate_printed(out.get("text", ""), lang)
+            elif "text/html" in (out.get("data") or {}):
+                out["data"]["text/html"] = translate_output_html(out["data"]["text/html"], lang)
+
+
 def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> str:
     """Self-contained, offline HTML of an executed notebook.
 
@@ -614,13 +632,8 @@ def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> s
         if cell.get("cell_type") == "code":
             cell.outputs = [o for o in cell.get("outputs", []) if KPIS_MIME not in (o.get("data") or {})
                             and not (no_code and o.get("output_type") == "stream" and o.get("name") == "stderr")]
-    if lang != "en":  # the catalog's translation of each markdown cell; without a current one, its headings
-        from ..i18n.notebook_text import notebook_markdown
-
-        for cell in nb.cells:
-            if cell.get("cell_type") == "markdown":
-                translated = notebook_markdown(Path(notebook).stem, cell.get("id"), cell.source, lang)
-                cell.source = translated if translated is not None else translate_headings(cell.source, lang)
+    if lang != "en":
+        _translate_cells(nb, Path(notebook).stem, lang)
     name = notebook_title(Path(notebook).stem, lang)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}, "salesops_csp": CSP,
                                                          "salesops_back": t("Back to the index", lang)})

@@ -80,7 +80,7 @@ def test_catalogs_are_read_once_and_only_when_needed(monkeypatch):
 def test_catalog_names_what_exists():
     assert dict(catalog("labels", "en")) == {}  # English is the source language
     assert catalog("labels", None) is catalog("labels", "en")  # SALESOPS_LANG unset in tests
-    with pytest.raises(ValueError, match="the catalogs are: labels, templates, kpi_definitions"):
+    with pytest.raises(ValueError, match="the catalogs are: labels, templates, kpi_definitions, notes"):
         catalog("label", "zh")
     with pytest.raises(TypeError):
         catalog("labels", "zh")["new"] = "x"  # read-only
