@@ -313,19 +313,25 @@ def _auto_method(y: np.ndarray, index, m: int, seasonal: bool, *, h: int, folds:
     bh = max(1, min(h, m, len(y) - _min_train(m, seasonal)))
     cands = ("combo", "ets", "theta", "arima")
     bt = _run_backtest(y, index, m, seasonal, bh, folds, bh, cands, levels, fitter=fitter)
+    from ..i18n import tr  # the reason is shown in findings and pages: in the report language
+
     if bt.table.empty or not np.isfinite(bt.table["mase"]).any():
-        return "combo", "too short for a backtest origin: equal-weight combination of ETS, Theta and ARIMA.", bt.table
+        return "combo", tr("too short for a backtest origin: equal-weight combination of ETS, Theta and ARIMA."), \
+            bt.table
     sc = bt.table.set_index("method")["mase"].dropna()
     singles = sc.drop("combo", errors="ignore")
     best = singles.idxmin() if len(singles) else "combo"
     if "combo" not in sc.index:
-        return best, f"backtest: the combination could not be scored; {best} has the lowest MASE.", bt.table
-    origins = f"backtest ({bt.forecasts['origin'].nunique()} origin(s), h=1..{bh})"
+        return best, tr("backtest: the combination could not be scored; {best} has the lowest MASE.", best=best), \
+            bt.table
+    origins = tr("backtest ({n} origin(s), h=1..{h})", n=bt.forecasts["origin"].nunique(), h=bh)
     if best != "combo" and sc[best] < (1 - AUTO_MARGIN) * sc["combo"]:
-        return best, (f"{origins}: {best} MASE {sc[best]:.3f} beats the combination's {sc['combo']:.3f} by more "
-                      f"than {AUTO_MARGIN:.0%}."), bt.table
-    return "combo", (f"{origins}: combination MASE {sc['combo']:.3f} vs best single method {best} {sc[best]:.3f}; "
-                     f"no member beats it by {AUTO_MARGIN:.0%}, so the combination is kept."), bt.table
+        return best, tr("{origins}: {best} MASE {mase:.3f} beats the combination's {combo:.3f} by more than "
+                        "{margin:.0%}.", origins=origins, best=best, mase=sc[best], combo=sc["combo"],
+                        margin=AUTO_MARGIN), bt.table
+    return "combo", tr("{origins}: combination MASE {combo:.3f} vs best single method {best} {mase:.3f}; no member "
+                       "beats it by {margin:.0%}, so the combination is kept.", origins=origins, combo=sc["combo"],
+                       best=best, mase=sc[best], margin=AUTO_MARGIN), bt.table
 
 
 # ------------------------------------------------------------------------------ BLAS thread limits
