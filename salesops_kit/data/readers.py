@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 
 from .parse import UndecodableError, decode_bytes, detect_encoding
 
-__all__ = ["RawFile", "read_file", "dedupe_headers", "FOOTER_RE", "ReadError"]
+__all__ = ["RawFile", "read_file", "dedupe_headers", "FOOTER_RE", "ReadError", "sniff_delimiter"]
 
 SAMPLE_BYTES = 1 << 16
 EXACT_LINES_MAX_BYTES = 50_000_000  # larger files report approximate lines (no second pass over the file)
@@ -111,6 +111,16 @@ def _sniff_delimiter(text: str) -> str:
         if score > best_score:
             best, best_score = d, score
     return best
+
+
+def sniff_delimiter(path) -> str:
+    """The delimiter of a CSV file (``,``, ``;``, tab or ``|``) as :func:`read_file` finds it, from its first lines.
+
+    The lazy engines pass it to their scanners instead of letting them guess: a Salesforce report's footer
+    lines (one quoted field each) make a scanner's own sniffer read the whole file as one column."""
+    with open(path, "rb") as fh:
+        head = fh.read(SAMPLE_BYTES)
+    return _sniff_delimiter(head.decode("utf-8", errors="ignore").lstrip("\ufeff"))
 
 
 def read_file(path: Path, *, encoding: str | None = None, delimiter: str | None = None,

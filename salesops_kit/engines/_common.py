@@ -187,9 +187,11 @@ def parse_formats(spec: TableSpec) -> list[str]:
     """Date formats to try, in order: the mapping's, the day-first/month-first ones it implies, ISO."""
     fmts = list(spec.dates.formats)
     if spec.dates.dayfirst is True:
-        fmts += ["%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"]
+        fmts += ["%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %I:%M %p"]
     elif spec.dates.dayfirst is False:
-        fmts += ["%m/%d/%Y", "%m-%d-%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"]
+        # 12-hour clock as a US Salesforce report writes it ("1/10/2024 9:05 AM")
+        fmts += ["%m/%d/%Y", "%m-%d-%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p",
+                 "%m/%d/%Y %I:%M:%S %p"]
     return fmts + [f for f in ISO_FORMATS if f not in fmts]
 
 

@@ -13,7 +13,8 @@ Also here: conversions between engines (:func:`to_pandas`, :func:`to_polars`, :f
 
 What the lazy engines read: CSV (UTF-8) and Parquet, ISO dates (or the mapping's ``dates.format`` /
 ``dates.dayfirst``), amounts with ``.`` or the mapping's decimal mark and thousands separator. Excel
-files, GB18030 text, Chinese dates and export footers with text in the id column need the pandas engine.
+files, GB18030 text and Chinese dates need the pandas engine. Export footers (blank lines, "Grand Totals",
+"Confidential Information", the copyright line; subtotal rows) are dropped and counted as the pandas reader does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.mapping import TableSpec, resolve_columns
+from ..data.readers import sniff_delimiter
 from ..data.schema import AFTER_AS_OF, DEFAULT_CLOSE, OPEN_PAST_CLOSE, REPEATED_ROW, TABLES, StageModel
 from ..tools.exceptions import MappingError
 from ..tools.validation import check_option, option_error
@@ -181,7 +183,7 @@ def scan(files, *, engine: str, con=None):
         parts = []
         for f in files:
             if f.suffix.lower() == ".csv":
-                lf = pl.scan_csv(f, infer_schema=False, encoding="utf8-lossy")
+                lf = pl.scan_csv(f, infer_schema=False, encoding="utf8-lossy", separator=sniff_delimiter(f))
                 first = 2
             else:
                 lf, first = pl.scan_parquet(f), 1
@@ -196,14 +198,20 @@ def scan(files, *, engine: str, con=None):
         for f in files:
             lit = str(f).replace("'", "''")
             if f.suffix.lower() == ".csv":
+                # the dialect is given, not sniffed: footer lines (one field each) would make it one column
+                dialect = f"delim = {_sql_text(sniff_delimiter(f))}, quote = '\"', escape = '\"', null_padding = true"
                 sels.append(f"select *, '{lit}' as __file, row_number() over () + 1 as __line from read_csv('{lit}', "
-                            "all_varchar = true, header = true)")
+                            f"all_varchar = true, header = true, {dialect})")
             else:
                 sels.append(f"select * exclude (file_row_number), '{lit}' as __file, file_row_number + 1 as __line "
                             f"from read_parquet('{lit}', file_row_number = true)")
         rel = con.sql(" union all by name ".join(sels))
         return rel
     raise option_error("engine", engine, ("polars", "duckdb"), where="scan")
+
+
+def _sql_text(v: str) -> str:
+    return "'" + v.replace("'", "''") + "'"
 
 
 def _headers(files) -> list[list[str]]:
@@ -214,7 +222,7 @@ def _headers(files) -> list[list[str]]:
             with open(f, encoding="utf-8-sig", errors="replace", newline="") as fh:
                 import csv
 
-                out.append(next(csv.reader(fh), []))
+                out.append(next(csv.reader(fh, delimiter=sniff_delimiter(f)), []))
         else:
             import pyarrow.parquet as pq
 

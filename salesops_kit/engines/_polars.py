@@ -40,14 +40,31 @@ def _first_present(src) -> pl.Expr:
     return pl.coalesce([pl.when(_text(h).str.strip_chars() != "").then(_text(h)) for h in src])
 
 
+def _short_footer(names: list[str]) -> pl.Expr:
+    """A footer line of the file (as the pandas reader counts them): only its first field, blank or reading like a
+    footer ("Grand Totals (6 records)", "Confidential Information - Do Not Distribute", the copyright line)."""
+    if not names:
+        return pl.lit(False)
+    first = _text(names[0]).str.strip_chars()
+    rest = pl.all_horizontal([pl.col(n).is_null() | (_text(n).str.strip_chars() == "") for n in names[1:]]) \
+        if len(names) > 1 else pl.lit(True)
+    return rest & (first.is_null() | (first == "") | first.str.contains("(?i)" + FOOTER_RE.pattern).fill_null(False))
+
+
 class PolarsTable(LazyTable):
     """One table as a Polars LazyFrame ``r``: raw columns ``r__<column>``, parsed ones by their names."""
 
     def parse_columns(self) -> None:
         schema = self.raw.collect_schema()
         self.rtypes = {c: schema[src] if isinstance(src, str) else pl.String for c, src in self.colmap.items()}
-        self.r = self.raw.select([_first_present(src).alias(f"r__{c}") for c, src in self.colmap.items()]
-                                 + [pl.col("__file"), pl.col("__line")]).with_row_index("__row")
+        names = [n for n in schema.names() if n not in ("__line", "__file")]
+        raw = self.raw
+        if all(f.suffix.lower() == ".csv" for f in self.files):
+            # a blank line is a row of nulls here; the pandas reader (and DuckDB) skip it: not a row at all
+            raw = raw.filter(~pl.all_horizontal([pl.col(n).is_null() for n in names]))
+        self.r = raw.select([_first_present(src).alias(f"r__{c}") for c, src in self.colmap.items()]
+                            + [pl.col("__file"), pl.col("__line"), _short_footer(names).alias("__short")]
+                            ).with_row_index("__row")
         self.pres = {c: _present(f"r__{c}", self.rtypes[c]) for c in self.colmap}
         cols: dict[str, pl.Expr] = {}
         for c in self.colmap:
@@ -174,6 +191,7 @@ class PolarsTable(LazyTable):
             blank_id = ~self.pres[idc] | (pl.col(f"r__{idc}").cast(pl.String).str.contains(rx).fill_null(False)
                                           if self.rtypes[idc] == pl.String else pl.lit(False))
             footer = blank_id & ~self.pres[datec] & (foot_text | empty)
+        footer = footer | pl.col("__short")
         pre_bad = pl.any_horizontal([f for _, f, _ in self.flags]) if self.flags else pl.lit(False)
         self.r = self.r.with_columns(footer.alias("__footer"), pre_bad.alias("__pre_bad"))
 

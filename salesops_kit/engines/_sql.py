@@ -37,18 +37,32 @@ def _first_present(src) -> str:
     return "coalesce(" + ", ".join(f"nullif(trim(cast({_ident(h)} as varchar)), '')" for h in src) + ")"
 
 
+def _short_footer(names: list[str]) -> str:
+    """A footer line of the file (as the pandas reader counts them): only its first field, blank or reading like a
+    footer ("Grand Totals (6 records)", "Confidential Information - Do Not Distribute", the copyright line)."""
+    if not names:
+        return "false"
+    def blank(n):
+        return f"coalesce(trim(cast({_ident(n)} as varchar)), '') = ''"
+    rest = " and ".join(blank(n) for n in names[1:]) or "true"
+    first = f"trim(cast({_ident(names[0])} as varchar))"
+    rx = _lit("(?i)" + FOOTER_RE.pattern)
+    return f"(({rest}) and ({blank(names[0])} or coalesce(regexp_matches({first}, {rx}), false)))"
+
+
 class SqlTable(LazyTable):
     """One table as nested DuckDB selects: ``base`` (raw columns ``r__<column>``), ``s1`` (parsed columns),
     ``s2`` (footer, flag and duplicate columns)."""
 
     def parse_columns(self) -> None:
         rtypes = dict(zip(self.raw.columns, [str(t) for t in self.raw.types], strict=True))
+        names = [n for n in self.raw.columns if n not in ("__line", "__file")]
         view = f"__salesops_raw_{self.name}_{next(_ids)}"
         self.raw.create_view(view, replace=True)
         self.is_str = {c: not isinstance(src, str) or rtypes[src] == "VARCHAR" for c, src in self.colmap.items()}
         row = "row_number() over ()" if self.name == "stage_history" else "__line"
-        sel = [f"{_first_present(src)} as r__{c}" for c, src in self.colmap.items()] + ["__file", "__line",
-                                                                                         f"{row} as __row"]
+        sel = [f"{_first_present(src)} as r__{c}" for c, src in self.colmap.items()] + [
+            "__file", "__line", f"{row} as __row", f"{_short_footer(names)} as __short"]
         self.base = f"select {', '.join(sel)} from {view}"
         self.cols = {}
         for c in self.colmap:
@@ -178,6 +192,7 @@ class SqlTable(LazyTable):
             blank_id = f"(not {self.pres(idc)}" + (f" or coalesce(regexp_matches(r__{idc}, {rx}), false))"
                                                    if self.is_str[idc] else ")")
             footer = f"({blank_id} and not {self.pres(datec)} and (({foot_text}) or ({empty})))"
+        footer = f"({footer} or __short)"
         pre_bad = " or ".join(f"({f})" for _, f, _ in self.flags) or "false"
         fl_cols = ", ".join(f"{f} as __f{i}" for i, (_, f, _) in enumerate(self.flags))
         self.s2 = (f"select *, {footer} as __footer, ({pre_bad}) as __pre_bad{', ' + fl_cols if fl_cols else ''} "
