@@ -13,14 +13,15 @@ __all__ = ["findings"]
 
 
 def findings(profile: SeasonalProfile, fc: Forecast | pd.DataFrame | None = None, bt: BacktestResult | None = None,
-             pf=None, *, lead_months: int = 3, currency: str = ""):
+             pf=None, *, lead_months: int = 3, currency: str = "", pipeline_currency: str | None = None):
     """The notebook's Findings (number -> comparison -> decision) from the results.
 
     Parameters
     ----------
     profile : :func:`seasonal_profile` result; fc : :func:`forecast` result (or its table); bt : :func:`backtest`
         result; pf : :class:`~salesops_kit.forecast.pipeline.PipelineForecast`; lead_months : how far ahead of
-        the peak quarter the ramp-up starts; currency : unit shown with amounts.
+        the peak quarter the ramp-up starts; currency : unit shown with amounts; pipeline_currency : unit of the
+        pipeline's amounts when it differs (deals in several currencies without rates: each section its own).
     """
     from ..findings import Findings
 
@@ -33,8 +34,9 @@ def findings(profile: SeasonalProfile, fc: Forecast | pd.DataFrame | None = None
         out += _forecast_findings(fc, cur)
     if bt is not None and not bt.table.empty:
         out += _backtest_findings(bt)
-    if pf is not None and pf.next_quarter is not None:
-        out += _pipeline_findings(pf, cur)
+    if pf is not None and pf.windows():  # no finding from a quarter no open deal is expected to close in
+        out += _pipeline_findings(pf, cur if pipeline_currency is None else
+                                  (f" {pipeline_currency}" if pipeline_currency else ""))
     return Findings(out, title="Seasonality and forecasting")
 
 
@@ -135,22 +137,27 @@ def _backtest_findings(bt: BacktestResult) -> list:
 
 
 def _pipeline_findings(pf, cur: str) -> list:
-    """Next quarter's bookings expected from the open pipeline."""
+    """Bookings expected from the open pipeline in the rest of the as-of quarter and in the next quarter (each
+    only when some open deal is expected to close in it: P90 above zero)."""
     from ..findings import Finding
     from ..i18n import tr as _tr  # findings text in the report language
 
     out = []
-    q = pf.next_quarter
-    ev = ""
-    if len(pf.backtest):
-        ev = _tr("in {covered} of {n} past quarters the booked amount fell inside P10-P90",
-                 covered=int(pf.backtest["covered_p10_p90"].sum()), n=len(pf.backtest))
-    bench = (_tr("CRM weighted pipeline {amount:,.0f}{currency}", amount=q["crm_weighted"], currency=cur)
-             if pd.notna(q.get("crm_weighted")) else "")
-    out.append(Finding(subject=str(q["quarter"]), metric="bookings expected from open deals",
-                       value=f"{q['expected']:,.0f}{cur}", benchmark=bench,
-                       interval=_tr("P10 {p10:,.0f} to P90 {p90:,.0f}{currency}", p10=q["p10"], p90=q["p90"],
-                                    currency=cur), evidence=ev,
-                       suggestion=_tr("Close the gap between this and the top-down forecast with new pipeline"),
-                       topic="forecast", severity=1))
+    rest = pf.rest_of_quarter
+    for q in pf.windows():
+        is_rest = rest is not None and q["quarter"] == rest["quarter"]
+        ev = ""
+        if len(pf.backtest) and not is_rest:
+            ev = _tr("in {covered} of {n} past quarters the booked amount fell inside P10-P90",
+                     covered=int(pf.backtest["covered_p10_p90"].sum()), n=len(pf.backtest))
+        bench = (_tr("CRM weighted pipeline {amount:,.0f}{currency}", amount=q["crm_weighted"], currency=cur)
+                 if pd.notna(q.get("crm_weighted")) else "")
+        subject = (_tr("rest of {quarter} (after {as_of:%Y-%m-%d})", quarter=q["quarter"], as_of=pf.as_of) if is_rest
+                   else str(q["quarter"]))
+        sug = (_tr("Use it as the bottom-up check on this quarter's commit: review the open deals it rests on")
+               if is_rest else _tr("Close the gap between this and the top-down forecast with new pipeline"))
+        out.append(Finding(subject=subject, metric="bookings expected from open deals",
+                           value=f"{q['expected']:,.0f}{cur}", benchmark=bench,
+                           interval=_tr("P10 {p10:,.0f} to P90 {p90:,.0f}{currency}", p10=q["p10"], p90=q["p90"],
+                                        currency=cur), evidence=ev, suggestion=sug, topic="forecast", severity=1))
     return out

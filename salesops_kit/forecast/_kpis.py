@@ -15,17 +15,31 @@ def kpi_rows(ds) -> list[dict]:
     """Seasonality and forecasting KPIs: seasonal indices, strength, 12-month forecast, backtest
     MASE, and the pipeline's expected bookings next quarter. [] when opportunities are missing.
 
-    Amounts are in the report currency when the mapping gives rates; over several currencies without rates the
-    amount-based KPIs are left out (a total would add pesos to dollars; the load note says which block to add).
+    Amounts are in the report currency when the mapping gives rates. Deals in several currencies without rates
+    are forecast per currency: every row is per ``currency=XXX`` segment (money rows in that code) and none
+    totals currencies. Orders in several currencies without rates (no deals) leave the KPIs out.
+    ``pipeline_expected_next_quarter`` is left out when the open deals are all expected to close before or after
+    the next quarter (the forecast's headline says so; a 0 would read as an empty pipeline).
     """
     if ds.opportunities is None and ds.orders is None:
         return []
-    split = needs_split(ds, "opportunities" if ds.opportunities is not None else "orders")
-    code = None if split else report_currency(ds)
-    ds = converted(ds)
+    if ds.opportunities is not None:
+        from .pipeline import by_currency
+
+        parts = by_currency(ds)
+        if parts:
+            return [r for c, sub in parts.items() for r in _rows(sub, c, f"currency={c}")]
+    if needs_split(ds, "opportunities" if ds.opportunities is not None else "orders"):
+        return []
+    return _rows(converted(ds), report_currency(ds), "all")
+
+
+def _rows(ds, code, segment: str) -> list[dict]:
+    """The KPI rows of ``ds`` whose money is all in ``code`` (None: the dataset's single currency)."""
+    money = {"currency": code} if code else {}
     rows: list[dict] = []
     ser = bookings_series(ds) if ds.opportunities is not None else monthly_series(ds.orders, as_of=ds.as_of)
-    if len(ser) and not split:
+    if len(ser):
         prof = seasonal_profile(ser)
         for _, r in prof.monthly.iterrows():
             rows.append({"kpi": f"seasonal_index_m{int(r['season']):02d}", "value": r["index"],
@@ -40,8 +54,7 @@ def kpi_rows(ds) -> list[dict]:
         if len(fc):
             total = fc["mean"].sum()
             lo, hi = total_interval(fc)
-            rows.append({"kpi": "forecast_next_12m_total", "value": total, "ci_low": lo, "ci_high": hi,
-                         **({"currency": code} if code else {})})
+            rows.append({"kpi": "forecast_next_12m_total", "value": total, "ci_low": lo, "ci_high": hi, **money})
         bt = pd.DataFrame(fc.attrs.get("backtest") or [])
         if len(bt):
             best = bt.sort_values("mase").iloc[0]
@@ -49,18 +62,18 @@ def kpi_rows(ds) -> list[dict]:
             sel = bt[bt["method"] == chosen]
             val = float(sel["mase"].iloc[0]) if len(sel) else float(best["mase"])
             rows.append({"kpi": "forecast_backtest_mase", "value": val})
-    if ds.opportunities is not None and not split:
-        try:
-            from .pipeline import pipeline_forecast
-        except ImportError:  # pipeline module not built yet
-            return rows
+    if ds.opportunities is not None:
+        from .pipeline import pipeline_forecast
+
         try:
             pf = pipeline_forecast(ds.opportunities, as_of=ds.as_of, stage_history=ds.stage_history, stages=ds.stages,
                                    backtest_dates=0)
-            q = pf.next_quarter
-            if q is not None:
-                rows.append({"kpi": "pipeline_expected_next_quarter", "value": q["expected"],
-                             "ci_low": q["p10"], "ci_high": q["p90"], **({"currency": code} if code else {})})
         except ValueError:
-            pass
+            pf = None
+        q = pf.next_quarter if pf is not None else None
+        if q is not None and (q["p90"] > 0 or not pf.open_deals):
+            rows.append({"kpi": "pipeline_expected_next_quarter", "value": q["expected"],
+                         **({"ci_low": q["p10"], "ci_high": q["p90"]} if pf.open_deals else {}), **money})
+    for r in rows:
+        r["segment"] = segment
     return rows

@@ -32,9 +32,10 @@ from ..stats import wilson_interval
 from ..tools.results import Result
 from ..tools.validation import require_columns
 
-__all__ = ["pipeline_forecast", "PipelineForecast", "AGE_BINS"]
+__all__ = ["pipeline_forecast", "PipelineForecast", "AGE_BINS", "QUARTER_COLUMNS", "currency_view", "by_currency"]
 
 AGE_BINS = (0, 30, 90, 180, 365, np.inf)   # deal age in days at the snapshot
+QUARTER_COLUMNS = ["quarter", "expected", "p10", "p50", "p90", "crm_weighted"]
 _PRIOR = 5.0                                 # pseudo-deals shrinking a (stage, age) cell to its stage's rate
 
 
@@ -286,25 +287,60 @@ class PipelineForecast(Result):
     as_of: pd.Timestamp
     notes: tuple[str, ...] = field(default_factory=tuple)
     reason: str = ""   # why no forecast could be made for an open pipeline ("" when one was)
+    current: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=QUARTER_COLUMNS))
+    horizon: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=QUARTER_COLUMNS))
 
     @property
     def next_quarter(self) -> dict | None:
         return None if self.quarter.empty else self.quarter.iloc[0].to_dict()
 
+    @property
+    def rest_of_quarter(self) -> dict | None:
+        """The rest of the as-of quarter (after as-of) when any of it is left, else None."""
+        return None if self.current.empty else self.current.iloc[0].to_dict()
+
+    @property
+    def open_deals(self) -> int:
+        return len(self.deals)
+
+    def windows(self) -> list[dict]:
+        """The quarter rows with bookings expected from the open deals (P90 above zero): the rest of the as-of
+        quarter, then the next quarter; empty when no open deal is expected to close in either."""
+        return [r for r in (self.rest_of_quarter, self.next_quarter) if r is not None and r["p90"] > 0]
+
     def headline(self) -> str:
+        from ..i18n import tr
+
         if self.reason:
             return self.reason
+        if not self.open_deals:
+            return tr("No open deals at {as_of:%Y-%m-%d}: there is no pipeline to forecast.", as_of=self.as_of)
+        parts = []
+        rest = self.rest_of_quarter
+        for q in self.windows():
+            s = (tr("rest of {quarter} (after {as_of:%Y-%m-%d})", quarter=q["quarter"], as_of=self.as_of)
+                 if rest is not None and q["quarter"] == rest["quarter"] else str(q["quarter"]))
+            s = tr("{window}: expected bookings from the open pipeline {expected:,.0f} (P10 {p10:,.0f}, P90 "
+                   "{p90:,.0f})", window=s, expected=q["expected"], p10=q["p10"], p90=q["p90"])
+            if pd.notna(q.get("crm_weighted")):
+                s += tr("; CRM weighted pipeline {amount:,.0f}", amount=q["crm_weighted"])
+            parts.append(s)
         q = self.next_quarter
-        if q is None:
-            return "No open pipeline at as-of."
-        s = (f"{q['quarter']}: expected bookings from the open pipeline {q['expected']:,.0f} "
-             f"(P10 {q['p10']:,.0f}, P90 {q['p90']:,.0f})")
-        if pd.notna(q.get("crm_weighted")):
-            s += f"; CRM weighted pipeline {q['crm_weighted']:,.0f}"
+        if q is not None and not q["p90"] > 0:
+            h = self.horizon.iloc[0] if len(self.horizon) else None
+            if h is not None and h["p90"] > 0:
+                parts.append(tr("none of the {n:,} open deals is expected to close in {quarter}: the deals won so "
+                                "far closed sooner", n=self.open_deals, quarter=q["quarter"]))
+            else:
+                parts.append(tr("none of the {n:,} open deals is expected to close by {end:%Y-%m}: the deals won "
+                                "so far closed sooner or later than that window, so no number is given for it",
+                                n=self.open_deals, end=pd.Timestamp(self.monthly["month"].max()) if len(self.monthly)
+                                else self.as_of))
+        s = "; ".join(parts)
         if len(self.backtest):
-            s += (f"; backtest: actual inside P10-P90 in {int(self.backtest['covered_p10_p90'].sum())} of "
-                  f"{len(self.backtest)} past quarters")
-        return s + "."
+            s += tr("; backtest: actual inside P10-P90 in {covered} of {n} past quarters",
+                    covered=int(self.backtest["covered_p10_p90"].sum()), n=len(self.backtest))
+        return s[:1].upper() + s[1:] + "."
 
     def summary(self) -> pd.DataFrame:
         return self.monthly
@@ -316,6 +352,60 @@ class PipelineForecast(Result):
 
     def _repr_html_(self) -> str:
         return f"<p>{html.escape(self.headline())}</p>" + self.monthly.round(0).to_html(index=False)
+
+
+def _in_currency(ds, code: str):
+    """``ds`` with only the deals in currency ``code`` (the other tables unchanged)."""
+    from dataclasses import replace
+
+    f = nw.from_native(ds.opportunities)
+    sub = f.filter(nw.col("currency").cast(nw.String).str.strip_chars().str.to_uppercase() == code).to_native()
+    return replace(ds, tables={**ds.tables, "opportunities": sub})
+
+
+def by_currency(ds) -> dict:
+    """Currency code -> ``ds`` with only that currency's deals, when the deals mix currencies and the mapping
+    gives no rates (``data.currency.needs_split``); ``{}`` otherwise (one money unit: no split needed)."""
+    from ..data.currency import currencies, needs_split
+
+    if ds.opportunities is None or not needs_split(ds, "opportunities"):
+        return {}
+    return {c: _in_currency(ds, c) for c in currencies(ds, "opportunities")}
+
+
+def currency_view(ds, *, main_by: str = "won") -> tuple:
+    """``(ds, sentence)``: the dataset a money forecast runs on, and why it was narrowed.
+
+    One money unit (or rates that convert): ``ds`` itself in the report currency and ``""``. Several
+    currencies without rates: only the deals of the main currency (the mapping's ``currency.report``, else the
+    currency with the most won deals — ``main_by="open"``: the most open deals, for the pipeline) and one
+    sentence naming the currencies and the mapping block that would convert them, so no forecast adds pesos to
+    dollars.
+    """
+    from ..data.currency import converted, currency_of
+    from ..i18n import tr
+    from ..tools.validation import check_option
+
+    check_option("main_by", main_by, ("won", "open"))
+    parts = by_currency(ds)
+    if not parts:
+        return converted(ds), ""
+    st = ds.stages
+    pick = nw.col("stage").is_in(list(st.won)) if main_by == "won" else ~nw.col("stage").is_in(list(st.won + st.lost))
+
+    def count(d):
+        return int(nw.from_native(d.opportunities).lazy().filter(pick).select(nw.len()).collect().item())
+
+    counts = {c: count(d) for c, d in parts.items()}
+    report = currency_of(ds).report
+    main = report if report in parts else sorted(parts, key=lambda c: (-counts[c], c))[0]
+    others = [c for c in parts if c != main]
+    block = "currency: {report: " + main + ", rates: {" + ", ".join(f"{c}: <rate>" for c in others) + "}}"
+    what = (tr("{n:,} won", n=counts[main]) if main_by == "won" else tr("{n:,} open", n=counts[main]))
+    return parts[main], tr("Deals are in {n} currencies ({codes}) and the mapping gives no exchange rates: this "
+                           "forecast covers the {main} deals only ({what}), the others are per currency in the KPI "
+                           "table; to forecast all deals in {main}, add to the mapping: {block}.",
+                           n=len(parts), codes=", ".join(parts), main=main, what=what, block=block)
 
 
 def _stages_from_flags(opportunities):
@@ -405,6 +495,11 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
     notes = []
     if sh is None:
         notes.append("No stage history: win rates by the furthest stage reached, no age effect, no backtest.")
+        if "lost_at_stage" not in deals:
+            from ..i18n import tr
+
+            notes.append(tr("Nor is the stage a lost deal reached known: every open stage gets the same win rate "
+                            "(all closed deals)."))
     has_prob = "probability" in o
     o_close = o["close_date"].dt.to_period("M")
     crm = []
@@ -415,13 +510,26 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
     monthly = pd.DataFrame({"month": months.to_timestamp(), "expected": mat.mean(axis=0), "p10": qs[0],
                             "p50": qs[1], "p90": qs[2], "crm_weighted": crm})
     monthly = monthly[monthly["month"] <= months[min(len(months), max(horizon_months, 1)) - 1].to_timestamp()]
-    qmask = np.array([(m.asfreq("Q") == q) for m in months])
-    qtot = mat[:, qmask].sum(axis=1)
-    in_q = o["close_date"].dt.to_period("Q") == q
-    quarter = pd.DataFrame([{"quarter": str(q), "expected": qtot.mean(), "p10": np.percentile(qtot, 10),
-                             "p50": np.percentile(qtot, 50), "p90": np.percentile(qtot, 90),
-                             "crm_weighted": float((o.loc[in_q, "amount"] * o.loc[in_q, "probability"]).sum())
-                             if has_prob else np.nan}])
+    o_q = o["close_date"].dt.to_period("Q")
+    weighted = o["amount"] * o["probability"] if has_prob else None
+
+    def window(label, mask, crm_mask):
+        tot = mat[:, mask].sum(axis=1)
+        return pd.DataFrame([{"quarter": label, "expected": tot.mean(), "p10": np.percentile(tot, 10),
+                              "p50": np.percentile(tot, 50), "p90": np.percentile(tot, 90),
+                              "crm_weighted": float(weighted[crm_mask].sum()) if has_prob else np.nan}],
+                            columns=QUARTER_COLUMNS)
+
+    in_q = o_q == q
+    quarter = window(str(q), np.array([(m.asfreq("Q") == q) for m in months]), in_q)
+    cq = as_of.to_period("Q")
+    # the rest of the as-of quarter: a deal expected there is not in the next quarter (a forecast of only the
+    # next quarter read 0 for a pipeline whose deals all close within weeks)
+    current = (window(str(cq), np.array([(m.asfreq("Q") == cq) for m in months]),
+                      (o_q == cq) & (o["close_date"] > as_of))
+               if as_of < cq.end_time.normalize() else pd.DataFrame(columns=QUARTER_COLUMNS))
+    horizon = window(f"{months[0]}..{months[-1]}", np.ones(len(months), dtype=bool),
+                     o["close_date"].dt.to_period("M").between(months[0], months[-1]))
     if "forecast_category" in o:
         cats = (o[in_q].groupby("forecast_category").agg(deals=("opportunity_id", "size"), amount=("amount", "sum"))
                 .reset_index().sort_values("forecast_category").reset_index(drop=True))
@@ -436,7 +544,7 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
     bt = _backtest(deals, stage_history, stages, as_of, backtest_dates, n_sims, seed) if (
         sh is not None and backtest_dates > 0) else _backtest_frame([])
     return PipelineForecast(monthly.reset_index(drop=True), deals_out, rates.reset_index(drop=True), quarter, cats, bt,
-                            as_of, tuple(notes))
+                            as_of, tuple(notes), current=current, horizon=horizon)
 
 
 def _cannot_result(o, model, as_of, reason, no_history) -> PipelineForecast:

@@ -209,7 +209,10 @@ def test_forecast_money_kpis_are_converted_or_left_out():
 
     mixed = forecast.kpi_rows(load_dataset(EXPORT, mapping="salesforce"))
     money = {"forecast_next_12m_total", "pipeline_expected_next_quarter"}
-    assert not {r["kpi"] for r in mixed} & money
+    # several currencies, no rates: per currency (segment currency=XXX, in that code), never an 'all' total
+    got = [r for r in mixed if r["kpi"] in money]
+    assert got and all(r["segment"] == f"currency={r['currency']}" for r in got)
+    assert {r["currency"] for r in got} <= {"COP", "MXN", "PEN", "USD"}
     ds = load_dataset(EXPORT, mapping={"extends": "salesforce", "currency": {"report": "USD", "rates": RATES}})
     rows = [r for r in forecast.kpi_rows(ds) if r["kpi"] in money]
     assert rows and all(r["currency"] == "USD" for r in rows)

@@ -178,3 +178,74 @@ def test_no_closed_history_says_it_cannot():
     opp2 = opp2.assign(stage=opp2["stage"].replace({"Ganho": "Perdido"}))
     pf2 = pipeline_forecast(opp2, as_of="2024-03-20", stages=S)
     assert "no won deal" in pf2.reason and pf2.next_quarter is None
+
+
+def test_deals_closing_this_quarter_are_not_a_zero_forecast():
+    # issue 14: d5 is expected to close Mar 30 (won deals closed 10 days after the snapshot), inside the as-of
+    # quarter 2024Q1. The next quarter (2024Q2) gets nothing: that is not "0 (P10 0 to P90 0)" for the pipeline
+    # but "the rest of 2024Q1: 74" and one sentence saying none of the open deals is expected in 2024Q2.
+    from salesops_kit.forecast import findings, seasonal_profile
+
+    opp, sh = data()
+    pf = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, n_sims=20000, seed=1)
+    rest, nxt = pf.rest_of_quarter, pf.next_quarter
+    assert rest["quarter"] == "2024Q1" and rest["expected"] == pytest.approx(100 * 6.6667 / 9, abs=1.5)
+    assert rest["crm_weighted"] == 50.0                          # CRM close date Mar 25, after as-of
+    assert nxt["quarter"] == "2024Q2" and nxt["p90"] == 0
+    assert [w["quarter"] for w in pf.windows()] == ["2024Q1"]
+    h = pf.headline()
+    assert h.startswith("Rest of 2024Q1 (after 2024-03-20): expected bookings from the open pipeline 74")
+    assert "none of the 1 open deals is expected to close in 2024Q2" in h and "P90 0)" not in h
+    f = findings(seasonal_profile(pd.DataFrame(columns=["period", "value"])), pf=pf, currency="EUR")
+    assert [x.subject for x in f] == ["rest of 2024Q1 (after 2024-03-20)"]
+    assert "P90 0 " not in str(f[0].interval) and f[0].value.endswith(" EUR")
+
+
+def test_no_open_deals_says_so_and_writes_no_finding():
+    from salesops_kit.forecast import findings, seasonal_profile
+
+    opp, sh = data()
+    pf = pipeline_forecast(opp[opp["opportunity_id"] != "d5"], as_of="2024-03-20", stage_history=sh, stages=S)
+    assert pf.open_deals == 0 and pf.windows() == []
+    assert pf.headline() == "No open deals at 2024-03-20: there is no pipeline to forecast."
+    assert len(findings(seasonal_profile(pd.DataFrame(columns=["period", "value"])), pf=pf)) == 0
+
+
+def test_no_history_and_no_lost_stage_says_every_stage_shares_one_rate():
+    opp, _ = data()
+    pf = pipeline_forecast(opp, as_of="2024-03-20", stages=S, seed=0)
+    assert pf.win_rates["win_rate"].nunique() == 1             # every closed deal counts as reaching every stage
+    assert any(n.startswith("Nor is the stage a lost deal reached known") for n in pf.notes)
+    pf = pipeline_forecast(opp.assign(lost_at_stage=np.where(opp["stage"] == "Perdido", "Aberto", None)),
+                           as_of="2024-03-20", stages=S, seed=0)
+    assert not any(n.startswith("Nor is") for n in pf.notes)
+
+
+def test_currency_view_never_sums_currencies(tmp_path):
+    # COP has the most won deals (2), MXN the only open one; no rates: a money forecast is per currency
+    from salesops_kit import load_dataset
+    from salesops_kit.forecast import kpi_rows
+    from salesops_kit.forecast.pipeline import by_currency, currency_view
+
+    (tmp_path / "opportunities.csv").write_text(
+        "opportunity_id,owner,stage,amount,currency,created_date,close_date\n"
+        "a,Ann,Closed Won,4000000,COP,2024-01-05,2024-02-10\n"
+        "b,Ann,Closed Won,2000000,cop,2024-01-05,2024-02-20\n"
+        "c,Ben,Closed Won,500,MXN,2024-01-05,2024-02-15\n"
+        "d,Ben,Closed Lost,300,MXN,2024-01-05,2024-02-25\n"
+        "e,Ben,Proposal,900,MXN,2024-03-01,\n")
+    ds = load_dataset(tmp_path, as_of="2024-03-20")
+    assert sorted(by_currency(ds)) == ["COP", "MXN"]
+    won, note = currency_view(ds)
+    assert sorted(won.opportunities["opportunity_id"]) == ["a", "b"]
+    assert "2 currencies (COP, MXN)" in note and "currency: {report: COP, rates: {MXN: <rate>}}" in note
+    open_, note2 = currency_view(ds, main_by="open")
+    assert sorted(open_.opportunities["opportunity_id"]) == ["c", "d", "e"] and "the MXN deals only (1 open)" in note2
+    rows = [r for r in kpi_rows(ds) if r["kpi"] == "pipeline_expected_next_quarter"]
+    assert {r["segment"] for r in rows} <= {"currency=COP", "currency=MXN"}
+    assert all(r["currency"] == r["segment"].split("=")[1] for r in rows)
+    assert "all" not in {r["segment"] for r in kpi_rows(ds)}
+    one = load_dataset(tmp_path, as_of="2024-03-20", mapping={"extends": "canonical",
+                                                              "currency": {"report": "MXN", "rates": {"COP": 0.005}}})
+    conv, note3 = currency_view(one)
+    assert note3 == "" and conv.opportunities["amount"].sum() == pytest.approx(6_000_000 * 0.005 + 1700)
