@@ -1,0 +1,85 @@
+"""Monitoring on real-shaped exports (issue 14): money per currency without rates, and sections the data cannot
+support (too few periods for control limits, no year-earlier period) say so in one sentence instead of an
+empty chart or an 'all clear'."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from salesops_kit import load_dataset, monitor
+from salesops_kit.kpis import kpi_frame
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+# Oct: COP won 4,000,000 (O1) and USD won 100 + 300 (O2, O3); Nov: COP won 2,000,000 (O5), USD won 50 (O6)
+OPPS = """opportunity_id,owner,stage,amount,currency,created_date,close_date
+O1,Ann,Closed Won,4000000,COP,2025-09-01,2025-10-03
+O2,Ann,Closed Won,100,USD,2025-09-01,2025-10-10
+O3,Ben,Closed Won,300,usd,2025-09-05,2025-10-20
+O4,Ben,Closed Lost,70,USD,2025-09-05,2025-11-02
+O5,Ann,Closed Won,2000000,COP,2025-10-01,2025-11-05
+O6,Ben,Closed Won,50,USD,2025-10-01,2025-11-28
+O7,Ann,Proposal,80,USD,2025-11-01,
+"""
+
+
+def _ds(tmp_path, mapping=None):
+    (tmp_path / "opportunities.csv").write_text(OPPS)
+    return load_dataset(tmp_path, as_of="2025-12-15", mapping=mapping or "canonical")
+
+
+def test_money_series_are_per_currency_without_rates(tmp_path):
+    s = monitor.kpi_series(_ds(tmp_path))
+    money = s[s["kpi"].isin(["won_revenue", "avg_won_deal_size"])]
+    # no company, owner or source series adds pesos to dollars: only currency=XXX (codes read case-blind)
+    assert set(money["segment"]) == {"currency=COP", "currency=USD"}
+    rev = money[money["kpi"] == "won_revenue"].set_index(["segment", "period"])["value"]
+    assert rev[("currency=COP", pd.Timestamp("2025-10-01"))] == 4_000_000
+    assert rev[("currency=USD", pd.Timestamp("2025-10-01"))] == 400
+    assert rev[("currency=USD", pd.Timestamp("2025-11-01"))] == 50
+    # counts and rates stay company-wide: 3 of 3 closed won in October
+    wr = s[(s["kpi"] == "win_rate") & (s["segment"] == "all")].set_index("period")["value"]
+    assert wr[pd.Timestamp("2025-10-01")] == 1.0
+
+
+def test_money_kpi_rows_per_currency_in_their_code(tmp_path):
+    ds = _ds(tmp_path)
+    rv = monitor.review(ds, targets=False)
+    assert any("2 currencies (COP, USD)" in n for n in rv.notes)
+    k = kpi_frame(monitor.kpi_rows(ds, reviewed=rv))
+    money = k[k["kpi"].str.startswith(("won_revenue", "avg_won_deal_size"))]
+    assert len(money) and set(money["segment"]) <= {"currency=COP", "currency=USD"}
+    cop = money[(money["kpi"] == "won_revenue_change_pop") & (money["segment"] == "currency=COP")].iloc[0]
+    assert cop["value"] == 2_000_000 - 4_000_000 and cop["unit"] == "COP"
+    assert "currency" not in set(k["unit"])
+
+
+def test_with_rates_money_is_one_company_series(tmp_path):
+    ds = _ds(tmp_path, mapping={"extends": "canonical", "currency": {"report": "USD", "rates": {"COP": 0.00025}}})
+    s = monitor.kpi_series(ds)
+    rev = s[(s["kpi"] == "won_revenue") & (s["segment"] == "all")].set_index("period")["value"]
+    assert rev[pd.Timestamp("2025-10-01")] == 4_000_000 * 0.00025 + 400
+
+
+def test_too_few_periods_say_so_and_draw_nothing(tmp_path):
+    rv = monitor.review(_ds(tmp_path), targets=False)
+    # three months of data: no control limit, no year-earlier period, nothing to judge
+    assert not rv.limits["testable"].any()
+    assert rv.charts_reason.startswith("No control chart") and "3 period(s)" in rv.charts_reason
+    assert rv.yoy_reason.startswith("No year-over-year comparison")
+    f = rv.findings()  # October vs November was tested, but no alert could be raised: not an 'all clear'
+    assert len(f) == 0 and "no alert can be raised yet" in f.empty and not f.empty.startswith("No alert")
+
+
+def test_enough_periods_have_no_reason(tmp_path):
+    rows = ["opportunity_id,owner,stage,amount,created_date,close_date"]
+    rng = np.random.default_rng(0)
+    for m in range(1, 25):  # two years of monthly deals: limits and a year-earlier period exist
+        for i in range(6):
+            won = rng.random() < 0.5
+            rows.append(f"D{m}_{i},Ann,{'Closed Won' if won else 'Closed Lost'},100,2024-{1 + (m - 1) % 12:02d}-01,"
+                        f"{2024 + (m - 1) // 12}-{1 + (m - 1) % 12:02d}-15")
+    (tmp_path / "opportunities.csv").write_text("\n".join(rows) + "\n")
+    rv = monitor.review(load_dataset(tmp_path, as_of="2026-01-10"), targets=False)
+    assert rv.charts_reason == "" and rv.yoy_reason == ""
