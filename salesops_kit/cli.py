@@ -1,4 +1,4 @@
-"""``salesops`` command line: report | kpis | audit | sample | mapping suggest."""
+"""``salesops`` command line: report | kpis | audit | sample | notebooks | mapping suggest."""
 
 from __future__ import annotations
 
@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scale", type=float, default=1.0, help="multiply row counts (1 ≈ 6.5k opportunities; 153 ≈ 1M)")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+
+    p = sub.add_parser("notebooks", help="write the numbered notebooks in a language for JupyterLab (outputs cleared)")
+    p.add_argument("--lang", choices=("en", "zh"), default="zh", help="language of the markdown (default: zh)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--data", default=None, help="folder of export files (default: the bundled sample company)")
+    p.add_argument("--mapping", "-m", default=None, help="mapping to set in the notebooks (default: theirs)")
+    p.add_argument("--notebooks", default=None, help="comma-separated numbers, e.g. 01,03 (default: all)")
 
     p = sub.add_parser("mapping", help="mapping helpers")
     msub = p.add_subparsers(dest="mapping_command", required=True)
@@ -144,6 +151,19 @@ def _dispatch(args) -> int:
         paths = synth.write_sample(args.out, seed=args.seed, scale=args.scale, fmt=args.format)
         for p in paths:
             print(p)
+        return 0
+
+    if args.command == "notebooks":
+        from .report.notebook_tools import write_notebooks
+
+        sel = [x for x in args.notebooks.split(",") if x.strip()] if args.notebooks else None
+        written, left = write_notebooks(args.out, lang=args.lang, data_dir=args.data, mapping=args.mapping,
+                                        select=sel)
+        for p in written:
+            print(p)
+        for r in left:
+            print(f"salesops notebooks: warning: {r['notebook']} {r['cell']} has no current {args.lang} translation "
+                  f"({r['status']}); it stays in English: {r['first_line']}", file=sys.stderr)
         return 0
 
     if args.command == "mapping":

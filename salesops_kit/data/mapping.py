@@ -356,6 +356,15 @@ def resolve_columns(spec: TableSpec, names: list[str], *, headers: list[str], pa
             if _norm(c) in by_norm:
                 out[canon] = by_norm[_norm(c)]
                 break
+    amount = out.get("amount")
+    if isinstance(amount, str) and re.search(r"\(converted\)\s*$", amount, re.I):
+        # Salesforce's "Amount (converted)" is in the corporate currency, not in the deal's: its own currency
+        # column ("Amount (converted) Currency") if the export has one, else none (currency.report names it)
+        conv = by_norm.get(_norm(amount + " Currency"))
+        if conv:
+            out["currency"] = conv
+        else:
+            out.pop("currency", None)
     required = list(TABLES[name].required) + list(spec.needs)
     if name == "csat" and not any(c in out for c in CSAT_ONE_OF):
         required.append("owner")
