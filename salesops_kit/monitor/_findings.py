@@ -123,5 +123,13 @@ def review_findings(rv, *, segments=("all", "team="), min_gap: float = 0.05) -> 
                 evidence=tr("attainment {attainment:.0%} in {label}", attainment=r.attainment, label=rv.label),
                 suggestion=tr("{who} to plan the gap into next period", who=_who(spec, r.segment, dict(rv.teams))),
                 topic="monitoring", severity=float(max(0.0, 1 - r.attainment))))
-    return Findings(out, title=tr("KPI review {label}", label=rv.label),
-                    empty=tr("No alert, no significant change and no missed target in {label}.", label=rv.label))
+    tested = bool(len(ch) and ch["p_value"].notna().any())
+    if not tested and rv.charts_reason and not len(at):  # nothing could be judged: say so, not "all clear"
+        empty = tr("Nothing can be judged for {label} yet: no control limit, no tested change and no target.",
+                   label=rv.label)
+    elif rv.charts_reason:  # changes were tested, but no alert could have been raised
+        empty = tr("No significant change and no missed target in {label}; too few periods for control limits, "
+                   "so no alert can be raised yet.", label=rv.label)
+    else:
+        empty = tr("No alert, no significant change and no missed target in {label}.", label=rv.label)
+    return Findings(out, title=tr("KPI review {label}", label=rv.label), empty=empty)

@@ -42,13 +42,17 @@ def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
         for seg, x in g.groupby("segment", sort=True):
             rows.append({"kpi": kpi, "segment": seg, **_overall(kpi, x)})
     for r in rv.changes.itertuples(index=False):
-        if np.isnan(r.change) or (split and r.kpi in MONEY_KPIS):
+        # several currencies without rates: money changes only per currency=XXX (the review has no other series)
+        if np.isnan(r.change) or (split and r.kpi in MONEY_KPIS and not r.segment.startswith("currency=")):
             continue
-        rows.append({"kpi": f"{r.kpi}_change_{r.comparison}", "segment": r.segment, "value": r.change,
-                     "ci_low": r.ci_low, "ci_high": r.ci_high})
+        row = {"kpi": f"{r.kpi}_change_{r.comparison}", "segment": r.segment, "value": r.change,
+               "ci_low": r.ci_low, "ci_high": r.ci_high}
+        if r.kpi in MONEY_KPIS and r.segment.startswith("currency="):
+            row["unit"] = r.segment.split("=", 1)[1]  # a change in that currency's units
+        rows.append(row)
     at = rv.attainment
     for r in at[at["period"] == rv.review].itertuples(index=False) if len(at) else []:
-        if not np.isnan(r.attainment) and not (split and r.kpi in MONEY_KPIS):
+        if not np.isnan(r.attainment) and not (split and r.kpi in MONEY_KPIS and not r.segment.startswith("currency=")):
             rows.append({"kpi": f"{r.kpi}_attainment", "segment": r.segment, "value": r.attainment})
     rows.append({"kpi": "alerts", "segment": "all", "value": int(len(rv.alerts))})
     return rows

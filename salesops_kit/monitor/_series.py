@@ -265,10 +265,13 @@ def _present(lf, cols) -> list[str]:
     return [c for c in cols if c in have]
 
 
-def opportunity_series(opps, *, stages, period: str, as_of, kpis) -> list[pd.DataFrame]:
+def opportunity_series(opps, *, stages, period: str, as_of, kpis, money_by: str | None = None) -> list[pd.DataFrame]:
     """win_rate, deals_won, won_revenue, avg_won_deal_size by close date, overall and per team / owner /
     lead source (those present). Months and quarters take won and lost counts from ``funnel.win_rate``;
-    weeks (which it does not offer) use a daily scan with the same definition."""
+    weeks (which it does not offer) use a daily scan with the same definition.
+
+    ``money_by="currency"`` (deals in several currencies, no rates): the money KPIs are per ``currency=XXX``
+    only, with no company, team, owner or source series (each would add amounts in different currencies)."""
     lf = lazy(opps, table="opportunities")
     segs = _present(lf, OPP_SEGMENTS)
     closed = list(stages.won + stages.lost)
@@ -300,14 +303,19 @@ def opportunity_series(opps, *, stages, period: str, as_of, kpis) -> list[pd.Dat
         out.append(rollup(dw[["_day", *segs, "n"]], kpi="deals_won", kind="count", period=period, as_of=as_of,
                           segments=sm, first=first))
     if {"won_revenue", "avg_won_deal_size"} & set(kpis):
-        vals = collect(won.filter(~nw.col("amount").is_null()).select("_day", *segs, x=nw.col("amount")))
-        dv = vals.groupby(["_day", *segs], dropna=False).size().rename("n").reset_index() if len(vals) else None
+        msegs, msm = segs, sm
+        if money_by is not None:
+            won = won.with_columns(nw.col(money_by).cast(nw.String).str.strip_chars().str.to_uppercase())
+            msegs, msm = [money_by], {money_by: money_by}
+        vals = collect(won.filter(~nw.col("amount").is_null()).select("_day", *msegs, x=nw.col("amount")))
+        dv = vals.groupby(["_day", *msegs], dropna=False).size().rename("n").reset_index() if len(vals) else None
         if dv is not None:
             dv["s"] = 0.0
             for kpi, kind in (("won_revenue", "sum"), ("avg_won_deal_size", "mean")):
                 if kpi in kpis:
-                    out.append(rollup(dv, kpi=kpi, kind=kind, period=period, as_of=as_of, segments=sm, values=vals,
-                                      first=first))
+                    part = rollup(dv, kpi=kpi, kind=kind, period=period, as_of=as_of, segments=msm, values=vals,
+                                  first=first)
+                    out.append(part if money_by is None else part[part["segment"] != "all"])
     return out
 
 
@@ -454,9 +462,15 @@ def kpi_series(ds, *, period: str = "M", kpis=None, maturity_days: int = 90,
     check_options("kpi", wanted, list(KPI_SPECS), hint="Only these KPIs are monitored.")
     as_of = ds.as_of
     parts: list[pd.DataFrame] = []
+    money_by = None
+    if getattr(ds, "mapping", None) is not None:  # a Dataset: money in the report currency, or per currency
+        from ..data.currency import converted, needs_split
+
+        ds = converted(ds)
+        money_by = "currency" if needs_split(ds, "opportunities") else None
     opps = ds.opportunities
     if row_count(opps):
-        parts += opportunity_series(opps, stages=ds.stages, period=period, as_of=as_of, kpis=wanted)
+        parts += opportunity_series(opps, stages=ds.stages, period=period, as_of=as_of, kpis=wanted, money_by=money_by)
     if row_count(ds.leads):
         parts += lead_series(ds.leads, period=period, as_of=as_of, kpis=wanted, maturity_days=maturity_days)
     if row_count(ds.orders):

@@ -76,6 +76,30 @@ class MonitorReview(Result):
     teams: tuple = field(default_factory=tuple)  # (owner, team) pairs, to name who acts
 
     @property
+    def charts_reason(self) -> str:
+        """One sentence when no KPI series has a control limit (too few complete periods before the review): the
+        control charts are not drawn and no alert can be raised; "" when at least one point is judged."""
+        from ..i18n import tr
+
+        lim = self.limits
+        if lim is not None and len(lim) and "testable" in lim and lim["testable"].astype(bool).any():
+            return ""
+        n = self.series["period"].nunique() if len(self.series) else 0
+        return tr("No control chart: no KPI has enough complete periods before the review for control limits "
+                  "({n} period(s) of data), so no alert can be raised yet.", n=n)
+
+    @property
+    def yoy_reason(self) -> str:
+        """One sentence when no company KPI has a value a year before the review period; "" otherwise."""
+        from ..i18n import tr
+
+        ch = self.changes
+        yoy = ch[(ch["segment"] == "all") & (ch["comparison"] == "yoy")] if len(ch) else ch
+        if len(yoy) and yoy["base_value"].notna().any():
+            return ""
+        return tr("No year-over-year comparison: the data has no period a year before {label}.", label=self.label)
+
+    @property
     def label(self) -> str:
         return str(self.review.to_period(ms.FREQ[self.period]))
 
@@ -197,6 +221,15 @@ def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha
         notes.append("No CSAT answers in this dataset: CSAT and NPS are not monitored.")
     elif "nps" in KPI_SPECS and (kpis is None or "nps" in kpis) and not (series["kpi"] == "nps").any():
         notes.append("No answers on a 0–10 scale (scale_max = 10): NPS is not computed; CSAT is on its own scale.")
+    codes = sorted({seg.split("=", 1)[1] for seg in series.loc[series["kpi"].isin(["won_revenue"]), "segment"]
+                    if seg.startswith("currency=")}) if len(series) else []
+    if codes:
+        from ..i18n import tr
+
+        notes.append(tr("Deals are in {n} currencies ({codes}) and the mapping gives no exchange rates: won revenue "
+                        "and average won deal size are monitored per currency (segment currency=XXX), never as a "
+                        "company, team or rep total; add currency: {{report: ..., rates: {{...}}}} to the mapping to "
+                        "total them.", n=len(codes), codes=", ".join(codes)))
     n_periods = series["period"].nunique() if len(series) else 0
     if n_periods <= 1:
         notes.append("Only one period of data: no change can be tested and no control limit drawn; "

@@ -7,7 +7,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..i18n import t as tr
 from ._base import get_ax
@@ -74,6 +74,10 @@ def plot_control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=
         ax.axvspan(pd.Timestamp(data.window[0]) - pd.Timedelta(days=14), pd.Timestamp(data.window[-1]) +
                    pd.Timedelta(days=14), color="#f4f6f7", zorder=0)
     ax.yaxis.set_major_formatter(_formatter(kpi))
+    if kpi in KPI_SPECS and KPI_SPECS[kpi].fmt == "int":  # counts: whole-number ticks (no "2 2 1 1 0 0")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    elif kpi in KPI_SPECS and KPI_SPECS[kpi].fmt == "money":  # at most as many ticks as the labels can tell apart
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5, min_n_ticks=2))
     loc = mdates.AutoDateLocator(minticks=3, maxticks=kwargs.pop("maxticks", 7))
     ax.xaxis.set_major_locator(loc)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
