@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--unknown-stages", choices=("error", "quarantine"), default="error",
                    help="stage labels the mapping does not know: stop with the lines to add (default) "
                         "or quarantine those deals and list them")
+    p.add_argument("--lang", choices=("en", "zh"), default="en",
+                   help="language of the audit's headings, reasons and findings (zh: Chinese)")
 
     p = sub.add_parser("sample", help="generate the synthetic sample company")
     p.add_argument("--out", required=True, help="output folder")
@@ -135,14 +137,30 @@ def _dispatch(args) -> int:
         return status
 
     if args.command == "audit":
+        import os
+
         from .data import audit as quality
         from .data.load import load_dataset
+        from .i18n import LANG_ENV, t, tr
 
         ds = load_dataset(args.data, mapping=args.mapping, as_of=args.as_of, unknown_stages=args.unknown_stages)
-        print(quality.audit(ds))
+        result = quality.audit(ds)
+        print(result.text(args.lang))
+        before = os.environ.get(LANG_ENV)
+        os.environ[LANG_ENV] = args.lang  # the findings' sentences in that language
+        try:
+            found = quality.audit_findings(result, quality.coverage(ds))
+            print("\n".join([t(found.title) + ":"] + [f"- {f.sentence(str)}" for f in found]) if found
+                  else t(found.empty))
+        finally:
+            if before is None:
+                os.environ.pop(LANG_ENV, None)
+            else:
+                os.environ[LANG_ENV] = before
         if args.quarantine_dir:
             written = quality.write_quarantine(ds, args.quarantine_dir)
-            print(f"quarantine written: {', '.join(str(p) for p in written) or 'nothing rejected'}")
+            print(tr("quarantine written: {files}", args.lang,
+                     files=", ".join(str(p) for p in written) or t("nothing rejected", args.lang)))
         return 0
 
     if args.command == "sample":

@@ -185,29 +185,61 @@ class AuditResult(Result):
         hit = self.checks[self.checks["rows"] > 0]
         return hit[["table", "check", "rows", "action"]].reset_index(drop=True)
 
-    def headline(self) -> str:
+    def headline(self, lang: str | None = None) -> str:
+        """One sentence: rows read, kept, quarantined, kept with a field withheld, kept but flagged (in ``lang``,
+        default the report language)."""
+        from ..i18n import tr
+
         read = int(self.account["rows_read"].sum()) if len(self.account) else 0
         kept = int(self.account["rows_kept"].sum()) if len(self.account) else 0
         quar = int(self.account["rows_quarantined"].sum()) if len(self.account) else 0
         flagged = int(self.checks.loc[self.checks["action"] == "flagged", "rows"].sum())
         withheld = int(self.checks.loc[self.checks["action"] == "withheld", "rows"].sum())
-        return (f"{read:,} rows read in {len(self.account)} tables: {kept:,} kept, {quar:,} quarantined "
-                f"({_pct(quar, read)}); {withheld:,} kept with a field withheld, {flagged:,} kept but flagged.")
+        return tr("{read:,} rows read in {tables} tables: {kept:,} kept, {quar:,} quarantined ({pct}); {withheld:,} "
+                  "kept with a field withheld, {flagged:,} kept but flagged.", lang=lang, read=read,
+                  tables=len(self.account), kept=kept, quar=quar, pct=_pct(quar, read), withheld=withheld,
+                  flagged=flagged)
+
+    def withheld_table(self, lang: str | None = None) -> pd.DataFrame:
+        """The withheld fields per (table, column, reason) with the first example, tables and reasons in ``lang``
+        (default the report language); column names stay as in ``withheld``."""
+        from ..i18n import t
+
+        w = (self.withheld if self.withheld is not None else _empty_withheld()).copy()
+        for c in ("table", "reason"):
+            w[c] = [t(str(v), lang) for v in w[c]]
+        w["value"] = [v if isinstance(v, str) else "" for v in w["value"]]  # a blank raw value reads blank
+        return w
+
+    def text(self, lang: str | None = None) -> str:
+        """Plain-text report for the terminal in ``lang`` (default the report language): headline, row account,
+        withheld fields with their first example (file:line), checks that found something, notes."""
+        from ..i18n import t
+
+        def frame(df: pd.DataFrame) -> str:
+            return df.rename(columns=lambda c: t(str(c), lang)).to_string(index=False)
+
+        acc = self.account.copy()
+        if "table" in acc:
+            acc["table"] = [t(str(v), lang) for v in acc["table"]]
+        parts = [self.headline(lang), "", t("Rows per table (rows_read = rows_kept + rows_quarantined):", lang),
+                 frame(acc), ""]
+        w = self.withheld_table(lang)
+        if len(w):
+            parts += [t("Fields withheld (row kept, value set to missing; close before created: dates kept, "
+                        "out of cycle times):", lang), frame(w), ""]
+        else:
+            parts += [t("No field withheld.", lang), ""]
+        s = self.summary()
+        for c in ("table", "check", "action"):
+            s[c] = [t(str(v), lang) for v in s[c]]
+        parts.append(frame(s) if len(s) else t("No check found anything.", lang))
+        parts += [""] + [f"{t('note', lang)}: {t(n, lang)}" for n in self.notes]
+        return "\n".join(parts).rstrip() + "\n"
 
     def __str__(self) -> str:
-        """Plain-text report for the terminal: headline, row account, withheld fields, checks, notes."""
-        parts = [self.headline(), "", "Rows per table (rows_read = rows_kept + rows_quarantined):",
-                 self.account.to_string(index=False), ""]
-        w = self.withheld if self.withheld is not None else _empty_withheld()
-        if len(w):
-            parts += ["Fields withheld (row kept, value set to missing; close before created: dates kept, "
-                      "out of cycle times):", w.to_string(index=False), ""]
-        else:
-            parts += ["No field withheld.", ""]
-        s = self.summary()
-        parts.append(s.to_string(index=False) if len(s) else "No check found anything.")
-        parts += [""] + [f"note: {n}" for n in self.notes]
-        return "\n".join(parts).rstrip() + "\n"
+        """Plain-text report for the terminal in the report language (:meth:`text`)."""
+        return self.text()
 
     def plot(self, ax=None):
         """Horizontal bars: rows per check and table that found something (quarantined vs kept)."""
@@ -418,9 +450,10 @@ _FLAG_ACTION = {
 def audit_findings(result: AuditResult, cov: pd.DataFrame | None = None):
     """The audit's findings (number → comparison → decision), most serious first.
 
-    One finding per table with quarantined rows (with its main reasons), one per flag check that
-    found rows, and one per table whose coverage has empty periods inside its date range
-    (``cov`` from :func:`coverage`).
+    One finding per table with quarantined rows (with its main reasons), one per table with withheld fields
+    (how many values of which field and why, the first example, what to do), one per flag check that found
+    rows, and one per table whose coverage has empty periods inside its date range (``cov`` from
+    :func:`coverage`).
 
     Returns
     -------
@@ -443,6 +476,9 @@ def audit_findings(result: AuditResult, cov: pd.DataFrame | None = None):
                            suggestion=tr("review quarantine_{table}.csv, fix at the source or in the mapping, reload",
                                          table=table),
                            topic="audit", severity=1.0 + k / max(read, 1)))
+    wh = result.withheld if result.withheld is not None else _empty_withheld()
+    for table, grp in wh.groupby("table", sort=False):
+        out.append(_withheld_finding(table, grp, acc))
     for row in hits[hits["action"] == "flagged"].itertuples(index=False):
         out.append(Finding(subject=t(row.table), metric=row.check,
                            value=tr("{rows:,} rows kept and flagged", rows=int(row.rows)),
@@ -462,3 +498,47 @@ def audit_findings(result: AuditResult, cov: pd.DataFrame | None = None):
                                    topic="audit", severity=0.8))
     return Findings(out, title="Data audit findings",
                     empty="Every row was kept, no check flagged anything and no period is empty.")
+
+
+def _withheld_finding(table: str, w: pd.DataFrame, acc: pd.DataFrame):
+    """The finding of one table's withheld fields: values withheld of the kept rows, per field and reason (in
+    the withheld table's order), the first example, and what to do for each reason."""
+    from ..findings import Finding
+    from ..i18n import current_lang, t, tr
+
+    sep = "；" if current_lang() == "zh" else "; "
+    n = int(w["rows"].sum())
+    kept = int(acc.loc[table, "rows_kept"]) if table in acc.index else n
+    fields = sep.join(tr("{column} {rows:,} ({reason})", column=r.column, rows=int(r.rows), reason=t(r.reason))
+                       for r in w.itertuples(index=False))
+    first = w.iloc[0]
+    evidence = tr("{fields}; first: {example} {column}", fields=fields, example=first["example"],
+                  column=first["column"])
+    actions = [_withheld_action(reason) for reason in dict.fromkeys(w["reason"])]
+    return Finding(subject=t(table), metric="fields withheld", value=tr("{n:,} values", n=n),
+                   benchmark=tr("{kept:,} rows kept", kept=kept), interval=_pct(n, kept), evidence=evidence,
+                   suggestion=sep.join(actions), topic="audit", severity=0.6 + 0.4 * min(n / max(kept, 1), 1.0))
+
+
+def _withheld_action(reason: str) -> str:
+    """What the analyst can do about one withheld reason; a mapping key is passed as a value, so that the YAML
+    stays as written in every language."""
+    from ..i18n import tr
+
+    if reason == qc.BAD_DATE:
+        return tr("if the dates share one format, set {key} in the mapping and reload, else fix them at the source",
+                  key="dates: {format: ...} / {dayfirst: ...}")
+    if reason == qc.BAD_NUMBER:
+        return tr("set {key} in the mapping to read these numbers, or fix them at the source",
+                  key="amount: {decimal: ..., thousands: ...}")
+    if reason == qc.NEGATIVE:
+        return tr("if they are credits (refunds), set {key} in the mapping to count them in money KPIs, else correct "
+                  "them at the source", key="amount: {credits: true}")
+    if reason == qc.MISSING_VALUE:
+        return tr("fill the blank values at the source (the rows already count wherever the field is not needed)")
+    if reason == qc.CLOSED_NO_CLOSE:
+        return tr("fill the close dates in the CRM so that these deals count in period views and cycle times")
+    if reason == qc.CLOSE_BEFORE_CREATED:
+        return tr("fix the created dates a migration overwrote (later than the close dates): until then these deals "
+                  "are left out of cycle times only")
+    return tr("review these fields at the source")

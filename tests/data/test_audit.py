@@ -185,3 +185,74 @@ def test_audit_findings(ds):
     assert ("orders", "rows quarantined") not in subjects  # the order without customer is kept
     assert ("activities", "periods without rows") in subjects  # February has no activity
     assert ("opportunities", "open deal past close date") in subjects
+
+
+def test_one_withheld_finding_per_table_says_how_many_of_which_field_why_and_what_to_do(ds):
+    res = quality.audit(ds)
+    f = [x for x in quality.audit_findings(res) if x.metric == "fields withheld"]
+    w = res.withheld
+    # one per table with withheld fields: opportunities (4 values) and orders (1), as in test_audit_withheld_table
+    assert [(x.subject, x.value) for x in f] == [("opportunities", "4 values"), ("orders", "1 values")]
+    opp = f[0]
+    assert opp.benchmark == "7 rows kept" and opp.interval == "57.1%"  # 4 of the 7 kept deals
+    for r in w[w["table"] == "opportunities"].itertuples(index=False):  # every field with its count and reason
+        assert f"{r.column} {r.rows} ({r.reason})" in opp.evidence
+    assert "first: opportunities.csv:" in opp.evidence
+    assert "amount: {credits: true}" in opp.suggestion  # negative amount: the mapping key to set
+    assert "dates: {format: ...}" in opp.suggestion and "amount: {decimal: ..., thousands: ...}" in opp.suggestion
+    assert "migration" in opp.suggestion  # close before created
+    assert f[1].evidence.startswith("customer_id 1 (missing value)") and "blank values" in f[1].suggestion
+    # less serious than a quarantined row, more than a flag
+    sev = {(x.subject, x.metric): x.severity for x in quality.audit_findings(res)}
+    assert sev[("opportunities", "rows quarantined")] > opp.severity > sev[("opportunities",
+                                                                             "open deal past close date")]
+
+
+def test_no_withheld_finding_without_withheld_fields(tmp_path):
+    (tmp_path / "opportunities.csv").write_text(OPPS.splitlines()[0] + "\n" + OPPS.splitlines()[1] + "\n",
+                                                encoding="utf-8")
+    res = quality.audit(load_dataset(tmp_path))
+    assert res.withheld.empty and not [x for x in quality.audit_findings(res) if x.metric == "fields withheld"]
+
+
+def test_audit_text_and_findings_in_chinese(ds, monkeypatch):
+    from salesops_kit.data import schema as qc
+    from salesops_kit.i18n import t
+
+    res = quality.audit(ds)
+    zh = res.text("zh")
+    for reason in set(res.withheld["reason"]) | {qc.EXACT_DUP}:  # every reason shown is translated
+        assert reason not in zh and t(reason, "zh") in zh
+    for english in ("Fields withheld", "Rows per table", "withheld", "quarantined", "flagged", "rows read"):
+        assert english not in zh, english
+    assert "opportunities.csv:5" in zh and "读取行数" in zh  # examples (file:line) and the account stay
+    assert res.text("en") == str(res)  # English by default (SALESOPS_LANG unset)
+    monkeypatch.setenv("SALESOPS_LANG", "zh")
+    f = [x for x in quality.audit_findings(res) if x.metric == "fields withheld"][0]
+    assert f.subject == "商机" and "负金额" in f.evidence and "negative amount" not in f.evidence
+    assert "贷项" in f.suggestion and "amount: {credits: true}" in f.suggestion
+
+
+def test_cli_audit_in_both_languages_adds_up(tmp_path, capsys, monkeypatch):
+    import os
+
+    from salesops_kit import cli
+
+    monkeypatch.delenv("SALESOPS_LANG", raising=False)
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "opportunities.csv").write_text(OPPS, encoding="utf-8")
+    (folder / "orders.csv").write_text(ORDERS, encoding="utf-8")
+    for lang in ("en", "zh"):
+        assert cli.main(["audit", str(folder), "--lang", lang]) == 0
+        out = capsys.readouterr().out
+        # opportunities: 8 rows read = 7 kept + 1 quarantined; orders 3 = 3 + 0
+        # 11 rows read = 10 kept + 1 quarantined (opportunities 8 = 7 + 1, orders 3 = 3 + 0)
+        assert ("11 rows read in 2 tables: 10 kept, 1 quarantined" if lang == "en"
+                else "共读取 11 行（2 张表）：保留 10 行，隔离 1 行") in out
+        assert ("fields withheld" if lang == "en" else "被扣留的字段") in out
+        assert "opportunities.csv:5" in out
+        if lang == "zh":
+            assert "negative amount" not in out and "missing value" not in out and "Findings" not in out
+        assert "SALESOPS_LANG" not in os.environ  # --lang does not leak into the process

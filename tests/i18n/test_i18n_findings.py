@@ -246,7 +246,8 @@ _TEXT = ("subject", "value", "benchmark", "interval", "evidence", "suggestion")
 _KEEP = {"CAC", "LTV", "MASE", "sMAPE", "BH", "CSAT", "NPS", "CRM", "STL", "HAC", "Kruskal-Wallis", "Brier",
          "Fisher", "EWMA", "P10", "P90", "P10-P90", "Q1", "Q2", "Q3", "Q4", "q", "p", "z", "h", "pp", "csv",
          "combo", "theta", "ets", "arima", "seasonal_naive", "naive", "owner", "team", "all", "as_of",
-         "quarantine_", "Gamma-Gamma", "BG", "NBD", "ID", "X", "u"}
+         "quarantine_", "Gamma-Gamma", "BG", "NBD", "ID", "X", "u",
+         "amount", "credits", "true"}  # a mapping key the audit quotes as written (amount: {credits: true})
 _NAME_COLUMNS = ("owner", "team", "channel", "stage", "lead_source", "source", "product", "region", "cost_type")
 
 
