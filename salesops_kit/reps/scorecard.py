@@ -130,6 +130,9 @@ class Scorecard(Result):
     notes: dict = field(default_factory=dict)
     period: str = ""
     settings: dict = field(default_factory=dict, repr=False, compare=False)  # the call's arguments, for reuse
+    # deals in several currencies without rates: owner, currency, deals_won, won_revenue, avg_won_deal_size,
+    # open_deals, open_pipeline per rep and currency (the money columns of ``table`` are "not available" then)
+    by_currency: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
 
     def summary(self) -> pd.DataFrame:
         cols = ["owner", "team", "deals_closed", "win_rate", "win_rate_team", "lead_conversion_rate",
@@ -208,13 +211,51 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
         t[f"{m}_company"] = bench.at["company", m]
 
     notes = _mark_not_available(dataset, t, bench, lead_owner=lead_owner)
+    per_currency = _money_by_currency(dataset, t, bench, notes, start=start, end=end)
     bench = bench.reset_index(names="group")
     bench.insert(0, "level", np.where(bench["group"] == "company", "company", "team"))
     bench["group"] = bench["group"].str.replace("^team:", "", regex=True)
     internal = ("won_with_amount", "deal_activities", "csat_sum", "csat_sumsq", "won_in_quota_window",
                 "remaining_quota")
     order = ["owner", "team"] + [x for x in t.columns if x not in ("owner", "team") + internal]
-    return Scorecard(t[order], bench, c, notes, label, {"period": period, "maturity_days": maturity_days})
+    return Scorecard(t[order], bench, c, notes, label, {"period": period, "maturity_days": maturity_days},
+                     per_currency)
+
+
+MONEY_COLUMNS = ("won_revenue", "avg_won_deal_size", "open_pipeline", "quota_attainment", "pipeline_coverage")
+
+
+def _money_by_currency(dataset, t: pd.DataFrame, bench: pd.DataFrame, notes: dict, *, start, end) -> pd.DataFrame:
+    """Deals in several currencies without rates: the money columns of the scorecard (and their benchmarks) say
+    "not available" instead of adding pesos to dollars, and the won revenue and open pipeline come per rep and
+    currency instead. An empty frame when the deals have one money unit."""
+    from ..data.currency import currencies, needs_split
+    from ..i18n import tr
+
+    cols = ["owner", "currency", "deals_won", "won_revenue", "avg_won_deal_size", "open_deals", "open_pipeline"]
+    if getattr(dataset, "mapping", None) is None or not needs_split(dataset, "opportunities"):
+        return pd.DataFrame(columns=cols)
+    import narwhals as nw
+
+    codes = currencies(dataset, "opportunities")
+    text = tr("not available: amounts in {n} currencies ({codes}) and no exchange rates; see by_currency",
+              n=len(codes), codes=", ".join(codes))
+    for col in MONEY_COLUMNS:
+        for suffix in ("", "_team", "_company"):
+            if col + suffix in t:
+                notes[col + suffix] = text
+                t[col + suffix] = text
+        if col in bench:
+            bench[col] = text
+    code = nw.col("currency").cast(nw.String).str.strip_chars().str.to_uppercase()
+    parts = []
+    for c in codes:
+        sub = nw.from_native(dataset.opportunities).filter(code == c).to_native()
+        d = scans.deal_scan(sub, start=start, end=end, as_of=end)
+        d = d[(d["deals_won"] > 0) | (d["open_deals"] > 0)]
+        parts.append(d.assign(currency=c, avg_won_deal_size=_ratio(d["won_revenue"], d["won_with_amount"])))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    return out[cols].sort_values(["owner", "currency"]).reset_index(drop=True)
 
 
 def _rep_counts(dataset, *, start, end, as_of, cutoff, lead_owner: bool) -> pd.DataFrame:
@@ -338,6 +379,23 @@ class RepComparison(Result):
     min_n: int = MIN_N
     alpha: float = 0.05
     settings: dict = field(default_factory=dict, repr=False, compare=False)  # the call's arguments, for reuse
+
+    def chart_reason(self, metric: str = "win_rate") -> str:
+        """One sentence when ``metric`` cannot be compared across reps (fewer than two reps with trials, or no rep
+        with ``min_n`` trials: nobody is ranked or tested), so no leaderboard or funnel chart is drawn; "" when
+        it can."""
+        from ..i18n import t, tr
+
+        g = self.table[self.table["metric"] == metric] if len(self.table) else self.table
+        label = t(COMPARED_METRICS[metric][2]) if metric in COMPARED_METRICS else metric
+        reps = int((g["trials"] > 0).sum()) if len(g) else 0
+        if reps < 2:
+            return tr("No {metric} comparison: {n} rep(s) with data, and a rep is compared with the rest of the "
+                      "company.", metric=label, n=reps)
+        if not g["eligible"].astype(bool).any():
+            return tr("No {metric} comparison: no rep has {min_n} or more trials (the most is {most}), so none is "
+                      "ranked or tested yet.", metric=label, min_n=self.min_n, most=int(g["trials"].max()))
+        return ""
 
     def flagged(self) -> pd.DataFrame:
         """Reps significantly below the rest on a metric (q < alpha)."""

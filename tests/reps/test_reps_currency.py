@@ -1,0 +1,59 @@
+"""Rep coaching on real-shaped exports (issue 14): money never summed across currencies, and a comparison the
+data cannot support (one rep, no rep with enough trials) says so in one sentence instead of a chart."""
+
+import numpy as np
+
+from salesops_kit import load_dataset, reps
+
+# Ann: won 4,000,000 COP (a) and 100 USD (b), open 900 USD (e); Ben: won 300 USD (c), lost (d)
+OPPS = """opportunity_id,owner,stage,amount,currency,created_date,close_date
+a,Ann,Closed Won,4000000,COP,2025-01-05,2025-02-10
+b,Ann,Closed Won,100,USD,2025-01-05,2025-02-20
+c,Ben,Closed Won,300,usd,2025-01-05,2025-02-15
+d,Ben,Closed Lost,70,USD,2025-01-05,2025-02-25
+e,Ann,Proposal,900,USD,2025-03-01,
+"""
+
+
+def _ds(tmp_path, text=OPPS, mapping=None):
+    (tmp_path / "opportunities.csv").write_text(text)
+    return load_dataset(tmp_path, as_of="2025-03-20", mapping=mapping or "canonical")
+
+
+def test_scorecard_money_is_per_currency_without_rates(tmp_path):
+    card = reps.scorecard(_ds(tmp_path))
+    t = card.table.set_index("owner")
+    assert str(t.loc["Ann", "won_revenue"]).startswith("not available: amounts in 2 currencies (COP, USD)")
+    assert "won_revenue" in card.notes and "avg_won_deal_size_company" in card.notes
+    assert t.loc["Ann", "deals_won"] == 2 and t.loc["Ben", "win_rate"] == 0.5       # counts stay per rep
+    m = card.by_currency.set_index(["owner", "currency"])
+    assert m.loc[("Ann", "COP"), "won_revenue"] == 4_000_000 and m.loc[("Ann", "USD"), "won_revenue"] == 100
+    assert m.loc[("Ann", "USD"), "open_pipeline"] == 900 and m.loc[("Ben", "USD"), "avg_won_deal_size"] == 300
+    assert ("Ben", "COP") not in m.index                                            # no deal there
+
+
+def test_scorecard_with_rates_or_one_currency_has_no_split(tmp_path):
+    one = _ds(tmp_path, OPPS.replace("COP", "USD"))
+    card = reps.scorecard(one)
+    assert card.by_currency.empty and card.table.set_index("owner").loc["Ann", "won_revenue"] == 4_000_100
+
+
+def test_comparison_without_enough_data_gives_one_sentence(tmp_path):
+    comp = reps.compare_reps(_ds(tmp_path))
+    why = comp.chart_reason("win_rate")
+    assert why.startswith("No win rate comparison: no rep has 30 or more trials (the most is 2)")
+    rows = ["opportunity_id,owner,stage,amount,created_date,close_date"]
+    rows += [f"x{i},Solo,{'Closed Won' if i % 2 else 'Closed Lost'},10,2025-01-01,2025-02-01" for i in range(40)]
+    (tmp_path / "opportunities.csv").write_text("\n".join(rows) + "\n")
+    solo = reps.compare_reps(load_dataset(tmp_path, as_of="2025-03-20"))
+    assert solo.chart_reason("win_rate").startswith("No win rate comparison: 1 rep(s) with data")
+
+
+def test_enough_reps_and_trials_have_no_reason(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = ["opportunity_id,owner,stage,amount,created_date,close_date"]
+    for r in ("A", "B", "C"):
+        rows += [f"{r}{i},{r},{'Closed Won' if rng.random() < 0.4 else 'Closed Lost'},10,2025-01-01,2025-02-01"
+                 for i in range(35)]
+    (tmp_path / "opportunities.csv").write_text("\n".join(rows) + "\n")
+    assert reps.compare_reps(load_dataset(tmp_path, as_of="2025-03-20")).chart_reason("win_rate") == ""
