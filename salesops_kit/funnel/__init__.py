@@ -2,7 +2,7 @@
 calibration and the sales cycle."""
 
 from ._bottlenecks import DEFAULT_SEGMENTS, Bottlenecks, bottlenecks
-from ._findings import funnel_findings
+from ._findings import MIN_DEALS, funnel_findings, funnel_note
 from ._kpis import kpi_rows
 from .calibration import Calibration, stage_calibration, stalled_deals, time_in_stage
 from .cycle import NAIVE_LABEL, SalesCycle, aalen_johansen, cycle_counts, median_days_to_win, sales_cycle
@@ -22,4 +22,5 @@ __all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", 
            "sales_velocity", "SalesVelocity", "kpi_rows", "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES", "deal_totals",
            "won_revenue", "funnel_findings", "LEAD_FUNNEL_COLUMNS", "DAYS_PER_MONTH", "Bottlenecks", "bottlenecks",
            "DEFAULT_SEGMENTS", "Calibration", "stage_calibration", "time_in_stage", "stalled_deals", "SalesCycle",
-           "sales_cycle", "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL"]
+           "sales_cycle", "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL",
+           "funnel_note", "MIN_DEALS"]

@@ -59,19 +59,47 @@ class Bottlenecks(Result):
     def __repr__(self) -> str:
         return f"Bottlenecks({self.headline()})"
 
+    @property
+    def tested(self) -> int:
+        """Transition × segment cells that were tested (decided deals in the segment and in the rest)."""
+        return int(self.cells["p_value"].notna().sum()) if len(self.cells) else 0
+
+    @property
+    def limitation(self) -> str | None:
+        """One sentence (in the report language) when no segment can be compared with the rest, else None."""
+        from ..i18n import tr
+
+        if not self.segments:
+            return tr("The export has none of the segment columns ({columns}): there is nothing to compare.",
+                      columns=", ".join(DEFAULT_SEGMENTS))
+        if not self.tested:
+            return tr("No segment of {columns} could be compared with the rest at any step (a single value, too few "
+                      "decided deals, or no deal known to have failed a step): nothing could be tested.",
+                      columns=", ".join(self.segments))
+        return None
+
     def headline(self) -> str:
+        from ..i18n import tr
+
+        if self.limitation:
+            return self.limitation
         if not len(self.flagged):
-            return (f"No segment converts significantly below the rest at any transition "
-                    f"({len(self.cells)} cells tested, BH q < {self.alpha:g}).")
+            return tr("No segment converts significantly below the rest at any transition ({cells} cells tested, "
+                      "BH q < {alpha}).", cells=self.tested, alpha=f"{self.alpha:g}")
         r = self.flagged.iloc[0]
-        return (f"{len(self.flagged)} bottleneck(s); strongest: {r['column']}={r['segment']} at {r['transition']} "
-                f"converts {r['conversion']:.1%} vs {r['rest_conversion']:.1%} for the rest (q = {r['q_value']:.2g}).")
+        return tr("{n} bottleneck(s); strongest: {column}={segment} at {transition} converts {rate} vs {rest} for "
+                  "the rest (q = {q}).", n=len(self.flagged), column=r["column"], segment=r["segment"],
+                  transition=r["transition"], rate=f"{r['conversion']:.1%}", rest=f"{r['rest_conversion']:.1%}",
+                  q=f"{r['q_value']:.2g}")
 
     def plot(self, ax=None, **kwargs):
         from ..plots.funnel import plot_conversion_heatmap
 
-        column = self.flagged["column"].iloc[0] if len(self.flagged) else (self.segments[0] if self.segments else None)
-        return plot_conversion_heatmap(self.cells[self.cells["column"] == column], ax=ax, **kwargs)
+        tested = self.cells[self.cells["p_value"].notna()]  # an untested cell (too few deals) says nothing
+        column = (self.flagged["column"].iloc[0] if len(self.flagged)
+                  else tested["column"].iloc[0] if len(tested) else (self.segments[0] if self.segments else None))
+        cells = tested[tested["column"] == column]
+        return plot_conversion_heatmap(cells, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html

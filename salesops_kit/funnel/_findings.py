@@ -5,8 +5,40 @@ and :mod:`.calibration`, never inside them."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["funnel_findings"]
+__all__ = ["funnel_findings", "funnel_note", "MIN_DEALS"]
+
+#: decided deals (closed, or past the step) a finding's number needs before it advises anything: below it a
+#: rate or a median moves by tens of points with one deal, so the section shows the number but draws no finding
+MIN_DEALS = 10
+
+
+def funnel_note(key: str, **values) -> str:
+    """A sentence the funnel notebook prints instead of a section its data cannot support, in the report language.
+
+    ``key``: ``no_history_funnel``, ``no_history_stays``, ``no_leads``, ``no_segment_column`` (no values);
+    ``unreached`` (``stages``: the stages nobody reached); ``stalled`` (``n`` deals, ``min`` stays).
+    """
+    from ..i18n import tr
+
+    if key == "no_history_funnel":
+        return tr("No {table} table in this dataset: the funnel above is inferred from each deal's current stage.",
+                  table="stage_history")
+    if key == "no_history_stays":
+        return tr("No {table} table in this dataset: time in stage and stalled deals are skipped.",
+                  table="stage_history")
+    if key == "no_leads":
+        return tr("No {table} table in this dataset: the lead funnel is skipped.", table="leads")
+    if key == "no_segment_column":
+        return tr("No segment column in this dataset.")
+    if key == "unreached":
+        return tr("No deal reached {stages}: those stages are left out of the table and the chart.", **values)
+    if key == "stalled":
+        return tr("{n} open deal(s) older in their stage than its P90 (stages with at least {min} completed stays).",
+                  **values)
+    raise KeyError(f"no funnel note {key!r}; known: no_history_funnel, no_history_stays, no_leads, "
+                   "no_segment_column, unreached, stalled")
 
 
 def _pct(x) -> str:
@@ -30,11 +62,11 @@ def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibrat
     out = []
     if bottlenecks is not None:
         out += _bottleneck_findings(bottlenecks)
-    if stage_funnel is not None and len(stage_funnel.table) and not stage_funnel.by:
+    if stage_funnel is not None and len(stage_funnel.table) and not stage_funnel.by and not stage_funnel.limitation:
         out += _stage_findings(stage_funnel)
     if cycle is not None and len(cycle.table) and not cycle.by:
         out += _cycle_findings(cycle)
-    if calibration is not None:
+    if calibration is not None and not calibration.limitation:
         out += _calibration_findings(calibration)
     lead = getattr(lead, "table", lead)  # a LeadFunnel or its table
     if lead is not None and len(lead):
@@ -64,12 +96,15 @@ def _bottleneck_findings(bottlenecks) -> list:
             suggestion=tr("review how {segment} deals are handled at {stage} (fit, offer, hand-off) before adding "
                           "more of them to the pipeline", segment=r["segment"], stage=r["from_stage"]),
             topic="funnel", severity=float(abs(r["difference"]) * 10 + 5)))
-    if not len(bottlenecks.flagged) and len(bottlenecks.cells):
+    # "no segment below the rest" is a finding only when some test had the deals to find one
+    c = bottlenecks.cells
+    powered = bool(len(c)) and bool(((c["p_value"].notna()) & (c["decided"] >= MIN_DEALS)
+                                     & (c["rest_decided"] >= MIN_DEALS)).any())
+    if not len(bottlenecks.flagged) and powered:
         out.append(Finding(
             subject=tr("all segments"), metric="stage conversion vs the rest",
             value=tr("no segment significantly below"), benchmark=f"BH q < {bottlenecks.alpha:g}",
-            evidence=tr("{cells} transition × segment cells tested",
-                        cells=int(bottlenecks.cells["p_value"].notna().sum())),
+            evidence=tr("{cells} transition × segment cells tested", cells=bottlenecks.tested),
             suggestion=tr("treat segment differences in this funnel as noise; do not reallocate on them"),
             topic="funnel", severity=1.0))
     return out
@@ -83,6 +118,8 @@ def _stage_findings(stage_funnel) -> list:
     out = []
     t = stage_funnel.table
     steps = t[t["next_stage"].notna() & t["conversion"].notna()]
+    decided = pd.to_numeric(steps["reached"], errors="coerce") - pd.to_numeric(steps["open"], errors="coerce").fillna(0)
+    steps = steps[decided >= MIN_DEALS]  # a rate from a handful of deals says nothing
     won = t.iloc[-1]
     if len(steps) > 1:
         w = steps.loc[steps["conversion"].idxmin()]
@@ -112,7 +149,7 @@ def _cycle_findings(cycle) -> list:
 
     out = []
     r = cycle.table.iloc[0]
-    if np.isfinite(r["median_days_to_win"]):
+    if np.isfinite(r["median_days_to_win"]) and r["won"] >= MIN_DEALS:
         gap = r["naive_won_mean_days"] - r["median_days_to_win"]
         days = r["median_days_to_win"]
         out.append(Finding(
@@ -139,7 +176,8 @@ def _calibration_findings(calibration) -> list:
 
     out = []
     t = calibration.table.dropna(subset=["stated_probability", "realised_win_rate"])
-    off = t[(t["stated_probability"] < t["ci_low"]) | (t["stated_probability"] > t["ci_high"])]
+    off = t[((t["stated_probability"] < t["ci_low"]) | (t["stated_probability"] > t["ci_high"]))
+            & (t["closed"] >= MIN_DEALS)]
     for _, r in off.iterrows():
         out.append(Finding(
             subject=tr("stage {stage}", stage=r["stage"]), metric="win probability",

@@ -13,6 +13,7 @@ import pandas as pd
 from ..data.currency import convert, currencies, needs_split, report_currency
 from ..engines.ops import columns, lazy
 from ..stats import wilson_interval
+from ._findings import MIN_DEALS
 from .cycle import sales_cycle
 from .metrics import deal_totals, lead_funnel, sales_velocity
 from .stages import stage_funnel
@@ -65,7 +66,9 @@ def kpi_rows(ds) -> list[dict]:
             n = r["won_amount_n"]
             if n:
                 mean = r["won_amount"] / n
-                sd = np.sqrt(max(r["won_amount_sq"] - n * mean**2, 0.0) / (n - 1)) if n > 1 else np.nan
+                # the normal approximation needs some deals: from two a 95% interval of a mean deal size
+                # runs below zero; under MIN_DEALS won amounts the KPI carries no interval
+                sd = np.sqrt(max(r["won_amount_sq"] - n * mean**2, 0.0) / (n - 1)) if n >= MIN_DEALS else np.nan
                 half = 1.959964 * sd / np.sqrt(n)
                 add("avg_won_deal_size", seg, mean, mean - half, mean + half, cur=cur)
             add("sales_velocity_per_month", seg, vel.iloc[i]["velocity_per_month"], cur=cur)
@@ -93,7 +96,8 @@ def kpi_rows(ds) -> list[dict]:
             seg = _seg(col, r[col] if col else None)
             add("sales_cycle_median_days", seg, r["median_days_to_win"], r["ci_low"], r["ci_high"])
             add("sales_cycle_won_mean_days", seg, r["naive_won_mean_days"])
-        for _, r in fun[fun["next_stage"].notna()].iterrows():
+        # a step no deal has passed or left (a stage nobody reached, or only open deals there) has no rate: no row
+        for _, r in fun[fun["next_stage"].notna() & fun["conversion"].notna()].iterrows():
             seg = _seg(col, r[col] if col else None)
             add(f"stage_conversion_{_slug(r['stage'])}_to_{_slug(r['next_stage'])}", seg, r["conversion"],
                 r["conversion_ci_low"], r["conversion_ci_high"])

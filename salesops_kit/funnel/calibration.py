@@ -46,11 +46,32 @@ class Calibration(Result):
         suggested_probability``.
     brier_stated / brier_empirical : Brier score over every (closed deal, stage it reached) pair
         using the stated, and the realised, probability of that stage.
+    unplaced_lost : lost deals whose stages are unknown (no history row, no ``lost_at_stage``): they
+        would count in no stage, so every realised rate would be overstated (see :attr:`limitation`).
     """
 
     table: pd.DataFrame
     brier_stated: float
     brier_empirical: float
+    unplaced_lost: int = 0
+
+    @property
+    def limitation(self) -> str | None:
+        """One sentence (in the report language) when these deals cannot support a calibration, else None."""
+        from ..i18n import tr
+
+        t = self.table
+        if not len(t) or (t["source"] == "none").all():
+            return tr("The export has no stage probabilities (no {column} column, no {key} in the mapping): there "
+                      "is nothing to calibrate.", column="probability", key="stages.probabilities")
+        if self.unplaced_lost:
+            return tr("{n} lost deal(s) have no recorded stage (no stage history, no {column}): the realised win "
+                      "rate of every stage would count wins and miss those losses, so it is not shown.",
+                      n=self.unplaced_lost, column="lost_at_stage")
+        if not len(t.dropna(subset=["gap"])):
+            return tr("No closed deal reached a stage that has a stated probability: there is nothing to "
+                      "calibrate yet.")
+        return None
 
     def summary(self) -> pd.DataFrame:
         return self.table.copy()
@@ -59,13 +80,16 @@ class Calibration(Result):
         return f"Calibration({self.headline()})"
 
     def headline(self) -> str:
+        from ..i18n import tr
+
         t = self.table.dropna(subset=["gap"])
-        if not len(t):
-            return "No stated probabilities to calibrate."
+        if self.limitation:
+            return self.limitation
         w = t.loc[t["gap"].abs().idxmax()]
-        return (f"Brier score {self.brier_stated:.3f} with the stated probabilities vs {self.brier_empirical:.3f} "
-                f"with the realised ones; largest gap at {w['stage']}: stated {w['stated_probability']:.0%}, "
-                f"realised {w['realised_win_rate']:.0%}.")
+        return tr("Brier score {stated} with the stated probabilities vs {empirical} with the realised ones; "
+                  "largest gap at {stage}: stated {p}, realised {rate}.", stated=f"{self.brier_stated:.3f}",
+                  empirical=f"{self.brier_empirical:.3f}", stage=w["stage"], p=f"{w['stated_probability']:.0%}",
+                  rate=f"{w['realised_win_rate']:.0%}")
 
     def plot(self, ax=None, **kwargs):
         from ..plots.funnel import plot_calibration
@@ -139,7 +163,8 @@ def stage_calibration(opportunities, *, stage_history=None, stages: StageModel |
     ok_s = ok & ~np.isnan(p)
     bs = float(np.sum((brier_s * n_closed)[ok_s]) / n_closed[ok_s].sum()) if ok_s.any() else np.nan
     be = float(np.sum((brier_e * n_closed)[ok]) / tot) if tot else np.nan
-    return Calibration(table, bs, be)
+    unplaced = int(g.loc[(g["outcome"] == "lost") & (g["furthest"] < 0), "n"].sum()) if len(g) else 0
+    return Calibration(table, bs, be, unplaced)
 
 
 def _stays(stage_history, *, stages: StageModel, as_of) -> nw.LazyFrame:
@@ -198,7 +223,7 @@ def time_in_stage(stage_history, *, stages: StageModel | None = None, as_of=None
 
 
 def stalled_deals(opportunities, *, stage_history=None, stages: StageModel | None = None, as_of=None,
-                  quantile: float = 0.9, by=None) -> pd.DataFrame:
+                  quantile: float = 0.9, by=None, min_stays: int = 10) -> pd.DataFrame:
     """Open deals older in their current stage than that stage's ``quantile`` of completed stays.
 
     Parameters
@@ -206,11 +231,13 @@ def stalled_deals(opportunities, *, stage_history=None, stages: StageModel | Non
     opportunities : DataFrame or Dataset — ``opportunity_id, stage`` (+ ``owner, amount`` and ``by``).
     stage_history : DataFrame — ``opportunity_id, stage, entered_date, exited_date``.
     quantile : the threshold quantile (default P90).
+    min_stays : completed stays a stage needs for a threshold (default 10: the P90 of fewer is their maximum);
+        an open deal in a stage with fewer is not judged.
 
     Returns
     -------
     DataFrame
-        ``opportunity_id, stage, [owner, amount,] days_in_stage, threshold_days, times_threshold``,
+        ``opportunity_id, stage, [owner, amount, currency,] days_in_stage, threshold_days, times_threshold``,
         longest-stalled first.
     """
     opps, history, stages, as_of = resolve(opportunities, stages=stages, as_of=as_of)
@@ -222,19 +249,23 @@ def stalled_deals(opportunities, *, stage_history=None, stages: StageModel | Non
         as_of = collect(lazy(history).select(nw.col("entered_date").max()))["entered_date"].iloc[0]
     s = _stays(history, stages=stages, as_of=as_of)
     g = collect(s.filter(nw.col("completed") == 1).group_by("stage", "days").agg(nw.len().alias("n")))
-    thr = {st: weighted_quantile(x["days"], x["n"], quantile) for st, x in g.groupby("stage")}
+    thr = {st: weighted_quantile(x["days"], x["n"], quantile) for st, x in g.groupby("stage")
+           if x["n"].sum() >= min_stays}
     o = lazy(opps)
-    extra = ([c for c in ("owner", "amount") if c in columns(o)]
-             + [c for c in (by or []) if c not in ("owner", "amount")])
+    # an amount is shown with its currency (a list of deals in several currencies is not one unit)
+    extra = ([c for c in ("owner", "amount", "currency") if c in columns(o)]
+             + [c for c in (by or []) if c not in ("owner", "amount", "currency")])
     o = o.filter(nw.col("stage").is_in(list(stages.order))).select("opportunity_id", "stage", *extra)
     s = _stays(history, stages=stages, as_of=as_of).filter(nw.col("completed") == 0)
     s = s.group_by("opportunity_id", "stage").agg(nw.col("age_days").min().alias("days_in_stage"))
     j = o.join(s, on=["opportunity_id", "stage"], how="inner")
-    cond = nw.lit(False)
+    cond = None
     for st, v in thr.items():
         if v is not None and not np.isnan(v):
-            cond = cond | ((nw.col("stage") == st) & (nw.col("days_in_stage") > v))
-    out = collect(j.filter(cond)).copy()
+            one = (nw.col("stage") == st) & (nw.col("days_in_stage") > v)
+            cond = one if cond is None else cond | one
+    # no stage has a threshold: nothing is judged stalled (a literal False is no filter narwhals accepts)
+    out = collect(j.filter(cond) if cond is not None else j.head(0)).copy()
     check_labels(out["stage"], stages, table="opportunities")
     out["threshold_days"] = out["stage"].map(thr).astype(float)
     out["times_threshold"] = out["days_in_stage"] / out["threshold_days"].where(out["threshold_days"] > 0)

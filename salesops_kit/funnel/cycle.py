@@ -81,15 +81,32 @@ class SalesCycle(Result):
     def __repr__(self) -> str:
         return f"SalesCycle({self.headline()})"
 
+    @property
+    def limitation(self) -> str | None:
+        """One sentence (in the report language) when these deals cannot support the section, else None: no
+        won deal (no time to win), or by segment fewer than two segments with a won deal (nothing to compare)."""
+        from ..i18n import tr
+
+        t = self.table
+        if not len(t) or int(t["won"].sum()) == 0:
+            return tr("No deal has been won yet: the time to win cannot be estimated.")
+        if self.by and int((t["won"] > 0).sum()) < 2:
+            return tr("Fewer than two values of {column} have a won deal: there is nothing to compare.",
+                      column=", ".join(self.by))
+        return None
+
     def headline(self) -> str:
-        if not len(self.table):
-            return "Sales cycle: no deals."
+        from ..i18n import tr
+
+        if self.limitation:
+            return self.limitation
         if self.by:
-            return f"Sales cycle by {', '.join(self.by)}: {len(self.table)} segments."
+            return tr("Sales cycle by {column}: {n} segments.", column=", ".join(self.by), n=len(self.table))
         r = self.table.iloc[0]
-        return (f"Median {r['median_days_to_win']:.0f} days from created to won (95% CI {r['ci_low']:.0f}–"
-                f"{r['ci_high']:.0f}; open deals censored at {self.as_of.date()}, lost deals competing); naive "
-                f"won-only mean {r['naive_won_mean_days']:.0f} days (biased).")
+        return tr("Median {days} days from created to won (95% CI {low}–{high}; open deals censored at {as_of}, "
+                  "lost deals competing); naive won-only mean {mean} days (biased).",
+                  days=f"{r['median_days_to_win']:.0f}", low=f"{r['ci_low']:.0f}", high=f"{r['ci_high']:.0f}",
+                  as_of=self.as_of.date(), mean=f"{r['naive_won_mean_days']:.0f}")
 
     def plot(self, ax=None, **kwargs):
         from ..plots.funnel import plot_cumulative_incidence

@@ -120,10 +120,45 @@ class StageFunnel(Result):
             s += f"; weakest step {worst['stage']} → {worst['next_stage']} at {worst['conversion']:.1%}"
         return s + "."
 
+    @property
+    def unreached(self) -> list[str]:
+        """Open stages no deal reached (overall funnel only): the table keeps them, the chart leaves them out."""
+        t = self.table
+        if self.by or not len(t):
+            return []
+        opn = t.iloc[:-1]  # the won row is last
+        return opn.loc[opn["reached"] == 0, "stage"].astype(str).tolist()
+
+    @property
+    def shown(self) -> pd.DataFrame:
+        """The table without the open stages nobody reached (what the chart draws)."""
+        return self.table[~self.table["stage"].astype(str).isin(self.unreached)].reset_index(drop=True)
+
+    @property
+    def limitation(self) -> str | None:
+        """One sentence (in the report language) when these deals cannot support a stage funnel, else None:
+        no deal at all, no deal whose fate at any stage is known (all open), or lost deals none of which has a
+        recorded stage (per-stage conversion would count their wins and none of their losses)."""
+        from ..i18n import tr
+
+        t = self.table
+        if not len(t) or int(t["reached"].sum()) == 0:
+            return tr("No deal reached any stage of the funnel: there is nothing to draw.")
+        if self.by:
+            return None
+        if not t["conversion"].notna().any():
+            return tr("Every deal is still open in its first stage: no stage conversion can be measured yet.")
+        placed_lost = int(pd.to_numeric(t["lost"].iloc[:-1], errors="coerce").fillna(0).sum()) if "lost" in t else 0
+        if self.unplaced_lost and not placed_lost:
+            return tr("None of the {lost} lost deals has a recorded stage (no stage history, no {column}): every "
+                      "stage conversion would read 100%, so the stage funnel is not shown.",
+                      lost=self.unplaced_lost, column="lost_at_stage")
+        return None
+
     def plot(self, ax=None, **kwargs):
         from ..plots.funnel import plot_funnel
 
-        return plot_funnel(self.table, ax=ax, **kwargs)
+        return plot_funnel(self.shown, ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html
@@ -206,29 +241,35 @@ def stage_funnel(opportunities, *, stage_history=None, by=None, stages: StageMod
     opps, ds_history, stages, _ = resolve(opportunities, stages=stages)
     history = stage_history if stage_history is not None else (ds_history if use_history else None)
     by = as_list(by)
+    from ..i18n import tr  # the assumptions are printed on the report pages
+
     groups = deal_groups(opps, history=history, by=by, stages=stages)
     assumptions = []
     if history is None:
         ftype = "inferred"
-        assumptions.append("No stage history: each deal is assumed to have passed every open stage before its "
-                           "current one (won deals: all stages; lost deals: up to lost_at_stage).")
+        assumptions.append(tr("No stage history: each deal is assumed to have passed every open stage before its "
+                              "current one (won deals: all stages; lost deals: up to {column}).",
+                              column="lost_at_stage"))
         funnel_type = "any_path"
     else:
         ftype = funnel_type
-        assumptions.append("Reached stages are taken from stage history (plus the current stage of open deals and "
-                           "lost_at_stage of lost deals); a skipped stage is not counted as reached.")
-    assumptions.append("Open deals sitting in a stage are excluded from that stage's conversion (fate unknown), "
-                       "not counted as failures.")
+        assumptions.append(tr("Reached stages are taken from stage history (plus the current stage of open deals "
+                              "and {column} of lost deals); a skipped stage is not counted as reached.",
+                              column="lost_at_stage"))
+    assumptions.append(tr("Open deals sitting in a stage are excluded from that stage's conversion (fate unknown), "
+                          "not counted as failures."))
     unplaced = (int(groups.loc[(groups["outcome"] == "lost") & (groups["furthest"] < 0), "n"].sum())
                 if len(groups) else 0)
     if unplaced:
-        assumptions.append(f"{unplaced} lost deal(s) have no stage information (no history, no lost_at_stage): they "
-                           "count only in the won row's denominator, so per-stage conversions exclude them.")
+        assumptions.append(tr("{n} lost deal(s) have no stage information (no history, no {column}): they count only "
+                              "in the won row's denominator, so per-stage conversions exclude them.", n=unplaced,
+                              column="lost_at_stage"))
     n_won = int(groups.loc[groups["outcome"] == "won", "n"].sum()) if len(groups) else 0
     n_lost = int(groups.loc[groups["outcome"] == "lost", "n"].sum()) if len(groups) else 0
     if n_lost and not n_won:
-        assumptions.append(f"WARNING: {n_lost} lost deals and no won deal at all — check that the mapping's "
-                           f"stages.won ({', '.join(stages.won)}) matches the export's won stage label.")
+        assumptions.append(tr("WARNING: {n} lost deals and no won deal at all — check that the mapping's {key} "
+                              "({won}) matches the export's won stage label.", n=n_lost, key="stages.won",
+                              won=", ".join(stages.won)))
     if len(groups) == 0:
         table = pd.DataFrame(columns=by + FUNNEL_COLUMNS)
     elif by:

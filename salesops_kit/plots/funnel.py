@@ -28,11 +28,14 @@ def plot_funnel(table: pd.DataFrame, *, rate: str = "conversion", ax=None, color
     reached = t["reached"].astype(float).to_numpy()
     ax.barh(y, reached, color=color, alpha=0.85, **kwargs)
     xmax = reached.max() if reached.max() > 0 else 1
-    for yi, (_, r) in zip(y, t.iterrows(), strict=True):
+    drawn = t["stage"].astype(str).tolist()
+    for i, (yi, (_, r)) in enumerate(zip(y, t.iterrows(), strict=True)):
         v, lo, hi = r[rate], r[f"{rate}_ci_low"], r[f"{rate}_ci_high"]
         label = f"{int(r['reached']):,}"
         if pd.notna(v):
-            what = f"→ {r['next_stage']}" if rate == "conversion" else "of entrants"
+            # a next stage left out of the chart (nobody reached it): the deals moved on to the next one drawn
+            nxt = r["next_stage"] if str(r["next_stage"]) in drawn or i + 1 >= len(drawn) else drawn[i + 1]
+            what = f"→ {nxt}" if rate == "conversion" else tr("of entrants")
             label += f"   {v:.0%} {what} (95% CI {lo:.0%}–{hi:.0%})"
         ax.text(r["reached"] + xmax * 0.01, yi, label, va="center", fontsize=8)
     ax.set_yticks(y)

@@ -108,13 +108,13 @@ def test_time_in_stage_and_stalled_by_hand():
     a = t.iloc[0]
     assert (a["completed_stays"], a["open_stays"], a["median_days"], a["p90_days"]) == (3, 2, 4, 6)
     assert np.isnan(t.iloc[1]["median_days"]) and t.iloc[1]["open_stays"] == 1
-    s = stalled_deals(o, stage_history=h, stages=S, as_of=as_of)
+    s = stalled_deals(o, stage_history=h, stages=S, as_of=as_of, min_stays=1)  # 3 stays: judge them anyway
     # deal 4 has sat in A for 10 days > P90 6; deal 5 for 3 days; deal 1 in B has no completed B stays to compare
     assert s["opportunity_id"].tolist() == ["4"] and s["days_in_stage"].iloc[0] == 10
     assert s["times_threshold"].iloc[0] == pytest.approx(10 / 6)
     for name, eng in engines(h).items():
         pd.testing.assert_frame_equal(time_in_stage(eng, stages=S, as_of=as_of), t, check_dtype=False, obj=name)
-        got = stalled_deals(engines(o)[name], stage_history=eng, stages=S, as_of=as_of)
+        got = stalled_deals(engines(o)[name], stage_history=eng, stages=S, as_of=as_of, min_stays=1)
         pd.testing.assert_frame_equal(got, s, check_dtype=False, obj=name)
     with pytest.raises(ValueError, match="stage_history"):
         stalled_deals(o, stages=S, as_of=as_of)

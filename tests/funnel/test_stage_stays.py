@@ -74,8 +74,8 @@ def test_funnel_time_in_stage_and_stalls_count_stays():
     # A: stays of 10 (d1), 20 (d2) and 5 (d3) days, not 3 + 7 + 20 + 5; B: d1's 20 days, d3's stay still open
     assert (t.loc["A", "completed_stays"], t.loc["A", "median_days"], t.loc["A", "mean_days"]) == (3, 10, 35 / 3)
     assert (t.loc["B", "completed_stays"], t.loc["B", "open_stays"], t.loc["B", "median_days"]) == (1, 1, 20)
-    s = stalled_deals(opps(), stage_history=edits, stages=S, as_of=AS_OF)
-    pd.testing.assert_frame_equal(s, stalled_deals(opps(), stage_history=stays, stages=S, as_of=AS_OF))
+    s = stalled_deals(opps(), stage_history=edits, stages=S, as_of=AS_OF, min_stays=1)
+    pd.testing.assert_frame_equal(s, stalled_deals(opps(), stage_history=stays, stages=S, as_of=AS_OF, min_stays=1))
     # d3 has sat in B since Jan 10 (51 days at Mar 1), not since its last edit on Feb 1
     assert s[["opportunity_id", "days_in_stage", "threshold_days"]].values.tolist() == [["d3", 51.0, 20.0]]
 
