@@ -438,15 +438,24 @@ def _run(deals, sh, stages, as_of, months, n_sims, seed, use_current):
 
 def _cannot(model: _Model, o: pd.DataFrame, as_of: pd.Timestamp) -> str:
     """Why the open pipeline cannot be forecast from this history ("" when it can)."""
+    from ..i18n import tr
+
     if o.empty:
         return ""
     if model.closed == 0:
-        return (f"No forecast for the {len(o):,} open deals: no deal closed on or before {as_of:%Y-%m-%d} (with a "
-                "close date not before its created date), so win rates and close timing cannot be learnt.")
+        return tr("No forecast for the {n:,} open deals: no deal closed on or before {as_of:%Y-%m-%d} (with a close "
+                  "date not before its created date), so win rates and close timing cannot be learnt.", n=len(o),
+                  as_of=as_of)
     if not len(model.all_delays if model.ages is None else model.ages):
-        return (f"No forecast for the {len(o):,} open deals: no won deal with a close date on or after its created "
-                "date to learn when deals close from.")
+        return tr("No forecast for the {n:,} open deals: no won deal with a close date on or after its created date "
+                  "to learn when deals close from.", n=len(o))
     return ""
+
+
+def _no_history_note() -> str:
+    from ..i18n import tr
+
+    return tr("No stage history: win rates by the furthest stage reached, no age effect, no backtest.")
 
 
 def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, horizon_months: int = 6,
@@ -494,7 +503,7 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
     mat, p, med = _simulate(o, model, as_of, months, n_sims, seed)
     notes = []
     if sh is None:
-        notes.append("No stage history: win rates by the furthest stage reached, no age effect, no backtest.")
+        notes.append(_no_history_note())
         if "lost_at_stage" not in deals:
             from ..i18n import tr
 
@@ -557,8 +566,7 @@ def _cannot_result(o, model, as_of, reason, no_history) -> PipelineForecast:
         "crm_probability": o["probability"] if "probability" in o else np.nan,
         "forecast_category": o["forecast_category"] if "forecast_category" in o else None})
     rates = model.rates[["stage", "age_bin", "won", "closed", "win_rate", "ci_low", "ci_high", "p_used"]]
-    notes = ("No stage history: win rates by the furthest stage reached, no age effect, no backtest.",) if (
-        no_history) else ()
+    notes = (_no_history_note(),) if no_history else ()
     return PipelineForecast(monthly, deals_out.reset_index(drop=True), rates.reset_index(drop=True), quarter,
                             pd.DataFrame(columns=["forecast_category", "deals", "amount"]), _backtest_frame([]),
                             as_of, notes + (reason,), reason)
