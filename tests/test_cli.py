@@ -64,13 +64,23 @@ def test_kpis_names_a_failing_provider_and_still_writes_the_others(tmp_path, cap
     assert "win_rate" not in set(table["kpi"])  # the funnel's KPIs are the ones missing
 
 
-EXPORTS = sorted(p.name for p in FIX.iterdir() if p.is_dir())
+# the fixture corpus, and the public exports in data/external (a folder with a PROVENANCE.md and a mapping.yml)
+PUBLIC = ROOT / "data" / "external"
+EXPORTS = sorted(p.name for p in FIX.iterdir() if p.is_dir()) + sorted(
+    f"external/{p.name}" for p in PUBLIC.iterdir() if (p / "PROVENANCE.md").exists() and (p / "mapping.yml").exists())
 BUILTIN = {"salesforce": "salesforce", "hubspot": "hubspot", "jiandaoyun": "jiandaoyun", "zoho": "zoho",
            "pipedrive": "pipedrive"}
+# exports that still crash a KPI provider, with the fix (tests/data/test_public_exports.py says the same)
+KNOWN_CRASH = {"external/salesforce_devorg": "funnel.metrics.sales_velocity: IndexError on an empty cycle summary "
+                                             "(every won deal closed before it was created)"}
+
+
+def _folder(name: str) -> Path:
+    return PUBLIC / name.removeprefix("external/") if name.startswith("external/") else FIX / name
 
 
 def _mapping_for(name: str) -> str:
-    own = FIX / name / "mapping.yml"
+    own = _folder(name) / "mapping.yml"
     return str(own) if own.exists() else BUILTIN[name.split("_")[0]]
 
 
@@ -78,11 +88,12 @@ def test_the_export_corpus_is_all_here():
     assert len(EXPORTS) >= 11 and {"jiandaoyun", "pipedrive", "salesforce_multicurrency"} <= set(EXPORTS)
 
 
-@pytest.mark.parametrize("name", EXPORTS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_CRASH[n]))
+                                  if n in KNOWN_CRASH else n for n in EXPORTS])
 def test_kpis_exit_0_on_every_real_shaped_export(name, tmp_path, capsys):
     """Every export of the corpus gives a KPI table, with every provider computed (exit 0, nothing on stderr)."""
     out = tmp_path / "kpis.csv"
-    assert cli.main(["kpis", str(FIX / name), "--mapping", _mapping_for(name), "--out", str(out)]) == 0
+    assert cli.main(["kpis", str(_folder(name)), "--mapping", _mapping_for(name), "--out", str(out)]) == 0
     assert "error" not in capsys.readouterr().err
     kpis = pd.read_csv(out)
     assert {"rows_opportunities", "deals_won", "win_rate"} <= set(kpis["kpi"])
