@@ -200,6 +200,17 @@ class AuditResult(Result):
                   tables=len(self.account), kept=kept, quar=quar, pct=_pct(quar, read), withheld=withheld,
                   flagged=flagged)
 
+    def shown(self, lang: str | None = None) -> pd.DataFrame:
+        """The checks that found something (table, check, rows, action, detail, examples) with the table, check and
+        action in ``lang`` (default the report language), for display; ``checks`` keeps the canonical names."""
+        from ..i18n import t
+
+        hit = self.checks[self.checks["rows"] > 0].reset_index(drop=True)
+        hit = hit[["table", "check", "rows", "action", "detail", "examples"]].copy()
+        for c in ("table", "check", "action"):
+            hit[c] = [t(str(v), lang) for v in hit[c]]
+        return hit
+
     def withheld_table(self, lang: str | None = None) -> pd.DataFrame:
         """The withheld fields per (table, column, reason) with the first example, tables and reasons in ``lang``
         (default the report language); column names stay as in ``withheld``."""
@@ -214,7 +225,8 @@ class AuditResult(Result):
     def text(self, lang: str | None = None) -> str:
         """Plain-text report for the terminal in ``lang`` (default the report language): headline, row account,
         withheld fields with their first example (file:line), checks that found something, notes."""
-        from ..i18n import t
+        from ..i18n import t, tr
+        from ..i18n.notebook_text import translate_printed
 
         def frame(df: pd.DataFrame) -> str:
             return df.rename(columns=lambda c: t(str(c), lang)).to_string(index=False)
@@ -223,18 +235,26 @@ class AuditResult(Result):
         if "table" in acc:
             acc["table"] = [t(str(v), lang) for v in acc["table"]]
         parts = [self.headline(lang), "", t("Rows per table (rows_read = rows_kept + rows_quarantined):", lang),
-                 frame(acc), ""]
+                 frame(acc)]
+        footer = int(self.account["footer_lines"].sum()) if "footer_lines" in self.account else 0
+        other = int(self.account["other_lines"].sum()) if "other_lines" in self.account else 0
+        if footer:
+            parts.append(tr("{n:,} export lines are not records (footers, subtotals, title rows): counted in "
+                            "footer_lines, not in rows_read.", lang, n=footer))
+        if other:
+            parts.append(tr("{n:,} stage history records did not change the stage (amount, close-date or probability "
+                            "edits): each run of them is one stay, counted in other_lines, not in rows_read.",
+                            lang, n=other))
+        parts.append("")
         w = self.withheld_table(lang)
         if len(w):
             parts += [t("Fields withheld (row kept, value set to missing; close before created: dates kept, "
                         "out of cycle times):", lang), frame(w), ""]
         else:
             parts += [t("No field withheld.", lang), ""]
-        s = self.summary()
-        for c in ("table", "check", "action"):
-            s[c] = [t(str(v), lang) for v in s[c]]
+        s = self.shown(lang)[["table", "check", "rows", "action"]]
         parts.append(frame(s) if len(s) else t("No check found anything.", lang))
-        parts += [""] + [f"{t('note', lang)}: {t(n, lang)}" for n in self.notes]
+        parts += [""] + [f"{t('note', lang)}: {translate_printed(n, lang)}" for n in self.notes]
         return "\n".join(parts).rstrip() + "\n"
 
     def __str__(self) -> str:
@@ -270,6 +290,8 @@ def audit(ds) -> AuditResult:
     AuditResult; ``checks`` has columns check, table, rows, action, detail, examples, sorted by the
     schema's table order and then quarantined, withheld and flagged checks in their order.
     """
+    from ..i18n import t, tr  # details in the report language
+
     flags = ds.flags if ds.flags is not None else compute_flags(ds.tables, stages=ds.stages, as_of=ds.as_of)
     withheld = getattr(ds, "withheld", None)
     withheld = _empty_withheld() if withheld is None else withheld
@@ -288,7 +310,8 @@ def audit(ds) -> AuditResult:
                 continue
             sub = q[q["check"] == check] if q is not None and len(q) else None
             k = 0 if sub is None else len(sub)
-            detail = f"{k:,} of {read:,} rows ({_pct(k, read)}): {_WHAT[check]}." if k else "none found."
+            detail = tr("{k:,} of {n:,} rows ({pct}): {what}.", k=k, n=read, pct=_pct(k, read),
+                        what=t(_WHAT[check])) if k else t("none found.")
             rows.append((check, name, k, "quarantined", detail, _q_examples(sub) if k else ""))
         f = flags[flags["table"] == name] if len(flags) else flags
         wt = withheld[withheld["table"] == name]
@@ -298,8 +321,8 @@ def audit(ds) -> AuditResult:
             w = wt[wt["reason"] == check]
             k = _withheld_rows(f, check, w)
             cols = ", ".join(dict.fromkeys(w["column"]))
-            detail = (f"{k:,} of {n_df:,} kept rows ({_pct(k, n_df)}), field {cols}: {_WITHHELD_WHAT[check]}."
-                      if k else "none found.")
+            detail = (tr("{k:,} of {n:,} kept rows ({pct}), field {columns}: {what}.", k=k, n=n_df,
+                         pct=_pct(k, n_df), columns=cols, what=t(_WITHHELD_WHAT[check])) if k else t("none found."))
             rows.append((check, name, k, "withheld", detail, _withheld_examples(w) if k else ""))
         for check in FLAG_CHECKS:
             if not _applies(check, name):
@@ -364,18 +387,24 @@ def _lazy_flag_examples(name: str, df, check: str, as_of) -> str:
 
 
 def _flag_detail(check: str, name: str, k: int, n: int, as_of) -> str:
+    """What a flag check found, in the report language."""
+    from ..i18n import t, tr
+
     if not k:
-        return "none found."
-    base = f"{k:,} of {n:,} rows ({_pct(k, n)}) kept"
+        return t("none found.")
+    v = {"k": k, "n": n, "pct": _pct(k, n), "as_of": _d(as_of)}
     if check == OPEN_PAST_CLOSE:
-        return (f"{base}: open deals whose expected close date is before as_of {_d(as_of)}: stale pipeline; "
-                "update or close them before forecasting.")
+        return tr("{k:,} of {n:,} rows ({pct}) kept: open deals whose expected close date is before as_of {as_of}: "
+                  "stale pipeline; update or close them before forecasting.", **v)
     if check == DEFAULT_CLOSE:
-        return (f"{base}: close date is the last day of the creation month, HubSpot's default; by chance about "
-                "1 in 30 would be. If the share is high, treat those close dates as placeholders.")
+        return tr("{k:,} of {n:,} rows ({pct}) kept: close date is the last day of the creation month, {crm}'s "
+                  "default; by chance about 1 in 30 would be. If the share is high, treat those close dates as "
+                  "placeholders.", crm="HubSpot", **v)
     if check == AFTER_AS_OF:
-        return f"{base}: dated after as_of {_d(as_of)} (a later export mixed in, or as_of set too early)."
-    return f"{base}: identical rows in a table without ids (real repeats, or a file loaded twice?)."
+        return tr("{k:,} of {n:,} rows ({pct}) kept: dated after as_of {as_of} (a later export mixed in, or as_of "
+                  "set too early).", **v)
+    return tr("{k:,} of {n:,} rows ({pct}) kept: identical rows in a table without ids (real repeats, or a file "
+              "loaded twice?).", **v)
 
 
 def write_quarantine(ds, out_dir) -> list[Path]:

@@ -256,3 +256,13 @@ def test_cli_audit_in_both_languages_adds_up(tmp_path, capsys, monkeypatch):
         if lang == "zh":
             assert "negative amount" not in out and "missing value" not in out and "Findings" not in out
         assert "SALESOPS_LANG" not in os.environ  # --lang does not leak into the process
+
+
+def test_shown_checks_keep_the_summary_and_translate_names(ds):
+    res = quality.audit(ds)
+    en = res.shown("en")
+    pd.testing.assert_frame_equal(en[["table", "check", "rows", "action"]], res.summary())
+    zh = res.shown("zh")
+    assert zh["rows"].tolist() == en["rows"].tolist()
+    assert not set(zh["check"]) & set(en["check"]) and not set(zh["action"]) & set(en["action"])
+    assert res.checks["action"].isin(["quarantined", "withheld", "flagged"]).all()  # canonical names kept
