@@ -9,9 +9,13 @@ from .core import (
     CJK_FONT_NAMES,
     LANG_ENV,
     LANGS,
+    YUAN_CODES,
     CJKFontWarning,
     catalog,
     current_lang,
+    format_date,
+    format_money,
+    format_month,
     kpi_definition,
     kpi_label,
     t,
@@ -21,4 +25,5 @@ from .core import (
 )
 
 __all__ = ["LANG_ENV", "LANGS", "current_lang", "t", "tr", "kpi_label", "kpi_definition", "unit_label",
-           "use_cjk_font", "CJK_FONT_NAMES", "CJKFontWarning", "CATALOGS", "catalog"]
+           "use_cjk_font", "CJK_FONT_NAMES", "CJKFontWarning", "CATALOGS", "catalog", "format_money",
+           "format_month", "format_date", "YUAN_CODES"]

@@ -28,7 +28,8 @@ from importlib import resources
 from types import MappingProxyType
 
 __all__ = ["LANG_ENV", "LANGS", "current_lang", "t", "tr", "kpi_label", "kpi_definition", "unit_label",
-           "use_cjk_font", "CJK_FONT_NAMES", "CJKFontWarning", "CATALOGS", "catalog"]
+           "use_cjk_font", "CJK_FONT_NAMES", "CJKFontWarning", "CATALOGS", "catalog", "format_money",
+           "format_month", "format_date", "YUAN_CODES"]
 
 LANG_ENV = "SALESOPS_LANG"
 LANGS = ("en", "zh")
@@ -267,6 +268,69 @@ def unit_label(unit: str, lang: str | None = None) -> str:
         if generic != "currency" + m.group(2):
             return generic.replace(t("currency", lang), m.group(1))
     return t(unit, lang)
+
+
+# --- numbers and dates as a reader of the language expects them -----------------------------------------------
+# Chinese: large amounts in 万 (10⁴) and 亿 (10⁸) with the currency (元 for renminbi, else its code), months as
+# 2025年11月, days as 2025年12月15日; percentages are written the same in both languages. English keeps the kit's
+# formats (thousands separators, ISO dates).
+YUAN_CODES = frozenset({"CNY", "RMB", "CNH"})
+WAN_FROM = 100_000  # from 10.0 万 on: three significant figures at least, as below it in full
+
+
+def _zh_scaled(value: float) -> tuple[str, str]:
+    """``(number, scale)``: 28,406,150 → ("2,840.6", "万"); 284,061,500 → ("2.84", "亿"); 15,923 → ("15,923", "")."""
+    a = abs(value)
+    if a >= 100_000_000:
+        return f"{value / 100_000_000:,.2f}", "亿"
+    if a >= WAN_FROM:
+        return f"{value / 10_000:,.1f}", "万"
+    return f"{value:,.0f}", ""
+
+
+def format_money(value, currency: str | None = "", lang: str | None = None, *, per: str = "") -> str:
+    """An amount with its currency in the report language.
+
+    English: ``28,406,150 USD`` (``per`` appended as written: ``USD per month``). Chinese: ``2,840.6 万 USD``,
+    ``2,840.6 万元`` for renminbi (``CNY``, ``RMB``), ``2.84 亿元`` from 10⁸ on, amounts under 100,000 in full
+    (``15,923 元``); ``per`` is translated like a unit (``per month`` → ``/月``). Missing values give ``–``.
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    value = float(value)
+    code = (currency or "").strip()
+    if _norm_lang(lang) == "en":
+        unit = " ".join(x for x in (code, per.strip()) if x)
+        return f"{value:,.0f} {unit}".rstrip()
+    num, scale = _zh_scaled(value)
+    suffix = unit_label(f"USD {per.strip()}", "zh")[3:] if per.strip() else ""  # "/月"
+    if code.upper() in YUAN_CODES:
+        return f"{num} {scale}元{suffix}" if scale else f"{num} 元{suffix}"
+    if not code:  # an amount whose currency is not known: the scale only
+        return f"{num} {scale}{suffix}".rstrip() if scale else f"{num}{suffix}"
+    return " ".join(x for x in (num, scale, f"{code}{suffix}") if x)
+
+
+def _as_timestamp(value):
+    import datetime as _dt
+
+    if isinstance(value, _dt.datetime | _dt.date):
+        return value
+    if hasattr(value, "to_timestamp"):  # a pandas Period
+        return value.to_timestamp()
+    return _dt.date.fromisoformat(str(value)[:10] if len(str(value)) >= 10 else f"{str(value)[:7]}-01")
+
+
+def format_month(value, lang: str | None = None) -> str:
+    """A month: ``2025-11`` in English, ``2025年11月`` in Chinese (a date, a Period or ``"2025-11"``)."""
+    d = _as_timestamp(value)
+    return f"{d.year}年{d.month}月" if _norm_lang(lang) == "zh" else f"{d.year:04d}-{d.month:02d}"
+
+
+def format_date(value, lang: str | None = None) -> str:
+    """A day: ``2025-12-15`` in English, ``2025年12月15日`` in Chinese."""
+    d = _as_timestamp(value)
+    return f"{d.year}年{d.month}月{d.day}日" if _norm_lang(lang) == "zh" else f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
 
 
 # --- CJK fonts for matplotlib -------------------------------------------------------------------------

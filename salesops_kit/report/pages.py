@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..findings import escape_html as esc
-from ..i18n import kpi_label, t, unit_label
+from ..i18n import format_date, format_money, kpi_label, t, unit_label
 from ..kpis import definition
 
 __all__ = ["CSP", "page", "missing_page", "index_page", "HEADLINE_KPIS", "format_value", "headline_kpis",
@@ -103,9 +103,13 @@ def missing_page(name: str, missing: tuple[str, ...], ds, *, lang: str = "en", a
                    tables="、".join(missing) if lang == "zh" else ", ".join(missing), mapping=ds.mapping_name)
 
 
+_MONEY_UNIT = re.compile(r"^([A-Z]{3}|currency)((?: per .+)?)$")
+
+
 def format_value(value, unit: str, *, lang: str = "en") -> str:
     """Format a KPI value for display: rates as percentages, counts without decimals, else 3 significant
-    decimals; the unit follows in the report language."""
+    decimals; the unit follows in the report language. On Chinese pages an amount of money of 100,000 or more
+    is written in 万 / 亿 with its currency (``2,840.6 万 USD``, ``2,840.6 万元``: :func:`i18n.format_money`)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if isinstance(value, str):
@@ -116,6 +120,10 @@ def format_value(value, unit: str, *, lang: str = "en") -> str:
     u = (unit or "").lower()
     if u in _RATE_UNITS:
         return f"{value * 100:.1f}%"
+    money = _MONEY_UNIT.match(unit or "")
+    if money and lang == "zh" and abs(value) >= 100:
+        code = "" if money.group(1) == "currency" else money.group(1)
+        return format_money(value, code, lang, per=money.group(2))
     if u in _COUNT_UNITS or float(value).is_integer() and abs(value) >= 1:
         s = f"{value:,.0f}"
     elif abs(value) >= 100:
@@ -225,7 +233,8 @@ def index_page(*, runs, ds, kpis: pd.DataFrame, findings: dict[str, list[dict]],
                lang: str = "en", files: list[str] = (), top_findings: int = 3, kpi_errors: list[str] = ()) -> str:
     """``index.html``: headline KPIs with intervals, top findings per notebook, links to each report,
     the data account, the parameters, and the machine-readable files."""
-    return _render("index.html.j2", lang=lang, title=t("Sales operations report", lang), as_of=ds.as_of.date(),
+    return _render("index.html.j2", lang=lang, title=t("Sales operations report", lang),
+                   as_of=format_date(ds.as_of, lang),
                    mapping=ds.mapping_name, failed=[r for r in runs if r.status == "failed"],
                    kpi_errors=list(kpi_errors), headline=_headline_rows(kpis, lang),
                    findings=_top_findings(runs, findings, lang, top_findings), runs=_run_rows(runs, lang),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 
 import pytest
@@ -92,3 +93,26 @@ def test_notebook_pages_show_the_chinese_markdown(zh_report):
         assert "问题。" in prose and "注意事项" in prose, page.name
         assert "Question." not in prose and "Caveats" not in prose and "How to adapt" not in prose, page.name
         assert 'lang="zh"' in html and "hl-ipython3" not in html  # management version: no code
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not support.have_sample(), reason="data/sample has not been generated")
+def test_index_writes_money_in_wan_and_dates_in_chinese(zh_report):
+    """The headline money KPIs of kpis.csv appear on the index in 万 / 亿 with their currency code, the as-of date
+    as 年月日, and rates as the same percentages as on English pages."""
+    import pandas as pd
+
+    from salesops_kit.i18n import format_date, format_money
+
+    code, printed, out = zh_report
+    index = (out / "index.html").read_text(encoding="utf-8")
+    kpis = pd.read_csv(out / "kpis.csv")
+    allseg = kpis[kpis["segment"] == "all"].set_index("kpi")
+    won, unit = float(allseg.loc["won_revenue", "value"]), allseg.loc["won_revenue", "unit"]
+    assert won >= 100_000 and len(unit) == 3  # the sample's revenue is large, in one currency
+    expected = format_money(won, unit, "zh")
+    assert re.fullmatch(r"[\d,]+\.\d+ (万|亿) [A-Z]{3}", expected) and expected in index
+    assert f"{won:,.0f}" not in index  # not also in full
+    assert f"{float(allseg.loc['win_rate', 'value']) * 100:.1f}%" in index
+    manifest = pd.read_json(out / "manifest.json", typ="series")
+    assert format_date(manifest["as_of"], "zh") in index
