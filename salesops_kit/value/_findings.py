@@ -6,7 +6,29 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["unit_economics_findings"]
+__all__ = ["unit_economics_findings", "value_note"]
+
+
+def value_note(key: str, **values) -> str:
+    """A sentence the cost notebook prints instead of a section its data cannot support, in the report language.
+
+    ``key``: ``mixed_currencies`` (``n``, ``codes``: orders in several currencies and no rates: the money
+    sections are skipped, never summed across currencies); ``no_orders``; ``no_spend``; ``few_quarters``.
+    """
+    from ..i18n import tr
+
+    if key == "mixed_currencies":
+        return tr("Orders are in {n} currencies ({codes}) and the mapping gives no exchange rates: the money sections "
+                  "(revenue per customer, CLV, CAC, LTV:CAC, payback) are skipped rather than adding one currency to "
+                  "another; add {block} to the mapping to compute them.", block="currency: {report: ..., rates: {...}}",
+                  **values)
+    if key == "no_orders":
+        return tr("This dataset has no {table} table: every section below is skipped.", table="orders")
+    if key == "no_spend":
+        return tr("No {table} table: CAC, LTV:CAC and payback are skipped.", table="marketing_spend")
+    if key == "few_quarters":
+        return tr("Not enough quarters of history for a survival curve.")
+    raise KeyError(f"no value note {key!r}; known: mixed_currencies, no_orders, no_spend, few_quarters")
 
 
 def unit_economics_findings(ue):
@@ -40,8 +62,11 @@ def unit_economics_findings(ue):
                            suggestion=tr("room to scale spend here while watching marginal CAC"),
                            topic="costs", severity=2.0))
     bp = ue.best_payback()
-    if bp is not None:
-        blended = ue.table.loc[ue.table["channel"] == "all", "payback_months"]
+    paying = ue.table[(ue.table["channel"] != "all") & ue.table["payback_months"].notna()]
+    blended = ue.table.loc[ue.table["channel"] == "all", "payback_months"]
+    same = (bp is not None and len(blended) and pd.notna(blended.iloc[0])
+            and f"{bp['payback_months']:.1f}" == f"{blended.iloc[0]:.1f}")  # never a finding from equal numbers
+    if bp is not None and len(paying) >= 2 and not same:  # "fastest" of one channel compares nothing
         out.append(Finding(subject=tr("channel {channel}", channel=bp["channel"]), metric="CAC payback",
                            value=tr("{months:.1f} months", months=bp["payback_months"]),
                            benchmark=(tr("{months:.1f} months blended", months=blended.iloc[0]) if len(blended)
