@@ -54,7 +54,8 @@ def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
     for r in at[at["period"] == rv.review].itertuples(index=False) if len(at) else []:
         if not np.isnan(r.attainment) and not (split and r.kpi in MONEY_KPIS and not r.segment.startswith("currency=")):
             rows.append({"kpi": f"{r.kpi}_attainment", "segment": r.segment, "value": r.attainment})
-    rows.append({"kpi": "alerts", "segment": "all", "value": int(len(rv.alerts))})
+    if not rv.charts_reason:  # no control limit anywhere (too few periods): no alert could be raised, not "0"
+        rows.append({"kpi": "alerts", "segment": "all", "value": int(len(rv.alerts))})
     return rows
 
 

@@ -81,26 +81,35 @@ def plot_rep_funnel(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
     return ax
 
 
-def plot_rep_stage_heatmap(stage_table: pd.DataFrame, *, ax=None, annotate: bool = True, **kwargs):
+def plot_rep_stage_heatmap(stage_table: pd.DataFrame, *, ax=None, annotate: bool = True, counts=None, **kwargs):
     """Per-rep stage-to-stage conversion as a heatmap.
 
     ``stage_table`` is :func:`salesops_kit.reps.stage_conversion_by_rep` output: one row per rep,
-    one column per transition ("Prospecting → Qualification", ...), values in [0, 1].
+    one column per transition ("Prospecting → Qualification", ...), values in [0, 1]. ``counts`` (the same
+    shape, ``stage_conversion_by_rep(ds, value="decided")``) adds each cell's number of decided deals to its
+    label, so a 100% of one deal reads as such. Transitions no rep has data for are left out.
     """
     data = stage_table.set_index("owner") if "owner" in stage_table.columns else stage_table
+    data = data.loc[:, data.notna().any(axis=0)] if data.shape[1] else data
+    n = None
+    if counts is not None:
+        n = (counts.set_index("owner") if "owner" in counts.columns else counts).reindex(index=data.index,
+                                                                                            columns=data.columns)
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (1.4 * max(data.shape[1], 1) + 3, 0.35 * len(data) + 1.5)))
     vals = data.to_numpy(dtype=float)
-    im = ax.imshow(vals, aspect="auto", cmap=kwargs.pop("cmap", "RdYlGn"), vmin=np.nanmin(vals) if vals.size else 0,
-                   vmax=np.nanmax(vals) if vals.size else 1)
+    im = ax.imshow(vals, aspect="auto", cmap=kwargs.pop("cmap", "RdYlGn"), vmin=0, vmax=1)
     ax.set_xticks(range(data.shape[1]), [str(c) for c in data.columns], rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(data)), [str(i) for i in data.index], fontsize=8)
     if annotate:
         for i in range(vals.shape[0]):
             for j in range(vals.shape[1]):
                 if np.isfinite(vals[i, j]):
-                    ax.text(j, i, f"{vals[i, j]:.0%}", ha="center", va="center", fontsize=7)
+                    label = f"{vals[i, j]:.0%}"
+                    if n is not None and pd.notna(n.iat[i, j]):
+                        label += f"\nn={int(n.iat[i, j])}"
+                    ax.text(j, i, label, ha="center", va="center", fontsize=7)
     ax.figure.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-    ax.set_title(kwargs.pop("title", "Stage conversion by rep"))
+    ax.set_title(kwargs.pop("title", tr("Stage conversion by rep")))
     return ax
 
 

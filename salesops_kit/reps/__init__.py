@@ -16,8 +16,9 @@ from .scorecard import (
     not_available,
     scorecard,
     stage_conversion_by_rep,
+    stage_conversion_reason,
 )
 
 __all__ = ["Scorecard", "RepComparison", "scorecard", "compare_reps", "flag_reps", "coaching_findings",
-           "kpi_rows", "stage_conversion_by_rep", "MIN_N", "LEAD_MATURITY_DAYS", "COMPARED_METRICS",
-           "not_available", "Drivers", "response_drivers", "EXPLAINED_MIN", "drivers"]
+           "kpi_rows", "stage_conversion_by_rep", "stage_conversion_reason", "MIN_N", "LEAD_MATURITY_DAYS",
+           "COMPARED_METRICS", "not_available", "Drivers", "response_drivers", "EXPLAINED_MIN", "drivers"]

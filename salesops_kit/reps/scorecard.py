@@ -22,7 +22,7 @@ from ..tools.results import Result
 from . import _scans as scans
 
 __all__ = ["Scorecard", "RepComparison", "scorecard", "compare_reps", "flag_reps",
-           "stage_conversion_by_rep",
+           "stage_conversion_by_rep", "stage_conversion_reason",
            "MIN_N", "LEAD_MATURITY_DAYS", "COMPARED_METRICS", "not_available"]
 
 MIN_N = 30  # fewer trials than this on a metric: "not enough data", never ranked or flagged
@@ -525,14 +525,25 @@ def flag_reps(successes, trials, *, min_n: int = MIN_N, alpha: float = 0.05):
 def stage_conversion_by_rep(dataset, *, value: str = "conversion") -> pd.DataFrame:
     """Per-rep stage-to-stage conversion (rows: owner; columns "Stage → Next stage"), from the
     funnel module's :func:`salesops_kit.funnel.stage_funnel` with ``by="owner"`` (stage history used
-    when present; open deals in a stage are not counted as failures)."""
+    when present; open deals in a stage are not counted as failures). ``value`` is a column of the
+    stage funnel (``conversion``, ``reached``, ...) or ``"decided"``: the deals that advanced or were lost
+    there (the denominator of the conversion)."""
     from ..funnel.stages import stage_funnel
 
     dataset.require("opportunities", purpose="the per-rep stage conversion")
     sf = stage_funnel(dataset.opportunities, stage_history=dataset.stage_history, by="owner", stages=dataset.stages)
     t = sf.table[sf.table["next_stage"].notna()].copy()
+    if value == "decided":
+        t["decided"] = pd.to_numeric(t["advanced"], errors="coerce") + pd.to_numeric(t["lost"], errors="coerce")
     t["transition"] = t["stage"].astype(str) + " → " + t["next_stage"].astype(str)
     order = list(dict.fromkeys(t.sort_values("stage_index")["transition"]))
     wide = t.pivot(index="owner", columns="transition", values=value).reindex(columns=order)
     wide.columns.name = None
     return wide.astype(float).reset_index().sort_values("owner").reset_index(drop=True)
+
+
+def stage_conversion_reason() -> str:
+    """The sentence notebook 04 prints instead of an empty per-rep stage heatmap."""
+    from ..i18n import tr
+
+    return tr("No stage conversion by rep: no rep has a deal that advanced or was lost at a stage before the end.")

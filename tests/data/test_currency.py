@@ -253,7 +253,10 @@ def test_monitor_changes_of_money_kpis_never_mix_currencies():
     from salesops_kit.data.load import load_dataset
 
     rows = monitor.kpi_rows(load_dataset(EXPORT, mapping="salesforce"))
-    assert not [r for r in rows if r["kpi"].startswith(("won_revenue_", "avg_won_deal_size_"))]
+    money = [r for r in rows if r["kpi"].startswith(("won_revenue_", "avg_won_deal_size_"))]
+    # per currency only (segment currency=XXX, that code as unit), never a company, team or rep total
+    assert money and all(r["segment"].startswith("currency=") for r in money)
+    assert all(r.get("unit", r["segment"][9:]) == r["segment"][9:] for r in money)
     assert any(r["kpi"].startswith("deals_won_") or r["kpi"] == "alerts" for r in rows)
 
 

@@ -81,5 +81,8 @@ def test_enough_periods_have_no_reason(tmp_path):
             rows.append(f"D{m}_{i},Ann,{'Closed Won' if won else 'Closed Lost'},100,2024-{1 + (m - 1) % 12:02d}-01,"
                         f"{2024 + (m - 1) // 12}-{1 + (m - 1) % 12:02d}-15")
     (tmp_path / "opportunities.csv").write_text("\n".join(rows) + "\n")
-    rv = monitor.review(load_dataset(tmp_path, as_of="2026-01-10"), targets=False)
+    ds = load_dataset(tmp_path, as_of="2026-01-10")
+    rv = monitor.review(ds, targets=False)
     assert rv.charts_reason == "" and rv.yoy_reason == ""
+    alerts = [r for r in monitor.kpi_rows(ds, reviewed=rv) if r["kpi"] == "alerts"]
+    assert alerts and alerts[0]["value"] == len(rv.alerts)

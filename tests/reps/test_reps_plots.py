@@ -45,6 +45,15 @@ def test_response_conversion_and_win_rate_bars(analysed):
     plt.close("all")
 
 
+def test_stage_heatmap_labels_cells_with_their_deals_and_drops_empty_transitions():
+    t = pd.DataFrame({"owner": ["A", "B"], "P → Q": [1.0, 0.5], "Q → R": [float("nan")] * 2})
+    n = pd.DataFrame({"owner": ["A", "B"], "P → Q": [1, 4], "Q → R": [0, 0]})
+    ax = plots.plot_rep_stage_heatmap(t, counts=n)
+    assert [x.get_text() for x in ax.get_xticklabels()] == ["P → Q"]     # no rep has data for Q → R
+    assert sorted(x.get_text() for x in ax.texts) == ["100%\nn=1", "50%\nn=4"]
+    plt.close("all")
+
+
 def test_stage_heatmap_from_a_table():
     t = pd.DataFrame({"owner": ["A", "B"], "P → Q": [0.5, 0.7], "Q → W": [0.2, float("nan")]})
     ax = plots.plot_rep_stage_heatmap(t)
