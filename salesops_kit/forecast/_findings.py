@@ -159,5 +159,6 @@ def _pipeline_findings(pf, cur: str) -> list:
         out.append(Finding(subject=subject, metric="bookings expected from open deals",
                            value=f"{q['expected']:,.0f}{cur}", benchmark=bench,
                            interval=_tr("P10 {p10:,.0f} to P90 {p90:,.0f}{currency}", p10=q["p10"], p90=q["p90"],
-                                        currency=cur), evidence=ev, suggestion=sug, topic="forecast", severity=1))
+                                        currency=cur), evidence=ev, suggestion=sug, topic="forecast",
+                           severity=1.1 if is_rest else 1))  # this quarter's before next quarter's
     return out

@@ -509,7 +509,9 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
 
             notes.append(tr("Nor is the stage a lost deal reached known: every open stage gets the same win rate "
                             "(all closed deals)."))
-    has_prob = "probability" in o
+    # the CRM's weighted pipeline needs a probability and an expected close date on some open deal; without any
+    # it is unknown (NaN), not 0 (open deals without expected close dates are common in real exports)
+    has_prob = "probability" in o and bool((o["probability"].notna() & o["close_date"].notna()).any())
     o_close = o["close_date"].dt.to_period("M")
     crm = []
     for mth in months:
@@ -547,7 +549,7 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
     deals_out = pd.DataFrame({
         "opportunity_id": o["opportunity_id"], "stage": o["stage"], "age_days": o["age_days"], "amount": o["amount"],
         "p_win": p, "expected_close": as_of + pd.to_timedelta(med, unit="D"),
-        "crm_probability": o["probability"] if has_prob else np.nan,
+        "crm_probability": o["probability"] if "probability" in o else np.nan,
         "forecast_category": o["forecast_category"] if "forecast_category" in o else None})
     rates = model.rates[["stage", "age_bin", "won", "closed", "win_rate", "ci_low", "ci_high", "p_used"]]
     bt = _backtest(deals, stage_history, stages, as_of, backtest_dates, n_sims, seed) if (

@@ -249,3 +249,13 @@ def test_currency_view_never_sums_currencies(tmp_path):
                                                               "currency": {"report": "MXN", "rates": {"COP": 0.005}}})
     conv, note3 = currency_view(one)
     assert note3 == "" and conv.opportunities["amount"].sum() == pytest.approx(6_000_000 * 0.005 + 1700)
+
+
+def test_crm_weighted_pipeline_is_unknown_without_expected_close_dates():
+    # the open deal has a CRM probability but no expected close date: the CRM's weighted pipeline is unknown
+    # (NaN, no benchmark in the finding), not 0; the learnt forecast does not need the date
+    opp, sh = data()
+    opp["close_date"] = opp["close_date"].where(opp["opportunity_id"] != "d5")
+    pf = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, seed=0)
+    assert pf.monthly["crm_weighted"].isna().all() and pd.isna(pf.rest_of_quarter["crm_weighted"])
+    assert pf.deals["crm_probability"].iloc[0] == 0.5 and "CRM weighted" not in pf.headline()
