@@ -18,10 +18,19 @@ def funnel_note(key: str, **values) -> str:
     """A sentence the funnel notebook prints instead of a section its data cannot support, in the report language.
 
     ``key``: ``no_history_funnel``, ``no_history_stays``, ``no_leads``, ``no_segment_column`` (no values);
-    ``unreached`` (``stages``: the stages nobody reached); ``stalled`` (``n`` deals, ``min`` stays).
+    ``unreached`` (``stages``: the stages nobody reached); ``stalled`` (``n`` deals, ``min`` stays); ``loaded``
+    (``as_of``, ``n``, ``history``, ``leads``); ``stages`` (``order``, ``won``, ``lost``).
     """
     from ..i18n import tr
 
+    if key == "loaded":  # as_of, n, history (bool), leads (bool)
+        yes, no = tr("yes"), tr("no")
+        return tr("as of {as_of}: {n:,} opportunities; stage history: {history}; leads: {leads}",
+                  as_of=values["as_of"], n=values["n"], history=yes if values["history"] else no,
+                  leads=yes if values["leads"] else no)
+    if key == "stages":  # order, won, lost (lists of labels)
+        return tr("stages: {order} | won: {won} | lost: {lost}", order=" → ".join(values["order"]),
+                  won=", ".join(values["won"]), lost=", ".join(values["lost"]))
     if key == "no_history_funnel":
         return tr("No {table} table in this dataset: the funnel above is inferred from each deal's current stage.",
                   table="stage_history")
@@ -37,7 +46,7 @@ def funnel_note(key: str, **values) -> str:
     if key == "stalled":
         return tr("{n} open deal(s) older in their stage than its P90 (stages with at least {min} completed stays).",
                   **values)
-    raise KeyError(f"no funnel note {key!r}; known: no_history_funnel, no_history_stays, no_leads, "
+    raise KeyError(f"no funnel note {key!r}; known: loaded, stages, no_history_funnel, no_history_stays, no_leads, "
                    "no_segment_column, unreached, stalled")
 
 

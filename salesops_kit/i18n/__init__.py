@@ -16,6 +16,7 @@ from .core import (
     format_date,
     format_money,
     format_month,
+    glossary,
     kpi_definition,
     kpi_label,
     t,
@@ -26,4 +27,4 @@ from .core import (
 
 __all__ = ["LANG_ENV", "LANGS", "current_lang", "t", "tr", "kpi_label", "kpi_definition", "unit_label",
            "use_cjk_font", "CJK_FONT_NAMES", "CJKFontWarning", "CATALOGS", "catalog", "format_money",
-           "format_month", "format_date", "YUAN_CODES"]
+           "format_month", "format_date", "YUAN_CODES", "glossary"]

@@ -29,7 +29,7 @@ from types import MappingProxyType
 
 __all__ = ["LANG_ENV", "LANGS", "current_lang", "t", "tr", "kpi_label", "kpi_definition", "unit_label",
            "use_cjk_font", "CJK_FONT_NAMES", "CJKFontWarning", "CATALOGS", "catalog", "format_money",
-           "format_month", "format_date", "YUAN_CODES"]
+           "format_month", "format_date", "YUAN_CODES", "glossary"]
 
 LANG_ENV = "SALESOPS_LANG"
 LANGS = ("en", "zh")
@@ -268,6 +268,25 @@ def unit_label(unit: str, lang: str | None = None) -> str:
         if generic != "currency" + m.group(2):
             return generic.replace(t("currency", lang), m.group(1))
     return t(unit, lang)
+
+
+# --- the glossary: the kit's core terms, one Chinese term per concept -----------------------------------------
+# catalogs/zh/glossary.json: {concept: {en, zh, en_definition, zh_definition, avoid: [other translations not to
+# use], also: [abbreviations that may stand for the term], en_match: regex of the English term (optional)}}.
+# tests/i18n/test_glossary.py keeps every zh catalog to these terms.
+@functools.cache
+def _glossary() -> Mapping[str, Mapping]:
+    return MappingProxyType(_read("zh", "glossary"))
+
+
+def glossary(lang: str | None = None) -> list[dict]:
+    """The kit's core terms in the report language, in English alphabetical order: ``{concept, term,
+    definition}`` (Chinese terms with their English in ``en``)."""
+    lang = _norm_lang(lang)
+    out = []
+    for key, g in sorted(_glossary().items(), key=lambda kv: kv[1]["en"].lower()):
+        out.append({"concept": key, "term": g[lang], "en": g["en"], "definition": g[f"{lang}_definition"]})
+    return out
 
 
 # --- numbers and dates as a reader of the language expects them -----------------------------------------------

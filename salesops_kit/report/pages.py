@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..findings import escape_html as esc
-from ..i18n import format_date, format_money, kpi_label, t, unit_label
+from ..i18n import format_date, format_money, glossary, kpi_label, t, unit_label
 from ..kpis import definition
 
 __all__ = ["CSP", "page", "missing_page", "index_page", "HEADLINE_KPIS", "format_value", "headline_kpis",
@@ -232,10 +232,11 @@ def _downloads(files: list[str]) -> list[dict]:
 def index_page(*, runs, ds, kpis: pd.DataFrame, findings: dict[str, list[dict]], params: dict,
                lang: str = "en", files: list[str] = (), top_findings: int = 3, kpi_errors: list[str] = ()) -> str:
     """``index.html``: headline KPIs with intervals, top findings per notebook, links to each report,
-    the data account, the parameters, and the machine-readable files."""
+    the data account, the parameters, the machine-readable files and the glossary of the kit's terms."""
     return _render("index.html.j2", lang=lang, title=t("Sales operations report", lang),
                    as_of=format_date(ds.as_of, lang),
                    mapping=ds.mapping_name, failed=[r for r in runs if r.status == "failed"],
                    kpi_errors=list(kpi_errors), headline=_headline_rows(kpis, lang),
                    findings=_top_findings(runs, findings, lang, top_findings), runs=_run_rows(runs, lang),
-                   account=_account(ds.account, lang), params=params, downloads=_downloads(list(files)))
+                   account=_account(ds.account, lang), params=params, downloads=_downloads(list(files)),
+                   glossary=glossary(lang))

@@ -31,7 +31,7 @@ def deals(stages, *, lost_at=None, prob=None, source=None, currency=None, amount
                       "amount": amount if amount is not None else [100.0] * n})
     closed = [s in ("W", "L") for s in stages]
     step = days if days is not None else [10 + i for i in range(n)]
-    d["close_date"] = [created + pd.Timedelta(days=int(k)) if c else pd.NaT for c, k in zip(closed, step)]
+    d["close_date"] = [created + pd.Timedelta(days=int(k)) if c else pd.NaT for c, k in zip(closed, step, strict=True)]
     if lost_at is not None:
         d["lost_at_stage"] = lost_at
     if prob is not None:
@@ -239,3 +239,14 @@ def test_average_deal_size_interval_needs_min_deals_and_never_mixes_currencies()
     assert set(money["segment"]) == {"currency=MXN", "currency=USD"}
     assert money.set_index(["kpi", "segment"]).loc[("won_revenue", "currency=MXN"), "value"] == 700
     assert set(money["unit"].str.split().str[0]) == {"MXN", "USD"}
+
+
+# --- the notebook's sentences --------------------------------------------------------------------------------
+def test_funnel_notes_say_what_the_data_has_and_name_unknown_keys():
+    assert funnel.funnel_note("loaded", as_of="2024-06-01", n=1234, history=True, leads=False) == (
+        "as of 2024-06-01: 1,234 opportunities; stage history: yes; leads: no")
+    assert funnel.funnel_note("stages", order=S.order, won=S.won, lost=S.lost) == "stages: A → B → C | won: W | lost: L"
+    assert "stage_history" in funnel.funnel_note("no_history_stays")
+    assert "at least 10 completed stays" in funnel.funnel_note("stalled", n=2, min=10)
+    with pytest.raises(KeyError, match="unreached"):
+        funnel.funnel_note("nonsense")

@@ -26,7 +26,8 @@ FILES = sorted(CATALOG_DIR.glob("*/*.json"))
 def test_every_language_has_every_catalog():
     langs = sorted(p.name for p in CATALOG_DIR.iterdir() if p.is_dir())
     assert langs == ["zh"]
-    assert sorted(p.stem for p in (CATALOG_DIR / "zh").glob("*.json")) == sorted((*CATALOGS, "patterns", "notebooks"))
+    assert sorted(p.stem for p in (CATALOG_DIR / "zh").glob("*.json")) == sorted(
+        (*CATALOGS, "patterns", "notebooks", "glossary"))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")

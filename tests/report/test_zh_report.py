@@ -31,6 +31,24 @@ def test_english_share_counts_prose_outside_code_pre_and_tables():
     assert english_share("<p>All English here.</p>") == 1.0
 
 
+def test_index_carries_the_glossary_in_the_page_language():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from salesops_kit.i18n import glossary
+    from salesops_kit.report import pages
+
+    ds = SimpleNamespace(as_of=pd.Timestamp("2025-12-15"), mapping_name="canonical", account=None)
+    for lang, heading in (("zh", "术语表"), ("en", "Glossary")):
+        html = pages.index_page(runs=[], ds=ds, kpis=pd.DataFrame(), findings={}, params={}, lang=lang)
+        assert f"<h2>{heading}</h2>" in html
+        terms = glossary(lang)
+        assert all(f"<dt>{g['term']}</dt>" in html for g in terms) and len(terms) >= 20
+    assert "2025年12月15日" in pages.index_page(runs=[], ds=ds, kpis=pd.DataFrame(), findings={}, params={},
+                                              lang="zh")
+
+
 # --- the sample report in Chinese (one render) -----------------------------------------------------------------
 _CACHE: dict = {}
 
