@@ -94,7 +94,7 @@ def _forecast_findings(fc: pd.DataFrame, cur: str) -> list:
     lo, hi = total_interval(fc)
     first, last = pd.Timestamp(fc["period"].iloc[0]), pd.Timestamp(fc["period"].iloc[-1])
     out.append(Finding(subject=_tr("{first:%Y-%m} to {last:%Y-%m}", first=first, last=last), metric="forecast total",
-                       value=f"{fc['mean'].sum():,.0f}{cur}",
+                       value=_tr("{amount:,.0f}{currency}", amount=fc["mean"].sum(), currency=cur),
                        interval=_tr("80% interval {low:,.0f} to {high:,.0f}{currency} (sum of monthly bounds)",
                                     low=lo, high=hi, currency=cur),
                        evidence=_tr("method {method}: {reason}", method=fc.attrs.get("method", ""),
@@ -157,7 +157,7 @@ def _pipeline_findings(pf, cur: str) -> list:
         sug = (_tr("Use it as the bottom-up check on this quarter's commit: review the open deals it rests on")
                if is_rest else _tr("Close the gap between this and the top-down forecast with new pipeline"))
         out.append(Finding(subject=subject, metric="bookings expected from open deals",
-                           value=f"{q['expected']:,.0f}{cur}", benchmark=bench,
+                           value=_tr("{amount:,.0f}{currency}", amount=q["expected"], currency=cur), benchmark=bench,
                            interval=_tr("P10 {p10:,.0f} to P90 {p90:,.0f}{currency}", p10=q["p10"], p90=q["p90"],
                                         currency=cur), evidence=ev, suggestion=sug, topic="forecast",
                            severity=1.1 if is_rest else 1))  # this quarter's before next quarter's

@@ -53,7 +53,11 @@ def fmt(v, kind: str) -> str:
         return "–"
     if kind == "pct":
         return f"{v:.1%}"
-    if kind in ("money", "int"):
+    if kind == "money":  # Chinese pages: 万 / 亿 from 100,000 on (i18n.format_money)
+        from ..i18n import format_money
+
+        return format_money(v, "", None)
+    if kind == "int":
         return f"{v:,.0f}"
     if kind == "hours":
         return f"{v:.1f} h"
