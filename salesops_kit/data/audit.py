@@ -195,10 +195,14 @@ class AuditResult(Result):
         quar = int(self.account["rows_quarantined"].sum()) if len(self.account) else 0
         flagged = int(self.checks.loc[self.checks["action"] == "flagged", "rows"].sum())
         withheld = int(self.checks.loc[self.checks["action"] == "withheld", "rows"].sum())
+        v = {"read": read, "kept": kept, "quar": quar, "pct": _pct(quar, read), "withheld": withheld,
+             "flagged": flagged}
+        if len(self.account) == 1:
+            return tr("{read:,} rows read in 1 table: {kept:,} kept, {quar:,} quarantined ({pct}); {withheld:,} kept "
+                      "with a field withheld, {flagged:,} kept but flagged.", lang=lang, **v)
         return tr("{read:,} rows read in {tables} tables: {kept:,} kept, {quar:,} quarantined ({pct}); {withheld:,} "
-                  "kept with a field withheld, {flagged:,} kept but flagged.", lang=lang, read=read,
-                  tables=len(self.account), kept=kept, quar=quar, pct=_pct(quar, read), withheld=withheld,
-                  flagged=flagged)
+                  "kept with a field withheld, {flagged:,} kept but flagged.", lang=lang, tables=len(self.account),
+                  **v)
 
     def shown(self, lang: str | None = None) -> pd.DataFrame:
         """The checks that found something (table, check, rows, action, detail, examples) with the table, check and
