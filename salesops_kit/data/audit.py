@@ -548,7 +548,8 @@ def _withheld_finding(table: str, w: pd.DataFrame, acc: pd.DataFrame):
     evidence = tr("{fields}; first: {example} {column}", fields=fields, example=first["example"],
                   column=first["column"])
     actions = [_withheld_action(reason) for reason in dict.fromkeys(w["reason"])]
-    return Finding(subject=t(table), metric="fields withheld", value=tr("{n:,} values", n=n),
+    value = tr("1 value") if n == 1 else tr("{n:,} values", n=n)
+    return Finding(subject=t(table), metric="fields withheld", value=value,
                    benchmark=tr("{kept:,} rows kept", kept=kept), interval=_pct(n, kept), evidence=evidence,
                    suggestion=sep.join(actions), topic="audit", severity=0.6 + 0.4 * min(n / max(kept, 1), 1.0))
 

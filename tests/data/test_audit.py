@@ -192,7 +192,7 @@ def test_one_withheld_finding_per_table_says_how_many_of_which_field_why_and_wha
     f = [x for x in quality.audit_findings(res) if x.metric == "fields withheld"]
     w = res.withheld
     # one per table with withheld fields: opportunities (4 values) and orders (1), as in test_audit_withheld_table
-    assert [(x.subject, x.value) for x in f] == [("opportunities", "4 values"), ("orders", "1 values")]
+    assert [(x.subject, x.value) for x in f] == [("opportunities", "4 values"), ("orders", "1 value")]
     opp = f[0]
     assert opp.benchmark == "7 rows kept" and opp.interval == "57.1%"  # 4 of the 7 kept deals
     for r in w[w["table"] == "opportunities"].itertuples(index=False):  # every field with its count and reason
