@@ -17,6 +17,8 @@ __all__ = ["plot_control_chart", "plot_kpi_small_multiples", "plot_scorecard_tab
 _ALERT = "#c0392b"
 _LINE = "#2c3e50"
 _LIMIT = "#7f8c8d"
+_HEADER = "#aed6f1"
+_STATUS_FILL = {"target met": "#abebc6", "target missed": "#f5b7b1"}
 
 
 def _limits(data) -> pd.DataFrame:
@@ -125,11 +127,17 @@ def plot_scorecard_table(data, *, segment: str = "all", ax=None, **kwargs):
     tab.auto_set_font_size(False)
     tab.set_fontsize(8)
     tab.auto_set_column_width(list(range(sc.shape[1])))
+    for j in range(sc.shape[1]):  # header row shaded, so the table reads as one block on a slide
+        tab[0, j].set_facecolor(_HEADER)
+        tab[0, j].set_text_props(weight="bold")
     status_col = list(sc.columns).index("status") if "status" in sc.columns else None
     for i, row in enumerate(sc.itertuples(index=False), start=1):
-        if status_col is not None and str(row[status_col]).startswith("alert"):
+        status = str(row[status_col]) if status_col is not None else ""
+        if status.startswith("alert"):
             for j in range(sc.shape[1]):
                 tab[i, j].set_text_props(color=_ALERT)
+        if status_col is not None and status in _STATUS_FILL:  # target met / missed at a glance
+            tab[i, status_col].set_facecolor(_STATUS_FILL[status])
     if hasattr(data, "label"):
         ax.set_title(kwargs.pop("title", f"{tr('Scorecard')} {data.label} · {segment}"), fontsize=10)
     return ax

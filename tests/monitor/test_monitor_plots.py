@@ -51,7 +51,12 @@ def test_small_multiples_and_scorecard(limits):
     assert axes.shape == (1, 2)
     assert axes[0, 0].get_title() == "win rate" and not axes[0, 1].axison  # no csat data: panel off
     plt.close(axes[0, 0].figure)
-    sc = pd.DataFrame({"KPI": ["win rate"], "this period": ["2.0%"], "status": ["alert"]})
+    sc = pd.DataFrame({"KPI": ["win rate", "won revenue"], "this period": ["2.0%", "90"],
+                       "status": ["alert", "target missed"]})
     ax = plots.plot_scorecard_table(sc)
     assert isinstance(ax, matplotlib.axes.Axes) and not ax.axison
+    tab = ax.tables[0]
+    assert tab[1, 0].get_text().get_color() == "#c0392b"               # the alert row in red
+    assert tab[2, 2].get_facecolor() != tab[1, 2].get_facecolor()      # the missed target shaded
+    assert tab[0, 0].get_facecolor() != tab[1, 0].get_facecolor()      # the header shaded
     plt.close(ax.figure)
