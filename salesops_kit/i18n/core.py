@@ -21,6 +21,7 @@ import functools
 import json
 import os
 import re
+import string
 import sys
 import warnings
 from collections.abc import Mapping
@@ -177,10 +178,33 @@ def tr(template: str, /, lang: str | None = None, **values) -> str:
     in Chinese its entry of the ``templates`` catalog is formatted with the same ``values``, in English (or
     for a template the catalog does not know) the English one, so English output is exactly what the
     template says. Data values are passed as ``values``, never baked into a template; nothing is escaped
-    here (findings are escaped when rendered).
+    here (findings are escaped when rendered). A translation may write numbers and dates the way its reader
+    expects (``{amount:万}``, ``{month:年月}``: :class:`_LocalFormatter`).
     """
     translated = catalog("templates", lang).get(template)
-    return (template if translated is None else translated).format(**values)
+    if translated is None:
+        return template.format(**values)
+    return _LocalFormatter(_norm_lang(lang)).format(translated, **values)
+
+
+class _LocalFormatter(string.Formatter):
+    """``str.format`` plus the number and date styles a translation may ask for in its format spec:
+    ``{amount:万}`` an amount in 万 / 亿 from 100,000 on (``2,840.6 万``, under it in full), ``{month:年月}``
+    ``2025年11月``, ``{day:年月日}`` ``2025年12月15日``. The English template keeps its own spec
+    (``{amount:,.0f}``), so English output is what the template says."""
+
+    def __init__(self, lang: str):
+        super().__init__()
+        self.lang = lang
+
+    def format_field(self, value, format_spec):
+        if format_spec == "万":
+            return format_money(value, "", self.lang)
+        if format_spec == "年月":
+            return format_month(value, self.lang)
+        if format_spec == "年月日":
+            return format_date(value, self.lang)
+        return super().format_field(value, format_spec)
 
 
 def kpi_definition(name: str, lang: str | None = None, *, default: str | None = None) -> str:

@@ -61,3 +61,27 @@ def test_kpi_values_on_chinese_pages_use_wan_and_english_pages_keep_todays_forma
     assert format_value(0.2848, "rate", lang="zh") == format_value(0.2848, "rate", lang="en") == "28.5%"
     assert format_value(30.35, "USD per customer", lang="zh") == "30.35 USD/客户"
     assert format_value(15_923, "USD", lang="zh") == "15,923 USD"
+
+
+def test_findings_templates_write_wan_and_chinese_months():
+    """A Chinese template asks for 万 / 年月 in its format spec; the English template keeps its own format."""
+    from salesops_kit.i18n import tr
+
+    tpl = "CRM weighted pipeline {amount:,.0f}{currency}"
+    assert tr(tpl, lang="en", amount=510_119.4, currency=" USD") == "CRM weighted pipeline 510,119 USD"
+    assert tr(tpl, lang="zh", amount=510_119.4, currency=" USD") == "CRM 加权管道 51.0 万 USD"
+    assert tr(tpl, lang="zh", amount=51_011.9, currency="") == "CRM 加权管道 51,012"  # under 10 万: in full
+    span = "{first:%Y-%m} to {last:%Y-%m}"
+    first, last = pd.Timestamp("2025-12-01"), pd.Timestamp("2026-11-01")
+    assert tr(span, lang="en", first=first, last=last) == "2025-12 to 2026-11"
+    assert tr(span, lang="zh", first=first, last=last) == "2025年12月 至 2026年11月"
+
+
+def test_monitoring_money_in_wan_on_chinese_pages(monkeypatch):
+    from salesops_kit.stats.kpi_specs import fmt
+
+    monkeypatch.setenv("SALESOPS_LANG", "en")
+    assert fmt(785_959.95, "money") == "785,960" and fmt(0.267, "pct") == "26.7%"
+    monkeypatch.setenv("SALESOPS_LANG", "zh")
+    assert fmt(785_959.95, "money") == "78.6 万" and fmt(15_115, "money") == "15,115"
+    assert fmt(0.267, "pct") == "26.7%" and fmt(52, "int") == "52"
