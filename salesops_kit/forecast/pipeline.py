@@ -60,7 +60,9 @@ def _deals(opportunities, stages) -> pd.DataFrame:
     d = _collect(f.select(keep))
     d["is_won"] = d["stage"].isin(stages.won)
     d["is_closed"] = d["stage"].isin(stages.won + stages.lost)
-    d["amount"] = pd.to_numeric(d["amount"], errors="coerce").fillna(0.0)
+    amount = pd.to_numeric(d["amount"], errors="coerce")
+    d["amount_missing"] = amount.isna()   # withheld or blank: counted as 0 in the bookings, said in a note
+    d["amount"] = amount.fillna(0.0)
     return d
 
 
@@ -442,6 +444,9 @@ def _cannot(model: _Model, o: pd.DataFrame, as_of: pd.Timestamp) -> str:
 
     if o.empty:
         return ""
+    if "amount_missing" in o and o["amount_missing"].all():
+        return tr("No forecast for the {n:,} open deals: none has an amount, so there are no bookings to add up.",
+                  n=len(o))
     if model.closed == 0:
         return tr("No forecast for the {n:,} open deals: no deal closed on or before {as_of:%Y-%m-%d} (with a close "
                   "date not before its created date), so win rates and close timing cannot be learnt.", n=len(o),
@@ -502,6 +507,11 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
         return _cannot_result(o, model, as_of, reason, sh is None)
     mat, p, med = _simulate(o, model, as_of, months, n_sims, seed)
     notes = []
+    if o["amount_missing"].any():
+        from ..i18n import tr
+
+        notes.append(tr("{k:,} of the {n:,} open deals have no amount: they count as 0 in the expected bookings.",
+                        k=int(o["amount_missing"].sum()), n=len(o)))
     if sh is None:
         notes.append(_no_history_note())
         if "lost_at_stage" not in deals:

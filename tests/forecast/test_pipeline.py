@@ -259,3 +259,13 @@ def test_crm_weighted_pipeline_is_unknown_without_expected_close_dates():
     pf = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, seed=0)
     assert pf.monthly["crm_weighted"].isna().all() and pd.isna(pf.rest_of_quarter["crm_weighted"])
     assert pf.deals["crm_probability"].iloc[0] == 0.5 and "CRM weighted" not in pf.headline()
+
+
+def test_open_deals_without_amount_are_said_not_forecast_as_zero():
+    opp, sh = data()
+    blank = opp.assign(amount=opp["amount"].where(opp["opportunity_id"] != "d5"))
+    pf = pipeline_forecast(blank, as_of="2024-03-20", stage_history=sh, stages=S)
+    assert pf.reason.startswith("No forecast for the 1 open deals: none has an amount") and not pf.windows()
+    two = pd.concat([blank, opp[opp["opportunity_id"] == "d5"].assign(opportunity_id="d6")], ignore_index=True)
+    pf = pipeline_forecast(two, as_of="2024-03-20", stage_history=sh, stages=S)
+    assert "1 of the 2 open deals have no amount" in " ".join(pf.notes) and pf.windows()
