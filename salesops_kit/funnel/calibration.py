@@ -35,6 +35,10 @@ from .stages import deal_groups
 __all__ = ["Calibration", "stage_calibration", "time_in_stage", "stalled_deals"]
 
 
+#: share of closed deals that may be lost deals without any recorded stage before the calibration is withheld
+UNPLACED_TOLERANCE = 0.05
+
+
 @dataclass(frozen=True, repr=False)
 class Calibration(Result):
     """Result of :func:`stage_calibration`.
@@ -47,7 +51,8 @@ class Calibration(Result):
     brier_stated / brier_empirical : Brier score over every (closed deal, stage it reached) pair
         using the stated, and the realised, probability of that stage.
     unplaced_lost : lost deals whose stages are unknown (no history row, no ``lost_at_stage``): they
-        would count in no stage, so every realised rate would be overstated (see :attr:`limitation`).
+        count in no stage, so every realised rate is overstated; past ``UNPLACED_TOLERANCE`` of the closed
+        deals the calibration is withheld (see :attr:`limitation`).
     """
 
     table: pd.DataFrame
@@ -64,7 +69,10 @@ class Calibration(Result):
         if not len(t) or (t["source"] == "none").all():
             return tr("The export has no stage probabilities (no {column} column, no {key} in the mapping): there "
                       "is nothing to calibrate.", column="probability", key="stages.probabilities")
-        if self.unplaced_lost:
+        placed = int(t["closed"].max()) if len(t) else 0
+        # a few unplaced losses move the realised rates by less than their share; more than 5% of the closed deals
+        # could move them by more than the gaps worth acting on
+        if self.unplaced_lost and self.unplaced_lost > UNPLACED_TOLERANCE * (placed + self.unplaced_lost):
             return tr("{n} lost deal(s) have no recorded stage (no stage history, no {column}): the realised win "
                       "rate of every stage would count wins and miss those losses, so it is not shown.",
                       n=self.unplaced_lost, column="lost_at_stage")

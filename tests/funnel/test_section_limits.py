@@ -123,6 +123,11 @@ def test_lost_deals_without_a_stage_stop_the_funnel_and_the_calibration():
     assert (cal.table.dropna(subset=["realised_win_rate"])["realised_win_rate"] == 1).all()
     assert cal.unplaced_lost == n_lost and cal.limitation and str(n_lost) in cal.limitation
     assert metrics(funnel_findings(stage_funnel=sf, calibration=cal)) == []
+    # one unplaced loss among 40 closed deals (2.5%) moves the rates by less than that: the calibration stands
+    few = deals(["W"] * 20 + ["L"] * 20 + ["A"], prob=[1.0] * 20 + [0.0] * 20 + [0.2],
+                lost_at=[None] * 20 + ["A"] * 19 + [None, None])
+    cal_few = stage_calibration(dataset(few))
+    assert cal_few.unplaced_lost == 1 and cal_few.limitation is None
     # with the lost stage known the same deals support both sections
     placed = opps.assign(lost_at_stage=[None] * n_won + ["A"] * n_lost + [None, None])
     assert funnel.stage_funnel(dataset(placed)).limitation is None
