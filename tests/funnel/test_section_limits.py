@@ -99,7 +99,7 @@ def test_all_deals_open_in_the_first_stage_say_so_and_write_no_finding():
     opps = deals(["A"] * 20, prob=[0.1] * 20, source=["web", "ref"] * 10)
     ds = dataset(opps)
     sf = funnel.stage_funnel(ds)
-    assert sf.limitation and "open" in sf.limitation
+    assert sf.limitation and "moved past" in sf.limitation
     cyc = sales_cycle(ds)
     assert cyc.limitation and "won" in cyc.limitation and cyc.headline() == cyc.limitation
     bn = bottlenecks(ds)
