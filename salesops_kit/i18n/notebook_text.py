@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from .core import catalog, current_lang, t
+from .core import catalog, current_lang, format_date, format_month, t
 
 __all__ = ["markdown_hash", "notebook_markdown", "markdown_status", "markdown_cells", "translate_notebook",
            "translate_printed", "translate_output_html", "NOTEBOOK_CATALOG"]
@@ -152,10 +152,18 @@ def _printed_patterns(lang: str) -> tuple[tuple[re.Pattern, str], ...]:
     return tuple((re.compile(p["en"]), p[lang]) for p in printed)
 
 
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_MONTH = re.compile(r"^\d{4}-\d{2}$")
+
+
 def _line(line: str, lang: str, depth: int = 0) -> str:
     notes = catalog("notes", lang)
     if line in notes:
         return notes[line]
+    if depth and _ISO_DAY.match(line):  # a date a pattern picked out: 2025-12-15 -> 2025年12月15日
+        return format_date(line, lang)
+    if depth and _ISO_MONTH.match(line):
+        return format_month(line, lang)
     if depth > 3 or not line.strip():
         return line
     for pat, fmt in _printed_patterns(lang):

@@ -78,12 +78,16 @@ def test_printed_lines_with_values_and_unknown_lines():
     out = nt.translate_printed("as of 2025-12-15: 6,547 opportunities; stage history: yes; leads: no\n"
                                "Note: No quotas table: won revenue has no quota target.\n"
                                "  stage  reached\nquotas         missing\n", "zh")
-    assert out.splitlines() == ["数据截至 2025-12-15：6,547 个商机；阶段历史：有；线索：无",
+    assert out.splitlines() == ["数据截至 2025年12月15日：6,547 个商机；阶段历史：有；线索：无",
                                 "注意：" + catalog("notes", "zh")["No quotas table: won revenue has no quota target."],
                                 "  stage  reached", "quotas         缺失"]
     assert out.endswith("\n")
     assert nt.translate_printed("No segment column in this dataset.", "en") == "No segment column in this dataset."
     assert nt.translate_printed("An unknown English line.", "zh") == "An unknown English line."
+    review = nt.translate_printed("Review period 2025-11 (as of 2025-12-15)", "zh")
+    assert review == "回顾期 2025年11月（数据截至 2025年12月15日）"
+    assert nt.translate_printed("x fell — vs a year earlier", "zh") == "x fell（同比去年）"
+    assert nt.translate_printed("2025-12-15", "zh") == "2025-12-15"  # a date alone is data, not a pattern's part
 
 
 def test_output_html_headers_titles_and_notes_are_translated_and_escaped():
