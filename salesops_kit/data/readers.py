@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 
 from .parse import UndecodableError, decode_bytes, detect_encoding
 
-__all__ = ["RawFile", "read_file", "dedupe_headers", "FOOTER_RE", "ReadError", "sniff_delimiter"]
+__all__ = ["RawFile", "read_file", "dedupe_headers", "FOOTER_RE", "ReadError", "sniff_delimiter", "sniff_encoding"]
 
 SAMPLE_BYTES = 1 << 16
 EXACT_LINES_MAX_BYTES = 50_000_000  # larger files report approximate lines (no second pass over the file)
@@ -121,6 +121,13 @@ def sniff_delimiter(path) -> str:
     with open(path, "rb") as fh:
         head = fh.read(SAMPLE_BYTES)
     return _sniff_delimiter(head.decode("utf-8", errors="ignore").lstrip("\ufeff"))
+
+
+def sniff_encoding(path) -> str:
+    """The encoding :func:`read_file` would use for a CSV file, from its first bytes (utf-8, utf-8-sig, utf-16,
+    gb18030 or cp1252; see :func:`.parse.detect_encoding`)."""
+    with open(path, "rb") as fh:
+        return detect_encoding(fh.read(SAMPLE_BYTES))
 
 
 def read_file(path: Path, *, encoding: str | None = None, delimiter: str | None = None,

@@ -40,7 +40,13 @@ __all__ = ["TableResult", "Backend", "LazyTable", "Rule", "value_rules", "check_
            "is_identity", "WITHHELD_COLUMNS", "withheld_frame", "row_flag_counts", "raw_text", "status_applies",
            "status_rules"]
 
-ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d")
+# ISO dates and times; the UTC forms with milliseconds are the HubSpot API's (2024-01-15T09:12:00.000Z), read as
+# the naive UTC time as the pandas loader reads them. ".%f" is the fraction (Polars writes it "%.f", see _polars)
+ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d",
+               "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f",
+               # month names, whatever the day order (Zoho Analytics "15 Apr, 2021 00:02:00", "Apr 15, 2024")
+               "%d %b, %Y %H:%M:%S", "%d %b, %Y %H:%M", "%d %b, %Y", "%d %b %Y", "%d-%b-%Y", "%d %B %Y",
+               "%b %d, %Y %I:%M %p", "%b %d, %Y %H:%M", "%b %d, %Y", "%B %d, %Y")
 
 
 @dataclass

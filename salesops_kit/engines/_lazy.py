@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.mapping import TableSpec, resolve_columns
-from ..data.readers import sniff_delimiter
+from ..data.readers import sniff_delimiter, sniff_encoding
 from ..data.schema import AFTER_AS_OF, DEFAULT_CLOSE, OPEN_PAST_CLOSE, REPEATED_ROW, TABLES, StageModel
 from ..tools.exceptions import MappingError
 from ..tools.validation import check_option, option_error
@@ -200,6 +200,8 @@ def scan(files, *, engine: str, con=None):
             if f.suffix.lower() == ".csv":
                 # the dialect is given, not sniffed: footer lines (one field each) would make it one column
                 dialect = f"delim = {_sql_text(sniff_delimiter(f))}, quote = '\"', escape = '\"', null_padding = true"
+                enc = sniff_encoding(f)  # a Windows-1252 Data Export (Salesforce's default) is not UTF-8
+                dialect += {"cp1252": ", encoding = 'latin-1'", "utf-16": ", encoding = 'utf-16'"}.get(enc, "")
                 sels.append(f"select *, '{lit}' as __file, row_number() over () + 1 as __line from read_csv('{lit}', "
                             f"all_varchar = true, header = true, {dialect})")
             else:

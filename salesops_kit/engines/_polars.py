@@ -82,7 +82,8 @@ class PolarsTable(LazyTable):
         rc, dt = f"r__{c}", self.rtypes[c]
         if dt == pl.String:
             s = pl.col(rc).str.strip_chars()
-            v = pl.coalesce([s.str.strptime(_DT, f, strict=False) for f in parse_formats(self.spec)])
+            fmts = [f.replace(".%f", "%.f") for f in parse_formats(self.spec)]  # chrono's fraction of a second
+            v = pl.coalesce([s.str.strptime(_DT, f, strict=False) for f in fmts])
             if is_identity(self.name, c):
                 self.flags.append((BAD_DATE, self.pres[c] & v.is_null(),
                                    pl.lit(f"unparseable {c}: ") + _q(pl.col(rc))))
