@@ -165,11 +165,14 @@ class MonitorReview(Result):
         return self.scorecard()
 
     def headline(self) -> str:
+        from ..i18n import tr
+
         a = self.alerts
         adverse = int(a["adverse"].sum()) if len(a) else 0
-        return (f"Review of {self.label} ({len(self.series.groupby(['kpi', 'segment'])) if len(self.series) else 0} "
-                f"KPI × segment series): {len(a)} alert(s) in the last {len(self.window)} period(s), {adverse} adverse "
-                f"(false-discovery rate {self.alpha:.0%}).")
+        return tr("Review of {label} ({series} KPI × segment series): {alerts} alert(s) in the last {n} period(s), "
+                  "{adverse} adverse (false-discovery rate {alpha:.0%}).", label=self.label,
+                  series=len(self.series.groupby(["kpi", "segment"])) if len(self.series) else 0, alerts=len(a),
+                  n=len(self.window), adverse=adverse, alpha=self.alpha)
 
     def findings(self) -> Findings:
         """Alerts, significant changes of the review period and missed targets (:func:`review_findings`)."""
@@ -210,41 +213,42 @@ def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha
     window = lag if window is None else int(window)
     baseline = lag if baseline is None else int(baseline)
     min_baseline = max(lag // 2, 3) if min_baseline is None else int(min_baseline)
+    from ..i18n import tr
+
     notes: list[str] = []
     rev = last_complete_period(ds.as_of, period) if review is None else parse_review(review, period)
     series = kpi_series(ds, period=period, kpis=kpis)
     missing = [t for t in ("opportunities", "leads", "orders", "marketing_spend", "csat") if not ds.has(t)]
     if missing:
-        notes.append(f"No {', '.join(missing)} table: the KPIs that need {'it' if len(missing) == 1 else 'them'} "
-                     "are not monitored.")
+        notes.append(tr("No {tables} table: the KPIs that need it are not monitored.", tables=missing[0])
+                     if len(missing) == 1 else
+                     tr("No {tables} table: the KPIs that need them are not monitored.", tables=", ".join(missing)))
     if ds.csat is None:
         notes.append("No CSAT answers in this dataset: CSAT and NPS are not monitored.")
     elif "nps" in KPI_SPECS and (kpis is None or "nps" in kpis) and not (series["kpi"] == "nps").any():
-        notes.append("No answers on a 0–10 scale (scale_max = 10): NPS is not computed; CSAT is on its own scale.")
+        notes.append(tr("No answers on a 0–10 scale (scale_max = 10): NPS is not computed; CSAT is on its own scale."))
     codes = sorted({seg.split("=", 1)[1] for seg in series.loc[series["kpi"].isin(["won_revenue"]), "segment"]
                     if seg.startswith("currency=")}) if len(series) else []
     if codes:
-        from ..i18n import tr
-
         notes.append(tr("Deals are in {n} currencies ({codes}) and the mapping gives no exchange rates: won revenue "
                         "and average won deal size are monitored per currency (segment currency=XXX), never as a "
                         "company, team or rep total; add currency: {{report: ..., rates: {{...}}}} to the mapping to "
                         "total them.", n=len(codes), codes=", ".join(codes)))
     n_periods = series["period"].nunique() if len(series) else 0
     if n_periods <= 1:
-        notes.append("Only one period of data: no change can be tested and no control limit drawn; "
-                     "collect more periods before reading trends.")
+        notes.append(tr("Only one period of data: no change can be tested and no control limit drawn; collect more "
+                        "periods before reading trends."))
     elif n_periods < min_baseline + 1:
-        notes.append(f"Only {n_periods} periods of data: control limits need {min_baseline} periods of baseline, "
-                     "so no alert can be raised yet.")
+        notes.append(tr("Only {n} periods of data: control limits need {baseline} periods of baseline, so no alert "
+                        "can be raised yet.", n=n_periods, baseline=min_baseline))
     if rev > ds.as_of:
         raise ValueError(f"review period {rev.date()} starts after the as-of date {ds.as_of.date()}; "
                          "choose an earlier period.")
     win = tuple(shift_period(rev, period, k) for k in range(window - 1, -1, -1))
     factors = seasonal_factors(series, period=period, before=rev)
     if period in ("M", "Q") and not len(factors) and len(series):
-        notes.append("Less than a full calendar year before the review window: counts and totals are charted "
-                     "without seasonal adjustment (a seasonal peak may show as an alert).")
+        notes.append(tr("Less than a full calendar year before the review window: counts and totals are charted "
+                        "without seasonal adjustment (a seasonal peak may show as an alert)."))
     lim = control_limits(with_season(series, factors, period), baseline=baseline, min_baseline=min_baseline, lam=lam,
                          charts={k: s.chart for k, s in KPI_SPECS.items() if s.chart},
                          log_kpis={k for k, s in KPI_SPECS.items() if s.log})
@@ -253,7 +257,8 @@ def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha
     tg = _targets(ds, targets, notes)
     at = attainment(series, tg, period=period) if len(tg) else attainment(series, None, period=period)
     if len(tg) and not (len(at) and (at["period"] == rev).any()):
-        notes.append(f"No target for {rev.to_period(ms.FREQ[period])}: attainment is not shown for it.")
+        notes.append(tr("No target for {period}: attainment is not shown for it.",
+                        period=str(rev.to_period(ms.FREQ[period]))))
     ot = owner_teams(ds.opportunities)
     teams = () if ot is None else tuple(zip(ot["owner"], ot["team"], strict=True))
     return MonitorReview(period, rev, ds.as_of, win, series, lim, ch, at, alpha, factors, tuple(notes), teams)
@@ -270,8 +275,10 @@ def _targets(ds, targets, notes: list[str]) -> pd.DataFrame:
         t["source"] = t.get("source", "targets table")
         frames.append(t[TARGET_COLUMNS])
     else:
-        notes.append("No targets file (targets.csv with kpi, segment, period, target): only quotas, if any, "
-                     "serve as targets.")
+        from ..i18n import tr
+
+        notes.append(tr("No targets file (targets.csv with kpi, segment, period, target): only quotas, if any, serve "
+                        "as targets."))
     if row_count(ds.quotas):
         frames.append(targets_from_quotas(ds.quotas, owner_team=owner_teams(ds.opportunities)))
     else:

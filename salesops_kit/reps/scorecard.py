@@ -51,9 +51,11 @@ _FROM_TABLE = {
 
 def not_available(table: str, column: str | None = None) -> str:
     """The text a scorecard column holds when its table (or column) is missing."""
+    from ..i18n import tr
+
     if column:
-        return f"not available: no {column} column in the {table} table"
-    return f"not available: no {table} table"
+        return tr("not available: no {column} column in the {table} table", column=column, table=table)
+    return tr("not available: no {table} table", table=table)
 
 
 def period_bounds(period, as_of: pd.Timestamp):
@@ -61,7 +63,9 @@ def period_bounds(period, as_of: pd.Timestamp):
     the end never passes the end of the as-of day."""
     day_end = as_of.normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
     if period is None:
-        return None, day_end, f"all data to {as_of.date().isoformat()}"
+        from ..i18n import tr
+
+        return None, day_end, tr("all data to {date}", date=as_of.date().isoformat())
     if isinstance(period, (tuple, list)):
         start, end = pd.Timestamp(period[0]), pd.Timestamp(period[1])
         if end == end.normalize():
@@ -141,8 +145,11 @@ class Scorecard(Result):
 
     def headline(self) -> str:
         t = self.table
-        return (f"{len(t)} reps in {t['team'].nunique()} teams, {int(self.counts['deals_closed'].sum())} deals "
-                f"closed ({self.period}); {len(self.notes)} scorecard columns not available.")
+        from ..i18n import tr
+
+        return tr("{reps} reps in {teams} teams, {closed} deals closed ({period}); {n} scorecard columns not "
+                  "available.", reps=len(t), teams=t["team"].nunique(), closed=int(self.counts["deals_closed"].sum()),
+                  period=self.period, n=len(self.notes))
 
     def plot(self, ax=None, **kwargs):
         from ..plots.reps import plot_win_rate_bars
@@ -416,11 +423,14 @@ class RepComparison(Result):
         return self.table[cols]
 
     def headline(self) -> str:
+        from ..i18n import tr
+
         f, r = self.flagged(), self.recognised()
         small = self.table.loc[~self.table["eligible"], "owner"].nunique()
-        return (f"Reps below the rest of the company: {f['owner'].nunique()}; above: {r['owner'].nunique()} "
-                f"({self.table['metric'].nunique()} metrics, q < {self.alpha:g}). Reps under {self.min_n} trials "
-                f"on some metric (not ranked there): {small}.")
+        return tr("Reps below the rest of the company: {below}; above: {above} ({metrics} metrics, q < {alpha:g}). "
+                  "Reps under {min_n} trials on some metric (not ranked there): {small}.",
+                  below=f["owner"].nunique(), above=r["owner"].nunique(), metrics=self.table["metric"].nunique(),
+                  alpha=self.alpha, min_n=self.min_n, small=small)
 
     def plot(self, ax=None, *, metric: str = "win_rate", **kwargs):
         from ..plots.reps import plot_rep_funnel

@@ -86,3 +86,12 @@ def test_enough_periods_have_no_reason(tmp_path):
     assert rv.charts_reason == "" and rv.yoy_reason == ""
     alerts = [r for r in monitor.kpi_rows(ds, reviewed=rv) if r["kpi"] == "alerts"]
     assert alerts and alerts[0]["value"] == len(rv.alerts)
+
+
+def test_review_sentences_follow_the_report_language(tmp_path, monkeypatch):
+    ds = _ds(tmp_path)
+    monkeypatch.setenv("SALESOPS_LANG", "zh")
+    rv = monitor.review(ds, targets=False)
+    assert rv.headline().startswith("2025-11 评审") and "个预警" in rv.headline()
+    assert any(n.startswith("只有 3 个周期的数据") for n in rv.notes)
+    assert rv.charts_reason.startswith("不绘制控制图") and rv.yoy_reason.startswith("无同比比较")

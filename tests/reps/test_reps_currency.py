@@ -57,3 +57,13 @@ def test_enough_reps_and_trials_have_no_reason(tmp_path):
                  for i in range(35)]
     (tmp_path / "opportunities.csv").write_text("\n".join(rows) + "\n")
     assert reps.compare_reps(load_dataset(tmp_path, as_of="2025-03-20")).chart_reason("win_rate") == ""
+
+
+def test_scorecard_sentences_follow_the_report_language(tmp_path, monkeypatch):
+    ds = _ds(tmp_path)
+    monkeypatch.setenv("SALESOPS_LANG", "zh")
+    card = reps.scorecard(ds)
+    assert card.headline().startswith("1 个团队共 2 名销售代表，已关闭 4 个商机（截至 2025-03-20 的全部数据）")
+    assert card.table["leads"].iloc[0] == "不可用：没有 leads 表"
+    comp = reps.compare_reps(ds, card=card)
+    assert comp.headline().startswith("低于公司其他人的销售代表：0 名") and comp.chart_reason().startswith("不比较赢单率")
