@@ -69,7 +69,7 @@ def plot_cac_vs_ltv(table: pd.DataFrame, *, ax=None, include_blended: bool = Tru
     ax.errorbar(x, y, yerr=np.nan_to_num(err), fmt="none", ecolor="0.5", capsize=3, lw=1)
     ax.scatter(x, y, c=colors, s=50, zorder=3, **kwargs)
     for xi, yi, ch in zip(x, y, t["channel"].astype(str), strict=True):
-        ax.annotate("blended" if ch == "all" else ch, (xi, yi), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        ax.annotate(tr("blended") if ch == "all" else ch, (xi, yi), textcoords="offset points", xytext=(5, 5), fontsize=8)
     top = max(np.nanmax(x), 1e-9) * 1.15
     xs = np.array([0, top])
     ax.plot(xs, xs, ls="--", color="#C44E52", lw=1, label=tr("LTV = CAC (break-even)"))
@@ -93,8 +93,8 @@ def plot_cac_trend(monthly: pd.DataFrame, *, column: str = "cac_3m", ax=None, **
     for (scope, ch), g in monthly.groupby(["scope", "channel"], sort=True):
         blended = scope == "blended"
         ax.plot(g["period"], g[column], lw=2.5 if blended else 1.2, color="k" if blended else None,
-                label="blended" if blended else str(ch), **kwargs)
-    ax.set_ylabel("trailing 3-month CAC" if column == "cac_3m" else "CAC")
+                label=tr("blended") if blended else str(ch), **kwargs)
+    ax.set_ylabel(tr("trailing 3-month CAC" if column == "cac_3m" else "CAC"))
     ax.set_title(tr("CAC over time by channel"))
     ax.legend(fontsize=7, ncol=2)
     return ax

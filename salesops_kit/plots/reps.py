@@ -74,9 +74,9 @@ def plot_rep_funnel(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
             ax.annotate(str(r.owner), (r.trials, r.rate), fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel(tr("trials (log scale)"))
-    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_ylabel(tr(metric))
     ax.yaxis.set_major_formatter(_pct_formatter())
-    ax.set_title(kwargs.pop("title", f"Funnel plot: {metric.replace('_', ' ')} by rep"))
+    ax.set_title(kwargs.pop("title", f"{tr('Funnel plot')}: {tr(metric)} {tr('by rep')}"))
     ax.legend(loc="upper right", fontsize=8)
     return ax
 
@@ -131,7 +131,7 @@ def plot_response_conversion(drivers, *, owners=(), ax=None, **kwargs):
     ax.set_xticks(x, [f"{s}\n(n={n})" for s, n in zip(bands, b["leads"], strict=True)], fontsize=8)
     ax.set_ylabel(tr("lead conversion"))
     ax.yaxis.set_major_formatter(_pct_formatter())
-    ax.set_title(kwargs.pop("title", "Lead conversion by first-response time (association)"))
+    ax.set_title(kwargs.pop("title", tr("Lead conversion by first-response time (association)")))
     ax.legend(fontsize=8)
     return ax
 
@@ -151,7 +151,7 @@ def plot_win_rate_bars(table: pd.DataFrame, *, ax=None, **kwargs):
     ax.set_xticks(x, [str(o) for o in t["owner"]], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(tr("win rate (raw, 95% CI)"))
     ax.yaxis.set_major_formatter(_pct_formatter())
-    ax.set_title(kwargs.pop("title", "Win rate by rep (raw)"))
+    ax.set_title(kwargs.pop("title", tr("Win rate by rep (raw)")))
     return ax
 
 
