@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data.currency import converted, currency_of, needs_split
+from ..data.currency import converted, currency_of, needs_split, report_currency
 from .review import MonitorReview, review
 
 __all__ = ["kpi_rows", "MONEY_KPIS"]
@@ -30,6 +30,7 @@ def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
     # currencies without rates the money KPIs' changes and attainment are left out (they would mix currencies)
     rates = bool(currency_of(ds).rates)
     split = needs_split(ds, "opportunities")
+    code = None if split else report_currency(ds, "opportunities")
     usable = (reviewed is not None and reviewed.period == "M" and reviewed.alpha == 0.05
               and len(reviewed.window) == 12 and not rates)
     rv = reviewed if usable else review(converted(ds), period="M")
@@ -47,8 +48,10 @@ def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
             continue
         row = {"kpi": f"{r.kpi}_change_{r.comparison}", "segment": r.segment, "value": r.change,
                "ci_low": r.ci_low, "ci_high": r.ci_high}
-        if r.kpi in MONEY_KPIS and r.segment.startswith("currency="):
-            row["unit"] = r.segment.split("=", 1)[1]  # a change in that currency's units
+        if r.kpi in MONEY_KPIS:  # a change in that currency's units (the registry says "KPI units")
+            cur = r.segment.split("=", 1)[1] if r.segment.startswith("currency=") else code
+            if cur:
+                row["unit"] = cur
         rows.append(row)
     at = rv.attainment
     for r in at[at["period"] == rv.review].itertuples(index=False) if len(at) else []:

@@ -95,3 +95,12 @@ def test_review_sentences_follow_the_report_language(tmp_path, monkeypatch):
     assert rv.headline().startswith("2025-11 评审") and "个预警" in rv.headline()
     assert any(n.startswith("只有 3 个周期的数据") for n in rv.notes)
     assert rv.charts_reason.startswith("不绘制控制图") and rv.yoy_reason.startswith("无同比比较")
+
+
+def test_money_changes_of_one_currency_are_in_its_code(tmp_path):
+    ds = _ds(tmp_path, mapping={"extends": "canonical", "currency": {"report": "USD", "rates": {"COP": 0.00025}}})
+    k = kpi_frame(monitor.kpi_rows(ds, reviewed=monitor.review(ds, targets=False)))
+    rev = k[(k["kpi"] == "won_revenue_change_pop") & (k["segment"] == "all")].iloc[0]
+    # November 2,000,000 COP + 50 USD = 550 USD vs October 1,400 USD
+    assert rev["value"] == 2_000_000 * 0.00025 + 50 - (4_000_000 * 0.00025 + 400) and rev["unit"] == "USD"
+    assert set(k.loc[k["kpi"] == "win_rate_change_pop", "unit"]) == {"KPI units"}
