@@ -38,7 +38,7 @@ def plot_coverage(cov: pd.DataFrame, *, ax=None, cmap: str = "Blues", **kwargs):
     wide = wide.loc[order]
     scaled = wide.div(wide.max(axis=1).replace(0, np.nan), axis=0).fillna(0.0)
     ax.imshow(scaled.to_numpy(), aspect="auto", cmap=cmap, vmin=0, vmax=1, interpolation="nearest", **kwargs)
-    ax.set_yticks(range(len(order)), labels=[f"{t} ({int(wide.loc[t].sum()):,})" for t in order])
+    ax.set_yticks(range(len(order)), labels=[f"{tr(t)} ({int(wide.loc[t].sum()):,})" for t in order])
     periods = pd.DatetimeIndex(wide.columns)
     step = max(1, len(periods) // 12)
     ticks = list(range(0, len(periods), step))
@@ -60,7 +60,7 @@ def plot_audit_bars(summary: pd.DataFrame, *, ax=None, **kwargs):
         ax.set_title(tr("Audit: no rows quarantined or flagged"))
         ax.set_axis_off()
         return ax
-    labels = [f"{t}: {c}" for t, c in zip(summary["table"], summary["check"], strict=True)]
+    labels = [f"{tr(t)}: {tr(c)}" for t, c in zip(summary["table"], summary["check"], strict=True)]
     colors = ["#c0392b" if a == "quarantined" else "#e67e22" for a in summary["action"]]
     y = np.arange(len(summary))[::-1]
     ax.barh(y, summary["rows"].to_numpy(), color=colors, **kwargs)

@@ -47,7 +47,7 @@ def plot_retention_heatmap(cohorts, *, segment: str = "all", max_months: int | N
     ax.figure.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label=tr("share of cohort ordering"))
     ax.set_xlabel(tr("months since acquisition month"))
     ax.set_ylabel(tr("acquisition cohort"))
-    ax.set_title(f"{tr('Cohort retention')} ({segment})")
+    ax.set_title(f"{tr('Cohort retention')} ({tr(segment)})")
     return ax
 
 
@@ -69,7 +69,8 @@ def plot_cac_vs_ltv(table: pd.DataFrame, *, ax=None, include_blended: bool = Tru
     ax.errorbar(x, y, yerr=np.nan_to_num(err), fmt="none", ecolor="0.5", capsize=3, lw=1)
     ax.scatter(x, y, c=colors, s=50, zorder=3, **kwargs)
     for xi, yi, ch in zip(x, y, t["channel"].astype(str), strict=True):
-        ax.annotate(tr("blended") if ch == "all" else ch, (xi, yi), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        ax.annotate(tr("blended") if ch == "all" else ch, (xi, yi), textcoords="offset points", xytext=(5, 5),
+                    fontsize=8)
     top = max(np.nanmax(x), 1e-9) * 1.15
     xs = np.array([0, top])
     ax.plot(xs, xs, ls="--", color="#C44E52", lw=1, label=tr("LTV = CAC (break-even)"))

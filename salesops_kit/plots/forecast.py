@@ -62,7 +62,7 @@ def plot_seasonal_subseries(series, *, ax=None, **kwargs):
         ax.plot(xs, v, color="#4C72B0", lw=1.2, marker="o", ms=3, **kwargs)
         ax.hlines(v.mean(), s - 0.4, s + 0.4, color="#C44E52", lw=2)
     ax.set_xticks(range(1, m + 1))
-    ax.set_xticklabels(labels)
+    ax.set_xticklabels([tr(lab) for lab in labels])
     ax.set_ylabel(tr("value"))
     ax.set_title(tr("Seasonal subseries (line = years in order, red = mean)"))
     return ax

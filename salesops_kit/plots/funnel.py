@@ -102,7 +102,7 @@ def plot_cumulative_incidence(result, *, ax=None, max_days: float | None = None,
         return ax
     groups = curves.groupby(by, sort=True) if by else [((), curves)]
     for key, g in groups:
-        label = " | ".join(map(str, key if isinstance(key, tuple) else (key,))) or "all deals"
+        label = " | ".join(map(str, key if isinstance(key, tuple) else (key,))) or tr("all deals")
         g = g[g["days"] <= max_days] if max_days is not None else g
         line = ax.step(g["days"], g["cif_won"], where="post", label=label, **kwargs)[0]
         if g["cif_won_ci_low"].notna().any():

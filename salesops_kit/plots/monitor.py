@@ -51,7 +51,7 @@ def plot_control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=
     g = lim[(lim["kpi"] == kpi) & (lim["segment"] == segment)].sort_values("period")
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.5)))
     label = KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi
-    ax.set_title(kwargs.pop("title", f"{tr(label)} · {segment}"), fontsize=kwargs.pop("title_size", 11))
+    ax.set_title(kwargs.pop("title", f"{tr(label)} · {tr(segment)}"), fontsize=kwargs.pop("title_size", 11))
     if g.empty:
         ax.text(0.5, 0.5, f"{tr('no data for')} {tr(label)} · {segment}", ha="center", va="center",
                 transform=ax.transAxes)
@@ -105,7 +105,7 @@ def plot_kpi_small_multiples(data, *, kpis=None, segment: str = "all", ncols: in
     flat = np.asarray(axes).ravel()
     for ax, kpi in zip(flat, kpis, strict=False):
         plot_control_chart(data, kpi=kpi, segment=segment, ax=ax, legend=False, title_size=9, maxticks=5,
-                      title=(KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi))
+                      title=tr(KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi))
     for ax in flat[len(kpis):]:
         ax.set_axis_off()
     if not kpis:
@@ -139,5 +139,5 @@ def plot_scorecard_table(data, *, segment: str = "all", ax=None, **kwargs):
         if status_col is not None and status in _STATUS_FILL:  # target met / missed at a glance
             tab[i, status_col].set_facecolor(_STATUS_FILL[status])
     if hasattr(data, "label"):
-        ax.set_title(kwargs.pop("title", f"{tr('Scorecard')} {data.label} · {segment}"), fontsize=10)
+        ax.set_title(kwargs.pop("title", f"{tr('Scorecard')} {data.label} · {tr(segment)}"), fontsize=10)
     return ax

@@ -42,8 +42,9 @@ def plot_rep_leaderboard(comparison, *, metric: str = "win_rate", ax=None, **kwa
     labels = [f"{o}  (n={int(n)})" + ("" if e else " *") for o, n, e in zip(rows["owner"], rows["trials"],
                                                                                rows["eligible"], strict=True)]
     ax.set_yticks(y, labels)
-    ax.set_xlabel(f"{tr(metric.replace('_', ' '))} {tr('(* = not enough data, not ranked)')}")
-    ax.set_title(kwargs.pop("title", f"{tr('Rep leaderboard')}: {tr(metric.replace('_', ' '))}, "
+    name = tr(metric) if tr(metric) != metric else tr(metric.replace("_", " "))
+    ax.set_xlabel(f"{name} {tr('(* = not enough data, not ranked)')}")
+    ax.set_title(kwargs.pop("title", f"{tr('Rep leaderboard')}: {name}, "
                                      f"{tr('shrunk towards the company')}"))
     ax.xaxis.set_major_formatter(_pct_formatter())
     ax.legend(loc="lower right", fontsize=8)
@@ -128,7 +129,7 @@ def plot_response_conversion(drivers, *, owners=(), ax=None, **kwargs):
         r = rr[rr["owner"] == o].set_index(rr.loc[rr["owner"] == o, "response_band"].astype(str))
         r = r.reindex(bands)
         ax.plot(x + 0.1 * (i + 1), r["rate"], marker="o", lw=1, label=str(o))
-    ax.set_xticks(x, [f"{s}\n(n={n})" for s, n in zip(bands, b["leads"], strict=True)], fontsize=8)
+    ax.set_xticks(x, [f"{tr(s)}\n(n={n})" for s, n in zip(bands, b["leads"], strict=True)], fontsize=8)
     ax.set_ylabel(tr("lead conversion"))
     ax.yaxis.set_major_formatter(_pct_formatter())
     ax.set_title(kwargs.pop("title", tr("Lead conversion by first-response time (association)")))
