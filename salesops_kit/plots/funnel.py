@@ -57,7 +57,8 @@ def plot_conversion_heatmap(cells: pd.DataFrame, *, ax=None, cmap="RdBu", annota
     if not len(cells):
         ax.set_title(tr("Conversion by segment (no cells)"))
         return ax
-    c = cells.assign(label=cells["column"].astype(str) + "=" + cells["segment"].astype(str))
+    seg = cells["segment"].astype(object).where(cells["segment"].notna(), tr("(blank)")).astype(str)
+    c = cells.assign(label=cells["column"].astype(str) + "=" + seg)  # a blank segment value, not "nan"
     order = c.drop_duplicates("transition").sort_values("stage_index")["transition"].tolist()
     # reindex, not [order]: pivot_table drops a transition whose differences are all missing (too few deals)
     piv = c.pivot_table(index="label", columns="transition", values="difference", aggfunc="first").reindex(

@@ -255,3 +255,13 @@ def test_funnel_notes_say_what_the_data_has_and_name_unknown_keys():
     assert "at least 10 completed stays" in funnel.funnel_note("stalled", n=2, min=10)
     with pytest.raises(KeyError, match="unreached"):
         funnel.funnel_note("nonsense")
+
+
+def test_a_blank_segment_value_is_labelled_blank_not_nan():
+    stage = ["B"] * 10 + ["L"] * 10 + ["B"] * 10 + ["L"] * 10
+    opps = pd.DataFrame({"opportunity_id": [str(i) for i in range(40)], "stage": stage,
+                         "lost_at_stage": [None if s == "B" else "A" for s in stage],
+                         "lead_source": ["X"] * 20 + [None] * 20})
+    ax = bottlenecks(opps, stages=S).plot()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "lead_source=(blank)" in labels and not any("nan" in s for s in labels)
