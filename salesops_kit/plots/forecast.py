@@ -34,7 +34,7 @@ def plot_seasonal_index(profile, *, by: str = "month", ax=None, color="#4C72B0",
                 lw=1)
     ax.axhline(1, color="grey", lw=1)
     ax.set_xticks(x)
-    ax.set_xticklabels(t["label"].astype(str))
+    ax.set_xticklabels([tr(lab) for lab in t["label"].astype(str)])
     ax.set_ylabel(tr("index (1 = trend)"))
     ax.set_title(tr(f"Seasonal index per {'quarter' if by == 'quarter' else 'month'} with 95% interval"))
     return ax

@@ -29,7 +29,8 @@ ALLOWED = frozenset(w.lower() for w in """
     Salesforce HubSpot Zoho Pipedrive Jiandaoyun README statsmodels pandas polars duckdb lifelines holidays
     JupyterLab Jupyter Python YAML CSV Parquet Excel xlsx csv json html salesops salesops-kit kit
     combo theta arima ets naive seasonal_naive
-    """.split())
+    alpha alive
+    """.split())  # alpha: the notebooks' significance parameter; P(alive): the BG/NBD model's notation
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*(?:-[A-Za-z]+)*")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
