@@ -22,7 +22,8 @@ import pyarrow.csv as pacsv
 
 from .parse import UndecodableError, decode_bytes, detect_encoding
 
-__all__ = ["RawFile", "read_file", "dedupe_headers", "FOOTER_RE", "ReadError", "sniff_delimiter", "sniff_encoding"]
+__all__ = ["RawFile", "read_file", "dedupe_headers", "FOOTER_RE", "ReadError", "sniff_delimiter", "sniff_encoding",
+           "NULL_VALUES"]
 
 SAMPLE_BYTES = 1 << 16
 EXACT_LINES_MAX_BYTES = 50_000_000  # larger files report approximate lines (no second pass over the file)
@@ -33,6 +34,11 @@ FOOTER_RE = re.compile(
     r"generated\s+by|filtered\s+by|count\s*:|sum\s*:|合计|小计|总计)",
     re.IGNORECASE,
 )
+
+
+# Values that mean "no value": a blank field, and Salesforce's empty lookup id, which a Data Export writes in every
+# unset lookup (ConvertedOpportunityId, ContactId, CampaignId, ...) and which is no record's id.
+NULL_VALUES = ("", "000000000000000AAA")
 
 
 class ReadError(ValueError):
@@ -189,8 +195,9 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 + head_text[:lead_blank].count("\n")),
             parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=newlines,
                                              invalid_row_handler=handler),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
-                                                 strings_can_be_null=True, quoted_strings_can_be_null=True),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 null_values=list(NULL_VALUES), strings_can_be_null=True,
+                                                 quoted_strings_can_be_null=True),
         )
 
     try:

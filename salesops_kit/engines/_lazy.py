@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.mapping import TableSpec, resolve_columns
-from ..data.readers import sniff_delimiter, sniff_encoding
+from ..data.readers import NULL_VALUES, sniff_delimiter, sniff_encoding
 from ..data.schema import AFTER_AS_OF, DEFAULT_CLOSE, OPEN_PAST_CLOSE, REPEATED_ROW, TABLES, StageModel
 from ..tools.exceptions import MappingError
 from ..tools.validation import check_option, option_error
@@ -183,7 +183,8 @@ def scan(files, *, engine: str, con=None):
         parts = []
         for f in files:
             if f.suffix.lower() == ".csv":
-                lf = pl.scan_csv(f, infer_schema=False, encoding="utf8-lossy", separator=sniff_delimiter(f))
+                lf = pl.scan_csv(f, infer_schema=False, encoding="utf8-lossy", separator=sniff_delimiter(f),
+                                 null_values=[v for v in NULL_VALUES if v])
                 first = 2
             else:
                 lf, first = pl.scan_parquet(f), 1
@@ -199,7 +200,8 @@ def scan(files, *, engine: str, con=None):
             lit = str(f).replace("'", "''")
             if f.suffix.lower() == ".csv":
                 # the dialect is given, not sniffed: footer lines (one field each) would make it one column
-                dialect = f"delim = {_sql_text(sniff_delimiter(f))}, quote = '\"', escape = '\"', null_padding = true"
+                dialect = (f"delim = {_sql_text(sniff_delimiter(f))}, quote = '\"', escape = '\"', "
+                           f"null_padding = true, nullstr = [{', '.join(map(_sql_text, NULL_VALUES))}]")
                 enc = sniff_encoding(f)  # a Windows-1252 Data Export (Salesforce's default) is not UTF-8
                 dialect += {"cp1252": ", encoding = 'latin-1'", "utf-16": ", encoding = 'utf-16'"}.get(enc, "")
                 sels.append(f"select *, '{lit}' as __file, row_number() over () + 1 as __line from read_csv('{lit}', "

@@ -19,11 +19,14 @@ ENGINES = ["pandas"] + [e for e in ("polars", "duckdb") if importlib.util.find_s
 
 # How to read each export by hand: its deals file, the columns, the won/lost stage labels, and per other table
 # the file and its number of records. Written from the raw files (see each PROVENANCE.md), not from the kit.
+# Salesforce writes its empty id in every unset lookup of a Data Export (it is no record's id).
+SALESFORCE_EMPTY_ID = "000000000000000AAA"
 RAW = {
     "salesforce_devorg": {
         "deals": "Opportunity.csv", "id": "Id", "stage": "StageName", "amount": "Amount", "currency": None,
         "code": None, "won": {"Closed Won"}, "lost": {"Closed Lost"},
-        "other_files": {"stage_history": "OpportunityHistory.csv"},
+        "other_files": {"stage_history": "OpportunityHistory.csv", "leads": "Lead.csv"},
+        "leads": {"file": "Lead.csv", "opportunity": "ConvertedOpportunityId", "converted": "ConvertedDate"},
     },
 }
 # Exports that still crash a KPI provider, with the fix (in a module another helper owns) that makes them pass.
@@ -103,3 +106,18 @@ def test_kpis_exit_0(name, tmp_path, capsys):
     assert code == 0 and "KPI not computed" not in err, err
     kpis = pd.read_csv(out)
     assert {"rows_opportunities", "deals_won", "win_rate"} <= set(kpis["kpi"])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", sorted(n for n in RAW if "leads" in RAW[n]))
+def test_lead_conversions_equal_a_plain_read(name, engine):
+    """Leads linked to an opportunity and leads with a conversion date, counted by hand (an empty id links none)."""
+    folder, spec = EXTERNAL / name, RAW[name]["leads"]
+    rows = _rows(folder / spec["file"])
+    linked = sum(1 for r in rows if r[spec["opportunity"]].strip() not in ("", SALESFORCE_EMPTY_ID))
+    converted = sum(1 for r in rows if r[spec["converted"]].strip())
+    ds = load_dataset(folder, mapping=folder / "mapping.yml", engine=engine)
+    leads = engines.to_pandas(ds.leads)
+    assert len(leads) == len(rows)
+    assert (int(leads["opportunity_id"].notna().sum()), int(leads["converted_date"].notna().sum())) == (
+        linked, converted)
