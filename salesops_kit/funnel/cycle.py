@@ -16,7 +16,7 @@ estimators run on that small table with frequency weights.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import narwhals as nw
 import numpy as np
@@ -77,6 +77,7 @@ class SalesCycle(Result):
     by: tuple[str, ...]
     as_of: pd.Timestamp
     notes: tuple[str, ...]
+    dropped: dict = field(default_factory=dict, compare=False)  # deals left out: no_dates, negative, late
 
     def __repr__(self) -> str:
         return f"SalesCycle({self.headline()})"
@@ -89,6 +90,11 @@ class SalesCycle(Result):
 
         t = self.table
         if not len(t) or int(t["won"].sum()) == 0:
+            bad = {k: int(self.dropped.get(k, 0)) for k in ("negative", "no_dates", "late")}
+            if any(bad.values()):  # won deals may exist, none with a usable created-to-close time
+                return tr("No won deal has a usable time from created to close ({negative} deal(s) closed before "
+                          "they were created, {no_dates} without dates and {late} created after the as-of date "
+                          "were left out): the time to win cannot be estimated.", **bad)
             return tr("No deal has been won yet: the time to win cannot be estimated.")
         if self.by and int((t["won"] > 0).sum()) < 2:
             return tr("Fewer than two values of {column} have a won deal: there is nothing to compare.",
@@ -146,22 +152,30 @@ def cycle_counts(opportunities, *, as_of=None, by=None, stages: StageModel) -> t
         as_of = pd.Series([m["c"].iloc[0], m["d"].iloc[0]]).max()
     as_of = pd.Timestamp(as_of)
     lit = nw.lit(as_pylit(as_of))
+    # an as-of date without a time is that whole day: a deal created at 17:16 on it is not "after the as-of date"
+    # (a Salesforce org's sample deals are all created on the export day); it is censored at 0 days
+    day_end = as_of + pd.Timedelta(days=1) if as_of == as_of.normalize() else None
+    created = nw.col("created_date")
+    late = (created >= nw.lit(as_pylit(day_end))) if day_end is not None else (created > lit)
     o = o.with_columns((nw.col("_o").is_in([WON, LOST]) & (nw.col("close_date") <= lit)).alias("_cb"))
     o = o.with_columns(
-        nw.when(nw.col("_o") == UNKNOWN).then(UNKNOWN).when(nw.col("created_date") > lit).then(_LATE)
+        nw.when(nw.col("_o") == UNKNOWN).then(UNKNOWN).when(late).then(_LATE)
         .when(nw.col("_cb")).then(nw.col("_o")).otherwise(0).alias("event"),
         nw.when(nw.col("_cb") | (nw.col("_o").is_in([WON, LOST]) & nw.col("close_date").is_null()))
-        .then(nw.col("close_date")).otherwise(lit).alias("_end"),  # closed without a date: dropped below
+        .then(nw.col("close_date")).when(created > lit).then(created)
+        .otherwise(lit).alias("_end"),  # closed without a date: dropped below
     )
     o = o.with_columns(days_between(nw.col("created_date"), nw.col("_end"), frame=o).alias("days"))
     g = collect(o.group_by(*(by + ["days", "event"]), drop_null_keys=False).agg(nw.len().alias("n")))
     if (g["event"] == UNKNOWN).any():
         raise_unknown_stages(o, stages)
     late = g["event"] == _LATE
+    g_late = g.loc[late, "n"].sum()
     g = g[~late]
     bad_dates = g["days"].isna()
     neg = g["days"] < 0
-    dropped = {"no_dates": int(g.loc[bad_dates, "n"].sum()), "negative": int(g.loc[neg & ~bad_dates, "n"].sum())}
+    dropped = {"no_dates": int(g.loc[bad_dates, "n"].sum()), "negative": int(g.loc[neg & ~bad_dates, "n"].sum()),
+               "late": int(g_late)}
     g = g[~bad_dates & ~neg]
     g = g.groupby(by + ["days", "event"], dropna=False, sort=True)["n"].sum().reset_index()
     for c in ("days", "event", "n"):
@@ -253,7 +267,7 @@ def sales_cycle(opportunities, *, as_of=None, by=None, stages: StageModel | None
                                            "at_risk"]))
     logrank = _logrank(counts, by) if detail and by and len(summary) >= 2 and (counts["event"] == 1).any() else None
     return SalesCycle(sort_out(summary, by), sort_out(curve_df, by + ["days"]), logrank, counts, tuple(by), as_of,
-                      tuple(_cycle_notes(dropped)))
+                      tuple(_cycle_notes(dropped)), dropped)
 
 
 def _cycle_notes(dropped: dict) -> list[str]:
@@ -264,6 +278,8 @@ def _cycle_notes(dropped: dict) -> list[str]:
         notes.append(f"{dropped['no_dates']} deal(s) without created/close dates were left out.")
     if dropped["negative"]:
         notes.append(f"{dropped['negative']} deal(s) closed before they were created were left out.")
+    if dropped.get("late"):
+        notes.append(f"{dropped['late']} deal(s) created after the as-of date were left out.")
     return notes
 
 

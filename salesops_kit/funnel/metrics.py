@@ -351,7 +351,9 @@ def sales_velocity(opportunities, *, by=None, stages: StageModel | None = None, 
     with_amount = t["won_amount_n"] > 0
     t["avg_won_deal_size"] = np.where(with_amount, t["won_amount"] / t["won_amount_n"].where(with_amount, 1), np.nan)
     cs = cycle_summary[by + ["median_days_to_win"]] if by else cycle_summary[["median_days_to_win"]]
-    t = t.merge(cs, on=by, how="left") if by else t.assign(median_days_to_win=cs["median_days_to_win"].iloc[0])
+    # no deal with a usable time to win (e.g. every won deal closed before it was created): no cycle, no velocity
+    t = (t.merge(cs, on=by, how="left") if by else
+         t.assign(median_days_to_win=cs["median_days_to_win"].iloc[0] if len(cs) else np.nan))
     t["cycle_median_days"] = t["median_days_to_win"].astype(float)
     days = t["cycle_median_days"].where(t["cycle_median_days"] > 0)
     t["velocity_per_day"] = t["open_deals"] * t["win_rate"] * t["avg_won_deal_size"] / days

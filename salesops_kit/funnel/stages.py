@@ -147,7 +147,8 @@ class StageFunnel(Result):
         if self.by:
             return None
         if not t["conversion"].notna().any():
-            return tr("No deal has moved past or been lost at any stage yet: no stage conversion can be measured.")
+            return tr("No deal has left an open stage yet (moved on from it or lost there): no stage conversion can "
+                      "be measured.")
         placed_lost = int(pd.to_numeric(t["lost"].iloc[:-1], errors="coerce").fillna(0).sum()) if "lost" in t else 0
         if self.unplaced_lost and not placed_lost:
             return tr("None of the {lost} lost deals has a recorded stage (no stage history, no {column}): every "

@@ -30,11 +30,7 @@ RAW = {
     },
 }
 # Exports that still crash a KPI provider, with the fix (in a module another helper owns) that makes them pass.
-KNOWN_CRASH = {
-    "salesforce_devorg": "funnel.metrics.sales_velocity: every won deal closed before it was created, so the cycle "
-                         "summary is empty and cs['median_days_to_win'].iloc[0] raises IndexError; use NaN when "
-                         "the summary has no row",
-}
+KNOWN_CRASH: dict[str, str] = {}
 
 
 def _public_exports() -> list[str]:

@@ -99,7 +99,7 @@ def test_all_deals_open_in_the_first_stage_say_so_and_write_no_finding():
     opps = deals(["A"] * 20, prob=[0.1] * 20, source=["web", "ref"] * 10)
     ds = dataset(opps)
     sf = funnel.stage_funnel(ds)
-    assert sf.limitation and "moved past" in sf.limitation
+    assert sf.limitation and "left an open stage" in sf.limitation
     cyc = sales_cycle(ds)
     assert cyc.limitation and "won" in cyc.limitation and cyc.headline() == cyc.limitation
     bn = bottlenecks(ds)
@@ -265,3 +265,24 @@ def test_a_blank_segment_value_is_labelled_blank_not_nan():
     ax = bottlenecks(opps, stages=S).plot()
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert "lead_source=(blank)" in labels and not any("nan" in s for s in labels)
+
+
+# --- a Salesforce org's sample deals: created on the export day, won deals closed before they were created ------
+def test_deals_created_on_the_as_of_day_count_and_wins_closed_before_creation_are_named():
+    created = AS_OF + pd.Timedelta(hours=17)  # the as-of date is that whole day
+    n_won, n_open = 4, 3
+    opps = pd.DataFrame({"opportunity_id": [f"d{i}" for i in range(n_won + n_open)],
+                         "stage": ["W"] * n_won + ["A"] * n_open, "amount": [100.0] * (n_won + n_open),
+                         "created_date": [created] * (n_won + n_open),
+                         "close_date": [AS_OF - pd.Timedelta(days=30)] * n_won + [pd.NaT] * n_open})
+    ds = dataset(opps)
+    cyc = sales_cycle(ds)
+    assert cyc.dropped == {"no_dates": 0, "negative": n_won, "late": 0}
+    assert int(cyc.table["open"].iloc[0]) == n_open  # censored at 0 days, not "created after the as-of date"
+    assert cyc.limitation and f"{n_won} deal(s) closed before they were created" in cyc.limitation
+    vel = funnel.sales_velocity(ds).table  # no time to win: no velocity (it raised IndexError)
+    assert vel["open_deals"].iloc[0] == n_open and np.isnan(vel["velocity_per_month"].iloc[0])
+    k = kpi_frame(funnel.kpi_rows(ds)).set_index(["kpi", "segment"])
+    assert k.loc[("deals_won", "all"), "value"] == n_won
+    later = sales_cycle(dataset(opps.assign(created_date=AS_OF + pd.Timedelta(days=1, hours=1))))
+    assert later.dropped["late"] == n_won + n_open
