@@ -173,10 +173,7 @@ def scan(files, *, engine: str, con=None):
     (1-based line in its file; the header is line 1).
     """
     files = [Path(f) for f in ([files] if isinstance(files, str | Path) else files)]
-    bad = [f for f in files if f.suffix.lower() not in _LAZY_SUFFIXES]
-    if bad:
-        raise ValueError(f"The {engine} engine scans CSV and Parquet files only; got {', '.join(map(str, bad))}. "
-                         "Load Excel exports with engine='pandas' (or save them as CSV/Parquet first).")
+    _check_scannable(files, engine)
     if engine == "polars":
         import polars as pl
 
@@ -212,6 +209,19 @@ def scan(files, *, engine: str, con=None):
         rel = con.sql(" union all by name ".join(sels))
         return rel
     raise option_error("engine", engine, ("polars", "duckdb"), where="scan")
+
+
+def _check_scannable(files: list[Path], engine: str) -> None:
+    """A clear error naming the file for what the lazy engines cannot read (Excel, GB18030 or UTF-16 text)."""
+    bad = [f for f in files if f.suffix.lower() not in _LAZY_SUFFIXES]
+    if bad:
+        raise ValueError(f"The {engine} engine scans CSV and Parquet files only; got {', '.join(map(str, bad))}. "
+                         "Load Excel exports with engine='pandas' (or save them as CSV/Parquet first).")
+    for f in files:
+        enc = sniff_encoding(f) if f.suffix.lower() == ".csv" else "utf-8"
+        if enc == "gb18030" or (enc == "utf-16" and engine == "polars"):
+            raise ValueError(f"The {engine} engine reads UTF-8 (or Windows-1252) CSV files; {f} is {enc.upper()} "
+                             "text. Load it with engine='pandas', or save it as UTF-8 CSV first.")
 
 
 def _sql_text(v: str) -> str:
@@ -257,6 +267,7 @@ class LazyBackend:
 
     def read_table(self, spec: TableSpec, files: list[Path], *, stages: StageModel, mapping_name: str,
                    unknown_stages: str, derived: tuple[TableSpec, ...] = ()) -> TableResult:
+        _check_scannable([Path(f) for f in files], self.name)
         colmap = _shared_columns(spec, files, mapping_name)
         raw = scan(files, engine=self.name, con=self.con)
         if self.name == "polars":

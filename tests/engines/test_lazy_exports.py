@@ -79,3 +79,14 @@ def test_date_forms_of_real_exports(tmp_path, engine):
     got = engines.to_pandas(load_dataset(tmp_path, mapping="salesforce", engine=engine).opportunities)
     got = _ns(got).sort_values("opportunity_id")["created_date"].reset_index(drop=True)
     pd.testing.assert_series_equal(got, want, check_names=False)
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+@pytest.mark.parametrize("name", sorted(PANDAS_ONLY))
+def test_what_the_lazy_engines_cannot_read_is_named(name, engine):
+    """An Excel workbook or GB18030 text stops with the file and the fix, not a wrong header or a Parquet error."""
+    folder = FIX / name
+    with pytest.raises(ValueError, match="engine='pandas'") as err:
+        load_dataset(folder, mapping="jiandaoyun", engine=engine)
+    assert any(f.name in str(err.value) for f in folder.iterdir())  # the message names the file
+    assert load_dataset(folder, mapping="jiandaoyun").account["rows_read"].sum() > 0  # pandas reads it
