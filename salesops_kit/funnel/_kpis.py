@@ -53,6 +53,8 @@ def kpi_rows(ds) -> list[dict]:
     def add(kpi, seg, value, lo=np.nan, hi=np.nan, *, cur=None):
         if kpi in MONEY_KPIS and split and cur is None:
             return
+        if value is None or pd.isna(value):  # no value (no closed deal, no usable time to win ...): no row of NaN
+            return
         row = {"kpi": kpi, "segment": seg, "value": float(value) if value is not None else np.nan,
                "ci_low": float(lo), "ci_high": float(hi)}
         if kpi in MONEY_KPIS and (cur or code):

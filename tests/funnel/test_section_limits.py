@@ -286,3 +286,14 @@ def test_deals_created_on_the_as_of_day_count_and_wins_closed_before_creation_ar
     assert k.loc[("deals_won", "all"), "value"] == n_won
     later = sales_cycle(dataset(opps.assign(created_date=AS_OF + pd.Timedelta(days=1, hours=1))))
     assert later.dropped["late"] == n_won + n_open
+
+
+def test_a_segment_with_no_closed_deals_gets_counts_and_no_row_of_nan():
+    opps = deals(["W", "W", "L", "A", "A"], lost_at=[None, None, "A", None, None])
+    opps["owner"] = ["ann", "ann", "ann", "bob", "bob"]  # bob: two open deals, nothing closed
+    k = kpi_frame(funnel.kpi_rows(dataset(opps)))
+    assert k["value"].notna().all()
+    bob = k[k["segment"] == "owner=bob"].set_index("kpi")["value"]
+    assert bob["deals_open"] == 2 and "win_rate" not in bob.index and "sales_cycle_median_days" not in bob.index
+    ann = k[k["segment"] == "owner=ann"].set_index("kpi")["value"]
+    assert ann["win_rate"] == pytest.approx(2 / 3)

@@ -37,6 +37,7 @@ from salesops_kit import kpis  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures" / "exports"
+PUBLIC = ROOT / "data" / "external"  # public exports (a PROVENANCE.md and a mapping.yml each)
 MAPPINGS = ROOT / "salesops_kit" / "data" / "mappings"
 
 # the exports (and notebooks) rendered: mixed currencies, late-entered deals without history, a status-based CRM,
@@ -47,9 +48,14 @@ CORPUS = {
     "pipedrive": "00,01,02",
     "jiandaoyun": "00,01,02",
     "hubspot_api": "00,01,02",
+    "external/salesforce_devorg": "00,01,02",  # a real org's Data Export: won deals closed before they were created
 }
 if os.environ.get("SALESOPS_CORPUS_ALL"):  # every export of the corpus, every notebook (about 30 s of CPU each)
-    CORPUS = {p.name: "00,01,02,03,04,05" for p in sorted(FIX.iterdir()) if p.is_dir()}
+    CORPUS = {p.name: "00,01,02,03,04,05" for p in sorted(FIX.iterdir()) if p.is_dir()} | {
+        f"external/{p.name}": "00,01,02,03,04,05" for p in sorted(PUBLIC.iterdir())
+        if (p / "PROVENANCE.md").exists() and (p / "mapping.yml").exists()}
+CORPUS = {n: nbs for n, nbs in CORPUS.items() if (PUBLIC / n.removeprefix("external/")
+                                                  if n.startswith("external/") else FIX / n).is_dir()}
 
 # a sentence saying that its section cannot be shown (the kit's limitation sentences end this way)
 CANNOT = re.compile(r"nothing to (draw|compare|calibrate|forecast|plot)|cannot be (estimated|measured|shown|drawn)|"
@@ -60,8 +66,12 @@ NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?%?")
 
 
 # --- rendering -----------------------------------------------------------------------------------------------
+def _folder(name: str) -> Path:
+    return PUBLIC / name.removeprefix("external/") if name.startswith("external/") else FIX / name
+
+
 def _mapping(name: str) -> str:
-    local = FIX / name / "mapping.yml"
+    local = _folder(name) / "mapping.yml"
     return str(local) if local.exists() else name.split("_")[0]
 
 
@@ -77,8 +87,8 @@ def _salesops() -> list[str]:
 @pytest.fixture(scope="module", params=sorted(CORPUS))
 def report(request, tmp_path_factory):
     name = request.param
-    out = tmp_path_factory.mktemp(name)
-    cmd = _salesops() + ["report", str(FIX / name), "--mapping", _mapping(name), "--no-code", "-j", "2",
+    out = tmp_path_factory.mktemp(name.replace("/", "_"))
+    cmd = _salesops() + ["report", str(_folder(name)), "--mapping", _mapping(name), "--no-code", "-j", "2",
                          "--notebooks", CORPUS[name], "--out", str(out), "--no-progress"]
     env = {**os.environ, "MPLBACKEND": "Agg"}
     env.pop("SALESOPS_LANG", None)
@@ -156,7 +166,7 @@ def raw_currencies(name: str) -> tuple[list[str], bool]:
         col = ((spec or {}).get("columns") or {}).get("currency")
         names |= set([col] if isinstance(col, str) else col or [])
     codes = set()
-    for f in sorted((FIX / name).iterdir()):
+    for f in sorted(_folder(name).iterdir()):
         if f.suffix.lower() not in (".csv", ".xlsx", ".xls"):
             continue
         raw = _read_raw(f)
@@ -301,4 +311,4 @@ def test_the_corpus_has_what_these_checks_need():
     no rates (else the money test checks nothing)."""
     codes, rates = raw_currencies("salesforce_multicurrency")
     assert len(codes) > 1 and not rates
-    assert all((FIX / n).is_dir() for n in CORPUS)
+    assert {"salesforce_multicurrency", "salesforce_migrated"} <= set(CORPUS)
