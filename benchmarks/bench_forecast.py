@@ -1,21 +1,23 @@
-"""Time ``forecast(method="auto")`` against fitting one statsmodels ETS model per series (issue 5).
+"""``forecast(method="auto")`` on real monthly series it has never seen: accuracy, interval coverage, time (issue 16).
 
-Target: auto (rolling-origin backtest of ETS, Theta, ARIMA and their combination, then the final
-forecast) takes at most 3x the time of a single ``ETSModel(...).fit()`` + 12-step forecast per series.
-Both run on the same series in the same process, alternating per series so load changes hit both.
-The series are 5-12 years of monthly data: windows of the real series in
-``data/external/real_monthly`` and simulated seasonal series (trend, multiplicative seasonality, noise).
-The last 12 months of each series are held back and both forecasts are scored (sMAPE, MASE), so the
-speed ratio comes with the accuracy it buys.
+The series are the M3 competition's monthly series in ``data/external/m3_monthly`` (1,224 of 1,428; see its
+PROVENANCE.md), split once into a development half and a test half (``split.csv``: by a hash of the series id,
+stratified by category). Every setting of the forecast (members, combination, selection margin, interval
+calibration) was chosen on the development half; the test half is what is reported. Each series' last 18
+points are held back (the competition's horizon, h = 18) and forecast from the rest.
 
-    python benchmarks/bench_forecast.py            # 1,000 series (a few minutes on 2 cores)
-    python benchmarks/bench_forecast.py --n 100    # quick run
+Printed per half: sMAPE (percent, as in the M competitions) and MASE (scaled by the in-sample seasonal naive
+MAE) of ``auto``, each member (``ets``, ``theta``, ``dotm``; ``arima`` on every ``--arima-every``-th series,
+it is slow), statsmodels' default ``ThetaModel`` and seasonal naive; the 80% / 95% coverage of ``auto``'s
+intervals; time per series of ``auto`` against one statsmodels ``ETSModel(A,Ad,A).fit()`` + forecast (the
+two alternate per series so load changes hit both).
 
-OpenBLAS is limited to one thread for the whole process (set before numpy loads) unless
-OPENBLAS_NUM_THREADS is already set, so both sides run single-threaded: the like-for-like comparison.
-``forecast`` itself limits BLAS to one thread while fitting (threadpoolctl, when installed); a plain
-ETS fit does not, so with a threaded BLAS (e.g. ``OPENBLAS_NUM_THREADS=2``) the baseline slows down
-several-fold on a small busy machine and the ratio drops below 1 — quoted separately, not as the result.
+    python benchmarks/bench_forecast.py --half test              # the reported numbers (~20 min on 2 cores)
+    python benchmarks/bench_forecast.py --half dev --every 3     # a development run
+    python benchmarks/bench_forecast.py --half dev --every 3 --calibrate   # members.CALIBRATION from dev
+
+OpenBLAS is limited to one thread for the whole process (set before numpy loads) unless OPENBLAS_NUM_THREADS
+is already set, so both sides run single-threaded: the like-for-like comparison.
 """
 
 from __future__ import annotations
@@ -32,49 +34,100 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+M3 = ROOT / "data" / "external" / "m3_monthly"
+H = 18
 
 
-def make_series(n: int, seed: int) -> list[pd.Series]:
-    rng = np.random.default_rng(seed)
-    real = pd.read_csv(ROOT / "data" / "external" / "real_monthly" / "series.csv")
-    pool = [g["value"].to_numpy(float) for _, g in real.groupby("series")]
+def m3_series(half: str, every: int = 1) -> list[tuple[str, str, pd.Series, np.ndarray]]:
+    """``(series id, category, training series, held-back last 18 values)`` of one half, every ``every``-th
+    series in the order of ``split.csv``."""
+    df = pd.read_csv(M3 / "monthly.csv.gz")
+    split = pd.read_csv(M3 / "split.csv")
+    ids = split.loc[split["half"] == half, "series"].tolist()[::every]
     out = []
-    for i in range(n):
-        years = int(rng.integers(5, 13))
-        length = 12 * years
-        if i % 2 == 0:                       # a window of a real series (if long enough)
-            cands = [p for p in pool if len(p) >= length]
-            if cands:
-                p = cands[int(rng.integers(len(cands)))]
-                s0 = int(rng.integers(0, len(p) - length + 1))
-                y = p[s0:s0 + length]
-            else:
-                y = None
-        if i % 2 == 1 or y is None:          # simulated: trend x seasonality x noise
-            t = np.arange(length)
-            amp = rng.uniform(0, 0.4)
-            phase = rng.uniform(0, 2 * np.pi)
-            seas = 1 + amp * np.sin(2 * np.pi * t / 12 + phase)
-            trend = 100 * (1 + rng.uniform(-0.05, 0.2)) ** (t / 12)
-            y = trend * seas * np.exp(rng.normal(0, rng.uniform(0.02, 0.15), length))
-        start = pd.Period("2010-01", freq="M")
-        out.append(pd.Series(np.asarray(y, float), index=pd.period_range(start, periods=length, freq="M")))
-    return out
+    for sid, g in df[df["series"].isin(ids)].groupby("series", sort=False):
+        g = g.sort_values("t")
+        y0, m0 = int(g["start_year"].iloc[0]), int(g["start_month"].iloc[0])
+        # 25 series have no known start (year and month 0): a nominal January 2000 (only the frequency is used)
+        start = pd.Period(year=y0, month=m0, freq="M") if y0 > 0 and m0 > 0 else pd.Period("2000-01", freq="M")
+        y = g["value"].to_numpy(float)
+        test = g["is_test"].to_numpy(bool)
+        train = pd.Series(y[~test], index=pd.period_range(start, periods=int((~test).sum()), freq="M"))
+        out.append((sid, str(g["category"].iloc[0]), train, y[test]))
+    order = {s: i for i, s in enumerate(ids)}
+    return sorted(out, key=lambda r: order[r[0]])
 
 
-def scores(train: np.ndarray, test: np.ndarray, f: np.ndarray) -> tuple[float, float]:
-    f = np.asarray(f, float)
-    den = np.abs(test) + np.abs(f)
-    smape = float(np.mean(np.where(den > 0, 200 * np.abs(test - f) / np.where(den > 0, den, 1), 0)))
-    scale = np.mean(np.abs(train[12:] - train[:-12]))
-    return smape, float(np.mean(np.abs(test - f)) / scale) if scale > 0 else np.nan
+def smape(a: np.ndarray, f: np.ndarray) -> float:
+    den = np.abs(a) + np.abs(f)
+    return float(np.mean(np.where(den > 0, 200 * np.abs(a - f) / np.where(den > 0, den, 1), 0)))
+
+
+def mase(train: np.ndarray, a: np.ndarray, f: np.ndarray, m: int = 12) -> float:
+    scale = np.mean(np.abs(train[m:] - train[:-m]))
+    return float(np.mean(np.abs(a - f)) / scale) if scale > 0 else np.nan
+
+
+def sm_theta(train: pd.Series, h: int) -> np.ndarray:
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    return np.asarray(ThetaModel(train, period=12).fit().forecast(h))
+
+
+def members(train: pd.Series, h: int, names) -> dict[str, np.ndarray]:
+    """The kit's members fitted once (the same code ``forecast`` runs), means on the original scale."""
+    from salesops_kit.forecast.members import Fitter, summarise
+    from salesops_kit.forecast.models import _scale
+
+    y = train.to_numpy(float)
+    unit = _scale(y)
+    fit = Fitter(y / unit, 12, len(y) >= 24)
+    fcs = fit.forecasts(len(y), h, names, refit=True)
+    return {k: summarise(fcs, k, ())["mean"] * unit for k in names if k in fcs}
+
+
+def calibrate(series) -> None:
+    """Each calibrated method's normalised out-of-sample errors ``|actual - mean| / sd`` by horizon, at the last
+    origin and the one 18 points before it; their 80% and 95% quantiles made non-decreasing (isotonic): the
+    table ``members.CALIBRATION``."""
+    from scipy.optimize import isotonic_regression
+
+    from salesops_kit.forecast.members import CALIBRATION, COMBO_MEMBERS, Fitter
+
+    scores: dict[str, list] = {k: [] for k in CALIBRATION}
+    for _, _, train, test in series:
+        y_all = np.concatenate([train.to_numpy(float), test])
+        for cut in (len(y_all) - H, len(y_all) - 2 * H):
+            y = y_all[:cut]
+            if len(y) < 24 + 2:
+                continue
+            a = y_all[cut:cut + H]
+            fcs = Fitter(y, 12, True).forecasts(len(y), H, ("combo",), refit=True)
+            for k in scores:
+                ks = [m for m in COMBO_MEMBERS if m in fcs] if k == "combo" else [k] if k in fcs else []
+                if len(ks) < (2 if k == "combo" else 1):
+                    continue
+                mean = np.mean([fcs[m].mean() for m in ks], axis=0)
+                sd = np.mean([fcs[m].sd for m in ks], axis=0)
+                scores[k].append(np.abs(a - mean) / np.where(sd > 0, sd, np.nan))
+    for k, sc in scores.items():
+        s = np.array(sc)
+        print(f"{k}: {len(s)} windows")
+        print(f"    {k!r}: {{")
+        for lv in (80, 95):
+            q = np.nanquantile(s, lv / 100, axis=0)
+            print(f"        # raw: {', '.join(f'{v:.2f}' for v in q)}")
+            print(f"        {lv}: (" + ", ".join(f"{v:.2f}" for v in isotonic_regression(q).x) + "),")
+        print("    },")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=1000, help="number of series (default 1000)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--horizon", type=int, default=12)
+    ap.add_argument("--half", choices=("dev", "test"), default="test")
+    ap.add_argument("--every", type=int, default=1, help="every k-th series of the half (default: all)")
+    ap.add_argument("--arima-every", type=int, default=8, help="score AutoARIMA on every k-th series (0: never)")
+    ap.add_argument("--calibrate", action="store_true", help="print the interval calibration table and stop")
+    ap.add_argument("--out", type=Path, help="write the per-series scores to this CSV")
     args = ap.parse_args()
 
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
@@ -82,53 +135,70 @@ def main() -> None:
     from salesops_kit.forecast import forecast
 
     warnings.filterwarnings("ignore")
-    series = make_series(args.n, args.seed)
-    h = args.horizon
-    # warm up imports and caches on one series (not timed)
-    forecast(series[0].iloc[:-h], horizon=h)
-    t_auto = t_ets = c_auto = c_ets = 0.0
-    acc = {"auto": [], "ets": []}
-    chosen: dict[str, int] = {}
-    for i, s in enumerate(series):
-        train = s.iloc[:-h]
-        y = train.to_numpy()
-        test = s.iloc[-h:].to_numpy()
+    series = m3_series(args.half, args.every)
+    if args.calibrate:
+        calibrate(series)
+        return
+    forecast(series[0][2], horizon=H)          # warm up imports and caches (not timed)
+    t_auto = t_ets = 0.0
+    rows = []
+    for i, (sid, cat, train, test) in enumerate(series):
+        y = train.to_numpy(float)
 
         def run_auto(train=train):
-            return forecast(train, horizon=h, method="auto")
+            return forecast(train, horizon=H, method="auto")
 
         def run_ets(y=y):
             res = ETSModel(pd.Series(y), error="add", trend="add", damped_trend=True, seasonal="add",
                            seasonal_periods=12).fit(disp=False)
-            return res.forecast(h)
+            return np.asarray(res.forecast(H))
 
-        order = (("auto", run_auto), ("ets", run_ets)) if i % 2 == 0 else (("ets", run_ets), ("auto", run_auto))
-        for name, fn in order:
-            w0, c0 = time.perf_counter(), time.process_time()
-            out = fn()
-            dw, dc = time.perf_counter() - w0, time.process_time() - c0
+        out = {}
+        for name, fn in (("auto", run_auto), ("ets_fit", run_ets))[:: 1 if i % 2 == 0 else -1]:
+            w0 = time.perf_counter()
+            out[name] = fn()
+            dt = time.perf_counter() - w0
             if name == "auto":
-                t_auto += dw
-                c_auto += dc
-                acc["auto"].append(scores(y, test, out.table["mean"].to_numpy()))
-                chosen[out.method] = chosen.get(out.method, 0) + 1
+                t_auto += dt
             else:
-                t_ets += dw
-                c_ets += dc
-                acc["ets"].append(scores(y, test, np.asarray(out)))
-    n = len(series)
-    lengths = [len(s) for s in series]
-    print(f"series: {n} monthly, {min(lengths) // 12}-{max(lengths) // 12} years (half real windows, half simulated); "
-          f"horizon {h}; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
-    print(f"statsmodels ETSModel(A,Ad,A).fit + forecast: wall {t_ets:8.1f} s ({1000 * t_ets / n:6.1f} ms/series), "
-          f"cpu {c_ets:8.1f} s")
-    print(f"salesops_kit forecast(method='auto'):        wall {t_auto:8.1f} s ({1000 * t_auto / n:6.1f} ms/series), "
-          f"cpu {c_auto:8.1f} s")
-    print(f"ratio auto / ETS: wall {t_auto / t_ets:.2f}x, cpu {c_auto / c_ets:.2f}x (target <= 3x)")
-    for k in ("auto", "ets"):
-        a = np.array(acc[k], float)
-        print(f"held-back last {h} months, {k:4s}: sMAPE {np.nanmean(a[:, 0]):6.2f}%  MASE {np.nanmean(a[:, 1]):.3f}")
-    print("auto chose:", ", ".join(f"{k} {v}" for k, v in sorted(chosen.items())))
+                t_ets += dt
+        fc = out["auto"].table
+        row = {"series": sid, "category": cat, "n": len(y), "method": out["auto"].method}
+        fcs = {"auto": fc["mean"].to_numpy(), "statsmodels_theta": sm_theta(train, H),
+               "seasonal_naive": np.tile(y[-12:], 2)[:H]}
+        names = ("ets", "theta", "dotm") + (("arima",) if args.arima_every and i % args.arima_every == 0 else ())
+        fcs.update(members(train, H, names))
+        for k, f in fcs.items():
+            row[f"smape_{k}"], row[f"mase_{k}"] = smape(test, f), mase(y, test, f)
+        for lv in (80, 95):
+            row[f"coverage_{lv}"] = float(np.mean((test >= fc[f"lower_{lv}"]) & (test <= fc[f"upper_{lv}"])))
+        rows.append(row)
+        if (i + 1) % 50 == 0:
+            print(f"... {i + 1} series, auto {1000 * t_auto / (i + 1):.0f} ms/series, "
+                  f"ETS fit {1000 * t_ets / (i + 1):.0f} ms/series", flush=True)
+    r = pd.DataFrame(rows)
+    if args.out:
+        r.to_csv(args.out, index=False)
+    n = len(r)
+    print(f"\nM3 monthly, {args.half.upper()} half: {n} series"
+          f"{'' if args.every == 1 else f' (every {args.every}th)'}, h = {H}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    theta = r["smape_statsmodels_theta"].mean()
+    print(f"{'method':<28}{'series':>7}{'sMAPE':>8}{'MASE':>8}{'sMAPE / sm Theta':>18}")
+    for k in ("auto", "ets", "theta", "dotm", "arima", "statsmodels_theta", "seasonal_naive"):
+        col = f"smape_{k}"
+        if col not in r:
+            continue
+        ok = r[col].notna()
+        base = r.loc[ok, "smape_statsmodels_theta"].mean()
+        print(f"{k:<28}{int(ok.sum()):>7}{r.loc[ok, col].mean():>8.2f}{r.loc[ok, f'mase_{k}'].mean():>8.3f}"
+              f"{r.loc[ok, col].mean() / base:>18.3f}")
+    print(f"auto sMAPE / statsmodels Theta: {r['smape_auto'].mean() / theta:.3f} (target <= 0.97)")
+    print(f"auto interval coverage: 80% -> {100 * r['coverage_80'].mean():.1f}%, 95% -> "
+          f"{100 * r['coverage_95'].mean():.1f}% (targets 80 +- 10, 95 +- 5)")
+    print(f"time per series: auto {1000 * t_auto / n:.0f} ms, one statsmodels ETS(A,Ad,A) fit + forecast "
+          f"{1000 * t_ets / n:.0f} ms, ratio {t_auto / t_ets:.2f}x (target <= 3x)")
+    print("auto chose:", ", ".join(f"{k} {v}" for k, v in r["method"].value_counts().items()))
 
 
 if __name__ == "__main__":

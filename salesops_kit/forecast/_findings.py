@@ -31,7 +31,7 @@ def findings(profile: SeasonalProfile, fc: Forecast | pd.DataFrame | None = None
         out += _season_findings(profile, lead_months=lead_months)
     fc = fc.table if isinstance(fc, Forecast) else fc
     if fc is not None and len(fc):
-        out += _forecast_findings(fc, cur)
+        out += _forecast_findings(fc, cur, bt)
     if bt is not None and not bt.table.empty:
         out += _backtest_findings(bt)
     if pf is not None and pf.windows():  # no finding from a quarter no open deal is expected to close in
@@ -85,22 +85,56 @@ def _season_findings(profile: SeasonalProfile, *, lead_months: int) -> list:
     return out
 
 
-def _forecast_findings(fc: pd.DataFrame, cur: str) -> list:
-    """The forecast total with its interval."""
+def _backtest_coverage(fc: pd.DataFrame, bt: BacktestResult | None, level: int = 80) -> tuple[float, int]:
+    """How often the forecast method's ``level``% interval covered the held-back points in a backtest: the forecast's
+    own (auto) backtest or ``bt``, whichever scored more points; ``(coverage, points)``, ``(nan, 0)`` when neither
+    scored it."""
+    method, col = fc.attrs.get("method", ""), f"coverage_{level}"
+    found = [(float("nan"), 0)]
+    for rec in fc.attrs.get("backtest") or []:
+        if rec.get("method") == method and pd.notna(rec.get(col)):
+            found.append((float(rec[col]), int(rec.get("n", 0))))
+    if bt is not None and not bt.table.empty and col in bt.table:
+        row = bt.table[bt.table["method"] == method]
+        if len(row) and pd.notna(row[col].iloc[0]):
+            found.append((float(row[col].iloc[0]), int(row["n"].iloc[0])))
+    return max(found, key=lambda x: x[1])
+
+
+# the lower bound is recommended for committed spend only when the backtest checked the interval on at least
+# this many held-back points and it covered at least 70% of them (80% +- 10)
+MIN_BACKTEST_POINTS = 12
+MIN_COVERAGE_80 = 0.70
+
+
+def _forecast_findings(fc: pd.DataFrame, cur: str, bt: BacktestResult | None = None) -> list:
+    """The forecast total with its interval and the interval's backtest coverage; the lower bound is suggested for
+    committed spend only when that coverage shows it reliable."""
     from ..findings import Finding
     from ..i18n import tr as _tr  # findings text in the report language
 
     out = []
+    cov, npts = _backtest_coverage(fc, bt)
+    if npts and pd.notna(cov):
+        checked = _tr("; the backtest's 80% interval covered {cov:.0%} of {n} held-back months", cov=cov, n=npts)
+    else:
+        checked = _tr("; no backtest checked it")
+    if npts >= MIN_BACKTEST_POINTS and cov >= MIN_COVERAGE_80:
+        sug = _tr("Use the mean for the plan and the lower bound for committed spend")
+    elif npts >= MIN_BACKTEST_POINTS:
+        sug = _tr("Plan on the mean; do not commit spend against the lower bound: in the backtest the 80% interval "
+                  "covered only {cov:.0%} of held-back months", cov=cov)
+    else:
+        sug = _tr("Plan on the mean; too little backtest to trust the lower bound for committed spend")
     lo, hi = total_interval(fc)
     first, last = pd.Timestamp(fc["period"].iloc[0]), pd.Timestamp(fc["period"].iloc[-1])
     out.append(Finding(subject=_tr("{first:%Y-%m} to {last:%Y-%m}", first=first, last=last), metric="forecast total",
                        value=_tr("{amount:,.0f}{currency}", amount=fc["mean"].sum(), currency=cur),
                        interval=_tr("80% interval {low:,.0f} to {high:,.0f}{currency} (sum of monthly bounds)",
-                                    low=lo, high=hi, currency=cur),
+                                    low=lo, high=hi, currency=cur) + checked,
                        evidence=_tr("method {method}: {reason}", method=fc.attrs.get("method", ""),
                                     reason=fc.attrs.get("reason", "")),
-                       suggestion=_tr("Use the mean for the plan and the lower bound for committed spend"),
-                       topic="forecast", severity=2.5))
+                       suggestion=sug, topic="forecast", severity=2.5))
     return out
 
 
@@ -113,6 +147,9 @@ def _backtest_findings(bt: BacktestResult) -> list:
     sm = bt.table.set_index("method")
     best = bt.table.iloc[0]
     n_orig = bt.forecasts["origin"].nunique()
+    if best["method"] != "seasonal_naive" and "seasonal_naive" in sm.index and best["mase"] == sm.loc["seasonal_naive",
+                                                                                                 "mase"]:
+        best = sm.loc["seasonal_naive"].to_dict() | {"method": "seasonal_naive"}   # a tie is no win over the baseline
     if "seasonal_naive" in sm.index and best["method"] != "seasonal_naive":
         base = sm.loc["seasonal_naive", "mase"]
         ev = _tr("{gain:.0%} lower MASE than seasonal naive ({n} rolling origins)", gain=1 - best["mase"] / base,

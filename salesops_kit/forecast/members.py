@@ -1,10 +1,27 @@
-"""Forecast methods, one series at a time: seasonal naive, Theta, ETS, ARIMA and their combination.
+"""Forecast methods, one series at a time, configured as the forecasting literature does, and their combination.
 
-Each returns a :class:`_Fc` (location and sd on the model scale, log or raw) that gives the mean and
-any quantile on the original scale. :class:`Fitter` estimates ETS and ARIMA parameters once per
-series and re-applies them at other origins by filtering only (the speed of ``forecast(auto)``).
-Used by :mod:`salesops_kit.forecast.models` (``Fitter``, ``snaive``, ``summarise``, ``available``); not
-re-exported by :mod:`salesops_kit.forecast`.
+- ``ets``: exponential smoothing chosen by AICc over the standard family (additive / multiplicative error; no,
+  additive or damped trend; no, additive or multiplicative season; multiplicative forms only for positive data;
+  Hyndman et al. 2002), statsforecast's ``AutoETS`` (compiled, no JIT).
+- ``theta``: the Theta method as published (Assimakopoulos & Nikolopoulos 2000): classical multiplicative
+  deseasonalising when the 90% autocorrelation test at the seasonal lag says so, SES with drift; statsforecast's
+  ``Theta``.
+- ``dotm``: the dynamic optimised Theta method (Fiorucci et al. 2016), statsforecast's ``DynamicOptimizedTheta``.
+- ``arima``: automatic seasonal ARIMA (Hyndman & Khandakar 2008), statsforecast's ``AutoARIMA``; not in the
+  combination (on the development half it was the least accurate member and the slowest, up to 10 ETS fits).
+- ``seasonal_naive``: last year's same month, the baseline every method must beat.
+- ``combo``: the mean of the members in :data:`COMBO_MEMBERS` that pass the sanity checks (finite, not
+  exploding past ten times the history's largest value); at least two must pass.
+
+Interval widths are calibrated, not taken from the models: the 80% / 95% bounds of ``combo``, ``ets``, ``theta``
+and ``dotm`` are ``mean ± c(h, level) × sd(h)`` where ``sd(h)`` is the model's predictive sd (the members' average
+for ``combo``) and ``c`` the empirical quantile, by horizon, of ``|actual - mean| / sd(h)`` over out-of-sample
+windows of the development half of the M3 monthly series (``data/external/m3_monthly``;
+``benchmarks/bench_forecast.py --calibrate`` recomputes :data:`CALIBRATION`). AutoARIMA and seasonal naive keep
+their model intervals.
+
+Every setting here (members, median, the calibration table) was chosen on the development half only; the test
+half is what ``benchmarks/RESULTS.md`` reports. Used by :mod:`salesops_kit.forecast.models`; not re-exported.
 """
 
 from __future__ import annotations
@@ -13,18 +30,66 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import stats as _st
+
+# The members the combination takes: on the development half (every third series, h = 18) the mean of AutoETS,
+# Theta and DOTM had sMAPE 12.53 against statsmodels' default Theta's 13.20 (mean of ETS and Theta 12.62, median
+# of the three 12.58, Theta 13.08, ETS 13.02; on 46 of them AutoARIMA 27.2 against Theta's 21.4).
+COMBO_MEMBERS = ("ets", "theta", "dotm")
+MEMBERS = ("ets", "theta", "dotm", "arima")
+
+# c(h, level) per method: quantiles of |actual - forecast mean| / sd(h) by horizon h = 1..18 over out-of-sample
+# windows of the development half of the M3 monthly series (every third series; its last 18 points and the 18
+# before them), made non-decreasing in h (isotonic regression); ``python benchmarks/bench_forecast.py --half dev
+# --every 3 --calibrate`` prints it. Beyond h = 18 the last value is kept. A normal law would give 1.28 and 1.96.
+# AutoARIMA and seasonal naive keep their model intervals.
+CALIBRATION = {
+    "combo": {
+        80: (1.31, 1.33, 1.33, 1.43, 1.45, 1.45, 1.45, 1.45, 1.45,
+             1.45, 1.45, 1.45, 1.54, 1.54, 1.73, 1.73, 1.80, 1.85),
+        95: (2.23, 2.23, 2.23, 2.53, 2.53, 2.53, 2.53, 2.53, 2.55,
+             2.66, 2.66, 2.66, 2.72, 2.72, 2.99, 2.99, 2.99, 3.03),
+    },
+    "ets": {
+        80: (1.26, 1.28, 1.33, 1.53, 1.53, 1.53, 1.53, 1.53, 1.53,
+             1.53, 1.53, 1.55, 1.67, 1.67, 1.79, 1.85, 1.85, 1.88),
+        95: (2.16, 2.16, 2.16, 2.48, 2.48, 2.48, 2.51, 2.51, 2.53,
+             2.60, 2.60, 2.60, 2.64, 3.01, 3.16, 3.16, 3.28, 3.28),
+    },
+    "theta": {
+        80: (1.42, 1.44, 1.44, 1.54, 1.55, 1.55, 1.55, 1.56, 1.56,
+             1.56, 1.56, 1.56, 1.56, 1.56, 1.79, 1.79, 1.96, 2.05),
+        95: (2.43, 2.51, 2.51, 2.82, 2.82, 2.94, 2.94, 2.95, 3.12,
+             3.12, 3.12, 3.12, 3.17, 3.17, 3.46, 3.46, 3.46, 3.78),
+    },
+    "dotm": {
+        80: (1.44, 1.44, 1.44, 1.53, 1.54, 1.54, 1.54, 1.55, 1.55,
+             1.55, 1.55, 1.55, 1.58, 1.58, 1.88, 1.88, 1.96, 2.05),
+        95: (2.37, 2.47, 2.47, 2.86, 2.86, 2.96, 2.96, 2.96, 2.96,
+             3.02, 3.02, 3.02, 3.14, 3.14, 3.29, 3.29, 3.29, 3.67),
+    },
+}
+
+
+def calibration_factor(method: str, level: int, h: int) -> np.ndarray:
+    """``c(1..h, level)``: the calibrated multiple of ``method``'s sd for a central ``level``% interval. A level
+    without its own row scales the normal quantile by the average inflation of the 80% and 95% rows."""
+    tab = CALIBRATION[method]
+    idx = np.minimum(np.arange(h), len(tab[80]) - 1)
+    if level in tab:
+        return np.asarray(tab[level], float)[idx]
+    infl = np.mean([np.asarray(tab[lv], float) / _st.norm.ppf(0.5 + lv / 200) for lv in (80, 95)], axis=0)
+    return _st.norm.ppf(0.5 + level / 200) * infl[idx]
 
 
 # ------------------------------------------------------------------------------- single forecasts
 @dataclass
 class _Fc:
-    """One forecast on the original scale: mean and a normal (or log-normal) predictive law."""
+    """One forecast on the original scale: mean and the sd of a normal predictive law."""
 
-    mu: np.ndarray      # location on the model scale
-    sd: np.ndarray      # predictive sd on the model scale
-    log: bool
+    mu: np.ndarray
+    sd: np.ndarray
+    log: bool = False
 
     def mean(self) -> np.ndarray:
         return np.exp(self.mu + self.sd**2 / 2) if self.log else self.mu
@@ -45,186 +110,144 @@ def snaive(y: np.ndarray, h: int, m: int) -> _Fc:
     return _Fc(y[idx], sigma * np.sqrt(k + 1), False)
 
 
+def _sf(model, y: np.ndarray, h: int) -> tuple[_Fc, object]:
+    """Fit a statsforecast model, forecast ``h`` steps; the sd is read off its 95% interval (normal)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = model.fit(y=np.asarray(y, dtype=float))
+        f = model.predict(h=h, level=[95])
+    mu = np.asarray(f["mean"], float)
+    sd = (np.asarray(f["hi-95"], float) - np.asarray(f["lo-95"], float)) / (2 * _st.norm.ppf(0.975))
+    return _Fc(mu, np.maximum(sd, 0.0), False), model
+
+
 def _theta(y: np.ndarray, h: int, m: int, seasonal: bool) -> _Fc:
-    """statsmodels ThetaModel. Seasonality is removed first with robust STL factors (log scale for
-    positive series; non-robust for speed) instead of ThetaModel's classical decomposition, which is erratic with fewer
-    than three seasons (one ratio per month); forecasts and bounds are reseasonalised."""
-    from statsmodels.tsa.forecasting.theta import ThetaModel
+    from statsforecast.models import Theta
 
-    n = len(y)
-    fac = np.zeros(h) if seasonal else None
-    x = y
-    if seasonal:
-        from statsmodels.tsa.seasonal import STL
-
-        pos = bool((y > 0).all())
-        z = np.log(y) if pos else y
-        seas = STL(pd.Series(z, index=pd.RangeIndex(n)), period=m).fit().seasonal.to_numpy()
-        last = seas[n - m:]                                   # the last full season of factors
-        fut = last[np.arange(h) % m]
-        x = y / np.exp(seas) if pos else y - seas
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = ThetaModel(pd.Series(x, index=pd.RangeIndex(n)), period=1, deseasonalize=False).fit()
-        mu = np.asarray(res.forecast(h))
-        pi = res.prediction_intervals(h, alpha=0.05)
-    sd = (np.asarray(pi["upper"]) - np.asarray(pi["lower"])) / (2 * _st.norm.ppf(0.975))
-    if seasonal and pos:
-        fac = np.exp(fut)
-        return _Fc(mu * fac, np.maximum(sd, 0) * fac, False)
-    if seasonal:
-        return _Fc(mu + fut, np.maximum(sd, 0), False)
-    return _Fc(mu, np.maximum(sd, 0), False)
+    return _sf(Theta(season_length=m if seasonal else 1), y, h)[0]
 
 
-def _ets_model(z, m, seasonal):
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+def _dotm(y: np.ndarray, h: int, m: int, seasonal: bool) -> _Fc:
+    from statsforecast.models import DynamicOptimizedTheta
 
-    z = pd.Series(np.asarray(z, dtype=float), index=pd.RangeIndex(len(z)))
-    return ETSModel(z, error="add", trend="add", damped_trend=True, seasonal="add" if seasonal else None,
-                    seasonal_periods=m if seasonal else None, initialization_method="heuristic")
+    return _sf(DynamicOptimizedTheta(season_length=m if seasonal else 1), y, h)[0]
 
 
-def _ets_fc(res, h) -> tuple[np.ndarray, np.ndarray]:
-    pr = res.get_prediction(start=res.nobs, end=res.nobs + h - 1)
-    # statsmodels scales by the in-sample MSE (divided by n); correct the degrees of freedom for the
-    # smoothing parameters and the data-derived initial states (level, trend, m seasonals), else the
-    # intervals undercover on short series (checked on simulated ETS series in the tests)
-    mod = res.model
-    k = len(res.params) + 1 + int(mod.has_trend) + (mod.seasonal_periods if mod.has_seasonal else 0)
-    n = res.nobs
-    df = np.sqrt(n / (n - k)) if n > k + 2 else 1.0
-    return np.asarray(pr.predicted_mean), np.sqrt(np.asarray(pr.forecast_variance)) * df
+def _ets(y: np.ndarray, h: int, m: int, seasonal: bool, form: str | None = None) -> tuple[_Fc, str]:
+    """AutoETS by AICc over the family, or the given ``form`` (its four-letter components, e.g. ``MAMY``)
+    refitted at another origin. Returns the forecast and the chosen form."""
+    from statsforecast.models import AutoETS
+
+    s = m if seasonal else 1
+    if form is None:
+        fc, mod = _sf(AutoETS(season_length=s), y, h)
+    else:
+        spec = form[:3] if seasonal or form[2] == "N" else form[:2] + "N"
+        fc, mod = _sf(AutoETS(season_length=s, model=spec, damped=form[3] == "Y" if spec[1] != "N" else None), y, h)
+    comp = mod.model_["components"]
+    return fc, "".join(str(c) for c in comp[:4])
 
 
-def _arima_parts(m, seasonal):
-    order = (0, 1, 1)
-    sorder = (0, 1, 1, m) if seasonal else (0, 0, 0, 0)
-    return order, sorder
+def _arima(y: np.ndarray, h: int, m: int, seasonal: bool, order=None) -> tuple[_Fc, tuple]:
+    """AutoARIMA (stepwise, AICc), or the given ``(order, seasonal_order, constant)`` refitted at another origin."""
+    from statsforecast.models import ARIMA, AutoARIMA
 
-
-def _arima_fit(z, m, seasonal, start_params=None):
-    from statsmodels.tsa.statespace.sarimax import SARIMAX
-
-    order, sorder = _arima_parts(m, seasonal)
-    mod = SARIMAX(z, order=order, seasonal_order=sorder, simple_differencing=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mod.fit(disp=False, start_params=start_params, maxiter=50)
-
-
-def _arima_fc(res, z, m, seasonal, h) -> tuple[np.ndarray, np.ndarray]:
-    """Forecast the differenced series, integrate back; variance from the psi weights of the
-    integrated model (the exact h-step variance given the past)."""
-    from statsmodels.tsa.arima_process import arma2ma
-
-    w = np.asarray(res.get_forecast(h).predicted_mean)
-    diff = np.array([1.0, -1.0])
-    if seasonal:
-        sd = np.zeros(m + 1)
-        sd[0], sd[m] = 1.0, -1.0
-        diff = np.convolve(diff, sd)
-    # z_t = w_t - sum_{j>=1} diff_j z_{t-j}
-    hist = list(z)
-    out = []
-    for i in range(h):
-        val = w[i] - sum(diff[j] * hist[-j] for j in range(1, len(diff)))
-        hist.append(val)
-        out.append(val)
-    p = res.params
-    names = list(res.model.param_names)
-    theta = p[names.index("ma.L1")] if "ma.L1" in names else 0.0
-    ma = np.array([1.0, theta])
-    if seasonal and f"ma.S.L{m}" in names:
-        sma = np.zeros(m + 1)
-        sma[0], sma[m] = 1.0, p[names.index(f"ma.S.L{m}")]
-        ma = np.convolve(ma, sma)
-    psi = arma2ma(diff, ma, lags=h)
-    sigma2 = p[names.index("sigma2")]
-    var = sigma2 * np.cumsum(psi**2)
-    return np.asarray(out), np.sqrt(var)
+    s = m if seasonal else 1
+    if order is None:
+        fc, mod = _sf(AutoARIMA(season_length=s), y, h)
+    else:
+        o, so, c = order
+        fc, mod = _sf(ARIMA(order=o, seasonal_order=so, season_length=s, include_constant=c), y, h)
+    arma = mod.model_["arma"]     # p, q, P, Q, m, d, D
+    const = "intercept" in mod.model_["coef"] or "drift" in mod.model_["coef"]
+    return fc, ((arma[0], arma[5], arma[1]), (arma[2], arma[6], arma[3]), bool(const))
 
 
 class Fitter:
-    """Fits ETS / ARIMA once, re-applies their parameters at other origins (filtering only)."""
+    """Fits each member once per series (ETS's form and ARIMA's orders chosen on the first origin it is asked
+    for) and refits that form at other origins, which is cheaper than choosing again."""
 
     def __init__(self, y: np.ndarray, m: int, seasonal: bool):
         self.y, self.m, self.seasonal = y, m, seasonal
-        self.log = bool((y > 0).all())
-        self.z = np.log(y) if self.log else y
-        self.ets_params = None
-        self.arima_params = None
+        self.ets_form: str | None = None
+        self.arima_order: tuple | None = None
         self.failed: dict[str, str] = {}
 
-    def _ets(self, n: int, h: int, refit: bool) -> _Fc:
-        z = self.z[:n]
-        mod = _ets_model(z, self.m, self.seasonal)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if self.ets_params is None:
-                res = mod.fit(disp=False, maxiter=200)
-                self.ets_params = res.params
-            elif refit:
-                res = mod.fit(disp=False, start_params=self.ets_params, maxiter=60)
-            else:
-                res = mod.smooth(self.ets_params)
-        mu, sd = _ets_fc(res, h)
-        return _Fc(mu, sd, self.log)
+    def _ets(self, n: int, h: int) -> _Fc:
+        fc, form = _ets(self.y[:n], h, self.m, self.seasonal, self.ets_form)
+        self.ets_form = self.ets_form or form
+        return fc
 
-    def _arima(self, n: int, h: int, refit: bool) -> _Fc:
-        z = self.z[:n]
-        if self.arima_params is None or refit:
-            res = _arima_fit(z, self.m, self.seasonal, start_params=self.arima_params)
-            if self.arima_params is None:
-                self.arima_params = res.params
-        else:
-            from statsmodels.tsa.statespace.sarimax import SARIMAX
-
-            order, sorder = _arima_parts(self.m, self.seasonal)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = SARIMAX(z, order=order, seasonal_order=sorder, simple_differencing=True).filter(
-                    self.arima_params)
-        mu, sd = _arima_fc(res, z, self.m, self.seasonal, h)
-        return _Fc(mu, sd, self.log)
+    def _arima(self, n: int, h: int) -> _Fc:
+        fc, order = _arima(self.y[:n], h, self.m, self.seasonal, self.arima_order)
+        self.arima_order = self.arima_order or order
+        return fc
 
     def forecasts(self, n: int, h: int, methods, refit: bool = False) -> dict[str, _Fc]:
-        """Forecasts from the first ``n`` observations for each method in ``methods``."""
+        """Forecasts from the first ``n`` observations for each method in ``methods`` (``refit`` chooses the ETS form
+        and ARIMA orders again: the final forecast)."""
         y = self.y[:n]
+        if refit:
+            self.ets_form = self.arima_order = None
         out: dict[str, _Fc] = {}
         need = set(methods)
         if "combo" in need:
-            need |= {"ets", "theta", "arima"}
+            need |= set(COMBO_MEMBERS)
         if "seasonal_naive" in need:
             out["seasonal_naive"] = snaive(y, h, self.m if self.seasonal else 1)
-        calls = {"theta": lambda: _theta(y, h, self.m, self.seasonal), "ets": lambda: self._ets(n, h, refit),
-                 "arima": lambda: self._arima(n, h, refit)}
-        for k in ("theta", "ets", "arima"):
+        calls = {"theta": lambda: _theta(y, h, self.m, self.seasonal), "ets": lambda: self._ets(n, h),
+                 "dotm": lambda: _dotm(y, h, self.m, self.seasonal), "arima": lambda: self._arima(n, h)}
+        for k in MEMBERS:
             if k not in need:
                 continue
             try:  # a member that cannot be fitted on a user's series is dropped (and named), not fatal
                 fc = calls[k]()
-            except (ValueError, np.linalg.LinAlgError, FloatingPointError, IndexError) as e:
+            except (ValueError, np.linalg.LinAlgError, FloatingPointError, IndexError, ZeroDivisionError,
+                    KeyError) as e:
                 self.failed[k] = f"{type(e).__name__}: {e}"
                 continue
-            if np.all(np.isfinite(fc.mu)) and np.all(np.isfinite(fc.sd)):
-                out[k] = fc
+            bad = _insane(fc, y)
+            if bad:
+                self.failed[k] = bad
             else:
-                self.failed[k] = "non-finite forecast"
+                out[k] = fc
         return out
 
 
+def _insane(fc: _Fc, y: np.ndarray) -> str:
+    """Why a member's forecast fails the sanity checks ('' when it passes)."""
+    if not (np.all(np.isfinite(fc.mu)) and np.all(np.isfinite(fc.sd))):
+        return "non-finite forecast"
+    top = np.max(np.abs(y)) if len(y) else 0.0
+    if top > 0 and np.max(np.abs(fc.mean())) > 10 * top:
+        return "forecast exceeds ten times the largest value in the history"
+    return ""
+
+
 def summarise(fcs: dict[str, _Fc], method: str, levels) -> dict[str, np.ndarray]:
-    """Mean and bounds per level on the original scale; ``combo`` averages members' means and
-    quantiles (Vincentization)."""
-    members = [k for k in ("ets", "theta", "arima") if k in fcs] if method == "combo" else [method]
-    if not members or any(k not in fcs for k in members):
+    """Mean and bounds per level on the original scale. ``combo``: the mean of the members' means and their
+    average sd. Bounds ``mean ± c(h, level) × sd`` with the calibrated :data:`CALIBRATION` for the methods it
+    has, the model's own normal quantiles for the others."""
+    if method == "combo":
+        members = [k for k in COMBO_MEMBERS if k in fcs]
+        if len(members) < 2:
+            raise KeyError(method)
+        mean = np.mean([fcs[k].mean() for k in members], axis=0)
+        sd = np.mean([fcs[k].sd for k in members], axis=0)
+    elif method in fcs:
+        mean, sd = fcs[method].mean(), fcs[method].sd
+    else:
         raise KeyError(method)
-    out = {"mean": np.mean([fcs[k].mean() for k in members], axis=0)}
+    out = {"mean": mean}
+    if method in CALIBRATION:
+        for lv in levels:
+            c = calibration_factor(method, int(lv), len(mean))
+            out[f"lower_{lv}"], out[f"upper_{lv}"] = mean - c * sd, mean + c * sd
+        return out
+    f = fcs[method]
     for lv in levels:
         a = (1 - lv / 100) / 2
-        out[f"lower_{lv}"] = np.mean([fcs[k].quantile(a) for k in members], axis=0)
-        out[f"upper_{lv}"] = np.mean([fcs[k].quantile(1 - a) for k in members], axis=0)
+        out[f"lower_{lv}"], out[f"upper_{lv}"] = f.quantile(a), f.quantile(1 - a)
     return out
 
 

@@ -183,19 +183,24 @@ class SeasonalProfile(Result):
     def sentence(self, label: str | None = None) -> str:
         """``"Q3 runs +31% above trend (95% interval +22% to +40%)"`` for a season label
         (default: the peak quarter, or peak month when there are no quarters)."""
+        from ..i18n import tr as _tr
+
         t = pd.concat([self.quarterly, self.monthly], ignore_index=True)
         if t.empty:
-            return "Not enough history for a seasonal profile."
+            return _tr("Not enough history for a seasonal profile.")
         row = self.peak() if label is None else t[t["label"] == label].iloc[0]
         return _season_sentence(row, self.level)
 
     def headline(self) -> str:
+        from ..i18n import tr as _tr  # in the report language
+
         if self.monthly.empty:
-            return "Not enough history for a seasonal profile."
+            return _tr("Not enough history for a seasonal profile.")
         pk, tr = self.peak(), self.trough()
-        sig = "significant" if self.p_value < 0.05 else "not significant"
-        return (f"{_season_sentence(pk, self.level)}; {_season_sentence(tr, self.level)}. Seasonality strength "
-                f"{self.strength:.2f} ({sig}, Kruskal-Wallis p = {self.p_value:.2g}).")
+        sig = _tr("significant") if self.p_value < 0.05 else _tr("not significant")
+        return _tr("{peak}; {trough}. Seasonality strength {strength:.2f} ({sig}, Kruskal-Wallis p = {p:.2g}).",
+                   peak=_season_sentence(pk, self.level), trough=_season_sentence(tr, self.level),
+                   strength=self.strength, sig=sig, p=self.p_value)
 
     def summary(self) -> pd.DataFrame:
         return pd.concat([self.quarterly.assign(kind="quarter"), self.monthly.assign(kind="month")],
@@ -216,12 +221,17 @@ def pct_vs_trend(x: float) -> str:
 
 
 def _season_sentence(row, level: float) -> str:
-    word = "above" if row["index"] >= 1 else "below"
-    s = f"{row['label']} runs {pct_vs_trend(row['index'])} {word} trend"
+    from ..i18n import t as _t  # in the report language
+    from ..i18n import tr as _tr
+
+    label, pct = _t(str(row["label"])), pct_vs_trend(row["index"])
+    s = (_tr("{label} runs {pct} above trend", label=label, pct=pct) if row["index"] >= 1 else
+         _tr("{label} runs {pct} below trend", label=label, pct=pct))
     if pd.notna(row.get("ci_low")) and pd.notna(row.get("ci_high")):
-        s += f" ({level:.0%} interval {pct_vs_trend(row['ci_low'])} to {pct_vs_trend(row['ci_high'])})"
+        s += _tr(" ({level:.0%} interval {low} to {high})", level=level, low=pct_vs_trend(row["ci_low"]),
+                 high=pct_vs_trend(row["ci_high"]))
     else:
-        s += " (no interval: fewer than two years of that season)"
+        s += _tr(" (no interval: fewer than two years of that season)")
     return s
 
 

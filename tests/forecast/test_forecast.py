@@ -189,3 +189,24 @@ def test_kpi_rows_without_tables_is_empty():
         orders = None
 
     assert F.kpi_rows(_DS()) == []
+
+
+def _fc_table(cov80, n):
+    t = pd.DataFrame({"period": pd.date_range("2025-01-01", periods=3, freq="MS"), "h": [1, 2, 3],
+                      "mean": [10.0, 20.0, 30.0], "lower_80": [5.0, 15.0, 20.0], "upper_80": [15.0, 25.0, 40.0]})
+    t.attrs.update(method="combo", reason="r", backtest=[{"method": "combo", "coverage_80": cov80, "n": n},
+                                                         {"method": "ets", "coverage_80": 0.99, "n": 99}])
+    return t
+
+
+@pytest.mark.parametrize("cov,n,recommends,says", [(0.25, 24, False, "25% of 24"), (0.80, 24, True, "80% of 24"),
+                                                   (0.95, 12, True, "95% of 12"), (0.90, 6, False, "90% of 6"),
+                                                   (float("nan"), 0, False, "no backtest")])
+def test_forecast_finding_states_backtest_coverage_and_never_recommends_an_unreliable_bound(cov, n, recommends, says):
+    from salesops_kit.forecast._findings import _forecast_findings
+
+    f = _forecast_findings(_fc_table(cov, n), "")[0]
+    # total 60, 80% interval = sum of the monthly bounds 40 to 80; the coverage is the combination's, not ETS's
+    assert f.value == "60" and "40 to 80" in f.interval and says in f.interval
+    assert f.suggestion.startswith("Use the mean for the plan and the lower bound for committed spend") == recommends
+    assert recommends or f.suggestion.startswith("Plan on the mean")

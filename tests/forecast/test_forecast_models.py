@@ -1,5 +1,6 @@
-"""Forecasts and backtests (issue 5): seasonal naive and backtest splits by hand, fallbacks with reasons,
-a known pattern recovered, interval coverage on simulated ETS series, accuracy on real series."""
+"""Forecasts and backtests (issues 5, 16): seasonal naive and backtest splits by hand, fallbacks with reasons,
+a known pattern recovered, the combination and its calibrated bounds by hand, accuracy on real series. Interval
+coverage is checked on real series the calibration never saw (test_m3.py)."""
 
 from pathlib import Path
 
@@ -100,35 +101,6 @@ def test_monthly_series_frame_input_ignores_incomplete_month():
     assert fc.table["period"].iloc[0] == pd.Timestamp("2022-12-01")     # the flagged December is forecast, not used
 
 
-def _simulate_ets(rng, n, m=12, alpha=0.3, beta=0.05, phi=0.95, gamma=0.1, sigma=0.05):
-    """log-scale ETS(A,Ad,A): l, b, s states with additive errors (Hyndman et al. 2008, table 2.2)."""
-    level, slope = 5.0, 0.01
-    season = list(0.2 * np.sin(2 * np.pi * np.arange(m) / m))
-    z = []
-    for _ in range(n):
-        e = rng.normal(0, sigma)
-        s = season[-m]
-        z.append(level + phi * slope + s + e)
-        level, slope = level + phi * slope + alpha * e, phi * slope + beta * e
-        season.append(s + gamma * e)
-    return np.exp(np.array(z))
-
-
-@pytest.mark.slow
-def test_interval_coverage_on_simulated_ets_series():
-    rng = np.random.default_rng(11)
-    hits80, hits95 = [], []
-    for _ in range(80):
-        y = _simulate_ets(rng, 72 + 6)
-        fc = forecast(ser(y[:72]), horizon=6, method="ets")
-        a = y[72:]
-        hits80.append(np.mean((a >= fc.table["lower_80"]) & (a <= fc.table["upper_80"])))
-        hits95.append(np.mean((a >= fc.table["lower_95"]) & (a <= fc.table["upper_95"])))
-    # 480 forecasts (80 independent series): within a few points of nominal
-    assert abs(np.mean(hits80) - 0.80) < 0.06
-    assert abs(np.mean(hits95) - 0.95) < 0.04
-
-
 def _real_series():
     df = pd.read_csv(REAL)
     out = {k: ser(g["value"].to_numpy(), start=g["month"].iloc[0]) for k, g in df.groupby("series")}
@@ -195,3 +167,37 @@ def test_missing_values_are_interpolated_and_scale_does_not_matter():
     a = forecast(ser(base), horizon=3, method="combo").table["mean"].to_numpy()
     b = forecast(ser(base * 1e-6), horizon=3, method="combo").table["mean"].to_numpy()
     assert np.allclose(a * 1e-6, b, rtol=1e-3)
+
+
+def test_combination_and_its_calibrated_bounds_by_hand():
+    from salesops_kit.forecast.members import CALIBRATION, _Fc, summarise
+
+    fcs = {"ets": _Fc(np.array([100.0, 110.0]), np.array([10.0, 20.0])),
+           "theta": _Fc(np.array([90.0, 100.0]), np.array([6.0, 10.0])),
+           "dotm": _Fc(np.array([110.0, 120.0]), np.array([8.0, 12.0])),
+           "seasonal_naive": _Fc(np.array([1e6, 1e6]), np.array([1.0, 1.0]))}     # not a member of the combination
+    s = summarise(fcs, "combo", (80, 95))
+    # mean of 100, 90, 110 = 100 and of 110, 100, 120 = 110; average sd (10+6+8)/3 = 8 and (20+10+12)/3 = 14
+    assert s["mean"].tolist() == [100.0, 110.0]
+    c80, c95 = CALIBRATION["combo"][80], CALIBRATION["combo"][95]
+    assert s["upper_80"] == pytest.approx([100 + c80[0] * 8, 110 + c80[1] * 14])
+    assert s["lower_95"] == pytest.approx([100 - c95[0] * 8, 110 - c95[1] * 14])
+    # one member: no combination; seasonal naive keeps its model (normal) interval
+    with pytest.raises(KeyError):
+        summarise({"ets": fcs["ets"]}, "combo", (80,))
+    sn = summarise(fcs, "seasonal_naive", (80,))
+    assert sn["upper_80"] == pytest.approx([1e6 + stats.norm.ppf(0.9)] * 2)
+
+
+def test_an_exploding_member_fails_the_sanity_check(monkeypatch):
+    import salesops_kit.forecast.members as fm
+
+    def exploding(y, h, m, seasonal):
+        return fm._Fc(np.full(h, 1e3 * np.max(y)), np.ones(h))
+
+    monkeypatch.setattr(fm, "_dotm", exploding)
+    t = np.arange(48)
+    y = ser(1000 * 1.01 ** t * FACT[t % 12])
+    fc = forecast(y, horizon=6, method="combo")
+    assert fc.method == "combo" and "dotm (forecast exceeds ten times" in fc.reason
+    assert fc.table["mean"].max() < 3 * y.max()           # the combination of the two sane members
