@@ -468,7 +468,7 @@ def compare_reps(dataset, *, period=None, min_n: int = MIN_N, alpha: float = 0.0
         n = c[n_col].to_numpy(dtype=float)
         if n.sum() == 0:
             continue
-        fit = fit_beta_binomial(k, n)
+        fit = _at_least_uniform(fit_beta_binomial(k, n))
         fits.append({"metric": metric, "alpha": fit.alpha, "beta": fit.beta, "prior_mean": fit.mean,
                      "concentration": fit.concentration, "n_groups": fit.n_groups, "method": fit.method})
         sh = shrink_rates(k, n, fit=fit)
@@ -503,6 +503,22 @@ def compare_reps(dataset, *, period=None, min_n: int = MIN_N, alpha: float = 0.0
                  .rank(ascending=False, method="min"))
     t = t.sort_values(["metric", "owner"]).reset_index(drop=True)[cols]
     return RepComparison(t, pd.DataFrame(fits), min_n, alpha, settings)
+
+
+MIN_CONCENTRATION = 2.0  # a prior at least as strong as a uniform Beta(1, 1)
+
+
+def _at_least_uniform(fit):
+    """The fitted prior, its strength (alpha + beta) raised to :data:`MIN_CONCENTRATION` at the same mean when the
+    maximum-likelihood fit ran to no pooling at all: with a handful of reps and deals (1 of 1, 1 of 1, 0 of 2) the
+    fit puts the prior's mass at 0 and 1, and a rep with one won deal got a 95% interval of 100% to 100%."""
+    from dataclasses import replace
+
+    if fit.concentration >= MIN_CONCENTRATION:
+        return fit
+    m = fit.mean
+    return replace(fit, alpha=MIN_CONCENTRATION * m, beta=MIN_CONCENTRATION * (1 - m),
+                   method=f"{fit.method}, strength raised to {MIN_CONCENTRATION:g} (a uniform prior's)")
 
 
 def flag_reps(successes, trials, *, min_n: int = MIN_N, alpha: float = 0.05):

@@ -66,4 +66,20 @@ def test_scorecard_sentences_follow_the_report_language(tmp_path, monkeypatch):
     assert card.headline().startswith("1 个团队共 2 名销售代表，已关闭 4 个商机（截至 2025-03-20 的全部数据）")
     assert card.table["leads"].iloc[0] == "不可用：没有 leads 表"
     comp = reps.compare_reps(ds, card=card)
-    assert comp.headline().startswith("低于公司其他人的销售代表：0 名") and comp.chart_reason().startswith("不比较赢单率")
+    assert comp.headline().startswith("低于公司其他人的销售代表：0 名")
+    assert comp.chart_reason().startswith("不比较赢单率")
+
+
+def test_a_handful_of_deals_gets_an_honest_shrunk_interval(tmp_path):
+    # 1 of 1, 1 of 1, 0 of 2: maximum likelihood runs to no pooling (prior mass at 0 and 1) and gave the reps
+    # with one won deal a 95% interval of 100% to 100%; the prior is kept at least as strong as a uniform one
+    rows = ["opportunity_id,owner,stage,amount,created_date,close_date",
+            "a,A,Closed Won,1,2025-01-01,2025-02-01", "b,B,Closed Won,1,2025-01-01,2025-02-01",
+            "c,C,Closed Lost,1,2025-01-01,2025-02-01", "d,C,Closed Lost,1,2025-01-01,2025-02-01"]
+    (tmp_path / "opportunities.csv").write_text("\n".join(rows) + "\n")
+    comp = reps.compare_reps(load_dataset(tmp_path, as_of="2025-03-20"))
+    fit = comp.fits.iloc[0]
+    assert fit["concentration"] == 2.0 and "raised to 2" in fit["method"]
+    a = comp.table.set_index("owner").loc["A"]
+    # posterior Beta(2 m + 1, 2 (1 - m)) with m the fitted mean: its 95% interval is wide, not 100%-100%
+    assert a["shrunk_low"] < 0.5 and a["shrunk_high"] > 0.95 and 0.5 < a["shrunk_rate"] < 1
