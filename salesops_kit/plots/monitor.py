@@ -7,7 +7,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
 
 from ..i18n import t as tr
 from ._base import get_ax
@@ -28,12 +28,23 @@ def _limits(data) -> pd.DataFrame:
     return lim
 
 
+class _MoneyFormatter(Formatter):
+    """Amounts in thousands ("25k") when the axis spans at least 5,000, else in full: a one-point chart of 12,117
+    labelled every tick "12k"."""
+
+    def __call__(self, v, pos=None):
+        lo, hi = self.axis.get_view_interval() if self.axis is not None else (0.0, 1e9)
+        if abs(v) >= 10000 and abs(hi - lo) >= 5000:
+            return f"{v / 1000:,.0f}k"
+        return f"{v:,.0f}"
+
+
 def _formatter(kpi: str):
     from ..stats.kpi_specs import KPI_SPECS, fmt
 
     f = KPI_SPECS[kpi].fmt if kpi in KPI_SPECS else "num"
     if f == "money":
-        return FuncFormatter(lambda v, _: f"{v / 1000:,.0f}k" if abs(v) >= 10000 else f"{v:,.0f}")
+        return _MoneyFormatter()
     return FuncFormatter(lambda v, _: fmt(v, f))
 
 

@@ -60,3 +60,16 @@ def test_small_multiples_and_scorecard(limits):
     assert tab[2, 2].get_facecolor() != tab[1, 2].get_facecolor()      # the missed target shaded
     assert tab[0, 0].get_facecolor() != tab[1, 0].get_facecolor()      # the header shaded
     plt.close(ax.figure)
+
+
+def test_money_axis_keeps_narrow_ranges_apart():
+    from salesops_kit.plots import monitor as pm
+
+    fig, ax = plt.subplots()
+    ax.set_ylim(12_000, 12_300)                      # one average deal of 12,117: ticks must differ
+    ax.yaxis.set_major_formatter(pm._formatter("avg_won_deal_size"))
+    labels = [ax.yaxis.get_major_formatter()(v) for v in (12_000, 12_100, 12_200)]
+    assert labels == ["12,000", "12,100", "12,200"]
+    ax.set_ylim(0, 90_000)
+    assert ax.yaxis.get_major_formatter()(25_000) == "25k"
+    plt.close(fig)
