@@ -234,6 +234,9 @@ def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha
                         "and average won deal size are monitored per currency (segment currency=XXX), never as a "
                         "company, team or rep total; add currency: {{report: ..., rates: {{...}}}} to the mapping to "
                         "total them.", n=len(codes), codes=", ".join(codes)))
+        if row_count(ds.quotas):
+            notes.append(tr("Quotas are not compared with won revenue: the deals are in several currencies and the "
+                            "mapping gives no exchange rates."))
     n_periods = series["period"].nunique() if len(series) else 0
     if n_periods <= 1:
         notes.append(tr("Only one period of data: no change can be tested and no control limit drawn; collect more "

@@ -92,7 +92,7 @@ def test_review_sentences_follow_the_report_language(tmp_path, monkeypatch):
     ds = _ds(tmp_path)
     monkeypatch.setenv("SALESOPS_LANG", "zh")
     rv = monitor.review(ds, targets=False)
-    assert rv.headline().startswith("2025-11 评审") and "个预警" in rv.headline()
+    assert rv.headline().startswith("2025-11 评审") and "最近 12 个周期" in rv.headline()
     assert any(n.startswith("只有 3 个周期的数据") for n in rv.notes)
     assert rv.charts_reason.startswith("不绘制控制图") and rv.yoy_reason.startswith("无同比比较")
 
@@ -104,3 +104,12 @@ def test_money_changes_of_one_currency_are_in_its_code(tmp_path):
     # November 2,000,000 COP + 50 USD = 550 USD vs October 1,400 USD
     assert rev["value"] == 2_000_000 * 0.00025 + 50 - (4_000_000 * 0.00025 + 400) and rev["unit"] == "USD"
     assert set(k.loc[k["kpi"] == "win_rate_change_pop", "unit"]) == {"KPI units"}
+
+
+def test_quotas_without_rates_over_several_currencies_say_so(tmp_path):
+    (tmp_path / "quotas.csv").write_text("owner,period_start,quota\nAnn,2025-11-01,400\n")
+    rv = monitor.review(_ds(tmp_path), targets=False)
+    assert any(n.startswith("Quotas are not compared with won revenue") for n in rv.notes)
+    at = rv.attainment
+    won = at[at["kpi"] == "won_revenue"] if len(at) else at
+    assert won["attainment"].isna().all()                             # no attainment of a mixed total
