@@ -77,15 +77,19 @@ class BacktestResult(Result):
     levels: tuple[int, ...] = (80, 95)
 
     def headline(self) -> str:
+        from ..i18n import tr  # in the report language
+
         if self.table.empty:
-            return "No backtest: the series is too short for one rolling origin."
+            return tr("No backtest: the series is too short for one rolling origin.")
         s = self.table.sort_values("rank")
         best = s.iloc[0]
-        txt = f"Best in backtest: {best['method']} (MASE {best['mase']:.2f}, sMAPE {best['smape']:.1f}%)"
         sn = s[s["method"] == "seasonal_naive"]
         if len(sn) and best["method"] != "seasonal_naive" and sn["mase"].iloc[0] > 0:
-            txt += f", {1 - best['mase'] / sn['mase'].iloc[0]:.0%} lower MASE than seasonal naive"
-        return txt + "."
+            return tr("Best in backtest: {method} (MASE {mase:.2f}, sMAPE {smape:.1f}%), {gain:.0%} lower MASE than "
+                      "seasonal naive.", method=best["method"], mase=best["mase"], smape=best["smape"],
+                      gain=1 - best["mase"] / sn["mase"].iloc[0])
+        return tr("Best in backtest: {method} (MASE {mase:.2f}, sMAPE {smape:.1f}%).", method=best["method"],
+                  mase=best["mase"], smape=best["smape"])
 
     def plot(self, ax=None, **kwargs):
         from ..plots.forecast import plot_backtest

@@ -62,13 +62,16 @@ class Drivers(Result):
         return self.by_response
 
     def headline(self) -> str:
+        from ..i18n import tr  # in the report language
+
         b = self.by_response.set_index("response_band")
         if not {"within 1 h", "after 24 h"} <= set(b.index):
-            return "Not enough answered leads to compare response times."
+            return tr("Not enough answered leads to compare response times.")
         f, s = b.loc["within 1 h"], b.loc["after 24 h"]
-        return (f"Leads answered within 1 h converted at {f['rate']:.1%} (95% CI {f['rate_low']:.1%}-"
-                f"{f['rate_high']:.1%}) vs {s['rate']:.1%} ({s['rate_low']:.1%}-{s['rate_high']:.1%}) when "
-                f"answered after 24 h: an association, not proof of cause.")
+        return tr("Leads answered within 1 h converted at {fast:.1%} (95% CI {fast_low:.1%}-{fast_high:.1%}) vs "
+                  "{slow:.1%} ({slow_low:.1%}-{slow_high:.1%}) when answered after 24 h: an association, not proof "
+                  "of cause.", fast=f["rate"], fast_low=f["rate_low"], fast_high=f["rate_high"], slow=s["rate"],
+                  slow_low=s["rate_low"], slow_high=s["rate_high"])
 
     def explained(self, owner: str, behaviour: str = "response") -> float:
         """Share of the rep's lead-conversion gap to the company that its response (or activity) mix
