@@ -84,14 +84,31 @@ def needs_split(ds, table: str = "opportunities") -> bool:
 
 
 def currency_note(ds) -> str | None:
-    """One sentence when the data mixes currencies without rates: which codes, and the mapping block to add."""
+    """One sentence, in the report language, when money cannot be labelled or totalled as it stands.
+
+    Several currencies without rates: which codes, and the mapping block that would total them. Amounts but no
+    currency code anywhere (no currency column, no ``currency.report``): the mapping key that would name it, so
+    the pages' money units read as a code instead of the word "currency".
+    """
+    from ..i18n import tr
+
     codes = currencies(ds)
-    if len(codes) < 2 or report_currency(ds) is not None:
+    if report_currency(ds) is not None:
+        return None
+    if not codes:
+        deals = ds.tables.get("opportunities")
+        if deals is None or "amount" not in columns(lazy(deals)):
+            return None
+        return tr("Amounts carry no currency code (no currency column in the export and no currency.report in the "
+                  "mapping), so money is labelled 'currency'. To name it, add to the mapping: currency: "
+                  "{{report: <CODE>}} (for example USD or CNY).")
+    if len(codes) < 2:
         return None
     ex = ", ".join(f"{c}: <rate>" for c in codes[1:])
-    return (f"Amounts are in {len(codes)} currencies ({', '.join(codes)}) and the mapping gives no rates: money KPIs "
-            f"are reported per currency (segment currency=XXX) and never totalled. To total them, add to the "
-            f"mapping: currency: {{report: {codes[0]}, rates: {{{ex}}}}} (units of the report currency per unit).")
+    return tr("Amounts are in {n} currencies ({codes}) and the mapping gives no rates: money KPIs are reported per "
+              "currency (segment currency=XXX) and never totalled. To total them, add to the mapping: currency: "
+              "{{report: {first}, rates: {{{ex}}}}} (units of the report currency per unit).",
+              n=len(codes), codes=", ".join(codes), first=codes[0], ex=ex)
 
 
 def convert(frame, ds, table: str = "opportunities"):
