@@ -181,7 +181,7 @@ def main() -> None:
         r.to_csv(args.out, index=False)
     n = len(r)
     print(f"\nM3 monthly, {args.half.upper()} half: {n} series"
-          f"{'' if args.every == 1 else f' (every {args.every}th)'}, h = {H}, "
+          f"{'' if args.every == 1 else f' (every {args.every}-th in split.csv order)'}, h = {H}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
     theta = r["smape_statsmodels_theta"].mean()
     print(f"{'method':<28}{'series':>7}{'sMAPE':>8}{'MASE':>8}{'sMAPE / sm Theta':>18}")
