@@ -113,7 +113,7 @@ class _Model:
 
 def _learn(deals: pd.DataFrame, sh: pd.DataFrame | None, stages, as_of: pd.Timestamp) -> _Model:
     """Win rates by (stage, age bin) and close delays, from deals closed on or before ``as_of``."""
-    closed = deals[deals["is_closed"] & (deals["close_date"] <= as_of)]
+    closed = deals[deals["is_closed"] & (deals["close_date"] <= _day_end(as_of))]
     closed = closed[~(closed["close_date"] < closed["created_date"])]   # late-entered: negative age at close
     ages = None
     if sh is not None and len(sh):
@@ -183,12 +183,18 @@ def _quarter_shock(closed: pd.DataFrame) -> float:
     return float(np.sqrt(max(0.0, np.var(lo, ddof=1) - binom)))
 
 
+def _day_end(as_of: pd.Timestamp) -> pd.Timestamp:
+    """An as-of date without a time is that whole day: a deal created at 17:16 on it is in its pipeline."""
+    return as_of + pd.Timedelta(days=1) - pd.Timedelta(1, "ns") if as_of == as_of.normalize() else as_of
+
+
 def _open_at(deals: pd.DataFrame, sh: pd.DataFrame | None, as_of: pd.Timestamp, use_current: bool) -> pd.DataFrame:
     # an open deal without created date is in the pipeline today (its age is unknown), not at past dates
-    known = (deals["created_date"] <= as_of) | (use_current & deals["created_date"].isna() & ~deals["is_closed"])
-    o = deals[known & ~(deals["is_closed"] & (deals["close_date"] <= as_of))].copy()
+    end = _day_end(as_of)
+    known = (deals["created_date"] <= end) | (use_current & deals["created_date"].isna() & ~deals["is_closed"])
+    o = deals[known & ~(deals["is_closed"] & (deals["close_date"] <= end))].copy()
     if sh is not None and len(sh):
-        at = _stage_at(sh, pd.DatetimeIndex([as_of]))[["opportunity_id", "stage"]]
+        at = _stage_at(sh, pd.DatetimeIndex([end]))[["opportunity_id", "stage"]]
         if use_current:  # today: a deal open now without history rows keeps its current stage
             o = o.merge(at.rename(columns={"stage": "_h"}), on="opportunity_id", how="left")
             o = o[o["_h"].notna() | ~o["is_closed"]]

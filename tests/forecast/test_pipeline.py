@@ -269,3 +269,18 @@ def test_open_deals_without_amount_are_said_not_forecast_as_zero():
     two = pd.concat([blank, opp[opp["opportunity_id"] == "d5"].assign(opportunity_id="d6")], ignore_index=True)
     pf = pipeline_forecast(two, as_of="2024-03-20", stage_history=sh, stages=S)
     assert "1 of the 2 open deals have no amount" in " ".join(pf.notes) and pf.windows()
+
+
+def test_open_deals_created_on_the_as_of_day_are_in_the_pipeline():
+    """A date-only as-of is the whole day: deals created at 17:16 on it are open deals, not 'after the as-of'
+    (the public Salesforce dev-org export read 'No open deals' with 13 open)."""
+    import pandas as pd
+
+    from salesops_kit.forecast.pipeline import _open_at
+
+    deals = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "stage": ["Prospecting"] * 3,
+                          "amount": [1.0, 2.0, 3.0], "is_closed": [False, False, True], "is_won": [False] * 3,
+                          "created_date": pd.to_datetime(["2024-05-01 17:16", "2024-05-02 09:00", "2024-05-01 08:00"]),
+                          "close_date": pd.to_datetime(["2024-06-30 00:00", "2024-06-30 00:00", "2024-05-01 18:00"])})
+    o = _open_at(deals, None, pd.Timestamp("2024-05-01"), use_current=True)
+    assert list(o["opportunity_id"]) == ["a"]  # b is created the next day; c closed that evening
