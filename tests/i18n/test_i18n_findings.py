@@ -247,7 +247,10 @@ _KEEP = {"CAC", "LTV", "MASE", "sMAPE", "BH", "CSAT", "NPS", "CRM", "STL", "HAC"
          "Fisher", "EWMA", "P10", "P90", "P10-P90", "Q1", "Q2", "Q3", "Q4", "q", "p", "z", "h", "pp", "csv",
          "combo", "theta", "ets", "arima", "seasonal_naive", "naive", "owner", "team", "all", "as_of",
          "quarantine_", "Gamma-Gamma", "BG", "NBD", "ID", "X", "u",
-         "amount", "credits", "true"}  # a mapping key the audit quotes as written (amount: {credits: true})
+         "amount", "credits", "true",  # a mapping key the audit quotes as written (amount: {credits: true})
+         "currency", "rates", "report", "XXX", "USD", "CNY",  # the mapping's currency block and codes, as written
+         "kpi", "period", "segment", "target", "targets", "scale_max", "by_currency",  # column / attribute names
+         "KPI", "ETS", "DOTM", "Theta"}  # method names stay in Latin letters, as in the glossary
 _NAME_COLUMNS = ("owner", "team", "channel", "stage", "lead_source", "source", "product", "region", "cost_type")
 
 
