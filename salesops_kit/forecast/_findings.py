@@ -165,9 +165,14 @@ def _backtest_findings(bt: BacktestResult) -> list:
                   "when more years are available")
     else:
         ev, sug = _tr("{n} rolling origins", n=n_orig), ""
+    if best["method"] == "seasonal_naive":  # compared with the best model, not with itself
+        bench = (_tr("best model {method} {mase:.2f}", method=nxt["method"], mase=nxt["mase"]) if nxt is not None
+                 else "")
+    else:
+        bench = (_tr("seasonal naive {mase:.2f}", mase=sm.loc["seasonal_naive", "mase"]) if
+                 "seasonal_naive" in sm.index else "")
     out.append(Finding(subject=str(best["method"]), metric="backtest MASE", value=f"{best['mase']:.2f}",
-                       benchmark=_tr("seasonal naive {mase:.2f}", mase=sm.loc["seasonal_naive", "mase"]) if
-                       "seasonal_naive" in sm.index else "",
+                       benchmark=bench,
                        evidence=_tr("{evidence}; sMAPE {smape:.1f}%", evidence=ev, smape=best["smape"]),
                        suggestion=sug, topic="forecast", severity=2))
     return out

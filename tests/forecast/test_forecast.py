@@ -210,3 +210,23 @@ def test_forecast_finding_states_backtest_coverage_and_never_recommends_an_unrel
     assert f.value == "60" and "40 to 80" in f.interval and says in f.interval
     assert f.suggestion.startswith("Use the mean for the plan and the lower bound for committed spend") == recommends
     assert recommends or f.suggestion.startswith("Plan on the mean")
+
+
+def test_backtest_finding_compares_seasonal_naive_with_the_best_model_not_itself():
+    """When no model beats last year's same month, the finding's benchmark is the best model's MASE (the sample
+    read 'seasonal_naive MASE 1.92 vs seasonal naive 1.92'); a model that wins is compared with seasonal naive."""
+    import pandas as pd
+
+    from salesops_kit.forecast._findings import _backtest_findings
+    from salesops_kit.forecast.models import BacktestResult
+
+    def bt(rows):
+        table = pd.DataFrame(rows, columns=["method", "mase", "smape"]).sort_values("mase", kind="stable")
+        fc = pd.DataFrame({"origin": [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-04-01")]})
+        return BacktestResult(forecasts=fc, by_horizon=pd.DataFrame(), table=table.reset_index(drop=True))
+
+    f = _backtest_findings(bt([("seasonal_naive", 1.5, 20.0), ("ets", 1.9, 25.0), ("theta", 2.2, 26.0)]))[0]
+    assert (f.subject, f.value, f.benchmark) == ("seasonal_naive", "1.50", "best model ets 1.90")
+    assert "No model beats" in f.suggestion
+    f = _backtest_findings(bt([("ets", 0.9, 10.0), ("seasonal_naive", 1.2, 14.0)]))[0]
+    assert (f.subject, f.value, f.benchmark) == ("ets", "0.90", "seasonal naive 1.20")
