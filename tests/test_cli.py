@@ -71,7 +71,6 @@ EXPORTS = sorted(p.name for p in FIX.iterdir() if p.is_dir()) + sorted(
 BUILTIN = {"salesforce": "salesforce", "hubspot": "hubspot", "jiandaoyun": "jiandaoyun", "zoho": "zoho",
            "pipedrive": "pipedrive"}
 # exports that still crash a KPI provider, with the fix (tests/data/test_public_exports.py says the same)
-KNOWN_CRASH: dict[str, str] = {}
 
 
 def _folder(name: str) -> Path:
@@ -87,8 +86,7 @@ def test_the_export_corpus_is_all_here():
     assert len(EXPORTS) >= 11 and {"jiandaoyun", "pipedrive", "salesforce_multicurrency"} <= set(EXPORTS)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_CRASH[n]))
-                                  if n in KNOWN_CRASH else n for n in EXPORTS])
+@pytest.mark.parametrize("name", EXPORTS)
 def test_kpis_exit_0_on_every_real_shaped_export(name, tmp_path, capsys):
     """Every export of the corpus gives a KPI table, with every provider computed (exit 0, nothing on stderr)."""
     out = tmp_path / "kpis.csv"

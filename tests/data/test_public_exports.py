@@ -29,8 +29,6 @@ RAW = {
         "leads": {"file": "Lead.csv", "opportunity": "ConvertedOpportunityId", "converted": "ConvertedDate"},
     },
 }
-# Exports that still crash a KPI provider, with the fix (in a module another helper owns) that makes them pass.
-KNOWN_CRASH: dict[str, str] = {}
 
 
 def _public_exports() -> list[str]:
@@ -92,8 +90,7 @@ def test_every_record_is_accounted_for(name, engine):
         assert acc.loc[table, ["rows_read", "footer_lines", "other_lines"]].sum() == n_records, table
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_CRASH[n]))
-                                  if n in KNOWN_CRASH else n for n in sorted(RAW)])
+@pytest.mark.parametrize("name", sorted(RAW))
 def test_kpis_exit_0(name, tmp_path, capsys):
     folder = EXTERNAL / name
     out = tmp_path / "kpis.csv"
