@@ -4,6 +4,7 @@ members and backtests, working-day calendars and the bottom-up pipeline forecast
 from . import calendar, pipeline
 from ._findings import findings
 from ._kpis import kpi_rows
+from .limits import complete_months, forecast_limit, pattern_limit
 from .models import Forecast
 from .pipeline import AGE_BINS, PipelineForecast, pipeline_forecast
 from .seasonal import (
@@ -20,4 +21,5 @@ from .seasonal import (
 
 __all__ = ["monthly_series", "bookings_series", "seasonal_profile", "SeasonalProfile", "forecast", "Forecast",
            "backtest", "BacktestResult", "as_series", "findings", "kpi_rows", "pipeline_forecast", "PipelineForecast",
-           "AGE_BINS", "calendar", "pipeline", "total_interval"]
+           "AGE_BINS", "calendar", "pipeline", "total_interval", "complete_months", "forecast_limit",
+           "pattern_limit"]

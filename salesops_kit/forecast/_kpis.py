@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..data.currency import converted, needs_split, report_currency
+from .limits import forecast_limit
 from .seasonal import bookings_series, forecast, monthly_series, seasonal_profile, total_interval
 
 __all__ = ["kpi_rows"]
@@ -50,7 +51,8 @@ def _rows(ds, code, segment: str) -> list[dict]:
                              "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
         if len(prof.stats):
             rows.append({"kpi": "seasonality_strength", "value": prof.strength})
-        fc = forecast(ser, horizon=12, level=(80, 95)).table
+        # fewer complete months than the horizon: no forecast (notebook 03 says so in one sentence)
+        fc = forecast(ser, horizon=12, level=(80, 95)).table if forecast_limit(ser, 12) is None else pd.DataFrame()
         if len(fc):
             total = fc["mean"].sum()
             lo, hi = total_interval(fc)

@@ -230,3 +230,32 @@ def test_backtest_finding_compares_seasonal_naive_with_the_best_model_not_itself
     assert "No model beats" in f.suggestion
     f = _backtest_findings(bt([("ets", 0.9, 10.0), ("seasonal_naive", 1.2, 14.0)]))[0]
     assert (f.subject, f.value, f.benchmark) == ("ets", "0.90", "seasonal naive 1.20")
+
+
+def test_a_forecast_needs_as_many_complete_months_as_its_horizon():
+    """Three complete months gave a 12-month forecast with intervals of -135 to +135 million: now one sentence,
+    no forecast KPI; the month-by-month pattern needs two full years."""
+    import pandas as pd
+
+    from salesops_kit import forecast
+
+    def months(n, partial=True):
+        period = pd.date_range("2024-01-01", periods=n + partial, freq="MS")
+        return pd.DataFrame({"period": period, "value": 100.0, "complete": [True] * n + [False] * partial})
+
+    assert forecast.complete_months(months(3)) == 3
+    assert "Only 3 complete months" in forecast.forecast_limit(months(3), 12)
+    assert "12-month" in forecast.forecast_limit(months(11), 12)
+    assert forecast.forecast_limit(months(12), 12) is None  # the partial month does not count, the 12 do
+    assert forecast.forecast_limit(months(0, partial=False), 12) == "No complete month of history: nothing to forecast."
+    assert "two full years (24 months)" in forecast.pattern_limit(months(23))
+    assert forecast.pattern_limit(months(24)) is None
+
+
+def test_no_forecast_kpi_from_a_short_series():
+    from salesops_kit import forecast, load_dataset
+
+    ds = load_dataset(SAMPLE.parents[1] / "tests" / "fixtures" / "exports" / "salesforce_multicurrency",
+                      mapping="salesforce")
+    rows = forecast.kpi_rows(ds)
+    assert rows and not [r for r in rows if r["kpi"] == "forecast_next_12m_total"]
