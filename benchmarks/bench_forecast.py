@@ -15,6 +15,7 @@ two alternate per series so load changes hit both).
     python benchmarks/bench_forecast.py --half test              # the reported numbers (~20 min on 2 cores)
     python benchmarks/bench_forecast.py --half dev --every 3     # a development run
     python benchmarks/bench_forecast.py --half dev --every 3 --calibrate   # members.CALIBRATION from dev
+    python benchmarks/bench_forecast.py --half dev --last 36     # short histories (three years, like a young CRM)
 
 OpenBLAS is limited to one thread for the whole process (set before numpy loads) unless OPENBLAS_NUM_THREADS
 is already set, so both sides run single-threaded: the like-for-like comparison.
@@ -126,6 +127,8 @@ def main() -> None:
     ap.add_argument("--half", choices=("dev", "test"), default="test")
     ap.add_argument("--every", type=int, default=1, help="every k-th series of the half (default: all)")
     ap.add_argument("--arima-every", type=int, default=8, help="score AutoARIMA on every k-th series (0: never)")
+    ap.add_argument("--last", type=int, default=0,
+                    help="keep only the last N training points of each series (short histories; default: all)")
     ap.add_argument("--calibrate", action="store_true", help="print the interval calibration table and stop")
     ap.add_argument("--out", type=Path, help="write the per-series scores to this CSV")
     args = ap.parse_args()
@@ -136,6 +139,8 @@ def main() -> None:
 
     warnings.filterwarnings("ignore")
     series = m3_series(args.half, args.every)
+    if args.last:
+        series = [(sid, cat, train.iloc[-args.last:], test) for sid, cat, train, test in series]
     if args.calibrate:
         calibrate(series)
         return
@@ -182,6 +187,7 @@ def main() -> None:
     n = len(r)
     print(f"\nM3 monthly, {args.half.upper()} half: {n} series"
           f"{'' if args.every == 1 else f' (every {args.every}-th in split.csv order)'}, h = {H}, "
+          f"{f'training cut to the last {args.last} points, ' if args.last else ''}"
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
     theta = r["smape_statsmodels_theta"].mean()
     print(f"{'method':<28}{'series':>7}{'sMAPE':>8}{'MASE':>8}{'sMAPE / sm Theta':>18}")

@@ -94,6 +94,36 @@ def test_known_pattern_and_trend_are_forecast():
     assert list(fc.table.columns) == ["period", "h", "mean", "lower_80", "upper_80", "lower_95", "upper_95"]
 
 
+def test_a_short_seasonal_history_keeps_its_season():
+    """Three years of a planted season (Q3 about +30%, February -25%) under 10% noise: at 36 points the
+    autocorrelation test misses it, the month-effect test finds it, and auto's forecast keeps the season."""
+    from salesops_kit.forecast.members import acf_seasonal, is_seasonal
+
+    rng = np.random.default_rng(1)
+    t = np.arange(48)
+    truth = 1000 * 1.01 ** t * FACT[t % 12]
+    y = truth[:36] * np.exp(rng.normal(0, 0.1, 36))
+    assert not acf_seasonal(y, 12) and is_seasonal(y, 12)
+    fc = forecast(ser(y), horizon=12)
+    f = fc.table["mean"].to_numpy()
+    q3, true_q3 = (v[6:9].mean() / np.r_[v[:6], v[9:]].mean() for v in (f, truth[36:]))
+    assert q3 == pytest.approx(true_q3, rel=0.05)         # the planted Q3 uplift over the rest of the year
+    assert f[1] < min(f[0], f[2])                         # the February dip
+    assert np.mean(np.abs(f / truth[36:] - 1)) < 0.1
+    assert fc.backtest is not None
+
+
+def test_month_effect_test_is_seasonal_profiles():
+    """The forecast decides seasonality with the test seasonal_profile reports (robust STL, Kruskal-Wallis)."""
+    from salesops_kit.forecast import seasonal_profile
+    from salesops_kit.forecast.members import month_effect_p
+
+    rng = np.random.default_rng(4)
+    t = np.arange(40)
+    for v in (1000 * FACT[t % 12] * np.exp(rng.normal(0, 0.2, 40)), rng.normal(0, 1, 40)):   # positive; signed
+        assert month_effect_p(v, 12) == pytest.approx(seasonal_profile(ser(v)).p_value, rel=1e-9)
+
+
 def test_monthly_series_frame_input_ignores_incomplete_month():
     y = ser(1000 * FACT[np.arange(36) % 12])
     df = pd.DataFrame({"period": y.index.to_timestamp(), "value": y.to_numpy(), "complete": [True] * 35 + [False]})
