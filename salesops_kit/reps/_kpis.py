@@ -49,7 +49,8 @@ def kpi_rows(ds, *, card: Scorecard | None = None, comp: RepComparison | None = 
             if col == "csat_mean":
                 row["ci_low"], row["ci_high"] = _mean_ci(c["csat_sum"][i], c["csat_sumsq"][i], c["csat_responses"][i])
             rows.append(row)
-    rows.append({"kpi": "reps_flagged", "segment": "all", "value": comp.flagged()["owner"].nunique()})
+    if len(comp.table) and comp.table["p_value"].notna().any():  # 0 flagged means something only if reps were tested
+        rows.append({"kpi": "reps_flagged", "segment": "all", "value": comp.flagged()["owner"].nunique()})
     return rows
 
 

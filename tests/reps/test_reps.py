@@ -140,7 +140,7 @@ def test_missing_tables_say_so(missing):
     f = reps.coaching_findings(ds, card=card, comparison=comp)
     assert isinstance(f.to_html(), str)
     kpis = {r["kpi"] for r in reps.kpi_rows(ds)}
-    assert "win_rate_shrunk" in kpis and "reps_flagged" in kpis
+    assert "win_rate_shrunk" in kpis and "reps_flagged" not in kpis  # nobody has 30 trials: none tested
     if missing == "csat":
         assert "csat_mean" not in kpis
     if missing == "quotas":
@@ -269,12 +269,13 @@ def test_kpi_rows_shape():
     assert all(set(r) >= {"kpi", "segment", "value"} for r in rows)
     segs = {r["segment"] for r in rows if r["kpi"] == "win_rate_shrunk"}
     assert segs == {"owner=Ann", "owner=Bob"}
-    assert [r["value"] for r in rows if r["kpi"] == "reps_flagged"] == [0]
+    # no rep has the 30 closed deals a test needs: no count of flagged reps (a 0 would read 'nobody is below')
+    assert [r["value"] for r in rows if r["kpi"] == "reps_flagged"] == []
     from salesops_kit.kpis import kpi_frame
 
     df = kpi_frame(rows)
     assert set(df["kpi"]) >= {"win_rate_shrunk", "lead_conversion_rate_shrunk", "first_response_median_hours",
-                              "quota_attainment", "csat_mean", "reps_flagged"}
+                              "quota_attainment", "csat_mean"}
 
 
 def test_win_counts_agree_with_funnel_win_rate():
