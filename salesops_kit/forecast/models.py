@@ -306,9 +306,11 @@ def _carry_forward(y: np.ndarray, fut: pd.PeriodIndex, h: int, levels, deg: str)
     else:
         v = np.full(h, y[-1])
         out = _frame(fut, {"mean": v, **{f"{b}_{lv}": v for lv in levels for b in ("lower", "upper")}}, levels)
+    from ..i18n import t, tr  # in the report language
+
     out.attrs.update(method="constant" if len(y) else "none",
-                     reason=f"{deg}: no model can be fitted; the last value is carried forward with "
-                            "zero-width intervals.", backtest=None)
+                     reason=tr("{what}: no model can be fitted; the last value is carried forward with zero-width "
+                               "intervals.", what=t(deg)), backtest=None)
     return out
 
 
