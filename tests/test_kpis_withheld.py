@@ -96,7 +96,7 @@ def test_sales_cycle_leaves_out_exactly_the_deals_its_definition_names(ds):
     assert REGISTRY["sales_cycle_median_days"].withheld.startswith("created_date and close_date")
     counts, _, dropped = cycle_counts(ds.opportunities, as_of=pd.Timestamp(AS_OF), stages=ds.stages)
     # left out: d5 (closed, no close date) and d7 (no created date) have no days; d3 closed before it was created
-    assert dropped == {"no_dates": 2, "negative": 1}
+    assert dropped == {"no_dates": 2, "negative": 1, "late": 0}  # late: created after the as-of day
     assert int(counts["n"].sum()) == 5  # d1, d2, d4, d6 closed and d8 censored at as-of
     k = _kpis(ds)
     assert k["sales_cycle_won_mean_days"] == pytest.approx((10 + 30 + 20) / 3)  # d1, d2, d4: d3 left out

@@ -214,6 +214,9 @@ EXEMPT = {
     "kpis.publish": "displays a KPI table already computed (records in, a notebook output out): no row scan",
     "kpis.provider_rows": "runs every provider's kpi_rows (each a case above), collecting errors",
     "reps.not_available": "a message helper whose first argument is a table *name*",
+    "pipeline.by_currency": "splits a Dataset into one Dataset per currency (a filter, no KPI scan); the forecast "
+                            "KPIs computed on the parts are the forecast_kpis case",
+    "pipeline.currency_view": "narrows a Dataset to the main currency for a money forecast (a filter, no KPI scan)",
 }
 
 # Case names use these short names; the modules are the ones that define the functions (a package's
