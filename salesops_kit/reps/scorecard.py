@@ -247,13 +247,7 @@ def _money_by_currency(dataset, t: pd.DataFrame, bench: pd.DataFrame, notes: dic
     codes = currencies(dataset, "opportunities")
     text = tr("not available: amounts in {n} currencies ({codes}) and no exchange rates; see by_currency",
               n=len(codes), codes=", ".join(codes))
-    for col in MONEY_COLUMNS:
-        for suffix in ("", "_team", "_company"):
-            if col + suffix in t:
-                notes[col + suffix] = text
-                t[col + suffix] = text
-        if col in bench:
-            bench[col] = text
+    _withhold(t, bench, notes, MONEY_COLUMNS, text)
     code = nw.col("currency").cast(nw.String).str.strip_chars().str.to_uppercase()
     parts = []
     for c in codes:
@@ -321,13 +315,7 @@ def _mark_not_available(dataset, t: pd.DataFrame, bench: pd.DataFrame, *, lead_o
     if cs is not None and "owner" not in cs.columns:
         missing["csat"] = not_available("csat", "owner")
     for name, text in missing.items():
-        for col in _FROM_TABLE[name]:
-            for suffix in ("", "_team", "_company"):
-                if col + suffix in t:
-                    notes[col + suffix] = text
-                    t[col + suffix] = text
-                    if col in bench:
-                        bench[col] = text
+        _withhold(t, bench, notes, _FROM_TABLE[name], text)
     if lead_owner and "first_response_date" not in leads.columns:
         text = not_available("leads", "first_response_date")
         for col in ("first_response_median_hours", "first_response_median_hours_team",
@@ -573,3 +561,15 @@ def stage_conversion_reason() -> str:
     from ..i18n import tr
 
     return tr("No stage conversion by rep: no rep has a deal that advanced or was lost at a stage before the end.")
+
+
+def _withhold(t, bench: dict, notes: dict, cols, text: str) -> None:
+    """Write ``text`` (why a column is not available) into each of ``cols``, its team and company benchmark
+    columns, the benchmark row and the notes: the scorecard says why instead of showing a number."""
+    for col in cols:
+        for suffix in ("", "_team", "_company"):
+            if col + suffix in t:
+                notes[col + suffix] = text
+                t[col + suffix] = text
+        if col in bench:
+            bench[col] = text
