@@ -166,15 +166,20 @@ def default_country(ds) -> tuple[str | None, str]:
     EUR and other shared currencies -> none). Returns ``(country or None, reason)``; None means weekends only."""
     from ..data.currency import single_currency
     from ..data.mapping import calendar_country
+    from ..i18n import tr  # the reason is printed on the page: in the report language
 
     block = (getattr(ds, "mapping", None) or {}).get("calendar")
     if block:
         c = calendar_country(block)
-        return c, (f"calendar.country {c} from the mapping" if c else "the mapping's calendar says no country")
+        return c, (tr("Holiday calendar: calendar.country {c} from the mapping.", c=c) if c
+                   else tr("Holiday calendar: none (the mapping's calendar says no country)."))
     cur = single_currency(ds)
     c = CURRENCY_COUNTRY.get(str(cur).upper()) if cur else None
     if c:
-        return c, (f"country {c} inferred from the currency {cur} (set calendar: {{country: ..}} in the mapping "
-                   "to change it)")
-    why = f"the currency {cur} is used in several countries" if cur else "the data has no single currency"
-    return None, f"no holiday calendar: {why}; set calendar: {{country: ..}} in the mapping"
+        return c, tr("Holiday calendar: country {c}, inferred from the currency {cur} (set calendar: "
+                     "{{country: ..}} in the mapping to change it).", c=c, cur=cur)
+    if cur:
+        return None, tr("Holiday calendar: none, the currency {cur} is used in several countries; set calendar: "
+                        "{{country: ..}} in the mapping.", cur=cur)
+    return None, tr("Holiday calendar: none, the data has no single currency; set calendar: {{country: ..}} in the "
+                    "mapping.")
