@@ -62,6 +62,12 @@ class Finding:
     ``q_value`` the FDR-adjusted p-value when a test backs it; ``evidence`` a sentence of supporting
     numbers; ``suggestion`` the decision or action. ``topic`` is the notebook (funnel, costs, ...)
     and ``severity`` orders findings (higher first).
+
+    One number per KPI (issue 15): ``kpi`` (and ``segment``) name the row of ``kpis.csv`` that ``value`` quotes,
+    so the report can check that the finding and the table say the same number; ``window`` is the period the
+    number covers ("November 2025", "all history"), written after the metric. ``stake`` is the money the
+    decision moves, in the report currency (the index's executive summary orders decisions by it), and
+    ``lead`` marks the notebook's answer to its own question, shown first.
     """
 
     subject: str
@@ -74,10 +80,18 @@ class Finding:
     suggestion: str = ""
     topic: str = ""
     severity: float = 0.0
+    kpi: str = ""
+    segment: str = "all"
+    window: str = ""
+    stake: float | None = None
+    lead: bool = False
 
     def sentence(self, escape=escape_md) -> str:
         """The finding as one escaped sentence."""
-        parts = [f"{escape(self.subject)}: {escape(t(self.metric))} {escape(self.value)}"]  # t: report language
+        metric = escape(t(self.metric))  # t: report language
+        if self.window:
+            metric += f" ({escape(t(self.window))})"
+        parts = [f"{escape(self.subject)}: {metric} {escape(self.value)}"]
         if self.benchmark:
             parts[0] += f" {t('vs')} {escape(self.benchmark)}"
         extra = []
@@ -104,7 +118,11 @@ class Findings(list):
     """A list of :class:`Finding` that renders itself (Markdown in Jupyter, escaped HTML in reports)."""
 
     def __init__(self, items=(), *, title: str | None = None, empty: str = "No findings."):
-        super().__init__(sorted(items, key=lambda f: (-f.severity, f.topic, f.subject, f.metric)))
+        # the notebook's answer first, then by severity; one event, one finding (an identical sentence once)
+        ordered = sorted(items, key=lambda f: (not f.lead, -f.severity, f.topic, f.subject, f.metric))
+        seen: set[str] = set()
+        unique = [f for f in ordered if not (f.sentence(str) in seen or seen.add(f.sentence(str)))]
+        super().__init__(unique)
         self.title = title
         self.empty = empty
 

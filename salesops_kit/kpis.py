@@ -25,7 +25,7 @@ __all__ = ["KPIDef", "REGISTRY", "KPI_COLUMNS", "KPIS_MIME", "define", "lookup",
            "kpi_table", "engine_kpi_table", "PROVIDERS", "provider_rows", "publish", "published_rows", "money_unit",
            "WITHHELD_EFFECT", "WITHHELD_PREFIX"]
 
-KPI_COLUMNS = ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
+KPI_COLUMNS = ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition", "window"]
 
 # A notebook hands its topic's KPI table to `salesops report` under this MIME type (see ``publish``):
 # the index then shows the numbers the notebook computed, with the notebook's parameters, and the report
@@ -40,6 +40,7 @@ class KPIDef:
     text: str | Callable[[], str]  # the definition, or a function reading it from the topic that owns it
     topic: str
     withheld: str = ""  # which withheld fields (Dataset.withheld) leave a row out of this KPI (WITHHELD_EFFECT)
+    window: str = ""  # the period the number covers ("all history", "last complete month"); a row's own wins
 
     @property
     def definition(self) -> str:
@@ -127,8 +128,9 @@ WITHHELD_EFFECT: dict[str, str] = {
 }
 
 
-def define(name: str, unit: str, definition: str | Callable[[], str], topic: str, withheld: str = "") -> KPIDef:
-    d = KPIDef(name, unit, definition, topic, withheld or WITHHELD_EFFECT.get(name, ""))
+def define(name: str, unit: str, definition: str | Callable[[], str], topic: str, withheld: str = "",
+           window: str = "") -> KPIDef:
+    d = KPIDef(name, unit, definition, topic, withheld or WITHHELD_EFFECT.get(name, ""), window)
     REGISTRY[name] = d
     return d
 
@@ -328,6 +330,7 @@ def kpi_frame(rows, *, currency: str | None = None) -> pd.DataFrame:
                 "ci_high": _num(r.get("ci_high")),
                 "unit": money_unit(r.get("unit") or d.unit, r.get("currency") or currency),
                 "definition": d.definition,
+                "window": str(r.get("window") or d.window or ""),
             }
         )
     df = pd.DataFrame.from_records(recs, columns=KPI_COLUMNS)
@@ -442,10 +445,10 @@ def publish(table, *, provider) -> None:
     name = provider if isinstance(provider, str) else provider.__name__
     check_option("provider", name, PROVIDERS, hint="Only a KPI provider's rows can be published.")
     recs = table.to_dict("records") if isinstance(table, pd.DataFrame) else list(table)
-    keep = ("kpi", "segment", "value", "ci_low", "ci_high", "unit")
+    keep = ("kpi", "segment", "value", "ci_low", "ci_high", "unit", "window")
     rows = [{k: _json_value(r.get(k)) for k in keep if k in r} for r in recs]
-    note = f"{len(rows)} KPI rows of {name.rsplit('.', 1)[-1]} handed to salesops report"
-    display({"text/plain": note, KPIS_MIME: {"provider": name, "rows": rows}}, raw=True)
+    # no visible text: the records are for the report (kpis.csv, the index), not for the reader of the notebook
+    display({"text/plain": "", KPIS_MIME: {"provider": name, "rows": rows}}, raw=True)
 
 
 def _json_value(v):

@@ -22,7 +22,7 @@ def test_audit_prints_account_and_writes_quarantine(tmp_path, capsys):
 def test_kpis_json_has_registry_columns(tmp_path, capsys):
     assert cli.main(["kpis", str(FIX / "hubspot"), "--mapping", "hubspot", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert rows and set(rows[0]) == {"kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"}
+    assert rows and set(rows[0]) == {"kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition", "window"}
     by = {(r["kpi"], r["segment"]): r for r in rows}
     assert by[("rows_opportunities", "all")]["value"] == 6  # the six fixture deals
 

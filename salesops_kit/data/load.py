@@ -30,7 +30,8 @@ from .dataset import Dataset
 from .mapping import Mapping, TableSpec, builtin_mappings, load_mapping
 from .schema import TABLES, WITHHELD_COLUMNS, StageModel
 
-__all__ = ["Dataset", "load_dataset", "load_mapping", "builtin_mappings", "MissingTablesError", "MappingError",
+__all__ = ["Dataset", "load_dataset", "open_dataset", "load_mapping", "builtin_mappings",
+           "MissingTablesError", "MappingError",
            "MissingColumnsError", "DataWarning"]
 
 
@@ -118,6 +119,18 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
     mixed = currency_note(ds)  # several currencies and no rates: said once, with the mapping block to add
     if mixed:
         ds.notes.append(mixed)
+    return ds
+
+
+def open_dataset(path, mapping=None, as_of=None, *, engine: str = "pandas", **kwargs) -> Dataset:
+    """What a notebook's load cell does, in one call: :func:`load_dataset`, then on DuckDB the files are checked
+    once and the clean tables kept in DuckDB (:func:`salesops_kit.engines.materialize`; DuckDB spills to disk
+    past its memory limit), so the notebook's analyses do not each re-read and re-check the export."""
+    ds = load_dataset(path, mapping=mapping, as_of=as_of, engine=engine, **kwargs)
+    if engine == "duckdb":
+        from ..engines import materialize
+
+        ds = materialize(ds)
     return ds
 
 

@@ -105,7 +105,7 @@ def write_xlsx(df: pd.DataFrame, path: Path, *, sheet: str = "kpis") -> Path:
 
 
 def write_kpis(kpis: pd.DataFrame, out_dir: Path, *, lang: str = "en") -> dict[str, Path]:
-    """``kpis.csv`` and ``kpis.xlsx`` (kpi, segment, value, ci_low, ci_high, unit, definition).
+    """``kpis.csv`` and ``kpis.xlsx`` (kpi, segment, value, ci_low, ci_high, unit, definition, window).
 
     With ``lang="zh"`` the ``definition`` column is the Chinese definition of each KPI
     (:func:`salesops_kit.kpis.definition`); names, segments and units stay machine-readable."""

@@ -20,6 +20,8 @@ import html
 
 import pandas as pd
 
+from .tables import show_table
+
 __all__ = ["Result"]
 
 
@@ -70,5 +72,5 @@ class Result:
         except Exception:  # noqa: BLE001
             head = self._shape()
         table = self.summary()
-        body = table.round(4).to_html(index=False, escape=True) if len(table.columns) else ""
+        body = show_table(table)._repr_html_() if len(table.columns) else ""  # built for reading: no index, no NaN
         return f"<p><b>{html.escape(self._title())}</b>: {html.escape(head)}</p>" + body

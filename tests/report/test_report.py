@@ -174,7 +174,7 @@ def test_kpis_command_writes_neutralised_csv_and_xlsx(tmp_path, tiny_data, capsy
     assert "\n=" not in text and ",=" not in text
     assert cli.main(["kpis", str(tiny_data), "--format", "xlsx", "--out", str(tmp_path / "k.xlsx")]) == 0
     ws = load_workbook(tmp_path / "k.xlsx").active
-    assert [c.value for c in ws[1]] == ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
+    assert [c.value for c in ws[1]] == ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition", "window"]
     assert not any(c.data_type == "f" for row in ws.iter_rows() for c in row)
     assert cli.main(["kpis", str(tiny_data), "--format", "xlsx"]) == 2  # needs --out
 

@@ -31,7 +31,7 @@ def _check_files(res):
     assert [n["notebook"] for n in manifest["notebooks"]] == [r.notebook for r in res.runs]
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     kpis = pd.read_csv(out / "kpis.csv")
-    assert list(kpis.columns) == ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
+    assert list(kpis.columns) == ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition", "window"]
     assert kpis["definition"].notna().all()
     return index, manifest, kpis
 

@@ -61,7 +61,7 @@ def test_kpis_csv_is_neutralised_keeps_negative_numbers_and_is_byte_identical(tm
     text = a.decode()
     assert "\r" not in text
     df = pd.read_csv(tmp_path / "a" / "kpis.csv", keep_default_na=False)
-    assert list(df.columns) == ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"]
+    assert list(df.columns) == ["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition", "window"]
     assert '\'=HYPERLINK("http://x","y")' in set(df["segment"])
     assert set(df["definition"]) >= {"'-earliest date", "'@change"}
     delta = df[df.kpi == "delta"].iloc[0]
