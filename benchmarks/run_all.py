@@ -4,8 +4,8 @@
     python benchmarks/run_all.py --quick    # small sizes, a couple of minutes (development)
 
 Sections: machine and versions; the KPI suite on every engine vs hand-written DuckDB SQL and idiomatic
-pandas (medians, ratios); cost growth with the fitted exponent; out of core (Parquet about twice DuckDB's
-memory limit) and the pandas loader's peak memory; then the other issues' benchmark scripts (funnel, CLV,
+pandas (medians, ratios); each KPI function alone against the same references; cost growth with the
+fitted exponent; out of core (Parquet about twice DuckDB's memory limit) and the pandas loader's peak memory; then the other issues' benchmark scripts (funnel, CLV,
 report, load), run as they are with their own printed ratios. Every ratio is quoted as measured, met or
 not.
 """
@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import bench_functions  # noqa: E402
 import bench_kpi_suite  # noqa: E402
 import bench_out_of_core  # noqa: E402
 import bench_scaling  # noqa: E402
@@ -135,6 +136,15 @@ def main(argv=None) -> int:
            f"[{', '.join(f'{r:.2f}' for r in per['kit_polars_lazy'])}]",
            f"- kit on pandas / idiomatic pandas: {mark(ks['ratio_pandas_vs_pandas'], 1.0)} "
            f"[{', '.join(f'{r:.2f}' for r in per['kit_pandas'])}]", ""]
+
+    log("== each function alone")
+    fr = bench_functions.run(cfg["opps"], cfg["orders"], cfg["repeat"], log=log)
+    md += ["## Each KPI function called alone (issue 17)", "",
+           f"Each function alone on **{cfg['opps']:,} opportunities / {cfg['orders']:,} orders** (the loader's "
+           "derived `is_won`/`is_closed` columns present on every side), median of "
+           f"{cfg['repeat']} round-robin runs, results checked equal (`benchmarks/bench_functions.py`: what each "
+           "ratio includes). Targets: <= 1.2x hand SQL on DuckDB and Polars lazy, <= 1.0x idiomatic pandas.", "",
+           bench_functions.table(fr), ""]
 
     log("== cost growth")
     sc = bench_scaling.run(cfg["sizes"], cfg["scale_repeat"], log=log)
