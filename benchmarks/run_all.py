@@ -6,8 +6,8 @@
 Sections: machine and versions; the KPI suite on every engine vs hand-written DuckDB SQL and idiomatic
 pandas (medians, ratios); each KPI function alone against the same references; cost growth with the
 fitted exponent; out of core (Parquet about twice DuckDB's memory limit) and the pandas loader's peak
-memory; then the other issues' benchmark scripts (funnel, CLV, report, load), run as they are with their own printed ratios. Every ratio is quoted as measured, met or
-not.
+memory; then the other issues' benchmark scripts (funnel, CLV, report, load), run as they are with their own
+printed ratios. Every ratio is quoted as measured, met or not.
 """
 
 from __future__ import annotations
