@@ -14,7 +14,8 @@ tiled to ``--opps`` with fresh ids) with the loader's derived ``is_won`` / ``is_
 orders (``bench_kpi_suite.make_orders``). The references may use the derived columns too (same input, same
 table). What each ratio includes:
 
-- ``win_rate`` (by owner): won / lost / open per owner and the 95% Wilson interval (the same numpy everywhere);
+- ``win_rate`` (by owner): won and lost per owner (the kit's ``open`` column is 0 under the closed definition)
+  and the 95% Wilson interval (the same numpy on every side);
 - ``stage_funnel`` (no stage history): reached / lost / open per stage, conversion with Wilson intervals;
 - ``won_revenue`` (monthly): won deals and won revenue per close month;
 - ``sales_cycle`` (no bootstrap, ``n_boot=0, detail=False``): the days x outcome count table and the
@@ -65,19 +66,16 @@ def win_rate_kit(frame, stages):
 
 
 def win_rate_sql(con, stages):
-    # the kit's table has the open deals per owner too (``open``), so the reference counts them as well
-    w = con.sql("""SELECT owner, count(*) FILTER (WHERE is_won) AS won,
-                          count(*) FILTER (WHERE is_closed AND NOT is_won) AS lost,
-                          count(*) FILTER (WHERE NOT is_closed) AS open
-                   FROM opps GROUP BY owner ORDER BY owner""").df()
+    w = con.sql("""SELECT owner, count(*) FILTER (WHERE is_won) AS won, count(*) FILTER (WHERE NOT is_won) AS lost
+                   FROM opps WHERE is_closed GROUP BY owner ORDER BY owner""").df()
     return _wilson(w)
 
 
 def win_rate_pandas(df, stages):
-    g = df.groupby("owner", sort=True)[["is_won", "is_closed"]].sum()
-    won, closed = g["is_won"].to_numpy(), g["is_closed"].to_numpy()
-    n = df.groupby("owner", sort=True).size().to_numpy()
-    return _wilson(pd.DataFrame({"owner": g.index, "won": won, "lost": closed - won, "open": n - closed}))
+    closed = df[df["is_closed"]]
+    g = closed.groupby("owner", sort=True)["is_won"].agg(["sum", "size"])
+    won = g["sum"].to_numpy()
+    return _wilson(pd.DataFrame({"owner": g.index, "won": won, "lost": g["size"].to_numpy() - won}))
 
 
 def _wilson(w: pd.DataFrame) -> pd.DataFrame:
@@ -88,7 +86,7 @@ def _wilson(w: pd.DataFrame) -> pd.DataFrame:
 
 def win_rate_check(got, ref):
     assert got["owner"].tolist() == ref["owner"].tolist()
-    cols = ["won", "lost", "open", "win_rate", "ci_low", "ci_high"]
+    cols = ["won", "lost", "win_rate", "ci_low", "ci_high"]
     np.testing.assert_allclose(got[cols].to_numpy(float), ref[cols].to_numpy(float), rtol=1e-12)
 
 
