@@ -13,7 +13,8 @@ from scipy import stats as _st
 
 from ..tools.validation import check_level, renamed_keyword
 
-__all__ = ["BetaBinomialFit", "fit_beta_binomial", "shrink_rates", "funnel_limits"]
+__all__ = ["BetaBinomialFit", "fit_beta_binomial", "plausible_prior", "shrink_rates", "funnel_limits",
+           "NO_OVERDISPERSION"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,16 @@ class BetaBinomialFit:
 
 
 _MAX_CONC = 1e6
+NO_OVERDISPERSION = "ml (no overdispersion)"  # the method of a fit that ran to the concentration bound
+
+
+def _bb_nll(k, n):
+    def nll(theta):
+        m = 1 / (1 + np.exp(-theta[0]))
+        s = np.exp(theta[1])
+        return -_st.betabinom.logpmf(k, n, m * s, (1 - m) * s).sum()
+
+    return nll
 
 
 def fit_beta_binomial(successes, trials) -> BetaBinomialFit:
@@ -75,11 +86,7 @@ def fit_beta_binomial(successes, trials) -> BetaBinomialFit:
     start_s = pooled * (1 - pooled) / (var - binvar) - 1 if var > binvar else 1e3
     start_s = float(np.clip(start_s, 0.5, 1e5))
 
-    def nll(theta):
-        m = 1 / (1 + np.exp(-theta[0]))
-        s = np.exp(theta[1])
-        return -_st.betabinom.logpmf(k, n, m * s, (1 - m) * s).sum()
-
+    nll = _bb_nll(k, n)
     lo_s, hi_s = np.log(1e-3), np.log(_MAX_CONC)
     x0 = np.array([np.log(pooled / (1 - pooled)), np.log(start_s)])
     best = None
@@ -95,14 +102,49 @@ def fit_beta_binomial(successes, trials) -> BetaBinomialFit:
         best = _opt.OptimizeResult(x=pooled_x, fun=nll(pooled_x))
     m = 1 / (1 + np.exp(-best.x[0]))
     s = float(np.exp(best.x[1]))
-    method = "ml (no overdispersion)" if best.x[1] >= hi_s - 1e-3 else "ml"
+    method = NO_OVERDISPERSION if best.x[1] >= hi_s - 1e-3 else "ml"
     return BetaBinomialFit(float(m * s), float((1 - m) * s), float(-best.fun), int(len(k)), method)
+
+
+def plausible_prior(successes, trials, fit: BetaBinomialFit | None = None, *, level: float = 0.95) -> BetaBinomialFit:
+    """The prior to shrink with: ``fit`` itself, unless its concentration ran to the bound (no overdispersion).
+
+    At the bound the maximum-likelihood prior says every group has the pooled rate exactly (a prior worth a
+    million trials), so each group's posterior interval collapses to the pooled rate whatever its own sample:
+    a rep with 20 deals got the same narrow interval as one with 500. "No overdispersion found" is not "no
+    overdispersion": the data are as consistent with a weaker prior down to the lower end of the
+    concentration's likelihood interval: at the fitted (pooled) mean, the smallest ``alpha + beta`` whose
+    log-likelihood lies within ``chi2(1).ppf(level) / 2`` of the maximum. That prior is returned, so each interval
+    reflects the group's own sample and the uncertainty in the prior; its ``method`` says so. ``fit`` defaults
+    to :func:`fit_beta_binomial` of the counts.
+    """
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    fit = fit if fit is not None else fit_beta_binomial(k, n)
+    if fit.method != NO_OVERDISPERSION:
+        return fit
+    ok = n > 0
+    nll = _bb_nll(k[ok], n[ok])
+    x = float(np.log(fit.mean / (1 - fit.mean)))
+    target = -fit.loglik + _st.chi2.ppf(level, 1) / 2  # a concentration with nll above this is rejected
+    lo, hi = np.log(1e-3), np.log(_MAX_CONC)
+    if nll(np.array([x, lo])) <= target:
+        log_s = lo  # not even the weakest prior is rejected
+    else:
+        log_s = _opt.brentq(lambda v: nll(np.array([x, v])) - target, lo, hi, xtol=1e-8)
+    s = float(np.exp(log_s))
+    return BetaBinomialFit(fit.mean * s, (1 - fit.mean) * s, -float(nll(np.array([x, log_s]))), fit.n_groups,
+                           f"{NO_OVERDISPERSION}: prior strength {s:,.0f}, the weakest the data allow "
+                           f"({level:.0%} likelihood interval)")
 
 
 def shrink_rates(successes, trials, *, fit: BetaBinomialFit | None = None, level: float = 0.95) -> pd.DataFrame:
     """Empirical-Bayes shrunk rates with equal-tailed posterior intervals.
 
-    Posterior of group ``i`` is ``Beta(alpha + k_i, beta + n_i - k_i)``; the shrunk rate is its mean.
+    Posterior of group ``i`` is ``Beta(alpha + k_i, beta + n_i - k_i)``; the shrunk rate is its mean. The prior
+    is :func:`plausible_prior` of ``fit`` (the maximum-likelihood fit by default): when the fit finds no
+    overdispersion the prior is the weakest the data allow, never full pooling, so each group's interval
+    still reflects its own sample.
 
     Returns
     -------
@@ -112,8 +154,7 @@ def shrink_rates(successes, trials, *, fit: BetaBinomialFit | None = None, level
     """
     k = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
-    if fit is None:
-        fit = fit_beta_binomial(k, n)
+    fit = plausible_prior(k, n, fit, level=level)
     a = fit.alpha + k
     b = fit.beta + n - k
     tail = (1 - level) / 2

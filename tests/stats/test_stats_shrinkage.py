@@ -14,6 +14,7 @@ from salesops_kit.stats import (
     median_ci,
     shrink_rates,
 )
+from salesops_kit.stats.shrinkage import plausible_prior
 
 
 def _bb_loglik(k, n, a, b):
@@ -142,3 +143,39 @@ def test_median_ci_order_statistics():
     assert (med, lo, hi) == (50.5, 40.0, 61.0)
     assert np.isnan(median_ci([1.0, 2.0])[1])
     assert np.isnan(median_ci([])[0])
+
+
+def test_no_overdispersion_keeps_each_groups_own_sample_in_its_interval():
+    # 5/25, 10/50, 20/100: every rate is 20%, the ML prior runs to full pooling (a million trials of prior), and
+    # its posterior intervals would all be 20% +- 0.1 pp. The prior used instead is the weakest the data allow:
+    # at mean 0.2, the concentration s whose log-likelihood is 1.92 (chi2(1) 95% / 2) below the maximum.
+    k, n = np.array([5, 10, 20]), np.array([25, 50, 100])
+    fit = fit_beta_binomial(k, n)
+    assert fit.method == "ml (no overdispersion)"
+    ll_max = _bb_loglik(k, n, 0.2 * 1e6, 0.8 * 1e6)
+    lo, hi = 1e-3, 1e6  # bisect the written-out likelihood for the crossing (it rises with s here)
+    for _ in range(200):
+        mid = np.sqrt(lo * hi)
+        lo, hi = (mid, hi) if _bb_loglik(k, n, 0.2 * mid, 0.8 * mid) < ll_max - 3.841458820694124 / 2 else (lo, mid)
+    s = np.sqrt(lo * hi)
+    prior = plausible_prior(k, n, fit)
+    assert prior.concentration == pytest.approx(s, rel=1e-4)
+    assert prior.mean == pytest.approx(0.2, abs=1e-9)
+    assert "weakest the data allow" in prior.method
+    sh = shrink_rates(k, n, fit=fit)
+    assert np.allclose(sh["shrunk_rate"], 0.2)  # equal rates: the point estimates still pool
+    low = st.beta.ppf(0.025, 0.2 * s + k, 0.8 * s + n - k)
+    high = st.beta.ppf(0.975, 0.2 * s + k, 0.8 * s + n - k)
+    assert sh["shrunk_low"].to_numpy() == pytest.approx(low, rel=1e-4)
+    assert sh["shrunk_high"].to_numpy() == pytest.approx(high, rel=1e-4)
+    width = (sh["shrunk_high"] - sh["shrunk_low"]).to_numpy()
+    assert width[0] > width[1] > width[2] > 0.1  # the rep with 25 deals is less certain than the one with 100
+    pooled_width = np.diff(st.beta.ppf([0.025, 0.975], 0.2e6 + 5, 0.8e6 + 20)).item()
+    assert pooled_width < 0.002 < width.min()
+
+
+def test_plausible_prior_leaves_an_overdispersed_fit_alone():
+    k = np.array([2, 9, 4, 15, 7, 1, 11, 6, 3, 13, 5, 8])
+    n = np.array([20, 30, 25, 40, 22, 18, 35, 30, 26, 33, 21, 28])
+    fit = fit_beta_binomial(k, n)
+    assert plausible_prior(k, n, fit) is fit
