@@ -123,7 +123,7 @@ def write_kpis(kpis: pd.DataFrame, out_dir: Path, *, lang: str = "en") -> dict[s
 
 # --- findings ------------------------------------------------------------------------------------------
 FINDINGS_COLUMNS = ["notebook", "rank", "title", "subject", "metric", "value", "benchmark", "interval", "q_value",
-                    "evidence", "suggestion", "topic", "severity", "text"]
+                    "evidence", "suggestion", "topic", "severity", "kpi", "segment", "window", "stake", "lead", "text"]
 
 
 def collect_findings(executed: Path) -> list[dict]:
@@ -159,11 +159,13 @@ def _finding_text(rec: dict, lang: str = "en") -> str:
     """The finding as the plain-text sentence of the report language (metric names translated)."""
     from ..findings import Finding
     from ..i18n import t
+    from .pages import finding_fields
 
-    known = {k: rec.get(k) for k in ("subject", "metric", "value", "benchmark", "interval", "q_value", "evidence",
-                                     "suggestion", "topic", "severity") if rec.get(k) is not None}
-    if lang != "en" and isinstance(known.get("metric"), str):
-        known["metric"] = t(known["metric"], lang)
+    known = finding_fields(rec)
+    if lang != "en":
+        for k in ("metric", "window"):
+            if isinstance(known.get(k), str):
+                known[k] = t(known[k], lang)
     try:
         text = Finding(**known).sentence(lambda s: "" if s is None else str(s))
     except TypeError:
@@ -180,8 +182,9 @@ def findings_table(by_notebook: dict[str, list[dict]], *, lang: str = "en") -> p
             rows.append({"notebook": nb, **{k: r.get(k) for k in FINDINGS_COLUMNS if k not in ("notebook", "text")},
                          "text": _finding_text(r, lang)})
     df = pd.DataFrame(rows, columns=FINDINGS_COLUMNS)
-    for c in ("q_value", "severity"):
+    for c in ("q_value", "severity", "stake"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    df["lead"] = df["lead"].map(lambda v: bool(v) if isinstance(v, bool) else str(v).strip().lower() == "true")
     df["rank"] = pd.to_numeric(df["rank"], errors="coerce").astype("Int64")
     return df.sort_values(["notebook", "rank"], kind="stable").reset_index(drop=True)
 

@@ -24,7 +24,7 @@ from ..i18n import format_date, format_money, glossary, kpi_label, t, unit_label
 from ..kpis import definition
 
 __all__ = ["CSP", "page", "missing_page", "index_page", "HEADLINE_KPIS", "format_value", "headline_kpis",
-           "notebook_title"]
+           "notebook_title", "executive_summary", "finding_fields", "SUMMARY_DECISIONS", "FINDING_FIELDS"]
 
 # No script, no network: images and fonts only as data: URIs, styles inline.
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
@@ -37,6 +37,12 @@ HEADLINE_KPIS = (
     "forecast_next_12m_total", "pipeline_expected_next_quarter", "csat_mean", "reps_flagged", "alerts",
 )
 _FALLBACK_KPIS = ("rows_opportunities", "rows_leads", "rows_orders")
+# The executive summary: at most this many decisions across topics, at most PER_NOTEBOOK from one notebook.
+SUMMARY_DECISIONS = 5
+_PER_NOTEBOOK = 2
+# The fields of a findings record that rebuild its Finding (findings.csv keeps the same ones).
+FINDING_FIELDS = ("subject", "metric", "value", "benchmark", "interval", "q_value", "evidence", "suggestion", "topic",
+                  "severity", "kpi", "segment", "window", "stake", "lead")
 _RATE_UNITS = {"rate", "share", "proportion", "fraction", "%", "percent"}
 _COUNT_UNITS = ("rows", "count", "deals", "reps", "customers", "leads", "alerts")
 
@@ -124,6 +130,9 @@ def format_value(value, unit: str, *, lang: str = "en") -> str:
     if money and lang == "zh" and abs(value) >= 100:
         code = "" if money.group(1) == "currency" else money.group(1)
         return format_money(value, code, lang, per=money.group(2))
+    if money and money.group(1) == "currency":  # no currency code known: the number alone (and its "per ...")
+        unit = money.group(2).strip()
+        u = unit.lower()
     if u in _COUNT_UNITS or float(value).is_integer() and abs(value) >= 1:
         s = f"{value:,.0f}"
     elif abs(value) >= 100:
@@ -144,7 +153,7 @@ def headline_kpis(kpis: pd.DataFrame) -> pd.DataFrame:
     """The headline rows (segment ``all``) of the KPI table, in :data:`HEADLINE_KPIS` order; the data
     row counts when none of them could be computed."""
     if kpis is None or not len(kpis):
-        return pd.DataFrame(columns=["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition"])
+        return pd.DataFrame(columns=["kpi", "segment", "value", "ci_low", "ci_high", "unit", "definition", "window"])
     allseg = kpis[kpis["segment"].astype(str) == "all"]
     for names in (HEADLINE_KPIS, _FALLBACK_KPIS):
         rows = [allseg[allseg["kpi"] == k].iloc[0] for k in names if (allseg["kpi"] == k).any()]
@@ -156,24 +165,83 @@ def headline_kpis(kpis: pd.DataFrame) -> pd.DataFrame:
 def _headline_rows(kpis: pd.DataFrame, lang: str) -> list[dict]:
     """The headline KPIs as the index shows them: label, formatted value and interval, and the definition in
     the report language (the registry's English text when untranslated)."""
-    return [{"label": kpi_label(r.kpi, lang), "value": format_value(r.value, r.unit, lang=lang),
-             "interval": _interval(r.ci_low, r.ci_high, r.unit, lang),
+    return [{"kpi": str(r.kpi), "label": kpi_label(r.kpi, lang), "value": format_value(r.value, r.unit, lang=lang),
+             "interval": _interval(r.ci_low, r.ci_high, r.unit, lang), "window": _window(r, lang),
              "definition": r.definition if lang == "en" else definition(str(r.kpi), lang, default=r.definition)}
             for r in headline_kpis(kpis).itertuples(index=False)]
+
+
+def _window(row, lang: str) -> str:
+    w = getattr(row, "window", "")
+    return "" if _missing(w) or not str(w).strip() else t(str(w), lang)
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def finding_fields(rec: dict) -> dict:
+    """The :class:`~salesops_kit.findings.Finding` fields of a findings record (as the notebook displayed it or
+    as findings.csv holds it): missing values dropped, ``stake`` a number, ``lead`` a bool."""
+    fields = {k: rec.get(k) for k in FINDING_FIELDS if not _missing(rec.get(k)) and rec.get(k) != ""}
+    if "stake" in fields:
+        try:
+            fields["stake"] = float(fields["stake"])
+        except (TypeError, ValueError):
+            fields.pop("stake")
+        else:
+            if math.isnan(fields["stake"]):
+                fields.pop("stake")
+    if "lead" in fields:
+        fields["lead"] = str(fields["lead"]).strip().lower() in ("true", "1", "yes")
+    for k in ("q_value", "severity"):
+        if k in fields:
+            try:
+                fields[k] = float(fields[k])
+            except (TypeError, ValueError):
+                fields.pop(k)
+    return fields
 
 
 def _finding_sentence(rec: dict, lang: str) -> str:
     from ..findings import Finding
 
-    fields = {k: rec.get(k) for k in ("subject", "metric", "value", "benchmark", "interval", "q_value", "evidence",
-                                      "suggestion", "topic", "severity") if rec.get(k) is not None}
+    fields = finding_fields(rec)
     if "metric" in fields:
         fields["metric"] = t(str(fields["metric"]), lang)
+    if "window" in fields:
+        fields["window"] = t(str(fields["window"]), lang)
     try:
         s = Finding(**fields).sentence(esc)
     except TypeError:
         return esc(rec.get("text", ""))
     return s.replace(" vs ", f" {t('vs', lang)} ") if lang == "zh" else s
+
+
+def _stake(rec: dict) -> float | None:
+    return finding_fields(rec).get("stake")
+
+
+def executive_summary(runs, findings: dict[str, list[dict]], *, lang: str = "en", currency: str | None = None,
+                      limit: int = SUMMARY_DECISIONS) -> list[dict]:
+    """The decisions the index opens with: findings that carry money at stake (``stake``) or answer their
+    notebook's question (``lead``), at most two per notebook (its answer first, then by stake), then ordered by
+    money at stake across topics (largest first; an answer without a stake after those with one), at most
+    ``limit``. Each: ``{sentence, stake, href, title}``; the stake formatted with the report currency's code (the
+    number alone when the currency is not known)."""
+    picked = []
+    for order, r in enumerate(runs):
+        recs = [rec for rec in findings.get(r.notebook) or [] if finding_fields(rec).get("lead") or _stake(rec)]
+        recs.sort(key=lambda rec: (not finding_fields(rec).get("lead"), -(_stake(rec) or 0.0)))
+        picked += [(rec, r, order) for rec in recs[:_PER_NOTEBOOK]]
+    picked.sort(key=lambda x: (_stake(x[0]) is None, -(_stake(x[0]) or 0.0), x[2]))
+    out = []
+    for rec, r, _ in picked[:limit]:
+        stake = _stake(rec)
+        out.append({"sentence": Markup(_finding_sentence(rec, lang)),  # Markup: escaped by _finding_sentence
+                    "stake": "" if stake is None else format_value(stake, currency or "currency", lang=lang),
+                    "href": r.html.name if r.html else "", "title": notebook_title(r.notebook, lang)})
+    return out
 
 
 def _top_findings(runs, findings: dict[str, list[dict]], lang: str, top: int) -> list[dict]:
@@ -230,12 +298,16 @@ def _downloads(files: list[str]) -> list[dict]:
 
 
 def index_page(*, runs, ds, kpis: pd.DataFrame, findings: dict[str, list[dict]], params: dict,
-               lang: str = "en", files: list[str] = (), top_findings: int = 3, kpi_errors: list[str] = ()) -> str:
-    """``index.html``: headline KPIs with intervals, top findings per notebook, links to each report,
-    the data account, the parameters, the machine-readable files and the glossary of the kit's terms."""
+               lang: str = "en", files: list[str] = (), top_findings: int = 3, kpi_errors: list[str] = (),
+               currency: str | None = None) -> str:
+    """``index.html``: the executive summary (at most five decisions across topics, by money at stake), headline
+    KPIs with their window and interval, top findings per notebook, links to each report, the data account, the
+    parameters, the machine-readable files and the glossary of the kit's terms. ``currency``: the report
+    currency's code (stakes are shown with it; without one, the number alone)."""
     return _render("index.html.j2", lang=lang, title=t("Sales operations report", lang),
                    as_of=format_date(ds.as_of, lang),
                    mapping=ds.mapping_name, failed=[r for r in runs if r.status == "failed"],
+                   summary=executive_summary(runs, findings, lang=lang, currency=currency),
                    kpi_errors=list(kpi_errors), headline=_headline_rows(kpis, lang),
                    findings=_top_findings(runs, findings, lang, top_findings), runs=_run_rows(runs, lang),
                    account=_account(ds.account, lang), params=params, downloads=_downloads(list(files)),

@@ -428,8 +428,11 @@ def _write_index(result: ReportResult, ds, kpis: pd.DataFrame, files: list[str],
     from .pages import index_page
 
     path = result.out_dir / "index.html"
+    from ..data.currency import report_currency
+
     path.write_text(index_page(runs=result.runs, ds=ds, kpis=kpis, findings=result.findings, params=params,
-                               lang=lang, files=files, kpi_errors=result.kpi_errors), encoding="utf-8")
+                               lang=lang, files=files, kpi_errors=result.kpi_errors, currency=report_currency(ds)),
+                    encoding="utf-8")
     result.files["index.html"] = path
 
 
@@ -594,6 +597,19 @@ def _translate_cells(nb, stem: str, lang: str) -> None:
                 out["data"]["text/html"] = translate_output_html(out["data"]["text/html"], lang)
 
 
+def _blank_output(out) -> bool:
+    """True for an output that shows nothing: empty printed text, or a display whose every representation is
+    blank (scaffolding such as the empty ``text/plain`` beside data meant for the report, not the reader)."""
+    kind = out.get("output_type")
+    if kind == "stream":
+        return not str(out.get("text", "")).strip()
+    if kind in ("display_data", "execute_result"):
+        data = out.get("data") or {}
+        shown = {k: v for k, v in data.items() if not k.startswith("application/vnd.salesops")}
+        return not any(("".join(v) if isinstance(v, list) else str(v)).strip() for v in shown.values())
+    return False
+
+
 def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> str:
     """Self-contained, offline HTML of an executed notebook.
 
@@ -631,7 +647,10 @@ def export_html(notebook: Path, *, no_code: bool = False, lang: str = "en") -> s
     for cell in nb.cells:  # the KPI tables handed to the report are data for the index, not page content
         if cell.get("cell_type") == "code":
             cell.outputs = [o for o in cell.get("outputs", []) if KPIS_MIME not in (o.get("data") or {})
-                            and not (no_code and o.get("output_type") == "stream" and o.get("name") == "stderr")]
+                            and not (no_code and o.get("output_type") == "stream" and o.get("name") == "stderr")
+                            and not _blank_output(o)]
+    if no_code:  # a code cell that shows nothing would still leave an empty box on the page
+        nb.cells = [c for c in nb.cells if c.get("cell_type") != "code" or c.get("outputs")]
     if lang != "en":
         _translate_cells(nb, Path(notebook).stem, lang)
     name = notebook_title(Path(notebook).stem, lang)
