@@ -17,6 +17,7 @@ from .core import (
     format_money,
     format_month,
     glossary,
+    glossary_markdown,
     kpi_definition,
     kpi_label,
     t,
@@ -27,4 +28,4 @@ from .core import (
 
 __all__ = ["LANG_ENV", "LANGS", "current_lang", "t", "tr", "kpi_label", "kpi_definition", "unit_label",
            "use_cjk_font", "CJK_FONT_NAMES", "CJKFontWarning", "CATALOGS", "catalog", "format_money",
-           "format_month", "format_date", "YUAN_CODES", "glossary"]
+           "format_month", "format_date", "YUAN_CODES", "glossary", "glossary_markdown"]

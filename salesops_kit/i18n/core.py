@@ -313,6 +313,26 @@ def glossary(lang: str | None = None) -> list[dict]:
     return out
 
 
+GLOSSARY_MD = "notebooks/GLOSSARY.md"  # written from the catalog by glossary_markdown(); a test keeps them equal
+
+
+def glossary_markdown() -> str:
+    """``notebooks/GLOSSARY.md``: every glossary term with its definition, in English and in Chinese, from the
+    same catalog the report's index shows (so the two cannot disagree). Regenerate it with
+    ``python -c "from salesops_kit.i18n import glossary_markdown; print(glossary_markdown(), end='')"
+    > notebooks/GLOSSARY.md``."""
+    lines = ["# Glossary · 术语表", "",
+             "The methods, abbreviations and sales terms used in the notebooks and the reports, each in plain words. "
+             "The report's index shows the same text (both come from "
+             "`salesops_kit/i18n/catalogs/zh/glossary.json`).", "",
+             "本工具笔记本和报告中用到的方法、缩写和销售术语的通俗解释。报告目录页中的术语表与本文内容相同（均来自 "
+             "`salesops_kit/i18n/catalogs/zh/glossary.json`）。", "", "## English", ""]
+    lines += [f"- **{g['term']}**: {g['definition']}" for g in glossary("en")]
+    lines += ["", "## 中文", ""]
+    lines += [f"- **{g['term']}**（{g['en']}）：{g['definition']}" for g in glossary("zh")]
+    return "\n".join(lines) + "\n"
+
+
 # --- numbers and dates as a reader of the language expects them -----------------------------------------------
 # Chinese: large amounts in 万 (10⁴) and 亿 (10⁸) with the currency (元 for renminbi, else its code), months as
 # 2025年11月, days as 2025年12月15日; percentages are written the same in both languages. English keeps the kit's
