@@ -28,6 +28,10 @@ RAW = {
         "other_files": {"stage_history": "OpportunityHistory.csv", "leads": "Lead.csv"},
         "leads": {"file": "Lead.csv", "opportunity": "ConvertedOpportunityId", "converted": "ConvertedDate"},
     },
+    "maven_crm": {  # accounts/products/sales_teams.csv are lookup tables the kit does not load
+        "deals": "sales_pipeline.csv", "id": "opportunity_id", "stage": "deal_stage", "amount": "close_value",
+        "currency": None, "code": None, "won": {"Won"}, "lost": {"Lost"}, "other_files": {},
+    },
 }
 
 
