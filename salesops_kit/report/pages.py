@@ -227,8 +227,8 @@ def executive_summary(runs, findings: dict[str, list[dict]], *, lang: str = "en"
     """The decisions the index opens with: findings that carry money at stake (``stake``) or answer their
     notebook's question (``lead``), at most two per notebook (its answer first, then by stake), then ordered by
     money at stake across topics (largest first; an answer without a stake after those with one), at most
-    ``limit``. Each: ``{sentence, stake, href, title}``; the stake formatted with the report currency's code (the
-    number alone when the currency is not known)."""
+    ``limit``. Each: ``{sentence, stake, href, title}``, the sentence without its evidence; the stake formatted
+    with the report currency's code (the number alone when the currency is not known)."""
     picked = []
     for order, r in enumerate(runs):
         recs = [rec for rec in findings.get(r.notebook) or [] if finding_fields(rec).get("lead") or _stake(rec)]
@@ -238,7 +238,8 @@ def executive_summary(runs, findings: dict[str, list[dict]], *, lang: str = "en"
     out = []
     for rec, r, _ in picked[:limit]:
         stake = _stake(rec)
-        out.append({"sentence": Markup(_finding_sentence(rec, lang)),  # Markup: escaped by _finding_sentence
+        # one sentence: number, comparison and action (the evidence stays in the notebook and findings.csv)
+        out.append({"sentence": Markup(_finding_sentence({**rec, "evidence": None}, lang)),  # escaped there
                     "stake": "" if stake is None else format_value(stake, currency or "currency", lang=lang),
                     "href": r.html.name if r.html else "", "title": notebook_title(r.notebook, lang)})
     return out
