@@ -51,11 +51,52 @@ def plot_retention_heatmap(cohorts, *, segment: str = "all", max_months: int | N
     return ax
 
 
-def plot_cac_vs_ltv(table: pd.DataFrame, *, ax=None, include_blended: bool = True, **kwargs):
-    """CAC (x) against mean LTV per new customer (y) per channel, LTV 95% interval as error bars,
-    with the LTV = CAC (break-even) and LTV = 3 × CAC lines.
+def _place_labels(ax, x, y, labels, *, fontsize=8):
+    """Label each point where its text overlaps no other label, no point and stays inside the axes: the first free
+    spot of a ring of offsets around the point (a leader line from the farther spots). Deterministic; no
+    dependency (adjustText is not required)."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    pts = ax.transData.transform(np.c_[x, y])
+    box = ax.get_window_extent(renderer)
+    r = 4 * fig.dpi / 72  # a marker's half size in pixels
+    markers = [(px - r, py - r, px + r, py + r) for px, py in pts]
+    placed: list[tuple[float, float, float, float]] = []
 
-    ``table`` is :attr:`salesops_kit.value.costs.UnitEconomics.table`.
+    def free(bb):
+        if bb[0] < box.x0 or bb[2] > box.x1 or bb[1] < box.y0 or bb[3] > box.y1:
+            return False
+        return not any(bb[0] < o[2] and o[0] < bb[2] and bb[1] < o[3] and o[1] < bb[3] for o in placed + markers)
+
+    angles = np.deg2rad(np.arange(0, 360, 30))
+    order = np.argsort(-np.asarray(y, dtype=float), kind="stable")  # top first: deterministic
+    for i in order:
+        near = [j for j in range(len(pts)) if j != i and np.hypot(*(pts[j] - pts[i])) < 60]
+        away = (np.arctan2(*(pts[i] - pts[near].mean(axis=0))[::-1]) if near else np.deg2rad(45))
+        ring = sorted(angles, key=lambda a: abs(np.angle(np.exp(1j * (a - away)))))  # away from neighbours first
+        spots = [(rad, a) for rad in ((8, 22, 36) if near else (8, 22)) for a in ring]
+        for k, (rad, a) in enumerate(spots):
+            dx, dy = rad * np.cos(a), rad * np.sin(a)
+            ha = "left" if dx > 1 else ("right" if dx < -1 else "center")
+            va = "bottom" if dy > 1 else ("top" if dy < -1 else "center")
+            txt = ax.annotate(labels[i], (x[i], y[i]), textcoords="offset points", xytext=(dx, dy), ha=ha, va=va,
+                              fontsize=fontsize,
+                              arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6} if rad > 8 else None)
+            e = txt.get_window_extent(renderer)
+            bb = (e.x0, e.y0, e.x1, e.y1)
+            if free(bb) or k == len(spots) - 1:
+                placed.append(bb)
+                break
+            txt.remove()
+    return ax
+
+
+def plot_cac_vs_ltv(table: pd.DataFrame, *, ax=None, include_blended: bool = True, currency: str | None = None,
+                    **kwargs):
+    """CAC (x) against mean LTV per new customer (y) per channel, LTV 95% interval as error bars,
+    with the LTV = CAC (break-even) and LTV = 3 × CAC lines; each point labelled where no label overlaps another.
+
+    ``table`` is :attr:`salesops_kit.value.costs.UnitEconomics.table`; ``currency`` the code written on the axes.
     """
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 5)))
     t = table if include_blended else table[table["channel"] != "all"]
@@ -68,36 +109,53 @@ def plot_cac_vs_ltv(table: pd.DataFrame, *, ax=None, include_blended: bool = Tru
     colors = ["#C44E52" if r < 1 else ("#55A868" if r > 3 else "#4C72B0") for r in t["ltv_cac"].fillna(np.inf)]
     ax.errorbar(x, y, yerr=np.nan_to_num(err), fmt="none", ecolor="0.5", capsize=3, lw=1)
     ax.scatter(x, y, c=colors, s=50, zorder=3, **kwargs)
-    for xi, yi, ch in zip(x, y, t["channel"].astype(str), strict=True):
-        ax.annotate(tr("blended") if ch == "all" else ch, (xi, yi), textcoords="offset points", xytext=(5, 5),
-                    fontsize=8)
     top = max(np.nanmax(x), 1e-9) * 1.15
     xs = np.array([0, top])
     ax.plot(xs, xs, ls="--", color="#C44E52", lw=1, label=tr("LTV = CAC (break-even)"))
     ax.plot(xs, 3 * xs, ls=":", color="#55A868", lw=1, label=tr("LTV = 3 × CAC"))
     ax.set_xlim(0, top)
-    ax.set_ylim(min(0, np.nanmin(y) * 1.1), max(np.nanmax(t["ltv_ci_high"]), np.nanmax(y)) * 1.15)
-    ax.set_xlabel(tr("CAC per new customer"))
-    ax.set_ylabel(tr("LTV per new customer (95% CI)"))
+    ax.set_ylim(min(0, np.nanmin(y) * 1.1), max(np.nanmax(t["ltv_ci_high"]), np.nanmax(y)) * 1.2)
+    unit = f" ({currency})" if currency else ""
+    ax.set_xlabel(tr("CAC per new customer") + unit)
+    ax.set_ylabel(tr("LTV per new customer (95% CI)") + unit)
     ax.set_title(tr("CAC vs LTV by acquisition channel"))
-    ax.legend(fontsize=8, loc="upper right")
-    return ax
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    names = [tr("blended") if ch == "all" else ch for ch in t["channel"].astype(str)]
+    return _place_labels(ax, x, y, names)
 
 
-def plot_cac_trend(monthly: pd.DataFrame, *, column: str = "cac_3m", ax=None, **kwargs):
+def plot_cac_trend(monthly: pd.DataFrame, *, column: str = "cac_3m", ax=None, as_of=None, currency: str | None = None,
+                   **kwargs):
     """Monthly (or trailing 3-month) CAC per channel over time; ``monthly`` is the output of
-    :func:`salesops_kit.value.costs.cac`. The blended line is drawn thicker."""
+    :func:`salesops_kit.value.costs.cac`. The blended line is drawn thicker; the month still running at ``as_of``
+    is a hollow marker no line joins (:func:`~salesops_kit.plots._base.draw_periods`)."""
+    from ._base import draw_periods
+
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 4.5)))
     if monthly.empty:
         ax.set_title(tr("CAC over time (no data)"))
         return ax
+    end = None if as_of is None else pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    first_partial = True
     for (scope, ch), g in monthly.groupby(["scope", "channel"], sort=True):
+        g = g[g[column].notna()]
+        if g.empty:
+            continue
         blended = scope == "blended"
-        ax.plot(g["period"], g[column], lw=2.5 if blended else 1.2, color="k" if blended else None,
-                label=tr("blended") if blended else str(ch), **kwargs)
-    ax.set_ylabel(tr("trailing 3-month CAC" if column == "cac_3m" else "CAC"))
+        part = (g["period"] + pd.offsets.MonthBegin(1) > end).to_numpy() if end is not None else None
+        line = draw_periods(ax, g["period"], g[column], partial=part, color="k" if blended else None,
+                            label=tr("blended") if blended else str(ch), lw=2.5 if blended else 1.2, marker="",
+                            **kwargs)
+        if part is not None and part.any():
+            ax.lines[-1].set_marker("o")
+            if not first_partial:
+                ax.lines[-1].set_label("_nolegend_")
+            first_partial = False
+        del line
+    unit = f" ({currency})" if currency else ""
+    ax.set_ylabel(tr("trailing 3-month CAC" if column == "cac_3m" else "CAC") + unit)
     ax.set_title(tr("CAC over time by channel"))
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return ax
 
 
@@ -121,12 +179,16 @@ def plot_holdout_calibration(bins: pd.DataFrame, *, ax=None, **kwargs):
 
 
 def plot_p_alive_matrix(fit, *, max_frequency: int | None = None, T: float | None = None, rfm=None, ax=None,
-                        cmap="viridis", **kwargs):
+                        cmap="viridis", time_unit: str = "weeks", **kwargs):
     """P(alive) for a customer of age ``T`` over frequency (rows) × recency (columns) from a BG/NBD fit.
 
     ``T`` defaults to the largest ``T`` in ``rfm`` (or 52), ``max_frequency`` to the 99th percentile
-    of ``rfm.frequency`` (or 20).
+    of ``rfm.frequency`` (or 20). ``time_unit``: the unit of ``T`` and recency ("weeks", "days" or "months"), written
+    on the axis and in the title.
     """
+    units = {"weeks": tr("weeks"), "days": tr("days"), "months": tr("months")}
+    if time_unit not in units:
+        raise ValueError(f"time_unit must be one of {sorted(units)}, got {time_unit!r}.")
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 5)))
     if T is None:
         T = float(rfm["T"].max()) if rfm is not None and len(rfm) else 52.0
@@ -140,26 +202,29 @@ def plot_p_alive_matrix(fit, *, max_frequency: int | None = None, T: float | Non
     im = ax.imshow(P, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=1,
                    extent=(0, T, -0.5, max_frequency + 0.5), **kwargs)
     ax.figure.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label=tr("P(alive)"))
-    ax.set_xlabel(tr("recency (time of the last purchase since the first)"))
+    ax.set_xlabel(f"{tr('recency: time from the first purchase to the last')} ({units[time_unit]})")
     ax.set_ylabel(tr("repeat purchases (frequency)"))
-    ax.set_title(f"{tr('P(alive) for customers of age')} {T:.0f}")
+    ax.set_title(f"{tr('P(alive) for customers of age')} {T:.0f} {units[time_unit]}")
     return ax
 
 
-def plot_survival(projection: pd.DataFrame, *, fitted_periods: int | None = None, ax=None, **kwargs):
-    """sBG survival projection (``SBGFit.project(..., observed=...)``) against observed survivors."""
+def plot_survival(projection: pd.DataFrame, *, fitted_periods: int | None = None, ax=None, xlabel: str | None = None,
+                  title: str | None = None, **kwargs):
+    """sBG survival projection (``SBGFit.project(..., observed=...)``) against observed survivors.
+
+    ``xlabel``/``title`` (already translated) replace the generic "period" axis and title."""
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 4)))
     if projection.empty:
         ax.set_title(tr("Survival (no data)"))
         return ax
-    ax.plot(projection["period"], projection["expected_survivors"], label=tr("sBG projection"), **kwargs)
     if "observed" in projection:
-        ax.plot(projection["period"], projection["observed"], "o", label=tr("observed"))
+        ax.plot(projection["period"], projection["observed"], "o-", color="k", label=tr("observed"))
+    ax.plot(projection["period"], projection["expected_survivors"], ls="--", label=tr("sBG projection"), **kwargs)
     if fitted_periods is not None:
         ax.axvline(fitted_periods, color="0.6", ls=":", lw=1, label=tr("end of fitted periods"))
-    ax.set_xlabel(tr("period"))
+    ax.set_xlabel(xlabel or tr("period"))
     ax.set_ylabel(tr("customers surviving"))
-    ax.set_title(tr("Retention: sBG survival projection"))
+    ax.set_title(title or tr("Retention: sBG survival projection"))
     ax.legend(fontsize=8)
     return ax
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.currency import convert, needs_split, report_currency, single_currency
+from ..i18n import format_month, tr
 from .costs import UnitEconomics, cost_of_sales, predictive_ltv, unit_economics
 from .customers import as_day, cohort_retention, lazy_table, max_date, repeat_purchase_rate, retention_at, simple_clv
 
@@ -46,50 +47,56 @@ def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.0
     def seg(s: str) -> str:
         return s if s == "all" or "=" in s else f"channel={s}"
 
-    def add(kpi, segment, value, lo=np.nan, hi=np.nan):
+    def add(kpi, segment, value, lo=np.nan, hi=np.nan, *, window):
         if split and kpi in MONEY_KPIS:
             return
-        row = {"kpi": kpi, "segment": seg(segment), "value": value, "ci_low": lo, "ci_high": hi}
+        row = {"kpi": kpi, "segment": seg(segment), "value": value, "ci_low": lo, "ci_high": hi, "window": window}
         if code and kpi in MONEY_KPIS:
             row["currency"] = code
         rows.append(row)
 
     end = as_of or last
+    last12, history = tr("last 12 months"), tr("all history")
     start12 = end - pd.DateOffset(months=12) + pd.Timedelta(days=1)
     for b in (None, by) if by else (None,):
         for _, r in repeat_purchase_rate(orders, window_start=start12, window_end=end, by=b).iterrows():
             if b is None or r["segment"] != "all":
-                add("repeat_purchase_rate", r["segment"], r["repeat_purchase_rate"], r["ci_low"], r["ci_high"])
+                add("repeat_purchase_rate", r["segment"], r["repeat_purchase_rate"], r["ci_low"], r["ci_high"],
+                    window=last12)
         for _, r in retention_at(cohort_retention(orders, as_of=end, by=b), months=(3, 12)).iterrows():
-            add(f"retention_month_{int(r['month'])}", r["segment"], r["retention"], r["ci_low"], r["ci_high"])
+            add(f"retention_month_{int(r['month'])}", r["segment"], r["retention"], r["ci_low"], r["ci_high"],
+                window=history)
     sc = simple_clv(orders, as_of=end, by=by)
     for _, r in sc.table.iterrows():
-        add("clv_simple", r["segment"], r["clv"])
+        add("clv_simple", r["segment"], r["clv"], window=last12)
     spend = ds.marketing_spend if hasattr(ds, "marketing_spend") else None
     try:
         if spend is not None:
             want = {"as_of": end, "start": None, "end": None, "horizon_months": horizon_months,
-                    "monthly_discount_rate": monthly_discount_rate, "margin_rate": None, "n_boot": n_boot, "seed": 0}
+                    "monthly_discount_rate": monthly_discount_rate, "margin_rate": None, "n_boot": n_boot, "seed": 0,
+                    "spend_model": "auto"}
             reuse = unit_econ is not None and unit_econ.settings == want and orders is raw_orders
             ue = unit_econ if reuse else unit_economics(
                 orders, spend, as_of=end, horizon_months=horizon_months, monthly_discount_rate=monthly_discount_rate,
                 n_boot=n_boot)
+            acquired = ue.window_label()  # the window the findings quote
             for _, r in ue.table.iterrows():
                 ch = r["channel"]
-                add("new_customers", ch, r["new_customers"])
-                add("cac", ch, r["cac"])
-                add("clv_predictive_mean", ch, r["ltv"], r["ltv_ci_low"], r["ltv_ci_high"])
-                add("ltv_cac_ratio", ch, r["ltv_cac"], r["ltv_cac_ci_low"], r["ltv_cac_ci_high"])
-                add("cac_payback_months", ch, r["payback_months"])
+                add("new_customers", ch, r["new_customers"], window=acquired)
+                add("cac", ch, r["cac"], window=acquired)
+                add("clv_predictive_mean", ch, r["ltv"], r["ltv_ci_low"], r["ltv_ci_high"], window=acquired)
+                add("ltv_cac_ratio", ch, r["ltv_cac"], r["ltv_cac_ci_low"], r["ltv_cac_ci_high"], window=acquired)
+                add("cac_payback_months", ch, r["payback_months"], window=acquired)
             lo, hi = ue.window
             for _, r in cost_of_sales(spend, orders, start=lo, end=hi, by=by).iterrows():
-                add("cost_of_sales_ratio", r["segment"], r["cost_of_sales_ratio"])
+                add("cost_of_sales_ratio", r["segment"], r["cost_of_sales_ratio"],
+                    window=tr("{start} to {end}", start=format_month(lo), end=format_month(hi)))
         else:
             ltv, _ = predictive_ltv(orders, as_of=end, horizon_months=horizon_months,
                                     monthly_discount_rate=monthly_discount_rate)
-            add("clv_predictive_mean", "all", float(ltv["ltv"].mean()))
+            add("clv_predictive_mean", "all", float(ltv["ltv"].mean()), window=history)
             for ch, g in ltv.groupby("channel", sort=True):
-                add("clv_predictive_mean", ch, float(g["ltv"].mean()))
+                add("clv_predictive_mean", ch, float(g["ltv"].mean()), window=history)
     except ValueError:  # too little data to fit the purchase models: skip the model-based KPIs
         pass
     return rows

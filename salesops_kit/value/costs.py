@@ -133,7 +133,7 @@ def cac(spend, customers_or_orders, *, by: str | None = "channel", period: str =
 
 
 def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_discount_rate: float = 0.01,
-                   margin_rate: float | None = None, payback_basis_months: int = 12):
+                   margin_rate: float | None = None, payback_basis_months: int = 12, spend_model: str = "auto"):
     """Expected gross margin of every customer over ``horizon_months`` from the first order.
 
     Months already lived are the customer's observed margin; the rest of the horizon is predicted
@@ -142,14 +142,20 @@ def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_disc
     (Σ margin / Σ amount; ``margin_rate`` or 1 without a margin column). Month k (k = 1..horizon)
     is discounted by ``(1 + monthly_discount_rate) ** (k - 1)``.
 
+    ``spend_model``: the value of a predicted order. ``"gamma_gamma"`` (each customer's Gamma-Gamma expected order
+    value), ``"average_order_value"`` (the observed average order value of the customer's channel) or ``"auto"``
+    (Gamma-Gamma unless its independence assumption fails, :func:`~salesops_kit.value.clv.gamma_gamma_independence`).
+
     Returns
     -------
     (DataFrame, dict)
         Per customer ``customer_id, channel, first_order, age_months, observed_margin, predicted_margin,
         ltv, margin_first_{payback_basis_months}m`` (undiscounted) and the cumulative mean curve is
         in ``df.attrs["curve"]`` (``channel, month, cumulative_margin``); the dict holds the fits
-        (``bgnbd``, ``gamma_gamma``) and margin rates per channel.
+        (``bgnbd``, ``gamma_gamma``), the independence check (``spend_check``), the order-value model used
+        (``spend_model``) and margin rates per channel.
     """
+    check_option("spend_model", spend_model, ("auto", "gamma_gamma", "average_order_value"))
     f = lazy_table(orders, ["customer_id", "order_date", "amount"])
     names = f.collect_schema().names()
     end = as_day(as_of) or as_day(collect_pandas(f.select(nw.col("order_date").max()))["order_date"].iloc[0])
@@ -159,13 +165,20 @@ def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_disc
     bg = _clv.fit_bgnbd(rfm["frequency"], rfm["recency"], rfm["T"])
     rep = (rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)
     gg = _clv.fit_gamma_gamma(rfm.loc[rep, "frequency"], rfm.loc[rep, "monetary_value"])
+    independence = _clv.gamma_gamma_independence(rfm["frequency"], rfm["monetary_value"])
+    use_gg = spend_model == "gamma_gamma" or (spend_model == "auto" and independence.passed)
     mr = _margin_rates(ct, names, margin_rate)
     has_margin = "margin" in names
     chan_mr = ct["channel"].map(mr).fillna(1.0).to_numpy()
     pos, ks, o_val = _observed_by_month(f, ct, end=end, horizon_months=horizon_months, has_margin=has_margin,
                                         chan_mr=chan_mr)
     x, tx, T = rfm["frequency"].to_numpy(), rfm["recency"].to_numpy(), rfm["T"].to_numpy()
-    spend = gg.conditional_expected_spend(x, np.where(rep, rfm["monetary_value"], 0.0))
+    if use_gg:
+        spend = gg.conditional_expected_spend(x, np.where(rep, rfm["monetary_value"], 0.0))
+    else:  # the observed average value of a purchase (one per customer-day, as BG/NBD counts) of the channel
+        per = pd.DataFrame({"channel": ct["channel"].to_numpy(), "revenue": rfm["revenue"].to_numpy(dtype=float),
+                            "purchases": rfm["purchases"].to_numpy(dtype=float)}).groupby("channel").sum()
+        spend = ct["channel"].map(per["revenue"] / per["purchases"]).to_numpy(dtype=float)
     age = T  # weeks since first order
     ltv, observed, predicted, basis, curve_df = _margin_by_month(
         bg, ct, x, tx, T, unit=spend * chan_mr, pos=pos, ks=ks, o_val=o_val, horizon=int(horizon_months),
@@ -175,7 +188,8 @@ def predictive_ltv(orders, *, as_of=None, horizon_months: int = 36, monthly_disc
                         "observed_margin": observed, "predicted_margin": predicted, "ltv": ltv,
                         f"margin_first_{payback_basis_months}m": basis})
     out.attrs["curve"] = curve_df
-    return out, {"bgnbd": bg, "gamma_gamma": gg, "margin_rate": mr, "as_of": end}
+    return out, {"bgnbd": bg, "gamma_gamma": gg, "margin_rate": mr, "as_of": end, "spend_check": independence,
+                 "spend_model": "gamma_gamma" if use_gg else "average_order_value"}
 
 
 def _margin_rates(ct: pd.DataFrame, names: list[str], margin_rate: float | None) -> dict:
@@ -319,6 +333,26 @@ class UnitEconomics(Result):
         t = self.table[self.table["channel"] != "all"]
         return t[t["ltv_cac_ci_high"] < 1].sort_values("ltv_cac")
 
+    def unrecovered_spend(self) -> pd.Series:
+        """Per channel, the spend its new customers do not pay back over the horizon:
+        max(0, spend − new customers × LTV), in the money unit of the inputs (0 where LTV covers CAC)."""
+        t = self.table[self.table["channel"] != "all"].set_index("channel")
+        if "spend" not in t:
+            return pd.Series(0.0, index=t.index)
+        gap = (t["spend"] - t["new_customers"] * t["ltv"]).where(t["ltv"].notna(), 0.0)
+        return gap.clip(lower=0.0)
+
+    def window_label(self, lang: str | None = None) -> str:
+        """The acquisition window the LTV:CAC, CAC and payback figures cover, e.g.
+        "customers acquired 2023-01 to 2025-11" (the window of these KPIs' rows in kpis.csv)."""
+        from ..i18n import format_month, tr
+
+        lo, hi = self.window if len(self.window) == 2 else (None, None)
+        if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+            return ""
+        return tr("customers acquired {start} to {end}", lang=lang, start=format_month(lo, lang),
+                  end=format_month(hi, lang))
+
     def best_payback(self) -> pd.Series | None:
         t = self.table[(self.table["channel"] != "all") & self.table["payback_months"].notna()]
         return None if t.empty else t.sort_values(["payback_months", "channel"]).iloc[0]
@@ -335,32 +369,49 @@ class UnitEconomics(Result):
 
         return plot_cac_vs_ltv(self.table, ax=ax, **kwargs)
 
-    def findings(self):
-        """Findings: money-losing channels, the best payback channel, channels with LTV:CAC > 3
-        (:func:`~salesops_kit.value._findings.unit_economics_findings`)."""
+    def findings(self, **checks):
+        """Findings: the answer (blended LTV:CAC against the 3:1 target), money-losing channels, channels with
+        LTV:CAC above 3, the best payback channel (:func:`~salesops_kit.value._findings.unit_economics_findings`;
+        ``checks``: ``holdout=``, ``survival=``, ``retention=`` model checks to report)."""
         from ._findings import unit_economics_findings
 
-        return unit_economics_findings(self)
+        return unit_economics_findings(self, **checks)
+
+    def table_for_reading(self, currency: str | None = None):
+        """Per channel: new customers, CAC, LTV, LTV:CAC with its interval and payback, as a table to read."""
+        from ..tools.tables import show_table
+
+        t = self.table.assign(channel=self.table["channel"].replace({"all": "all channels"}))
+        t = t[["channel", "new_customers", "spend", "cac", "ltv", "ltv_cac", "ltv_cac_ci_low", "ltv_cac_ci_high",
+               "payback_months", "breakeven_month"]].rename(columns={
+            "spend": "acquisition spend", "cac": "CAC", "ltv": "LTV", "ltv_cac": "LTV:CAC",
+            "ltv_cac_ci_low": "LTV:CAC 95% CI low", "ltv_cac_ci_high": "LTV:CAC 95% CI high",
+            "payback_months": "payback (months)", "breakeven_month": "cumulative margin covers CAC in month"})
+        money = {c: currency for c in ("acquisition spend", "CAC", "LTV")} if currency else {}
+        return show_table(t, units=money, decimals={"LTV:CAC": 2, "LTV:CAC 95% CI low": 2, "LTV:CAC 95% CI high": 2,
+                                                    "payback (months)": 1, "CAC": 2, "LTV": 2,
+                                                    "acquisition spend": 0})
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html
 
-        return f"<p>{escape_html(self.headline())}</p>" + self.table.round(4).to_html(index=False)
+        return f"<p>{escape_html(self.headline())}</p>" + self.table_for_reading()._repr_html_()
 
 
 def unit_economics(orders, spend, *, as_of=None, start=None, end=None, horizon_months: int = 36,
                    monthly_discount_rate: float = 0.01, margin_rate: float | None = None,
-                   n_boot: int = 1000, seed: int = 0) -> UnitEconomics:
+                   n_boot: int = 1000, seed: int = 0, spend_model: str = "auto") -> UnitEconomics:
     """LTV:CAC and payback per acquisition channel.
 
     Customers acquired in ``[start, end]`` (default: the first month with spend to the last complete
     month before ``as_of``) are compared with the spend of the same months. LTV comes from
     :func:`predictive_ltv`; the LTV:CAC interval is a percentile bootstrap over the channel's new
-    customers (spend treated as known).
+    customers (spend treated as known). ``spend_model``: see :func:`predictive_ltv`.
     """
     s = collect_pandas(lazy_table(spend, ["month", "channel", "spend"], table="marketing_spend"))
     ltv, models = predictive_ltv(orders, as_of=as_of, horizon_months=horizon_months,
-                                 monthly_discount_rate=monthly_discount_rate, margin_rate=margin_rate)
+                                 monthly_discount_rate=monthly_discount_rate, margin_rate=margin_rate,
+                                 spend_model=spend_model)
     as_of_ts = models["as_of"]
     months = pd.to_datetime(s["month"]).dt.to_period("M").dt.to_timestamp()
     lo = as_day(start) or (months.min() if len(months) else as_of_ts.to_period("M").to_timestamp())
@@ -409,6 +460,6 @@ def unit_economics(orders, spend, *, as_of=None, start=None, end=None, horizon_m
                      "payback_months": pb, "payback_reason": pwhy, "breakeven_month": be})
     settings = {"as_of": as_day(as_of), "start": as_day(start), "end": as_day(end), "horizon_months": horizon_months,
                 "monthly_discount_rate": monthly_discount_rate, "margin_rate": margin_rate, "n_boot": n_boot,
-                "seed": seed}
+                "seed": seed, "spend_model": spend_model}
     return UnitEconomics(table=pd.DataFrame(rows), customers=ltv, curve=ltv.attrs["curve"], monthly_cac=cm,
                          window=(lo, hi), horizon_months=horizon_months, models=models, settings=settings)

@@ -90,9 +90,11 @@ def test_every_chinese_template_is_used_and_reads_chinese():
 
 def test_tr_formats_english_as_written_and_chinese_from_the_table(monkeypatch):
     monkeypatch.delenv("SALESOPS_LANG", raising=False)
-    tpl = "CAC {cac:,.2f} vs LTV {ltv:,.2f} over {months} months, {n} new customers"
-    assert tr(tpl, cac=1234.5, ltv=99, months=36, n=7) == "CAC 1,234.50 vs LTV 99.00 over 36 months, 7 new customers"
-    assert tr(tpl, lang="zh", cac=1234.5, ltv=99, months=36, n=7) == "CAC 1,234.50，36 个月 LTV 99.00，新客户 7 位"
+    tpl = "CAC {cac} vs LTV {ltv} over {months} months, {n:,} new customers"
+    assert tr(tpl, cac="1,234.50 USD", ltv="99.00 USD", months=36, n=1234) == (
+        "CAC 1,234.50 USD vs LTV 99.00 USD over 36 months, 1,234 new customers")
+    assert tr(tpl, lang="zh", cac="1,234.50 USD", ltv="99.00 USD", months=36, n=1234) == (
+        "客户获取成本 1,234.50 USD，36 个月客户生命周期价值 99.00 USD，新客户 1,234 位")
     assert tr("channel {channel}", lang="zh", channel="<b>Ads</b>") == "渠道 <b>Ads</b>"  # never escaped here
     assert tr("a sentence nobody translated {x}", lang="zh", x=1) == "a sentence nobody translated 1"
     monkeypatch.setenv("SALESOPS_LANG", "zh")
@@ -299,8 +301,9 @@ def test_english_findings_state_the_results(en_zh, results):
     for f, (_, r) in zip(costs_en, losing.iterrows(), strict=True):
         assert f.subject == f"channel {r['channel']}"
         assert f.interval == f"95% CI {r['ltv_cac_ci_low']:.2f}-{r['ltv_cac_ci_high']:.2f}"
+        lost = ue.unrecovered_spend()[r["channel"]]  # spend its customers do not pay back (issue 15: the stake)
         assert f.evidence == (f"CAC {r['cac']:,.2f} vs LTV {r['ltv']:,.2f} over {ue.horizon_months} months, "
-                              f"{int(r['new_customers'])} new customers")
+                              f"{int(r['new_customers']):,} new customers; {lost:,.0f} of its spend does not pay back")
         assert f.suggestion == "this channel loses money on every customer it acquires: cut or renegotiate its spend"
     cyc = results["funnel"]["cycle"].summary().iloc[0]
     f = next(f for f in en["funnel"] if f.metric == "median days from created to won")
@@ -309,10 +312,13 @@ def test_english_findings_state_the_results(en_zh, results):
     days = f"{cyc['median_days_to_win']:.0f}"
     assert f.suggestion.startswith(f"plan pipeline coverage and forecasts on {days} days to win")
     rv = results["rv"]
-    assert en["monitor"].title == f"KPI review {rv.label}"
-    alert = next(f for f in en["monitor"] if f.subject == "all" and "control limits" in f.evidence)
-    assert alert.suggestion in ("head of sales to find the cause and act within the next period",
-                                "head of sales to confirm what worked and keep it")
+    assert en["monitor"].title == f"KPI review {rv.name}"
+    lead = en["monitor"][0]  # the company's revenue against target answers first
+    assert lead.lead and lead.suggestion.startswith(f"head of sales to plan how {rv.next_name} closes the ")
+    alerts = [f for f in en["monitor"] if f.benchmark.startswith("control limits")]
+    assert alerts and all(f.suggestion.endswith(f"act in {rv.next_name}") or f"no action for {rv.next_name}"
+                          in f.suggestion or f.suggestion.endswith("to confirm what worked and keep it")
+                          for f in alerts)
     for nb, fs in en.items():  # English output has no Chinese in it
         assert not any(CJK.search(getattr(f, k)) for f in fs for k in _TEXT), nb
 
