@@ -7,6 +7,8 @@ Each export is rendered once (``--no-code -j 2``) and every page is read as a sa
   draws none) and no sentence of its section says the section cannot be shown;
 - no table row is only NaN; no page or finding prints ``P10 0 to P90 0``;
 - no finding compares two numbers that print the same (``100.0% vs 100.0%``);
+- every page reads clean (``report_checks.page_problems``: no NaN/None/<NA>/NaT cell, no scientific notation,
+  no table shown twice, no "currency" as a unit);
 - money: the currencies are read from the raw files (the columns the mapping names for ``currency``); with
   several codes and no rates every money KPI row is per currency (segment ``currency=XXX``, unit that code,
   no total), with one code the unit is that code, never the word ``currency``.
@@ -33,6 +35,8 @@ import yaml
 bs4 = pytest.importorskip("bs4")
 mpimg = pytest.importorskip("matplotlib.image")
 
+from report_checks import page_problems  # noqa: E402
+
 from salesops_kit import kpis  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +53,7 @@ CORPUS = {
     "jiandaoyun": "00,01,02",
     "hubspot_api": "00,01,02",
     "external/salesforce_devorg": "00,01,02",  # a real org's Data Export: won deals closed before they were created
+    "external/maven_crm": "00,01",  # Maven Analytics' CRM Sales Opportunities: no currency code, no created date
 }
 if os.environ.get("SALESOPS_CORPUS_ALL"):  # every export of the corpus, every notebook (about 30 s of CPU each)
     CORPUS = {p.name: "00,01,02,03,04,05" for p in sorted(FIX.iterdir()) if p.is_dir()} | {
@@ -235,6 +240,12 @@ def test_no_table_row_of_nan_and_no_zero_interval(report):
     if findings.exists():
         text = findings.read_text(encoding="utf-8")
         assert "P10 0 to P90 0" not in text, f"{name}: findings.csv has 'P10 0 to P90 0'"
+
+
+def test_every_page_reads_clean(report):
+    name, out, _ = report
+    problems = [p for page in [*_pages(out), out / "index.html"] if page.exists() for p in page_problems(page)]
+    assert not problems, f"{name}: {len(problems)} problem(s):\n" + "\n".join(problems)
 
 
 def test_no_finding_compares_equal_numbers(report):
