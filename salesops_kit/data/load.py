@@ -36,22 +36,26 @@ __all__ = ["Dataset", "load_dataset", "open_dataset", "load_mapping", "builtin_m
 
 
 def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error", engine: str = "pandas",
-                 con=None, **kwargs) -> Dataset:
+                 con=None, spark=None, **kwargs) -> Dataset:
     """Load a folder of export files (or one file) into a :class:`Dataset`.
 
     Parameters
     ----------
-    path : folder holding the export files (CSV, XLSX, Parquet); a single file is also accepted
+    path : folder holding the export files (CSV, XLSX, Parquet); a single file is also accepted. With
+        ``engine="spark"`` also a URI Spark reads (``s3a://``, ``abfss://``, ``hdfs://``: a folder or one file;
+        a folder of part files counts as one file), or a catalog database whose tables are named like the
+        mapping's files (``opportunities``...) or one catalog table
     mapping : built-in mapping name (canonical, salesforce, hubspot, zoho, jiandaoyun, pipedrive), a YAML path,
         a dict or a :class:`~salesops_kit.data.mapping.Mapping`; None = canonical
     as_of : analysis date; default the latest event date found in the data (never the clock)
     unknown_stages : "error" (default: MappingError listing the labels and the YAML to add) or
         "quarantine" (rows with unknown stages go to the quarantine, e.g. for ``salesops audit``)
-    engine : "pandas" (default: tables are pandas DataFrames), "polars" or "duckdb": CSV/Parquet files
-        are scanned lazily and the tables are Polars LazyFrames / DuckDB relations with the same
+    engine : "pandas" (default: tables are pandas DataFrames), "polars", "duckdb" or "spark": CSV/Parquet files
+        are scanned lazily and the tables are Polars LazyFrames / DuckDB relations / Spark DataFrames with the same
         columns, checks and row account, computed in that engine (see :mod:`salesops_kit.engines`);
         ``flags`` then holds the flag checks' counts (table, check, rows) instead of row positions
     con : for ``engine="duckdb"``, the DuckDB connection the relations live in (default: a new one)
+    spark : for ``engine="spark"``, the SparkSession (default: the running one, else a local one on every core)
 
     Returns
     -------
@@ -66,9 +70,9 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
     if kwargs:
         raise TypeError(f"load_dataset got unexpected arguments {sorted(kwargs)}")
     check_option("unknown_stages", unknown_stages, ("error", "quarantine"))
-    be = backend(check_engine(engine), con=con)
+    be = backend(check_engine(engine), con=con, spark=spark)
     m = load_mapping(mapping)
-    data_dir, candidates = _candidates(path)
+    data_dir, candidates = be.candidates(path) if be.name == "spark" else _candidates(path)
     tables, quarantine, files, account, notes, withheld, row_flags = {}, {}, {}, [], [], [], []
     derived: list[tuple[str, TableResult, list[Path]]] = []
 
@@ -125,9 +129,10 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
 def open_dataset(path, mapping=None, as_of=None, *, engine: str = "pandas", **kwargs) -> Dataset:
     """What a notebook's load cell does, in one call: :func:`load_dataset`, then on DuckDB the files are checked
     once and the clean tables kept in DuckDB (:func:`salesops_kit.engines.materialize`; DuckDB spills to disk
-    past its memory limit), so the notebook's analyses do not each re-read and re-check the export."""
+    past its memory limit) or on Spark's executors (memory and disk), so the notebook's analyses do not each
+    re-read and re-check the export."""
     ds = load_dataset(path, mapping=mapping, as_of=as_of, engine=engine, **kwargs)
-    if engine == "duckdb":
+    if engine in ("duckdb", "spark"):
         from ..engines import materialize
 
         ds = materialize(ds)
@@ -160,6 +165,8 @@ def _candidates(path) -> tuple[Path, list[Path]]:
 
 
 def _files_for(spec: TableSpec, candidates: list[Path], be: Backend) -> list[Path]:
+    if be.name == "spark":  # files, folders of part files and catalog tables
+        return be.files_for(spec, candidates)
     found = spec.match_files(candidates)
     if not found and be.parquet_copies:  # a mapping written for CSV also finds the Parquet copy of the same export
         found = spec.parquet_copies().match_files(candidates)

@@ -1,11 +1,11 @@
-"""Engines: read a table from files into canonical columns on pandas, Polars, DuckDB (and Spark).
+"""Engines: read a table from files into canonical columns on pandas, Polars, DuckDB and Spark.
 
 One interface, :class:`Backend` (:func:`backend` makes one per engine): ``read_table(spec, files, ...)``
 reads and cleans one table of a parsed mapping into a :class:`TableResult` (clean table, quarantine,
 row account, notes); ``default_as_of`` and ``flags`` finish the dataset. :func:`salesops_kit.data.load.load_dataset`
 calls it; the back-ends never import the loader. Behind it: pandas (:mod:`._pandas`), and Polars and
-DuckDB/SQL (:mod:`._polars`, :mod:`._sql` behind :mod:`._lazy`), which share the engine-neutral steps and
-rules of :mod:`._common`.
+DuckDB/SQL (:mod:`._polars`, :mod:`._sql` behind :mod:`._lazy`), and Spark (:mod:`._spark`: the SQL back-end's
+statements in Spark SQL), which share the engine-neutral steps and rules of :mod:`._common`.
 
 Also here: conversions between engines (:func:`to_pandas`, :func:`to_polars`, :func:`to_duckdb`,
 :func:`to_spark`), a local Spark session, :func:`materialize`, and looking at any frame
@@ -32,14 +32,20 @@ from ._lazy import (
     to_spark,
 )
 from ._pandas import PandasBackend
+from ._spark import CONF_ENV as SPARK_CONF_ENV
 
 __all__ = ["ENGINES", "Backend", "TableResult", "backend", "check_engine", "scan", "to_pandas", "to_polars",
            "to_duckdb", "to_spark", "spark_session", "materialize", "engine_of", "is_lazy", "n_rows", "column_names",
-           "head"]
+           "head", "SPARK_CONF_ENV"]
 
 
-def backend(engine: str = "pandas", *, con=None) -> Backend:
-    """The back-end that reads tables on ``engine`` (one of :data:`ENGINES`); ``con``: DuckDB connection."""
+def backend(engine: str = "pandas", *, con=None, spark=None) -> Backend:
+    """The back-end that reads tables on ``engine`` (one of :data:`ENGINES`); ``con``: DuckDB connection;
+    ``spark``: SparkSession (default: the running one, else a local one)."""
     if check_engine(engine) == "pandas":
         return PandasBackend()
+    if engine == "spark":
+        from ._spark import SparkBackend
+
+        return SparkBackend(spark)
     return LazyBackend(engine, con=con)

@@ -34,14 +34,13 @@ from ._common import TableResult
 __all__ = ["ENGINES", "LazyBackend", "check_engine", "scan", "to_pandas", "to_polars", "to_duckdb", "to_spark",
            "spark_session", "materialize", "engine_of", "is_lazy", "n_rows", "column_names", "head"]
 
-ENGINES = ("pandas", "polars", "duckdb")
+ENGINES = ("pandas", "polars", "duckdb", "spark")
 _LAZY_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
 def check_engine(engine: str) -> str:
     """Return ``engine`` if it is one of :data:`ENGINES`, else raise InvalidOptionError saying what is allowed."""
-    return check_option("engine", engine, ENGINES, hint="Spark: load with pandas or Polars and pass tables through "
-                        "salesops_kit.engines.to_spark, or read them with Spark.")
+    return check_option("engine", engine, ENGINES)
 
 
 def engine_of(frame) -> str:
@@ -119,30 +118,41 @@ def to_spark(frame, spark):
     return spark.createDataFrame(pdf)
 
 
-def spark_session(app: str = "salesops-kit", *, cores: int = 1, shuffle_partitions: int = 4, memory: str = "1g"):
+def spark_session(app: str = "salesops-kit", *, cores: int = 1, shuffle_partitions: int = 4, memory: str = "1g",
+                  conf: dict | None = None):
     """A quiet local Spark session (``local[cores]``, few shuffle partitions, no UI, UTC, Arrow on).
 
+    ``conf``: more settings (``salesops --spark-conf key=value``); with ``spark.master`` in it, or under
+    ``spark-submit``, the session is the cluster's and only ``conf``, UTC and Arrow are set.
     Needs ``pip install "salesops-kit[spark]"`` and Java 17. Reuses a running session if there is one.
     """
+    import os
+
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master(f"local[{cores}]").appName(app)
-             .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-             .config("spark.default.parallelism", str(max(cores, 1)))
-             .config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-             .config("spark.driver.memory", memory)
-             .config("spark.sql.adaptive.enabled", "false")
-             .getOrCreate())
+    conf = dict(conf or {})
+    builder = SparkSession.builder.appName(app)
+    if "spark.master" not in conf and not os.environ.get("PYSPARK_GATEWAY_PORT"):  # not spark-submit: local mode
+        builder = (builder.master(f"local[{cores}]")
+                   .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+                   .config("spark.default.parallelism", str(max(cores, 1)))
+                   .config("spark.ui.enabled", "false")
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.driver.memory", memory)
+                   .config("spark.sql.adaptive.enabled", "false"))
+    builder = (builder.config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
+    for k, v in conf.items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
 
 def materialize(ds):
     """Run a lazy dataset's plans once and keep the tables in the engine (Polars DataFrames / DuckDB
-    temp tables), so that several analyses do not each re-read and re-check the files."""
+    temp tables / Spark checkpoints on the executors, memory and disk), so that several analyses do not each
+    re-read and re-check the files."""
     from dataclasses import replace
 
     out = {}
@@ -154,6 +164,8 @@ def materialize(ds):
             tmp = f"_salesops_{name}_{next(_tables)}"
             t.create(tmp)
             out[name] = t.query("_salesops_src", f'select * from "{tmp}"')
+        elif kind == "pyspark":  # computed once, lineage cut (later plans do not re-run the loader's SQL)
+            out[name] = t.localCheckpoint(eager=True)
         else:
             out[name] = t
     return replace(ds, tables=out)

@@ -3,6 +3,10 @@
 The loader's steps (:class:`._common.LazyTable`) as SQL over the scanned files: trim text, parse dates
 and numbers (failures quarantined), normalise stage labels, derive is_closed/is_won, missing values,
 negative amounts, close-before-created, exact/conflicting duplicates.
+
+The SQL is written once, in :class:`SqlTable`; what DuckDB writes differently from other SQL engines (quoting,
+date parsing, regular expressions, ``select * replace``) and how a query is run go through a :class:`Dialect`.
+Spark SQL is the other dialect (:mod:`._spark`).
 """
 
 from __future__ import annotations
@@ -13,56 +17,139 @@ from ..data.readers import FOOTER_RE
 from ..data.schema import BAD_DATE, BAD_NUMBER, CONFLICT_DUP, EXACT_DUP, STATUS_COLUMN, UNKNOWN_STAGE
 from ._common import LazyTable, Rule, TableResult, is_identity, number_rules, parse_formats
 
-__all__ = ["SqlTable"]
+__all__ = ["SqlTable", "Dialect"]
 
 _ids = itertools.count()
+_FOOTER = "(?i)" + FOOTER_RE.pattern
 
 
-def _lit(v) -> str:
-    return "'" + str(v).replace("'", "''") + "'"
+class Dialect:
+    """DuckDB's way of writing (and running) what :class:`SqlTable` needs; a subclass per other SQL engine.
 
+    ``con`` is the DuckDB connection the relations live in."""
 
-def _ident(c: str) -> str:
-    return '"' + c.replace('"', '""') + '"'
+    text = "varchar"  # the text type in casts
 
+    def __init__(self, con):
+        self.con = con
 
-def _q(e: str) -> str:
-    return f"'''' || coalesce(cast({e} as varchar), 'None') || ''''"
+    # expressions
+    def lit(self, v) -> str:
+        return "'" + str(v).replace("'", "''") + "'"
 
+    def ident(self, c: str) -> str:
+        return '"' + c.replace('"', '""') + '"'
 
-def _first_present(src) -> str:
-    """A column, or per row the first non-blank value of several (``columns.<c>: {coalesce: [...]}``)."""
-    if isinstance(src, str):
-        return _ident(src)
-    return "coalesce(" + ", ".join(f"nullif(trim(cast({_ident(h)} as varchar)), '')" for h in src) + ")"
+    def matches(self, e: str, pattern: str) -> str:
+        """Whether text ``e`` matches the regular expression anywhere (false when null)."""
+        return f"coalesce(regexp_matches({e}, {self.lit(pattern)}), false)"
 
+    def strptime(self, e: str, formats: list[str]) -> str:
+        """``e`` parsed by the first of the strftime ``formats`` that reads it; null when none does."""
+        return f"try_strptime({e}, [{', '.join(self.lit(f) for f in formats)}])"
 
-def _short_footer(names: list[str]) -> str:
-    """A footer line of the file (as the pandas reader counts them): only its first field, blank or reading like a
-    footer ("Grand Totals (6 records)", "Confidential Information - Do Not Distribute", the copyright line)."""
-    if not names:
-        return "false"
-    def blank(n):
-        return f"coalesce(trim(cast({_ident(n)} as varchar)), '') = ''"
-    rest = " and ".join(blank(n) for n in names[1:]) or "true"
-    first = f"trim(cast({_ident(names[0])} as varchar))"
-    rx = _lit("(?i)" + FOOTER_RE.pattern)
-    return f"(({rest}) and ({blank(names[0])} or coalesce(regexp_matches({first}, {rx}), false)))"
+    def remove(self, e: str, pattern: str) -> str:
+        """``e`` with every match of the regular expression removed."""
+        return f"regexp_replace({e}, {self.lit(pattern)}, '', 'g')"
+
+    def to_double(self, e: str) -> str:
+        return f"try_cast({e} as double)"
+
+    def contains(self, e: str, s: str) -> str:
+        return f"contains({e}, {self.lit(s)})"
+
+    def row_hash(self, cols: list[str]) -> str:
+        return "hash(" + ", ".join(cols) + ")"
+
+    def first_in_file_order(self, e: str, where: str) -> str:
+        """The aggregate: ``e`` on the first row (by file, line) where ``where`` holds."""
+        return f"first({e} order by __file, __line) filter (where {where})"
+
+    def day_text(self, e: str) -> str:
+        return f"strftime({e}, '%Y-%m-%d')"
+
+    def file_name(self, e: str) -> str:
+        return f"regexp_extract({e}, '[^/\\\\]+$')"
+
+    def row_index(self) -> str:
+        """Each row's position in the scan (for ordering; need not start at any value)."""
+        return "row_number() over ()"
+
+    def replace(self, sql: str, reps: dict[str, str]) -> str:
+        """``select *`` from ``sql`` with the columns named in ``reps`` replaced by their expressions."""
+        return (f"select * replace ({', '.join(f'{e} as {self.ident(c)}' for c, e in reps.items())}) "
+                f"from ({sql})")
+
+    # running
+    def text_columns(self, raw) -> dict[str, bool]:
+        """Each column of the scan: whether it holds text."""
+        return {c: str(t) == "VARCHAR" for c, t in zip(raw.columns, raw.types, strict=True)}
+
+    def view(self, rel, name: str) -> None:
+        rel.create_view(name, replace=True)
+
+    def keep(self, rel):
+        """``rel`` kept once computed, for the few queries that read it next (:meth:`release` drops it)."""
+        return rel
+
+    def release(self, rel) -> None:
+        pass
+
+    def relation(self, sql: str):
+        return self.con.sql(sql)
+
+    def df(self, sql: str):
+        return self.con.sql(sql).df()
+
+    def row(self, sql: str) -> tuple:
+        return tuple(self.con.execute(sql).fetchall()[0])
 
 
 class SqlTable(LazyTable):
-    """One table as nested DuckDB selects: ``base`` (raw columns ``r__<column>``), ``s1`` (parsed columns),
-    ``s2`` (footer, flag and duplicate columns)."""
+    """One table as nested selects: ``base`` (raw columns ``r__<column>``), ``s1`` (parsed columns),
+    ``s2`` (footer, flag and duplicate columns). ``dialect`` writes them for the engine (default: DuckDB)."""
+
+    dialect = Dialect
+
+    def _lit(self, v) -> str:
+        return self.d.lit(v)
+
+    def _ident(self, c: str) -> str:
+        return self.d.ident(c)
+
+    def _q(self, e: str) -> str:
+        """A raw value quoted for a reason: 'value' ('None' when missing)."""
+        q = self._lit("'")
+        return f"{q} || coalesce(cast({e} as {self.d.text}), 'None') || {q}"
+
+    def _first_present(self, src) -> str:
+        """A column, or per row the first non-blank value of several (``columns.<c>: {coalesce: [...]}``)."""
+        if isinstance(src, str):
+            return self._ident(src)
+        return "coalesce(" + ", ".join(f"nullif(trim(cast({self._ident(h)} as {self.d.text})), '')" for h in src) + ")"
+
+    def _short_footer(self, names: list[str]) -> str:
+        """A footer line of the file (as the pandas reader counts them): only its first field, blank or reading like
+        a footer ("Grand Totals (6 records)", "Confidential Information - Do Not Distribute", the copyright line)."""
+        if not names:
+            return "false"
+
+        def blank(n):
+            return f"coalesce(trim(cast({self._ident(n)} as {self.d.text})), '') = ''"
+        rest = " and ".join(blank(n) for n in names[1:]) or "true"
+        first = f"trim(cast({self._ident(names[0])} as {self.d.text}))"
+        return f"(({rest}) and ({blank(names[0])} or {self.d.matches(first, _FOOTER)}))"
 
     def parse_columns(self) -> None:
-        rtypes = dict(zip(self.raw.columns, [str(t) for t in self.raw.types], strict=True))
-        names = [n for n in self.raw.columns if n not in ("__line", "__file")]
+        self.d = self.dialect(self.con)
+        rtypes = self.d.text_columns(self.raw)
+        names = [n for n in rtypes if n not in ("__line", "__file")]
         view = f"__salesops_raw_{self.name}_{next(_ids)}"
-        self.raw.create_view(view, replace=True)
-        self.is_str = {c: not isinstance(src, str) or rtypes[src] == "VARCHAR" for c, src in self.colmap.items()}
-        row = "row_number() over ()" if self.name == "stage_history" else "__line"
-        sel = [f"{_first_present(src)} as r__{c}" for c, src in self.colmap.items()] + [
-            "__file", "__line", f"{row} as __row", f"{_short_footer(names)} as __short"]
+        self.d.view(self.raw, view)
+        self.is_str = {c: not isinstance(src, str) or rtypes[src] for c, src in self.colmap.items()}
+        row = self.d.row_index() if self.name == "stage_history" else "__line"
+        sel = [f"{self._first_present(src)} as r__{c}" for c, src in self.colmap.items()] + [
+            "__file", "__line", f"{row} as __row", f"{self._short_footer(names)} as __short"]
         self.base = f"select {', '.join(sel)} from {view}"
         self.cols = {}
         for c in self.colmap:
@@ -72,7 +159,7 @@ class SqlTable(LazyTable):
             elif kind == "float":
                 self.cols[c] = self._number(c)
             else:
-                self.cols[c] = f"nullif(trim(cast(r__{c} as varchar)), '')"
+                self.cols[c] = f"nullif(trim(cast(r__{c} as {self.d.text})), '')"
 
     def pres(self, c: str) -> str:
         return f"(r__{c} is not null and trim(r__{c}) <> '')" if self.is_str[c] else f"(r__{c} is not null)"
@@ -81,10 +168,9 @@ class SqlTable(LazyTable):
         rc = f"r__{c}"
         if not self.is_str[c]:
             return f"cast({rc} as timestamp)"
-        fmts = "[" + ", ".join(_lit(f) for f in parse_formats(self.spec)) + "]"
-        v = f"try_strptime(trim({rc}), {fmts})"
+        v = self.d.strptime(f"trim({rc})", parse_formats(self.spec))
         if is_identity(self.name, c):
-            self.flags.append((BAD_DATE, f"({self.pres(c)} and {v} is null)", f"'unparseable {c}: ' || {_q(rc)}"))
+            self.flags.append((BAD_DATE, f"({self.pres(c)} and {v} is null)", f"'unparseable {c}: ' || {self._q(rc)}"))
         else:
             self.withheld.append((BAD_DATE, (c,), f"({self.pres(c)} and {v} is null)"))
         return v
@@ -93,17 +179,17 @@ class SqlTable(LazyTable):
         rc = f"r__{c}"
         dec, th, scale = number_rules(self.spec, c)
         if self.is_str[c]:
-            s = f"regexp_replace(trim({rc}), '[\\s$€£¥%]', '', 'g')"
-            s = f"replace({s}, {_lit(th)}, '')" if th else s
-            s = f"replace({s}, {_lit(dec)}, '.')" if dec != "." else s
-            v, bad = f"try_cast({s} as double)", f"({self.pres(c)} and try_cast({s} as double) is null)"
+            s = self.d.remove(f"trim({rc})", r"[\s$€£¥%]")
+            s = f"replace({s}, {self._lit(th)}, '')" if th else s
+            s = f"replace({s}, {self._lit(dec)}, '.')" if dec != "." else s
+            v = self.d.to_double(s)
+            bad = f"({self.pres(c)} and {v} is null)"
         else:
             v, bad = f"cast({rc} as double)", "false"
         if c == "probability":
-            pct = f"coalesce(contains(cast({rc} as varchar), '%'), false)"
+            pct = f"coalesce({self.d.contains(f'cast({rc} as {self.d.text})', '%')}, false)"
             if scale is None:
-                mx, has = self.con.execute(f"select max(case when not {pct} then {v} end), bool_or({pct}) "
-                                           f"from ({self.base})").fetchall()[0]
+                mx, has = self.d.row(f"select max(case when not {pct} then {v} end), bool_or({pct}) from ({self.base})")
                 scale = 100.0 if (has or (mx is not None and mx > 1)) else 1.0
                 if scale == 100.0 and not has:
                     self.notes.append(f"{self.name}.{c}: read as percentages (values above 1 found).")
@@ -111,63 +197,62 @@ class SqlTable(LazyTable):
             bad = f"({bad} or ({sc} is not null and ({sc} < 0 or {sc} > 1)))"
             v = f"(case when {bad} then null else {sc} end)"
         if is_identity(self.name, c):
-            self.flags.append((BAD_NUMBER, bad, f"'unparseable {c}: ' || {_q(rc)}"))
+            self.flags.append((BAD_NUMBER, bad, f"'unparseable {c}: ' || {self._q(rc)}"))
         else:
             self.withheld.append((BAD_NUMBER, (c,), bad))
         return v
 
     def label_counts(self, column: str):
         # the distinct labels come back to Python, the renames go back as CASE
-        return self.con.sql(f"select {self.cols[column]} as label, count(*) as n from ({self.base}) group by 1").df()
+        return self.d.df(f"select {self.cols[column]} as label, count(*) as n from ({self.base}) group by 1")
 
     def rename_stages(self, column: str, unknown: list, renames: dict) -> None:
         expr = self.cols[column]
         if unknown:
-            self.flags.append((UNKNOWN_STAGE, f"coalesce({expr} in ({', '.join(map(_lit, unknown))}), false)",
-                               f"'stage label not in the mapping, stage: ' || {_q('r__' + column)}"))
+            self.flags.append((UNKNOWN_STAGE, f"coalesce({expr} in ({', '.join(map(self._lit, unknown))}), false)",
+                               f"'stage label not in the mapping, stage: ' || {self._q('r__' + column)}"))
         if renames:
-            cases = " ".join(f"when {_lit(k)} then {_lit(v)}" for k, v in renames.items())
+            cases = " ".join(f"when {self._lit(k)} then {self._lit(v)}" for k, v in renames.items())
             self.cols[column] = f"(case {expr} {cases} else {expr} end)"
 
     def apply_status(self, won: list, lost: list, unknown: list) -> None:
         st, stage = self.cols[STATUS_COLUMN], self.cols["stage"]
 
         def among(vals) -> str:
-            return f"coalesce({st} in ({', '.join(map(_lit, vals))}), false)" if vals else "false"
+            return f"coalesce({st} in ({', '.join(map(self._lit, vals))}), false)" if vals else "false"
 
         if unknown:
             self.flags.append((UNKNOWN_STAGE, among(unknown), f"'status not in the mapping, {STATUS_COLUMN}: ' || "
-                                                              f"{_q('r__' + STATUS_COLUMN)}"))
-        order = ", ".join(map(_lit, self.stages.order)) or "null"
+                                                              f"{self._q('r__' + STATUS_COLUMN)}"))
+        order = ", ".join(map(self._lit, self.stages.order)) or "null"
         step = f"(case when {stage} in ({order}) then {stage} end)"
-        lat = self.cols.get("lost_at_stage", "cast(null as varchar)")
+        lat = self.cols.get("lost_at_stage", f"cast(null as {self.d.text})")
         self.cols["lost_at_stage"] = f"(case when {among(lost)} then coalesce({lat}, {step}) else {lat} end)"
-        self.cols["stage"] = (f"(case when {among(won)} then {_lit(self.stages.won[0])} when {among(lost)} then "
-                              f"{_lit(self.stages.lost[0])} else {stage} end)")
+        self.cols["stage"] = (f"(case when {among(won)} then {self._lit(self.stages.won[0])} when {among(lost)} then "
+                              f"{self._lit(self.stages.lost[0])} else {stage} end)")
 
     def project(self) -> None:
-        self.s1 = f"select *, {', '.join(f'{v} as {_ident(c)}' for c, v in self.cols.items())} from ({self.base})"
+        self.s1 = f"select *, {', '.join(f'{v} as {self._ident(c)}' for c, v in self.cols.items())} from ({self.base})"
         if self.name == "opportunities":
-            won = ", ".join(map(_lit, self.stages.won)) or "null"
-            lost = ", ".join(map(_lit, self.stages.lost)) or "null"
+            won = ", ".join(map(self._lit, self.stages.won)) or "null"
+            lost = ", ".join(map(self._lit, self.stages.lost)) or "null"
             self.s1 = (f"select *, coalesce(stage in ({won}), false) or coalesce(stage in ({lost}), false) as "
                        f"is_closed, coalesce(stage in ({won}), false) as is_won from ({self.s1})")
 
     def rule(self, rule: Rule):
         c = rule.columns[0]
         if rule.kind == "absent":
-            return f"not {self.pres(c)}", _lit(rule.text)
+            return f"not {self.pres(c)}", self._lit(rule.text)
         if rule.kind == "all_absent":
-            return " and ".join(f"not {self.pres(x)}" for x in rule.columns), _lit(rule.text)
+            return " and ".join(f"not {self.pres(x)}" for x in rule.columns), self._lit(rule.text)
         if rule.kind == "negative":
-            return f"coalesce({_ident(c)} < 0, false)", f"{_lit(rule.text + ': ')} || {_q('r__' + c)}"
+            return f"coalesce({self._ident(c)} < 0, false)", f"{self._lit(rule.text + ': ')} || {self._q('r__' + c)}"
         if rule.kind == "close_before_created":
             cd, cr = "date_trunc('day', close_date)", "date_trunc('day', created_date)"
             return (f"coalesce({cd} < {cr}, false)",
-                    f"'close_date ' || strftime({cd}, '%Y-%m-%d') || ' before created_date ' || "
-                    f"strftime({cr}, '%Y-%m-%d')")
+                    f"'close_date ' || {self.d.day_text(cd)} || ' before created_date ' || {self.d.day_text(cr)}")
         if rule.kind == "closed_without_close_date":  # blank in the file (an unparseable one is a bad date)
-            return f"(is_closed and not {self.pres('close_date')})", _lit(rule.text)
+            return f"(is_closed and not {self.pres('close_date')})", self._lit(rule.text)
         raise ValueError(f"unknown rule kind {rule.kind!r}")
 
     def apply_withheld(self, blank: dict[str, list[int]]) -> None:
@@ -177,20 +262,19 @@ class SqlTable(LazyTable):
         self.s1 = f"select *, {cols} from ({self.s1})"
         self.withheld = [(ck, cs, f"__w{i}") for i, (ck, cs, _) in enumerate(self.withheld)]
         if blank:
-            rep = ", ".join(f"case when {' or '.join(self.withheld[i][2] for i in idx)} then null else {_ident(c)} "
-                            f"end as {_ident(c)}" for c, idx in blank.items())
-            self.s1 = f"select * replace ({rep}) from ({self.s1})"
+            rep = {c: f"case when {' or '.join(self.withheld[i][2] for i in idx)} then null else {self._ident(c)} end"
+                   for c, idx in blank.items()}
+            self.s1 = self.d.replace(self.s1, rep)
 
     def mark_footer(self) -> None:
         idc, datec = self.tdef.id_column, self.tdef.date_column
         footer = "false"
         if idc in self.colmap and datec in self.colmap:
-            rx = _lit("(?i)" + FOOTER_RE.pattern)
             strs = [c for c in self.colmap if self.is_str[c]]
-            foot_text = " or ".join(f"coalesce(regexp_matches(r__{c}, {rx}), false)" for c in strs) or "false"
+            foot_text = " or ".join(self.d.matches(f"r__{c}", _FOOTER) for c in strs) or "false"
             empty = " and ".join(f"not {self.pres(c)}" for c in self.colmap)
-            blank_id = f"(not {self.pres(idc)}" + (f" or coalesce(regexp_matches(r__{idc}, {rx}), false))"
-                                                   if self.is_str[idc] else ")")
+            blank_id = f"(not {self.pres(idc)}" + (f" or {self.d.matches(f'r__{idc}', _FOOTER)})" if self.is_str[idc]
+                                                   else ")")
             footer = f"({blank_id} and not {self.pres(datec)} and (({foot_text}) or ({empty})))"
         footer = f"({footer} or __short)"
         pre_bad = " or ".join(f"({f})" for _, f, _ in self.flags) or "false"
@@ -214,44 +298,47 @@ class SqlTable(LazyTable):
                   f"between unbounded preceding and current row) as __run from ({self.s2})")
             last = (f"last_value(exited_date) over ({w}, __run order by entered_date, __row rows between unbounded "
                     "preceding and unbounded following)")
-            self.s2 = (f"select * replace (case when __ok and not __other then {last} else exited_date end as "
-                       f"exited_date) from ({s2})")
+            self.s2 = self.d.replace(s2, {"exited_date": f"case when __ok and not __other then {last} else "
+                                                         "exited_date end"})
 
     def mark_duplicates(self) -> None:
         idc = self.tdef.id_column
-        h = "hash(" + ", ".join(f"r__{c}" for c in self.colmap) + ")"
+        h = self.d.row_hash([f"r__{c}" for c in self.colmap])
         s2 = (f"select *, case when __pre_bad or __footer or __other then null else r__{idc} end as __id, "
               f"{h} as __h from ({self.s2})")
         conflict = "(__id is not null and min(__h) over (partition by __id) <> max(__h) over (partition by __id))"
         s2 = (f"select *, {conflict} as __conflict, (__id is not null and row_number() over (partition by __id, __h "
               "order by __file, __line) > 1) as __exact0 from (" + s2 + ")")
         s2 = f"select *, __exact0 and not __conflict as __exact from ({s2})"
-        self.s2 = ("select *, regexp_extract(first_value(__file) over w, '[^/\\\\]+$') || ':' || "
-                   "cast(first_value(__line) over w as varchar) as __first from (" + s2 + ") "
+        self.s2 = (f"select *, {self.d.file_name('first_value(__file) over w')} || ':' || "
+                   f"cast(first_value(__line) over w as {self.d.text}) as __first from ({s2}) "
                    "window w as (partition by __id, __h order by __file, __line)")
         self.flags.append((EXACT_DUP, "__exact", "'exact duplicate of ' || __first"))
-        self.flags.append((CONFLICT_DUP, "__conflict", f"{_lit(idc + ' ')} || {_q('r__' + idc)} || "
+        self.flags.append((CONFLICT_DUP, "__conflict", f"{self._lit(idc + ' ')} || {self._q('r__' + idc)} || "
                            "' appears on other rows with different values'"))
 
     def finish(self) -> TableResult:
-        con, ranked = self.con, self.ranked()
-        check = ("case " + " ".join(f"when {f} then {_lit(ck)}" for ck, f, _ in ranked) + " end") if ranked else "null"
+        d, ranked = self.d, self.ranked()
+        check = ("case " + " ".join(f"when {f} then {self._lit(ck)}" for ck, f, _ in ranked) + " end") \
+            if ranked else "null"
         reason = ("concat_ws('; ', " + ", ".join(f"case when {f} then {rs} end" for _, f, rs in ranked) + ")") \
             if ranked else "''"
         anyf = " or ".join(f for _, f, _ in self.flags) or "false"
         full = f"select *, ({anyf}) and not __footer and not __other as __bad from ({self.s2})"
         full = f"select *, not (__bad or __footer or __other) as __keep from ({full})"
         fview = f"__salesops_full_{self.name}_{next(_ids)}"
-        con.sql(full).create_view(fview, replace=True)
-        clean = con.sql(f"select {', '.join(self._clean_projection(fview))} from {fview} where __keep")
-        qsel = [f"cast(r__{c} as varchar) as {_ident(c)}" for c in self.colmap]
-        q = con.sql(f"select {', '.join(qsel)}, {check} as \"check\", {reason} as reason, __file as source_file, "
-                    f"__line as source_line from {fview} where __bad order by __file, __line").df()
+        kept = d.keep(d.relation(full))  # the quarantine and the account read the same checked rows
+        d.view(kept, fview)
+        clean = d.relation(f"select {', '.join(self._clean_projection(fview))} from {fview} where __keep")
+        qsel = [f"cast(r__{c} as {d.text}) as {self._ident(c)}" for c in self.colmap]
+        q = d.df(f"select {', '.join(qsel)}, {check} as {self._ident('check')}, {reason} as reason, __file as "
+                 f"source_file, __line as source_line from {fview} where __bad order by __file, __line")
         q["source_line"] = q["source_line"].astype("Int64")
         aggs = "".join(", " + a for a in self._withheld_aggs())
-        a = con.sql(f"select count(*) filter (where __keep) as kept, count(*) filter (where __bad) as bad, "
-                    f"count(*) filter (where __footer) as footer, count(*) filter (where __other) as other{aggs} "
-                    f"from {fview}").df().iloc[0].to_dict()
+        a = d.df(f"select count(*) filter (where __keep) as kept, count(*) filter (where __bad) as bad, "
+                 f"count(*) filter (where __footer) as footer, count(*) filter (where __other) as other{aggs} "
+                 f"from {fview}").iloc[0].to_dict()
+        d.release(kept)
         withheld, row_flags = self.withheld_result(a)
         return TableResult(clean, q.reset_index(drop=True), self.account(a), self.notes, withheld=withheld,
                            row_flags=row_flags)
@@ -260,10 +347,11 @@ class SqlTable(LazyTable):
         """Per withheld condition: kept rows, the first one's file, line and raw values; per reason: kept rows."""
         out = []
         for i, (_, cols, f) in enumerate(self.withheld):
-            w = f"filter (where __keep and {f})"
-            out += [f"count(*) {w} as n{i}", f"first(__file order by __file, __line) {w} as f{i}",
-                    f"first(__line order by __file, __line) {w} as l{i}"]
-            out += [f"first(cast(r__{c} as varchar) order by __file, __line) {w} as v{i}_{j}"
+            cond = f"__keep and {f}"
+            w = f"filter (where {cond})"
+            out += [f"count(*) {w} as n{i}", f"{self.d.first_in_file_order('__file', cond)} as f{i}",
+                    f"{self.d.first_in_file_order('__line', cond)} as l{i}"]
+            out += [f"{self.d.first_in_file_order(f'cast(r__{c} as {self.d.text})', cond)} as v{i}_{j}"
                     for j, c in enumerate(cols) if c in self.colmap]
         for k, ck in enumerate(self.withheld_reasons()):
             anyf = " or ".join(f for c2, _, f in self.withheld if c2 == ck)
@@ -273,9 +361,9 @@ class SqlTable(LazyTable):
     def _clean_projection(self, fview: str) -> list[str]:
         """The clean table's columns; a stage history without exit dates gets them from the next entry."""
         out_cols = self.output_columns()
-        if self.name != "stage_history" or ("exited_date" in self.colmap and self.con.execute(
-                f"select bool_or({self.pres('exited_date')}) from {fview}").fetchall()[0][0]):
-            return [_ident(c) for c in out_cols]
+        if self.name != "stage_history" or ("exited_date" in self.colmap and self.d.row(
+                f"select bool_or({self.pres('exited_date')}) from {fview}")[0]):
+            return [self._ident(c) for c in out_cols]
         lead = "lead(entered_date) over (partition by opportunity_id order by entered_date) as exited_date"
-        proj = [lead if c == "exited_date" else _ident(c) for c in out_cols]
+        proj = [lead if c == "exited_date" else self._ident(c) for c in out_cols]
         return proj if "exited_date" in out_cols else proj + [lead]

@@ -92,8 +92,8 @@ def test_the_loader_raises_missing_columns_as_a_mapping_error(tmp_path):
 def test_an_invalid_option_is_one_type_and_still_a_value_error():
     from salesops_kit import engines
 
-    with pytest.raises(ValueError, match="engine must be one of pandas, polars, duckdb; got 'spark'") as info:
-        engines.check_engine("spark")
+    with pytest.raises(ValueError, match="engine must be one of pandas, polars, duckdb, spark; got 'excel'") as info:
+        engines.check_engine("excel")
     assert isinstance(info.value, E.InvalidOptionError)
 
 
