@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ..data.currency import converted, needs_split, report_currency
-from .limits import forecast_limit
-from .seasonal import bookings_series, forecast, monthly_series, seasonal_profile, total_interval
+from .check import plan_forecast
+from .seasonal import bookings_series, forecast_window, history_window, monthly_series, seasonal_profile, total_interval
 
 __all__ = ["kpi_rows"]
 
@@ -42,28 +42,28 @@ def _rows(ds, code, segment: str) -> list[dict]:
     ser = bookings_series(ds) if ds.opportunities is not None else monthly_series(ds.orders, as_of=ds.as_of)
     if len(ser):
         prof = seasonal_profile(ser)
+        win = history_window(ser)
         for _, r in prof.monthly.iterrows():
             rows.append({"kpi": f"seasonal_index_m{int(r['season']):02d}", "value": r["index"],
-                         "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
+                         "ci_low": r["ci_low"], "ci_high": r["ci_high"], "window": win})
         if len(prof.monthly) == 12:
             for _, r in prof.quarterly.iterrows():
                 rows.append({"kpi": f"seasonal_index_q{int(r['season'])}", "value": r["index"],
-                             "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
+                             "ci_low": r["ci_low"], "ci_high": r["ci_high"], "window": win})
         if len(prof.stats):
-            rows.append({"kpi": "seasonality_strength", "value": prof.strength})
-        # fewer complete months than the horizon: no forecast (notebook 03 says so in one sentence)
-        fc = forecast(ser, horizon=12, level=(80, 95)).table if forecast_limit(ser, 12) is None else pd.DataFrame()
-        if len(fc):
-            total = fc["mean"].sum()
+            rows.append({"kpi": "seasonality_strength", "value": prof.strength, "window": win})
+        # the one backtest and the forecast it checks (notebook 03 shows the same): fewer complete months than the
+        # horizon give no forecast (the notebook says so in one sentence)
+        plan = plan_forecast(ser, horizon=12)
+        if plan.forecast is not None and len(plan.forecast.table):
+            fc = plan.forecast.table
             lo, hi = total_interval(fc)
-            rows.append({"kpi": "forecast_next_12m_total", "value": total, "ci_low": lo, "ci_high": hi, **money})
-        bt = pd.DataFrame(fc.attrs.get("backtest") or [])
-        if len(bt):
-            best = bt.sort_values("mase").iloc[0]
-            chosen = fc.attrs.get("method")
-            sel = bt[bt["method"] == chosen]
-            val = float(sel["mase"].iloc[0]) if len(sel) else float(best["mase"])
-            rows.append({"kpi": "forecast_backtest_mase", "value": val})
+            rows.append({"kpi": "forecast_next_12m_total", "value": fc["mean"].sum(), "ci_low": lo, "ci_high": hi,
+                         "window": forecast_window(fc), **money})
+        score = plan.score() if plan.forecast is not None else None
+        if score is not None and pd.notna(score["mase"]):
+            rows.append({"kpi": "forecast_backtest_mase", "value": float(score["mase"]),
+                         "window": plan.backtest.window()})
     if ds.opportunities is not None:
         from .pipeline import pipeline_forecast
 
@@ -74,7 +74,7 @@ def _rows(ds, code, segment: str) -> list[dict]:
             pf = None
         q = pf.next_quarter if pf is not None else None
         if q is not None and (q["p90"] > 0 or not pf.open_deals):
-            rows.append({"kpi": "pipeline_expected_next_quarter", "value": q["expected"],
+            rows.append({"kpi": "pipeline_expected_next_quarter", "value": q["expected"], "window": q["quarter"],
                          **({"ci_low": q["p10"], "ci_high": q["p90"]} if pf.open_deals else {}), **money})
     for r in rows:
         r["segment"] = segment

@@ -91,6 +91,24 @@ class BacktestResult(Result):
         return tr("Best in backtest: {method} (MASE {mase:.2f}, sMAPE {smape:.1f}%).", method=best["method"],
                   mase=best["mase"], smape=best["smape"])
 
+    @property
+    def origins(self) -> list[pd.Timestamp]:
+        """The last training period of each rolling origin, oldest first."""
+        return sorted(pd.to_datetime(self.forecasts["origin"]).unique()) if len(self.forecasts) else []
+
+    def window(self) -> str:
+        """The held-back months the backtest scored and how: ``"2025-03 to 2025-11, 2 origins, 1-6 months
+        ahead"`` ("" when it scored nothing)."""
+        from ..i18n import tr
+
+        if self.forecasts.empty or not {"period", "h", "origin"} <= set(self.forecasts.columns):
+            return ""
+        f, n = self.forecasts, len(self.origins)
+        first, last, h = pd.Timestamp(f["period"].min()), pd.Timestamp(f["period"].max()), int(f["h"].max())
+        if n == 1:
+            return tr("{first:%Y-%m} to {last:%Y-%m}, 1 origin, 1-{h} months ahead", first=first, last=last, h=h)
+        return tr("{first:%Y-%m} to {last:%Y-%m}, {n} origins, 1-{h} months ahead", first=first, last=last, n=n, h=h)
+
     def plot(self, ax=None, **kwargs):
         from ..plots.forecast import plot_backtest
 
@@ -244,7 +262,8 @@ def _frame(periods, s: dict, levels) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2) -> pd.DataFrame:
+def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2,
+                   given: BacktestResult | None = None) -> pd.DataFrame:
     """See :func:`forecast`."""
     levels = tuple(int(check_level(lv, percent=True, where="forecast")) for lv in np.atleast_1d(level))
     check_option("method", method, ("auto",) + METHODS, where="forecast")
@@ -277,7 +296,7 @@ def _forecast_impl(series, *, horizon: int = 12, method: str = "auto", level=(80
     fcs = fitter.forecasts(len(y), h, ("combo",) if method == "auto" else (method,), refit=True)
     if method == "auto":
         chosen, why, bt_summary = _auto_method(y, y_s.index, m, seasonal, h=h, folds=folds, levels=levels,
-                                               fitter=fitter)
+                                               fitter=fitter, given=given)
         reason += why
     if not available(fcs, chosen):
         prev = chosen
@@ -314,19 +333,24 @@ def _carry_forward(y: np.ndarray, fut: pd.PeriodIndex, h: int, levels, deg: str)
     return out
 
 
-def _auto_method(y: np.ndarray, index, m: int, seasonal: bool, *, h: int, folds: int, levels, fitter: Fitter
-                 ) -> tuple[str, str, pd.DataFrame]:
+def _auto_method(y: np.ndarray, index, m: int, seasonal: bool, *, h: int, folds: int, levels, fitter: Fitter,
+                 given: BacktestResult | None = None) -> tuple[str, str, pd.DataFrame]:
     """``method="auto"``: the combination, unless a single member's backtest MASE beats it by ``AUTO_MARGIN``.
-    Returns ``(method, the reason, the backtest table)``."""
-    bh = max(1, min(h, m, len(y) - _min_train(m, seasonal)))
-    cands = ("combo", "ets", "theta", "dotm", "seasonal_naive")   # the members come free with the combination
-    bt = _run_backtest(y, index, m, seasonal, bh, folds, bh, cands, levels, fitter=fitter)
+    Returns ``(method, the reason, the backtest table)``. ``given``: a backtest already run on this series (the
+    one the notebook shows), used instead of running another, so every number quotes one computation."""
+    if given is not None:
+        bt = given
+        bh = int(bt.forecasts["h"].max()) if len(bt.forecasts) else 0
+    else:
+        bh = max(1, min(h, m, len(y) - _min_train(m, seasonal)))
+        cands = ("combo", "ets", "theta", "dotm", "seasonal_naive")   # the members come free with the combination
+        bt = _run_backtest(y, index, m, seasonal, bh, folds, bh, cands, levels, fitter=fitter)
     from ..i18n import tr  # the reason is shown in findings and pages: in the report language
 
     if bt.table.empty or not np.isfinite(bt.table["mase"]).any():
         return "combo", tr("too short for a backtest origin: mean of ETS, Theta and DOTM."), bt.table
     sc = bt.table.set_index("method")["mase"].dropna()
-    singles = sc.drop(["combo", "seasonal_naive"], errors="ignore")
+    singles = sc.reindex([k for k in ("ets", "theta", "dotm") if k in sc.index])  # the combination's members
     best = singles.idxmin() if len(singles) else "combo"
     if "combo" not in sc.index:
         return best, tr("backtest: the combination could not be scored; {best} has the lowest MASE.", best=best), \
@@ -388,7 +412,8 @@ def backtest(series, *, horizon: int = 12, folds: int = 3, step: int | None = No
         return _backtest_impl(series, horizon=horizon, folds=folds, step=step, methods=methods, level=level)
 
 
-def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2) -> Forecast:
+def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95), folds: int = 2,
+             backtest: BacktestResult | None = None) -> Forecast:
     """Forecast the next ``horizon`` periods with intervals.
 
     Parameters
@@ -399,6 +424,8 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
         windows of one season; the coverage of its intervals is in ``.backtest``) and keeps the combination
         unless a member's MASE is ``AUTO_MARGIN`` lower (``None``: always the combination).
     level : interval levels in percent.
+    backtest : a :func:`backtest` of this same series: ``auto`` judges on it instead of running its own (so the
+        reason and ``.backtest`` quote the table the notebook shows); ignored by the other methods.
 
     Returns
     -------
@@ -409,6 +436,6 @@ def forecast(series, *, horizon: int = 12, method: str = "auto", level=(80, 95),
     the same three. An empty series gives an empty table.
     """
     with _blas_single_thread():
-        out = _forecast_impl(series, horizon=horizon, method=method, level=level, folds=folds)
+        out = _forecast_impl(series, horizon=horizon, method=method, level=level, folds=folds, given=backtest)
     return Forecast(out, str(out.attrs.get("method", "")), str(out.attrs.get("reason", "")),
                     out.attrs.get("backtest"), tuple(int(lv) for lv in np.atleast_1d(level)))

@@ -31,12 +31,21 @@ import pandas as pd
 from ..stats import wilson_interval
 from ..tools.results import Result
 from ..tools.validation import require_columns
+from .seasonal import quarter_label
 
-__all__ = ["pipeline_forecast", "PipelineForecast", "AGE_BINS", "QUARTER_COLUMNS", "currency_view", "by_currency"]
+__all__ = ["pipeline_forecast", "PipelineForecast", "AGE_BINS", "QUARTER_COLUMNS", "currency_view", "by_currency",
+           "MIN_CLOSED_DEALS"]
 
 AGE_BINS = (0, 30, 90, 180, 365, np.inf)   # deal age in days at the snapshot
 QUARTER_COLUMNS = ["quarter", "expected", "p10", "p50", "p90", "crm_weighted"]
 _PRIOR = 5.0                                 # pseudo-deals shrinking a (stage, age) cell to its stage's rate
+# Fewer closed deals than this teach no win rate: one deal more or less moves a rate learnt from under 10 closed
+# deals by 10 points or more, and the P10-P90 band would rest on a handful of close dates.
+MIN_CLOSED_DEALS = 10
+# The backtest's P10-P90 band should hold the booked amount in about 80% of past quarters; below half of at least
+# four quarters the band is not reliable and the findings say so.
+MIN_BACKTEST_QUARTERS = 4
+MIN_BAND_COVERAGE = 0.5
 
 
 def _collect(frame) -> pd.DataFrame:
@@ -311,6 +320,21 @@ class PipelineForecast(Result):
     def open_deals(self) -> int:
         return len(self.deals)
 
+    def band_check(self) -> tuple[int, int]:
+        """``(covered, quarters)``: in how many past quarters of the backtest the booked amount fell inside
+        P10-P90 (the model's check on closed deals; ``(0, 0)`` without a backtest)."""
+        if self.backtest.empty:
+            return 0, 0
+        return int(self.backtest["covered_p10_p90"].sum()), len(self.backtest)
+
+    def band_reliable(self) -> bool | None:
+        """The P10-P90 band held the booked amount in at least half of at least four past quarters (None: too few
+        quarters to tell)."""
+        covered, n = self.band_check()
+        if n < MIN_BACKTEST_QUARTERS:
+            return None
+        return covered / n >= MIN_BAND_COVERAGE
+
     def windows(self) -> list[dict]:
         """The quarter rows with bookings expected from the open deals (P90 above zero): the rest of the as-of
         quarter, then the next quarter; empty when no open deal is expected to close in either."""
@@ -453,6 +477,10 @@ def _cannot(model: _Model, o: pd.DataFrame, as_of: pd.Timestamp) -> str:
     if "amount_missing" in o and o["amount_missing"].all():
         return tr("No forecast for the {n:,} open deals: none has an amount, so there are no bookings to add up.",
                   n=len(o))
+    if 0 < model.closed < MIN_CLOSED_DEALS:
+        return tr("No forecast for the {n:,} open deals: only {k} deals closed on or before {as_of:%Y-%m-%d}, and "
+                  "win rates learnt from fewer than {min} closed deals move by 10 points or more with a single deal, "
+                  "so no number is shown.", n=len(o), k=model.closed, as_of=as_of, min=MIN_CLOSED_DEALS)
     if model.closed == 0:
         return tr("No forecast for the {n:,} open deals: no deal closed on or before {as_of:%Y-%m-%d} (with a close "
                   "date not before its created date), so win rates and close timing cannot be learnt.", n=len(o),
@@ -548,11 +576,11 @@ def pipeline_forecast(opportunities, *, as_of, stage_history=None, stages=None, 
                             columns=QUARTER_COLUMNS)
 
     in_q = o_q == q
-    quarter = window(str(q), np.array([(m.asfreq("Q") == q) for m in months]), in_q)
+    quarter = window(quarter_label(q), np.array([(m.asfreq("Q") == q) for m in months]), in_q)
     cq = as_of.to_period("Q")
     # the rest of the as-of quarter: a deal expected there is not in the next quarter (a forecast of only the
     # next quarter read 0 for a pipeline whose deals all close within weeks)
-    current = (window(str(cq), np.array([(m.asfreq("Q") == cq) for m in months]),
+    current = (window(quarter_label(cq), np.array([(m.asfreq("Q") == cq) for m in months]),
                       (o_q == cq) & (o["close_date"] > as_of))
                if as_of < cq.end_time.normalize() else pd.DataFrame(columns=QUARTER_COLUMNS))
     horizon = window(f"{months[0]}..{months[-1]}", np.ones(len(months), dtype=bool),
@@ -603,13 +631,15 @@ def _backtest(deals, stage_history, stages, as_of, k, n_sims, seed) -> pd.DataFr
         sh = _stage_rows(stage_history, stages, d)
         # outcomes after d are unknown to the model: closed-by-d only (enforced in _learn/_open_at)
         months = pd.period_range(tq.asfreq("M", "start"), tq.asfreq("M", "end"), freq="M")
-        _, o, mat, _, _ = _run(deals, sh, stages, d, months, n_sims, seed, False)
+        model, o, mat, _, _ = _run(deals, sh, stages, d, months, n_sims, seed, False)
+        if model.closed < MIN_CLOSED_DEALS:   # today's forecast would not be shown from so few: nor is this one
+            continue
         tot = mat.sum(axis=1)
         won = deals.set_index("opportunity_id").loc[o["opportunity_id"]]
         act = won[won["is_won"] & (won["close_date"].dt.to_period("Q") == tq)]["amount"].sum()
         p10, p50, p90 = np.percentile(tot, [10, 50, 90]) if len(tot) else (0.0, 0.0, 0.0)
-        rows.append({"as_of": d, "quarter": str(tq), "expected": float(tot.mean()), "p10": p10, "p50": p50, "p90": p90,
-                     "actual": float(act), "covered_p10_p90": bool(p10 <= act <= p90)})
+        rows.append({"as_of": d, "quarter": quarter_label(tq), "expected": float(tot.mean()), "p10": p10, "p50": p50,
+                     "p90": p90, "actual": float(act), "covered_p10_p90": bool(p10 <= act <= p90)})
     return _backtest_frame(rows)
 
 

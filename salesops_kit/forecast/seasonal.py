@@ -31,7 +31,7 @@ from ..tools.validation import check_level, check_option, require_columns
 from .models import BacktestResult, Forecast, as_series, backtest, forecast, season_length
 
 __all__ = ["monthly_series", "bookings_series", "seasonal_profile", "SeasonalProfile", "forecast", "backtest",
-           "BacktestResult", "as_series", "total_interval"]
+           "BacktestResult", "as_series", "total_interval", "history_window", "forecast_window", "quarter_label"]
 
 _SERIES_COLUMNS = ["period", "value", "n", "complete"]
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -363,6 +363,34 @@ def _growth(v: np.ndarray, pos: np.ndarray, m: int, level: float) -> tuple[float
     mu = np.mean(v)
     b, (lo, hi) = fit.params[1], fit.conf_int(alpha=1 - level)[1]
     return float(lo / mu), float(hi / mu), float(b / mu)
+
+
+def history_window(series) -> str:
+    """The complete months a series covers, ``"2023-01 to 2025-11"`` ("" when none): the window of the seasonal
+    KPIs and findings."""
+    from ..i18n import tr
+
+    y = as_series(series)
+    if not len(y):
+        return ""
+    return tr("{first:%Y-%m} to {last:%Y-%m}", first=y.index[0].to_timestamp(), last=y.index[-1].to_timestamp())
+
+
+def forecast_window(fc: Forecast | pd.DataFrame) -> str:
+    """The months a forecast covers, ``"2025-12 to 2026-11"`` ("" when empty)."""
+    from ..i18n import tr
+
+    fc = fc.table if isinstance(fc, Forecast) else fc
+    if fc is None or not len(fc):
+        return ""
+    return tr("{first:%Y-%m} to {last:%Y-%m}", first=pd.Timestamp(fc["period"].iloc[0]),
+              last=pd.Timestamp(fc["period"].iloc[-1]))
+
+
+def quarter_label(q) -> str:
+    """A quarter as a manager reads it: ``"2025 Q4"`` (from a Period, a Timestamp or ``"2025Q4"``)."""
+    p = q if isinstance(q, pd.Period) else pd.Period(q, freq="Q")
+    return f"{p.year} Q{p.quarter}"
 
 
 def total_interval(fc: Forecast | pd.DataFrame, level: int = 80) -> tuple[float, float]:

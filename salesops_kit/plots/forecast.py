@@ -40,7 +40,7 @@ def plot_seasonal_index(profile, *, by: str = "month", ax=None, color="#4C72B0",
     return ax
 
 
-def plot_seasonal_subseries(series, *, ax=None, **kwargs):
+def plot_seasonal_subseries(series, *, ax=None, unit: str = "", **kwargs):
     """Classic subseries plot: each month's values across years (a short line per month) with the
     month's mean as a horizontal bar. ``series``: ``period, value`` frame or a date-indexed Series."""
     from ..stats.series import as_series
@@ -63,47 +63,84 @@ def plot_seasonal_subseries(series, *, ax=None, **kwargs):
         ax.hlines(v.mean(), s - 0.4, s + 0.4, color="#C44E52", lw=2)
     ax.set_xticks(range(1, m + 1))
     ax.set_xticklabels([tr(lab) for lab in labels])
-    ax.set_ylabel(tr("value"))
+    ax.set_ylabel(_unit_label("amount", unit) if unit else tr("value"))
+    _plain_numbers(ax)
     ax.set_title(tr("Seasonal subseries (line = years in order, red = mean)"))
     return ax
 
 
-def plot_decomposition(profile, *, ax=None, **kwargs):
-    """Observed values and the STL trend (left axis) with the detrended ratio (right axis)."""
-    ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 3.8)))
+def _unit_label(text: str, unit: str) -> str:
+    return f"{tr(text)} ({unit})" if unit else tr(text)
+
+
+def _plain_numbers(ax):
+    """Amounts on the y-axis as 1,200,000, never as 1.2 with a "1e6" offset."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
+def plot_decomposition(profile, *, ax=None, unit: str = "", **kwargs):
+    """Observed values and the STL trend (top panel) and the detrended ratio value / trend (bottom panel): two
+    panels, never two y-axes on one. ``ax``: two Axes (top, bottom), or one (the top panel only), or None (a new
+    figure with both). Returns the top Axes. ``unit``: the amounts' unit (a currency code) for the axis."""
+    import matplotlib.pyplot as plt
+
+    figsize = kwargs.pop("figsize", (9, 4.5))
+    if ax is None:
+        _, (top, bottom) = plt.subplots(2, 1, figsize=figsize, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    elif isinstance(ax, (list, tuple, np.ndarray)):
+        top, bottom = ax[0], ax[1]
+    else:
+        top, bottom = ax, None
     d = profile.decomposition
     if d.empty:
-        ax.set_title(tr("STL decomposition (not enough history)"))
-        return ax
-    ax.plot(d["period"], d["value"], color="#4C72B0", lw=1.5, label=tr("observed"), **kwargs)
-    ax.plot(d["period"], d["trend"], color="black", lw=2, label=tr("trend (STL)"))
-    ax2 = ax.twinx()
-    ax2.bar(d["period"], d["ratio"] - 1, bottom=1, width=20, color="#DD8452", alpha=0.35, label=tr("value / trend"))
-    ax2.axhline(1, color="#DD8452", lw=0.8)
-    ax2.set_ylabel(tr("value / trend"))
-    ax.set_ylabel(tr("value"))
-    ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(tr("Observed, trend and detrended ratio"))
-    return ax
+        top.set_title(tr("STL decomposition (not enough history)"))
+        if bottom is not None:
+            bottom.set_visible(False)
+        return top
+    top.plot(d["period"], d["value"], color="#4C72B0", lw=1.5, label=tr("observed"), **kwargs)
+    top.plot(d["period"], d["trend"], color="black", lw=2, label=tr("trend (STL)"))
+    top.set_ylabel(_unit_label("amount", unit))
+    _plain_numbers(top)
+    top.legend(loc="upper left", fontsize=8)
+    top.set_title(tr("Observed and trend; below, value / trend"))
+    if bottom is not None:
+        r = d["ratio"].to_numpy(dtype=float)
+        bottom.bar(d["period"], r - 1, bottom=1, width=20, color=np.where(r >= 1, "#4C72B0", "#C44E52"), alpha=0.6)
+        bottom.axhline(1, color="grey", lw=0.8)
+        bottom.set_ylabel(tr("value / trend"))
+    return top
 
 
 @renamed_keyword("levels", "level")
-def plot_forecast_fan(history, fc: pd.DataFrame, *, ax=None, level=(80, 95), color="#4C72B0", **kwargs):
+def plot_forecast_fan(history, fc: pd.DataFrame, *, ax=None, level=(80, 95), color="#4C72B0", unit: str = "",
+                      **kwargs):
     """History and forecast mean with shaded intervals (darker = narrower level).
 
     ``level``: the interval level(s) in percent to shade, as in ``forecast(level=...)`` (``levels=`` is still
-    accepted).
+    accepted). ``unit``: the amounts' unit (a currency code) for the axis.
 
-    ``history``: ``period, value`` frame or a date-indexed Series (None: the forecast alone); ``fc``: the
-    result of :func:`salesops_kit.forecast.forecast` or its ``table``.
+    ``history``: ``period, value[, complete]`` frame (a :func:`~salesops_kit.forecast.monthly_series` with
+    ``partial="flag"``: its partial last period is drawn hollow and unjoined, never as a crash) or a date-indexed
+    Series (None: the forecast alone); ``fc``: the result of :func:`salesops_kit.forecast.forecast` or its
+    ``table``.
     """
     from ..stats.series import as_series
+    from ._base import draw_periods
 
     fc = getattr(fc, "table", fc)
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 4)))
-    y = as_series(history) if history is not None else ()
-    if len(y):
-        ax.plot(y.index.to_timestamp(), y.to_numpy(), color="black", lw=1.4, label=tr("history"))
+    if isinstance(history, pd.DataFrame) and {"period", "value"} <= set(history.columns):
+        h = history.sort_values("period")
+        part = ~h["complete"].astype(bool) if "complete" in h else None
+        if len(h):
+            draw_periods(ax, pd.to_datetime(h["period"]), h["value"], partial=part, color="black", markersize=2,
+                         lw=1.4, label=tr("history"))
+    else:
+        y = as_series(history) if history is not None else ()
+        if len(y):
+            ax.plot(y.index.to_timestamp(), y.to_numpy(), color="black", lw=1.4, label=tr("history"))
     if len(fc):
         for i, lv in enumerate(sorted(np.atleast_1d(level).tolist(), reverse=True)):
             lo, hi = f"lower_{lv}", f"upper_{lv}"
@@ -112,29 +149,56 @@ def plot_forecast_fan(history, fc: pd.DataFrame, *, ax=None, level=(80, 95), col
                                 label=f"{lv}% {tr('interval')}")
         ax.plot(fc["period"], fc["mean"], color=color, lw=2, label=f"{tr('forecast')} ({fc.attrs.get('method', '')})",
                 **kwargs)
-    ax.set_ylabel(tr("value"))
+    ax.set_ylabel(_unit_label("amount", unit) if unit else tr("value"))
+    _plain_numbers(ax)
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title(tr("Forecast with intervals"))
     return ax
 
 
-def plot_backtest(bt, *, metric: str = "mase", ax=None, **kwargs):
-    """Backtest error by horizon, one line per method (``metric``: mase, smape or coverage_<L>)."""
-    ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.8)))
-    t = bt.by_horizon
-    if t.empty:
+def plot_backtest(bt, *, methods=("combo", "seasonal_naive"), ax=None, unit: str = "", **kwargs):
+    """The backtest, readably: one panel per rolling origin, the held-back actuals (black) against the forecasts of
+    ``methods`` only (default the combination the forecast uses and seasonal naive, the baseline; the others are
+    in the table), with the first method's 80% band. ``ax``: one Axes per origin, or None (a new figure). Returns
+    the first panel's Axes."""
+    import matplotlib.pyplot as plt
+
+    f = bt.forecasts
+    if f.empty:
+        ax = get_ax(ax[0] if isinstance(ax, (list, tuple, np.ndarray)) else ax, figsize=kwargs.pop("figsize",
+                                                                                                  (8, 3.8)))
         ax.set_title(tr("Backtest (series too short)"))
         return ax
-    for meth, g in t.groupby("method", sort=True):
-        ax.plot(g["h"], g[metric], marker="o", ms=3, lw=1.5, label=str(meth), **kwargs)
-    ax.set_xlabel(tr("horizon (periods ahead)"))
-    ax.set_ylabel(metric)
-    ax.legend(fontsize=8)
-    ax.set_title(f"{tr('Backtest')} {metric} {tr('by horizon')}")
-    return ax
+    shown = [m for m in methods if m in set(f["method"])] or [sorted(set(f["method"]))[0]]
+    origins = sorted(f["origin"].unique())
+    if ax is None:
+        _, axes = plt.subplots(1, len(origins), figsize=kwargs.pop("figsize", (4 * len(origins) + 1, 3.5)),
+                               sharey=True, squeeze=False)
+        axes = list(axes[0])
+    else:
+        axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+        origins = origins[-len(axes):]
+    colors = {"combo": "#4C72B0", "seasonal_naive": "#DD8452"}
+    for a, o in zip(axes, origins, strict=False):
+        g = f[f["origin"] == o]
+        act = g[g["method"] == shown[0]].sort_values("period")
+        a.plot(act["period"], act["actual"], color="black", marker="o", ms=3, lw=1.5, label=tr("actual"))
+        for k, m in enumerate(shown):
+            gm = g[g["method"] == m].sort_values("period")
+            c = colors.get(m, f"C{k}")
+            if k == 0 and {"lower_80", "upper_80"} <= set(gm.columns):
+                a.fill_between(gm["period"], gm["lower_80"], gm["upper_80"], color=c, alpha=0.18, lw=0,
+                               label=f"{m} 80% {tr('interval')}")
+            a.plot(gm["period"], gm["mean"], color=c, lw=1.5, ls="-" if k == 0 else "--", label=str(m), **kwargs)
+        a.set_title(f"{tr('data to')} {pd.Timestamp(o):%Y-%m}", fontsize=10)
+        a.tick_params(axis="x", labelrotation=45, labelsize=8)
+    axes[0].set_ylabel(_unit_label("amount", unit) if unit else tr("value"))
+    _plain_numbers(axes[0])
+    axes[0].legend(fontsize=8, loc="best")
+    return axes[0]
 
 
-def plot_pipeline_forecast(pf, *, ax=None, color="#55A868", **kwargs):
+def plot_pipeline_forecast(pf, *, ax=None, color="#55A868", unit: str = "", **kwargs):
     """Expected bookings per month from the open pipeline with P10-P90 bars, and the CRM weighted
     pipeline (amount x CRM probability by CRM close month) as markers."""
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.8)))
@@ -150,7 +214,8 @@ def plot_pipeline_forecast(pf, *, ax=None, color="#55A868", **kwargs):
         ax.plot(x, t["crm_weighted"], "D", color="#C44E52", label=tr("CRM weighted pipeline"))
     ax.set_xticks(x)
     ax.set_xticklabels(pd.to_datetime(t["month"]).dt.strftime("%Y-%m"), rotation=45)
-    ax.set_ylabel(tr("bookings"))
+    ax.set_ylabel(_unit_label("bookings", unit))
+    _plain_numbers(ax)
     ax.legend(fontsize=8)
     ax.set_title(tr("Bookings expected from the open pipeline"))
     return ax

@@ -203,17 +203,41 @@ def test_won_revenue_by_period_never_mixes_currencies():
     assert t["won_revenue"].sum() == pytest.approx(usd.sum()) and t["won_deals"].sum() == len(won)
 
 
-def test_forecast_money_kpis_are_converted_or_left_out():
+def _export_with_closed_usd_deals(tmp_path, k: int = 8) -> Path:
+    """The four-currency export plus ``k`` closed USD deals (half won), each with its stage history: the pipeline
+    forecast learns from at least 10 closed deals, and the export alone has 9."""
+    import shutil
+
+    out = tmp_path / "sf_more"
+    shutil.copytree(EXPORT, out)
+    opp, hist = [], []
+    for i in range(k):
+        won = i % 2 == 0
+        oid, made, close = f"00620000{i:02d}", f"2024-0{1 + i % 4}-0{1 + i}", f"2024-0{5 + i % 3}-1{i}"
+        stage = "Closed Won" if won else "Closed Lost"
+        opp.append(f"{oid},00160000{i:02d},Extra {i},{stage},{1000 * (i + 1)},{100 if won else 0},{close},"
+                   f"{made} 09:00:00,0055000OwnA,1,{int(won)},Web,USD\n")
+        hist += [f"0090000000000{i:02d}0,{oid},{made} 09:00:00,Prospecting,{1000 * (i + 1)},10,{close}\n",
+                 f"0090000000000{i:02d}1,{oid},{close} 12:00:00,{stage},{1000 * (i + 1)},{100 if won else 0},{close}\n"]
+    with open(out / "Opportunity.csv", "a", encoding="utf-8") as f:
+        f.writelines(opp)
+    with open(out / "OpportunityHistory.csv", "a", encoding="utf-8") as f:
+        f.writelines(hist)
+    return out
+
+
+def test_forecast_money_kpis_are_converted_or_left_out(tmp_path):
     from salesops_kit import forecast
     from salesops_kit.data.load import load_dataset
 
-    mixed = forecast.kpi_rows(load_dataset(EXPORT, mapping="salesforce"))
+    export = _export_with_closed_usd_deals(tmp_path)   # USD: 10 closed deals and an open one
+    mixed = forecast.kpi_rows(load_dataset(export, mapping="salesforce"))
     money = {"forecast_next_12m_total", "pipeline_expected_next_quarter"}
     # several currencies, no rates: per currency (segment currency=XXX, in that code), never an 'all' total
     got = [r for r in mixed if r["kpi"] in money]
     assert got and all(r["segment"] == f"currency={r['currency']}" for r in got)
-    assert {r["currency"] for r in got} <= {"COP", "MXN", "PEN", "USD"}
-    ds = load_dataset(EXPORT, mapping={"extends": "salesforce", "currency": {"report": "USD", "rates": RATES}})
+    assert {r["currency"] for r in got} <= {"COP", "MXN", "PEN", "USD"} and "USD" in {r["currency"] for r in got}
+    ds = load_dataset(export, mapping={"extends": "salesforce", "currency": {"report": "USD", "rates": RATES}})
     rows = [r for r in forecast.kpi_rows(ds) if r["kpi"] in money]
     assert rows and all(r["currency"] == "USD" for r in rows)
     f = kpi_frame(rows)

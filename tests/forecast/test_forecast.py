@@ -178,9 +178,54 @@ def test_sample_kpis_and_findings(sample):
     pipe = kt.set_index("kpi").loc["pipeline_expected_next_quarter"]
     assert pipe["ci_low"] <= pipe["value"] <= pipe["ci_high"]
     ser = F.bookings_series(sample)
-    fnd = F.findings(F.seasonal_profile(ser), F.forecast(ser, horizon=12), None, None, lead_months=3)
-    text = fnd.to_markdown()
-    assert "Q3" in text and "Ramp" in text and "Apr" in text      # ramp-up 3 months ahead of the July start
+    plan = F.plan_forecast(ser, horizon=12)
+    fnd = F.findings(F.seasonal_profile(ser), plan, None, None, lead_months=3, currency="USD")
+    lead = fnd[0]
+    # the lead finding answers the notebook's question: the peak quarter, its size, when to ramp up for it
+    next_q3 = pd.Period(year=sample.as_of.year + (sample.as_of.quarter >= 3), quarter=3, freq="Q")
+    ramp = (next_q3.asfreq("M", "start") - 3).strftime("%Y-%m")       # 3 months ahead of the July start
+    assert lead.lead and lead.subject == "Q3" and lead.kpi == "seasonal_index_q3" and lead.stake > 0
+    assert f"from {ramp}" in lead.suggestion and f"{next_q3.year} Q3" in lead.suggestion
+    # one number per KPI: every finding that names a KPI quotes the kpi_rows value (same computation)
+    values = {r["kpi"]: r["value"] for r in rows}
+    quoted = [f for f in fnd if f.kpi]
+    assert {f.kpi for f in quoted} >= {"seasonal_index_q3", "forecast_backtest_mase", "forecast_next_12m_total"}
+    for f in quoted:
+        shown = float(f.value.split()[0].replace(",", ""))
+        assert shown == pytest.approx(values[f.kpi], abs=0.006 if values[f.kpi] < 100 else 0.5), f.kpi
+    # the backtest MASE is the one backtest's, of the method the forecast uses, with its window
+    sel = plan.backtest.table.set_index("method").loc[plan.method]
+    assert values["forecast_backtest_mase"] == sel["mase"] and len(plan.backtest.origins) >= 2
+    assert kt.set_index("kpi").loc["forecast_backtest_mase", "window"] == plan.backtest.window()
+    assert values["forecast_next_12m_total"] == pytest.approx(plan.forecast.table["mean"].sum())
+
+
+def test_a_model_that_does_not_beat_seasonal_naive_is_not_planned_on(monkeypatch):
+    """Model check before model result: when the combination's backtest MASE is above seasonal naive's, the plan is
+    seasonal naive's forecast, the check finding says so, and the forecast finding quotes seasonal naive's total."""
+    from salesops_kit.forecast import check
+    from salesops_kit.forecast.models import BacktestResult
+
+    t = np.arange(36)
+    ser = pd.Series(1000 + 300 * np.sin(2 * np.pi * t / 12) + 50 * (t % 5), index=pd.period_range("2023-01", periods=36,
+                                                                                             freq="M"))
+    origin, period = T("2025-05-01"), pd.date_range("2025-06-01", periods=6, freq="MS")
+    fcs = pd.DataFrame({"method": "combo", "origin": origin, "h": np.arange(1, 7), "period": period})
+    table = pd.DataFrame({"method": ["seasonal_naive", "combo"], "mase": [1.0, 2.0], "smape": [10.0, 20.0],
+                          "coverage_80": [0.5, 0.5], "coverage_95": [0.9, 0.9], "n": [6, 6], "rank": [1, 2]})
+    monkeypatch.setattr(check, "backtest", lambda *a, **k: BacktestResult(fcs, pd.DataFrame(), table))
+    plan = check.plan_forecast(ser, horizon=12)
+    assert plan.model.method == "combo" and plan.fell_back and plan.method == "seasonal_naive"
+    snaive = F.forecast(ser, horizon=12, method="seasonal_naive").table["mean"]
+    assert plan.forecast.table["mean"].tolist() == snaive.tolist() == ser.iloc[-12:].tolist()
+    assert plan.score()["mase"] == 1.0 and "does not beat" in plan.headline()
+    fnd = F.findings(F.seasonal_profile(ser), plan)
+    chk = next(f for f in fnd if f.kpi == "forecast_backtest_mase")
+    assert (chk.subject, chk.value, chk.benchmark) == ("seasonal_naive", "1.00", "combo 2.00")
+    assert "does not beat last year's same month" in chk.suggestion
+    tot = next(f for f in fnd if f.kpi == "forecast_next_12m_total")
+    assert tot.value == f"{ser.iloc[-12:].sum():,.0f}" and "seasonal naive" in tot.evidence
+    assert "too little backtest" in tot.suggestion               # 6 held-back months: no bound recommended
 
 
 def test_kpi_rows_without_tables_is_empty():
@@ -222,7 +267,8 @@ def test_backtest_finding_compares_seasonal_naive_with_the_best_model_not_itself
 
     def bt(rows):
         table = pd.DataFrame(rows, columns=["method", "mase", "smape"]).sort_values("mase", kind="stable")
-        fc = pd.DataFrame({"origin": [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-04-01")]})
+        fc = pd.DataFrame({"origin": [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-04-01")], "h": [1, 1],
+                           "period": [pd.Timestamp("2024-02-01"), pd.Timestamp("2024-05-01")]})
         return BacktestResult(forecasts=fc, by_horizon=pd.DataFrame(), table=table.reset_index(drop=True))
 
     f = _backtest_findings(bt([("seasonal_naive", 1.5, 20.0), ("ets", 1.9, 25.0), ("theta", 2.2, 26.0)]))[0]

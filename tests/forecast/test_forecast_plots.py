@@ -31,6 +31,8 @@ def test_seasonal_index_and_subseries(series):
     assert len(ax2.lines) == 12
     ax3 = plots.plot_decomposition(p)
     assert len(ax3.lines) == 2
+    # two panels, never a second y-axis on one: the ratio bars are on their own Axes below
+    assert len(ax3.figure.axes) == 2 and len(ax3.figure.axes[1].patches) == 48 and not ax3.patches
     plt.close("all")
 
 
@@ -41,9 +43,21 @@ def test_fan_chart_backtest_and_empty(series):
     ax = fc.plot(history=series)  # the result draws the same chart
     assert len(ax.collections) == 2 and len(ax.lines) == 2 and "seasonal_naive" in ax.get_legend_handles_labels()[1][-1]
     assert len(fc.plot().lines) == 1  # without history: the forecast alone
-    bt = backtest(series, horizon=6, folds=2, methods=("seasonal_naive",))
-    ax = plots.plot_backtest(bt)
-    assert len(ax.lines) == 1 and ax.get_xlabel().startswith("horizon")
+    bt = backtest(series, horizon=6, folds=2, methods=("seasonal_naive", "theta", "ets"))
+    ax = plots.plot_backtest(bt)   # one panel per origin: the actuals and seasonal naive only (combo not run)
+    panels = ax.figure.axes
+    # 48 months to 2024-12, 6 held back at each of 2 origins: training ends 2023-12 and 2024-06
+    assert len(panels) == 2 and [a.get_title() for a in panels] == ["data to 2023-12", "data to 2024-06"]
+    assert all(len(a.lines) == 2 for a in panels)                       # actual + seasonal naive, not 3 methods
+    ax = plots.plot_backtest(bt, methods=("theta", "seasonal_naive"))
+    assert all(len(a.lines) == 3 and len(a.collections) == 1 for a in ax.figure.axes)   # theta's 80% band
+    # a partial last month is drawn hollow and unjoined, never as a crash
+    hist = pd.DataFrame({"period": series.index.to_timestamp(), "value": series.to_numpy(),
+                         "complete": [True] * 47 + [False]})
+    ax = plots.plot_forecast_fan(hist, fc.table, unit="USD")
+    joined = ax.lines[0]
+    assert len(joined.get_xdata()) == 47 and ax.get_ylabel() == "amount (USD)"
+    assert ax.lines[1].get_linestyle() == "None" and len(ax.lines[1].get_xdata()) == 1
     empty = seasonal_profile(series.iloc[:10])
     assert "not enough" in plots.plot_seasonal_index(empty).get_title()
     plt.close("all")

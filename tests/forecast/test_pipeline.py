@@ -17,27 +17,38 @@ T = pd.Timestamp
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
 
+# the closed deals: three copies of d1-d4 (d1..d4, d1b..d4b, d1c..d4c), 12 closed deals, 9 won: the forecast
+# learns from at least MIN_CLOSED_DEALS (10) closed deals
+CLOSED = [f"d{i}{c}" for c in ("", "b", "c") for i in range(1, 5)]
+
+
 def data():
-    # d1-d4: created Jan 5, Aberto -> Proposta Jan 10, closed Feb 10 (d1-d3 won, d4 lost).
+    # d1-d4 (and copies): created Jan 5, Aberto -> Proposta Jan 10, closed Feb 10 (d1-d3 won, d4 lost).
     # d5: created Mar 1, Proposta since Mar 5, open at as-of (Mar 20), amount 100, CRM probability 0.5.
+    won = [not d.startswith("d4") for d in CLOSED]
     opp = pd.DataFrame({
-        "opportunity_id": ["d1", "d2", "d3", "d4", "d5"],
-        "stage": ["Ganho", "Ganho", "Ganho", "Perdido", "Proposta"],
-        "amount": [10.0, 20.0, 30.0, 40.0, 100.0],
-        "created_date": pd.to_datetime(["2024-01-05"] * 4 + ["2024-03-01"]),
-        "close_date": pd.to_datetime(["2024-02-10"] * 4 + ["2024-03-25"]),
-        "probability": [1.0, 1.0, 1.0, 0.0, 0.5],
-        "forecast_category": ["Closed"] * 4 + ["Commit"],
+        "opportunity_id": CLOSED + ["d5"],
+        "stage": ["Ganho" if w else "Perdido" for w in won] + ["Proposta"],
+        "amount": [10.0 * int(d[1]) for d in CLOSED] + [100.0],
+        "created_date": pd.to_datetime(["2024-01-05"] * 12 + ["2024-03-01"]),
+        "close_date": pd.to_datetime(["2024-02-10"] * 12 + ["2024-03-25"]),
+        "probability": [1.0 if w else 0.0 for w in won] + [0.5],
+        "forecast_category": ["Closed"] * 12 + ["Commit"],
     })
     rows = []
-    for i, won in zip(range(1, 5), (True, True, True, False), strict=True):
-        rows += [(f"d{i}", "Aberto", "2024-01-05", "2024-01-10"), (f"d{i}", "Proposta", "2024-01-10", "2024-02-10"),
-                 (f"d{i}", "Ganho" if won else "Perdido", "2024-02-10", None)]
+    for d, w in zip(CLOSED, won, strict=True):
+        rows += [(d, "Aberto", "2024-01-05", "2024-01-10"), (d, "Proposta", "2024-01-10", "2024-02-10"),
+                 (d, "Ganho" if w else "Perdido", "2024-02-10", None)]
     rows += [("d5", "Aberto", "2024-03-01", "2024-03-05"), ("d5", "Proposta", "2024-03-05", None)]
     sh = pd.DataFrame(rows, columns=["opportunity_id", "stage", "entered_date", "exited_date"])
     sh["entered_date"] = pd.to_datetime(sh["entered_date"])
     sh["exited_date"] = pd.to_datetime(sh["exited_date"])
     return opp, sh
+
+
+# d5's win probability by hand: 9 of 12 won; overall (9+1)/(12+2) = 0.7143; stage p = (9 + 0.7143)/(12+1) =
+# 0.7473; a = 9 + 5*0.7473 = 12.736, b = 3 + 5*0.2527 = 4.264 -> p = 12.736 / 17 = 0.7492
+P_D5 = (9 + 5 * (9 + 10 / 14) / 13) / 17
 
 
 def test_win_rate_by_stage_and_age_and_expected_bookings_by_hand():
@@ -47,21 +58,19 @@ def test_win_rate_by_stage_and_age_and_expected_bookings_by_hand():
                            horizon_months=3)
     pd.testing.assert_frame_equal(opp, before[0])
     pd.testing.assert_frame_equal(sh, before[1])
-    # Snapshot Jan 31: d1-d4 sit in Proposta aged 26 days (0-30d); 3 of 4 later won.
+    # Snapshot Jan 31: the 12 closed deals sit in Proposta aged 26 days (0-30d); 9 of 12 later won.
     r = pf.win_rates.set_index(["stage", "age_bin"]).loc[("Proposta", "0-30d")]
-    assert (r["won"], r["closed"], r["win_rate"]) == (3, 4, 0.75)
-    # shrinkage: overall (3+1)/(4+2) = 2/3; stage p = (3 + 2/3)/(4+1) = 0.7333; a = 3 + 5*0.7333,
-    # b = 1 + 5*0.2667 -> p = 6.6667 / 9 = 0.7407
-    assert r["p_used"] == pytest.approx(6.6667 / 9, abs=1e-3)
-    assert pf.deals["p_win"].iloc[0] == pytest.approx(0.7407, abs=1e-3)
+    assert (r["won"], r["closed"], r["win_rate"]) == (9, 12, 0.75)
+    assert r["p_used"] == pytest.approx(P_D5, abs=1e-3) and P_D5 == pytest.approx(0.7492, abs=1e-4)
+    assert pf.deals["p_win"].iloc[0] == pytest.approx(P_D5, abs=1e-3)
     # won deals closed 10 days after the snapshot -> d5 expected to close Mar 30 -> March bookings
     m = pf.monthly.set_index("month")
-    assert m.loc[T("2024-03-01"), "expected"] == pytest.approx(74.07, abs=1.5)
+    assert m.loc[T("2024-03-01"), "expected"] == pytest.approx(100 * P_D5, abs=1.5)
     assert m.loc[T("2024-04-01"), "expected"] == 0
     assert m.loc[T("2024-03-01"), "crm_weighted"] == 50.0      # 100 x 0.5, CRM close date Mar 25
     assert (m["p10"] <= m["p50"]).all() and (m["p50"] <= m["p90"]).all()
     assert pf.deals["expected_close"].iloc[0] == T("2024-03-30")
-    assert pf.quarter["quarter"].iloc[0] == "2024Q2"
+    assert pf.quarter["quarter"].iloc[0] == "2024 Q2"
     assert pf.categories.empty                                 # no open deal has a CRM close date in Q2
     assert pf.backtest.empty and list(pf.backtest.columns)[-1] == "covered_p10_p90"
 
@@ -77,21 +86,21 @@ def test_deterministic_with_seed_and_engine_parity():
 
 def test_past_as_of_sees_only_what_was_known():
     opp, sh = data()
-    # On Feb 1 the four deals were still open in Proposta and nothing had closed: the pipeline holds d1-d4,
+    # On Feb 1 the twelve deals were still open in Proposta and nothing had closed: the pipeline holds them,
     # and with no closed history to learn from the forecast says so instead of giving a number.
     pf = pipeline_forecast(opp, as_of="2024-02-01", stage_history=sh, stages=S, seed=0)
-    assert sorted(pf.deals["opportunity_id"]) == ["d1", "d2", "d3", "d4"]
+    assert sorted(pf.deals["opportunity_id"]) == sorted(CLOSED)
     assert set(pf.deals["stage"]) == {"Proposta"}
     assert "no deal closed" in pf.reason and pf.next_quarter is None and pf.headline() == pf.reason
 
 
 def test_without_stage_history_uses_furthest_stage_reached():
     opp, _ = data()
-    opp["lost_at_stage"] = [None, None, None, "Aberto", None]
+    opp["lost_at_stage"] = np.where(opp["stage"] == "Perdido", "Aberto", None)
     pf = pipeline_forecast(opp, as_of="2024-03-20", stages=S)
-    # reached Proposta: the 3 won (d4 was lost at Aberto) -> 3/3 won
+    # reached Proposta: the 9 won (the d4s were lost at Aberto) -> 9/9 won
     r = pf.win_rates.set_index("stage").loc["Proposta"]
-    assert (r["won"], r["closed"]) == (3, 3)
+    assert (r["won"], r["closed"]) == (9, 9)
     assert pf.backtest.empty and "No stage history" in pf.notes[0]
     # the empty backtest keeps its types, so notebook code formatting its dates still runs
     assert pd.api.types.is_datetime64_any_dtype(pf.backtest["as_of"])
@@ -109,7 +118,7 @@ def test_errors_and_empty_pipeline():
     with pytest.raises(ValueError, match="close_date"):
         pipeline_forecast(opp.drop(columns="close_date"), as_of="2024-03-20", stages=S)
     pf = pipeline_forecast(opp, as_of="2024-03-30", stage_history=sh, stages=S)   # d5 not yet... still open
-    pf2 = pipeline_forecast(opp.iloc[:4], as_of="2024-03-30", stage_history=sh, stages=S)
+    pf2 = pipeline_forecast(opp[opp["opportunity_id"] != "d5"], as_of="2024-03-30", stage_history=sh, stages=S)
     assert pf2.deals.empty and (pf2.monthly["expected"] == 0).all()
     assert len(pf.deals) == 1
 
@@ -133,7 +142,7 @@ def test_sample_pipeline_backtest_runs():
 
 
 def test_open_deals_without_expected_close_date_learn_timing_from_age_at_close():
-    # issue 14: no expected close dates on the open deals. Without history, d1-d3 were won 36 days after
+    # issue 14: no expected close dates on the open deals. Without history, the won deals closed 36 days after
     # creation; d5 (created Mar 1, 19 days old at Mar 20) is expected to close 36 - 19 = 17 days later, Apr 6,
     # in the next quarter (2024Q2). d6 was entered after it closed (close before created): skipped when learning.
     opp, sh = data()
@@ -145,13 +154,15 @@ def test_open_deals_without_expected_close_date_learn_timing_from_age_at_close()
     pf = pipeline_forecast(opp, as_of="2024-03-20", stages=S, n_sims=20000, seed=1)
     assert pf.reason == "" and pf.deals["opportunity_id"].tolist() == ["d5"]
     r = pf.win_rates.set_index("stage").loc["Proposta"]
-    assert (r["won"], r["closed"]) == (3, 4)                    # d6 not learnt from
+    assert (r["won"], r["closed"]) == (9, 12)                   # d6 not learnt from
     assert pf.deals["expected_close"].iloc[0] == T("2024-04-06")
-    assert pf.next_quarter["expected"] == pytest.approx(100 * 6.6667 / 9, abs=1.5)   # p_win 0.7407 as above
+    # without history every closed deal counts at both stages: overall (18+1)/(24+2); stage p = (9 + 19/26)/13
+    p = (9 + 5 * (9 + 19 / 26) / 13) / 17
+    assert pf.next_quarter["expected"] == pytest.approx(100 * p, abs=1.5)
     assert pf.next_quarter["expected"] > 0
     # with stage history the timing comes from the snapshots, as before: the CRM close date is not needed
     pf = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, n_sims=20000, seed=1)
-    assert pf.monthly.set_index("month").loc[T("2024-03-01"), "expected"] == pytest.approx(74.07, abs=1.5)
+    assert pf.monthly.set_index("month").loc[T("2024-03-01"), "expected"] == pytest.approx(100 * P_D5, abs=1.5)
 
 
 def test_open_deals_without_created_date_or_history_rows_stay_in_todays_pipeline():
@@ -182,22 +193,22 @@ def test_no_closed_history_says_it_cannot():
 
 def test_deals_closing_this_quarter_are_not_a_zero_forecast():
     # issue 14: d5 is expected to close Mar 30 (won deals closed 10 days after the snapshot), inside the as-of
-    # quarter 2024Q1. The next quarter (2024Q2) gets nothing: that is not "0 (P10 0 to P90 0)" for the pipeline
-    # but "the rest of 2024Q1: 74" and one sentence saying none of the open deals is expected in 2024Q2.
+    # quarter 2024 Q1. The next quarter (2024 Q2) gets nothing: that is not "0 (P10 0 to P90 0)" for the pipeline
+    # but "the rest of 2024 Q1: 75" and one sentence saying none of the open deals is expected in 2024 Q2.
     from salesops_kit.forecast import findings, seasonal_profile
 
     opp, sh = data()
     pf = pipeline_forecast(opp, as_of="2024-03-20", stage_history=sh, stages=S, n_sims=20000, seed=1)
     rest, nxt = pf.rest_of_quarter, pf.next_quarter
-    assert rest["quarter"] == "2024Q1" and rest["expected"] == pytest.approx(100 * 6.6667 / 9, abs=1.5)
+    assert rest["quarter"] == "2024 Q1" and rest["expected"] == pytest.approx(100 * P_D5, abs=1.5)
     assert rest["crm_weighted"] == 50.0                          # CRM close date Mar 25, after as-of
-    assert nxt["quarter"] == "2024Q2" and nxt["p90"] == 0
-    assert [w["quarter"] for w in pf.windows()] == ["2024Q1"]
+    assert nxt["quarter"] == "2024 Q2" and nxt["p90"] == 0
+    assert [w["quarter"] for w in pf.windows()] == ["2024 Q1"]
     h = pf.headline()
-    assert h.startswith("Rest of 2024Q1 (after 2024-03-20): expected bookings from the open pipeline 74")
-    assert "none of the 1 open deals is expected to close in 2024Q2" in h and "P90 0)" not in h
+    assert h.startswith("Rest of 2024 Q1 (after 2024-03-20): expected bookings from the open pipeline 75")
+    assert "none of the 1 open deals is expected to close in 2024 Q2" in h and "P90 0)" not in h
     f = findings(seasonal_profile(pd.DataFrame(columns=["period", "value"])), pf=pf, currency="EUR")
-    assert [x.subject for x in f] == ["rest of 2024Q1 (after 2024-03-20)"]
+    assert [x.subject for x in f] == ["rest of 2024 Q1 (after 2024-03-20)"]
     assert "P90 0 " not in str(f[0].interval) and f[0].value.endswith(" EUR")
 
 
@@ -222,7 +233,8 @@ def test_no_history_and_no_lost_stage_says_every_stage_shares_one_rate():
 
 
 def test_currency_view_never_sums_currencies(tmp_path):
-    # COP has the most won deals (2), MXN the only open one; no rates: a money forecast is per currency
+    # COP has the most won deals (5), MXN the only open one and 11 closed deals to learn from (the forecast needs
+    # 10; 4 won); no rates: a money forecast is per currency
     from salesops_kit import load_dataset
     from salesops_kit.forecast import kpi_rows
     from salesops_kit.forecast.pipeline import by_currency, currency_view
@@ -233,22 +245,26 @@ def test_currency_view_never_sums_currencies(tmp_path):
         "b,Ann,Closed Won,2000000,cop,2024-01-05,2024-02-20\n"
         "c,Ben,Closed Won,500,MXN,2024-01-05,2024-02-15\n"
         "d,Ben,Closed Lost,300,MXN,2024-01-05,2024-02-25\n"
-        "e,Ben,Proposal,900,MXN,2024-03-01,\n")
+        "e,Ben,Proposal,900,MXN,2024-03-01,\n"
+        + "".join(f"l{i},Ben,Closed {'Won' if i <= 3 else 'Lost'},300,MXN,2024-01-0{i},2024-02-2{i}\n"
+                  for i in range(1, 10))
+        + "".join(f"w{i},Ann,Closed Won,1000000,COP,2024-01-0{i},2024-02-1{i}\n" for i in range(1, 4)))
     ds = load_dataset(tmp_path, as_of="2024-03-20")
     assert sorted(by_currency(ds)) == ["COP", "MXN"]
     won, note = currency_view(ds)
-    assert sorted(won.opportunities["opportunity_id"]) == ["a", "b"]
+    assert sorted(won.opportunities["opportunity_id"]) == ["a", "b", "w1", "w2", "w3"]
     assert "2 currencies (COP, MXN)" in note and "currency: {report: COP, rates: {MXN: <rate>}}" in note
     open_, note2 = currency_view(ds, main_by="open")
-    assert sorted(open_.opportunities["opportunity_id"]) == ["c", "d", "e"] and "the MXN deals only (1 open)" in note2
+    assert sorted(open_.opportunities["opportunity_id"]) == ["c", "d", "e"] + [f"l{i}" for i in range(1, 10)]
+    assert "the MXN deals only (1 open)" in note2
     rows = [r for r in kpi_rows(ds) if r["kpi"] == "pipeline_expected_next_quarter"]
-    assert {r["segment"] for r in rows} <= {"currency=COP", "currency=MXN"}
+    assert {r["segment"] for r in rows} == {"currency=COP", "currency=MXN"}
     assert all(r["currency"] == r["segment"].split("=")[1] for r in rows)
     assert "all" not in {r["segment"] for r in kpi_rows(ds)}
     one = load_dataset(tmp_path, as_of="2024-03-20", mapping={"extends": "canonical",
                                                               "currency": {"report": "MXN", "rates": {"COP": 0.005}}})
     conv, note3 = currency_view(one)
-    assert note3 == "" and conv.opportunities["amount"].sum() == pytest.approx(6_000_000 * 0.005 + 1700)
+    assert note3 == "" and conv.opportunities["amount"].sum() == pytest.approx(9_000_000 * 0.005 + 1700 + 9 * 300)
 
 
 def test_crm_weighted_pipeline_is_unknown_without_expected_close_dates():
@@ -284,3 +300,19 @@ def test_open_deals_created_on_the_as_of_day_are_in_the_pipeline():
                           "close_date": pd.to_datetime(["2024-06-30 00:00", "2024-06-30 00:00", "2024-05-01 18:00"])})
     o = _open_at(deals, None, pd.Timestamp("2024-05-01"), use_current=True)
     assert list(o["opportunity_id"]) == ["a"]  # b is created the next day; c closed that evening
+
+
+def test_fewer_than_ten_closed_deals_teach_no_forecast():
+    """Three closed deals drew a pipeline chart: below MIN_CLOSED_DEALS closed deals the forecast gives no number and
+    says why in one sentence; at ten it does."""
+    from salesops_kit.forecast.pipeline import MIN_CLOSED_DEALS
+
+    opp, sh = data()
+    assert MIN_CLOSED_DEALS == 10
+    nine = opp[~opp["opportunity_id"].isin(["d1c", "d2c", "d3c"])]            # 9 closed deals
+    pf = pipeline_forecast(nine, as_of="2024-03-20", stage_history=sh, stages=S)
+    assert pf.reason.startswith("No forecast for the 1 open deals: only 9 deals closed on or before 2024-03-20")
+    assert pf.windows() == [] and pf.monthly.empty and pf.headline() == pf.reason
+    ten = opp[~opp["opportunity_id"].isin(["d1c", "d2c"])]                    # 10 closed deals
+    pf = pipeline_forecast(ten, as_of="2024-03-20", stage_history=sh, stages=S)
+    assert pf.reason == "" and pf.windows()
