@@ -170,7 +170,7 @@ def test_kpis_command_writes_neutralised_csv_and_xlsx(tmp_path, tiny_data, capsy
     df.to_csv(tiny_data / "opportunities.csv", index=False)
     assert cli.main(["kpis", str(tiny_data)]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("kpi,segment,value,ci_low,ci_high,unit,definition\n")
+    assert text.startswith("kpi,segment,value,ci_low,ci_high,unit,definition,window\n")
     assert "\n=" not in text and ",=" not in text
     assert cli.main(["kpis", str(tiny_data), "--format", "xlsx", "--out", str(tmp_path / "k.xlsx")]) == 0
     ws = load_workbook(tmp_path / "k.xlsx").active
