@@ -119,6 +119,7 @@ def headline_mismatches(index_html: str, kpis: pd.DataFrame) -> list[str]:
 MISSING = {"nan", "none", "<na>", "nat", "null"}
 SCIENTIFIC = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?[eE][-+]?\d+(?![\w.])")
 MONEY_AS_CURRENCY = re.compile(r"\d[\d,.]*\s*(?:万|亿)?\s*currency\b|\(currency\)|\bcurrency per\b|\bcurrency/")
+AMOUNT_IN_CURRENCY = re.compile(r"\d[\d,.]*\s*(?:万|亿)?\s*currency\b")  # printed prose may say "currency per unit"
 _UNIT_HEADERS = {"unit", "units", "单位"}
 
 
@@ -178,7 +179,7 @@ def page_problems(path: Path) -> list[str]:
             if row and re.search(r"(?:^|\s)(NaN|None|<NA>|NaT)(?:\s|$)", ln):
                 problems.append(f"{page} / printed output: a missing value printed in a table row: {ln.strip()[:80]!r}")
                 break
-        m = MONEY_AS_CURRENCY.search(text)
+        m = AMOUNT_IN_CURRENCY.search(text)
         if m:
             problems.append(f"{page} / printed output: the word 'currency' as a unit: {m.group()!r}")
     problems += _tables_printed_again(page, tables, printed)

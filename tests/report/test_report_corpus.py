@@ -298,7 +298,8 @@ MONEY_COLUMN = re.compile(r"amount|revenue|deal_size|velocity|pipeline|bookings|
 
 def _money_rows_name_their_currency(name, out, codes):
     """In a mixed-currency export without rates, a table row that shows a money figure names its currency (a
-    currency column, a ``currency=XXX`` segment or a unit with the code): a row without one adds currencies."""
+    currency column, a ``currency=XXX`` segment, a unit with the code, or the code in the column's header): a row
+    without one adds currencies."""
     for page in _pages(out):
         for title, cells in _sections(page):
             for c in cells:
@@ -306,6 +307,8 @@ def _money_rows_name_their_currency(name, out, codes):
                     rows = tb.find_all("tr")
                     head = [th.get_text().strip() for th in rows[0].find_all(["th", "td"])] if rows else []
                     money = [i for i, h in enumerate(head) if MONEY_COLUMN.search(h)]
+                    # a money column whose header names its code ("won amount (COP)") names it for every row
+                    money = [i for i in money if not any(code in head[i] for code in codes)]
                     for tr in rows[1:] if money else []:
                         vals = [td.get_text().strip() for td in tr.find_all(["th", "td"])]
                         shown = [vals[i] for i in money if i < len(vals) and NUMBER.fullmatch(vals[i])

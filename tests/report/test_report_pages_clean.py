@@ -68,6 +68,10 @@ def test_the_checker_reads_printed_outputs_and_not_code(tmp_path):
     assert page_problems(_page(tmp_path, code)) == []
     prose = '<p>Amounts are in the report currency; a KPI is NaN when there are no deals.</p>'
     assert page_problems(_page(tmp_path, prose)) == []  # prose about a currency is not a unit
+    note = ('<div class="jp-OutputArea-output"><pre>add rates: {USD: &lt;rate&gt;} (units of the report currency per '
+            'unit).\nwon 1,234 currency</pre></div>')
+    assert [p.split(": ", 1)[1] for p in page_problems(_page(tmp_path, note))] == [
+        "the word 'currency' as a unit: '1,234 currency'"]
 
 
 # --- the sample report's pages ------------------------------------------------------------------------------------
