@@ -3,16 +3,20 @@ calibration and the sales cycle."""
 
 from ._bottlenecks import DEFAULT_SEGMENTS, Bottlenecks, bottlenecks
 from ._findings import MIN_DEALS, funnel_findings, funnel_note
-from ._kpis import kpi_rows
+from ._kpis import kpi_rows, show_kpis
 from .calibration import Calibration, stage_calibration, stalled_deals, time_in_stage
 from .cycle import NAIVE_LABEL, SalesCycle, aalen_johansen, cycle_counts, median_days_to_win, sales_cycle
 from .metrics import (
     DAYS_PER_MONTH,
     LEAD_FUNNEL_COLUMNS,
+    LEAD_MATURITY_DAYS,
     LeadFunnel,
     SalesVelocity,
     deal_totals,
     lead_funnel,
+    lead_maturity_cutoff,
+    lead_maturity_window,
+    open_pipeline,
     sales_velocity,
     won_revenue,
 )
@@ -23,4 +27,5 @@ __all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", 
            "won_revenue", "funnel_findings", "LEAD_FUNNEL_COLUMNS", "DAYS_PER_MONTH", "Bottlenecks", "bottlenecks",
            "DEFAULT_SEGMENTS", "Calibration", "stage_calibration", "time_in_stage", "stalled_deals", "SalesCycle",
            "sales_cycle", "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL",
-           "funnel_note", "MIN_DEALS"]
+           "funnel_note", "MIN_DEALS", "LEAD_MATURITY_DAYS", "lead_maturity_cutoff", "lead_maturity_window",
+           "open_pipeline", "show_kpis"]

@@ -46,12 +46,14 @@ class Bottlenecks(Result):
     flagged : the cells significantly below the rest (``q < alpha`` and ``difference < 0``).
     alpha : the false-discovery rate.
     segments : the segment columns compared.
+    funnel_type : how "reached" was counted ("any_path" or "in_order").
     """
 
     cells: pd.DataFrame
     flagged: pd.DataFrame
     alpha: float
     segments: tuple[str, ...]
+    funnel_type: str = "any_path"
 
     def summary(self) -> pd.DataFrame:
         return self.flagged.copy()
@@ -88,18 +90,33 @@ class Bottlenecks(Result):
                       "BH q < {alpha}).", cells=self.tested, alpha=f"{self.alpha:g}")
         r = self.flagged.iloc[0]
         return tr("{n} bottleneck(s); strongest: {column}={segment} at {transition} converts {rate} vs {rest} for "
-                  "the rest (q = {q}).", n=len(self.flagged), column=r["column"], segment=r["segment"],
+                  "the rest ({q}).", n=len(self.flagged), column=r["column"], segment=r["segment"],
                   transition=r["transition"], rate=f"{r['conversion']:.1%}", rest=f"{r['rest_conversion']:.1%}",
-                  q=f"{r['q_value']:.2g}")
+                  q="q < 0.001" if r["q_value"] < 0.001 else f"q = {r['q_value']:.3f}")
+
+    @property
+    def chart_limitation(self) -> str | None:
+        """One sentence when the heatmap would show nothing (no tested cell, or every difference rounds to 0 pp):
+        the notebook draws no chart then."""
+        from ..i18n import tr
+
+        if self.limitation:
+            return self.limitation
+        d = self._chart_cells()["difference"].astype(float)
+        if not (d.abs() * 100 >= 0.5).any():
+            return tr("Every tested segment converts within half a point of the rest at every step: no chart.")
+        return None
+
+    def _chart_cells(self) -> pd.DataFrame:
+        tested = self.cells[self.cells["p_value"].notna()]  # an untested cell (too few deals) says nothing
+        column = (self.flagged["column"].iloc[0] if len(self.flagged)
+                  else tested["column"].iloc[0] if len(tested) else (self.segments[0] if self.segments else None))
+        return tested[tested["column"] == column]
 
     def plot(self, ax=None, **kwargs):
         from ..plots.funnel import plot_conversion_heatmap
 
-        tested = self.cells[self.cells["p_value"].notna()]  # an untested cell (too few deals) says nothing
-        column = (self.flagged["column"].iloc[0] if len(self.flagged)
-                  else tested["column"].iloc[0] if len(tested) else (self.segments[0] if self.segments else None))
-        cells = tested[tested["column"] == column]
-        return plot_conversion_heatmap(cells, ax=ax, **kwargs)
+        return plot_conversion_heatmap(self._chart_cells(), ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html
@@ -180,4 +197,4 @@ def bottlenecks(opportunities, *, stage_history=None, segments=None, stages: Sta
                 cells[c] = pd.Series(dtype=float)
     cells = sort_out(cells[CELL_COLUMNS], ["q_value", "stage_index", "column", "segment"])
     flagged = cells[cells["significant"].astype(bool) & cells["below_rest"].astype(bool)].reset_index(drop=True)
-    return Bottlenecks(cells, flagged, float(alpha), tuple(segs))
+    return Bottlenecks(cells, flagged, float(alpha), tuple(segs), funnel_type)

@@ -54,75 +54,138 @@ def _pct(x) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.1%}"
 
 
-def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibration=None, lead=None):
+ALL_HISTORY = "all history"  # the window of a figure computed over every deal in the export
+
+
+def _money(x, code) -> str:
+    return f"{x:,.0f} {code}" if code else f"{x:,.0f}"
+
+
+def _open_at(pipeline, stage, column=None, segment=None) -> tuple[int, float | None, str | None]:
+    """Open deals, their amount (None when unknown) and its currency at ``stage`` (of one segment)."""
+    if pipeline is None or not len(pipeline):
+        return 0, None, None
+    p = pipeline[pipeline["stage"] == stage]
+    if column is not None:
+        if column not in p:
+            return 0, None, None
+        p = p[p[column].isna()] if segment is None or (isinstance(segment, float) and np.isnan(segment)) else \
+            p[p[column] == segment]
+    if not len(p):
+        return 0, None, None
+    amount = p["open_amount"].sum(min_count=1)
+    code = p["currency"].dropna().iloc[0] if p["currency"].notna().any() else None
+    return int(p["open_deals"].sum()), (float(amount) if pd.notna(amount) and code else None), code
+
+
+def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibration=None, lead=None, dataset=None):
     """The Findings of the funnel notebook, each number → comparison → decision, from results only.
 
     Parameters are the results of :func:`~salesops_kit.funnel.stage_funnel` (overall, no ``by``),
     :func:`~salesops_kit.funnel.bottlenecks`, :func:`~salesops_kit.funnel.sales_cycle` (overall),
     :func:`~salesops_kit.funnel.stage_calibration` and :func:`~salesops_kit.funnel.lead_funnel` (overall); any
-    may be None.
+    may be None. ``dataset`` (optional) gives the open pipeline behind each decision (its ``stake``, in the
+    report currency: :func:`~salesops_kit.funnel.open_pipeline`).
+
+    The notebook's answer to "where do deals leak?" comes first (``lead``): the weakest step of the funnel when
+    one is credibly below the others, else the strongest segment bottleneck, else the sales cycle.
 
     Returns
     -------
     salesops_kit.findings.Findings
     """
-    from ..findings import Findings
+    from dataclasses import replace
 
-    out = []
-    if bottlenecks is not None:
-        out += _bottleneck_findings(bottlenecks)
+    from ..findings import Findings
+    from .metrics import open_pipeline
+
+    pipe, seg_pipe = None, {}
+    if dataset is not None and dataset.opportunities is not None:
+        pipe = open_pipeline(dataset)
+        flagged = getattr(bottlenecks, "flagged", None)
+        for column in ([] if flagged is None else flagged["column"].drop_duplicates()):
+            seg_pipe[column] = open_pipeline(dataset, by=column)
+    steps, segs, others = [], [], []
     if stage_funnel is not None and len(stage_funnel.table) and not stage_funnel.by and not stage_funnel.limitation:
-        out += _stage_findings(stage_funnel)
+        steps = _stage_findings(stage_funnel, pipe, getattr(bottlenecks, "flagged", None))
+    if bottlenecks is not None:
+        segs = _bottleneck_findings(bottlenecks, seg_pipe)
     if cycle is not None and len(cycle.table) and not cycle.by:
-        out += _cycle_findings(cycle)
+        others += _cycle_findings(cycle)
     if calibration is not None and not calibration.limitation:
-        out += _calibration_findings(calibration)
+        others += _calibration_findings(calibration, pipe)
     lead = getattr(lead, "table", lead)  # a LeadFunnel or its table
     if lead is not None and len(lead):
-        out += _lead_findings(lead)
+        others += _lead_findings(lead)
+    out = steps + segs + others
+    answer = next(iter(steps + [f for f in segs if f.q_value is not None] + others[:1]), None)
+    out = [replace(f, lead=True) if f is answer else f for f in out]
     return Findings(out, title="Funnel findings", empty="No funnel findings: too little data to say anything.")
 
 
-def _bottleneck_findings(bottlenecks) -> list:
+def _bottleneck_findings(bottlenecks, seg_pipe=None) -> list:
     """Segments whose conversion at a step is significantly below the rest (or none)."""
     from ..findings import Finding
     from ..i18n import t as _label  # ('t' below is a table)
     from ..i18n import tr  # findings text in the report language
+    from .stages import KPI_SEGMENTS, stage_conversion_kpi
 
     out = []
+    cells = int(bottlenecks.cells["p_value"].notna().sum()) if len(bottlenecks.cells) else 0
     for _, r in bottlenecks.flagged.iterrows():
+        n_open, stake, code = _open_at((seg_pipe or {}).get(r["column"]), r["from_stage"], r["column"], r["segment"])
+        evidence = tr("{advanced:,} of {decided:,} decided deals advanced; difference {diff:+.1f} pp (95% CI "
+                      "{diff_low:+.1f} to {diff_high:+.1f}), {test} test, BH across {cells} cells",
+                      advanced=int(r["advanced"]), decided=int(r["decided"]), diff=r["difference"] * 100,
+                      diff_low=r["difference_ci_low"] * 100, diff_high=r["difference_ci_high"] * 100,
+                      test=_label(r["test"]), cells=cells)
+        if n_open:
+            evidence += "; " + (tr("{n:,} of its deals open at {stage} worth {amount}", n=n_open, stage=r["from_stage"],
+                                   amount=_money(stake, code)) if stake is not None else
+                                tr("{n:,} of its deals open at {stage}", n=n_open, stage=r["from_stage"]))
+        kpi = (stage_conversion_kpi(r["from_stage"], r["to_stage"])
+               if r["column"] in KPI_SEGMENTS and bottlenecks.funnel_type == "any_path" else "")
         out.append(Finding(
             subject=tr("{column} = {segment}", column=_label(r["column"]), segment=r["segment"]),
             metric=f"{r['transition']} conversion",
             value=_pct(r["conversion"]), benchmark=tr("{rate} for the other deals", rate=_pct(r["rest_conversion"])),
             interval=tr("95% CI {low}–{high}", low=_pct(r["ci_low"]), high=_pct(r["ci_high"])),
-            q_value=float(r["q_value"]),
-            evidence=tr("{advanced} of {decided} decided deals advanced; difference {diff:+.1f} pp (95% CI "
-                        "{diff_low:+.1f} to {diff_high:+.1f}), {test} test, BH across {cells} cells",
-                        advanced=int(r["advanced"]), decided=int(r["decided"]), diff=r["difference"] * 100,
-                        diff_low=r["difference_ci_low"] * 100, diff_high=r["difference_ci_high"] * 100,
-                        test=_label(r["test"]), cells=int(bottlenecks.cells["p_value"].notna().sum())),
+            q_value=float(r["q_value"]), evidence=evidence,
             suggestion=tr("review how {segment} deals are handled at {stage} (fit, offer, hand-off) before adding "
                           "more of them to the pipeline", segment=r["segment"], stage=r["from_stage"]),
-            topic="funnel", severity=float(abs(r["difference"]) * 10 + 5)))
+            topic="funnel", severity=float(abs(r["difference"]) * 10 + 5), kpi=kpi,
+            segment=f"{r['column']}={r['segment']}" if kpi else "all", window=ALL_HISTORY, stake=stake))
     # "no segment below the rest" is a finding only when some test had the deals to find one
     c = bottlenecks.cells
     powered = bool(len(c)) and bool(((c["p_value"].notna()) & (c["decided"] >= MIN_DEALS)
                                      & (c["rest_decided"] >= MIN_DEALS)).any())
     if not len(bottlenecks.flagged) and powered:
+        # a cell below the rest with p < alpha on its own is "within normal variation" only because of the
+        # false-discovery correction: say so, with the number of tests it corrects for
+        raw = c[(c["p_value"] < bottlenecks.alpha) & c["below_rest"].astype(bool)] if len(c) else c
+        evidence = tr("{cells} transition × segment cells tested", cells=bottlenecks.tested)
+        if len(raw):
+            r = raw.sort_values("p_value").iloc[0]
+            evidence += "; " + tr("{n} cell(s) below the rest with p < {alpha} on their own (lowest: {column} = "
+                                  "{segment} at {transition}, p = {p:.3f}) are not significant after the "
+                                  "false-discovery correction across {cells} tests", n=len(raw),
+                                  alpha=f"{bottlenecks.alpha:g}", column=_label(r["column"]), segment=r["segment"],
+                                  transition=r["transition"], p=float(r["p_value"]), cells=bottlenecks.tested)
         out.append(Finding(
             subject=tr("all segments"), metric="stage conversion vs the rest",
             value=tr("no segment significantly below"), benchmark=f"BH q < {bottlenecks.alpha:g}",
-            evidence=tr("{cells} transition × segment cells tested", cells=bottlenecks.tested),
+            evidence=evidence, window=ALL_HISTORY,
             suggestion=tr("treat segment differences in this funnel as noise; do not reallocate on them"),
             topic="funnel", severity=1.0))
     return out
 
 
-def _stage_findings(stage_funnel) -> list:
-    """The weakest step of the overall stage funnel."""
+def _stage_findings(stage_funnel, pipeline=None, flagged=None) -> list:
+    """The weakest step of the overall stage funnel, when it is credibly below the other steps; a segment
+    significantly below the rest at that step (``flagged``: ``Bottlenecks.flagged``) is named as where to start."""
     from ..findings import Finding
     from ..i18n import tr  # findings text in the report language
+    from .stages import stage_conversion_kpi
 
     out = []
     t = stage_funnel.table
@@ -133,21 +196,32 @@ def _stage_findings(stage_funnel) -> list:
     if len(steps) > 1:
         w = steps.loc[steps["conversion"].idxmin()]
         others = steps.drop(index=w.name)["conversion"]
-        # a weakest step is a finding only when it is credibly below the others (never from equal numbers)
-        # (with a tolerance: a Wilson bound of 100% can come out as 0.9999999999999999)
-        if not w["conversion_ci_high"] < others.median() - 1e-9:
+        # a weakest step is a finding only when it loses deals (a step every deal passes is never "weakest") and is
+        # credibly below the others (never from equal numbers; a Wilson bound of 100% can be 0.9999999999999999)
+        if not (w["conversion"] < 1 - 1e-9 and w["conversion_ci_high"] < others.median() - 1e-9):
             return out
+        n_open, stake, code = _open_at(pipeline, w["stage"])
+        evidence = tr("{advanced:,} of {decided:,} decided deals advanced; {open:,} still open there are not counted "
+                      "as failures; closed win rate {win}", advanced=int(w["advanced"]),
+                      decided=int(w["reached"]) - int(w["open"]), open=int(w["open"]), win=_pct(won["cumulative"]))
+        if stake is not None:
+            evidence += "; " + tr("open pipeline at {stage}: {n:,} deals worth {amount}", stage=w["stage"], n=n_open,
+                                  amount=_money(stake, code))
+        suggestion = tr("put pipeline reviews and coaching on the {stage} stage first", stage=w["stage"])
+        here = flagged[flagged["from_stage"] == w["stage"]] if flagged is not None and len(flagged) else None
+        if here is not None and len(here):
+            b = here.sort_values("difference").iloc[0]
+            suggestion = tr("start with the {segment} deals at {stage}: they convert {rate} there vs {rest} for the "
+                            "other deals (see their finding); then coach the stage", segment=b["segment"],
+                            stage=w["stage"], rate=_pct(b["conversion"]), rest=_pct(b["rest_conversion"]))
         out.append(Finding(
             subject=tr("stage funnel"), metric=f"weakest step {w['stage']} → {w['next_stage']}",
             value=_pct(w["conversion"]),
-            benchmark=(tr("{rate} median of the other steps", rate=_pct(others.median())) if len(others) else ""),
+            benchmark=tr("{rate} median of the other steps", rate=_pct(others.median())),
             interval=tr("95% CI {low}–{high}", low=_pct(w["conversion_ci_low"]), high=_pct(w["conversion_ci_high"])),
-            evidence=tr("{advanced} of {decided} decided deals advanced; {open} still open there are not counted "
-                        "as failures; closed win rate {win}", advanced=int(w["advanced"]),
-                        decided=int(w["reached"]) - int(w["open"]), open=int(w["open"]),
-                        win=_pct(won["cumulative"])),
-            suggestion=tr("put pipeline reviews and coaching on the {stage} stage first", stage=w["stage"]),
-            topic="funnel", severity=4.0))
+            evidence=evidence, suggestion=suggestion,
+            topic="funnel", severity=4.0, window=ALL_HISTORY, stake=stake,
+            kpi=stage_conversion_kpi(w["stage"], w["next_stage"]) if stage_funnel.funnel_type == "any_path" else ""))
     return out
 
 
@@ -166,7 +240,7 @@ def _cycle_findings(cycle) -> list:
             value=tr("{days:.0f} days", days=days),
             benchmark=tr("{days:.0f} days naive won-only mean (biased)", days=r["naive_won_mean_days"]),
             interval=tr("95% CI {low:.0f}–{high:.0f} days", low=r["ci_low"], high=r["ci_high"]),
-            evidence=tr("{open} open deals censored at {as_of}, {lost} lost deals competing; eventual win "
+            evidence=tr("{open:,} open deals censored at {as_of}, {lost:,} lost deals competing; eventual win "
                         "probability {p}", open=int(r["open"]), as_of=cycle.as_of.date(), lost=int(r["lost"]),
                         p=_pct(r["win_probability"])),
             suggestion=(tr("plan pipeline coverage and forecasts on {days:.0f} days to win; the CRM's won-only "
@@ -174,48 +248,73 @@ def _cycle_findings(cycle) -> list:
                         tr("plan pipeline coverage and forecasts on {days:.0f} days to win; the CRM's won-only "
                            "average overstates it", days=days) if gap > 2 else
                         tr("plan pipeline coverage and forecasts on {days:.0f} days to win", days=days)),
-            topic="funnel", severity=3.0))
+            topic="funnel", severity=3.0, kpi="sales_cycle_median_days", window=ALL_HISTORY))
     return out
 
 
-def _calibration_findings(calibration) -> list:
-    """Stages whose stated win probability is outside the realised interval."""
+def _calibration_findings(calibration, pipeline=None) -> list:
+    """One finding for the stages whose stated win probability is outside the realised interval (one event: the
+    CRM's stage probabilities), with the change in the probability-weighted open pipeline as its stake.
+
+    No Brier score: the realised rates are computed from the same deals, so they beat the stated ones by
+    construction (an in-sample comparison is not evidence)."""
     from ..findings import Finding
     from ..i18n import tr  # findings text in the report language
 
-    out = []
     t = calibration.table.dropna(subset=["stated_probability", "realised_win_rate"])
     off = t[((t["stated_probability"] < t["ci_low"]) | (t["stated_probability"] > t["ci_high"]))
             & (t["closed"] >= MIN_DEALS)]
+    if not len(off):
+        return []
+    off = off.assign(_abs=off["gap"].abs()).sort_values("_abs", ascending=False)
+    w = off.iloc[0]
+    shift, code = 0.0, None
     for _, r in off.iterrows():
-        out.append(Finding(
-            subject=tr("stage {stage}", stage=r["stage"]), metric="win probability",
-            value=tr("{p:.0%} stated", p=r["stated_probability"]),
-            benchmark=tr("{rate} realised among {closed} closed deals", rate=_pct(r["realised_win_rate"]),
-                         closed=int(r["closed"])),
-            interval=tr("95% CI {low}–{high}", low=_pct(r["ci_low"]), high=_pct(r["ci_high"])),
-            evidence=tr("Brier score {stated:.3f} with stated vs {empirical:.3f} with realised stage probabilities",
-                        stated=calibration.brier_stated, empirical=calibration.brier_empirical),
-            suggestion=tr("set the {stage} probability to about {p:.0%} in the CRM", stage=r["stage"],
-                          p=r["suggested_probability"]),
-            topic="funnel", severity=2.0 + abs(float(r["gap"]))))
-    return out
+        _, amount, c = _open_at(pipeline, r["stage"])
+        if amount is not None:
+            shift += amount * (float(r["suggested_probability"]) - float(r["stated_probability"]))
+            code = c
+    stake = abs(shift) if code else None
+    evidence = "; ".join(tr("{stage} {p:.0%} stated vs {rate} realised ({closed:,} closed deals)", stage=r["stage"],
+                            p=r["stated_probability"], rate=_pct(r["realised_win_rate"]), closed=int(r["closed"]))
+                         for _, r in off.iterrows())
+    if stake:
+        evidence += "; " + (tr("the probability-weighted open pipeline is understated by {amount}",
+                               amount=_money(stake, code)) if shift > 0 else
+                            tr("the probability-weighted open pipeline is overstated by {amount}",
+                               amount=_money(stake, code)))
+    return [Finding(
+        subject=tr("CRM stage probabilities"),
+        metric="win probability",
+        value=tr("{n} of {m} stages outside the realised 95% CI", n=len(off), m=len(t)),
+        benchmark=tr("largest gap at {stage}: {p:.0%} stated, {rate} realised", stage=w["stage"],
+                     p=w["stated_probability"], rate=_pct(w["realised_win_rate"])),
+        evidence=evidence,
+        suggestion=tr("set the CRM's stage probabilities to the realised rates ({stages}) before the next forecast",
+                      stages=", ".join(tr("{stage} about {p:.0%}", stage=r["stage"], p=r["suggested_probability"])
+                                       for _, r in off.iterrows())),
+        topic="funnel", severity=2.0 + float(w["_abs"]), window=ALL_HISTORY, stake=stake)]
 
 
 def _lead_findings(lead) -> list:
     """Leads needed per won deal."""
     from ..findings import Finding
     from ..i18n import tr  # findings text in the report language
+    from .metrics import LEAD_MATURITY_DAYS, lead_maturity_window
 
     out = []
     r = lead.iloc[0]
+    if not pd.notna(r["lead_to_win"]):
+        return out
+    days = int(r["maturity_days"])
+    window = lead_maturity_window(pd.Timestamp(r["created_until"]) + pd.Timedelta(days=days), days)
     out.append(Finding(
         subject=tr("leads"), metric="lead → won", value=_pct(r["lead_to_win"]),
         benchmark=tr("lead → opportunity {to_opportunity}, opportunity → won {to_win}",
                      to_opportunity=_pct(r["lead_to_opportunity"]), to_win=_pct(r["opportunity_to_win"])),
         interval=tr("95% CI {low}–{high}", low=_pct(r["lead_to_win_ci_low"]), high=_pct(r["lead_to_win_ci_high"])),
-        evidence=tr("{leads:,} leads at least {days} days old", leads=int(r["leads"]), days=int(r["maturity_days"])),
+        evidence=tr("{leads:,} leads at least {days} days old", leads=int(r["leads"]), days=days),
         suggestion=tr("about {n:.0f} leads are needed per won deal", n=1 / r["lead_to_win"])
         if r["lead_to_win"] else "",
-        topic="funnel", severity=1.5))
+        topic="funnel", severity=1.5, kpi="lead_to_win_rate" if days == LEAD_MATURITY_DAYS else "", window=window))
     return out

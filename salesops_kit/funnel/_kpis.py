@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 import narwhals as nw
 import numpy as np
 import pandas as pd
@@ -15,21 +12,16 @@ from ..engines.ops import columns, lazy
 from ..stats import wilson_interval
 from ._findings import MIN_DEALS
 from .cycle import sales_cycle
-from .metrics import deal_totals, lead_funnel, sales_velocity
-from .stages import stage_funnel
+from .metrics import deal_totals, lead_funnel, lead_maturity_window, sales_velocity
+from .stages import KPI_SEGMENTS, stage_conversion_kpi, stage_funnel
 
-__all__ = ["kpi_rows", "KPI_SEGMENTS", "LEAD_SEGMENTS"]
+__all__ = ["kpi_rows", "KPI_SEGMENTS", "LEAD_SEGMENTS", "show_kpis"]
 
-KPI_SEGMENTS = (None, "owner", "lead_source")
 LEAD_SEGMENTS = {"source": "lead_source", "owner": "owner"}
 MONEY_KPIS = ("won_revenue", "avg_won_deal_size", "sales_velocity_per_month")
-
-
-def _slug(label: str) -> str:
-    """A stage label as a KPI-name part: lower-case word characters (any script: 初步接洽 stays 初步接洽), runs of
-    anything else as one underscore; a label with no word character at all gets a stable short hash."""
-    text = str(label).strip().lower()
-    return re.sub(r"\W+", "_", text).strip("_") or "x" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+#: the window of each funnel KPI (kpis.csv's window column): counts of deals now open and the velocity of today's
+#: pipeline are "as of date", everything over closed deals "all history"; lead rates name their maturity window
+AS_OF_KPIS = ("deals_open", "sales_velocity_per_month")
 
 
 def _seg(col, value) -> str:
@@ -39,7 +31,7 @@ def _seg(col, value) -> str:
 def kpi_rows(ds) -> list[dict]:
     """The funnel KPIs of a Dataset, overall and per owner and lead source (see ``salesops_kit.kpis``).
 
-    Returns ``{kpi, segment, value, ci_low, ci_high}`` records; [] when the dataset has no opportunities.
+    Returns ``{kpi, segment, value, ci_low, ci_high, window}`` records; [] when the dataset has no opportunities.
     """
     if ds.opportunities is None:
         return []
@@ -49,6 +41,7 @@ def kpi_rows(ds) -> list[dict]:
     opps = convert(ds.opportunities, ds, "opportunities")
     have = set(columns(lazy(opps)))
     rows: list[dict] = []
+    lead_window = lead_maturity_window(ds.as_of)
 
     def add(kpi, seg, value, lo=np.nan, hi=np.nan, *, cur=None):
         if kpi in MONEY_KPIS and split and cur is None:
@@ -56,7 +49,9 @@ def kpi_rows(ds) -> list[dict]:
         if value is None or pd.isna(value):  # no value (no closed deal, no usable time to win ...): no row of NaN
             return
         row = {"kpi": kpi, "segment": seg, "value": float(value) if value is not None else np.nan,
-               "ci_low": float(lo), "ci_high": float(hi)}
+               "ci_low": float(lo), "ci_high": float(hi),
+               "window": lead_window if kpi.startswith("lead_") else "as of date" if kpi in AS_OF_KPIS
+               else "all history"}
         if kpi in MONEY_KPIS and (cur or code):
             row["currency"] = cur or code
         rows.append(row)
@@ -101,7 +96,7 @@ def kpi_rows(ds) -> list[dict]:
         # a step no deal has passed or left (a stage nobody reached, or only open deals there) has no rate: no row
         for _, r in fun[fun["next_stage"].notna() & fun["conversion"].notna()].iterrows():
             seg = _seg(col, r[col] if col else None)
-            add(f"stage_conversion_{_slug(r['stage'])}_to_{_slug(r['next_stage'])}", seg, r["conversion"],
+            add(stage_conversion_kpi(r["stage"], r["next_stage"]), seg, r["conversion"],
                 r["conversion_ci_low"], r["conversion_ci_high"])
     for cur in currencies(ds, "opportunities") if split else ():
         sub = nw.from_native(opps).filter(
@@ -123,3 +118,34 @@ def kpi_rows(ds) -> list[dict]:
                 if pd.notna(r["lead_to_win"]):
                     add("lead_to_win_rate", seg, r["lead_to_win"], r["lead_to_win_ci_low"], r["lead_to_win_ci_high"])
     return rows
+
+
+def show_kpis(frame: pd.DataFrame, *, segment: str = "all", caption: str | None = None):
+    """The KPI rows of one segment (``kpis.kpi_frame`` output) as a table a manager reads: each value in its own
+    unit (rates as %, days with one decimal, counts whole, money with its code), the 95% interval in one column,
+    and the window each number covers."""
+    from ..tools import show_table
+    from ..tools.tables import MISSING, format_number
+
+    k = frame[frame["segment"] == segment] if "segment" in frame else frame
+
+    def fmt(v, unit):
+        unit = str(unit or "")
+        if unit in ("rate", "share"):
+            return format_number(v, percent=True)
+        if unit in ("deals", "rows", "customers"):
+            return format_number(v, decimals=0)
+        return format_number(v, decimals=1 if unit == "days" else 0 if v is not None and abs(float(v)) >= 100
+                             else None)
+
+    def unit_of(unit):  # money without a known code: no word "currency" as a unit ("per month" stays)
+        return " ".join(w for w in str(unit or "").split() if w != "currency")
+
+    rows = []
+    for _, r in k.iterrows():
+        lo, hi = fmt(r.get("ci_low"), r["unit"]), fmt(r.get("ci_high"), r["unit"])
+        rows.append({"kpi": r["kpi"], "value": fmt(r["value"], r["unit"]),
+                     "95% CI": MISSING if MISSING in (lo, hi) else f"{lo} – {hi}",
+                     "unit": "%" if r["unit"] in ("rate", "share") else unit_of(r["unit"]),
+                     "window": r.get("window") or ""})
+    return show_table(pd.DataFrame(rows, columns=["kpi", "value", "95% CI", "unit", "window"]), caption=caption)

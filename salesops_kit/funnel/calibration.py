@@ -94,10 +94,11 @@ class Calibration(Result):
         if self.limitation:
             return self.limitation
         w = t.loc[t["gap"].abs().idxmax()]
-        return tr("Brier score {stated} with the stated probabilities vs {empirical} with the realised ones; "
-                  "largest gap at {stage}: stated {p}, realised {rate}.", stated=f"{self.brier_stated:.3f}",
-                  empirical=f"{self.brier_empirical:.3f}", stage=w["stage"], p=f"{w['stated_probability']:.0%}",
-                  rate=f"{w['realised_win_rate']:.0%}")
+        # no Brier score here: the realised rates are fitted to these same deals, so they beat the stated
+        # probabilities by construction (an in-sample comparison, not evidence)
+        return tr("Largest gap at {stage}: the CRM states {p}, and {rate} of the {closed:,} closed deals that reached "
+                  "it were won.", stage=w["stage"], p=f"{w['stated_probability']:.0%}",
+                  rate=f"{w['realised_win_rate']:.0%}", closed=int(w["closed"]))
 
     def plot(self, ax=None, **kwargs):
         from ..plots.funnel import plot_calibration

@@ -30,9 +30,35 @@ from ..tools.exceptions import MissingColumnsError
 from ..tools.results import Result
 
 __all__ = ["lead_funnel", "LeadFunnel", "deal_totals", "won_revenue", "sales_velocity", "SalesVelocity",
-           "LEAD_FUNNEL_COLUMNS", "DAYS_PER_MONTH"]
+           "LEAD_FUNNEL_COLUMNS", "DAYS_PER_MONTH", "LEAD_MATURITY_DAYS", "lead_maturity_cutoff",
+           "lead_maturity_window", "open_pipeline"]
 
 DAYS_PER_MONTH = 365.25 / 12
+
+#: a lead counts in a conversion rate once it is this many days old at the as-of date (younger leads have not had
+#: time to convert); the one default of the funnel (notebook 01) and the rep scorecard (notebook 04)
+LEAD_MATURITY_DAYS = 90
+
+
+def lead_maturity_cutoff(as_of, maturity_days: int = LEAD_MATURITY_DAYS) -> pd.Timestamp:
+    """The last instant a lead may be created and still count as mature: the END of the calendar day
+    ``maturity_days`` before the as-of day (inclusive, to the microsecond).
+
+    The one definition of a mature lead, by calendar day: with ``as_of`` 2025-12-15 and 90 days, every lead
+    created on or before 2025-09-16 (any time of that day) counts, so a lead created at 10:00 on 2025-09-16 is
+    not left out because the as-of date has no time of day. Filter with ``created_date <= cutoff``.
+    """
+    day = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=int(maturity_days))
+    return day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+
+
+def lead_maturity_window(as_of, maturity_days: int = LEAD_MATURITY_DAYS, lang: str | None = None) -> str:
+    """The window of a mature-lead figure, in the report language: ``leads created by 2025-09-16, at least 90
+    days old`` (the as-of date 2025-12-15 less 90 days)."""
+    from ..i18n import format_date, tr
+
+    return tr("leads created by {date}, at least {days} days old", lang=lang,
+              date=format_date(lead_maturity_cutoff(as_of, maturity_days), lang), days=int(maturity_days))
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,7 +86,7 @@ class LeadFunnel(Result):
 
     table: pd.DataFrame
     by: tuple[str, ...] = ()
-    maturity_days: int = 90
+    maturity_days: int = LEAD_MATURITY_DAYS
 
     def headline(self) -> str:
         t = self.table
@@ -94,7 +120,7 @@ class LeadFunnel(Result):
         return plot_estimates(long, value="rate", label="step", ax=ax, **kwargs)
 
 
-def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, as_of=None,
+def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = LEAD_MATURITY_DAYS, as_of=None,
                 stages: StageModel | None = None) -> LeadFunnel:
     """Leads → opportunities → won deals, counting only leads old enough to have converted.
 
@@ -107,7 +133,7 @@ def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, 
         ``opportunity_id, stage`` — needed for the won level (same engine as ``leads``).
     maturity_days : int
         Only leads created at least this many days before ``as_of`` count (younger leads have not
-        had time to convert).
+        had time to convert): created on or before the day :func:`lead_maturity_cutoff` names.
     as_of : date, optional
         Default: the Dataset's as-of date, else the latest lead creation date.
 
@@ -138,13 +164,13 @@ def lead_funnel(leads, opportunities=None, *, by=None, maturity_days: int = 90, 
                                   missing=["opportunity_id", "converted_date"], available=have)
     if as_of is None:
         as_of = collect(lf.select(nw.col("created_date").max()))["created_date"].iloc[0]
-    cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=int(maturity_days))
+    cutoff = lead_maturity_cutoff(as_of, maturity_days)
     g, with_won = _lead_groups(lf, opportunities, by=by, conv_col=conv_col, cutoff=cutoff, stages=stages)
     if not len(g):
         return LeadFunnel(pd.DataFrame(columns=by + LEAD_FUNNEL_COLUMNS), tuple(by), int(maturity_days))
     t = _lead_rates(g, by, stages=stages, with_won=with_won)
     t["maturity_days"] = int(maturity_days)
-    t["created_until"] = cutoff
+    t["created_until"] = cutoff.normalize()  # the last creation day counted (inclusive)
     return LeadFunnel(sort_out(t[by + LEAD_FUNNEL_COLUMNS], by), tuple(by), int(maturity_days))
 
 
@@ -196,6 +222,43 @@ def _lead_rates(g: pd.DataFrame, by: list[str], *, stages: StageModel | None, wi
         for c in [c for c in t.columns if c.startswith(("opportunity_to_win", "lead_to_win"))]:
             t[c] = np.nan
     return t
+
+
+# --------------------------------------------------------------------------------------------
+# open pipeline (the money behind a funnel decision)
+# --------------------------------------------------------------------------------------------
+
+def open_pipeline(ds, *, by=None) -> pd.DataFrame:
+    """Open deals and their amount per open stage (and ``by`` columns), in the report currency.
+
+    Returns ``stage, <by>, open_deals, open_amount, currency``; ``open_amount`` is missing (and ``currency``
+    None) when the deals are in several currencies without rates (no total across codes), or when no open deal
+    there has an amount. The money a funnel finding moves (its ``stake``) is read from here.
+    """
+    from ..data.currency import convert, needs_split, report_currency
+
+    by = as_list(by)
+    cols = ["stage", *by, "open_deals", "open_amount", "currency"]
+    if ds.opportunities is None:
+        return pd.DataFrame(columns=cols)
+    split = needs_split(ds, "opportunities")
+    code = None if split else report_currency(ds, "opportunities")
+    lf = lazy(convert(ds.opportunities, ds, "opportunities"))
+    have = columns(lf)
+    if any(c not in have for c in by):
+        return pd.DataFrame(columns=cols)
+    amount = nw.col("amount").cast(nw.Float64) if "amount" in have and not split else nw.lit(None, nw.Float64)
+    g = collect(lf.filter(nw.col("stage").is_in(list(ds.stages.order)))
+                .with_columns(amount.alias("_amount"))
+                .group_by("stage", *by, drop_null_keys=False)
+                .agg(nw.len().alias("open_deals"), nw.col("_amount").sum().alias("open_amount"),
+                     nw.col("_amount").count().alias("_n_amount")))
+    g["open_amount"] = g["open_amount"].where(g["_n_amount"] > 0).astype(float)
+    g["currency"] = code if code and g["open_amount"].notna().any() else None
+    g["open_deals"] = g["open_deals"].astype("int64")
+    order = {s: i for i, s in enumerate(ds.stages.order)}
+    g = g.assign(_o=g["stage"].map(order)).sort_values(["_o", *by]).reset_index(drop=True)
+    return g[cols]
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ Bottlenecks live in :mod:`salesops_kit.funnel._bottlenecks`, calibration and tim
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 
 import narwhals as nw
@@ -55,7 +57,8 @@ from ..stats import wilson_interval
 from ..tools.results import Result
 from ..tools.validation import check_option
 
-__all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES"]
+__all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES",
+           "KPI_SEGMENTS", "stage_conversion_kpi"]
 
 FUNNEL_TYPES = ("any_path", "in_order")
 
@@ -76,6 +79,22 @@ FUNNEL_COLUMNS = ["stage", "stage_index", "next_stage", "reached", "advanced", "
 # --------------------------------------------------------------------------------------------
 # stage funnel
 # --------------------------------------------------------------------------------------------
+
+#: the segment columns the funnel KPIs are published for (None: every deal); kpis.csv's segment is "owner=NAME"
+KPI_SEGMENTS = (None, "owner", "lead_source")
+
+
+def stage_conversion_kpi(stage, next_stage) -> str:
+    """The kpis.csv name of a step's conversion: ``stage_conversion_{from}_to_{to}`` with each stage label as a
+    name part (lower-case word characters in any script, 初步接洽 stays 初步接洽; runs of anything else as one
+    underscore; a label with no word character at all gets a stable short hash)."""
+
+    def slug(label) -> str:
+        text = str(label).strip().lower()
+        return re.sub(r"\W+", "_", text).strip("_") or "x" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+
+    return f"stage_conversion_{slug(stage)}_to_{slug(next_stage)}"
+
 
 @dataclass(frozen=True, repr=False)
 class StageFunnel(Result):
@@ -151,7 +170,7 @@ class StageFunnel(Result):
                       "be measured.")
         placed_lost = int(pd.to_numeric(t["lost"].iloc[:-1], errors="coerce").fillna(0).sum()) if "lost" in t else 0
         if self.unplaced_lost and not placed_lost:
-            return tr("None of the {lost} lost deals has a recorded stage (no stage history, no {column}): every "
+            return tr("The {lost:,} lost deals have no recorded stage (no stage history, no {column}): every "
                       "stage conversion would read 100%, so the stage funnel is not shown.",
                       lost=self.unplaced_lost, column="lost_at_stage")
         return None

@@ -13,37 +13,49 @@ __all__ = ["plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence"
 
 
 def plot_funnel(table: pd.DataFrame, *, rate: str = "conversion", ax=None, color="#4C72B0", **kwargs):
-    """Horizontal bars of deals reaching each stage, labelled with the step (or cumulative)
-    conversion and its 95% interval.
+    """Horizontal bars of deals reaching each stage, each split into the deals that moved on, were lost there and
+    are still open there, labelled with the step (or cumulative) conversion and its 95% interval.
 
-    ``table`` is ``StageFunnel.table`` without ``by`` columns (one row per stage).
-    ``rate`` is "conversion" (to the next stage) or "cumulative".
+    The label counts what the bar shows: the step conversion is moved on / (moved on + lost there), the dark part
+    of the bar over its dark and red parts (open deals, grey, are not failures). ``table`` is
+    ``StageFunnel.table`` without ``by`` columns (one row per stage); ``rate`` is "conversion" (to the next
+    stage) or "cumulative".
     """
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 4)))
     t = table.reset_index(drop=True)
     if not len(t):
         ax.set_title(tr("Stage funnel (no deals)"))
+        ax.set_axis_off()
         return ax
     y = np.arange(len(t))[::-1]
     reached = t["reached"].astype(float).to_numpy()
-    ax.barh(y, reached, color=color, alpha=0.85, **kwargs)
+
+    def part(col):
+        return pd.to_numeric(t[col], errors="coerce").astype(float).to_numpy() if col in t else np.full(len(t), np.nan)
+
+    advanced, lost, still_open = part("advanced"), part("lost"), part("open")
+    split = np.isfinite(advanced) & np.isfinite(lost) & np.isfinite(still_open)
+    moved = np.where(split, advanced, reached)  # the last (won) stage: the whole bar
+    ax.barh(y, moved, color=color, alpha=0.85, label=tr("moved on (or won)"), **kwargs)
+    ax.barh(y, np.where(split, lost, 0), left=moved, color="#DD8452", alpha=0.85, label=tr("lost at the stage"))
+    ax.barh(y, np.where(split, still_open, 0), left=moved + np.where(split, lost, 0), color="#BBBBBB",
+            label=tr("still open at the stage"))
     xmax = reached.max() if reached.max() > 0 else 1
-    drawn = t["stage"].astype(str).tolist()
-    for i, (yi, (_, r)) in enumerate(zip(y, t.iterrows(), strict=True)):
+    for yi, (_, r) in zip(y, t.iterrows(), strict=True):
         v, lo, hi = r[rate], r[f"{rate}_ci_low"], r[f"{rate}_ci_high"]
         label = f"{int(r['reached']):,}"
         if pd.notna(v):
-            # a next stage left out of the chart (nobody reached it): the deals moved on to the next one drawn
-            nxt = r["next_stage"] if str(r["next_stage"]) in drawn or i + 1 >= len(drawn) else drawn[i + 1]
-            what = f"→ {nxt}" if rate == "conversion" else tr("of entrants")
+            what = tr("of decided deals moved on") if rate == "conversion" else tr("of entrants")
             label += f"   {v:.0%} {what} (95% CI {lo:.0%}–{hi:.0%})"
         ax.text(r["reached"] + xmax * 0.01, yi, label, va="center", fontsize=8)
     ax.set_yticks(y)
     ax.set_yticklabels(t["stage"].astype(str))
     ax.set_xlim(0, xmax * 1.9)
     ax.set_xlabel(tr("deals that reached the stage"))
-    ax.set_title(f"{tr('Stage funnel')} ({t['funnel_type'].iloc[0] if 'funnel_type' in t else ''}); {tr('labels')}: "
-                 f"{tr('stage-to-stage' if rate == 'conversion' else 'cumulative')} {tr('conversion')}")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(tr("Stage funnel: deals that reached each stage; label = moved on / (moved on + lost)")
+                 if rate == "conversion" else tr("Stage funnel: deals that reached each stage; label = cumulative "
+                                                  "conversion"), fontsize=10)
     return ax
 
 
@@ -66,7 +78,8 @@ def plot_conversion_heatmap(cells: pd.DataFrame, *, ax=None, cmap="RdBu", annota
     sig = c.pivot_table(index="label", columns="transition", values="significant", aggfunc="first").reindex(
         index=piv.index, columns=order)
     vals = piv.to_numpy(float) * 100
-    if not np.isfinite(vals).any():  # no segment had enough deals at any step: no empty heatmap
+    # no segment had enough deals at any step, or every difference rounds to 0 pp: no empty heatmap, no "+0" cells
+    if not np.isfinite(vals).any() or not (np.abs(vals[np.isfinite(vals)]) >= 0.5).any():
         ax.set_title(tr("Conversion by segment (no cells)"))
         ax.set_axis_off()
         return ax
@@ -81,7 +94,8 @@ def plot_conversion_heatmap(cells: pd.DataFrame, *, ax=None, cmap="RdBu", annota
             for j in range(vals.shape[1]):
                 if np.isfinite(vals[i, j]):
                     star = "*" if bool(sig.iloc[i, j]) is True else ""
-                    ax.text(j, i, f"{vals[i, j]:+.0f}{star}", ha="center", va="center", fontsize=7,
+                    num = "0" if abs(vals[i, j]) < 0.5 else f"{vals[i, j]:+.0f}"  # never "+0" or "-0"
+                    ax.text(j, i, f"{num}{star}", ha="center", va="center", fontsize=7,
                             color="white" if abs(vals[i, j]) > 0.6 * lim else "black")
     ax.figure.colorbar(im, ax=ax, label=tr("conversion − rest (pp)"))
     ax.set_title(tr("Conversion vs the rest by segment (* = BH q < alpha)"))
@@ -126,7 +140,11 @@ def plot_calibration(table: pd.DataFrame, *, ax=None, **kwargs):
     """Stated stage probability (x) against realised win rate with 95% interval (y), one point per stage;
     the diagonal is perfect calibration. ``table`` is ``Calibration.table``."""
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (5, 5)))
-    t = table.dropna(subset=["realised_win_rate"])
+    t = table.dropna(subset=["realised_win_rate", "stated_probability"])
+    if not len(t):  # no stage with both a stated and a realised probability: no empty chart
+        ax.set_title(tr("Stage-probability calibration (nothing to compare)"))
+        ax.set_axis_off()
+        return ax
     x = t["stated_probability"].to_numpy(float)
     y = t["realised_win_rate"].to_numpy(float)
     err = np.vstack([y - t["ci_low"].to_numpy(float), t["ci_high"].to_numpy(float) - y])

@@ -143,8 +143,9 @@ def _header(name, unit: str | None, lang: str | None, words: bool) -> str:
     from ..i18n import t
 
     label = " · ".join(str(x) for x in name) if isinstance(name, tuple) else str(name)
-    if words:
-        label = t(label.replace("_", " "), lang)
+    if words:  # the catalogs hold many headers under their snake_case name (rows_read): try it first
+        spaced = label.replace("_", " ")
+        label = t(label, lang) if t(label, lang) != label else t(spaced, lang)
     if unit and unit.lower() not in _RATE_UNITS:
         label = f"{label} ({unit})"
     return label

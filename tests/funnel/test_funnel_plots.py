@@ -41,9 +41,18 @@ def test_funnel_chart(opps):
     fig, ax0 = plt.subplots()
     ax = plots.plot_funnel(f.table, ax=ax0)
     assert ax is ax0
-    assert len(ax.patches) == 4  # A, B, C, W
+    assert len(ax.patches) == 3 * 4  # moved on, lost, open for A, B, C, W
     assert sorted(t.get_text() for t in ax.get_yticklabels()) == ["A", "B", "C", "W"]
     assert any("95% CI" in t.get_text() for t in ax.texts)
+    # the label counts what the bar shows: its percentage is the moved-on part over the moved-on and lost parts,
+    # and the three parts add up to the deals that reached the stage (the number at the bar's end)
+    moved, lost, still_open = (ax.patches[i * 4:(i + 1) * 4] for i in range(3))
+    for k, text in enumerate(ax.texts):
+        m, lo, op = moved[k].get_width(), lost[k].get_width(), still_open[k].get_width()
+        reached = int(text.get_text().split()[0].replace(",", ""))
+        assert m + lo + op == reached
+        if "%" in text.get_text():
+            assert text.get_text().split()[1] == f"{m / (m + lo):.0%}"
     assert f.plot().get_title().startswith("Stage funnel")
     assert plots.plot_funnel(f.table, rate="cumulative").texts
     plt.close("all")

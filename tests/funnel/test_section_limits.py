@@ -81,8 +81,8 @@ def test_a_stage_nobody_reached_is_named_left_out_of_the_chart_and_gets_no_kpi()
     assert "B" in sf.table["stage"].tolist()  # the full table keeps it (reached 0)
     ax = sf.plot()
     labels = [t.get_text() for t in ax.texts]
-    # A's deals moved on to C (the next stage drawn), not to B, which nobody entered
-    assert any("→ C" in s for s in labels) and not any("→ B" in s for s in labels)
+    # no label names B, which nobody entered; A's bar splits into moved on (to C), lost and open
+    assert len(labels) == len(sf.shown) and not any("B" in s for s in labels)
     assert "B" not in [t.get_text() for t in ax.get_yticklabels()]
     assert "B" in funnel.funnel_note("unreached", stages=", ".join(sf.unreached))
     k = kpi_frame(funnel.kpi_rows(dataset(opps, hist)))
@@ -164,7 +164,7 @@ def test_no_segment_column_says_which_columns_it_looked_for():
 
 
 def test_the_no_bottleneck_finding_counts_the_cells_it_tested():
-    stage = ["B"] * 10 + ["L"] * 10 + ["B"] * 10 + ["L"] * 10
+    stage = ["B"] * 10 + ["L"] * 10 + ["B"] * 15 + ["L"] * 5  # blank converts better: a heatmap worth drawing
     opps = pd.DataFrame({"opportunity_id": [str(i) for i in range(40)], "stage": stage,
                          "lost_at_stage": [None if s == "B" else "A" for s in stage],
                          "lead_source": ["X"] * 20 + ["Y"] * 20})
@@ -258,13 +258,32 @@ def test_funnel_notes_say_what_the_data_has_and_name_unknown_keys():
 
 
 def test_a_blank_segment_value_is_labelled_blank_not_nan():
-    stage = ["B"] * 10 + ["L"] * 10 + ["B"] * 10 + ["L"] * 10
+    stage = ["B"] * 10 + ["L"] * 10 + ["B"] * 15 + ["L"] * 5  # blank converts better: a heatmap worth drawing
     opps = pd.DataFrame({"opportunity_id": [str(i) for i in range(40)], "stage": stage,
                          "lost_at_stage": [None if s == "B" else "A" for s in stage],
                          "lead_source": ["X"] * 20 + [None] * 20})
     ax = bottlenecks(opps, stages=S).plot()
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert "lead_source=(blank)" in labels and not any("nan" in s for s in labels)
+
+
+def test_no_heatmap_of_zeros_and_no_empty_calibration_chart():
+    stage = ["B"] * 10 + ["L"] * 10 + ["B"] * 10 + ["L"] * 10  # both segments convert 50%: every cell is 0 pp
+    opps = pd.DataFrame({"opportunity_id": [str(i) for i in range(40)], "stage": stage,
+                         "lost_at_stage": [None if s == "B" else "A" for s in stage],
+                         "lead_source": ["X"] * 20 + ["Y"] * 20})
+    bn = bottlenecks(opps, stages=S)
+    assert bn.limitation is None and bn.chart_limitation  # one sentence instead of a chart of "+0" cells
+    assert not bn.plot().images
+    different = opps.assign(stage=["B"] * 15 + ["L"] * 5 + ["B"] * 5 + ["L"] * 15)
+    different["lost_at_stage"] = [None if s == "B" else "A" for s in different["stage"]]
+    assert bottlenecks(different, stages=S).chart_limitation is None
+    from salesops_kit.plots import plot_calibration
+
+    no_stated = pd.DataFrame({"stage": ["A"], "realised_win_rate": [0.5], "stated_probability": [np.nan],
+                              "ci_low": [0.3], "ci_high": [0.7]})
+    ax = plot_calibration(no_stated)
+    assert not ax.lines and not ax.collections and not ax.axison
 
 
 # --- a Salesforce org's sample deals: created on the export day, won deals closed before they were created ------
