@@ -1,8 +1,9 @@
 """KPI monitoring topic (notebook 05): KPI series per period and segment, period-over-period and
 year-over-year changes, targets and attainment, control-chart alerts and the operating review."""
 
-from ._findings import alert_findings, review_findings
-from ._kpis import kpi_rows
+from ._findings import alert_events, alert_findings, limits_text, review_findings
+from ._kpis import kpi_rows, kpis_table, kpis_text, tables_used
+from ._series import kpi_windows
 from .review import (
     CHANGE_COLUMNS,
     KPI_SPECS,
@@ -26,5 +27,7 @@ from .review import (
 
 __all__ = ["owner_teams", "KPI_SPECS", "KPISpec", "kpi_series", "changes", "change_sentence", "fmt", "read_targets",
            "targets_from_quotas", "attainment", "default_targets", "write_default_targets", "seasonal_factors",
-           "review", "MonitorReview", "alert_findings", "review_findings", "kpi_rows", "last_complete_period",
+           "review", "MonitorReview", "alert_events", "alert_findings", "review_findings", "kpi_rows",
+           "kpi_windows", "kpis_text", "kpis_table", "tables_used",
+           "last_complete_period", "limits_text",
            "CHANGE_COLUMNS", "TARGET_COLUMNS"]

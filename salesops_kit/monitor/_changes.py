@@ -159,15 +159,21 @@ def changes(series: pd.DataFrame, *, review, period: str = "M", alpha: float = 0
     return out.sort_values(["kpi", "segment", "comparison"], kind="stable").reset_index(drop=True)
 
 
-def change_sentence(row, spec: KPISpec) -> str:
-    """"win rate fell from 31% to 24% (p = 0.01)" or "... (within normal variation, p = 0.4)"."""
+def change_sentence(row, spec: KPISpec, *, alpha: float = 0.05, n_tests: int | None = None) -> str:
+    """"win rate fell from 31% to 24% (p = 0.01)" or "... (within normal variation, p = 0.4)"; a change with
+    p < ``alpha`` that the false-discovery correction across ``n_tests`` tests does not keep says so."""
     from ..i18n import t, tr  # the sentence in the report language
 
     label = t(spec.label)
     if row.note:
         return tr("{label}: {note}", label=label, note=t(row.note))
     p = f"p = {row.p_value:.2g}" if row.p_value >= 0.001 else "p < 0.001"
-    judged = p if row.significant else tr("within normal variation, {p}", p=p)
+    if row.significant:
+        judged = p
+    elif row.p_value < alpha and n_tests:
+        judged = tr("not significant after the false-discovery correction across {n} tests, {p}", n=n_tests, p=p)
+    else:
+        judged = tr("within normal variation, {p}", p=p)
     values = {"label": label, "base": fmt(row.base_value, spec.fmt), "value": fmt(row.value, spec.fmt),
               "judged": judged}
     if row.change > 0:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data.currency import converted, currency_of, needs_split, report_currency
+from ..data.currency import converted, needs_split, report_currency
+from ._series import kpi_windows
 from .review import MonitorReview, review
 
-__all__ = ["kpi_rows", "MONEY_KPIS"]
+__all__ = ["kpi_rows", "kpi_windows", "kpis_text", "kpis_table", "tables_used", "MONEY_KPIS"]
 
 MONEY_KPIS = frozenset({"won_revenue", "avg_won_deal_size"})  # per-period money KPIs of the review
 
@@ -26,14 +27,14 @@ def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
     """
     if not any(ds.has(t) for t in ("opportunities", "leads", "orders", "csat")):
         return []
-    # money in the report currency with rates (a review of the unconverted data is not reused); over several
-    # currencies without rates the money KPIs' changes and attainment are left out (they would mix currencies)
-    rates = bool(currency_of(ds).rates)
+    # money in the report currency with rates (review() converts); over several currencies without rates the
+    # money KPIs' changes and attainment are left out (they would mix currencies)
     split = needs_split(ds, "opportunities")
     code = None if split else report_currency(ds, "opportunities")
     usable = (reviewed is not None and reviewed.period == "M" and reviewed.alpha == 0.05
-              and len(reviewed.window) == 12 and not rates)
+              and len(reviewed.window) == 12)  # review() converts money itself
     rv = reviewed if usable else review(converted(ds), period="M")
+    windows = kpi_windows(rv)
     rows: list[dict] = []
     s = rv.series
     for kpi in ("csat_mean", "csat_satisfied_share", "nps"):
@@ -41,13 +42,13 @@ def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
         if kpi == "csat_mean":  # per rep: the rep scorecard's row (same definition)
             g = g[~g["segment"].str.startswith("owner=")]
         for seg, x in g.groupby("segment", sort=True):
-            rows.append({"kpi": kpi, "segment": seg, **_overall(kpi, x)})
+            rows.append({"kpi": kpi, "segment": seg, **_overall(kpi, x), "window": windows["all"]})
     for r in rv.changes.itertuples(index=False):
         # several currencies without rates: money changes only per currency=XXX (the review has no other series)
         if np.isnan(r.change) or (split and r.kpi in MONEY_KPIS and not r.segment.startswith("currency=")):
             continue
         row = {"kpi": f"{r.kpi}_change_{r.comparison}", "segment": r.segment, "value": r.change,
-               "ci_low": r.ci_low, "ci_high": r.ci_high}
+               "ci_low": r.ci_low, "ci_high": r.ci_high, "window": windows[r.comparison]}
         if r.kpi in MONEY_KPIS:  # a change in that currency's units (the registry says "KPI units")
             cur = r.segment.split("=", 1)[1] if r.segment.startswith("currency=") else code
             if cur:
@@ -56,10 +57,67 @@ def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
     at = rv.attainment
     for r in at[at["period"] == rv.review].itertuples(index=False) if len(at) else []:
         if not np.isnan(r.attainment) and not (split and r.kpi in MONEY_KPIS and not r.segment.startswith("currency=")):
-            rows.append({"kpi": f"{r.kpi}_attainment", "segment": r.segment, "value": r.attainment})
+            rows.append({"kpi": f"{r.kpi}_attainment", "segment": r.segment, "value": r.attainment,
+                         "window": windows["review"]})
     if not rv.charts_reason:  # no control limit anywhere (too few periods): no alert could be raised, not "0"
-        rows.append({"kpi": "alerts", "segment": "all", "value": int(len(rv.alerts))})
+        rows.append({"kpi": "alerts", "segment": "all", "value": int(len(rv.alerts)), "window": windows["alerts"]})
     return rows
+
+
+def kpis_text(frame: pd.DataFrame, *, segment: str = "all") -> pd.DataFrame:
+    """The monitoring rows of ``segment`` from a ``kpi_frame(kpi_rows(...))`` table for display: KPI in words,
+    value and 95% interval in the KPI's units (a rate's change in points, money with its code), and the window
+    each number covers (the CSAT rows are all history, the changes and attainment the reviewed month)."""
+    from ..i18n import kpi_label, t, tr
+    from ..stats.kpi_specs import KPI_SPECS, fmt
+
+    rows = []
+    for r in frame[frame["segment"] == segment].itertuples(index=False):
+        base = r.kpi.rsplit("_change_", 1)[0] if "_change_" in r.kpi else r.kpi.removesuffix("_attainment")
+        spec = KPI_SPECS.get(base)
+        code = r.unit if isinstance(r.unit, str) and len(r.unit) == 3 and r.unit.isupper() else ""
+        if r.kpi.endswith("_attainment") and spec is not None:
+            name, f = tr("{kpi} target attainment", kpi=t(spec.label)), "share"
+        elif "_change_" in r.kpi and spec is not None:
+            name, f = kpi_label(r.kpi), ("pts" if spec.fmt in ("pct", "nps") else spec.fmt)
+        else:
+            name, f = (t(spec.label) if spec is not None else kpi_label(r.kpi)), (spec.fmt if spec else "int")
+
+        def v(x, f=f, code=code):
+            if pd.isna(x):
+                return "—"
+            if f == "share":
+                return f"{x:.0%}"
+            if f == "pts":
+                return tr("{x:+.1f} pts", x=x * 100)
+            return fmt(x, f) + (f" {code}" if code else "")
+        ci = "—" if pd.isna(r.ci_low) or pd.isna(r.ci_high) else f"{v(r.ci_low)} – {v(r.ci_high)}"
+        rows.append([name, v(r.value), ci, r.window])
+    return pd.DataFrame(rows, columns=[t("KPI"), t("value"), t("95% interval"), t("window")])
+
+
+def kpis_table(frame: pd.DataFrame, *, segment: str = "all"):
+    """:func:`kpis_text` as a table to display; None (nothing shown) when ``segment`` has no row."""
+    from ..i18n import t
+    from ..tools.tables import show_table
+
+    text = kpis_text(frame, segment=segment)
+    if not len(text):
+        return None
+    return show_table(text,
+                      caption=t("Company KPIs published to kpis.csv, each with its window"))
+
+
+def tables_used(ds):
+    """The rows of each table the review can use (a missing table: em dash), captioned with the as-of date."""
+    from ..engines import n_rows
+    from ..i18n import format_date, tr
+    from ..tools.tables import show_table
+
+    names = ("opportunities", "leads", "orders", "marketing_spend", "csat", "quotas")
+    rows = [n_rows(ds.tables[n]) if ds.has(n) else None for n in names]
+    return show_table(pd.DataFrame({"table": names, "rows": rows}),
+                      caption=tr("Tables used (as of {date})", date=format_date(ds.as_of)))
 
 
 def _overall(kpi: str, x: pd.DataFrame) -> dict:

@@ -81,6 +81,36 @@ def shift_period(start: pd.Timestamp, period: str, k: int) -> pd.Timestamp:
     return (pd.Timestamp(start).to_period(FREQ[period]) - k).start_time
 
 
+def period_name(start, period: str = "M", lang: str | None = None) -> str:
+    """A period as a manager reads it: ``November 2025``, ``Q4 2025``, ``week of 2025-11-03`` (Chinese:
+    ``2025年11月``, ``2025年第4季度``, ``2025年11月3日当周``)."""
+    from ..i18n import current_lang, format_date, format_month
+
+    d = pd.Timestamp(start)
+    zh = (lang or current_lang()).lower().startswith("zh")
+    if period == "M":
+        return format_month(d, "zh") if zh else d.strftime("%B %Y")
+    if period == "Q":
+        q = (d.month - 1) // 3 + 1
+        return f"{d.year}年第{q}季度" if zh else f"Q{q} {d.year}"
+    monday = d.to_period(FREQ["W"]).start_time
+    return f"{format_date(monday, 'zh')}当周" if zh else f"week of {format_date(monday, 'en')}"
+
+
+def kpi_windows(rv) -> dict[str, str]:
+    """The window each kind of monitoring KPI row covers, in the report language: ``all`` (CSAT, NPS: every answer
+    up to the as-of date), ``review`` (attainment: ``November 2025``), ``pop`` / ``yoy`` (a change: ``November
+    2025 vs October 2025``) and ``alerts`` (``12 months to November 2025``). Findings quote the same words."""
+    from ..i18n import tr
+
+    before = {c: period_name(shift_period(rv.review, rv.period, k), rv.period) for c, k in
+              (("pop", 1), ("yoy", YEAR_LAG[rv.period]))}
+    return {"all": tr("all history"), "review": rv.name,
+            **{c: tr("{period} vs {base}", period=rv.name, base=b) for c, b in before.items()},
+            "alerts": tr("{n} months to {period}", n=len(rv.window), period=rv.name) if rv.period == "M" else
+            tr("{n} periods to {period}", n=len(rv.window), period=rv.name)}
+
+
 def parse_review(review, period: str) -> pd.Timestamp:
     """``"2025-11"``, ``"2025Q4"``, a date inside a week, or a Timestamp -> the period's start."""
     try:

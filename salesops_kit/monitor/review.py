@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..data.currency import converted, needs_split, report_currency
 from ..findings import Findings
 from ..stats.control import control_limits, flag_alerts
 from ..stats.kpi_specs import KPI_SPECS, KPISpec, fmt
 from ..tools.results import Result
 from . import _series as ms
 from ._changes import CHANGE_COLUMNS, change_sentence, changes, seasonal_factors, with_season
-from ._findings import review_findings
+from ._findings import limits_text, review_findings
 from ._series import (
     kpi_series,
     last_complete_period,
@@ -47,7 +48,7 @@ from .targets import (
 
 __all__ = ["KPI_SPECS", "KPISpec", "kpi_series", "changes", "change_sentence", "fmt", "read_targets",
            "targets_from_quotas", "attainment", "default_targets", "write_default_targets", "seasonal_factors",
-           "review", "MonitorReview", "last_complete_period",
+           "review", "MonitorReview", "last_complete_period", "limits_text",
            "CHANGE_COLUMNS", "TARGET_COLUMNS"]
 
 # ---- the review -----------------------------------------------------------------------------------
@@ -74,6 +75,46 @@ class MonitorReview(Result):
     seasonal: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: tuple = field(default_factory=tuple)
     teams: tuple = field(default_factory=tuple)  # (owner, team) pairs, to name who acts
+    currency: str = ""  # the code of the money KPIs ("" when unknown or when deals mix currencies without rates)
+
+    @property
+    def name(self) -> str:
+        """The reviewed period as a manager reads it: ``November 2025`` (``2025年11月`` in Chinese)."""
+        return ms.period_name(self.review, self.period)
+
+    def period_name(self, start) -> str:
+        """Any period of this review's frequency by name (``June 2025``)."""
+        return ms.period_name(start, self.period)
+
+    @property
+    def next_name(self) -> str:
+        """The period after the review (the one still running at the as-of date, usually)."""
+        return ms.period_name(shift_period(self.review, self.period, -1), self.period)
+
+    @property
+    def n_judged(self) -> int:
+        """KPI × segment × period points judged together for alerts in the review window."""
+        return int(self.limits.attrs.get("tests", 0)) if self.limits is not None else 0
+
+    def z_star(self, df: float = np.inf) -> float:
+        """The one alert rule: a judged point alerts when |z| ≥ z*, the cut-off at which Benjamini–Hochberg keeps
+        it across every point judged (``n_judged``); its control limits are drawn at centre ± z* sigma (Student t
+        with ``df`` degrees of freedom for X̄-charts of few answers, else normal)."""
+        from scipy import stats as st
+
+        cut = self.limits.attrs.get("z_star_cut") if self.limits is not None else None
+        if not cut:
+            return float("nan")
+        return float(st.t.isf(cut / 2, df)) if np.isfinite(df) else float(st.norm.isf(cut / 2))
+
+    def n_tests(self, comparison: str = "pop") -> int:
+        """Changes tested together (one Benjamini–Hochberg family) for ``comparison`` (pop / yoy)."""
+        ch = self.changes
+        return int((ch["p_value"].notna() & (ch["comparison"] == comparison)).sum()) if len(ch) else 0
+
+    def change_text(self, row) -> str:
+        """:func:`change_sentence` of a row of ``changes`` with this review's alpha and number of tests."""
+        return change_sentence(row, KPI_SPECS[row.kpi], alpha=self.alpha, n_tests=self.n_tests(row.comparison))
 
     @property
     def charts_reason(self) -> str:
@@ -97,7 +138,7 @@ class MonitorReview(Result):
         yoy = ch[(ch["segment"] == "all") & (ch["comparison"] == "yoy")] if len(ch) else ch
         if len(yoy) and yoy["base_value"].notna().any():
             return ""
-        return tr("No year-over-year comparison: the data has no period a year before {label}.", label=self.label)
+        return tr("No year-over-year comparison: the data has no period a year before {label}.", label=self.name)
 
     @property
     def label(self) -> str:
@@ -134,6 +175,8 @@ class MonitorReview(Result):
                 verdict = r["note"]
             elif r["significant"]:
                 verdict = "up" if r["change"] > 0 else "down"
+            elif r["p_value"] < self.alpha:
+                verdict = "not significant after the false-discovery correction"
             else:
                 verdict = "within normal variation"
             tgt = at.loc[kpi] if len(at) and kpi in at.index else None
@@ -146,20 +189,198 @@ class MonitorReview(Result):
                                            "target", "attainment", "status"])
 
     def scorecard_text(self, segment: str = "all") -> pd.DataFrame:
-        """The scorecard formatted for display (strings with units)."""
+        """The scorecard formatted for display (strings with units, in the report language): the columns name
+        the reviewed period and the one before (``November 2025``, ``October 2025``)."""
+        from ..i18n import t, tr
+
         sc = self.scorecard(segment)
-        out = pd.DataFrame({"KPI": [KPI_SPECS[k].label for k in sc["kpi"]]})
+        code = segment.split("=", 1)[1] if segment.startswith("currency=") else self.currency
+
+        def label(k: str) -> str:
+            money = KPI_SPECS[k].fmt == "money" and code
+            return f"{t(KPI_SPECS[k].label)} ({code})" if money else t(KPI_SPECS[k].label)
+        out = pd.DataFrame({t("KPI"): [label(k) for k in sc["kpi"]]})
         f = [KPI_SPECS[k].fmt for k in sc["kpi"]]
-        out["this period"] = [fmt(v, k) for v, k in zip(sc["this_period"], f, strict=True)]
-        out["last period"] = [fmt(v, k) for v, k in zip(sc["last_period"], f, strict=True)]
-        out["change"] = [("–" if pd.isna(v) else (f"{v * 100:+.1f} pts" if k in ("pct", "nps") else
-                          ("+" if v >= 0 else "−") + fmt(abs(v), k))) for v, k in zip(sc["change"], f, strict=True)]
-        out["p"] = [("–" if pd.isna(p) else f"{p:.2g}" if p >= 0.001 else "<0.001") for p in sc["p_value"]]
-        out["target"] = [fmt(v, k) for v, k in zip(sc["target"], f, strict=True)]
-        out["attainment"] = ["–" if pd.isna(v) else f"{v:.0%}" for v in sc["attainment"]]
-        out["status"] = sc["status"].map(lambda x: {"met": "target met", "missed": "target missed"}.get(x, x))
-        out["signal"] = sc["verdict"]
-        return out
+        this, last = self.name, ms.period_name(shift_period(self.review, self.period, 1), self.period)
+        out[this] = [fmt(v, k) for v, k in zip(sc["this_period"], f, strict=True)]
+        out[last] = [fmt(v, k) for v, k in zip(sc["last_period"], f, strict=True)]
+        out[t("change")] = [("—" if pd.isna(v) else (tr("{x:+.1f} pts", x=v * 100) if k in ("pct", "nps") else
+                            ("+" if v >= 0 else "−") + fmt(abs(v), k))) for v, k in zip(sc["change"], f, strict=True)]
+        out["p"] = [("—" if pd.isna(p) else f"{p:.2g}" if p >= 0.001 else "< 0.001") for p in sc["p_value"]]
+        out[t("target")] = [fmt(v, k) for v, k in zip(sc["target"], f, strict=True)]
+        out[t("target attainment")] = ["—" if pd.isna(v) else f"{v:.0%}" for v in sc["attainment"]]
+        out[t("status")] = sc["status"].map(lambda x: t({"met": "target met", "missed": "target missed"}.get(x, x)))
+        n = self.n_tests("pop")
+        out[t("signal")] = [tr("not significant after the false-discovery correction across {n} tests", n=n)
+                            if v == "not significant after the false-discovery correction" else t(v)
+                            for v in sc["verdict"]]
+        return out.replace("–", "—")
+
+    def scorecards_text(self) -> pd.DataFrame:
+        """:meth:`scorecard_text` of the company, followed, when deals are in several currencies without rates, by
+        each currency's scorecard (its money KPIs in that currency), the KPI column naming the segment."""
+        from ..i18n import t
+
+        segs = sorted(s for s in self.changes["segment"].unique() if s.startswith("currency=")) \
+            if len(self.changes) else []
+        frames = [self.scorecard_text("all")]
+        for seg in segs:  # a money KPI names its currency already: "won revenue (COP)"
+            f = self.scorecard_text(seg)
+            code = seg.split("=", 1)[1]
+            f[t("KPI")] = [k if k.endswith(f"({code})") else f"{k} · {code}" for k in f[t("KPI")]]
+            frames.append(f)
+        return pd.concat(frames, ignore_index=True)
+
+    def changes_text(self, *, limit: int = 15) -> pd.DataFrame:
+        """The changes significant after false-discovery control (q < alpha), strongest first, for display: KPI,
+        segment, what it is compared with, before, after and the change in the KPI's units, q and the test."""
+        from ..i18n import t, tr
+
+        ch = self.changes
+        sig = ch[ch["significant"]].sort_values("q_value").head(limit) if len(ch) else ch
+        rows = []
+        for r in sig.itertuples(index=False):
+            f = KPI_SPECS[r.kpi].fmt
+            change = tr("{x:+.1f} pts", x=r.change * 100) if f in ("pct", "nps") else \
+                ("+" if r.change >= 0 else "−") + fmt(abs(r.change), f)
+            rows.append([t(KPI_SPECS[r.kpi].label), t(r.segment),
+                         self.period_name(shift_period(self.review, self.period,
+                                                       1 if r.comparison == "pop" else ms.YEAR_LAG[self.period])),
+                         fmt(r.base_value, f), fmt(r.value, f), change,
+                         "< 0.001" if r.q_value < 0.001 else f"{r.q_value:.3f}", t(r.test)])
+        return pd.DataFrame(rows, columns=[t("KPI"), t("segment"), t("compared with"), t("before"), self.name,
+                                           t("change"), "q", t("test")])
+
+    def csat_table(self, *, periods: int = 6) -> pd.DataFrame:
+        """CSAT mean per segment (company, teams, reps) over the last ``periods`` complete periods up to the review,
+        for display: one column per period by name; ``*`` marks a low-response period (never judged), ``—`` a
+        period without answers."""
+        from ..i18n import t
+
+        cs = self.series[self.series["kpi"] == "csat_mean"] if len(self.series) else self.series
+        if not len(cs):
+            return pd.DataFrame(columns=[t("segment")])
+        last = sorted(cs.loc[~cs["partial"] & (cs["period"] <= self.review), "period"].unique())[-periods:]
+        c = cs[cs["period"].isin(last)]
+        shown = [fmt(v, "score") + ("*" if low else "") for v, low in zip(c["value"], c["low_volume"], strict=True)]
+        wide = c.assign(shown=shown).pivot(index="segment", columns="period", values="shown").reindex(columns=last)
+        wide.columns = [self.period_name(p) for p in last]
+        return wide.fillna("—").rename_axis(t("segment")).reset_index()
+
+    def targets_text(self, *, segments=("all", "team="), running: bool = False) -> pd.DataFrame:
+        """Target attainment of the reviewed period (``running=True``: the period still running at the as-of date,
+        with its run-rate projection) for display: one row per KPI × segment, values with their units.
+
+        Target attainment is actual / target (target / actual when lower is better) against ``targets.csv``, or
+        against the quotas where the file has no won-revenue target; notebook 04's quota attainment is a rep's won
+        revenue over complete quota periods, a different window."""
+        from ..i18n import t
+
+        at = self.attainment
+        cols = [t("KPI"), t("segment"), t("period"), t("target"), t("actual"), t("target attainment"), t("status"),
+                t("source")]
+        if running:  # so far / target is not the attainment of a running period: its projection is shown
+            cols[4:6] = [t("so far"), t("projected to period end"), t("projected attainment")]
+        if not len(at):
+            return pd.DataFrame(columns=cols)
+        now = at[at["partial"]] if running else at[at["period"] == self.review]
+        keep = now["segment"].map(lambda seg: any(seg == x or (x.endswith("=") and seg.startswith(x))
+                                                  for x in segments))
+        now = now[keep & now["kpi"].isin(list(KPI_SPECS))]
+        rows = []
+        for r in now.itertuples(index=False):
+            spec = KPI_SPECS[r.kpi]
+            code = (r.segment.split("=", 1)[1] if r.segment.startswith("currency=") else self.currency) \
+                if spec.fmt == "money" else ""
+
+            def v(x, code=code, spec=spec):
+                return "—" if pd.isna(x) else (fmt(x, spec.fmt) + (f" {code}" if code else ""))
+            row = [t(spec.label), t(r.segment), self.period_name(r.period), v(r.target)]
+            if running:
+                row += [v(r.actual), v(r.projected),
+                        "—" if pd.isna(r.projected_attainment) else f"{r.projected_attainment:.0%}"]
+            else:
+                row += [v(r.actual), "—" if pd.isna(r.attainment) else f"{r.attainment:.0%}"]
+            row += [t(r.status), t(r.source)]
+            rows.append(row)
+        return pd.DataFrame(rows, columns=cols)
+
+    def alerts_text(self) -> pd.DataFrame:
+        """The alerts of the review window for display: KPI, segment, period by name, value, centre and the drawn
+        control limits with their units, z, q and direction."""
+        from ..i18n import t
+
+        a = self.alerts
+        cols = [t("KPI"), t("segment"), t("period"), t("value"), t("centre"), t("control limits"), "z", "q",
+                t("direction")]
+        rows = []
+        for r in a.itertuples(index=False):
+            f = KPI_SPECS[r.kpi].fmt
+            rows.append([t(KPI_SPECS[r.kpi].label), t(r.segment), self.period_name(r.period), fmt(r.value, f),
+                         fmt(r.center, f), limits_text(r.value, r.lcl, r.ucl, f), f"{r.z:+.1f}",
+                         "< 0.001" if r.q_value < 0.001 else f"{r.q_value:.3f}", t(r.direction)])
+        return pd.DataFrame(rows, columns=cols)
+
+    # ---- tables for the notebook and the report page (shown once, with a caption in the report language) ----
+    def scorecard_table(self):
+        """:meth:`scorecards_text` as a table to display, captioned with the period and the as-of date."""
+        from ..i18n import format_date, tr
+        from ..tools.tables import show_table
+
+        return show_table(self.scorecards_text(), caption=tr("Scorecard {period} (as of {date})", period=self.name,
+                                                             date=format_date(self.as_of)))
+
+    @property
+    def changes_note(self) -> str:
+        """How many changes were tested and how many are significant (the caption of :meth:`changes_table`)."""
+        from ..i18n import tr
+
+        ch = self.changes
+        n = int(ch["p_value"].notna().sum()) if len(ch) else 0
+        k = int(ch["significant"].sum()) if len(ch) else 0
+        return tr("{n} changes tested, {k} significant at q < {alpha}", n=n, k=k, alpha=self.alpha)
+
+    def changes_table(self, *, limit: int = 15):
+        """:meth:`changes_text` as a table to display, captioned with how many changes were tested (with no
+        significant change there is no table to show: print :attr:`changes_note` instead)."""
+        from ..tools.tables import show_table
+
+        return show_table(self.changes_text(limit=limit), caption=self.changes_note)
+
+    def targets_table(self, *, running: bool = False):
+        """:meth:`targets_text` as a table to display (``running``: the period still running, projected)."""
+        from ..i18n import t, tr
+        from ..tools.tables import show_table
+
+        return show_table(self.targets_text(running=running),
+                          caption=t("Period still running: projection to its end") if running else
+                          tr("Target attainment, {period}", period=self.name))
+
+    def alerts_table(self):
+        """:meth:`alerts_text` as a table to display, captioned with the number of alerts and the window."""
+        from ..i18n import tr
+        from ..tools.tables import show_table
+
+        return show_table(self.alerts_text(), caption=tr("{n} alert(s) in the {k} period(s) to {period}",
+                                                         n=len(self.alerts), k=len(self.window), period=self.name))
+
+    @property
+    def no_alert_reason(self) -> str:
+        """One sentence when limits were drawn and no point is outside them; "" otherwise."""
+        from ..i18n import tr
+
+        if self.charts_reason or len(self.alerts):
+            return ""
+        return tr("No KPI moved outside its control limits in the {n} period(s) to {label}.", n=len(self.window),
+                  label=self.name)
+
+    def csat_means_table(self, *, periods: int = 6):
+        """:meth:`csat_table` as a table to display."""
+        from ..i18n import t
+        from ..tools.tables import show_table
+
+        return show_table(self.csat_table(periods=periods),
+                          caption=t("CSAT mean per period (* = low response, not judged)"))
 
     def summary(self) -> pd.DataFrame:
         return self.scorecard()
@@ -170,7 +391,7 @@ class MonitorReview(Result):
         a = self.alerts
         adverse = int(a["adverse"].sum()) if len(a) else 0
         return tr("Review of {label} ({series} KPI × segment series): {alerts} alert(s) in the last {n} period(s), "
-                  "{adverse} adverse (false-discovery rate {alpha:.0%}).", label=self.label,
+                  "{adverse} adverse (false-discovery rate {alpha:.0%}).", label=self.name,
                   series=len(self.series.groupby(["kpi", "segment"])) if len(self.series) else 0, alerts=len(a),
                   n=len(self.window), adverse=adverse, alpha=self.alpha)
 
@@ -209,6 +430,7 @@ def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha
     method : ``"bh"`` or ``"bonferroni"`` (see ``control.flag_alerts``).
     """
     period = ms.check_period(period)
+    ds = converted(ds)  # money in the report currency when the mapping gives rates (a no-op otherwise or twice)
     lag = ms.YEAR_LAG[period]
     window = lag if window is None else int(window)
     baseline = lag if baseline is None else int(baseline)
@@ -260,11 +482,11 @@ def review(ds, *, period: str = "M", review=None, kpis=None, targets=None, alpha
     tg = _targets(ds, targets, notes)
     at = attainment(series, tg, period=period) if len(tg) else attainment(series, None, period=period)
     if len(tg) and not (len(at) and (at["period"] == rev).any()):
-        notes.append(tr("No target for {period}: attainment is not shown for it.",
-                        period=str(rev.to_period(ms.FREQ[period]))))
+        notes.append(tr("No target for {period}: attainment is not shown for it.", period=ms.period_name(rev, period)))
     ot = owner_teams(ds.opportunities)
     teams = () if ot is None else tuple(zip(ot["owner"], ot["team"], strict=True))
-    return MonitorReview(period, rev, ds.as_of, win, series, lim, ch, at, alpha, factors, tuple(notes), teams)
+    code = "" if needs_split(ds, "opportunities") else (report_currency(ds, "opportunities") or "")
+    return MonitorReview(period, rev, ds.as_of, win, series, lim, ch, at, alpha, factors, tuple(notes), teams, code)
 
 
 def _targets(ds, targets, notes: list[str]) -> pd.DataFrame:

@@ -10,7 +10,8 @@ import pandas as pd
 from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
 
 from ..i18n import t as tr
-from ._base import get_ax
+from ..i18n import tr as _tr
+from ._base import draw_periods, get_ax
 
 __all__ = ["plot_control_chart", "plot_kpi_small_multiples", "plot_scorecard_table"]
 
@@ -52,9 +53,11 @@ def plot_control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=
                   **kwargs):
     """One KPI × segment over time with its centre line and control limits.
 
-    ``data`` is a :class:`salesops_kit.monitor.MonitorReview` (or its ``limits`` frame). Values are dots
-    (hollow: partial or low-volume period, not judged); alerts are red; for an EWMA chart the EWMA line
-    is drawn and the limits apply to it. The review window is shaded.
+    ``data`` is a :class:`salesops_kit.monitor.MonitorReview` (or its ``limits`` frame). Complete periods are
+    joined dots; the period still running at the as-of date is hollow and unjoined, a low-volume period hollow
+    grey (neither is judged); alerts are red; for an EWMA chart the EWMA line is drawn and the limits apply to
+    it. The limits are drawn at the review's one alert rule, centre ± z*·sigma (``MonitorReview.z_star``), and
+    labelled with it. The review window is shaded; money axes name the currency.
     """
     from ..stats.kpi_specs import KPI_SPECS
 
@@ -70,23 +73,33 @@ def plot_control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=
         return ax
     x = pd.to_datetime(g["period"])
     judged = g["testable"].astype(bool).to_numpy()
+    partial = g["partial"].astype(bool).to_numpy() if "partial" in g else np.zeros(len(g), bool)
     alert = g["alert"].astype(bool).to_numpy() if "alert" in g else np.zeros(len(g), bool)
     ewma = (g["chart"] == "ewma").any()
     if ewma:
-        ax.plot(x, g["stat"], color=_LINE, lw=1.5, label=tr("EWMA"))
-    ax.plot(x, g["value"], color=_LINE, lw=0.8 if ewma else 1.2, alpha=0.5 if ewma else 1.0)
-    ax.scatter(x[judged & ~alert], g["value"][judged & ~alert], color=_LINE, s=14, zorder=3, label=tr("period"))
-    ax.scatter(x[~judged], g["value"][~judged], facecolors="white", edgecolors=_LIMIT, s=14, zorder=3,
-               label=tr("not judged (partial / low volume)"))
+        ax.plot(x[~partial], g["stat"][~partial], color=_LINE, lw=1.5, label=tr("EWMA"))
+    # complete periods joined, the period still running hollow and apart (never read as a crash)
+    draw_periods(ax, x, g["value"], partial=partial, color=_LINE, lw=0.8 if ewma else 1.2,
+                 alpha=0.5 if ewma else 1.0, label=tr("period"))
+    low = ~judged & ~partial
+    if low.any():
+        ax.scatter(x[low], g["value"][low], facecolors="white", edgecolors=_LIMIT, s=14, zorder=3,
+                   label=tr("low volume, not judged"))
     ax.scatter(x[alert], (g["stat"] if ewma else g["value"])[alert], color=_ALERT, s=36, zorder=4, label=tr("alert"))
     ax.step(x, g["center"], where="mid", color=_LIMIT, lw=1, ls="--", label=tr("centre (trailing baseline)"))
     if "lcl" in g:
-        ax.step(x, g["lcl"], where="mid", color=_LIMIT, lw=1, label=tr("control limits"))
+        dfs = g["df"].dropna().to_numpy(dtype=float) if "df" in g else np.array([])  # the series' latest cut-off
+        zstar = data.z_star(dfs[-1] if len(dfs) else np.inf) if hasattr(data, "z_star") else float("nan")
+        limits = (_tr("control limits (|z| ≥ {z:.1f})", z=zstar) if np.isfinite(zstar) else tr("control limits"))
+        ax.step(x, g["lcl"], where="mid", color=_LIMIT, lw=1, label=limits)
         ax.step(x, g["ucl"], where="mid", color=_LIMIT, lw=1)
     if show_window and hasattr(data, "window") and data.window:
         ax.axvspan(pd.Timestamp(data.window[0]) - pd.Timedelta(days=14), pd.Timestamp(data.window[-1]) +
                    pd.Timedelta(days=14), color="#f4f6f7", zorder=0)
     ax.yaxis.set_major_formatter(_formatter(kpi))
+    code = segment.split("=", 1)[1] if segment.startswith("currency=") else getattr(data, "currency", "")
+    if kpi in KPI_SPECS and KPI_SPECS[kpi].fmt == "money" and code:  # money says its currency
+        ax.set_ylabel(code, fontsize=8)
     if kpi in KPI_SPECS and KPI_SPECS[kpi].fmt == "int":  # counts: whole-number ticks (no "2 2 1 1 0 0")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     elif kpi in KPI_SPECS and KPI_SPECS[kpi].fmt == "money":  # at most as many ticks as the labels can tell apart
@@ -149,6 +162,6 @@ def plot_scorecard_table(data, *, segment: str = "all", ax=None, **kwargs):
                 tab[i, j].set_text_props(color=_ALERT)
         if status_col is not None and status in _STATUS_FILL:  # target met / missed at a glance
             tab[i, status_col].set_facecolor(_STATUS_FILL[status])
-    if hasattr(data, "label"):
-        ax.set_title(kwargs.pop("title", f"{tr('Scorecard')} {data.label} · {tr(segment)}"), fontsize=10)
+    if hasattr(data, "name"):
+        ax.set_title(kwargs.pop("title", f"{tr('Scorecard')} {data.name} · {tr(segment)}"), fontsize=10)
     return ax

@@ -92,7 +92,7 @@ def test_review_sentences_follow_the_report_language(tmp_path, monkeypatch):
     ds = _ds(tmp_path)
     monkeypatch.setenv("SALESOPS_LANG", "zh")
     rv = monitor.review(ds, targets=False)
-    assert rv.headline().startswith("2025-11 评审") and "最近 12 个周期" in rv.headline()
+    assert rv.headline().startswith("2025年11月 评审") and "最近 12 个周期" in rv.headline()  # the month by name
     assert any(n.startswith("只有 3 个周期的数据") for n in rv.notes)
     assert rv.charts_reason.startswith("不绘制控制图") and rv.yoy_reason.startswith("无同比比较")
 

@@ -75,7 +75,58 @@ def test_findings_name_the_events_and_who_acts(rv):
     assert f"team={PLANTED['team_win_rate_drop']['team']}" in subjects
     assert f"owner={PLANTED['csat_dip']['owner']}" in subjects
     rep = next(x for x in f if x.subject == f"owner={PLANTED['csat_dip']['owner']}")
-    assert PLANTED["csat_dip"]["owner"] in rep.suggestion and rep.benchmark.startswith("expected")
+    assert PLANTED["csat_dip"]["owner"] in rep.suggestion and rep.benchmark.startswith("control limits")
+    # the dip runs into the reviewed month: act next month; the team's drop was months ago: not asked to act
+    team = next(x for x in f if x.subject == f"team={PLANTED['team_win_rate_drop']['team']}")
+    assert rep.suggestion.endswith(f"act in {rv.next_name}") and f"no action for {rv.next_name}" in team.suggestion
+    # one event, one finding: the team's drop carries the company's echo in its evidence
+    assert "all win rate" in team.evidence and not any(x.subject == "all" and x.metric == "win rate" for x in f)
+
+
+def test_one_alert_rule_in_findings_limits_and_chart(rv):
+    """A judged point in the window alerts exactly when |z| >= z*, the drawn limits are centre +- z* sigma, and
+    the findings and the chart legend state the same z*."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from salesops_kit import plots
+
+    zs = rv.z_star()  # normal reference; a point with few degrees of freedom has the Student-t cut-off
+    lim = rv.limits[rv.limits["in_window"] & rv.limits["testable"].astype(bool)]
+    cut = np.array([rv.z_star(d) for d in lim["df"]])
+    assert (lim["alert"] == (lim["z"].abs() >= cut - 1e-9)).all()
+    normal = lim[np.isinf(lim["df"]) & ~lim["log"].astype(bool) & (lim["kind"] != "rate")]
+    assert len(normal) and np.allclose(normal["ucl"] - normal["center"], zs * normal["sigma"])
+    for f in rv.findings():
+        if "control limits" in f.benchmark:
+            assert f"|z| ≥ {zs:.1f}" in f.evidence and "3-sigma" not in f.benchmark
+    ax = plots.plot_control_chart(rv, kpi="win_rate", segment="all")
+    assert f"control limits (|z| ≥ {zs:.1f})" in [line.get_label() for line in ax.get_lines()]
+    plt.close(ax.figure)
+
+
+def test_findings_quote_the_kpis_csv_row_they_name(rv):
+    """The lead (company revenue against target) and any finding with ``kpi`` set print the value of the kpis.csv
+    row with that kpi, segment and window; the CSAT rows say they are all history, not the reviewed month."""
+    from salesops_kit.kpis import kpi_frame
+
+    ds = load_dataset("data/sample")
+    k = kpi_frame(monitor.kpi_rows(ds, reviewed=rv)).set_index(["kpi", "segment"])
+    quoted = [f for f in rv.findings() if f.kpi]
+    assert quoted and quoted[0].lead and quoted[0].kpi == "won_revenue_attainment"
+    for f in quoted:
+        row = k.loc[(f.kpi, f.segment)]
+        assert row["window"] == f.window
+        if f.kpi.endswith("_attainment"):
+            assert f.value == f"{row['value']:.0%}"
+    lead = quoted[0]
+    at = rv.attainment
+    company = at[(at["kpi"] == "won_revenue") & (at["segment"] == "all") & (at["period"] == rv.review)].iloc[0]
+    assert lead.stake == pytest.approx(company["target"] - company["actual"], abs=0.01)
+    assert k.loc[("csat_mean", "all"), "window"] == "all history"
 
 
 def test_kpi_rows_reuse_a_matching_review_and_recompute_otherwise(rv):
