@@ -264,13 +264,19 @@ define("{kpi}_change_yoy", "KPI units",
        "Change of the monitored KPI from the same month a year earlier to the review month (last complete "
        "month at as-of); units and intervals as {kpi}_change_pop.", "monitoring")
 define("{kpi}_attainment", "share",
-       "Actual / target of the KPI in the review month (target / actual when lower is better: CAC, response "
-       "time); targets from targets.csv (kpi, segment, period, target) and quotas (won revenue).", "monitoring")
+       "Target attainment: actual / target of the KPI in the review month (the last complete month at as-of, named "
+       "in the row's window; target / actual when lower is better: CAC, response time); targets from targets.csv "
+       "(kpi, segment, period, target), for won revenue without a targets-file row the sum of the month's quotas. "
+       "Not the reps' quota_attainment (won revenue over complete quota periods, year to date).", "monitoring",
+       window="review month")
 define("alerts", "alerts",
        "KPI x segment x month points outside their control limits (p-chart for rates, u-chart for counts, "
        "compound-Poisson chart for totals, X-bar for CSAT/NPS, EWMA for other continuous KPIs; trailing "
        "12-month baseline, seasonal exposure for counts and totals) in the 12 months to "
-       "the review month, Benjamini-Hochberg q < 0.05 across all points judged.", "monitoring")
+       "the review month, Benjamini-Hochberg q < 0.05 across all points judged. One rule: a point alerts when "
+       "|z| >= z*, the cut-off at which that correction keeps it (about 3.8 with a thousand points judged, wider than "
+       "3-sigma); the charts draw the limits at centre +- z* sigma and the findings quote them.", "monitoring",
+       window="12 months to the review month")
 
 # Modules that compute KPI values: each has ``kpi_rows(dataset) -> list[dict]`` and returns no rows
 # (never raises) when the tables it needs are missing.
