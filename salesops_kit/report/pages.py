@@ -222,6 +222,12 @@ def _stake(rec: dict) -> float | None:
     return finding_fields(rec).get("stake")
 
 
+def _stake_note(amount: str, lang: str) -> str:
+    """``(money at stake: 255,837 USD)``; in Chinese with full-width brackets and colon."""
+    label = t("money at stake", lang)
+    return f"（{label}：{amount}）" if lang == "zh" else f"({label}: {amount})"
+
+
 def executive_summary(runs, findings: dict[str, list[dict]], *, lang: str = "en", currency: str | None = None,
                       limit: int = SUMMARY_DECISIONS) -> list[dict]:
     """The decisions the index opens with: findings that carry money at stake (``stake``) or answer their
@@ -238,9 +244,10 @@ def executive_summary(runs, findings: dict[str, list[dict]], *, lang: str = "en"
     out = []
     for rec, r, _ in picked[:limit]:
         stake = _stake(rec)
+        amount = "" if stake is None else format_value(stake, currency or "currency", lang=lang)
         # one sentence: number, comparison and action (the evidence stays in the notebook and findings.csv)
         out.append({"sentence": Markup(_finding_sentence({**rec, "evidence": None}, lang)),  # escaped there
-                    "stake": "" if stake is None else format_value(stake, currency or "currency", lang=lang),
+                    "stake": _stake_note(amount, lang) if amount else "",
                     "href": r.html.name if r.html else "", "title": notebook_title(r.notebook, lang)})
     return out
 
