@@ -237,7 +237,9 @@ define("first_response_median_hours", "hours",
        "Median hours from lead creation to the rep's first response, over answered leads at least 90 days old.",
        "reps")
 define("quota_attainment", "share",
-       "Revenue of deals won inside the rep's complete quota periods / the sum of those quotas.", "reps")
+       "Revenue of deals won inside the rep's complete quota periods of the year to date (those that start in the "
+       "calendar year of the last one to end by the as-of date) / the sum of those quotas; not the company target "
+       "attainment of targets.csv (won_revenue_attainment).", "reps", window="year to date")
 define("csat_mean", "score",
        "Mean CSAT score of survey answers about the rep (on the survey's scale); interval = 95% Student t.",
        "reps")
