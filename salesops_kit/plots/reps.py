@@ -42,13 +42,19 @@ def plot_rep_leaderboard(comparison, *, metric: str = "win_rate", ax=None, **kwa
     labels = [f"{o}  (n={int(n)})" + ("" if e else " *") for o, n, e in zip(rows["owner"], rows["trials"],
                                                                                rows["eligible"], strict=True)]
     ax.set_yticks(y, labels)
-    name = tr(metric) if tr(metric) != metric else tr(metric.replace("_", " "))
+    name = _metric_name(metric)
     ax.set_xlabel(f"{name} {tr('(* = not enough data, not ranked)')}")
     ax.set_title(kwargs.pop("title", f"{tr('Rep leaderboard')}: {name}, "
                                      f"{tr('shrunk towards the company')}"))
     ax.xaxis.set_major_formatter(_pct_formatter())
-    ax.legend(loc="lower right", fontsize=8)
+    # below the axes: inside, it covered the bottom reps' intervals
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4, fontsize=8, frameon=False)
     return ax
+
+
+def _metric_name(metric: str) -> str:
+    """``win_rate`` -> "win rate" in the report language (never the snake_case name on a chart)."""
+    return tr(metric) if tr(metric) != metric else tr(metric.replace("_", " "))
 
 
 def plot_rep_funnel(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
@@ -70,14 +76,16 @@ def plot_rep_funnel(comparison, *, metric: str = "win_rate", ax=None, **kwargs):
     ax.axhline(p0, color="#7f8c8d", lw=1, label=tr("company"))
     colors = [_STATUS_COLOR.get(s, "#34495e") for s in rows["status"]]
     ax.scatter(rows["trials"], rows["rate"], c=colors, s=28, zorder=3)
-    for r in rows.itertuples(index=False):
-        if r.status != "in line" or r.funnel_band != "inside 95%":
-            ax.annotate(str(r.owner), (r.trials, r.rate), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    shown = [r for r in rows.sort_values("rate").itertuples(index=False)
+             if r.status != "in line" or r.funnel_band != "inside 95%"]
+    for i, r in enumerate(shown):  # neighbours alternate above and below their point, so names do not overlap
+        ax.annotate(str(r.owner), (r.trials, r.rate), fontsize=7, xytext=(4, 3 if i % 2 else -9),
+                    textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel(tr("trials (log scale)"))
-    ax.set_ylabel(tr(metric))
+    ax.set_ylabel(_metric_name(metric))
     ax.yaxis.set_major_formatter(_pct_formatter())
-    ax.set_title(kwargs.pop("title", f"{tr('Funnel plot')}: {tr(metric)} {tr('by rep')}"))
+    ax.set_title(kwargs.pop("title", f"{tr('Funnel plot')}: {_metric_name(metric)} {tr('by rep')}"))
     ax.legend(loc="upper right", fontsize=8)
     return ax
 

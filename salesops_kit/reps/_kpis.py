@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 
 from ..data.currency import converted, currency_of, needs_split
-from .scorecard import LEAD_MATURITY_DAYS, MIN_N, RepComparison, Scorecard, compare_reps, scorecard
+from .scorecard import (
+    LEAD_MATURITY_DAYS,
+    MIN_N,
+    RepComparison,
+    Scorecard,
+    compare_reps,
+    quota_window_label,
+    scorecard,
+)
 
 __all__ = ["kpi_rows"]
 
@@ -33,10 +41,11 @@ def kpi_rows(ds, *, card: Scorecard | None = None, comp: RepComparison | None = 
     default_comp = {"scorecard": default_card, "min_n": MIN_N, "alpha": 0.05, "metrics": None}
     comp = comp if comp is not None and comp.settings == default_comp else compare_reps(ds, card=card)
     rows: list[dict] = []
+    windows = kpi_windows(ds, card)
     for metric, kpi in (("win_rate", "win_rate_shrunk"), ("lead_conversion_rate", "lead_conversion_rate_shrunk")):
         for r in comp.table[comp.table["metric"] == metric].itertuples(index=False):
             rows.append({"kpi": kpi, "segment": f"owner={r.owner}", "value": r.shrunk_rate,
-                         "ci_low": r.shrunk_low, "ci_high": r.shrunk_high})
+                         "ci_low": r.shrunk_low, "ci_high": r.shrunk_high, "window": windows[kpi]})
     t = card.table
     c = card.counts
     for col in ("first_response_median_hours", "quota_attainment", "csat_mean"):
@@ -45,13 +54,28 @@ def kpi_rows(ds, *, card: Scorecard | None = None, comp: RepComparison | None = 
         for i, (owner, v) in enumerate(zip(t["owner"], t[col], strict=True)):
             if pd.isna(v):
                 continue
-            row = {"kpi": col, "segment": f"owner={owner}", "value": float(v)}
+            row = {"kpi": col, "segment": f"owner={owner}", "value": float(v), "window": windows[col]}
             if col == "csat_mean":
                 row["ci_low"], row["ci_high"] = _mean_ci(c["csat_sum"][i], c["csat_sumsq"][i], c["csat_responses"][i])
             rows.append(row)
     if len(comp.table) and comp.table["p_value"].notna().any():  # 0 flagged means something only if reps were tested
-        rows.append({"kpi": "reps_flagged", "segment": "all", "value": comp.flagged()["owner"].nunique()})
+        rows.append({"kpi": "reps_flagged", "segment": "all", "value": comp.flagged()["owner"].nunique(),
+                     "window": windows["reps_flagged"]})
     return rows
+
+
+def kpi_windows(ds, card: Scorecard, lang: str | None = "en") -> dict[str, str]:
+    """The window of each rep KPI (kpis.csv and the findings quoting them): the scorecard's period for deals and
+    CSAT, the mature leads (:func:`salesops_kit.funnel.lead_maturity_window`) for lead figures, and the complete
+    quota periods of :func:`~.scorecard.quota_window` for quota attainment."""
+    from ..funnel.metrics import lead_maturity_window
+    from ..i18n import t
+
+    period = t("all history", lang) if card.settings.get("period") is None else card.period
+    leads = lead_maturity_window(ds.as_of, card.settings.get("maturity_days", LEAD_MATURITY_DAYS), lang=lang)
+    quota = quota_window_label(card.quota_window, lang) if card.quota_window is not None else ""
+    return {"win_rate_shrunk": period, "csat_mean": period, "reps_flagged": period,
+            "lead_conversion_rate_shrunk": leads, "first_response_median_hours": leads, "quota_attainment": quota}
 
 
 def _mean_ci(total: float, sumsq: float, n: float, level: float = 0.95):

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..funnel.metrics import LEAD_MATURITY_DAYS, lead_maturity_cutoff
 from ..stats import bh_adjust, fisher_vs_rest, wilson_interval
 from ..tools.results import Result
 from . import _scans as scans
-from .scorecard import LEAD_MATURITY_DAYS, period_bounds
+from .scorecard import period_bounds
 
 __all__ = ["Drivers", "response_drivers", "EXPLAINED_MIN"]
 
@@ -160,7 +161,7 @@ def response_drivers(dataset, *, period=None, maturity_days: int = LEAD_MATURITY
     leads = dataset.leads
     as_of = pd.Timestamp(dataset.as_of)
     start, end, _ = period_bounds(period, as_of)
-    cutoff = min(end, as_of - pd.Timedelta(days=maturity_days) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
+    cutoff = min(end, lead_maturity_cutoff(as_of, maturity_days))
     cells = scans.lead_cells(leads, start=start, end=cutoff, cutoff=cutoff, activities=dataset.activities)
     cells = cells[cells["owner"].notna()].reset_index(drop=True)
     has_resp = "first_response_date" in leads.columns

@@ -17,17 +17,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..funnel.metrics import LEAD_MATURITY_DAYS, lead_maturity_cutoff
 from ..stats import bh_adjust, fisher_vs_rest, fit_beta_binomial, funnel_limits, shrink_rates, wilson_interval  # noqa: F401
+from ..stats.shrinkage import plausible_prior
 from ..tools.results import Result
 from . import _scans as scans
 
 __all__ = ["Scorecard", "RepComparison", "scorecard", "compare_reps", "flag_reps",
            "stage_conversion_by_rep", "stage_conversion_reason",
-           "MIN_N", "LEAD_MATURITY_DAYS", "COMPARED_METRICS", "not_available"]
+           "MIN_N", "LEAD_MATURITY_DAYS", "COMPARED_METRICS", "not_available", "quota_window", "quota_window_label",
+           "quota_reconciliation", "no_overdispersion_note"]
 
 MIN_N = 30  # fewer trials than this on a metric: "not enough data", never ranked or flagged
-# same default as funnel.lead_funnel; a lead younger than this at the as-of date may still convert: not counted
-LEAD_MATURITY_DAYS = 90
+# LEAD_MATURITY_DAYS and lead_maturity_cutoff are the funnel's (notebook 01): one definition of a mature lead
 # binomial metrics compared across reps: metric -> (successes column, trials column, label)
 COMPARED_METRICS = {
     "win_rate": ("deals_won", "deals_closed", "win rate"),
@@ -119,7 +121,8 @@ class Scorecard(Result):
         from created to won, open deals censored, lost competing: :func:`salesops_kit.funnel.cycle.sales_cycle`),
         open_deals, open_pipeline, leads, leads_converted, lead_conversion_rate (+ _low/_high),
         first_response_median_hours, activities, activities_per_deal, csat_responses, csat_mean,
-        csat_satisfied, csat_satisfied_share (+ _low/_high), quota, quota_attainment,
+        csat_satisfied, csat_satisfied_share (+ _low/_high), quota and quota_attainment (revenue won in the
+        rep's complete quota periods of :attr:`quota_window`, the year to date by default, / those quotas),
         pipeline_coverage; and ``<metric>_team`` / ``<metric>_company`` beside every benchmarked
         metric. A column whose table is missing holds the text ``"not available: no <table> table"``.
     benchmarks : the same metrics for every team and for the company (column ``level``: team/company).
@@ -137,6 +140,8 @@ class Scorecard(Result):
     # deals in several currencies without rates: owner, currency, deals_won, won_revenue, avg_won_deal_size,
     # open_deals, open_pipeline per rep and currency (the money columns of ``table`` are "not available" then)
     by_currency: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
+    # (first day, last day) of the complete quota periods behind quota_attainment (:func:`quota_window`), or None
+    quota_window: tuple | None = field(default=None, compare=False)
 
     def summary(self) -> pd.DataFrame:
         cols = ["owner", "team", "deals_closed", "win_rate", "win_rate_team", "lead_conversion_rate",
@@ -147,6 +152,9 @@ class Scorecard(Result):
         t = self.table
         from ..i18n import tr
 
+        if not self.notes:
+            return tr("{reps} reps in {teams} teams, {closed:,} deals closed ({period}).", reps=len(t),
+                      teams=t["team"].nunique(), closed=int(self.counts["deals_closed"].sum()), period=self.period)
         return tr("{reps} reps in {teams} teams, {closed} deals closed ({period}); {n} scorecard columns not "
                   "available.", reps=len(t), teams=t["team"].nunique(), closed=int(self.counts["deals_closed"].sum()),
                   period=self.period, n=len(self.notes))
@@ -201,7 +209,7 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
     dataset.require("opportunities", purpose="the rep scorecard")
     as_of = pd.Timestamp(dataset.as_of)
     start, end, label = period_bounds(period, as_of)
-    cutoff = min(end, as_of - pd.Timedelta(days=maturity_days) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
+    cutoff = min(end, lead_maturity_cutoff(as_of, maturity_days))
     leads = dataset.leads
     lead_owner = leads is not None and "owner" in leads.columns
     c = _rep_counts(dataset, start=start, end=end, as_of=as_of, cutoff=cutoff, lead_owner=lead_owner)
@@ -225,8 +233,9 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
     internal = ("won_with_amount", "deal_activities", "csat_sum", "csat_sumsq", "won_in_quota_window",
                 "remaining_quota")
     order = ["owner", "team"] + [x for x in t.columns if x not in ("owner", "team") + internal]
+    qwin = quota_window(dataset.quotas, start=start, end=end, as_of=as_of) if dataset.quotas is not None else None
     return Scorecard(t[order], bench, c, notes, label, {"period": period, "maturity_days": maturity_days},
-                     per_currency)
+                     per_currency, qwin)
 
 
 MONEY_COLUMNS = ("won_revenue", "avg_won_deal_size", "open_pipeline", "quota_attainment", "pipeline_coverage")
@@ -325,12 +334,87 @@ def _mark_not_available(dataset, t: pd.DataFrame, bench: pd.DataFrame, *, lead_o
     return notes
 
 
+def quota_window(quotas, *, start=None, end=None, as_of) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The window of :func:`scorecard`'s ``quota_attainment``: ``(first day, last day)`` of the complete quota
+    periods it covers, or None when no quota period is complete.
+
+    With a scorecard ``period`` (``start`` given): the complete quota periods that start in it. Without one: the
+    year to date, i.e. the complete quota periods (ended by the as-of date) that start in the calendar year of the
+    last one to end (January to November 2025 at an as-of date of 2025-12-15; the whole of 2025 at 2026-01-10).
+    A period still running at the as-of date never counts: its quota is for the whole period.
+    """
+    q = scans.quota_frame(quotas)
+    done = q[(q["period_end"] <= as_of) & (q["period_start"] <= (end if end is not None else as_of))]
+    if start is not None:
+        done = done[done["period_start"] >= start]
+    if not len(done):
+        return None
+    last = done["period_end"].max()
+    first = done["period_start"].min() if start is not None else max(done["period_start"].min(),
+                                                                     pd.Timestamp(year=last.year, month=1, day=1))
+    return first, last
+
+
+def quota_window_label(window, lang: str | None = None) -> str:
+    """``2025-01 to 2025-11`` (months) or ``2025-01-01 to 2025-11-30`` (other periods) in the report language;
+    one month is written once."""
+    from ..i18n import format_date, format_month, tr
+
+    first, last = (pd.Timestamp(x) for x in window)
+    monthly = first.day == 1 and (last + pd.Timedelta(days=1)).day == 1
+    fmt = format_month if monthly else format_date
+    if monthly and first.to_period("M") == last.to_period("M"):
+        return fmt(first, lang)
+    return tr("{first} to {last}", lang=lang, first=fmt(first, lang), last=fmt(last, lang))
+
+
+def quota_reconciliation(card: Scorecard, targets: pd.DataFrame | None = None, *, currency: str | None = None,
+                         lang: str | None = None) -> str:
+    """One or two sentences that put the scorecard's quota attainment beside the company's won-revenue target over
+    the same months: the team's won revenue, the sum of the rep quotas and the company target (``targets``: rows
+    ``kpi, segment, period, target`` as :func:`salesops_kit.monitor.read_targets` reads targets.csv; the
+    ``won_revenue`` / ``all`` rows of the window's months are used). Rep quotas often add up to more than the
+    company target (over-assignment), so reps far below quota can sit beside a company on target; the sentence
+    says by how much. Without quotas, or a target for every month of the window, it says what is missing."""
+    from ..i18n import format_money, tr
+
+    if card.quota_window is None or "quota_attainment" in card.notes:
+        return card.notes.get("quota_attainment") or tr("No complete quota period yet: no quota attainment.",
+                                                        lang=lang)
+    label = quota_window_label(card.quota_window, lang)
+    c = card.counts
+    won, quota = float(c["won_in_quota_window"].sum()), float(c["quota"].sum())
+    head = tr("Quota attainment, {window}: the reps won {won} against quotas summing to {quota} ({share:.0%}).",
+              lang=lang, window=label, won=format_money(won, currency, lang), quota=format_money(quota, currency, lang),
+              share=won / quota if quota > 0 else float("nan"))
+    months = [str(m) for m in pd.period_range(card.quota_window[0], card.quota_window[1], freq="M")]
+    tg = pd.DataFrame(columns=["kpi", "segment", "period", "target"]) if targets is None else targets
+    tg = tg[(tg["kpi"] == "won_revenue") & (tg["segment"] == "all")]
+    if "source" in tg:
+        tg = tg[tg["source"] != "quotas"]  # a target made from the quotas themselves reconciles nothing
+    tg = tg.assign(period=tg["period"].astype(str)).drop_duplicates("period", keep="last").set_index("period")
+    have = [m for m in months if m in tg.index]
+    if not have:
+        return head + " " + tr("No company won-revenue target for these months to reconcile it with.", lang=lang)
+    if len(have) < len(months):
+        return head + " " + tr("The company won-revenue target covers {n} of its {m} months, so the two cannot be "
+                               "reconciled.", lang=lang, n=len(have), m=len(months))
+    target = float(tg.loc[months, "target"].sum())
+    return head + " " + tr(
+        "The company won-revenue target for the same months is {target}, so the same revenue is {att:.0%} of "
+        "target: the rep quotas add up to {ratio:.2f}× the company target, so attainment of quota reads {ratio:.2f}× "
+        "lower than attainment of the company target (the monitoring notebook's target attainment is for its review "
+        "month only).",
+        lang=lang, target=format_money(target, currency, lang), att=won / target if target > 0 else float("nan"),
+        ratio=quota / target if target > 0 else float("nan"))
+
+
 def _quota_counts(dataset, opps, start, end, as_of) -> pd.DataFrame:
-    """Per owner: quota of complete periods in [start, end], revenue won inside those periods, and
-    the remaining quota of the current (incomplete) period."""
+    """Per owner: quota of the complete periods in :func:`quota_window`, revenue won inside the owner's periods
+    there, and the remaining quota of the current (incomplete) period."""
     q = scans.quota_frame(dataset.quotas)
-    done = q[(q["period_end"] <= as_of) & (q["period_start"] >= (start or q["period_start"].min()))
-             & (q["period_start"] <= end)]
+    window = quota_window(dataset.quotas, start=start, end=end, as_of=as_of)
+    done = q.iloc[:0] if window is None else q[(q["period_end"] <= window[1]) & (q["period_start"] >= window[0])]
     out = (done.groupby("owner", sort=True)
            .agg(quota=("quota", "sum"), _start=("period_start", "min"), _end=("period_end", "max"))
            .reset_index())
@@ -456,7 +540,8 @@ def compare_reps(dataset, *, period=None, min_n: int = MIN_N, alpha: float = 0.0
         n = c[n_col].to_numpy(dtype=float)
         if n.sum() == 0:
             continue
-        fit = _at_least_uniform(fit_beta_binomial(k, n))
+        # no overdispersion found: the weakest prior the data allow, not full pooling (every interval the same)
+        fit = _at_least_uniform(plausible_prior(k, n, fit_beta_binomial(k, n)))
         fits.append({"metric": metric, "alpha": fit.alpha, "beta": fit.beta, "prior_mean": fit.mean,
                      "concentration": fit.concentration, "n_groups": fit.n_groups, "method": fit.method})
         sh = shrink_rates(k, n, fit=fit)
@@ -491,6 +576,16 @@ def compare_reps(dataset, *, period=None, min_n: int = MIN_N, alpha: float = 0.0
                  .rank(ascending=False, method="min"))
     t = t.sort_values(["metric", "owner"]).reset_index(drop=True)[cols]
     return RepComparison(t, pd.DataFrame(fits), min_n, alpha, settings)
+
+
+def no_overdispersion_note(metric: str, concentration: float) -> str:
+    """The sentence that says a metric's prior is the weakest the data allow (the fit found no difference between
+    reps beyond chance), so the shrunk intervals are not the pooled rate's."""
+    from ..i18n import t, tr
+
+    label = t(COMPARED_METRICS[metric][2]) if metric in COMPARED_METRICS else metric
+    return tr("{metric}: no difference between reps beyond chance; each rep's interval uses the weakest prior the data "
+              "allow (worth {n:,.0f} trials), not the pooled rate.", metric=label, n=float(concentration))
 
 
 MIN_CONCENTRATION = 2.0  # a prior at least as strong as a uniform Beta(1, 1)
@@ -556,10 +651,21 @@ def stage_conversion_by_rep(dataset, *, value: str = "conversion") -> pd.DataFra
     return wide.astype(float).reset_index().sort_values("owner").reset_index(drop=True)
 
 
-def stage_conversion_reason() -> str:
-    """The sentence notebook 04 prints instead of an empty per-rep stage heatmap."""
+def stage_conversion_reason(stage_rates: pd.DataFrame | None = None) -> str:
+    """The sentence notebook 04 prints instead of a per-rep stage heatmap that would show nothing: no cell with a
+    decided deal, or every cell 0% (no deal advanced anywhere: a heatmap of zeros). "" when ``stage_rates``
+    (:func:`stage_conversion_by_rep`) has something to draw; without it, the no-data sentence."""
     from ..i18n import tr
 
+    vals = None if stage_rates is None else stage_rates.drop(columns="owner", errors="ignore").to_numpy(float)
+    if vals is not None and np.isfinite(vals).any():
+        if np.nanmax(vals) > 0 and np.nanmin(vals) < np.nanmax(vals):
+            return ""
+        if np.nanmax(vals) == 0:
+            return tr("No stage conversion by rep: no rep's deal has advanced past any stage yet, so every cell would "
+                      "read 0%.")
+        return tr("No stage conversion by rep: every rep converts {rate:.0%} at every stage, so there is nothing to "
+                  "compare.", rate=float(np.nanmax(vals)))
     return tr("No stage conversion by rep: no rep has a deal that advanced or was lost at a stage before the end.")
 
 

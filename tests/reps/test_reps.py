@@ -287,3 +287,82 @@ def test_win_counts_agree_with_funnel_win_rate():
     w = funnel.win_rate(ds.opportunities, by="owner", stages=ds.stages).table.set_index("owner")
     assert (t["deals_won"] == w["won"]).all() and (t["deals_closed"] == w["won"] + w["lost"]).all()
     assert np.allclose(t["win_rate"], w["win_rate"])
+
+
+# --- issue 15: one windowed quota attainment, reconciled with the company target ---------------------------------
+def _quota_ds(as_of="2025-12-15"):
+    """Ann: quotas Nov 2024 - Dec 2025 at 10,000 a month; won 4,000 in Nov 2024, 3,000 in Jan 2025, 5,000 in Nov 2025
+    and 9,000 in Dec 2025 (the running month)."""
+    opps = pd.DataFrame([_opp("W0", "Ann", "X", "Closed Won", 4000, "2024-11-10"),
+                         _opp("W1", "Ann", "X", "Closed Won", 3000, "2025-01-20"),
+                         _opp("W2", "Ann", "X", "Closed Won", 5000, "2025-11-05"),
+                         _opp("W3", "Ann", "X", "Closed Won", 9000, "2025-12-02")])
+    months = pd.date_range("2024-11-01", "2025-12-01", freq="MS")
+    quotas = pd.DataFrame({"owner": "Ann", "period_start": months, "quota": 10000.0})
+    return Dataset(dict(opportunities=opps, quotas=quotas), {}, pd.DataFrame(), STAGES, pd.Timestamp(as_of))
+
+
+def test_quota_attainment_is_the_year_to_date_of_complete_periods():
+    card = reps.scorecard(_quota_ds())
+    # complete periods of 2025: Jan-Nov (December is still running, 2024 is last year): 11 x 10,000 = 110,000;
+    # won in them 3,000 + 5,000 = 8,000 -> 8,000 / 110,000
+    assert card.quota_window == (pd.Timestamp("2025-01-01"), pd.Timestamp("2025-11-30"))
+    a = card.table.set_index("owner").loc["Ann"]
+    assert a["quota"] == 110000 and a["quota_attainment"] == pytest.approx(8000 / 110000)
+    assert reps.quota_window_label(card.quota_window, "en") == "2025-01 to 2025-11"
+    assert reps.quota_window_label(card.quota_window, "zh") == "2025年1月至2025年11月"
+    # in January the year to date is last year's 12 complete months (Dec 2024 + ... ): Jan-Dec 2025
+    jan = reps.scorecard(_quota_ds("2026-01-10"))
+    assert jan.quota_window == (pd.Timestamp("2025-01-01"), pd.Timestamp("2025-12-31"))
+    assert jan.table.set_index("owner").loc["Ann", "quota_attainment"] == pytest.approx(17000 / 120000)
+    row = [r for r in reps.kpi_rows(_quota_ds()) if r["kpi"] == "quota_attainment"]
+    assert [(r["value"], r["window"]) for r in row] == [(pytest.approx(8000 / 110000), "2025-01 to 2025-11")]
+
+
+def test_quota_reconciliation_states_the_ratio_of_quotas_to_the_company_target():
+    card = reps.scorecard(_quota_ds())
+    months = [f"2025-{m:02d}" for m in range(1, 12)]
+    targets = pd.DataFrame({"kpi": "won_revenue", "segment": "all", "period": months, "target": 5000.0})
+    text = reps.quota_reconciliation(card, targets, currency="USD", lang="en")
+    # won 8,000 vs quotas 110,000 (7%); the company target is 11 x 5,000 = 55,000: 15% of it; quotas 2.00x
+    assert "won 8,000 USD against quotas summing to 110,000 USD (7%)" in text
+    assert "55,000 USD" in text and "15% of target" in text and "2.00×" in text
+    short = reps.quota_reconciliation(card, targets.iloc[:5], currency="USD", lang="en")
+    assert "covers 5 of its 11 months" in short
+    assert "No company won-revenue target" in reps.quota_reconciliation(card, None, lang="en")
+
+
+def test_mature_leads_are_the_funnels():
+    # the one definition of a mature lead (funnel.lead_maturity_cutoff): a lead created at 10:00 on the day 90 days
+    # before the as-of date counts in the scorecard, the drivers and the lead funnel alike
+    from salesops_kit import funnel
+
+    day = (AS_OF - pd.Timedelta(days=90)).strftime("%Y-%m-%d")
+    leads = pd.DataFrame([_lead("E1", "Ann", 1, True, created=f"{day} 10:00"),
+                          _lead("E2", "Ann", 1, False, created="2025-01-01 08:00"),
+                          _lead("E3", "Ann", 1, False, created=f"{(AS_OF - pd.Timedelta(days=89)).date()} 08:00")])
+    ds = Dataset(dict(opportunities=hand_ds().opportunities, leads=leads), {}, pd.DataFrame(), STAGES, AS_OF)
+    n_funnel = int(funnel.lead_funnel(ds).table["leads"].sum())
+    assert n_funnel == 2
+    assert int(reps.scorecard(ds).table["leads"].sum()) == n_funnel
+    assert int(reps.drivers.response_drivers(ds).by_rep["leads"].sum()) == n_funnel
+
+
+def test_stage_heatmap_of_zeros_is_one_sentence():
+    zeros = pd.DataFrame({"owner": ["Ann", "Bob"], "A → B": [0.0, 0.0], "B → C": [np.nan, 0.0]})
+    assert "0%" in reps.stage_conversion_reason(zeros)
+    some = zeros.assign(**{"A → B": [0.5, 0.0]})
+    assert reps.stage_conversion_reason(some) == ""
+    assert reps.stage_conversion_reason(zeros.assign(**{"A → B": [np.nan, np.nan], "B → C": [np.nan, np.nan]}))
+
+
+def test_one_finding_per_rep_and_the_costliest_leads():
+    # the slow rep is below on lead conversion: its finding leads, names the KPI row it quotes and its money stake
+    ds = toy_ds(11, slow="Rep 00")
+    f = reps.coaching_findings(ds, currency="USD")
+    below = [x for x in f if x.severity >= 3]
+    assert len({x.subject for x in below}) == len(below)  # one event (rep), one finding
+    assert f[0].lead and f[0].subject == "Rep 00" and sum(x.lead for x in f) == 1
+    assert f[0].kpi == "lead_conversion_rate_shrunk" and f[0].segment == "owner=Rep 00" and f[0].stake > 0
+    row = next(r for r in reps.kpi_rows(ds) if r["kpi"] == f[0].kpi and r["segment"] == f[0].segment)
+    assert f[0].value == f"{row['value']:.0%}"  # the finding quotes the KPI row's number

@@ -98,3 +98,18 @@ def test_kpi_rows_reuse_default_results_and_recompute_others(result):
     loose = reps.compare_reps(ds, card=card, alpha=0.5)
     assert loose.flagged()["owner"].nunique() != comp.flagged()["owner"].nunique()  # the two are distinguishable
     pd.testing.assert_frame_equal(pd.DataFrame(reps.kpi_rows(ds, card=card, comp=loose)), own)
+
+
+def test_findings_quote_the_kpi_rows_and_one_rep_is_one_finding(result):
+    """Issue 15: the slow responder's CSAT gap is in the evidence of its one finding (one event, one finding), that
+    finding leads (it answers "where does each rep need coaching?") with a money stake, and every finding naming a
+    KPI prints the kpis.csv value of that KPI and segment."""
+    ds, _, _, _, found = result
+    slow = [f for f in found if f.subject == SLOW]
+    assert len(slow) == 1 and slow[0].lead and slow[0].stake > 0
+    assert "CSAT share satisfied" in slow[0].evidence
+    rows = {(r["kpi"], r["segment"]): r["value"] for r in reps.kpi_rows(ds)}
+    quoted = [f for f in found if f.kpi]
+    assert quoted
+    for f in quoted:
+        assert f.value == f"{rows[(f.kpi, f.segment)]:.0%}", f
