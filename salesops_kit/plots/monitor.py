@@ -64,6 +64,7 @@ def plot_control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=
     lim = _limits(data)
     g = lim[(lim["kpi"] == kpi) & (lim["segment"] == segment)].sort_values("period")
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.5)))
+    show_ylabel = kwargs.pop("ylabel", True)
     label = KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi
     ax.set_title(kwargs.pop("title", f"{tr(label)} · {tr(segment)}"), fontsize=kwargs.pop("title_size", 11))
     if g.empty:
@@ -98,8 +99,8 @@ def plot_control_chart(data, *, kpi: str = "win_rate", segment: str = "all", ax=
                    pd.Timedelta(days=14), color="#f4f6f7", zorder=0)
     ax.yaxis.set_major_formatter(_formatter(kpi))
     code = segment.split("=", 1)[1] if segment.startswith("currency=") else getattr(data, "currency", "")
-    if kpi in KPI_SPECS and KPI_SPECS[kpi].fmt == "money" and code:  # money says its currency
-        ax.set_ylabel(code, fontsize=8)
+    if kpi in KPI_SPECS and KPI_SPECS[kpi].fmt == "money" and code and show_ylabel:
+        ax.set_ylabel(code, fontsize=8)  # money says its currency (small multiples say it in the title)
     if kpi in KPI_SPECS and KPI_SPECS[kpi].fmt == "int":  # counts: whole-number ticks (no "2 2 1 1 0 0")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     elif kpi in KPI_SPECS and KPI_SPECS[kpi].fmt == "money":  # at most as many ticks as the labels can tell apart
@@ -128,8 +129,10 @@ def plot_kpi_small_multiples(data, *, kpis=None, segment: str = "all", ncols: in
                                squeeze=False, sharex=True)
     flat = np.asarray(axes).ravel()
     for ax, kpi in zip(flat, kpis, strict=False):
+        code = getattr(data, "currency", "") if kpi in KPI_SPECS and KPI_SPECS[kpi].fmt == "money" else ""
+        title = tr(KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi) + (f" ({code})" if code else "")
         plot_control_chart(data, kpi=kpi, segment=segment, ax=ax, legend=False, title_size=9, maxticks=5,
-                      title=tr(KPI_SPECS[kpi].label if kpi in KPI_SPECS else kpi))
+                           title=title, ylabel=False)
     for ax in flat[len(kpis):]:
         ax.set_axis_off()
     if not kpis:
