@@ -270,21 +270,27 @@ def _pipeline_findings(pf, cur: str, fc: pd.DataFrame | None = None) -> list:
         subject = (_tr("rest of {quarter} (after {as_of:%Y-%m-%d})", quarter=q["quarter"], as_of=pf.as_of) if is_rest
                    else _tr("open pipeline"))
         stake = None
+        top = None if is_rest else _top_down(fc, q["quarter"])
         if reliable is False:
             sug = _tr("Do not rely on this band: it held the booked amount in only {covered} of {n} past quarters; "
                       "review the open deals one by one", covered=covered, n=n)
+        elif not n:
+            sug = _tr("Not backtested: read it beside the CRM weighted pipeline and review the open deals it rests on")
         elif is_rest:
             sug = _tr("Use it as the bottom-up check on this quarter's commit: review the open deals it rests on")
         else:
-            top = _top_down(fc, q["quarter"])
             if top is not None and top > q["expected"]:
                 stake = top - q["expected"]
                 ev += _tr("; the top-down forecast for {quarter} is {amount:,.0f}{currency}", quarter=q["quarter"],
                           amount=top, currency=cur)
                 sug = _tr("Create about {gap:,.0f}{currency} of new bookings for {quarter} beyond the open deals to "
                           "meet the top-down forecast", gap=stake, currency=cur, quarter=q["quarter"])
+            elif top is not None:
+                sug = _tr("The open deals cover the top-down forecast for {quarter}: review the ones it rests on",
+                          quarter=q["quarter"])
             else:
-                sug = _tr("Close the gap between this and the top-down forecast with new pipeline")
+                sug = _tr("Use it as the bottom-up view of {quarter}: review the open deals it rests on",
+                          quarter=q["quarter"])
         out.append(Finding(subject=subject, metric="bookings expected from open deals",
                            value=_tr("{amount:,.0f}{currency}", amount=q["expected"], currency=cur), benchmark=bench,
                            interval=_tr("P10 {p10:,.0f} to P90 {p90:,.0f}{currency}", p10=q["p10"], p90=q["p90"],
