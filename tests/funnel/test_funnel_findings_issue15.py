@@ -118,3 +118,17 @@ def test_sample_mature_leads_agree_with_the_rep_scorecard():
     ds = load_dataset(SAMPLE)
     lf = funnel.lead_funnel(ds).table
     assert int(lf["leads"].iloc[0]) == int(reps.scorecard(ds).table["leads"].sum())
+
+
+def test_every_funnel_kpi_row_states_its_window():
+    ds = deals_dataset()
+    opps = ds.opportunities.assign(created_date=pd.Timestamp("2024-01-01"),
+                                   close_date=[pd.NaT, pd.NaT, pd.NaT] + [pd.Timestamp("2024-03-01")] * 3)
+    rows = funnel.kpi_rows(Dataset({"opportunities": opps}, {}, pd.DataFrame(), S, AS_OF))
+    window = {(r["kpi"], r["segment"]): r["window"] for r in rows}
+    assert window[("win_rate", "all")] == "all history" and window[("deals_open", "all")] == "as of date"
+    assert all(w for w in window.values())
+    shown = funnel.show_kpis(pd.DataFrame([{**r, "unit": "rate" if r["kpi"] == "win_rate" else "deals"}
+                                           for r in rows]))
+    win = shown.frame[shown.frame.iloc[:, 0] == "win_rate"].iloc[0]
+    assert win.iloc[1] == "33.3%" and win.iloc[3] == "%"  # 1 won of 3 closed deals
