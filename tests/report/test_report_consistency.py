@@ -122,7 +122,7 @@ def test_the_executive_summary_opens_the_index_by_money_at_stake(sample):
         if span is not None:
             text = span.get_text()
             assert "USD" in text and "currency" not in text, text
-            stakes.append(parse_number(text.split(":", 1)[1])[0])
+            stakes.append(parse_number(text.rsplit(":", 1)[-1])[0])  # "(money at stake: 255,837 USD)"
     assert stakes == sorted(stakes, reverse=True)
     links = [li.find("a")["href"] for li in items]
     assert all(links.count(h) <= 2 for h in links)
