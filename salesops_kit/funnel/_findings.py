@@ -58,7 +58,9 @@ ALL_HISTORY = "all history"  # the window of a figure computed over every deal i
 
 
 def _money(x, code) -> str:
-    return f"{x:,.0f} {code}" if code else f"{x:,.0f}"
+    from ..i18n import format_money  # "1,028,048 USD", "102.8 万 USD" in the report language
+
+    return format_money(x, code)
 
 
 def _open_at(pipeline, stage, column=None, segment=None) -> tuple[int, float | None, str | None]:
