@@ -120,9 +120,10 @@ class Bottlenecks(Result):
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html
+        from ..tools import show_table
 
         return (f"<p><b>Bottlenecks</b>: {escape_html(self.headline())}</p>"
-                + self.flagged.round(4).to_html(index=False))
+                + show_table(self.flagged)._repr_html_())
 
 
 def bottlenecks(opportunities, *, stage_history=None, segments=None, stages: StageModel | None = None,

@@ -107,8 +107,9 @@ class Calibration(Result):
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html
+        from ..tools import show_table
 
-        return f"<p><b>Calibration</b>: {escape_html(self.headline())}</p>" + self.table.round(4).to_html(index=False)
+        return f"<p><b>Calibration</b>: {escape_html(self.headline())}</p>" + show_table(self.table)._repr_html_()
 
 
 def stage_calibration(opportunities, *, stage_history=None, stages: StageModel | None = None,

@@ -121,10 +121,11 @@ class SalesCycle(Result):
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html
+        from ..tools import show_table
 
-        lr = "" if self.logrank is None else self.logrank.round(4).to_html(index=False)
+        lr = "" if self.logrank is None else show_table(self.logrank)._repr_html_()
         return (f"<p><b>Sales cycle</b>: {escape_html(self.headline())}</p>"
-                + self.table.round(3).to_html(index=False) + lr)
+                + show_table(self.table)._repr_html_() + lr)
 
 
 def cycle_counts(opportunities, *, as_of=None, by=None, stages: StageModel) -> tuple[pd.DataFrame, pd.Timestamp, dict]:

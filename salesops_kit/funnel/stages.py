@@ -182,10 +182,11 @@ class StageFunnel(Result):
 
     def _repr_html_(self) -> str:
         from ..findings import escape_html
+        from ..tools import show_table
 
         notes = "".join(f"<li>{escape_html(a)}</li>" for a in self.assumptions)
         return (f"<p><b>Stage funnel</b> ({escape_html(self.funnel_type)}): {escape_html(self.headline())}</p>"
-                + self.table.round(4).to_html(index=False) + (f"<ul>{notes}</ul>" if notes else ""))
+                + show_table(self.table)._repr_html_() + (f"<ul>{notes}</ul>" if notes else ""))
 
 
 @dataclass(frozen=True, repr=False)
