@@ -35,7 +35,7 @@ _ids = itertools.count()
 _JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "M", "%d": "d", "%H": "H", "%I": "h", "%M": "m", "%S": "s",
          "%f": "SSSSSS", "%p": "a", "%b": "MMM", "%B": "MMMM", "%%": "%"}
 _FILE_NAME = r"([^/\\]+)$"  # the last part of a path or URI
-_ENCODINGS = {"cp1252": "windows-1252", "utf-16": "UTF-16"}
+_ENCODINGS = {"cp1252": "iso-8859-1", "utf-16": "utf-16"}  # Spark 4 takes these charsets (DuckDB: latin-1)
 
 
 def java_pattern(fmt: str) -> str:
@@ -137,7 +137,7 @@ class SparkDialect(Dialect):
         return rel.persist(StorageLevel.MEMORY_AND_DISK)
 
     def release(self, rel) -> None:
-        rel.unpersist()
+        pass  # kept: the as-of date, the flag counts and materialize read the clean table from it next
 
     def relation(self, sql: str):
         return self.con.sql(sql)
