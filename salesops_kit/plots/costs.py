@@ -51,10 +51,13 @@ def plot_retention_heatmap(cohorts, *, segment: str = "all", max_months: int | N
     return ax
 
 
-def _place_labels(ax, x, y, labels, *, fontsize=8):
-    """Label each point where its text overlaps no other label, no point and stays inside the axes: the first free
-    spot of a ring of offsets around the point (a leader line from the farther spots). Deterministic; no
-    dependency (adjustText is not required)."""
+def _place_labels(ax, x, y, labels, *, fontsize=8, near_px=40):
+    """Label each point so that no label overlaps another label or a point, inside the axes. A point alone gets its
+    label beside it; points closer than ``near_px`` pixels form a group whose labels stand in a column to the right
+    of the group, in the order of the points' heights, each joined to its point by a thin leader line.
+    Deterministic; no dependency (adjustText is not required)."""
+    from matplotlib.text import Text
+
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     pts = ax.transData.transform(np.c_[x, y])
@@ -62,32 +65,49 @@ def _place_labels(ax, x, y, labels, *, fontsize=8):
     r = 4 * fig.dpi / 72  # a marker's half size in pixels
     markers = [(px - r, py - r, px + r, py + r) for px, py in pts]
     placed: list[tuple[float, float, float, float]] = []
+    to_pt = 72 / fig.dpi
 
     def free(bb):
         if bb[0] < box.x0 or bb[2] > box.x1 or bb[1] < box.y0 or bb[3] > box.y1:
             return False
         return not any(bb[0] < o[2] and o[0] < bb[2] and bb[1] < o[3] and o[1] < bb[3] for o in placed + markers)
 
-    angles = np.deg2rad(np.arange(0, 360, 30))
-    order = np.argsort(-np.asarray(y, dtype=float), kind="stable")  # top first: deterministic
-    for i in order:
-        near = [j for j in range(len(pts)) if j != i and np.hypot(*(pts[j] - pts[i])) < 60]
-        away = (np.arctan2(*(pts[i] - pts[near].mean(axis=0))[::-1]) if near else np.deg2rad(45))
-        ring = sorted(angles, key=lambda a: abs(np.angle(np.exp(1j * (a - away)))))  # away from neighbours first
-        spots = [(rad, a) for rad in ((8, 22, 36) if near else (8, 22)) for a in ring]
-        for k, (rad, a) in enumerate(spots):
-            dx, dy = rad * np.cos(a), rad * np.sin(a)
-            ha = "left" if dx > 1 else ("right" if dx < -1 else "center")
-            va = "bottom" if dy > 1 else ("top" if dy < -1 else "center")
-            txt = ax.annotate(labels[i], (x[i], y[i]), textcoords="offset points", xytext=(dx, dy), ha=ha, va=va,
-                              fontsize=fontsize,
-                              arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6} if rad > 8 else None)
-            e = txt.get_window_extent(renderer)
-            bb = (e.x0, e.y0, e.x1, e.y1)
-            if free(bb) or k == len(spots) - 1:
-                placed.append(bb)
-                break
-            txt.remove()
+    def put(i, dx, dy, ha, va, line, force=False):
+        txt = ax.annotate(labels[i], (x[i], y[i]), textcoords="offset points", xytext=(dx, dy), ha=ha, va=va,
+                          fontsize=fontsize,
+                          arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6} if line else None)
+        txt.update_positions(renderer)
+        e = Text.get_window_extent(txt, renderer)  # the text alone (an annotation's extent includes its leader)
+        bb = (e.x0, e.y0, e.x1, e.y1)
+        if force or free(bb):
+            placed.append(bb)
+            return True
+        txt.remove()
+        return False
+
+    # groups of nearby points (single linkage)
+    group = list(range(len(pts)))
+    for i in range(len(pts)):
+        for j in range(i + 1, len(pts)):
+            if np.hypot(*(pts[j] - pts[i])) < near_px:
+                gi, gj = group[i], group[j]
+                group = [gi if g == gj else g for g in group]
+    line_h = 1.5 * fontsize / to_pt  # pixels between two labels of a column
+    ring = [(6, 6, "left", "bottom"), (6, -6, "left", "top"), (-6, 6, "right", "bottom"), (-6, -6, "right", "top"),
+            (0, 9, "center", "bottom"), (0, -9, "center", "top")]
+    for g in sorted(set(group)):
+        members = sorted((i for i in range(len(pts)) if group[i] == g), key=lambda i: (-pts[i][1], labels[i]))
+        if len(members) == 1:
+            i = members[0]
+            if not any(put(i, *spot, line=False) for spot in ring):
+                put(i, *ring[0], line=False, force=True)
+            continue
+        col_x = max(pts[i][0] for i in members) + 3 * r + 14
+        top = float(np.mean([pts[i][1] for i in members])) + line_h * (len(members) - 1) / 2
+        for k, i in enumerate(members):
+            dx, dy = (col_x - pts[i][0]) * to_pt, (top - k * line_h - pts[i][1]) * to_pt
+            if not put(i, dx, dy, "left", "center", line=True):
+                put(i, dx, dy + 0.5 * line_h * to_pt, "left", "center", line=True, force=True)
     return ax
 
 

@@ -15,7 +15,7 @@ def value_note(key: str, **values) -> str:
 
     ``key``: ``mixed_currencies`` (``n``, ``codes``: orders in several currencies and no rates: the money
     sections are skipped, never summed across currencies); ``no_orders``; ``empty_orders``; ``no_spend``;
-    ``few_quarters``.
+    ``no_cohorts``; ``no_simple_clv``; ``few_customers`` (the purchase models cannot be fitted); ``few_quarters``.
     """
     from ..i18n import tr
 
@@ -30,9 +30,19 @@ def value_note(key: str, **values) -> str:
         return tr("The {table} table is empty: every section below is skipped.", table="orders")
     if key == "no_spend":
         return tr("No {table} table: CAC, LTV:CAC and payback are skipped.", table="marketing_spend")
+    if key == "no_cohorts":
+        return tr("No acquisition cohort has a complete month yet: retention by cohort and revenue per customer are "
+                  "skipped.")
+    if key == "no_simple_clv":
+        return tr("The simple CLV needs a churn rate, which compares two 12-month windows of orders: this history is "
+                  "too short, so it is skipped.")
+    if key == "few_customers":
+        return tr("Too few customers and repeat purchases to fit the purchase models: the predictive CLV, LTV:CAC and "
+                  "payback sections are skipped.")
     if key == "few_quarters":
         return tr("Not enough quarters of history for a survival curve.")
-    raise KeyError(f"no value note {key!r}; known: mixed_currencies, no_orders, empty_orders, no_spend, few_quarters")
+    raise KeyError(f"no value note {key!r}; known: mixed_currencies, no_orders, empty_orders, no_spend, no_cohorts, "
+                   "no_simple_clv, few_customers, few_quarters")
 
 
 TARGET_LTV_CAC = 3.0  # the common 3:1 target (Skok; the registry's ltv_cac_ratio definition)
@@ -195,5 +205,4 @@ def cost_findings(ue=None, *, holdout=None, survival=None, retention=None, curre
     out = []
     if survival is not None and not survival.passed and np.isfinite(survival.max_relative_error):
         out.append(survival_finding(survival, retention))
-    return Findings(out, title="Cost metrics", empty="No finding: without marketing spend there is no CAC to "
-                    "compare customer value with.")
+    return Findings(out, title="Cost metrics", empty="No findings.")

@@ -402,12 +402,12 @@ class HoldoutCheck(Result):
                   "tol": self.tolerance}
         if self.passed:
             return tr("Holdout check passed: the purchase model predicted {pred:,.0f} purchases in the holdout period "
-                      "and customers made {actual:,.0f} ({err:+.1%}; tolerance ±{tol:.0%}, set on the CDNOW data "
-                      "where the model is known to fit).", **values)
+                      "and customers made {actual:,.0f} ({err:+.1%}; tolerance ±{tol:.0%}, set on the {reference} data "
+                      "where the model is known to fit).", reference="CDNOW", **values)
         return tr("Holdout check failed: the purchase model predicted {pred:,.0f} purchases in the holdout period and "
-                  "customers made {actual:,.0f} ({err:+.1%}; tolerance ±{tol:.0%}, set on the CDNOW data where the "
-                  "model is known to fit). The predicted CLV below is uncertain; the simple CLV is the cross-check.",
-                  **values)
+                  "customers made {actual:,.0f} ({err:+.1%}; tolerance ±{tol:.0%}, set on the {reference} data where "
+                  "the model is known to fit). The predicted CLV below is uncertain; the simple CLV is the "
+                  "cross-check.", reference="CDNOW", **values)
 
     def table_for_reading(self):
         """The bins as a table to read (:func:`salesops_kit.tools.show_table`)."""
@@ -506,11 +506,15 @@ class IndependenceCheck:
             return tr("Order value vs frequency: too few repeat customers ({n}) to test Gamma-Gamma's independence "
                       "assumption.", n=self.n)
         p = "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.3f}"
+        if self.p_value >= 0.05:
+            return tr("Order value vs frequency: Spearman {rho:.2f} ({p}) on {n:,} repeat customers, not significant: "
+                      "nothing contradicts Gamma-Gamma's independence assumption, and Gamma-Gamma predicts order "
+                      "values.", rho=self.spearman, p=p, n=self.n)
         if self.passed:
             return tr("Order value vs frequency: Spearman {rho:.2f} ({p}) on {n:,} repeat customers, below the "
-                      "{thr:.1f} limit (on CDNOW, where Gamma-Gamma is the published fit, it is 0.21): the "
+                      "{thr:.1f} limit (on {reference}, where Gamma-Gamma is the published fit, it is 0.21): the "
                       "independence assumption holds well enough and Gamma-Gamma predicts order values.",
-                      rho=self.spearman, p=p, n=self.n, thr=self.threshold)
+                      rho=self.spearman, p=p, n=self.n, thr=self.threshold, reference="CDNOW")
         return tr("Order value vs frequency: Spearman {rho:.2f} ({p}) on {n:,} repeat customers, at or above the "
                   "{thr:.1f} limit: Gamma-Gamma's independence assumption fails, so order values are the observed "
                   "average order value of each channel instead.", rho=self.spearman, p=p, n=self.n,

@@ -171,14 +171,15 @@ class SBGCheck:
 
         w = self.worst
         values = {"fitted": self.fitted_periods, "err": self.max_relative_error, "tol": self.tolerance,
-                  "period": int(w["period"]), "obs": w["observed"], "proj": w["projected"]}
+                  "period": int(w["period"]), "obs": w["observed"], "proj": w["projected"],
+                  "reference": "Fader & Hardie"}
         if self.passed:
             return tr("sBG check passed: fitted on quarters 1-{fitted}, the projection stays within {err:.0%} of the "
-                      "observed survivors on the held-out quarters (tolerance {tol:.0%}, set on Fader & Hardie's "
+                      "observed survivors on the held-out quarters (tolerance {tol:.0%}, set on {reference}'s "
                       "published data).", **values)
         return tr("sBG check failed: fitted on quarters 1-{fitted}, the projection is up to {err:.0%} off the observed "
                   "survivors on the held-out quarters (quarter {period}: {obs:,.0f} observed vs {proj:,.0f} projected; "
-                  "tolerance {tol:.0%}, set on Fader & Hardie's published data). The observed survivors below are the "
+                  "tolerance {tol:.0%}, set on {reference}'s published data). The observed survivors below are the "
                   "estimate; the projection is not used.", **values)
 
 

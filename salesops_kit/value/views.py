@@ -30,7 +30,7 @@ def repeat_purchase_table(rpr: pd.DataFrame):
     """:func:`~.customers.repeat_purchase_rate` rows (``all`` first, then per channel)."""
     if rpr.empty:
         return show_table(pd.DataFrame({"channel": []}))
-    t_ = pd.DataFrame({"channel": channel_names(rpr["segment"]), "customers": rpr["customers"],
+    t_ = pd.DataFrame({"channel": channel_names(rpr["segment"]), "number of customers": rpr["customers"],
                        "repeat customers": rpr["repeat_customers"],
                        "repeat purchase rate": rpr["repeat_purchase_rate"],
                        "95% CI low": rpr["ci_low"], "95% CI high": rpr["ci_high"]})
@@ -42,7 +42,7 @@ def repeat_purchase_table(rpr: pd.DataFrame):
 def retention_table(ret: pd.DataFrame):
     """:func:`~.customers.retention_at` rows: the share of a month's new customers ordering again in month m."""
     t_ = pd.DataFrame({"months after acquisition": ret["month"], "cohorts": ret["cohorts"],
-                       "customers": ret["customers"], "still ordering": ret["active_customers"],
+                       "number of customers": ret["customers"], "still ordering": ret["active_customers"],
                        "retention": ret["retention"], "95% CI low": ret["ci_low"], "95% CI high": ret["ci_high"]})
     return show_table(t_, units={"retention": "%", "95% CI low": "%", "95% CI high": "%"},
                       caption=tr("Cohort retention, all cohorts pooled (all history)"))
@@ -68,8 +68,8 @@ def revenue_per_customer_table(cohorts, code: str | None, *, months: int = 12, m
     piv.columns = [str(int(m)) for m in piv.columns]
     piv.index = [format_month(d) for d in piv.index]
     piv.index.name = "acquisition month"
-    cap = tr("Cumulative revenue per customer ({code}) by month since acquisition; complete months only",
-             code=code or "")
+    cap = (tr("Cumulative revenue per customer ({code}) by month since acquisition; complete months only", code=code)
+           if code else tr("Cumulative revenue per customer by month since acquisition; complete months only"))
     return show_table(piv, caption=cap, max_rows=max_rows, decimals={c_: 0 for c_ in piv.columns})
 
 
@@ -140,15 +140,31 @@ def _kpi_value(v, unit: str) -> str:
     return format_number(v, decimals=2)
 
 
+_ABBREVIATIONS = {"cac": "CAC", "ltv": "LTV", "clv": "CLV"}
+
+
+def _kpi_name(name: str) -> str:
+    """The KPI's label; an abbreviation in a label made from the registry name is written in capitals."""
+    label = kpi_label(name)
+    return " ".join(_ABBREVIATIONS.get(w, w) for w in label.split(" ")) if label == name.replace("_", " ") else label
+
+
+def _unit(unit: str) -> str:
+    """The unit in the report language; money without a known code is "per customer", never "currency"."""
+    if unit.startswith("currency "):
+        return t(unit.removeprefix("currency "))
+    return unit_label(unit)
+
+
 def kpi_table(kt: pd.DataFrame, *, segment: str = "all"):
     """The topic's KPI rows of one segment (``kpis.kpi_frame`` output), each value in its own unit."""
     k = kt[kt["segment"] == segment]
     out = pd.DataFrame({
-        "KPI": [kpi_label(x) for x in k["kpi"]],
+        "KPI": [_kpi_name(x) for x in k["kpi"]],
         "value": [_kpi_value(v, u) for v, u in zip(k["value"], k["unit"], strict=True)],
         "95% CI": [MISSING if pd.isna(lo) else f"{_kpi_value(lo, u)} – {_kpi_value(hi, u)}"
                    for lo, hi, u in zip(k["ci_low"], k["ci_high"], k["unit"], strict=True)],
-        "unit": [unit_label(str(u)) for u in k["unit"]],
+        "unit": [_unit(str(u)) for u in k["unit"]],
         "window": k["window"].fillna("").astype(str) if "window" in k else "",
     })
     return show_table(out)

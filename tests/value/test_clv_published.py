@@ -183,3 +183,42 @@ def test_sbg_fader_hardie_2007():
         p = f.project(12, initial=1000, observed=d[seg])
         tail = p[p["period"] >= 8]
         assert np.all(np.abs(tail["expected_survivors"] / tail["observed"] - 1) < 0.05), seg
+
+
+# --- the model checks' thresholds (issue 15): set on these published data, where the models are the reference fit,
+# never on the sample the notebook reports on. The published data must pass; each threshold is stated in the kit.
+
+
+def test_bgnbd_holdout_check_passes_on_cdnow(rfm_holdout):
+    # Calibrated to 1997-09-30 and checked on the 39 weeks after: 1,653 predicted vs 1,882 actual (-12%), inside
+    # the 15% tolerance that was chosen from this figure.
+    f = clv.fit_bgnbd(rfm_holdout["frequency"], rfm_holdout["recency"], rfm_holdout["T"])
+    h = clv.holdout_validation(f, rfm_holdout)
+    assert h.total_actual == 1882 and h.relative_error == pytest.approx(-0.121, abs=0.002)
+    assert h.tolerance == clv.BGNBD_HOLDOUT_TOLERANCE and h.passed
+    assert "passed" in h.headline()
+
+
+def test_gamma_gamma_independence_holds_on_cdnow_although_significant(with_tx):
+    # Note 025 fits Gamma-Gamma on these 946 repeaters; their Spearman correlation is significant (p < 0.001) yet
+    # weak (0.21): a p-value alone would reject the model on its own reference data, so the rule needs strength too.
+    c = clv.gamma_gamma_independence(with_tx["x"], with_tx["zbar"])
+    assert c.n == 946 and c.p_value < 0.001 and c.spearman == pytest.approx(0.206, abs=0.001)
+    assert c.spearman < clv.GG_MAX_SPEARMAN and c.passed
+
+
+def test_sbg_held_out_check_passes_on_fader_hardie_2007():
+    # Fitted on the first half (years 1-6), the projection for years 7-12 is at most 3.1% (regular) and 7.4% (high
+    # end) off: both inside the 10% tolerance chosen from these figures.
+    from salesops_kit.value import sbg
+
+    d = pd.read_csv(EXT / "retention_sbg" / "fader_hardie_2007_survival.csv")
+    errors = {}
+    for seg in ("regular", "high_end"):
+        c = sbg.holdout_check(d[seg])
+        assert c.fitted_periods == 6 and c.held_out["period"].tolist() == list(range(7, 13))
+        assert c.passed, seg
+        errors[seg] = c.max_relative_error
+    assert errors["regular"] == pytest.approx(0.031, abs=0.001)
+    assert errors["high_end"] == pytest.approx(0.074, abs=0.001)
+    assert max(errors.values()) < sbg.SBG_HOLDOUT_TOLERANCE
