@@ -179,18 +179,19 @@ _W = ("Window: customers acquired from the first month with marketing spend to t
 define("new_customers", "customers", "Customers whose first order falls in the window (acquisition channel = "
        "channel of the first order). " + _W, "costs")
 define("cac", "currency per customer", "CAC = (marketing + sales spend in the window) / new customers in the "
-       "window; blended (all spend) for segment all. NaN when there are no new customers. " + _W, "costs")
+       "window; blended (all spend) for segment all. Left empty when there are no new customers. " + _W, "costs")
 define("clv_simple", "currency per customer", "Simple CLV = average order value x purchases per year x expected "
        "lifespan in years (12 months / churn rate) x margin rate, over the last 12 months before as-of "
        "(margin rate 1 = revenue CLV when orders have no margin column).", "costs")
 define("clv_predictive_mean", "currency per customer", "Mean predictive LTV of a new customer: expected gross "
        "margin over 36 months from the first order (first order included), observed margin to as-of plus "
-       "BG/NBD x Gamma-Gamma prediction for the rest, discounted 1% a month; 95% bootstrap CI over "
+       "BG/NBD x Gamma-Gamma prediction for the rest (orders valued at the channel's average order value "
+       "when Gamma-Gamma's independence check fails), discounted 1% a month; 95% bootstrap CI over "
        "customers. " + _W, "costs")
 define("ltv_cac_ratio", "ratio", "LTV:CAC = clv_predictive_mean / cac; 95% bootstrap CI over the channel's "
        "new customers (spend taken as known). Below 1 the channel loses money on each customer. " + _W, "costs")
 define("cac_payback_months", "months", "CAC payback = CAC / gross margin per new customer per month over the "
-       "first 12 months after acquisition (observed + predicted). NaN when margin <= 0 or no new "
+       "first 12 months after acquisition (observed + predicted). Left empty when margin <= 0 or no new "
        "customers. " + _W, "costs")
 define("repeat_purchase_rate", "share", "Customers with >= 2 orders / customers with >= 1 order, orders in the "
        "12 months up to as-of; Wilson 95% CI.", "costs")
