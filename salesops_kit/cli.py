@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,9 +20,26 @@ def _common(p: argparse.ArgumentParser, *, data_optional: bool = False) -> None:
 
 
 def _engine(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", choices=("pandas", "polars", "duckdb"), default="pandas",
-                   help="pandas (default) reads the files into memory; polars or duckdb scan CSV/Parquet lazily "
-                        "and compute the scans in that engine (README, 'Big data')")
+    p.add_argument("--engine", choices=("pandas", "polars", "duckdb", "spark"), default="pandas",
+                   help="pandas (default) reads the files into memory; polars, duckdb or spark scan CSV/Parquet "
+                        "lazily and compute the scans in that engine (spark: DATA may be a URI or a catalog "
+                        "database; README, 'Big data')")
+    p.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Spark setting for --engine spark, repeatable (e.g. spark.master=yarn)")
+
+
+def _spark_conf(args) -> None:
+    """--spark-conf settings, handed to every Spark session the kit makes (this one and the notebooks')."""
+    if not getattr(args, "spark_conf", None):
+        return
+    bad = [c for c in args.spark_conf if "=" not in c or not c.split("=", 1)[0].strip()]
+    if bad:
+        raise ValueError(f"--spark-conf takes KEY=VALUE (e.g. spark.executor.memory=8g); got {', '.join(bad)}")
+    if args.engine != "spark":
+        raise ValueError("--spark-conf needs --engine spark")
+    from .engines import SPARK_CONF_ENV
+
+    os.environ[SPARK_CONF_ENV] = "\n".join(args.spark_conf)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
+    _spark_conf(args)
     if args.command == "report":
         from .report.runner import build_report
 
@@ -118,6 +137,10 @@ def _dispatch(args) -> int:
         if args.format == "xlsx" and not args.out:
             raise ValueError("--format xlsx needs --out FILE.xlsx")
         ds = load_dataset(args.data, mapping=args.mapping, as_of=args.as_of, engine=args.engine)
+        if args.engine == "spark":  # checked once on the executors, not again by every KPI scan
+            from .engines import materialize
+
+            ds = materialize(ds)
         if args.engine == "pandas":  # a failing provider is named; the others' KPIs are still written
             rows, errors = provider_rows(ds)
             df = kpi_frame([r for rs in rows.values() for r in rs], currency=single_currency(ds))

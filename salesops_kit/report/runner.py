@@ -267,7 +267,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         ``"2025-11"``; default: their own default (the last complete period at as_of).
     jobs : notebooks executed at once, each in its own kernel (default :func:`default_jobs`: one more than the
         cores, at most 4, fewer for large data). Results do not depend on it.
-    engine : ``pandas`` (default), ``polars`` or ``duckdb``: the report's own load, data account, quarantine
+    engine : ``pandas`` (default), ``polars``, ``duckdb`` or ``spark``: the report's own load, data account, quarantine
         and KPI table are computed on this engine, and it is passed to the notebooks that declare an ``engine``
         parameter (they load the data lazily and scan in the engine; README, "Big data").
     """
@@ -287,6 +287,11 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
 
         use_cjk_font()
     ds = load_dataset(data_dir, mapping=mapping_param, as_of=as_of_param, engine=engine)
+    if engine == "spark":  # checked once on the executors, not again by every KPI scan of this process
+        from ..engines import materialize
+
+        ds = materialize(ds)
+        jobs = 1 if jobs is None else jobs  # each notebook kernel runs its own Spark driver
     result = ReportResult(out_dir=out)
     plan = [(nb, missing_tables(ds, NOTEBOOK_TABLES.get(nb.name[:2], ()))) for nb in nbs]
     to_run = [nb for nb, missing in plan if not missing]
