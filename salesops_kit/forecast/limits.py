@@ -26,6 +26,9 @@ def forecast_limit(series, horizon: int = 12) -> str | None:
         return None
     if n == 0:
         return tr("No complete month of history: nothing to forecast.")
+    if n == 1:
+        return tr("Only 1 complete month of history: too short for a {h}-month forecast (a forecast never reaches "
+                  "further ahead than the history goes back), so none is shown.", h=horizon)
     return tr("Only {n} complete months of history: too short for a {h}-month forecast (a forecast never reaches "
               "further ahead than the history goes back), so none is shown.", n=n, h=horizon)
 
@@ -38,5 +41,8 @@ def pattern_limit(series) -> str | None:
     n = complete_months(series)
     if n >= MIN_PATTERN_MONTHS:
         return None
+    if n == 1:
+        return tr("Only 1 complete month of history: the month-by-month pattern needs two full years ({need} months), "
+                  "so it is not drawn.", need=MIN_PATTERN_MONTHS)
     return tr("Only {n} complete months of history: the month-by-month pattern needs two full years ({need} months), "
               "so it is not drawn.", n=n, need=MIN_PATTERN_MONTHS)
