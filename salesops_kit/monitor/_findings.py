@@ -295,7 +295,7 @@ def review_findings(rv, *, segments=("all", "team="), min_gap: float = 0.05) -> 
             gap = abs(float(r.target - r.actual)) if money else None
             unit = f" {rv.currency}" if money else ""
             out.append(Finding(
-                subject=r.segment, metric=tr("{kpi} target attainment", kpi=t(spec.label)), value=_pct(r.attainment),
+                subject=r.segment, metric=f"{spec.label} target attainment", value=_pct(r.attainment),
                 benchmark=tr("target {target}, actual {actual} ({source})", target=fmt(r.target, spec.fmt) + unit,
                              actual=fmt(r.actual, spec.fmt) + unit, source=t(r.source)),
                 kpi=f"{r.kpi}_attainment", segment=r.segment, window=windows["review"], stake=gap,
