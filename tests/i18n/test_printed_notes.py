@@ -63,7 +63,9 @@ LITERALS = _printed_literals()
 def test_notebooks_print_notes_at_all():
     texts = {t for _, _, t in LITERALS}
     assert "Nothing was quarantined." in texts and "No alert to chart." in texts
-    assert len(texts) >= 15
+    # the collector still finds the notebooks' printed notes (issue 15 moved most sentences into the package, where
+    # the template tests cover them): a floor that fails if the collector stops seeing prints, not a quota
+    assert len(texts) >= 10
 
 
 @pytest.mark.parametrize("where", LITERALS, ids=lambda w: f"{w[0]}:{w[1]}:{w[2][:30]}")
