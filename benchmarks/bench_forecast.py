@@ -16,6 +16,7 @@ two alternate per series so load changes hit both).
     python benchmarks/bench_forecast.py --half dev --every 3     # a development run
     python benchmarks/bench_forecast.py --half dev --every 3 --calibrate   # members.CALIBRATION from dev
     python benchmarks/bench_forecast.py --half dev --last 36     # short histories (three years, like a young CRM)
+    python benchmarks/bench_forecast.py --half dev --every 3 --calibrate --last 36 48   # CALIBRATION_SHORT
 
 OpenBLAS is limited to one thread for the whole process (set before numpy loads) unless OPENBLAS_NUM_THREADS
 is already set, so both sides run single-threaded: the like-for-like comparison.
@@ -24,6 +25,7 @@ is already set, so both sides run single-threaded: the like-for-like comparison.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import time
 import warnings
@@ -87,20 +89,22 @@ def members(train: pd.Series, h: int, names) -> dict[str, np.ndarray]:
     return {k: summarise(fcs, k, ())["mean"] * unit for k in names if k in fcs}
 
 
-def calibrate(series) -> None:
+def calibrate(series, lasts=()) -> None:
     """Each calibrated method's normalised out-of-sample errors ``|actual - mean| / sd`` by horizon, at the last
     origin and the one 18 points before it; their 80% and 95% quantiles made non-decreasing (isotonic): the
-    table ``members.CALIBRATION``."""
+    table ``members.CALIBRATION``. With ``lasts`` (e.g. 36, 48) each origin's history is cut to each of those
+    lengths and the windows are pooled: the table ``members.CALIBRATION_SHORT``."""
     from scipy.optimize import isotonic_regression
 
-    from salesops_kit.forecast.members import CALIBRATION, COMBO_MEMBERS, Fitter
+    from salesops_kit.forecast.members import CALIBRATION, COMBO_MEMBERS, SHORT_SEASONS, Fitter
 
     scores: dict[str, list] = {k: [] for k in CALIBRATION}
     for _, _, train, test in series:
         y_all = np.concatenate([train.to_numpy(float), test])
-        for cut in (len(y_all) - H, len(y_all) - 2 * H):
-            y = y_all[:cut]
-            if len(y) < 24 + 2:
+        for cut, last in itertools.product((len(y_all) - H, len(y_all) - 2 * H), lasts or (0,)):
+            y = y_all[:cut][-last:]
+            # CALIBRATION: histories longer than SHORT_SEASONS seasons; CALIBRATION_SHORT: the lengths asked for
+            if len(y) < 24 + 2 or (len(y) < last if last else len(y) <= SHORT_SEASONS * 12):
                 continue
             a = y_all[cut:cut + H]
             fcs = Fitter(y, 12, True).forecasts(len(y), H, ("combo",), refit=True)
@@ -127,8 +131,9 @@ def main() -> None:
     ap.add_argument("--half", choices=("dev", "test"), default="test")
     ap.add_argument("--every", type=int, default=1, help="every k-th series of the half (default: all)")
     ap.add_argument("--arima-every", type=int, default=8, help="score AutoARIMA on every k-th series (0: never)")
-    ap.add_argument("--last", type=int, default=0,
-                    help="keep only the last N training points of each series (short histories; default: all)")
+    ap.add_argument("--last", type=int, nargs="+", default=[0],
+                    help="keep only the last N training points of each series (short histories; default: all); "
+                         "with --calibrate, several lengths pool their windows")
     ap.add_argument("--calibrate", action="store_true", help="print the interval calibration table and stop")
     ap.add_argument("--out", type=Path, help="write the per-series scores to this CSV")
     args = ap.parse_args()
@@ -139,11 +144,14 @@ def main() -> None:
 
     warnings.filterwarnings("ignore")
     series = m3_series(args.half, args.every)
-    if args.last:
-        series = [(sid, cat, train.iloc[-args.last:], test) for sid, cat, train, test in series]
     if args.calibrate:
-        calibrate(series)
+        calibrate(series, tuple(v for v in args.last if v))
         return
+    if len(args.last) > 1:
+        ap.error("--last takes one length unless --calibrate")
+    last = args.last[0]
+    if last:
+        series = [(sid, cat, train.iloc[-last:], test) for sid, cat, train, test in series]
     forecast(series[0][2], horizon=H)          # warm up imports and caches (not timed)
     t_auto = t_ets = 0.0
     rows = []
@@ -187,7 +195,7 @@ def main() -> None:
     n = len(r)
     print(f"\nM3 monthly, {args.half.upper()} half: {n} series"
           f"{'' if args.every == 1 else f' (every {args.every}-th in split.csv order)'}, h = {H}, "
-          f"{f'training cut to the last {args.last} points, ' if args.last else ''}"
+          f"{f'training cut to the last {last} points, ' if last else ''}"
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
     theta = r["smape_statsmodels_theta"].mean()
     print(f"{'method':<28}{'series':>7}{'sMAPE':>8}{'MASE':>8}{'sMAPE / sm Theta':>18}")
