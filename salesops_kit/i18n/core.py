@@ -274,7 +274,13 @@ def kpi_label(name: str, lang: str | None = None) -> str:
         if family in labels:
             return f"{labels[family]} {fmt.format(*parts)}"
         return f"{family.replace('_', ' ')} {fmt.format(*parts)}"
-    return name.replace("_", " ")
+    return _ACRONYM.sub(lambda m: _ACRONYMS[m.group(0)], name.replace("_", " "))
+
+
+# abbreviations a manager reads in capitals (``ltv_cac_ratio`` → ``LTV:CAC ratio``, ``csat_mean`` → ``CSAT mean``)
+_ACRONYMS = {"ltv cac": "LTV:CAC", "cac": "CAC", "ltv": "LTV", "clv": "CLV", "csat": "CSAT", "nps": "NPS",
+             "mase": "MASE", "smape": "sMAPE", "rfm": "RFM", "p10": "P10", "p90": "P90"}
+_ACRONYM = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _ACRONYMS), key=len, reverse=True)) + r")\b")
 
 
 _CODE_UNIT = re.compile(r"^([A-Z]{3})((?: per .+)?)$")

@@ -231,18 +231,20 @@ def _stake_note(amount: str, lang: str) -> str:
 def executive_summary(runs, findings: dict[str, list[dict]], *, lang: str = "en", currency: str | None = None,
                       limit: int = SUMMARY_DECISIONS) -> list[dict]:
     """The decisions the index opens with: findings that carry money at stake (``stake``) or answer their
-    notebook's question (``lead``), at most two per notebook (its answer first, then by stake), then ordered by
-    money at stake across topics (largest first; an answer without a stake after those with one), at most
-    ``limit``. Each: ``{sentence, stake, href, title}``, the sentence without its evidence; the stake formatted
+    notebook's question (``lead``), at most two per notebook (its answer first, then by stake); every notebook's
+    first pick comes before any second one, each round ordered by money at stake across topics (largest first; an
+    answer without a stake after those with one), at most ``limit``. Each: ``{sentence, stake, href, title}``, the sentence without its evidence; the stake formatted
     with the report currency's code (the number alone when the currency is not known)."""
     picked = []
     for order, r in enumerate(runs):
         recs = [rec for rec in findings.get(r.notebook) or [] if finding_fields(rec).get("lead") or _stake(rec)]
         recs.sort(key=lambda rec: (not finding_fields(rec).get("lead"), -(_stake(rec) or 0.0)))
-        picked += [(rec, r, order) for rec in recs[:_PER_NOTEBOOK]]
-    picked.sort(key=lambda x: (_stake(x[0]) is None, -(_stake(x[0]) or 0.0), x[2]))
+        # (round, ...): every notebook's answer comes before any notebook's second decision, so one topic with
+        # large numbers (a forecast's interval) cannot push another topic's answer out of the five
+        picked += [(rec, r, order, rnd) for rnd, rec in enumerate(recs[:_PER_NOTEBOOK])]
+    picked.sort(key=lambda x: (x[3], _stake(x[0]) is None, -(_stake(x[0]) or 0.0), x[2]))
     out = []
-    for rec, r, _ in picked[:limit]:
+    for rec, r, _, _ in picked[:limit]:
         stake = _stake(rec)
         amount = "" if stake is None else format_value(stake, currency or "currency", lang=lang)
         # one sentence: number, comparison and action (the evidence stays in the notebook and findings.csv)

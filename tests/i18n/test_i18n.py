@@ -62,6 +62,8 @@ def test_every_translation_is_text_and_the_case_fallback_is_unambiguous():
     ("rows_leads", "rows leads", "线索行数"),
     ("date_max_csat", "date max csat", "客户满意度 最晚日期"),
     ("something_new", "something new", "something new"),
+    ("ltv_cac_ratio", "LTV:CAC ratio", "LTV:CAC 比值"),
+    ("csat_mean", "CSAT mean", "客户满意度均值"),
 ])
 def test_kpi_label(name, en, zh):
     assert kpi_label(name, "en") == en

@@ -53,22 +53,22 @@ RUNS = [_run(s) for s in FINDINGS]
 
 def test_the_summary_takes_at_most_two_per_notebook_and_orders_by_money_at_stake():
     got = executive_summary(RUNS, FINDINGS, currency="USD")
-    # 01: its answer (no stake) and its largest stake (b); 02: both; 04: f only (g has no stake, no lead); 05: both
-    # -> seven candidates, the five largest stakes first, the answer without a stake last (cut here)
+    # first round, one per notebook (its answer, else its largest stake), by stake: answer 02, h (05), f (04), then
+    # the answer without a stake (01); second round by stake: e (02, 20,000) before b (01, 9,000) and i -> cut at 5
     subjects = [BeautifulSoup(d["sentence"], "html.parser").get_text().split(":")[0] for d in got]
-    assert subjects == ["answer 02", "h", "e", "b", "f"]
-    assert [d["stake"] for d in got] == [f"(money at stake: {x} USD)" for x in
-                                         ("255,837", "104,040", "20,000", "9,000", "7,000")]
-    assert [d["href"] for d in got] == ["02_c.html", "05_m.html", "02_c.html", "01_f.html", "04_r.html"]
+    assert subjects == ["answer 02", "h", "f", "answer 01", "e"]
+    assert [d["stake"] for d in got] == [f"(money at stake: {x} USD)" if x else "" for x in
+                                         ("255,837", "104,040", "7,000", "", "20,000")]
+    assert [d["href"] for d in got] == ["02_c.html", "05_m.html", "04_r.html", "01_f.html", "02_c.html"]
     assert "(all history)" in got[0]["sentence"]  # the window is rendered after the metric
 
 
 def test_the_summary_shows_the_number_alone_without_a_currency_and_an_answer_without_stake():
     got = executive_summary([_run("01_f")], {"01_f": FINDINGS["01_f"]}, currency=None)
-    assert [d["stake"] for d in got] == ["(money at stake: 9,000)", ""]
+    assert [d["stake"] for d in got] == ["", "(money at stake: 9,000)"]  # the notebook's answer comes first
     zh = executive_summary([_run("02_c")], {"02_c": FINDINGS["02_c"]}, currency="USD", lang="zh")
     assert zh[0]["stake"] == "（涉及金额：25.6 万 USD）"
-    assert got[1]["sentence"].startswith("answer 01")
+    assert got[0]["sentence"].startswith("answer 01")
     assert executive_summary(RUNS, {}) == []
 
 
