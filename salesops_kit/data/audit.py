@@ -457,6 +457,8 @@ def coverage(ds, *, freq: str = "M") -> pd.DataFrame:
              .agg(nw.len().alias("rows")).sort("period").collect().to_pandas())
         if g.empty:
             continue
+        if getattr(g["period"].dt, "tz", None) is not None:  # Spark truncates to a session-zone timestamp
+            g["period"] = g["period"].dt.tz_localize(None)
         step = {"D": "D", "W": "W-MON", "Q": "QS"}.get(freq, "YS" if freq.startswith("Y") else "MS")
         full = pd.date_range(g["period"].min(), g["period"].max(), freq=step)
         g = g.set_index("period").reindex(full.union(pd.DatetimeIndex(g["period"])), fill_value=0)
@@ -498,6 +500,9 @@ def audit_findings(result: AuditResult, cov: pd.DataFrame | None = None):
     out = []
     acc = result.account.set_index("table") if len(result.account) else pd.DataFrame()
     hits = result.checks[result.checks["rows"] > 0]
+    lead = _answer(result, acc, hits)
+    if lead is not None:
+        out.append(lead)
     for table, grp in hits[hits["action"] == "quarantined"].groupby("table", sort=False):
         k = int(grp["rows"].sum())
         read = int(acc.loc[table, "rows_read"]) if table in acc.index else k
@@ -531,6 +536,35 @@ def audit_findings(result: AuditResult, cov: pd.DataFrame | None = None):
                                    topic="audit", severity=0.8))
     return Findings(out, title="Data audit findings",
                     empty="Every row was kept, no check flagged anything and no period is empty.")
+
+
+# Share of rows read that may be rejected before the audit says to fix the export before relying on the analyses
+# (a convention, stated in the finding: 1 row in 100).
+USABLE_REJECTED_SHARE = 0.01
+
+
+def _answer(result: AuditResult, acc: pd.DataFrame, hits: pd.DataFrame):
+    """The audit's answer to its question (can the analyses rely on this export?): rows kept of rows read over
+    every table, what was rejected, withheld and flagged, and the decision. None when nothing was read."""
+    from ..findings import Finding
+    from ..i18n import format_date, tr
+
+    if not len(acc) or int(acc["rows_read"].sum()) == 0:
+        return None
+    read, kept = int(acc["rows_read"].sum()), int(acc["rows_kept"].sum())
+    rejected = read - kept
+    withheld = int(result.withheld["rows"].sum()) if result.withheld is not None and len(result.withheld) else 0
+    flagged = int(hits.loc[hits["action"] == "flagged", "rows"].sum())
+    usable = rejected <= USABLE_REJECTED_SHARE * read
+    return Finding(
+        subject=tr("all tables"), metric="rows kept",
+        value=tr("{kept:,} of {read:,} rows read", kept=kept, read=read) if rejected else
+        tr("all {read:,} rows read", read=read),
+        evidence=tr("{rejected:,} rows quarantined, {withheld:,} values withheld in kept rows, {flagged:,} rows kept "
+                    "and flagged", rejected=rejected, withheld=withheld, flagged=flagged),
+        suggestion=tr("the analyses can rely on this export; fix what the findings below name at the source") if usable
+        else tr("more than 1 row in 100 was rejected: fix the export or the mapping before relying on the analyses"),
+        topic="audit", severity=10.0, lead=True, window=tr("as of {date}", date=format_date(result.as_of)))
 
 
 def _withheld_finding(table: str, w: pd.DataFrame, acc: pd.DataFrame):
