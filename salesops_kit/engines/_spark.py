@@ -86,6 +86,7 @@ class SparkDialect(Dialect):
     patterns, ``min_by`` for the first row in file order, no ``select * replace``."""
 
     text = "string"
+    timestamp = "timestamp_ntz"  # naive, as pandas holds them (a session-zone timestamp comes back UTC-aware)
 
     def lit(self, v) -> str:
         return "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -97,7 +98,8 @@ class SparkDialect(Dialect):
         return f"coalesce({e} rlike {self.lit(pattern)}, false)"
 
     def strptime(self, e: str, formats: list[str]) -> str:
-        return "coalesce(" + ", ".join(f"try_to_timestamp({e}, {self.lit(java_pattern(f))})" for f in formats) + ")"
+        parsed = ", ".join(f"try_to_timestamp({e}, {self.lit(java_pattern(f))})" for f in formats)
+        return f"cast(coalesce({parsed}) as timestamp_ntz)"
 
     def remove(self, e: str, pattern: str) -> str:
         return f"regexp_replace({e}, {self.lit(pattern)}, '')"
@@ -373,15 +375,15 @@ class SparkBackend:
         rows = []
         if pd.isna(as_of):
             return pd.DataFrame(rows, columns=["table", "check", "rows"])
-        ts = f"timestamp'{as_of:%Y-%m-%d %H:%M:%S}'"
-        te = f"timestamp'{as_of + pd.Timedelta(days=1):%Y-%m-%d %H:%M:%S}'"
+        ts = f"timestamp_ntz'{as_of:%Y-%m-%d %H:%M:%S}'"
+        te = f"timestamp_ntz'{as_of + pd.Timedelta(days=1):%Y-%m-%d %H:%M:%S}'"
         for name, t in tables.items():
             dc = TABLES[name].date_column
             ex = {}
             if name == "opportunities":
                 ex[OPEN_PAST_CLOSE] = f"count_if(not is_closed and close_date < {ts})"
                 ex[DEFAULT_CLOSE] = ("count_if(date_trunc('day', close_date) = "
-                                     "cast(last_day(created_date) as timestamp))")
+                                     "cast(last_day(created_date) as timestamp_ntz))")
             if name not in ("quotas", "marketing_spend"):
                 after = f"`{dc}` >= {te}" + (f" or (is_closed and close_date >= {te})" if name == "opportunities"
                                               else "")

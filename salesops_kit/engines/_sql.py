@@ -29,6 +29,7 @@ class Dialect:
     ``con`` is the DuckDB connection the relations live in."""
 
     text = "varchar"  # the text type in casts
+    timestamp = "timestamp"  # the type of the parsed dates: a naive date and time
 
     def __init__(self, con):
         self.con = con
@@ -167,7 +168,7 @@ class SqlTable(LazyTable):
     def _date(self, c: str) -> str:
         rc = f"r__{c}"
         if not self.is_str[c]:
-            return f"cast({rc} as timestamp)"
+            return f"cast({rc} as {self.d.timestamp})"
         v = self.d.strptime(f"trim({rc})", parse_formats(self.spec))
         if is_identity(self.name, c):
             self.flags.append((BAD_DATE, f"({self.pres(c)} and {v} is null)", f"'unparseable {c}: ' || {self._q(rc)}"))

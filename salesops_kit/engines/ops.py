@@ -84,6 +84,8 @@ def collect(lf: nw.LazyFrame) -> pd.DataFrame:
             out[c] = s.astype("float64")
         elif str(s.dtype).startswith("datetime64") and getattr(s.dt, "tz", None) is None:
             out[c] = s.astype("datetime64[ns]")
+        elif str(s.dtype).startswith("datetime64"):  # Spark's date_trunc: a session-zone timestamp, its wall time
+            out[c] = s.dt.tz_localize(None).astype("datetime64[ns]")
     return out
 
 
