@@ -313,7 +313,9 @@ class SparkBackend:
             return Path(text), _remote(self.spark, text)
         cat = self.spark.catalog
         if cat.databaseExists(text) and not cat.tableExists(text):
-            tables = sorted(t.name for t in cat.listTables(text))
+            # SHOW TABLES, not catalog.listTables (which fails to decode rows on Spark 4 once temp views exist)
+            rows = self.spark.sql(f"show tables in {text}").collect()
+            tables = sorted(r["tableName"] for r in rows if not r["isTemporary"])
             return Path(text), [Source(f"{text}.{t}", table=True) for t in tables]
         if cat.tableExists(text):
             return Path(text), [Source(text, table=True)]
