@@ -233,8 +233,9 @@ def executive_summary(runs, findings: dict[str, list[dict]], *, lang: str = "en"
     """The decisions the index opens with: findings that carry money at stake (``stake``) or answer their
     notebook's question (``lead``), at most two per notebook (its answer first, then by stake); every notebook's
     first pick comes before any second one, each round ordered by money at stake across topics (largest first; an
-    answer without a stake after those with one), at most ``limit``. Each: ``{sentence, stake, href, title}``, the sentence without its evidence; the stake formatted
-    with the report currency's code (the number alone when the currency is not known)."""
+    answer without a stake after those with one), at most ``limit``. Each: ``{sentence, stake, href, title}``, the
+    sentence without its evidence; the stake formatted with the report currency's code (the number alone when the
+    currency is not known)."""
     picked = []
     for order, r in enumerate(runs):
         recs = [rec for rec in findings.get(r.notebook) or [] if finding_fields(rec).get("lead") or _stake(rec)]

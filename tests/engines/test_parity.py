@@ -111,6 +111,8 @@ CASES = {
         d.opportunities, by="lead_source", period="Q", definition="created", stages=d.stages)),
     "funnel_metrics.lead_funnel": (funnel_metrics.lead_funnel, lambda d: funnel_metrics.lead_funnel(
         d.leads, d.opportunities, by="source", as_of=d.as_of, stages=d.stages)),
+    "funnel_metrics.open_pipeline": (funnel_metrics.open_pipeline, lambda d: funnel_metrics.open_pipeline(
+        d, by="team")),
     "funnel_metrics.deal_totals": (funnel_metrics.deal_totals, lambda d: funnel_metrics.deal_totals(
         d.opportunities, by="owner", stages=d.stages)),
     "funnel_metrics.won_revenue": (funnel_metrics.won_revenue, lambda d: funnel_metrics.won_revenue(
@@ -217,6 +219,10 @@ EXEMPT = {
     "pipeline.by_currency": "splits a Dataset into one Dataset per currency (a filter, no KPI scan); the forecast "
                             "KPIs computed on the parts are the forecast_kpis case",
     "pipeline.currency_view": "narrows a Dataset to the main currency for a money forecast (a filter, no KPI scan)",
+    "monitor_kpis.tables_used": "counts each table's rows for a display table (engines.n_rows, checked per engine in "
+                                "tests/engines)",
+    "reps.quota_window": "dates of the complete quota periods (a min/max on the quotas the scorecard case scans)",
+    "reps_kpis.kpi_windows": "window labels of the rep KPIs from a computed Scorecard (no row scan)",
 }
 
 # Case names use these short names; the modules are the ones that define the functions (a package's
