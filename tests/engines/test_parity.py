@@ -418,6 +418,12 @@ def scanned(request):
 def test_lazy_loader_matches_pandas_loader(sample, scanned):
     engine, ds = scanned
     kind = {"polars": "polars-lazy", "duckdb": "duckdb"}[engine]
+    assert_loaded_like_pandas(ds, sample, kind, engine)
+
+
+def assert_loaded_like_pandas(ds, sample, kind: str, engine: str) -> None:
+    """A dataset loaded on another engine equals the pandas loader's: every table on that engine, the account,
+    the as-of date, each table's rows and its quarantine (check, reason, source line and the raw columns)."""
     assert all(engines.engine_of(t) == kind for t in ds.tables.values())
     pd.testing.assert_frame_equal(ds.account, sample.account)
     assert ds.as_of == sample.as_of

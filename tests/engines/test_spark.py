@@ -15,8 +15,8 @@ import shutil
 
 import pandas as pd
 import pytest
-from test_lazy_exports import KEYS, _folders, _mapping, _ns
-from test_parity import CASES, SAMPLE, assert_same  # noqa: E402
+from test_lazy_exports import _folders, _mapping, assert_export_like_pandas
+from test_parity import CASES, SAMPLE, assert_loaded_like_pandas, assert_same  # noqa: E402
 
 from salesops_kit import cli, engines
 from salesops_kit.data.load import load_dataset
@@ -99,20 +99,9 @@ def spark_loaded(spark):
 
 def test_spark_loader_matches_pandas_loader(sample, spark_loaded):
     ds = spark_loaded
-    assert all(engines.engine_of(t) == "pyspark" for t in ds.tables.values())
-    pd.testing.assert_frame_equal(ds.account, sample.account)
+    assert_loaded_like_pandas(ds, sample, "pyspark", "spark")
     assert (ds.account["rows_read"] == ds.account["rows_kept"] + ds.account["rows_quarantined"]).all()
-    assert ds.as_of == sample.as_of
     pd.testing.assert_frame_equal(ds.withheld, sample.withheld)
-    for name, ref in sample.tables.items():
-        got = engines.to_pandas(ds.tables[name])
-        assert list(got.columns) == list(ref.columns), name
-        assert_same(got, ref, where=f"{name} loaded with spark")
-        q, rq = ds.quarantine[name], sample.quarantine[name]
-        assert len(q) == len(rq), name
-        cols = ["check", "reason", "source_line", *[c for c in rq.columns if c in q.columns and c not in
-                                                    ("check", "reason", "source_line", "source_file")]]
-        assert_same(q[cols], rq[cols], where=f"quarantine {name} (spark)")
 
 
 def test_spark_loader_flag_counts_match_pandas(sample, spark_loaded):
@@ -164,18 +153,10 @@ EXPORTS = [f for f in _folders() if f.name in ("hubspot", "hubspot_api", "pipedr
 def test_spark_reads_the_export_like_pandas(spark, folder):
     ref = load_dataset(folder, mapping=_mapping(folder))
     ds = load_dataset(folder, mapping=_mapping(folder), engine="spark", spark=spark)
-    tables = list(ds.account["table"])
-    want_acc = ref.account[ref.account["table"].isin(tables)].reset_index(drop=True)
-    pd.testing.assert_frame_equal(ds.account.reset_index(drop=True), want_acc)
+    tables = assert_export_like_pandas(ds, ref, folder, "spark")
     pd.testing.assert_frame_equal(ds.withheld, ref.withheld[ref.withheld["table"].isin(tables)]
                                   .reset_index(drop=True), check_dtype=False)
     for name in tables:
-        got, want = engines.to_pandas(ds.table(name)), ref.table(name)
-        cols = [c for c in want.columns if c in got.columns]
-        key = [k for k in KEYS.get(name, [cols[0]]) if k in cols]
-        got = _ns(got[cols]).sort_values(key, kind="stable").reset_index(drop=True)
-        want = _ns(want[cols]).sort_values(key, kind="stable").reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, want, check_dtype=False, obj=f"{folder.name}/{name} on spark")
         qc = ["check", "reason", "source_line"]
         assert_same(ds.quarantine[name][qc], ref.quarantine[name][qc], where=f"quarantine {folder.name}/{name}")
 
