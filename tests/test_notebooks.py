@@ -65,6 +65,15 @@ def test_has_headline_check_cell(nb):
     assert not leftover, f"{path.name}: test markers in cell sources {leftover} (use the cell tag)"
 
 
+def test_no_warning_reaches_a_page(nb):
+    """A committed notebook has no stderr output: a library's warning (with the machine's paths) would be printed on
+    the report page a manager reads, and nbval would compare it across machines."""
+    path, data = nb
+    streams = [c["id"] for c in data["cells"] if c["cell_type"] == "code"
+               for o in c.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+    assert not streams, f"{path.name}: stderr output in cells {streams}"
+
+
 def test_small_and_metadata_stripped(nb):
     path, data = nb
     assert path.stat().st_size < 1_000_000, f"{path.name} is {path.stat().st_size / 1e6:.1f} MB"

@@ -166,6 +166,16 @@ def snaive(y: np.ndarray, h: int, m: int) -> _Fc:
     return _Fc(y[idx], sigma * np.sqrt(k + 1), False)
 
 
+def _models():
+    """``statsforecast.models``, imported with tqdm's "IProgress not found" warning silenced: statsforecast imports
+    ``tqdm.auto``, which warns in a Jupyter kernel without ipywidgets, and the warning (with the machine's
+    site-packages path) reached notebook 03's page."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import statsforecast.models as models
+    return models
+
+
 def _sf(model, y: np.ndarray, h: int) -> tuple[_Fc, object]:
     """Fit a statsforecast model, forecast ``h`` steps; the sd is read off its 95% interval (normal)."""
     with warnings.catch_warnings():
@@ -250,13 +260,13 @@ def _theta_like(cls, y: np.ndarray, h: int, m: int, seasonal: bool) -> _Fc:
 
 
 def _theta(y: np.ndarray, h: int, m: int, seasonal: bool) -> _Fc:
-    from statsforecast.models import Theta
+    Theta = _models().Theta
 
     return _theta_like(Theta, y, h, m, seasonal)
 
 
 def _dotm(y: np.ndarray, h: int, m: int, seasonal: bool) -> _Fc:
-    from statsforecast.models import DynamicOptimizedTheta
+    DynamicOptimizedTheta = _models().DynamicOptimizedTheta
 
     return _theta_like(DynamicOptimizedTheta, y, h, m, seasonal)
 
@@ -266,7 +276,7 @@ def _ets(y: np.ndarray, h: int, m: int, seasonal: bool, form: str | None = None,
     """AutoETS by AICc over the family (the seasonal forms only when ``season``: the series was found seasonal),
     or the given ``form`` (its four-letter components, e.g. ``MAMY``) refitted at another origin. Returns the
     forecast and the chosen form."""
-    from statsforecast.models import AutoETS
+    AutoETS = _models().AutoETS
 
     s = m if seasonal else 1
     if form is None:
@@ -285,7 +295,7 @@ def _ets(y: np.ndarray, h: int, m: int, seasonal: bool, form: str | None = None,
 
 def _arima(y: np.ndarray, h: int, m: int, seasonal: bool, order=None) -> tuple[_Fc, tuple]:
     """AutoARIMA (stepwise, AICc), or the given ``(order, seasonal_order, constant)`` refitted at another origin."""
-    from statsforecast.models import ARIMA, AutoARIMA
+    ARIMA, AutoARIMA = _models().ARIMA, _models().AutoARIMA
 
     s = m if seasonal else 1
     if order is None:
