@@ -72,6 +72,7 @@ TABLES: dict[str, Table] = {
             ("forecast_category", "string", False, "CRM forecast category (Pipeline, Best Case, Commit, ...)."),
             ("currency", "string", False, "ISO currency code of `amount`."),
             ("lost_at_stage", "string", False, "For lost deals: the last open stage reached."),
+            ("loss_reason", "string", False, "For lost deals: why the deal was lost (the CRM's loss-reason field)."),
         ),
         _t(
             "stage_history", "stage entry", "entered_date", None,
@@ -79,6 +80,13 @@ TABLES: dict[str, Table] = {
             ("stage", "string", True, "Stage entered (normalised label)."),
             ("entered_date", "datetime", True, "When the deal entered the stage."),
             ("exited_date", "datetime", False, "When it left the stage (missing while still there)."),
+        ),
+        _t(
+            "deal_history", "deal record", "recorded_date", None,
+            ("opportunity_id", "string", True, "Deal id."),
+            ("recorded_date", "datetime", True, "When the CRM recorded this state of the deal (an edit or a snapshot)."),
+            ("close_date", "datetime", True, "Expected close date in force from `recorded_date` on."),
+            ("amount", "float", False, "Deal amount in force from `recorded_date` on."),
         ),
         _t(
             "leads", "lead", "created_date", "lead_id",
@@ -148,6 +156,7 @@ CSAT_ONE_OF = ("owner", "customer_id")
 IDENTITY = {
     "opportunities": ("opportunity_id", "stage"),
     "stage_history": ("opportunity_id", "stage", "entered_date"),
+    "deal_history": ("opportunity_id", "recorded_date"),
     "leads": ("lead_id", "created_date"),
     "orders": ("order_id",),
     "marketing_spend": ("month", "channel", "spend"),
@@ -161,11 +170,12 @@ REQUIRED_VALUES = IDENTITY
 EXPECTED_VALUES = {
     "opportunities": ("created_date",),
     "orders": ("customer_id", "order_date", "amount"),
+    "deal_history": ("close_date",),
 }
 # Negative values: quarantined in identity columns (spend, quota); a negative amount is a credit: the amount
 # (and an order's margin) is withheld unless the mapping says ``amount: {credits: true}``.
-NONNEGATIVE = {"opportunities": ("amount",), "orders": ("amount",), "marketing_spend": ("spend",),
-               "quotas": ("quota",)}
+NONNEGATIVE = {"opportunities": ("amount",), "orders": ("amount",), "deal_history": ("amount",),
+               "marketing_spend": ("spend",), "quotas": ("quota",)}
 # columns withheld together with a negative amount (a credit's margin is negative too)
 WITHHELD_WITH_AMOUNT = {"orders": ("margin",)}
 # columns holding stage labels (normalised through the stage model)

@@ -49,6 +49,9 @@ REGION_SHARE = (0.45, 0.35, 0.20)
 ORDER_PRODUCTS = ("Core", "Add-on", "Services")
 ORDER_PRODUCT_SHARE = (0.6, 0.3, 0.1)
 ORDER_MARGIN_RATE = (0.45, 0.35, 0.25)  # share-weighted mean 0.40
+LOSS_REASONS = ("Price", "Competitor", "No budget", "No decision", "Timing", "Product fit")
+LOSS_REASON_SHARE = (0.25, 0.15, 0.20, 0.20, 0.10, 0.10)
+SLIP_SHARE = 0.15  # share of deals whose expected close date is pushed at least once
 BASE_TRANSITION = (0.80, 0.76, 0.72, 0.70)  # Prosp->Qual, Qual->Prop, Prop->Neg, Neg->Won
 STAGE_MEAN_DAYS = (10.0, 14.0, 18.0, 21.0)
 SKIP_QUALIFICATION = 0.06  # share of deals reaching Proposal that skip Qualification
@@ -113,6 +116,22 @@ PLANTED: dict = {
                          "quarantines the 4 duplicates and keeps the 4 others with a field withheld (close before "
                          "created: out of cycle times; negative amount: amount and margin withheld); generate() "
                          "returns the clean tables"},
+    "slipping_rep": {"owner": "Liam Walsh", "pushed_share": 2 * SLIP_SHARE, "others_pushed_share": SLIP_SHARE,
+                     "pushes_if_pushed": "1 + Binomial(1, 0.3)",
+                     "note": "deal_history: one record at creation and one per push; a pushed deal's first expected "
+                             "close date lies 30-80% of the way from creation to its final close date, and each "
+                             "push (on a day between creation and the close, or as-of for open deals) moves it later "
+                             "until the last push reaches the final date; every other rep's deals are pushed with "
+                             "the same probability, and pushing is independent of the outcome."},
+    "loss_reason_surge": {"reason": "Competitor", "quarter": "2025Q3", "share": 2 * LOSS_REASON_SHARE[1],
+                          "base_share": dict(zip(LOSS_REASONS, LOSS_REASON_SHARE, strict=True)),
+                          "note": "lost deals closing in July-September 2025 cite Competitor twice as often (the "
+                                  "other reasons scaled down in proportion); in every other quarter, stage, rep and "
+                                  "segment the reasons share one distribution."},
+    "revenue_concentration": {"table": "orders", "product": ORDER_PRODUCTS[0], "order_share": ORDER_PRODUCT_SHARE[0],
+                              "note": "order amounts do not depend on the product, so Core carries ~60% of order "
+                                      "revenue; deals' products and regions share one win rate (their amounts "
+                                      "differ by product: medians 8,000 / 15,000 / 30,000)."},
     "csat_dip": {"owner": "Daniel Kim", "months": ("2025-10", "2025-11"), "months_before_as_of": (2, 1),
                  "score_probs_dip": (0.25, 0.25, 0.25, 0.15, 0.10), "surveys_per_rep_month": 20.0,
                  "score_probs_normal": (0.02, 0.04, 0.14, 0.42, 0.38)},
@@ -291,7 +310,62 @@ def generate(*, seed: int = 0, scale: float = 1.0, as_of: str = "2025-12-15") ->
     out["activities"] = _activities(rng, opps, out["leads"], start, as_of_d)
     out["csat"] = _csat(rng, scale, opps, start, as_of_d, n_months, hire)
     out["quotas"] = _quotas(start, n_months, hire)
+    # a child generator of its own, so that the tables above do not change with these columns
+    extra = np.random.default_rng([seed, 18])
+    out["opportunities"]["loss_reason"] = _loss_reasons(extra, opps, start)
+    out["deal_history"] = _deal_history(extra, opps, start, as_of_d)
     return out
+
+
+def _loss_reasons(rng, opps: pd.DataFrame, start) -> np.ndarray:
+    """A loss reason for each lost deal (PLANTED["loss_reason_surge"]); blank for the others."""
+    lost = (opps["stage"] == LOST).to_numpy()
+    surge = PLANTED["loss_reason_surge"]
+    q = opps["close_date"].dt.to_period("Q").astype(str).to_numpy()
+    base = np.asarray(LOSS_REASON_SHARE)
+    k = LOSS_REASONS.index(surge["reason"])
+    high = base * (1 - surge["share"]) / (1 - base[k])
+    high[k] = surge["share"]
+    u = rng.random(len(opps))
+    pick = np.where(q == surge["quarter"], np.searchsorted(np.cumsum(high), u * high.sum(), side="right"),
+                    np.searchsorted(np.cumsum(base), u * base.sum(), side="right"))
+    return np.where(lost, np.asarray(LOSS_REASONS, dtype=object)[np.minimum(pick, len(base) - 1)], None)
+
+
+def _deal_history(rng, opps: pd.DataFrame, start, as_of_d) -> pd.DataFrame:
+    """Close-date history: a record at creation and one per push (PLANTED["slipping_rep"])."""
+    created = (opps["created_date"].to_numpy("datetime64[D]") - start).astype(np.int64)
+    final = (opps["close_date"].to_numpy("datetime64[D]") - start).astype(np.int64)
+    end = np.minimum(final, as_of_d)
+    n = len(opps)
+    p = np.where(opps["owner"].to_numpy() == PLANTED["slipping_rep"]["owner"], 2 * SLIP_SHARE, SLIP_SHARE)
+    pushed = (rng.random(n) < p) & (end - created >= 2)
+    k = np.where(pushed, 1 + (rng.random(n) < 0.3), 0)
+    # the first expected close date lies 30-80% of the way from creation to the final one; pushes split the rest
+    first = created + np.floor(rng.uniform(0.3, 0.8, n) * (final - created)).astype(np.int64)
+    pushed &= final > first
+    k = np.where(pushed, np.where(final - first < 2, 1, k), 0)
+    # push days: after creation and not after the end, in order
+    when = np.sort(created[:, None] + 1 + np.floor(rng.random((n, 2)) * np.maximum(end - created, 1)[:, None])
+                   .astype(np.int64), axis=1)
+    rows_id = [np.arange(n)]
+    rows_day = [created]
+    rows_close = [np.where(k > 0, first, final)]
+    for j in range(2):
+        m = k > j
+        rows_id.append(np.flatnonzero(m))
+        rows_day.append(when[m, j])
+        step = np.where(k[m] == 2, (final[m] - first[m]) // 2, final[m] - first[m])
+        rows_close.append(np.where(k[m] == j + 1, final[m], first[m] + step))
+    i = np.concatenate(rows_id)
+    day = np.concatenate(rows_day)
+    close = np.concatenate(rows_close)
+    o = np.lexsort((day, i))
+    return pd.DataFrame({
+        "opportunity_id": opps["opportunity_id"].to_numpy()[i[o]],
+        "recorded_date": _dt(start, day[o]),
+        "close_date": _dt(start, close[o]),
+    })
 
 
 def _dt(start, days) -> np.ndarray:

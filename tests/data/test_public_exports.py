@@ -25,7 +25,8 @@ RAW = {
     "salesforce_devorg": {
         "deals": "Opportunity.csv", "id": "Id", "stage": "StageName", "amount": "Amount", "currency": None,
         "code": None, "won": {"Closed Won"}, "lost": {"Closed Lost"},
-        "other_files": {"stage_history": "OpportunityHistory.csv", "leads": "Lead.csv"},
+        "other_files": {"stage_history": "OpportunityHistory.csv", "deal_history": "OpportunityHistory.csv",
+                        "leads": "Lead.csv"},
         "leads": {"file": "Lead.csv", "opportunity": "ConvertedOpportunityId", "converted": "ConvertedDate"},
     },
     "maven_crm": {  # accounts/products/sales_teams.csv are lookup tables the kit does not load
