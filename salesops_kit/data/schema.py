@@ -84,7 +84,7 @@ TABLES: dict[str, Table] = {
         _t(
             "deal_history", "deal record", "recorded_date", None,
             ("opportunity_id", "string", True, "Deal id."),
-            ("recorded_date", "datetime", True, "When the CRM recorded this state of the deal (an edit or a snapshot)."),
+            ("recorded_date", "datetime", True, "When the CRM recorded this state of the deal (edit or snapshot)."),
             ("close_date", "datetime", True, "Expected close date in force from `recorded_date` on."),
             ("amount", "float", False, "Deal amount in force from `recorded_date` on."),
         ),
