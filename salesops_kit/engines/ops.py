@@ -74,7 +74,13 @@ def collect(lf: nw.LazyFrame) -> pd.DataFrame:
     the caller's own object, and the dtype casts below must not reach it.
     """
     out = lf.collect().to_pandas().copy(deep=False)
-    for c in out.columns:
+    return plain_dtypes(out, out.columns)
+
+
+def plain_dtypes(out: pd.DataFrame, cols) -> pd.DataFrame:
+    """``out`` with the ``cols`` columns in the plain dtypes :func:`collect` hands back (in place): Decimal and
+    integer columns as float64, dates as naive datetime64[ns]."""
+    for c in cols:
         s = out[c]
         if s.dtype == object and len(s) and any(isinstance(v, decimal.Decimal) for v in s.dropna().head(5)):
             out[c] = pd.to_numeric(s.astype(float))
@@ -233,3 +239,237 @@ def raise_unknown_stages(lf: nw.LazyFrame, stages: StageModel, *, table: str = "
                   .group_by(column, drop_null_keys=False).agg(nw.len().alias("n")))
     check_labels(bad[column], stages, table=table, column=column, allow_null=False)
     raise AssertionError("unreachable: unknown stage labels were counted but not found")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one grouped scan on the loader's derived columns (issue 17: each KPI function costs what its hand query costs)
+# ---------------------------------------------------------------------------------------------------------------
+
+#: the outcome columns the loader derives from the mapping's stage model on every engine (opportunities)
+OUTCOME_FLAGS = ("is_won", "is_closed")
+
+
+def has_outcome_flags(names) -> bool:
+    """Whether a table's columns include the loader's ``is_won`` and ``is_closed``: the KPI scans then read them
+    instead of classifying the stage labels again (a bare frame without them is classified from ``stages=``)."""
+    return all(c in names for c in OUTCOME_FLAGS)
+
+
+def count_true(col: str) -> nw.Expr:
+    """Rows where the boolean column ``col`` is true, as a plain integer on every backend (DuckDB's sum of
+    booleans is a HUGEINT that reaches pandas as Decimal objects)."""
+    return nw.when(nw.col(col)).then(nw.lit(1)).count()
+
+
+_PERIOD_UNITS = {"1mo": "M", "1q": "Q", "1y": "Y"}
+
+
+def _period_starts(d: np.ndarray, period: str) -> np.ndarray:
+    """Start of the calendar period of each date (naive datetime64 values): months as ``datetime64[M]``, years as
+    ``datetime64[Y]`` (NaT kept; :func:`count_groups` hands them back as ``datetime64[ns]``)."""
+    unit = _PERIOD_UNITS[normalise_period(period)]
+    if unit == "Y":
+        return d.astype("datetime64[Y]")
+    m = d.astype("datetime64[M]")
+    if unit == "Q":
+        mi = m.view(np.int64)
+        return np.where(np.isnat(m), m, (mi - mi % 3).view("datetime64[M]"))
+    return m
+
+
+def _naive_dates(s: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_dtype(s.dtype) and not isinstance(s.dtype, pd.DatetimeTZDtype)
+
+
+def _grouped_pandas(df: pd.DataFrame, by: list[str], *, period, drop_null_period: bool, where: str | None,
+                    counts: tuple[str, ...], sums: tuple[str, ...]) -> pd.DataFrame | None:
+    """:func:`grouped` for a pandas frame with numpy (:func:`count_groups`): rows selected first, each key hashed
+    once (or, for dates and small integers, numbered by its offset from the smallest), counted with ``bincount``.
+    None when it cannot (a date column that is not naive datetime64: the caller then runs the narwhals scan)."""
+    if period is not None and not _naive_dates(df[period[0]]):
+        return None
+    keep = None if where is None else df[where].to_numpy(dtype=bool, na_value=False)
+    sel = None if keep is None or keep.all() else np.flatnonzero(keep)
+
+    def rows(v):
+        return v if sel is None else v[sel]
+
+    keys: dict[str, np.ndarray] = {}
+    if period is not None:
+        starts = _period_starts(rows(df[period[0]].to_numpy()), period[1])
+        if drop_null_period:
+            nat = np.isnat(starts)
+            if nat.any():
+                sel = np.flatnonzero(~nat) if sel is None else sel[~nat]
+                starts = starts[~nat]
+        keys["period"] = starts
+    keys = {**{c: rows(df[c].to_numpy()) for c in by}, **keys}
+    return count_groups(keys, counts={c: rows(df[c].to_numpy(dtype=bool, na_value=False)) for c in counts},
+                        sums={c: rows(df[c].to_numpy(dtype="float64", na_value=np.nan)) for c in sums})
+
+
+def _key_codes(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group codes (0..k-1, int64) and the k key values of one key array; missing values (None, NaN, NaT) get the
+    last code and a missing value. Dates and whole numbers spanning a small range are numbered by their offset
+    from the smallest (no hashing; codes of absent values simply count no row); anything else is hashed."""
+    v = np.asarray(v)
+    if v.dtype.kind in "iuMf" and len(v):
+        if v.dtype.kind == "M":
+            iv = v.view(np.int64)
+            miss = iv == np.iinfo(np.int64).min
+        elif v.dtype.kind == "f":
+            miss = np.isnan(v)
+            iv = np.where(miss, 0.0, v)
+            iv = iv.astype(np.int64) if np.array_equal(iv, np.floor(iv)) and np.abs(iv).max() < 2**52 else None
+        else:
+            iv, miss = v.astype(np.int64), np.zeros(len(v), dtype=bool)
+        ok = ~miss
+        if iv is not None and ok.any():
+            lo, hi = int(iv[ok].min()), int(iv[ok].max())
+            if hi - lo < max(4 * len(v), 1 << 16):
+                c = iv - lo
+                vals = np.arange(lo, hi + 1, dtype=np.int64)
+                u = vals.view(v.dtype) if v.dtype.kind == "M" else vals.astype(v.dtype)
+                if miss.any():
+                    c[miss] = hi - lo + 1
+                    u = np.append(u, np.array([np.datetime64("NaT")], dtype=v.dtype) if v.dtype.kind == "M"
+                                  else np.array([np.nan]))
+                return c, u
+    c, u = pd.factorize(v)  # missing -> -1 (asking for a missing group costs two more passes)
+    c = c.astype(np.int64)
+    u = np.asarray(u)
+    if len(c) and c.min() < 0:  # missing values: a group of their own, after the present ones
+        c[c < 0] = len(u)
+        na = np.array([np.datetime64("NaT")], dtype=u.dtype) if u.dtype.kind == "M" else np.array(
+            [np.nan], dtype=object if u.dtype == object else float)
+        u = np.concatenate([u, na]) if u.dtype.kind in "MO" else np.append(u.astype(float), na)
+    return c, u
+
+
+def count_groups(keys: dict, *, counts: dict | None = None, sums: dict | None = None) -> pd.DataFrame | None:
+    """Rows per distinct combination of the ``keys`` arrays (equal length, one per key column), with numpy: each key
+    hashed once (``pd.factorize``; missing values are a group of their own, NaN / NaT), the groups counted and
+    summed with ``bincount``. Returns ``<keys>, n, <counts>, <sums>`` in no particular order (``n`` and each of
+    ``counts``, the rows where that boolean array is true, int64; each of ``sums`` the sum of that float array, NaN
+    skipped); None when the key space is too large to number (the caller then runs its narwhals scan)."""
+    counts, sums = counts or {}, sums or {}
+    m = len(next(iter(keys.values()))) if keys else len(next(iter({**counts, **sums}.values()), []))
+    codes, uniques, radix = None, [], 1
+    for name, v in keys.items():
+        c, u = _key_codes(v)
+        if u.dtype.kind == "M":
+            u = u.astype("datetime64[ns]")
+        radix *= max(len(u), 1)
+        if radix >= 2**62:
+            return None
+        codes = c if codes is None else codes * max(len(u), 1) + c
+        uniques.append((name, u))
+    if codes is None:
+        codes = np.zeros(m, dtype=np.int64)
+    if radix <= max(4 * m, 1 << 16):
+        gid, present = codes, None
+    else:  # sparse key space: number the groups present
+        gid, present = pd.factorize(codes)
+        gid = gid.astype(np.int64)
+    size = radix if present is None else len(present)
+    n = np.bincount(gid, minlength=size)
+    rows = np.flatnonzero(n) if present is None else np.arange(size)
+    out = {}
+    rest = rows.copy() if present is None else np.asarray(present, dtype=np.int64)
+    for name, u in reversed(uniques):
+        k = max(len(u), 1)
+        out[name] = u[rest % k] if len(u) else np.array([], dtype=object)
+        rest = rest // k
+    res = {name: out[name] for name, _ in uniques}
+    res["n"] = n[rows].astype("int64")
+    for c, v in counts.items():
+        res[c] = np.bincount(gid, weights=v, minlength=size)[rows].astype("int64")
+    for c, v in sums.items():
+        res[c] = np.bincount(gid, weights=np.where(np.isnan(v), 0.0, v), minlength=size)[rows]
+    return pd.DataFrame(res)
+
+
+#: DuckDB column types the direct SQL scans truncate and subtract (others take the narwhals scan)
+DUCKDB_DATES = ("DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "TIMESTAMP_US")
+_DUCKDB_UNITS = {"M": "month", "Q": "quarter", "Y": "year"}
+
+
+def _grouped_duckdb(rel, by: list[str], *, period, drop_null_period: bool, where: str | None,
+                    counts: tuple[str, ...], sums: tuple[str, ...]) -> pd.DataFrame | None:
+    """:func:`grouped` on a DuckDB relation as the statement a person would write (``WHERE``, ``count(*)
+    FILTER``, grouped by the key columns) through the relation API, fetched with DuckDB's own pandas conversion:
+    narwhals' expression building and Arrow round trip cost as much as the query on a million rows. None for a date
+    column that is not a plain DATE/TIMESTAMP (the narwhals scan then runs)."""
+    def q(c: str) -> str:
+        return '"' + str(c).replace('"', '""') + '"'
+
+    types = dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
+    sel = [q(c) for c in by]
+    cond = [] if where is None else [q(where)]
+    if period is not None:
+        col, unit = period
+        if types.get(col) not in DUCKDB_DATES:
+            return None
+        sel.append(f"CAST(date_trunc('{_DUCKDB_UNITS[_PERIOD_UNITS[normalise_period(unit)]]}', {q(col)}) "
+                   "AS TIMESTAMP) AS period")
+        if drop_null_period:
+            cond.append(f"{q(col)} IS NOT NULL")
+    aggs = (["count(*) AS n"] + [f"count(*) FILTER (WHERE {q(c)}) AS {q(c)}" for c in counts]
+            + [f"coalesce(sum(CAST({q(c)} AS DOUBLE)), 0) AS {q(c)}" for c in sums])
+    if cond:
+        rel = rel.filter(" AND ".join(cond))
+    g = rel.aggregate(", ".join(sel + aggs)).df()  # grouped by the columns that are not aggregates
+    if not sel:
+        g = g[g["n"] > 0].reset_index(drop=True)
+    if "period" in g and g["period"].dtype != "datetime64[ns]":
+        g["period"] = g["period"].astype("datetime64[ns]")
+    for c in ("n", *counts):
+        g[c] = g[c].astype("int64")
+    for c in sums:
+        g[c] = g[c].astype("float64")
+    return g
+
+
+def grouped(frame, lf: nw.LazyFrame, by, *, period=None, drop_null_period: bool = True, where: str | None = None,
+            counts=(), sums=()) -> pd.DataFrame:
+    """One grouped scan: rows per group of ``by`` (and ``period``), among the rows where the boolean column
+    ``where`` is true.
+
+    ``period`` is ``(date column, "M" | "Q" | "Y")``: a ``period`` key holding the start of the calendar period
+    (rows without the date left out when ``drop_null_period``, else a missing period of their own). Returns a
+    pandas frame ``<by>, [period], n, <counts>, <sums>`` in no particular order: ``n`` rows, each of ``counts``
+    the rows where that boolean column is true (int64), each of ``sums`` the sum of that column (nulls skipped,
+    0.0 when there is none). Missing key values are a group of their own. ``frame`` is the native table ``lf``
+    wraps: a pandas frame takes a numpy path (one hash of each key, ``bincount``), every other engine runs the
+    one narwhals group-by.
+    """
+    by, counts, sums = as_list(by), tuple(counts), tuple(sums)
+    out = None
+    if nw.dependencies.is_pandas_dataframe(frame):
+        out = _grouped_pandas(frame, by, period=period, drop_null_period=drop_null_period, where=where,
+                              counts=counts, sums=sums)
+    elif nw.dependencies.is_duckdb_relation(frame):
+        out = _grouped_duckdb(frame, by, period=period, drop_null_period=drop_null_period, where=where,
+                              counts=counts, sums=sums)
+    if out is not None:  # the keys in the dtypes the narwhals scan hands back (collect)
+        return plain_dtypes(out, by)
+    keys = list(by)
+    if period is not None:
+        lf = lf.with_columns(period_expr(period[0], period[1]).alias("period"))
+        if drop_null_period:
+            lf = lf.filter(~nw.col("period").is_null())
+        keys.append("period")
+    if where is not None:
+        lf = lf.filter(nw.col(where))
+    aggs = [nw.len().alias("n"), *[count_true(c).alias(c) for c in counts],
+            *[nw.col(c).cast(nw.Float64).sum().alias(c) for c in sums]]
+    if keys:
+        g = collect(lf.group_by(*keys, drop_null_keys=False).agg(*aggs))
+    else:  # no key: one row, none when no row qualifies (as a group-by gives)
+        g = collect(lf.select(*aggs))
+        g = g[g["n"] > 0].reset_index(drop=True)
+    for c in ("n", *counts):
+        g[c] = g[c].astype("int64")
+    for c in sums:
+        g[c] = g[c].astype("float64")
+    return g

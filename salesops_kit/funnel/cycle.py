@@ -24,21 +24,26 @@ import pandas as pd
 
 from ..data.schema import StageModel
 from ..engines.ops import (
+    DUCKDB_DATES,
     LOST,
+    OUTCOME_FLAGS,
     UNKNOWN,
     WON,
     as_list,
     as_pylit,
     collect,
+    columns,
+    count_groups,
     days_between,
+    has_outcome_flags,
     lazy,
     outcome_code,
     raise_unknown_stages,
-    require_columns,
     resolve,
     sort_out,
 )
 from ..tools.results import Result
+from ..tools.validation import require_columns as check_columns
 
 __all__ = ["SalesCycle", "sales_cycle", "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL"]
 
@@ -138,24 +143,55 @@ def cycle_counts(opportunities, *, as_of=None, by=None, stages: StageModel) -> t
     """
     by = as_list(by)
     o = lazy(opportunities)
-    require_columns(o, ["stage", "created_date", "close_date"] + by, table="opportunities", purpose="the sales cycle")
-    o = o.select(*dict.fromkeys(by + ["stage", "created_date", "close_date"]))
-    if nw.dependencies.is_pandas_dataframe(opportunities):  # pandas: classify the distinct labels, not every row
+    names = columns(o)
+    check_columns(names, ["stage", "created_date", "close_date"] + by, table="opportunities",
+                  purpose="the sales cycle")
+    flags = has_outcome_flags(names)  # the loader's is_won / is_closed: no stage label classified
+    if as_of is None:
+        closed = nw.col("is_closed") if flags else outcome_code(stages).is_in([WON, LOST])
+        m = collect(o.select(nw.col("created_date").max().alias("c"),
+                             nw.when(closed).then(nw.col("close_date")).otherwise(None).max().alias("d")))
+        as_of = pd.Series([m["c"].iloc[0], m["d"].iloc[0]]).max()
+    as_of = pd.Timestamp(as_of)
+    # an as-of date without a time is that whole day: a deal created at 17:16 on it is not "after the as-of date"
+    # (a Salesforce org's sample deals are all created on the export day); it is censored at 0 days
+    day_end = as_of + pd.Timedelta(days=1) if as_of == as_of.normalize() else None
+    g = None
+    if flags and nw.dependencies.is_pandas_dataframe(opportunities):
+        g = _cycle_cells_pandas(opportunities, by, as_of=as_of, day_end=day_end)
+    elif flags and nw.dependencies.is_duckdb_relation(opportunities):
+        g = _cycle_cells_duckdb(opportunities, by, as_of=as_of, day_end=day_end)
+    if g is None:
+        g = _cycle_cells(opportunities, o, by, stages=stages, flags=flags, as_of=as_of, day_end=day_end)
+    late = g["event"] == _LATE
+    g_late = g.loc[late, "n"].sum()
+    g = g[~late]
+    bad_dates = g["days"].isna()
+    neg = g["days"] < 0
+    dropped = {"no_dates": int(g.loc[bad_dates, "n"].sum()), "negative": int(g.loc[neg & ~bad_dates, "n"].sum()),
+               "late": int(g_late)}
+    g = g[~bad_dates & ~neg]
+    g = g.groupby(by + ["days", "event"], dropna=False, sort=True)["n"].sum().reset_index()
+    for c in ("days", "event", "n"):
+        g[c] = g[c].astype("int64")
+    return sort_out(g, by + ["days", "event"]), as_of, dropped
+
+
+def _cycle_cells(opportunities, o, by: list[str], *, stages: StageModel, flags: bool, as_of: pd.Timestamp,
+                 day_end) -> pd.DataFrame:
+    """:func:`cycle_counts`' scan with narwhals (any engine): ``<by>, days, event, n`` before the left-out deals are
+    taken out (event 4: created after as-of; days missing or negative)."""
+    o = o.select(*dict.fromkeys(by + ["created_date", "close_date"] + (list(OUTCOME_FLAGS) if flags else ["stage"])))
+    if flags:
+        o = o.with_columns(nw.when(nw.col("is_won")).then(WON).when(nw.col("is_closed")).then(LOST).otherwise(0)
+                           .alias("_o"))
+    elif nw.dependencies.is_pandas_dataframe(opportunities):  # pandas: classify the distinct labels, not every row
         from ..engines.pandas_fast import with_outcome
 
         o = with_outcome(o, stages)
     else:
         o = o.with_columns(outcome_code(stages).alias("_o"))
-    won, lost = nw.col("_o") == WON, nw.col("_o") == LOST
-    if as_of is None:
-        m = collect(o.select(nw.col("created_date").max().alias("c"),
-                             nw.when(won | lost).then(nw.col("close_date")).otherwise(None).max().alias("d")))
-        as_of = pd.Series([m["c"].iloc[0], m["d"].iloc[0]]).max()
-    as_of = pd.Timestamp(as_of)
     lit = nw.lit(as_pylit(as_of))
-    # an as-of date without a time is that whole day: a deal created at 17:16 on it is not "after the as-of date"
-    # (a Salesforce org's sample deals are all created on the export day); it is censored at 0 days
-    day_end = as_of + pd.Timedelta(days=1) if as_of == as_of.normalize() else None
     created = nw.col("created_date")
     late = (created >= nw.lit(as_pylit(day_end))) if day_end is not None else (created > lit)
     o = o.with_columns((nw.col("_o").is_in([WON, LOST]) & (nw.col("close_date") <= lit)).alias("_cb"))
@@ -170,18 +206,60 @@ def cycle_counts(opportunities, *, as_of=None, by=None, stages: StageModel) -> t
     g = collect(o.group_by(*(by + ["days", "event"]), drop_null_keys=False).agg(nw.len().alias("n")))
     if (g["event"] == UNKNOWN).any():
         raise_unknown_stages(o, stages)
-    late = g["event"] == _LATE
-    g_late = g.loc[late, "n"].sum()
-    g = g[~late]
-    bad_dates = g["days"].isna()
-    neg = g["days"] < 0
-    dropped = {"no_dates": int(g.loc[bad_dates, "n"].sum()), "negative": int(g.loc[neg & ~bad_dates, "n"].sum()),
-               "late": int(g_late)}
-    g = g[~bad_dates & ~neg]
-    g = g.groupby(by + ["days", "event"], dropna=False, sort=True)["n"].sum().reset_index()
-    for c in ("days", "event", "n"):
-        g[c] = g[c].astype("int64")
-    return sort_out(g, by + ["days", "event"]), as_of, dropped
+    return g
+
+
+def _cycle_cells_pandas(df: pd.DataFrame, by: list[str], *, as_of: pd.Timestamp, day_end) -> pd.DataFrame | None:
+    """:func:`_cycle_cells` for a pandas frame with the loader's flags, in numpy (same cells)."""
+    cr, cl = df["created_date"], df["close_date"]
+    if any(not pd.api.types.is_datetime64_dtype(c.dtype) or isinstance(c.dtype, pd.DatetimeTZDtype)
+           for c in (cr, cl)):
+        return None
+    created = cr.to_numpy().astype("datetime64[ns]")
+    close = cl.to_numpy().astype("datetime64[ns]")
+    won = df["is_won"].to_numpy(dtype=bool, na_value=False)
+    closed = df["is_closed"].to_numpy(dtype=bool, na_value=False)
+    t = np.datetime64(as_of.to_datetime64(), "ns")
+    cb = closed & (close <= t)  # NaT compares False
+    late = (created >= np.datetime64(day_end.to_datetime64(), "ns")) if day_end is not None else (created > t)
+    event = np.where(late, _LATE, np.where(cb, np.where(won, WON, LOST), 0))
+    end = np.where(cb | (closed & np.isnat(close)), close, np.where(created > t, created, t))
+    delta = (end - created).astype(np.int64)
+    days = np.floor_divide(delta, 86_400_000_000_000).astype("float64")
+    days[np.isnat(end) | np.isnat(created)] = np.nan
+    g = count_groups({**{c: df[c].to_numpy() for c in by}, "days": days, "event": event})
+    return g
+
+
+def _cycle_cells_duckdb(rel, by: list[str], *, as_of: pd.Timestamp, day_end) -> pd.DataFrame | None:
+    """:func:`_cycle_cells` on a DuckDB relation with the loader's flags, as one SQL statement (same cells; days
+    are the elapsed time floored to whole days, as on the other engines)."""
+    types = dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
+    if any(types.get(c) not in DUCKDB_DATES for c in ("created_date", "close_date")):
+        return None
+
+    def q(c: str) -> str:
+        return '"' + str(c).replace('"', '""') + '"'
+
+    def ts(v: pd.Timestamp) -> str:
+        return f"TIMESTAMP '{v.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+    def col(c: str) -> str:  # DATE columns as timestamps (a cast on a TIMESTAMP column costs a pass)
+        return c if types[c] == "TIMESTAMP" else f"CAST({c} AS TIMESTAMP)"
+
+    t, cr, cl = ts(as_of), col("created_date"), col("close_date")
+    late = f"{cr} >= {ts(day_end)}" if day_end is not None else f"{cr} > {t}"
+    cb = f"(is_closed AND {cl} <= {t})"  # NULL (a missing flag or date) is not true: as on the other engines
+    keys = ", ".join(q(c) for c in by) + (", " if by else "")
+    days = (f"floor((epoch_us(CASE WHEN {cb} OR (is_closed AND {cl} IS NULL) THEN {cl} WHEN {cr} > {t} THEN {cr} "
+            f"ELSE {t} END) - epoch_us({cr})) / 86400000000.0) AS days")
+    event = (f"CASE WHEN {late} THEN {_LATE} WHEN {cb} THEN (CASE WHEN is_won THEN {WON} ELSE {LOST} END) ELSE 0 END "
+             "AS event")
+    g = rel.aggregate(f"{keys}{days}, {event}, count(*) AS n").df()  # grouped by the columns that are not aggregates
+    g["days"] = g["days"].astype("float64")
+    g["event"] = g["event"].astype("int64")
+    g["n"] = g["n"].astype("int64")
+    return g
 
 
 def aalen_johansen(days, event, n):

@@ -19,6 +19,8 @@ from ..engines.ops import (
     check_labels,
     collect,
     columns,
+    grouped,
+    has_outcome_flags,
     lazy,
     outcome_of,
     require_columns,
@@ -28,6 +30,7 @@ from ..engines.ops import (
 from ..stats import wilson_interval
 from ..tools.exceptions import MissingColumnsError
 from ..tools.results import Result
+from ..tools.validation import require_columns as check_columns
 
 __all__ = ["lead_funnel", "LeadFunnel", "deal_totals", "won_revenue", "sales_velocity", "SalesVelocity",
            "LEAD_FUNNEL_COLUMNS", "DAYS_PER_MONTH", "LEAD_MATURITY_DAYS", "lead_maturity_cutoff",
@@ -322,7 +325,12 @@ def won_revenue(opportunities, *, period: str = "M", by=None, stages: StageModel
         if needs_split(ds, "opportunities") and "currency" not in by:
             by = by + ["currency"]
     o = lazy(opps)
-    require_columns(o, ["stage", "amount", "close_date"] + by, table="opportunities", purpose="won revenue")
+    names = columns(o)
+    check_columns(names, ["stage", "amount", "close_date"] + by, table="opportunities", purpose="won revenue")
+    if has_outcome_flags(names):  # the loader's is_won: one group-by, no label classified
+        g = grouped(opps, o, by, period=("close_date", period), drop_null_period=False, where="is_won",
+                    sums=("amount",)).rename(columns={"n": "won_deals", "amount": "won_revenue"})
+        return sort_out(g[by + ["period", "won_deals", "won_revenue"]], by + ["period"])
     o = o.select(*dict.fromkeys(by + ["stage", "amount", "close_date"]))
     o = o.filter(nw.col("stage").is_in(list(stages.won))).with_columns(
         period_expr("close_date", period).alias("period"), nw.col("amount").cast(nw.Float64).alias("won_revenue"))

@@ -36,12 +36,15 @@ from ..data.schema import StageModel
 from ..engines.ops import (
     LOST,
     OPEN,
+    OUTCOME_FLAGS,
     UNKNOWN,
     WON,
     as_list,
     check_labels,
     collect,
     columns,
+    grouped,
+    has_outcome_flags,
     lazy,
     outcome_code,
     outcome_of,
@@ -56,6 +59,7 @@ from ..engines.ops import (
 from ..stats import wilson_interval
 from ..tools.results import Result
 from ..tools.validation import check_option
+from ..tools.validation import require_columns as check_columns
 
 __all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", "WIN_RATE_DEFINITIONS", "FUNNEL_TYPES",
            "KPI_SEGMENTS", "stage_conversion_kpi"]
@@ -518,12 +522,42 @@ def win_rate(opportunities, *, by=None, period: str | None = None, definition: s
     by = as_list(by)
     date_col = "close_date" if definition == "closed" else "created_date"
     o = lazy(opps)
-    require_columns(o, ["stage"] + by + ([date_col] if period else []), table="opportunities", purpose="the win rate")
+    names = columns(o)
+    check_columns(names, ["stage"] + by + ([date_col] if period else []), table="opportunities",
+                  purpose="the win rate")
+    keys = list(by) + (["period"] if period else [])
+    cols = keys + ["won", "lost", "open", "n", "win_rate", "ci_low", "ci_high", "definition"]
+    if has_outcome_flags(names):  # the loader's is_won / is_closed: one group-by on them, no label classified
+        # a deal without the date (a withheld field) counts over all time, not in period views
+        g = grouped(opps, o, by, period=(date_col, period) if period else None,
+                    where="is_closed" if definition == "closed" else None,
+                    counts=("is_won",) if definition == "closed" else OUTCOME_FLAGS)
+        rows = g["n"].to_numpy()
+        won = g["is_won"].to_numpy()
+        closed = rows if definition == "closed" else g["is_closed"].to_numpy()
+        w = {**{k: g[k].to_numpy() for k in keys}, "won": won, "lost": closed - won, "open": rows - closed}
+    else:
+        w = _win_counts_from_labels(opps, o, by, keys, period=period, date_col=date_col, definition=definition,
+                                    stages=stages)
+        w = None if w is None else {c: w[c].to_numpy() for c in keys + ["won", "lost", "open"]}
+    if w is None or not len(w["won"]):
+        return WinRate(pd.DataFrame(columns=cols), definition, tuple(by), period)
+    for c in ("won", "lost", "open"):
+        w[c] = w[c].astype("int64")
+    nn = w["won"] + w["lost"] + (w["open"] if definition == "created" else 0)
+    lo, hi = wilson_interval(w["won"], nn)
+    w.update(n=nn, win_rate=np.where(nn > 0, w["won"] / np.where(nn > 0, nn, 1), np.nan), ci_low=np.atleast_1d(lo),
+             ci_high=np.atleast_1d(hi), definition=f"{definition}: {WIN_RATE_DEFINITIONS[definition]}")
+    return WinRate(sort_out(pd.DataFrame(w, columns=cols), keys), definition, tuple(by), period)
+
+
+def _win_counts_from_labels(opps, o, by: list[str], keys: list[str], *, period, date_col: str, definition: str,
+                            stages: StageModel) -> pd.DataFrame | None:
+    """Won / lost / open per group from the stage labels (a frame without the loader's ``is_won``/``is_closed``):
+    ``<keys>, won, lost, open``, None when no deal counts."""
     o = o.select(*dict.fromkeys(by + ["stage"] + ([date_col] if period else [])))
-    keys = list(by)
     if period:  # a deal without the date (a withheld field) counts over all time, not in period views
         o = o.with_columns(period_expr(date_col, period).alias("period")).filter(~nw.col("period").is_null())
-        keys.append("period")
     if nw.dependencies.is_pandas_dataframe(opps):  # pandas: classify the distinct labels, not every row
         from ..engines.pandas_fast import with_outcome
 
@@ -535,22 +569,12 @@ def win_rate(opportunities, *, by=None, period: str | None = None, definition: s
         raise_unknown_stages(o, stages)
     if definition == "closed":
         g = g[g["_o"] != OPEN]
-    cols = keys + ["won", "lost", "open", "n", "win_rate", "ci_low", "ci_high", "definition"]
     if not len(g):
-        return WinRate(pd.DataFrame(columns=cols), definition, tuple(by), period)
+        return None
     g["outcome"] = g["_o"].map({OPEN: "open", WON: "won", LOST: "lost"})
     w = g.pivot_table(index=keys or None, columns="outcome", values="n", aggfunc="sum", fill_value=0,
                       dropna=False) if keys else g.groupby("outcome")["n"].sum().to_frame().T
     w = w.reindex(columns=["won", "lost", "open"], fill_value=0).reset_index(drop=not keys)
     if keys:
         w = w[(w[["won", "lost", "open"]].sum(axis=1) > 0)]
-    for c in ("won", "lost", "open"):
-        w[c] = w[c].astype("int64")
-    w["n"] = w["won"] + w["lost"] + (w["open"] if definition == "created" else 0)
-    w["win_rate"] = np.where(w["n"] > 0, w["won"] / w["n"].where(w["n"] > 0, 1), np.nan)
-    lo, hi = wilson_interval(w["won"].to_numpy(), w["n"].to_numpy())
-    w["ci_low"], w["ci_high"] = np.atleast_1d(lo), np.atleast_1d(hi)
-    w["definition"] = f"{definition}: {WIN_RATE_DEFINITIONS[definition]}"
-    w.columns.name = None
-    return WinRate(sort_out(w[cols], keys), definition, tuple(by), period)
-
+    return w
