@@ -19,10 +19,12 @@ from ..engines.ops import (
     check_labels,
     collect,
     columns,
+    count_groups,
     grouped,
     has_outcome_flags,
     lazy,
     outcome_of,
+    plain_dtypes,
     require_columns,
     resolve,
     sort_out,
@@ -181,23 +183,67 @@ def _lead_groups(lf, opportunities, *, by: list[str], conv_col: str, cutoff: pd.
                  stages: StageModel | None) -> tuple[pd.DataFrame, bool]:
     """Mature leads counted per segment, converted or not (and their opportunity's stage when the opportunities
     are given): ``(counts, whether the won level is known)``."""
+    with_won = opportunities is not None and conv_col == "opportunity_id"
+    if with_won and stages is None:
+        raise TypeError("lead_funnel needs stages= (a StageModel) to tell won deals apart; pass ds.stages.")
+    ol = lazy(opportunities) if with_won else None
+    if with_won and has_outcome_flags(columns(ol)):  # the loader's is_won / is_closed: no label classified
+        g = _lead_counts_from_flags(nw.to_native(lf), lf, opportunities, ol, by=by, cutoff=cutoff)
+        if g is not None:
+            return g, with_won
     lf = lf.filter(nw.col("created_date") <= as_pylit(cutoff))
     lf = lf.with_columns(nw.when(nw.col(conv_col).is_null()).then(0).otherwise(1).alias("_converted"))
-    with_won = opportunities is not None and conv_col == "opportunity_id"
     keys = by + ["_converted"]
     if with_won:
-        if stages is None:
-            raise TypeError("lead_funnel needs stages= (a StageModel) to tell won deals apart; pass ds.stages.")
-        ol = lazy(opportunities).select("opportunity_id", nw.col("stage").alias("_opp_stage"))
+        ol = ol.select("opportunity_id", nw.col("stage").alias("_opp_stage"))
         lf = lf.select(*dict.fromkeys(by + ["opportunity_id", "_converted"])).join(ol, on="opportunity_id", how="left")
         keys.append("_opp_stage")
     g = collect(lf.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
     return g, with_won
 
 
+def _lead_counts_from_flags(leads, lf, opportunities, ol, *, by: list[str], cutoff: pd.Timestamp):
+    """Mature leads per segment with the opportunity flags joined: ``<by>, _converted, _won, _open, n`` (one row
+    per combination; ``_won``/``_open`` are 1 for a converted lead whose opportunity is won / still open). One
+    join and one group-by on the loader's flags; on pandas a hash look-up of the opportunity ids instead of a
+    merge (None when the ids are not unique: the caller's join then counts a lead once per matching deal)."""
+    if nw.dependencies.is_pandas_dataframe(leads) and nw.dependencies.is_pandas_dataframe(opportunities):
+        cd = leads["created_date"]
+        if pd.api.types.is_datetime64_dtype(cd.dtype) and not isinstance(cd.dtype, pd.DatetimeTZDtype):
+            keep = np.flatnonzero(cd.to_numpy() <= np.datetime64(cutoff.to_datetime64()))
+            oid = leads["opportunity_id"].to_numpy()[keep]
+            conv = pd.notna(oid)
+            try:
+                pos = pd.Index(opportunities["opportunity_id"]).get_indexer(oid)
+            except pd.errors.InvalidIndexError:  # duplicated opportunity ids
+                pos = None
+            if pos is not None:
+                hit = pos >= 0
+                won = np.zeros(len(oid), dtype=bool)
+                opn = np.zeros(len(oid), dtype=bool)
+                won[hit] = opportunities["is_won"].to_numpy(dtype=bool, na_value=False)[pos[hit]]
+                opn[hit] = ~opportunities["is_closed"].to_numpy(dtype=bool, na_value=True)[pos[hit]]
+                g = count_groups({**{c: leads[c].to_numpy()[keep] for c in by},
+                                  "_converted": conv.astype(np.int64), "_won": (won & conv).astype(np.int64),
+                                  "_open": (opn & conv).astype(np.int64)})
+                if g is not None:
+                    return plain_dtypes(g, by)
+    lf = lf.filter(nw.col("created_date") <= as_pylit(cutoff))
+    ol = ol.select("opportunity_id", nw.col("is_won").alias("_w"), nw.col("is_closed").alias("_c"))
+    j = lf.select(*dict.fromkeys(by + ["opportunity_id"])).join(ol, on="opportunity_id", how="left")
+    conv = ~nw.col("opportunity_id").is_null()
+    j = j.with_columns(conv.cast(nw.Int64).alias("_converted"),
+                       (conv & nw.col("_w").fill_null(False)).cast(nw.Int64).alias("_won"),
+                       (conv & ~nw.col("_c").fill_null(True)).cast(nw.Int64).alias("_open"))
+    keys = by + ["_converted", "_won", "_open"]
+    return collect(j.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
+
+
 def _lead_rates(g: pd.DataFrame, by: list[str], *, stages: StageModel | None, with_won: bool) -> pd.DataFrame:
     """Leads, opportunities, won and open per segment with the three conversion rates and their Wilson intervals."""
-    if with_won:
+    if "_won" in g:  # counted on the loader's flags
+        g["_won"], g["_open"] = g["_won"] == 1, g["_open"] == 1
+    elif with_won:
         g["_won"] = g["_opp_stage"].isin(stages.won) & (g["_converted"] == 1)
         g["_open"] = g["_opp_stage"].isin(stages.order) & (g["_converted"] == 1)
     else:

@@ -96,3 +96,22 @@ def test_the_flags_are_what_is_read(engine):
     assert r["won_deals"].tolist() == [2] and r["won_revenue"].tolist() == [17.0]  # January: 10 (A) + 7 (B)
     c, _, _ = cycle.cycle_counts(_on(d, engine), as_of=pd.Timestamp("2025-03-01"), stages=STAGES)
     assert c[["days", "event", "n"]].values.tolist() == [[2, 1, 1], [10, 1, 1], [31, 2, 1], [59, 0, 1]]
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars", "duckdb"])
+def test_lead_funnel_on_flags_gives_what_the_labels_give(deals, engine):
+    rng = np.random.default_rng(11)
+    n = 400
+    leads = pd.DataFrame({"lead_id": [f"L{i}" for i in range(n)],
+                          "source": rng.choice(["Web", "Event"], size=n).astype(object),
+                          "created_date": AS_OF - pd.to_timedelta(rng.integers(0, 400 * 86400, n), unit="s"),
+                          "opportunity_id": np.where(rng.random(n) < 0.4, deals["opportunity_id"].to_numpy()[
+                              rng.integers(0, len(deals), n)], None)})
+    leads.loc[:3, "source"] = None
+    leads.loc[4:6, "opportunity_id"] = "not-a-deal"  # converted, its deal not in the table: neither won nor open
+    ref = metrics.lead_funnel(leads, deals.drop(columns=["is_won", "is_closed"]), by="source", as_of=AS_OF,
+                              stages=STAGES).table
+    assert ref["won"].sum() > 0 and ref["open_opportunities"].sum() > 0
+    con = duckdb.connect() if engine == "duckdb" else None
+    on = (lambda d: engines.to_duckdb(d, con=con)) if con else (lambda d: _on(d, engine))
+    _same(metrics.lead_funnel(on(leads), on(deals), by="source", as_of=AS_OF, stages=STAGES).table, ref)
