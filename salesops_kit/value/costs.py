@@ -41,13 +41,63 @@ WEEKS_PER_MONTH = 365.25 / 12 / 7
 def _acquisitions(customers_or_orders, as_of=None) -> pd.DataFrame:
     names = nw.from_native(customers_or_orders).collect_schema().names()
     if "order_date" in names:
-        return customer_table(customers_or_orders, as_of=as_of)
+        fast = _acquired(customers_or_orders, names, as_of)
+        return fast if fast is not None else customer_table(customers_or_orders, as_of=as_of)
     if {"customer_id", "first_order", "channel"} <= set(names):
         c = collect_pandas(lazy_table(customers_or_orders, ["customer_id", "first_order", "channel"]))
         return c.assign(first_order=pd.to_datetime(c["first_order"]))
     raise MissingColumnsError("cac: pass orders (customer_id, order_date, amount[, channel]) or a customer table "
                               f"(customer_id, first_order, channel); found columns {names}.", table="orders",
                               missing=["order_date"], available=names)
+
+
+def _acquired(orders, names, as_of) -> pd.DataFrame | None:
+    """``customer_id, first_order, channel`` of every customer as :func:`customer_table` gives them (first order
+    day; the smallest channel among that day's orders, ``"(none)"`` without one; orders missing their customer, date
+    or amount left out, orders after ``as_of`` ignored) without its revenue and margin sums: the scan CAC needs.
+    pandas in numpy, DuckDB as one statement; None otherwise (the caller runs ``customer_table``)."""
+    end = None if as_of is None else as_day(as_of) + pd.Timedelta(days=1)
+    if nw.dependencies.is_pandas_dataframe(orders):
+        d = orders["order_date"]
+        if not pd.api.types.is_datetime64_dtype(d.dtype) or isinstance(d.dtype, pd.DatetimeTZDtype):
+            return None
+        if "channel" in names and orders["channel"].dtype != object:
+            return None
+        day = d.to_numpy().astype("datetime64[ns]")
+        cust = orders["customer_id"].to_numpy()
+        keep = pd.notna(cust) & ~np.isnat(day) & orders["amount"].notna().to_numpy()
+        if end is not None:
+            keep &= day < np.datetime64(end.to_datetime64(), "ns")
+        keep = np.flatnonzero(keep)
+        codes, uniq = pd.factorize(cust[keep])
+        day = day[keep]
+        first = pd.Series(day).groupby(codes, sort=True).min().to_numpy()  # codes 0..k-1, all present
+        at_first = np.flatnonzero(day == first[codes])
+        channel = np.full(len(uniq), "(none)", dtype=object)
+        if "channel" in names:
+            rank, labels = pd.factorize(orders["channel"].to_numpy()[keep][at_first], sort=True)  # missing -> -1
+            best = pd.Series(np.where(rank < 0, np.nan, rank)).groupby(codes[at_first], sort=True).min()
+            ok = best.notna().to_numpy()
+            channel[best.index.to_numpy()[ok]] = np.asarray(labels, dtype=object)[best.to_numpy()[ok].astype(int)]
+        return pd.DataFrame({"customer_id": uniq, "first_order": first.astype("datetime64[ns]"),
+                             "channel": channel.astype(str)})
+    if nw.dependencies.is_duckdb_relation(orders):
+        types = dict(zip(orders.columns, (str(t) for t in orders.types), strict=True))
+        if types.get("order_date") not in ("TIMESTAMP", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
+            return None
+        ch = "CAST(channel AS VARCHAR)" if "channel" in names else "CAST(NULL AS VARCHAR)"
+        cut = f" AND order_date < TIMESTAMP '{end.strftime('%Y-%m-%d %H:%M:%S')}'" if end is not None else ""
+        out = orders.query("__salesops_orders", f"""
+            WITH o AS (SELECT customer_id, order_date AS d, {ch} AS ch FROM __salesops_orders
+                       WHERE customer_id IS NOT NULL AND order_date IS NOT NULL AND amount IS NOT NULL{cut}),
+                 f AS (SELECT customer_id, min(d) AS first_order FROM o GROUP BY customer_id)
+            SELECT f.customer_id, f.first_order, min(o.ch) AS channel
+            FROM o JOIN f ON o.customer_id = f.customer_id AND o.d = f.first_order
+            GROUP BY f.customer_id, f.first_order""").df()
+        out["first_order"] = pd.to_datetime(out["first_order"]).astype("datetime64[ns]")
+        out["channel"] = out["channel"].fillna("(none)").astype(str)
+        return out
+    return None
 
 
 def _period(s: pd.Series, period: str) -> pd.Series:
