@@ -216,22 +216,6 @@ define("customers_at_risk", "customers", "Customers whose revenue to as-of is in
 define("rfm_champions_revenue_share", "share", "Share of the order revenue of the 12 months to as-of brought by "
        "the RFM champions: recency score 5 and frequency score 4 or 5, quintiles of the average rank (ties share a "
        "score), the 10-segment R x F map.", "costs", window="last 12 months")
-# per-customer value and RFM segments (issue 18, parts 4-5; salesops_kit.value.customer_value, .segments)
-WITHHELD_EFFECT.update({"customer_value_next_12m": _CUST, "customer_value_top_decile_share": _CUST,
-                        "customers_at_risk": _CUST, "rfm_champions_revenue_share": _CUST})
-define("customer_value_next_12m", "currency", "Predictive CLV of the customer base: sum over every customer with "
-       "orders to as-of of the revenue expected over the next 12 months (BG/NBD expected purchases x Gamma-Gamma "
-       "expected order value, or the average order value when Gamma-Gamma's independence check fails), discounted "
-       "1% a month; 95% delta-method interval from the two models' parameter uncertainty (not the customers' own "
-       "purchase randomness).", "costs", window="next 12 months")
-define("customer_value_top_decile_share", "share", "Share of customer_value_next_12m held by the top 10% of "
-       "customers ranked by their predicted CLV; 95% delta-method interval (logit scale) from the models' parameter "
-       "uncertainty, same customers.", "costs", window="next 12 months")
-define("customers_at_risk", "customers", "Customers whose revenue to as-of is in the top 20% of customers and whose "
-       "BG/NBD probability of being alive is below 50%.", "costs", window="at the as-of date")
-define("rfm_champions_revenue_share", "share", "Share of the order revenue of the 12 months to as-of brought by "
-       "the RFM champions: recency score 5 and frequency score 4 or 5, quintiles of the average rank (ties share a "
-       "score), the 10-segment R x F map.", "costs", window="last 12 months")
 
 # --- seasonality and forecasting (issue 5) ------------------------------------------------------
 for _i, _m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1):
@@ -314,6 +298,38 @@ define("alerts", "alerts",
        "|z| >= z*, the cut-off at which that correction keeps it (about 3.8 with a thousand points judged, wider than "
        "3-sigma); the charts draw the limits at centre +- z* sigma and the findings quote them.", "monitoring",
        window="12 months to the review month")
+
+# --- where the revenue comes from (issue 18, part 6; salesops_kit.monitor.sources) ----------------------------
+_SRC_WINDOW = "12 months to the review month"
+_SRC_DEALS = ("close_date and amount: a won deal whose close date was withheld is in no window; a withheld amount "
+              "adds 0")
+_SRC_ORDERS = "order_date and amount: an order with one of them withheld is left out"
+WITHHELD_EFFECT.update({"won_revenue_share": _SRC_DEALS, "top20_account_revenue_share": _SRC_DEALS,
+                        "won_revenue_growth_yoy": _SRC_DEALS, "order_revenue_share": _SRC_ORDERS,
+                        "top20_customer_revenue_share": _SRC_ORDERS})
+define("won_revenue_share", "share",
+       "Share of won revenue (deals won with a close date in the 12 complete months to the review month, report "
+       "currency) of one product or region (segment product=NAME, region=NAME); 95% delta-method interval with "
+       "deals as independent draws.", "monitoring", window=_SRC_WINDOW)
+define("order_revenue_share", "share",
+       "Share of order revenue (orders dated in the 12 complete months to the review month, report currency) of one "
+       "product (segment product=NAME); 95% delta-method interval with orders as independent draws.", "monitoring",
+       window=_SRC_WINDOW)
+define("top20_account_revenue_share", "share",
+       "Share of won revenue (12 complete months to the review month) brought by the top 20% of accounts "
+       "(opportunities.account_id) ranked by that revenue, among accounts with won revenue; read off the Lorenz "
+       "curve by linear interpolation when the count of accounts is not a multiple of five.", "monitoring",
+       window=_SRC_WINDOW)
+define("top20_customer_revenue_share", "share",
+       "Share of order revenue (12 complete months to the review month) brought by the top 20% of customers "
+       "(orders.customer_id) ranked by that revenue, among customers with revenue; read off the Lorenz curve by "
+       "linear interpolation when the count of customers is not a multiple of five.", "monitoring",
+       window=_SRC_WINDOW)
+define("won_revenue_growth_yoy", "share",
+       "Won revenue of the 12 complete months to the review month / won revenue of the 12 months before - 1; 95% "
+       "interval from the log ratio with compound-Poisson variances (each total's variance is the sum of its "
+       "squared won amounts). Left empty when the deals start less than a year before the window.", "monitoring",
+       window=_SRC_WINDOW)
 
 # --- where the revenue comes from (issue 18, part 6; salesops_kit.monitor.sources) ----------------------------
 _SRC_WINDOW = "12 months to the review month"

@@ -19,9 +19,9 @@ import pandas as pd
 from ..findings import Finding, Findings
 from ..stats.kpi_specs import KPI_SPECS, KPISpec, fmt
 from . import _series as ms
-from ._series import kpi_windows
+from ._series import kpi_windows, period_name
 
-__all__ = ["alert_findings", "review_findings", "alert_events", "limits_text"]
+__all__ = ["alert_findings", "review_findings", "alert_events", "limits_text", "source_findings"]
 
 
 def _who(spec: KPISpec, segment: str, teams: dict) -> str:
@@ -312,3 +312,113 @@ def review_findings(rv, *, segments=("all", "team="), min_gap: float = 0.05) -> 
     else:
         empty = tr("No alert, no significant change and no missed target in {label}.", label=rv.name)
     return Findings(out, title=tr("KPI review {label}", label=rv.name), empty=empty)
+
+
+# ---- where the revenue comes from (issue 18, part 6) ---------------------------------------------------------
+
+SHARE_KPIS = {"deals": "won_revenue_share", "orders": "order_revenue_share"}
+
+
+def _win_rate_finding(rs, r, code: str):
+    """A level whose win rate differs from the other levels of its dimension pooled (q < alpha)."""
+    from ..i18n import t, tr
+
+    dim = t(r.dimension.replace("_", " "))
+    subject = f"{r.dimension}={r.level}"
+    below = r.win_rate < r.rest_rate
+    avg = r.revenue / r.won if r.won else np.nan  # the level's mean won deal
+    money = abs(r.rest_rate - r.win_rate) * r.closed * avg if np.isfinite(avg) else np.nan
+    evidence = tr("{won} won of {closed} closed; {test}", won=f"{int(r.won):,}", closed=f"{int(r.closed):,}",
+                  test=tr("Fisher exact test against the other levels pooled, one false-discovery family of {n} tests",
+                          n=rs.n_tests))
+    if code and np.isfinite(money):
+        evidence += "; " + (tr("at the others' rate its deals would have won about {money} {code} more", money=fmt(
+            money, "money"), code=code) if below else tr("at the others' rate its deals would have won about {money} "
+                                                          "{code} less", money=fmt(money, "money"), code=code))
+    who = tr("head of sales")
+    suggestion = (tr("{who} to find why {dimension} {level} deals lose more often (qualification, pricing, "
+                     "competition) and fix it in {next}", who=who, dimension=dim, level=r.level,
+                     next=period_name(ms.shift_period(rs.end, "M", -1), "M")) if below else
+                  tr("{who} to find what wins {dimension} {level} deals and use it for the others", who=who,
+                     dimension=dim, level=r.level))
+    return Finding(
+        subject=subject, metric="win rate", window=rs.window, value=fmt(r.win_rate, "pct"),
+        benchmark=tr("{rate} for the other levels of {dimension}", rate=fmt(r.rest_rate, "pct"), dimension=dim),
+        interval=tr("95% CI {low} to {high}", low=fmt(r.ci_low, "pct"), high=fmt(r.ci_high, "pct")),
+        q_value=float(r.q_win), evidence=evidence, suggestion=suggestion, topic="monitoring",
+        severity=(2.0 if below else 1.0) * float(-np.log10(max(r.q_win, 1e-12))), segment=subject,
+        stake=round(float(money), 2) if code and below and np.isfinite(money) else None)
+
+
+def _share_finding(rs, r, rows: pd.DataFrame, code: str):
+    """A product or region that carries most of the revenue (share above one half, q < alpha)."""
+    from ..i18n import t, tr
+
+    dim = t(r.dimension.replace("_", " "))
+    subject = f"{r.dimension}={r.level}"
+    total = float(rows["revenue"].sum())
+    others = rows[(rows["level"] != r.level) & rows["share"].notna()]
+    metric = "share of won revenue" if r.source == "deals" else "share of order revenue"
+    unit = f" {code}" if code else ""
+    evidence = tr("{revenue} of {total} in the window; the others: {list}", revenue=fmt(r.revenue, "money") + unit,
+                  total=fmt(total, "money") + unit,
+                  list=", ".join(f"{t(lv)} {s:.0%}" for lv, s in zip(others["level"], others["share"], strict=True)))
+    return Finding(
+        subject=subject, metric=metric, window=rs.window, value=f"{r.share:.0%}",
+        benchmark=tr("half of the revenue"),
+        interval=tr("95% CI {low} to {high}", low=f"{r.share_low:.0%}", high=f"{r.share_high:.0%}"),
+        q_value=float(r.q_share), evidence=evidence,
+        suggestion=tr("{who} to protect {dimension} {level} (its renewals, pricing and delivery) and to plan the "
+                      "growth of the others: a fall in it moves {share} of the revenue", who=tr("head of sales"),
+                      dimension=dim, level=r.level, share=f"{r.share:.0%}"),
+        topic="monitoring", severity=float(-np.log10(max(r.q_share, 1e-12))), segment=subject,
+        kpi=SHARE_KPIS[r.source], stake=round(float(r.revenue), 2) if code else None)
+
+
+def _yoy_finding(rs, code: str):
+    from ..i18n import tr
+
+    y = rs.yoy
+    drop = y["growth"] < 0
+    unit = f" {code}" if code else ""
+    gap = y["base"] - y["current"]
+    metric = "won revenue growth year over year" if y["source"] == "deals" else "order revenue growth year over year"
+    who = tr("head of sales")
+    return Finding(
+        subject="all", metric=metric, window=rs.window, value=f"{y['growth']:+.0%}",
+        interval=tr("95% CI {low} to {high}", low=f"{y['ci_low']:+.0%}", high=f"{y['ci_high']:+.0%}"),
+        q_value=float(y["q_value"]),
+        evidence=tr("{current} against {base} in the 12 months before; compound-Poisson test of the log ratio",
+                    current=fmt(y["current"], "money") + unit, base=fmt(y["base"], "money") + unit),
+        suggestion=(tr("{who} to find which products, regions and account sizes fell (the tables above) and plan how "
+                       "to win back {gap}", who=who, gap=fmt(gap, "money") + unit) if drop else
+                    tr("{who} to find which products, regions and account sizes grew (the tables above) and keep "
+                       "what drove it", who=who)),
+        topic="monitoring", severity=(2.0 if drop else 1.0) * float(-np.log10(max(y["q_value"], 1e-12))),
+        kpi="won_revenue_growth_yoy" if y["source"] == "deals" else "", segment="all",
+        stake=round(float(gap), 2) if drop and code else None)
+
+
+def source_findings(rs) -> Findings:
+    """The findings of a :class:`~.sources.RevenueSources`: each product, region or account-size band whose win
+    rate differs from the rest, each product or region carrying most of the revenue, and the year-over-year change
+    of the window's revenue, each only when significant after one Benjamini–Hochberg correction over every test run
+    (q < alpha). Equal numbers are never tested, so they never make a finding."""
+    from ..i18n import tr
+
+    out = []
+    tab = rs.table
+    for r in tab[tab["q_win"] < rs.alpha].itertuples(index=False):
+        out.append(_win_rate_finding(rs, r, rs.currency))
+    for r in tab[tab["q_share"] < rs.alpha].itertuples(index=False):
+        rows = tab[(tab["source"] == r.source) & (tab["dimension"] == r.dimension)]
+        out.append(_share_finding(rs, r, rows, rs.currency if r.source == "deals" else rs.order_currency))
+    if np.isfinite(rs.yoy.get("q_value", np.nan)) and rs.yoy["q_value"] < rs.alpha:
+        out.append(_yoy_finding(rs, rs.currency if rs.yoy["source"] == "deals" else rs.order_currency))
+    n = rs.n_tests
+    empty = (tr("No product, region or account size differs in win rate or carries most of the revenue, and revenue "
+                "did not change significantly year over year ({n} tests, false-discovery rate {alpha:.0%}).",
+                n=n, alpha=rs.alpha) if n else
+             tr("Nothing to test for where the revenue comes from in the {window}: no product, region, account size or "
+                "second year of revenue.", window=rs.window))
+    return Findings(out, title=tr("Where the revenue comes from, {window}", window=rs.window), empty=empty)

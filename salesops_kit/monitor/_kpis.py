@@ -9,13 +9,14 @@ import pandas as pd
 from ..data.currency import converted, needs_split, report_currency
 from ._series import kpi_windows
 from .review import MonitorReview, review
+from .sources import NOT_SET, RevenueSources, revenue_sources
 
-__all__ = ["kpi_rows", "kpi_windows", "kpis_text", "kpis_table", "tables_used", "MONEY_KPIS"]
+__all__ = ["kpi_rows", "kpi_windows", "kpis_text", "kpis_table", "tables_used", "MONEY_KPIS", "source_rows"]
 
 MONEY_KPIS = frozenset({"won_revenue", "avg_won_deal_size"})  # per-period money KPIs of the review
 
 
-def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
+def kpi_rows(ds, *, reviewed: MonitorReview | None = None, sources=None) -> list[dict]:
     """CSAT / NPS (all answers to as-of, overall, per team and per rep — ``csat_mean`` per rep comes from
     ``reps``), the review month's changes and attainment, and the number of alerts; [] when no
     monitored table is present.
@@ -24,6 +25,10 @@ def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
     not run twice). It is used when it matches the registry's definitions (monthly, alerts at q < 0.05 over
     12 months), whichever month it reviews; otherwise ``review(ds, period="M")`` with its defaults (the last
     complete month) is run here.
+
+    ``sources``: a :func:`~.sources.revenue_sources` of ``ds`` over the 12 months to the review month (notebook 05
+    passes its own); otherwise it is computed here. Its rows: won and order revenue share per product and region,
+    the top-20% accounts' and customers' share and the year-over-year growth of won revenue.
     """
     if not any(ds.has(t) for t in ("opportunities", "leads", "orders", "csat")):
         return []
@@ -61,6 +66,30 @@ def kpi_rows(ds, *, reviewed: MonitorReview | None = None) -> list[dict]:
                          "window": windows["review"]})
     if not rv.charts_reason:  # no control limit anywhere (too few periods): no alert could be raised, not "0"
         rows.append({"kpi": "alerts", "segment": "all", "value": int(len(rv.alerts)), "window": windows["alerts"]})
+    usable = (sources is not None and sources.end == rv.review and sources.n_months == 12)
+    return rows + source_rows(sources if usable else revenue_sources(ds, end=rv.review))
+
+
+def source_rows(rs: RevenueSources) -> list[dict]:
+    """The registry rows of a :class:`~.sources.RevenueSources` (12 months to the review month): revenue shares
+    per product and region (levels with a name), the top-20% shares and the year-over-year growth of won
+    revenue (deals only: order revenue has no such KPI)."""
+    rows: list[dict] = []
+    if rs.n_months != 12:
+        return rows
+    names = {"deals": "won_revenue_share", "orders": "order_revenue_share"}
+    t = rs.table
+    keep = t[t["dimension"].isin(["product", "region"]) & (t["level"] != NOT_SET) & t["share"].notna()]
+    for r in keep.itertuples(index=False):
+        rows.append({"kpi": names[r.source], "segment": f"{r.dimension}={r.level}", "value": r.share,
+                     "ci_low": r.share_low, "ci_high": r.share_high, "window": rs.window})
+    for kind, kpi in (("accounts", "top20_account_revenue_share"), ("customers", "top20_customer_revenue_share")):
+        if kind in rs.top and np.isfinite(rs.top[kind][0]):
+            rows.append({"kpi": kpi, "segment": "all", "value": rs.top[kind][0], "window": rs.window})
+    y = rs.yoy
+    if y.get("source") == "deals" and np.isfinite(y.get("growth", np.nan)):
+        rows.append({"kpi": "won_revenue_growth_yoy", "segment": "all", "value": y["growth"], "ci_low": y["ci_low"],
+                     "ci_high": y["ci_high"], "window": rs.window})
     return rows
 
 

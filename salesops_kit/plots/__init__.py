@@ -26,7 +26,15 @@ from .forecast import (
     plot_seasonal_subseries,
 )
 from .funnel import plot_calibration, plot_conversion_heatmap, plot_cumulative_incidence, plot_funnel
-from .monitor import plot_control_chart, plot_kpi_small_multiples, plot_scorecard_table
+from .monitor import (
+    plot_control_chart,
+    plot_kpi_small_multiples,
+    plot_pareto,
+    plot_revenue_shares,
+    plot_revenue_yoy_months,
+    plot_scorecard_table,
+    plot_win_rates_by_source,
+)
 from .reps import (
     plot_rep_funnel,
     plot_rep_leaderboard,
@@ -34,7 +42,6 @@ from .reps import (
     plot_response_conversion,
     plot_win_rate_bars,
 )
-from .value import plot_rfm_grid, plot_segment_migration, plot_value_concentration
 
 __all__ = [
     "get_ax",
@@ -44,8 +51,7 @@ __all__ = [
     "plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration",
     # costs and customer value
     "plot_retention_heatmap", "plot_cac_vs_ltv", "plot_cac_trend", "plot_holdout_calibration",
-    "plot_p_alive_matrix", "plot_survival", "plot_estimates", "plot_rfm_grid", "plot_value_concentration",
-    "plot_segment_migration",
+    "plot_p_alive_matrix", "plot_survival", "plot_estimates",
     # seasonality and forecasting
     "plot_seasonal_index", "plot_seasonal_subseries", "plot_decomposition", "plot_forecast_fan", "plot_backtest",
     "plot_pipeline_forecast",
@@ -53,5 +59,6 @@ __all__ = [
     "plot_rep_leaderboard", "plot_rep_funnel", "plot_rep_stage_heatmap", "plot_response_conversion",
     "plot_win_rate_bars",
     # monitoring
-    "plot_control_chart", "plot_kpi_small_multiples", "plot_scorecard_table",
+    "plot_control_chart", "plot_kpi_small_multiples", "plot_scorecard_table", "plot_pareto", "plot_revenue_yoy_months",
+    "plot_win_rates_by_source", "plot_revenue_shares",
 ]

@@ -13,7 +13,8 @@ from ..i18n import t as tr
 from ..i18n import tr as _tr
 from ._base import draw_periods, get_ax
 
-__all__ = ["plot_control_chart", "plot_kpi_small_multiples", "plot_scorecard_table"]
+__all__ = ["plot_control_chart", "plot_kpi_small_multiples", "plot_scorecard_table", "plot_pareto",
+           "plot_revenue_yoy_months", "plot_win_rates_by_source", "plot_revenue_shares"]
 
 _ALERT = "#c0392b"
 _LINE = "#2c3e50"
@@ -167,4 +168,132 @@ def plot_scorecard_table(data, *, segment: str = "all", ax=None, **kwargs):
             tab[i, status_col].set_facecolor(_STATUS_FILL[status])
     if hasattr(data, "name"):
         ax.set_title(kwargs.pop("title", f"{tr('Scorecard')} {data.name} · {tr(segment)}"), fontsize=10)
+    return ax
+
+
+# ---- where the revenue comes from (issue 18, part 6) ---------------------------------------------------------
+
+_THIS = "#2874a6"
+_LAST = "#b3b6b7"
+
+
+def plot_pareto(data, *, ax=None, **kwargs):
+    """The Pareto (Lorenz) view of a :class:`salesops_kit.monitor.RevenueSources`: share of revenue against share
+    of accounts (and of customers, when orders exist) ranked from the largest, with the top 20% marked and the
+    line of equal shares for reference."""
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (5.5, 4.2)))
+    pareto = data.pareto
+    labels = {"accounts": tr("accounts (won revenue)"), "customers": tr("customers (order revenue)")}
+    colours = {"accounts": _THIS, "customers": "#ca6f1e"}
+    for kind, g in pareto.groupby("kind", sort=True):
+        ax.plot(g["share_of_entities"], g["share_of_revenue"], color=colours.get(kind, _LINE), lw=1.8,
+                label=labels.get(kind, tr(kind)))
+        share = data.top.get(kind, (np.nan, 0))[0]
+        if np.isfinite(share):
+            ax.plot([0.2], [share], marker="o", color=colours.get(kind, _LINE))
+            ax.annotate(f"{share:.0%}", (0.2, share), textcoords="offset points", xytext=(6, -12), fontsize=8,
+                        color=colours.get(kind, _LINE))
+    ax.plot([0, 1], [0, 1], color=_LIMIT, lw=1, ls=":", label=tr("equal shares"))
+    ax.axvline(0.2, color=_LIMIT, lw=0.8, ls="--")
+    pct = FuncFormatter(lambda v, _: f"{v:.0%}")
+    ax.xaxis.set_major_formatter(pct)
+    ax.yaxis.set_major_formatter(pct)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(tr("share of accounts or customers, largest first"), fontsize=9)
+    ax.set_ylabel(tr("share of revenue"), fontsize=9)
+    ax.set_title(kwargs.pop("title", _tr("Pareto view, {window}", window=data.window)), fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def plot_revenue_yoy_months(data, *, ax=None, **kwargs):
+    """Revenue per calendar month of a :class:`salesops_kit.monitor.RevenueSources` window (won revenue; order
+    revenue when there are no deals) beside the same month a year earlier; the month still running at the as-of
+    date is a hollow bar (never read as a drop)."""
+    from ..i18n import current_lang, format_month
+
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (10, 3.6)))
+    m = data.months
+    x = np.arange(len(m))
+    w = 0.4
+    ax.bar(x - w / 2, m["base"], width=w, color=_LAST, label=tr("same month a year earlier"))
+    full = ~m["partial"].to_numpy(dtype=bool)
+    ax.bar(x[full] + w / 2, m["revenue"][full], width=w, color=_THIS, label=tr("this year"))
+    if (~full).any():
+        ax.bar(x[~full] + w / 2, m["revenue"][~full], width=w, facecolor="white", edgecolor=_THIS, hatch="//",
+               label=tr("partial period (not complete at the as-of date)"))
+    zh = current_lang().startswith("zh")
+    ax.set_xticks(x)
+    ax.set_xticklabels([format_month(d, "zh") if zh else pd.Timestamp(d).strftime("%b %Y") for d in m["month"]],
+                       rotation=45, ha="right", fontsize=8)
+    ax.yaxis.set_major_formatter(_MoneyFormatter())
+    code = data.currency if data.yoy.get("source") == "deals" else data.order_currency
+    orders = data.yoy.get("source") == "orders"
+    what = tr("order revenue") if orders else tr("won revenue")
+    ax.set_ylabel(f"{what} ({code})" if code else what, fontsize=9)
+    ax.set_title(kwargs.pop("title", tr("Order revenue by month against the same month a year earlier") if orders
+                            else tr("Won revenue by month against the same month a year earlier")), fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def plot_win_rates_by_source(data, *, ax=None, **kwargs):
+    """Win rate with its 95% Wilson interval per product, region and account-size band of a
+    :class:`salesops_kit.monitor.RevenueSources` (one row per level, grouped by dimension; a dimension with one level
+    compares nothing and is left out), the company's win rate of the window dashed; a level flagged after the
+    false-discovery correction is red."""
+    rows = data.comparable("win_rate")  # dimensions with two levels or more
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 0.32 * max(len(rows), 3) + 1.2)))
+    if not len(rows):
+        ax.text(0.5, 0.5, tr("no closed deal"), ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    y = np.arange(len(rows))[::-1]
+    flagged = (rows["q_win"] < data.alpha).to_numpy()
+    colour = np.where(flagged, _ALERT, _LINE)
+    err = np.vstack([rows["win_rate"] - rows["ci_low"], rows["ci_high"] - rows["win_rate"]])
+    for yi, v, e0, e1, c in zip(y, rows["win_rate"], err[0], err[1], colour, strict=True):
+        ax.errorbar(v, yi, xerr=[[e0], [e1]], fmt="o", color=c, capsize=3, ms=5)
+    first = rows[rows["dimension"] == rows["dimension"].iloc[0]]
+    overall = first["won"].sum() / first["closed"].sum()
+    ax.axvline(overall, color=_LIMIT, ls="--", lw=1, label=_tr("all deals {rate:.0%}", rate=overall))
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{tr(d.replace('_', ' '))} · {tr(lv)}" for d, lv in zip(rows["dimension"], rows["level"],
+                                                                               strict=True)], fontsize=8)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_xlabel(tr("win rate (95% interval)"), fontsize=9)
+    ax.set_title(kwargs.pop("title", _tr("Win rate by product, region and account size, {window}",
+                                         window=data.window)), fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    return ax
+
+
+def plot_revenue_shares(data, *, ax=None, **kwargs):
+    """Each dimension's revenue split as one 100% bar (deals: product, region, account size; orders: product) of a
+    :class:`salesops_kit.monitor.RevenueSources`, the share printed on each part wide enough to hold it."""
+    t = data.comparable("share")  # dimensions with two levels or more
+    groups = list(dict.fromkeys(zip(t["source"], t["dimension"], strict=True)))
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 0.55 * max(len(groups), 2) + 1.0)))
+    if not groups:
+        ax.text(0.5, 0.5, tr("no revenue to split"), ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    cmap = plt.get_cmap("tab20")
+    names = []
+    for i, (src, dim) in enumerate(groups):
+        g = t[(t["source"] == src) & (t["dimension"] == dim)]
+        left = 0.0
+        for j, (lv, s) in enumerate(zip(g["level"], g["share"], strict=True)):
+            ax.barh(i, s, left=left, color=cmap(j % 20), edgecolor="white")
+            if s >= 0.08:
+                ax.text(left + s / 2, i, f"{tr(lv)}\n{s:.0%}", ha="center", va="center", fontsize=7)
+            left += s
+        names.append(f"{tr('won revenue') if src == 'deals' else tr('order revenue')} · {tr(dim.replace('_', ' '))}")
+    ax.set_yticks(range(len(groups)))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_title(kwargs.pop("title", _tr("Share of revenue, {window}", window=data.window)), fontsize=10)
     return ax
