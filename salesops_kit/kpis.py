@@ -216,6 +216,22 @@ define("customers_at_risk", "customers", "Customers whose revenue to as-of is in
 define("rfm_champions_revenue_share", "share", "Share of the order revenue of the 12 months to as-of brought by "
        "the RFM champions: recency score 5 and frequency score 4 or 5, quintiles of the average rank (ties share a "
        "score), the 10-segment R x F map.", "costs", window="last 12 months")
+# per-customer value and RFM segments (issue 18, parts 4-5; salesops_kit.value.customer_value, .segments)
+WITHHELD_EFFECT.update({"customer_value_next_12m": _CUST, "customer_value_top_decile_share": _CUST,
+                        "customers_at_risk": _CUST, "rfm_champions_revenue_share": _CUST})
+define("customer_value_next_12m", "currency", "Predictive CLV of the customer base: sum over every customer with "
+       "orders to as-of of the revenue expected over the next 12 months (BG/NBD expected purchases x Gamma-Gamma "
+       "expected order value, or the average order value when Gamma-Gamma's independence check fails), discounted "
+       "1% a month; 95% delta-method interval from the two models' parameter uncertainty (not the customers' own "
+       "purchase randomness).", "costs", window="next 12 months")
+define("customer_value_top_decile_share", "share", "Share of customer_value_next_12m held by the top 10% of "
+       "customers ranked by their predicted CLV; 95% delta-method interval (logit scale) from the models' parameter "
+       "uncertainty, same customers.", "costs", window="next 12 months")
+define("customers_at_risk", "customers", "Customers whose revenue to as-of is in the top 20% of customers and whose "
+       "BG/NBD probability of being alive is below 50%.", "costs", window="at the as-of date")
+define("rfm_champions_revenue_share", "share", "Share of the order revenue of the 12 months to as-of brought by "
+       "the RFM champions: recency score 5 and frequency score 4 or 5, quintiles of the average rank (ties share a "
+       "score), the 10-segment R x F map.", "costs", window="last 12 months")
 
 # --- seasonality and forecasting (issue 5) ------------------------------------------------------
 for _i, _m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1):

@@ -42,6 +42,7 @@ from .reps import (
     plot_response_conversion,
     plot_win_rate_bars,
 )
+from .value import plot_rfm_grid, plot_segment_migration, plot_value_concentration
 
 __all__ = [
     "get_ax",
@@ -51,7 +52,8 @@ __all__ = [
     "plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration",
     # costs and customer value
     "plot_retention_heatmap", "plot_cac_vs_ltv", "plot_cac_trend", "plot_holdout_calibration",
-    "plot_p_alive_matrix", "plot_survival", "plot_estimates",
+    "plot_p_alive_matrix", "plot_survival", "plot_estimates", "plot_rfm_grid", "plot_value_concentration",
+    "plot_segment_migration",
     # seasonality and forecasting
     "plot_seasonal_index", "plot_seasonal_subseries", "plot_decomposition", "plot_forecast_fan", "plot_backtest",
     "plot_pipeline_forecast",

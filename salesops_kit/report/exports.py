@@ -1,4 +1,4 @@
-"""Machine-readable report files: kpis.csv/.xlsx, findings.csv, quarantine/, manifest.json.
+"""Machine-readable report files: kpis.csv/.xlsx, findings.csv, customers.csv/.xlsx, quarantine/, manifest.json.
 
 Every text cell that a spreadsheet could read as a formula (starting with ``=``, ``+``, ``-``, ``@``,
 tab or carriage return) is prefixed with a single quote; genuine numbers (``-12.5``, ``-3%``) stay
@@ -21,7 +21,7 @@ import pandas as pd
 
 __all__ = ["neutralise", "neutralise_frame", "csv_text", "write_csv", "write_xlsx", "write_kpis", "collect_findings",
            "findings_table", "write_findings", "write_quarantine", "safe_filename", "file_sha256", "build_manifest",
-           "FINDINGS_COLUMNS"]
+           "FINDINGS_COLUMNS", "write_customers", "CUSTOMERS_COLUMNS"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # A plain number, optionally signed, with thousands separators, decimals, exponent, a currency sign or %.
@@ -192,6 +192,35 @@ def findings_table(by_notebook: dict[str, list[dict]], *, lang: str = "en") -> p
 def write_findings(by_notebook: dict[str, list[dict]], out_dir: Path, *, lang: str = "en") -> Path:
     """``findings.csv``: every finding of every notebook (plain text, neutralised)."""
     return write_csv(findings_table(by_notebook, lang=lang), Path(out_dir) / "findings.csv")
+
+
+# --- customers (issue 18) --------------------------------------------------------------------------------
+CUSTOMERS_COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value", "purchases", "revenue",
+                     "first_purchase", "last_purchase", "p_alive", "purchases_90d", "purchases_365d",
+                     "expected_order_value", "clv", "clv_low", "clv_high"]
+
+
+def write_customers(ds, out_dir: Path) -> dict[str, Path]:
+    """``customers.csv`` and ``customers.xlsx``: the per-customer value table
+    (:func:`salesops_kit.value.customer_value.customer_value` on the orders in the report currency, to the as-of
+    date), sorted by predicted CLV descending; recency and T in weeks. No file (``{}``) without orders, with orders in
+    several currencies and no rates, or with too few customers to fit the purchase models."""
+    from ..data.currency import converted, needs_split
+    from ..engines import n_rows
+    from ..value.customer_value import customer_value
+
+    if not ds.has("orders") or not n_rows(ds.orders) or needs_split(ds, "orders"):
+        return {}
+    try:
+        cv = customer_value(converted(ds).orders, as_of=ds.as_of)
+    except ValueError:  # too few customers or repeat purchases to fit
+        return {}
+    df = cv.table.reindex(columns=CUSTOMERS_COLUMNS)
+    for c in ("first_purchase", "last_purchase"):
+        df[c] = pd.to_datetime(df[c]).dt.strftime("%Y-%m-%d")
+    df["customer_id"] = df["customer_id"].astype(str)
+    return {"customers.csv": write_csv(df, Path(out_dir) / "customers.csv"),
+            "customers.xlsx": write_xlsx(df, Path(out_dir) / "customers.xlsx", sheet="customers")}
 
 
 # --- quarantine ----------------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ _DOWNLOADS = {
     "kpis.csv": "every KPI with its interval, unit and definition",
     "kpis.xlsx": "every KPI with its interval, unit and definition",
     "findings.csv": "every finding of every notebook",
+    "customers.csv": "every customer with P(alive), expected purchases and predicted CLV, by CLV",
+    "customers.xlsx": "every customer with P(alive), expected purchases and predicted CLV, by CLV",
     "quarantine/": "rejected rows per table, with the reason",
     "manifest.json": ("what produced this report: input files and checksums, mapping, parameters, versions, "
                       "run times"),

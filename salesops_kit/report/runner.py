@@ -317,7 +317,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         raise
     result.findings, published = _collect_runs(plan, done, out, executed, result)
     kpis, result.kpi_errors = _report_kpis(ds, covered, others, pool, kpi_job, published)
-    files = _write_tables(result, kpis, out, lang=lang)
+    files = _write_tables(result, kpis, out, lang=lang, ds=ds)
     _write_index(result, ds, kpis, files, params=_shown_params(params, data_dir, lang), lang=lang)
     _write_manifest(result, ds, files, data_dir=data_dir, mapping=mapping_param, params=params, lang=lang,
                     no_code=no_code, started=started, seconds_total=time.perf_counter() - t_start, jobs=jobs,
@@ -418,13 +418,16 @@ def _report_kpis(ds, covered: set[str], others: list[str], pool, kpi_job, publis
     return _kpi_table({**by_provider, **late, **published}, errors + late_errors, single_currency(ds))
 
 
-def _write_tables(result: ReportResult, kpis: pd.DataFrame, out: Path, *, lang: str) -> list[str]:
-    """``kpis.csv``, ``kpis.xlsx`` and ``findings.csv``; returns the data files the index lists."""
-    from .exports import write_findings, write_kpis
+def _write_tables(result: ReportResult, kpis: pd.DataFrame, out: Path, *, lang: str, ds=None) -> list[str]:
+    """``kpis.csv``, ``kpis.xlsx``, ``findings.csv`` and ``customers.csv``/``.xlsx``; returns the data files the index
+    lists."""
+    from .exports import write_customers, write_findings, write_kpis
 
     result.files.update(write_kpis(kpis, out, lang=lang))
     result.files["findings.csv"] = write_findings(result.findings, out, lang=lang)
-    files = ["kpis.csv", "kpis.xlsx", "findings.csv", "quarantine/", "manifest.json"]
+    customers = write_customers(ds, out) if ds is not None else {}  # issue 18
+    result.files.update(customers)
+    files = ["kpis.csv", "kpis.xlsx", "findings.csv", *customers, "quarantine/", "manifest.json"]
     return files + [f"quarantine/{p.name}" for p in result.quarantine]
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["unit_economics_findings", "survival_finding", "cost_findings", "value_note", "TARGET_LTV_CAC"]
+__all__ = ["unit_economics_findings", "survival_finding", "cost_findings", "value_note", "TARGET_LTV_CAC",
+           "customer_value_findings"]
 
 
 def value_note(key: str, **values) -> str:
@@ -15,7 +16,8 @@ def value_note(key: str, **values) -> str:
 
     ``key``: ``mixed_currencies`` (``n``, ``codes``: orders in several currencies and no rates: the money
     sections are skipped, never summed across currencies); ``no_orders``; ``empty_orders``; ``no_spend``;
-    ``no_cohorts``; ``no_simple_clv``; ``few_customers`` (the purchase models cannot be fitted); ``few_quarters``.
+    ``no_cohorts``; ``no_simple_clv``; ``few_customers`` (the purchase models cannot be fitted); ``few_quarters``;
+    ``few_rfm`` (``n``) and ``few_rfm_earlier`` (``n``, ``date``): too few customers for RFM quintiles.
     """
     from ..i18n import tr
 
@@ -41,8 +43,14 @@ def value_note(key: str, **values) -> str:
                   "payback sections are skipped.")
     if key == "few_quarters":
         return tr("Not enough quarters of history for a survival curve.")
+    if key == "few_rfm":
+        return tr("Fewer than {n} customers with orders: too few for RFM quintile scores, so the segments are "
+                  "skipped.", **values)
+    if key == "few_rfm_earlier":
+        return tr("Fewer than {n} customers had ordered by {date}: segment migration needs both dates, so it is "
+                  "skipped.", **values)
     raise KeyError(f"no value note {key!r}; known: mixed_currencies, no_orders, empty_orders, no_spend, no_cohorts, "
-                   "no_simple_clv, few_customers, few_quarters")
+                   "no_simple_clv, few_customers, few_quarters, few_rfm, few_rfm_earlier")
 
 
 TARGET_LTV_CAC = 3.0  # the common 3:1 target (Skok; the registry's ltv_cac_ratio definition)
@@ -206,3 +214,57 @@ def cost_findings(ue=None, *, holdout=None, survival=None, retention=None, curre
     if survival is not None and not survival.passed and np.isfinite(survival.max_relative_error):
         out.append(survival_finding(survival, retention))
     return Findings(out, title="Cost metrics", empty="No findings.")
+
+
+def customer_value_findings(value, *, segments=None, currency: str | None = None, top_share: float | None = None):
+    """Findings of the per-customer value table (:class:`~.customer_value.CustomerValue`): the top tenth of customers
+    by predicted CLV and the share of the predicted value they hold (written when its interval lies above the equal
+    share, named by their ids), and the at-risk customers (past revenue in the top fifth, P(alive) below one half)
+    with the value they would bring if still active. ``segments`` (:class:`~.segments.RFMSegments`) adds nothing
+    here: its numbers are KPIs and its table is shown; the decisions are about named customers.
+
+    Returns
+    -------
+    salesops_kit.findings.Findings
+    """
+    from ..findings import Finding, Findings
+    from ..i18n import tr
+    from .customer_value import AT_RISK_P_ALIVE, HIGH_VALUE_SHARE, TOP_SHARE
+
+    share_of = TOP_SHARE if top_share is None else top_share
+    out = []
+    t = value.table
+    window = tr("next {months} months", months=value.months)
+    n = value.top_n(share_of)
+    share, lo, hi = value.top_share(share_of)
+    equal = n / len(t) if len(t) else np.nan
+    if len(t) >= 20 and np.isfinite(lo) and lo > equal:  # never a finding from equal numbers
+        top = value.top(share_of)
+        total_top = float(top["clv"].sum())
+        names = ", ".join(str(c) for c in top["customer_id"].head(5))
+        out.append(Finding(
+            subject=tr("top {share:.0%} of customers ({n:,})", share=share_of, n=n), metric="share of predicted value",
+            value=f"{share:.1%}", benchmark=tr("{equal:.0%} if every customer were worth the same", equal=equal),
+            interval=tr("95% CI {low:.1%}-{high:.1%}", low=lo, high=hi),
+            evidence=tr("{total} of the {all} the customers are expected to bring; the largest: {names}",
+                        total=_money(total_top, currency), all=_money(float(t["clv"].sum()), currency), names=names),
+            suggestion=tr("give these customers named account owners and track their orders monthly: losing one "
+                          "costs many average customers"),
+            topic="costs", severity=2.5, kpi="customer_value_top_decile_share", segment="all", window=window,
+            stake=total_top))
+    risk = value.at_risk()
+    if len(risk):
+        lost = float((risk["value_if_active"] - risk["clv"]).sum())
+        names = ", ".join(str(c) for c in risk["customer_id"].head(5))
+        out.append(Finding(
+            subject=tr("customers with high past revenue who have likely stopped buying"), metric="customers at risk",
+            value=f"{len(risk):,}",
+            evidence=tr("past revenue in the top {top:.0%} of customers and P(alive) below {p:.0%}; they brought "
+                        "{past} so far and would bring {lost} more over the next {months} months if still active; "
+                        "the largest: {names}", top=HIGH_VALUE_SHARE, p=AT_RISK_P_ALIVE,
+                        past=_money(float(risk["revenue"].sum()), currency), lost=_money(lost, currency),
+                        months=value.months, names=names),
+            suggestion=tr("contact them with a win-back offer, largest past revenue first"),
+            topic="costs", severity=2.0, kpi="customers_at_risk", segment="all", window=tr("at the as-of date"),
+            stake=lost or None))
+    return Findings(out, title="Customer value", empty="No customer stands out.")

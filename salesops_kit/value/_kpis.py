@@ -16,17 +16,20 @@ __all__ = ["kpi_rows", "MONEY_KPIS"]
 
 # KPIs whose value is money, or a ratio of money that a mix of currencies would distort
 MONEY_KPIS = frozenset({"clv_simple", "cac", "clv_predictive_mean", "ltv_cac_ratio", "cac_payback_months",
-                        "cost_of_sales_ratio"})
+                        "cost_of_sales_ratio", "customer_value_next_12m", "customer_value_top_decile_share",
+                        "customers_at_risk", "rfm_champions_revenue_share"})
 
 
 def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.01, n_boot: int = 1000,
-             unit_econ: UnitEconomics | None = None) -> list[dict]:
+             unit_econ: UnitEconomics | None = None, value=None, segments=None) -> list[dict]:
     """KPI values of the cost notebook (overall and ``channel=NAME``); [] without orders.
 
     Customer KPIs (repeat purchase, retention, simple CLV, predictive CLV) need orders; CAC,
     LTV:CAC, payback and cost of sales also need marketing_spend. ``unit_econ``: the result of
     :func:`unit_economics` on ``ds`` already computed (notebook 02 passes its own); it is used when it was
-    called with the arguments this function would use, and computed here otherwise.
+    called with the arguments this function would use, and computed here otherwise. ``value`` (a
+    :class:`~.customer_value.CustomerValue` to as-of) and ``segments`` (:class:`~.segments.RFMSegments` at as-of):
+    the notebook's own, reused; computed here otherwise.
     """
     orders = getattr(ds, "orders", None)
     if orders is None:
@@ -99,4 +102,30 @@ def kpi_rows(ds, *, horizon_months: int = 36, monthly_discount_rate: float = 0.0
                 add("clv_predictive_mean", ch, float(g["ltv"].mean()), window=history)
     except ValueError:  # too little data to fit the purchase models: skip the model-based KPIs
         pass
+    if not split:
+        _customer_rows(orders, end, add, value=value, segments=segments)
     return rows
+
+
+def _customer_rows(orders, end, add, *, value=None, segments=None) -> None:
+    """The per-customer value and RFM KPIs (none when there are too few customers to fit or score)."""
+    from .customer_value import customer_value
+    from .segments import rfm_segments
+
+    try:
+        cv = value if value is not None else customer_value(orders, as_of=end)
+    except ValueError:
+        cv = None
+    if cv is not None and len(cv.table):
+        win = tr("next {months} months", months=cv.months)
+        tot, lo, hi = cv.total()
+        add("customer_value_next_12m", "all", tot, lo, hi, window=win)
+        share, slo, shi = cv.top_share()
+        add("customer_value_top_decile_share", "all", share, slo, shi, window=win)
+        add("customers_at_risk", "all", len(cv.at_risk()), window=tr("at the as-of date"))
+    try:
+        seg = segments if segments is not None else rfm_segments(orders, as_of=end)
+    except ValueError:
+        seg = None
+    if seg is not None:
+        add("rfm_champions_revenue_share", "all", seg.share("champions")[1], window=tr("last 12 months"))

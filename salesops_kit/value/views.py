@@ -13,7 +13,7 @@ from ..tools.tables import MISSING, format_number, show_table
 
 __all__ = ["channel_names", "repeat_purchase_table", "retention_table", "churn_table", "revenue_per_customer_table",
            "simple_clv_table", "model_parameters_table", "monthly_cac_table", "cost_of_sales_table", "kpi_table",
-           "survival_table"]
+           "survival_table", "customer_value_table", "rfm_segment_table", "segment_migration_table"]
 
 
 def channel_names(segments: pd.Series) -> pd.Series:
@@ -137,7 +137,7 @@ def _kpi_value(v, unit: str) -> str:
         return format_number(v, decimals=0)
     if u == "months":
         return format_number(v, decimals=1)
-    return format_number(v, decimals=2)
+    return format_number(v, decimals=0 if abs(float(v)) >= 1000 else 2)  # cents below 1,000, as the findings
 
 
 _ABBREVIATIONS = {"cac": "CAC", "ltv": "LTV", "clv": "CLV"}
@@ -178,3 +178,54 @@ def survival_table(check):
                         "used to fit": ~tb["held_out"]})
     out.loc[out["quarter since the first order"] == 0, "projection error"] = np.nan
     return show_table(out, units={"projection error": "%"}, decimals={"observed customers": 0, "sBG projection": 0})
+
+
+def customer_value_table(value, code: str | None, *, max_rows: int = 20):
+    """:class:`~.customer_value.CustomerValue`: the top customers by predicted CLV (the full table is customers.csv
+    of ``salesops report``)."""
+    tb = value.table
+    unit = {"W": "weeks", "D": "days", "M": "months"}.get(value.freq, value.freq)
+    out = pd.DataFrame({
+        "customer": tb["customer_id"].astype(str), "repeat purchases": tb["frequency"],
+        f"recency ({t(unit)})": tb["recency"], f"age T ({t(unit)})": tb["T"],
+        "mean repeat order value": tb["monetary_value"], "revenue to date": tb["revenue"],
+        "P(alive)": tb["p_alive"], "expected purchases, next 90 days": tb["purchases_90d"],
+        "expected purchases, next 365 days": tb["purchases_365d"], "predicted CLV": tb["clv"],
+        "95% CI low": tb["clv_low"], "95% CI high": tb["clv_high"]})
+    money = ("mean repeat order value", "revenue to date", "predicted CLV", "95% CI low", "95% CI high")
+    cap = tr("Customers by predicted CLV: discounted revenue expected over the next {months} months (BG/NBD x "
+             "Gamma-Gamma, {rate:.0%} a month); the interval is the models' parameter uncertainty only",
+             months=value.months, rate=value.monthly_discount_rate)
+    return show_table(out, caption=cap, max_rows=max_rows, units={**({k: code for k in money} if code else {}),
+                                                                  "P(alive)": "%"},
+                      decimals={f"recency ({t(unit)})": 1, f"age T ({t(unit)})": 1, "mean repeat order value": 2,
+                                "revenue to date": 0, "expected purchases, next 90 days": 2,
+                                "expected purchases, next 365 days": 2, "predicted CLV": 0, "95% CI low": 0,
+                                "95% CI high": 0})
+
+
+def rfm_segment_table(segments, code: str | None):
+    """:class:`~.segments.RFMSegments`: size and revenue share of each segment (best first)."""
+    s = segments.summary()
+    out = pd.DataFrame({"segment": [t(x) for x in s["segment"]], "customers": s["customers"],
+                        "share of customers": s["customer_share"], "revenue, last 12 months": s["revenue_12m"],
+                        "share of revenue": s["revenue_share"],
+                        "days since last purchase (mean)": s["mean_recency_days"],
+                        "purchases (mean)": s["mean_purchases"]})
+    cap = tr("RFM segments on {date}: R and F quintile scores, the 10-segment R x F map; revenue of the 12 months "
+             "to that date", date=format_date(segments.as_of))
+    return show_table(out, caption=cap, units={"share of customers": "%", "share of revenue": "%",
+                                               **({"revenue, last 12 months": code} if code else {})},
+                      decimals={"revenue, last 12 months": 0, "days since last purchase (mean)": 0,
+                                "purchases (mean)": 1})
+
+
+def segment_migration_table(migration):
+    """:class:`~.segments.SegmentMigration`: customers by segment at the earlier date (rows) and now (columns)."""
+    m = migration.matrix()
+    m.index = [t(x) for x in m.index]
+    m.columns = [t(x) for x in m.columns]
+    m.index.name = tr("segment on {date}", date=format_date(migration.earlier))
+    cap = tr("Customers by segment on {earlier} (rows) and on {later} (columns)",
+             earlier=format_date(migration.earlier), later=format_date(migration.later))
+    return show_table(m, caption=cap, decimals={c: 0 for c in m.columns})

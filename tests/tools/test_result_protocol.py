@@ -87,7 +87,7 @@ def results():
     from salesops_kit.monitor import revenue_sources, review
     from salesops_kit.report.runner import ReportResult
     from salesops_kit.reps import compare_reps, response_drivers, scorecard
-    from salesops_kit.value import clv, costs, customers, sbg
+    from salesops_kit.value import clv, costs, customer_value, customers, sbg, segments
 
     ds = load_dataset(SAMPLE)
     rfm = customers.rfm_summary(ds.orders, calibration_end=ds.as_of - pd.DateOffset(months=6), holdout_end=ds.as_of)
@@ -107,6 +107,9 @@ def results():
         "BGNBDFit": lambda: bg,
         "GammaGammaFit": lambda: clv.fit_gamma_gamma(rfm["frequency"], rfm["monetary_value"]),
         "HoldoutCheck": lambda: clv.holdout_validation(bg, rfm),
+        "CustomerValue": lambda: customer_value.customer_value(rfm=rfm, bgnbd=bg),
+        "RFMSegments": lambda: segments.rfm_segments(ds.orders, as_of=ds.as_of),
+        "SegmentMigration": lambda: segments.segment_migration(ds.orders, as_of=ds.as_of),
         "SBGFit": lambda: sbg.fit_sbg([1000, 631, 468, 382, 326]),
         "SeasonalProfile": lambda: seasonal_profile(series),
         "BacktestResult": lambda: backtest(series, horizon=3, folds=1, methods=("seasonal_naive", "ets")),

@@ -179,7 +179,11 @@ def test_sample_kpi_rows_registered(sample):
     k = kpis.kpi_frame(value.kpi_rows(sample, n_boot=200))
     need = {"new_customers", "cac", "clv_simple", "clv_predictive_mean", "ltv_cac_ratio", "cac_payback_months",
             "repeat_purchase_rate", "retention_month_3", "retention_month_12", "cost_of_sales_ratio"}
-    assert need == set(k["kpi"])
+    # the per-customer value and RFM KPIs (issue 18) describe the whole customer base: segment all only
+    whole = {"customer_value_next_12m", "customer_value_top_decile_share", "customers_at_risk",
+             "rfm_champions_revenue_share"}
+    assert need | whole == set(k["kpi"])
+    assert set(k.loc[k["kpi"].isin(whole), "segment"]) == {"all"}
     for name in need:
         segs = set(k.loc[k["kpi"] == name, "segment"])
         assert "all" in segs and any(s.startswith("channel=") for s in segs), name
