@@ -97,6 +97,14 @@ WITHHELD_EFFECT: dict[str, str] = {
                                        "are identity values; without history the current stage is read)",
     "sales_cycle_median_days": _CYCLE,
     "sales_cycle_won_mean_days": _CYCLE,
+    "open_pipeline_amount": "amount: an open deal whose amount was withheld adds 0 (it still counts in deals_open)",
+    "weighted_pipeline_crm": "amount: an open deal whose amount was withheld adds 0",
+    "weighted_pipeline_historical": "amount: an open deal whose amount was withheld adds 0; the stage win rates lose "
+                                    "none (as stage_conversion)",
+    "pipeline_coverage": "close_date and amount: an open deal without close date is in no quota period and a withheld "
+                         "amount adds 0; a won deal without close date does not reduce the quota still to win",
+    "pipeline_coverage_needed": "as pipeline_coverage, and created_date: a deal whose created date was withheld is "
+                                "in no past period's pipeline",
     "sales_velocity_per_month": "as its parts: amount (average won deal size) and created_date/close_date (median "
                                 "cycle); open deals and the win rate lose none",
     "new_customers": _CUST, "cac": _CUST + "; spend is an identity value", "clv_simple": _CUST,
@@ -171,6 +179,25 @@ for _name, _unit, _def in (
                                                        "median cycle days to win, x 30.44 days per month."),
 ):
     define(_name, _unit, _def, "funnel")
+# pipeline in money and coverage of quota (issue 18): salesops_kit.funnel.pipeline
+define("open_pipeline_amount", "currency", "Sum of amount over deals in an open stage at the as-of date (blank amounts "
+       "add 0), in the report currency; per stage (segment stage=NAME), team and owner.", "funnel", window="as of date")
+define("weighted_pipeline_crm", "currency", "Sum over open deals of amount x the CRM's win probability of the deal "
+       "(the probability column); deals without a probability are left out.", "funnel", window="as of date")
+define("weighted_pipeline_historical", "currency", "Sum over open stages of the open amount x the stage's historical "
+       "win rate: won / closed among closed deals that reached the stage, all history (the realised rate of the "
+       "stage calibration); not shown when lost deals without a recorded stage would overstate those rates.",
+       "funnel", window="as of date")
+define("pipeline_coverage", "ratio", "Open pipeline expected to close in the quota period running at the as-of date "
+       "(open deals whose close date falls in the period) / quota still to win in it (the period's quota minus "
+       "revenue won from its start to the as-of date, at least 0); a team's figures are its reps' (quotas, won "
+       "revenue, deals), segment all the company's; no row when the quota is already won. The row's window names "
+       "the period.", "funnel")
+define("pipeline_coverage_needed", "ratio", "Coverage at which a team's past quota periods made quota (won >= quota): "
+       "every complete period seen on the as-of date's day of the period (coverage as pipeline_coverage that day, "
+       "with the close dates in force that day from deal_history, else the deals' final close dates), the 50% "
+       "point of a logistic regression of making quota on log coverage; 95% delta-method interval. Only with at "
+       "least 8 such periods, 3 made and 3 missed.", "funnel", window="past complete quota periods")
 
 # --- costs and CLV (issue 4) --------------------------------------------------------------------
 _W = ("Window: customers acquired from the first month with marketing spend to the last complete month "

@@ -1,5 +1,6 @@
 """Funnel topic (notebook 01): stage and lead funnels, win rate, velocity, bottlenecks, stage
-calibration and the sales cycle."""
+calibration, the sales cycle, and the pipeline in money with its coverage of quota (and the quota-period rules the
+rep scorecard shares)."""
 
 from ._bottlenecks import DEFAULT_SEGMENTS, Bottlenecks, bottlenecks
 from ._findings import MIN_DEALS, funnel_findings, funnel_note
@@ -20,6 +21,16 @@ from .metrics import (
     sales_velocity,
     won_revenue,
 )
+from .pipeline import (
+    Coverage,
+    PipelineByStage,
+    current_quota_rows,
+    owner_teams,
+    pipeline_by_stage,
+    pipeline_coverage,
+    quota_frame,
+    quota_window_label,
+)
 from .stages import FUNNEL_TYPES, WIN_RATE_DEFINITIONS, StageFunnel, WinRate, deal_groups, stage_funnel, win_rate
 
 __all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", "lead_funnel", "LeadFunnel",
@@ -28,4 +39,5 @@ __all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", 
            "DEFAULT_SEGMENTS", "Calibration", "stage_calibration", "time_in_stage", "stalled_deals", "SalesCycle",
            "sales_cycle", "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL",
            "funnel_note", "MIN_DEALS", "LEAD_MATURITY_DAYS", "lead_maturity_cutoff", "lead_maturity_window",
-           "open_pipeline", "show_kpis"]
+           "open_pipeline", "show_kpis", "PipelineByStage", "pipeline_by_stage", "Coverage", "pipeline_coverage",
+           "quota_frame", "current_quota_rows", "quota_window_label", "owner_teams"]

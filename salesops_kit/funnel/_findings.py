@@ -80,14 +80,15 @@ def _open_at(pipeline, stage, column=None, segment=None) -> tuple[int, float | N
     return int(p["open_deals"].sum()), (float(amount) if pd.notna(amount) and code else None), code
 
 
-def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibration=None, lead=None, dataset=None):
+def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibration=None, lead=None, dataset=None,
+                    coverage=None):
     """The Findings of the funnel notebook, each number → comparison → decision, from results only.
 
     Parameters are the results of :func:`~salesops_kit.funnel.stage_funnel` (overall, no ``by``),
     :func:`~salesops_kit.funnel.bottlenecks`, :func:`~salesops_kit.funnel.sales_cycle` (overall),
-    :func:`~salesops_kit.funnel.stage_calibration` and :func:`~salesops_kit.funnel.lead_funnel` (overall); any
-    may be None. ``dataset`` (optional) gives the open pipeline behind each decision (its ``stake``, in the
-    report currency: :func:`~salesops_kit.funnel.open_pipeline`).
+    :func:`~salesops_kit.funnel.stage_calibration`, :func:`~salesops_kit.funnel.lead_funnel` (overall) and
+    :func:`~salesops_kit.funnel.pipeline_coverage`; any may be None. ``dataset`` (optional) gives the open pipeline
+    behind each decision (its ``stake``, in the report currency: :func:`~salesops_kit.funnel.open_pipeline`).
 
     The notebook's answer to "where do deals leak?" comes first (``lead``): the weakest step of the funnel when
     one is credibly below the others, else the strongest segment bottleneck, else the sales cycle.
@@ -119,6 +120,8 @@ def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibrat
     lead = getattr(lead, "table", lead)  # a LeadFunnel or its table
     if lead is not None and len(lead):
         others += _lead_findings(lead)
+    if coverage is not None and not coverage.limitation:
+        others += _coverage_findings(coverage)
     out = steps + segs + others
     answer = next(iter(steps + [f for f in segs if f.q_value is not None] + others[:1]), None)
     out = [replace(f, lead=True) if f is answer else f for f in out]
@@ -319,4 +322,67 @@ def _lead_findings(lead) -> list:
         suggestion=tr("about {n:.0f} leads are needed per won deal", n=1 / r["lead_to_win"])
         if r["lead_to_win"] else "",
         topic="funnel", severity=1.5, kpi="lead_to_win_rate" if days == LEAD_MATURITY_DAYS else "", window=window))
+    return out
+
+
+def _coverage_findings(coverage) -> list:
+    """Teams (and the company) whose pipeline coverage of the running quota period is below what they needed:
+    under the 95% interval of the coverage at which their past periods made quota when history can say it
+    (:attr:`~salesops_kit.funnel.Coverage.needed`), else (only then) below their coverage on the same day of every
+    one of at least ``MIN_PERIODS`` past periods. Strictly below: equal numbers never make a finding. The stake is
+    the pipeline missing to reach the needed (or the usual, median past) coverage of the quota still to win."""
+    from ..findings import Finding
+    from ..i18n import format_date, tr
+
+    out = []
+    if coverage.limitation or coverage.period is None or not len(coverage.table):
+        return out
+    COMPANY, MIN_PERIODS = coverage.COMPANY, coverage.MIN_PERIODS  # noqa: N806 - the result's constants
+    code = coverage.currency
+    t = coverage.table[coverage.table["level"] != "rep"]
+    hist = coverage.history
+    needed = coverage.needed.set_index("team") if len(coverage.needed) else None
+    day = tr("day {n} of the period", n=int((coverage.as_of.normalize() - coverage.period[0]).days) + 1)
+    for _, r in t.iterrows():
+        cov, rem = r["coverage"], r["remaining_quota"]
+        if not np.isfinite(cov) or rem <= 0:
+            continue
+        team = r["team"]
+        subject = tr("company") if team == COMPANY else tr("team = {team}", team=team)
+        segment = "all" if team == COMPANY else f"team={team}"
+        n = needed.loc[team] if needed is not None and team in needed.index else None
+        h = hist[(hist["team"] == team) & (hist["remaining_quota"] > 0)]
+        evidence = tr("{pipeline} of open pipeline expected to close in the period ({deals:,} deals) against {rem} of "
+                      "quota still to win", pipeline=_money(r["pipeline"], code), deals=int(r["open_deals"]),
+                      rem=_money(rem, code))
+        learnt = n is not None and np.isfinite(n["needed_coverage"])  # then it is the benchmark, not the range
+        if learnt and cov < n["ci_low"]:
+            stake = float(n["needed_coverage"] * rem - r["pipeline"])
+            out.append(Finding(
+                subject=subject, metric="pipeline coverage", value=f"{cov:.2f}×",
+                benchmark=tr("{c:.2f}× at which its past periods made quota", c=n["needed_coverage"]),
+                interval=tr("needed: 95% CI {lo:.2f}–{hi:.2f}×, {made} of {periods} periods made quota",
+                            lo=n["ci_low"], hi=n["ci_high"], made=int(n["made"]), periods=int(n["periods"])),
+                evidence=evidence + "; " + tr("seen on {day}", day=day),
+                suggestion=tr("add about {amount} of pipeline that can close by {end}, or plan for missing quota",
+                              amount=_money(stake, code), end=format_date(coverage.period[1])),
+                topic="funnel", severity=3.5, kpi="pipeline_coverage", segment=segment, window=coverage.window,
+                stake=stake))
+        elif not learnt and len(h) >= MIN_PERIODS and cov < h["coverage"].min():
+            usual = float(h["coverage"].median())
+            low = h.loc[h["coverage"].idxmin()]
+            stake = float(usual * rem - r["pipeline"])
+            out.append(Finding(
+                subject=subject, metric="pipeline coverage", value=f"{cov:.2f}×",
+                benchmark=tr("{c:.2f}× lowest on the same day of its {n} past periods (median {m:.2f}×)",
+                             c=float(low["coverage"]), n=len(h), m=usual),
+                evidence=evidence + "; " + tr("the period at its lowest coverage ({period}) reached {att} of quota; "
+                                              "{made} of {n} past periods made quota", n=len(h),
+                                              period=coverage.period_label(low["period_start"], low["period_end"]),
+                                              att=_pct(low["attainment"]), made=int(h["made_quota"].sum())),
+                suggestion=tr("expect this period to fall further short than any in its history: add about {amount} "
+                              "of pipeline that can close by {end} to be covered as usual, or reset the forecast",
+                              amount=_money(stake, code), end=format_date(coverage.period[1])),
+                topic="funnel", severity=3.0, kpi="pipeline_coverage", segment=segment, window=coverage.window,
+                stake=stake))
     return out

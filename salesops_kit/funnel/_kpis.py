@@ -15,7 +15,7 @@ from .cycle import sales_cycle
 from .metrics import deal_totals, lead_funnel, lead_maturity_window, sales_velocity
 from .stages import KPI_SEGMENTS, stage_conversion_kpi, stage_funnel
 
-__all__ = ["kpi_rows", "KPI_SEGMENTS", "LEAD_SEGMENTS", "show_kpis"]
+__all__ = ["kpi_rows", "KPI_SEGMENTS", "LEAD_SEGMENTS", "show_kpis", "pipeline_rows"]
 
 LEAD_SEGMENTS = {"source": "lead_source", "owner": "owner"}
 MONEY_KPIS = ("won_revenue", "avg_won_deal_size", "sales_velocity_per_month")
@@ -105,6 +105,7 @@ def kpi_rows(ds) -> list[dict]:
         cyc = sales_cycle(sub, stages=stages, as_of=ds.as_of, n_boot=0, detail=False)
         vel = sales_velocity(sub, stages=stages, as_of=ds.as_of, cycle_summary=cyc.table).table
         money(tot, vel, lambda r, cur=cur: f"currency={cur}", cur=cur)
+    rows += pipeline_rows(ds)
     if ds.leads is not None:
         lhave = set(columns(lazy(ds.leads, table="leads")))
         for lcol in (None, *LEAD_SEGMENTS):
@@ -117,6 +118,47 @@ def kpi_rows(ds) -> list[dict]:
                     r["lead_to_opportunity_ci_high"])
                 if pd.notna(r["lead_to_win"]):
                     add("lead_to_win_rate", seg, r["lead_to_win"], r["lead_to_win_ci_low"], r["lead_to_win_ci_high"])
+    return rows
+
+
+def pipeline_rows(ds, *, by_stage=None, coverage=None) -> list[dict]:
+    """The pipeline KPIs (issue 18): open, CRM-weighted and history-weighted pipeline overall and per stage (and the
+    open amount per team and owner), pipeline coverage per company, team and owner, and the coverage each team
+    needed when its history can say it. Computed here unless the notebook's results are given; [] when the data
+    cannot support them (the sections say why in one sentence)."""
+    from .metrics import open_pipeline
+    from .pipeline import COMPANY, pipeline_by_stage, pipeline_coverage
+
+    rows: list[dict] = []
+    pb = by_stage if by_stage is not None else pipeline_by_stage(ds)
+    if not pb.limitation:
+        code = pb.currency
+        money = {"window": "as of date", **({"currency": code} if code else {})}
+        for kpi, col in (("open_pipeline_amount", "open_amount"), ("weighted_pipeline_crm", "weighted_crm"),
+                         ("weighted_pipeline_historical", "weighted_historical")):
+            total = pb.totals()[col]
+            if np.isfinite(total):
+                rows.append({"kpi": kpi, "segment": "all", "value": total, **money})
+            for _, r in pb.table[pb.table[col].notna()].iterrows():
+                rows.append({"kpi": kpi, "segment": f"stage={r['stage']}", "value": float(r[col]), **money})
+        have = set(columns(lazy(ds.opportunities)))
+        for col in ("team", "owner"):
+            if col in have:
+                g = open_pipeline(ds, by=col)
+                g = g[g[col].notna()].groupby(col)["open_amount"].sum(min_count=1).dropna()
+                rows += [{"kpi": "open_pipeline_amount", "segment": f"{col}={k}", "value": float(v), **money}
+                         for k, v in g.items()]
+    cov = coverage if coverage is not None else pipeline_coverage(ds)
+    if not cov.limitation:
+        for _, r in cov.table[cov.table["coverage"].notna()].iterrows():
+            seg = "all" if r["level"] == COMPANY else f"team={r['team']}" if r["level"] == "team" else \
+                f"owner={r['owner']}"
+            rows.append({"kpi": "pipeline_coverage", "segment": seg, "value": float(r["coverage"]),
+                         "window": cov.window})
+        for _, r in cov.needed[cov.needed["needed_coverage"].notna()].iterrows():
+            rows.append({"kpi": "pipeline_coverage_needed", "segment": "all" if r["team"] == COMPANY else
+                         f"team={r['team']}", "value": float(r["needed_coverage"]), "ci_low": float(r["ci_low"]),
+                         "ci_high": float(r["ci_high"])})
     return rows
 
 

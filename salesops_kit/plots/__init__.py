@@ -25,7 +25,14 @@ from .forecast import (
     plot_seasonal_index,
     plot_seasonal_subseries,
 )
-from .funnel import plot_calibration, plot_conversion_heatmap, plot_cumulative_incidence, plot_funnel
+from .funnel import (
+    plot_calibration,
+    plot_conversion_heatmap,
+    plot_coverage_history,
+    plot_cumulative_incidence,
+    plot_funnel,
+    plot_pipeline_by_stage,
+)
 from .monitor import (
     plot_control_chart,
     plot_kpi_small_multiples,
@@ -49,7 +56,8 @@ __all__ = [
     # data audit
     "plot_coverage", "plot_audit_bars",
     # funnel
-    "plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration",
+    "plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration", "plot_pipeline_by_stage",
+    "plot_coverage_history",
     # costs and customer value
     "plot_retention_heatmap", "plot_cac_vs_ltv", "plot_cac_trend", "plot_holdout_calibration",
     "plot_p_alive_matrix", "plot_survival", "plot_estimates", "plot_rfm_grid", "plot_value_concentration",

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter
 
 from ..i18n import t as tr
 from ._base import get_ax
 
-__all__ = ["plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration"]
+__all__ = ["plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration",
+           "plot_pipeline_by_stage", "plot_coverage_history"]
 
 
 def plot_funnel(table: pd.DataFrame, *, rate: str = "conversion", ax=None, color="#4C72B0", **kwargs):
@@ -158,4 +160,82 @@ def plot_calibration(table: pd.DataFrame, *, ax=None, **kwargs):
     ax.set_xlabel(tr("stated probability (CRM)"))
     ax.set_ylabel(tr("realised win rate of closed deals that reached the stage"))
     ax.set_title(tr("Stage-probability calibration"))
+    return ax
+
+
+def plot_pipeline_by_stage(table: pd.DataFrame, *, currency: str | None = None, ax=None, **kwargs):
+    """Open pipeline per open stage in money: the open amount, and beside it the amount weighted by the CRM's
+    probabilities and by the stages' historical win rates (a weighting the data cannot give is not drawn), each bar
+    labelled with its amount, the open bar with its deal count. ``table`` is ``PipelineByStage.table``."""
+    from ..i18n import format_money
+    from ..i18n import tr as template
+
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.5)))
+    t = table.reset_index(drop=True)
+    if not len(t) or not t["open_amount"].notna().any():
+        ax.set_title(tr("Open pipeline by stage (no open amount)"))
+        ax.set_axis_off()
+        return ax
+    bars = [("open_amount", tr("open amount"), "#BBBBBB"),
+            ("weighted_crm", tr("weighted by the CRM's probability"), "#4C72B0"),
+            ("weighted_historical", tr("weighted by the stage's historical win rate"), "#55A868")]
+    bars = [b for b in bars if b[0] in t and t[b[0]].notna().any()]
+    y = np.arange(len(t))[::-1]
+    h = 0.8 / len(bars)
+    xmax = float(t["open_amount"].max())
+    for i, (col, label, color) in enumerate(bars):
+        yy = y + (len(bars) - 1) / 2 * h - i * h
+        vals = pd.to_numeric(t[col], errors="coerce").astype(float).to_numpy()
+        ax.barh(yy, np.nan_to_num(vals), height=h, color=color, label=label)
+        for yi, v, n in zip(yy, vals, t["open_deals"], strict=True):
+            if np.isfinite(v):
+                text = format_money(v, currency)
+                if col == "open_amount":
+                    text += " · " + template("{n:,} deals", n=int(n))
+                ax.text(v + xmax * 0.01, yi, text, va="center", fontsize=7)
+    ax.set_yticks(y)
+    ax.set_yticklabels(t["stage"].astype(str))
+    ax.set_xlim(0, xmax * 1.45)
+    ax.set_xticks([])
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(tr("Open pipeline by stage, as of the as-of date"), fontsize=10)
+    return ax
+
+
+def plot_coverage_history(history: pd.DataFrame, needed: pd.DataFrame | None = None, *,
+                          current: pd.DataFrame | None = None, ax=None, **kwargs):
+    """Each team's past quota periods: pipeline coverage on the as-of date's day of the period (x, log scale)
+    against the share of quota the period reached (y); the line at 100% is making quota. A team's coverage now is a
+    dashed vertical line in its colour, and the coverage its periods needed (when estimated) a dotted one.
+    ``history``, ``needed`` and ``current`` are ``Coverage.history``, ``.needed`` and ``.table``."""
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 4)))
+    h = history[(history["team"] != "company") & history["coverage"].notna() & (history["coverage"] > 0)]
+    if not len(h):
+        ax.set_title(tr("Coverage and attainment of past quota periods (none)"))
+        ax.set_axis_off()
+        return ax
+    nd = needed.set_index("team") if needed is not None and len(needed) else None
+    cur = current.set_index("team") if current is not None and len(current) else None
+    for team, g in h.groupby("team", sort=True):
+        pts = ax.scatter(g["coverage"], g["attainment"], s=18, label=str(team), alpha=0.8)
+        color = pts.get_facecolor()[0]
+        if cur is not None and team in cur.index:
+            row = cur.loc[team]
+            row = row[row["level"] == "team"].iloc[0] if isinstance(row, pd.DataFrame) else row
+            if np.isfinite(row["coverage"]) and row["coverage"] > 0:
+                ax.axvline(row["coverage"], color=color, ls="--", lw=1)
+        if nd is not None and team in nd.index and np.isfinite(nd.loc[team, "needed_coverage"]):
+            ax.axvline(nd.loc[team, "needed_coverage"], color=color, ls=":", lw=1)
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    lo, hi = float(h["coverage"].min()), float(h["coverage"].max())
+    ticks = [v for v in (0.1, 0.25, 0.5, 1, 2, 4, 8, 16) if lo / 1.5 <= v <= hi * 1.5] or [1]
+    ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.xaxis.set_minor_formatter(NullFormatter())  # no 6×10⁻¹ between the labelled ticks
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel(tr("pipeline coverage of the quota still to win, on the as-of date's day of the period"))
+    ax.set_ylabel(tr("share of quota the period reached"))
+    ax.set_title(tr("Past quota periods: coverage and attainment (dashed: coverage now)"), fontsize=10)
+    ax.legend(fontsize=8)
     return ax

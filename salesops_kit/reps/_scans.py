@@ -15,6 +15,8 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from ..funnel.pipeline import quota_frame  # noqa: F401 - the quota-period rules live in the funnel (shared)
+
 # response-time bands: index -> label (hours after the lead arrived); 4 = never answered
 RESPONSE_BANDS = ("within 1 h", "1-4 h", "4-24 h", "after 24 h", "no response")
 ACTIVITY_BANDS = ("0", "1", "2", "3+")
@@ -205,15 +207,3 @@ def csat_scan(csat, *, start=None, end=None, satisfied_share: float = 0.8) -> pd
                 csat_satisfied=nw.col("_sat").sum())
            .sort("owner"))
     return _done(out)
-
-
-def quota_frame(quotas) -> pd.DataFrame:
-    """Quota rows (small: reps x months) as pandas with ``period_end`` filled (end of the month)."""
-    q = nw.from_native(quotas).lazy()
-    cols = _cols(q)
-    keep = [c for c in ("owner", "period_start", "period_end", "quota") if c in cols]
-    df = _done(q.select(*keep)).copy()
-    df["period_start"] = pd.to_datetime(df["period_start"])
-    end = df["period_start"] + pd.offsets.MonthEnd(0)
-    df["period_end"] = pd.to_datetime(df["period_end"]).fillna(end) if "period_end" in df else end
-    return df

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..funnel.metrics import LEAD_MATURITY_DAYS, lead_maturity_cutoff
+from ..funnel.pipeline import current_quota_rows, quota_window_label
 from ..stats import bh_adjust, fisher_vs_rest, fit_beta_binomial, funnel_limits, shrink_rates, wilson_interval  # noqa: F401
 from ..stats.shrinkage import plausible_prior
 from ..tools.results import Result
@@ -355,19 +356,6 @@ def quota_window(quotas, *, start=None, end=None, as_of) -> tuple[pd.Timestamp, 
     return first, last
 
 
-def quota_window_label(window, lang: str | None = None) -> str:
-    """``2025-01 to 2025-11`` (months) or ``2025-01-01 to 2025-11-30`` (other periods) in the report language;
-    one month is written once."""
-    from ..i18n import format_date, format_month, tr
-
-    first, last = (pd.Timestamp(x) for x in window)
-    monthly = first.day == 1 and (last + pd.Timedelta(days=1)).day == 1
-    fmt = format_month if monthly else format_date
-    if monthly and first.to_period("M") == last.to_period("M"):
-        return fmt(first, lang)
-    return tr("{first} to {last}", lang=lang, first=fmt(first, lang), last=fmt(last, lang))
-
-
 def quota_reconciliation(card: Scorecard, targets: pd.DataFrame | None = None, *, currency: str | None = None,
                          lang: str | None = None) -> str:
     """One or two sentences that put the scorecard's quota attainment beside the company's won-revenue target over
@@ -424,7 +412,7 @@ def _quota_counts(dataset, opps, start, end, as_of) -> pd.DataFrame:
         w = scans.won_revenue_between(opps, start=s, end=e + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
         w = w.set_index("owner")["won_revenue"]
         out.loc[idx, "won_in_quota_window"] = out.loc[idx, "owner"].map(w).fillna(0.0).to_numpy()
-    cur = q[(q["period_start"] <= as_of) & (q["period_end"] > as_of)]
+    cur = current_quota_rows(q, as_of)
     rem = []
     if len(cur):
         s, e = cur["period_start"].min(), cur["period_end"].max()

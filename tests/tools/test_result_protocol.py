@@ -78,6 +78,8 @@ def results():
     from salesops_kit.funnel import (
         bottlenecks,
         lead_funnel,
+        pipeline_by_stage,
+        pipeline_coverage,
         sales_cycle,
         sales_velocity,
         stage_calibration,
@@ -98,6 +100,8 @@ def results():
         "WinRate": lambda: win_rate(ds, by="owner"),
         "LeadFunnel": lambda: lead_funnel(ds),
         "SalesVelocity": lambda: sales_velocity(ds, by="team"),
+        "PipelineByStage": lambda: pipeline_by_stage(ds),
+        "Coverage": lambda: pipeline_coverage(ds),
         "Bottlenecks": lambda: bottlenecks(ds),
         "Calibration": lambda: stage_calibration(ds),
         "SalesCycle": lambda: sales_cycle(ds, n_boot=50),
