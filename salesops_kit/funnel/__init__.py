@@ -4,9 +4,11 @@ rep scorecard shares)."""
 
 from ._bottlenecks import DEFAULT_SEGMENTS, Bottlenecks, bottlenecks
 from ._findings import MIN_DEALS, funnel_findings, funnel_note
+from ._history_findings import history_findings
 from ._kpis import kpi_rows, show_kpis
 from .calibration import Calibration, stage_calibration, stalled_deals, time_in_stage
 from .cycle import NAIVE_LABEL, SalesCycle, aalen_johansen, cycle_counts, median_days_to_win, sales_cycle
+from .loss_reasons import NO_REASON, LossReasons, loss_reason_note, loss_reasons
 from .metrics import (
     DAYS_PER_MONTH,
     LEAD_FUNNEL_COLUMNS,
@@ -31,6 +33,7 @@ from .pipeline import (
     quota_frame,
     quota_window_label,
 )
+from .slippage import Slippage, slippage, slippage_note
 from .stages import FUNNEL_TYPES, WIN_RATE_DEFINITIONS, StageFunnel, WinRate, deal_groups, stage_funnel, win_rate
 
 __all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", "lead_funnel", "LeadFunnel",
@@ -40,4 +43,6 @@ __all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", 
            "sales_cycle", "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL",
            "funnel_note", "MIN_DEALS", "LEAD_MATURITY_DAYS", "lead_maturity_cutoff", "lead_maturity_window",
            "open_pipeline", "show_kpis", "PipelineByStage", "pipeline_by_stage", "Coverage", "pipeline_coverage",
-           "quota_frame", "current_quota_rows", "quota_window_label", "owner_teams"]
+           "quota_frame", "current_quota_rows", "quota_window_label", "owner_teams",
+           "Slippage", "slippage", "slippage_note", "LossReasons", "loss_reasons", "loss_reason_note", "NO_REASON",
+           "history_findings"]

@@ -156,8 +156,9 @@ class LossReasons(Result):
         s = tr("{n:,} lost deals; the most cited reason is {reason} ({share:.1%}).", n=n, reason=r["reason"],
                share=r["share"])
         if self.no_reason:
-            s += " " + tr("Lost deals without a recorded reason: {k:,}, counted as {label}.", k=self.no_reason,
-                          label=label(NO_REASON))
+            more = tr("Lost deals without a recorded reason: {k:,}, counted as {label}.", k=self.no_reason,
+                      label=label(NO_REASON))
+            s += more if s.endswith("。") else " " + more  # Chinese sentences follow each other without a space
         return s
 
     def plot(self, ax=None, **kwargs):

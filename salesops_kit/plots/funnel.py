@@ -11,7 +11,7 @@ from ..i18n import t as tr
 from ._base import get_ax
 
 __all__ = ["plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration",
-           "plot_pipeline_by_stage", "plot_coverage_history"]
+           "plot_pipeline_by_stage", "plot_coverage_history", "plot_pushed_share", "plot_loss_reasons"]
 
 
 def plot_funnel(table: pd.DataFrame, *, rate: str = "conversion", ax=None, color="#4C72B0", **kwargs):
@@ -238,4 +238,74 @@ def plot_coverage_history(history: pd.DataFrame, needed: pd.DataFrame | None = N
     ax.set_ylabel(tr("share of quota the period reached"))
     ax.set_title(tr("Past quota periods: coverage and attainment (dashed: coverage now)"), fontsize=10)
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_pushed_share(table: pd.DataFrame, *, label: str = "owner", overall: float | None = None, ax=None, **kwargs):
+    """Share of deals whose close date was pushed, one row per ``label`` (a rep, a team, a stage) with its 95%
+    interval; rows flagged by the test (``flagged``) in red, the overall share as a dotted line. ``table`` is
+    ``Slippage.table`` (or ``.by_team``, ``.by_stage`` with ``label="stage"``)."""
+    t = table.dropna(subset=["pushed_share"]).reset_index(drop=True)
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 1 + 0.32 * max(len(t), 1))))
+    if not len(t):
+        ax.set_title(tr("Share of deals pushed (no deal to show)"))
+        ax.set_axis_off()
+        return ax
+    y = np.arange(len(t))
+    v = t["pushed_share"].to_numpy(float)
+    err = np.vstack([v - t["ci_low"].to_numpy(float), t["ci_high"].to_numpy(float) - v])
+    flagged = t["flagged"].astype(bool).to_numpy() if "flagged" in t else np.zeros(len(t), dtype=bool)
+    for mask, color in ((~flagged, "#4C72B0"), (flagged, "#C44E52")):
+        if mask.any():
+            ax.errorbar(v[mask], y[mask], xerr=err[:, mask], fmt="o", capsize=3, color=color, **kwargs)
+    if overall is not None and np.isfinite(overall):
+        ax.axvline(overall, color="grey", lw=0.8, ls=":", label=tr("all deals"))
+        ax.legend(fontsize=8, loc="upper right")
+    ax.set_yticks(y, t[label].astype(str).tolist())
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlim(0, None)
+    ax.set_xlabel(tr("share of deals whose close date was pushed (95% CI)"))
+    ax.set_title(tr("Share of deals pushed (red: differs from the rest after BH)"), fontsize=10)
+    return ax
+
+
+def plot_loss_reasons(table: pd.DataFrame, *, quarter: str = "", base: str = "", ax=None, **kwargs):
+    """Share of lost deals per loss reason with 95% intervals. With ``quarter`` (``LossReasons.growth``): the last
+    complete quarter beside the four quarters before (``base``), reasons that grew marked in red; else one bar per
+    reason over all history (``LossReasons.table``)."""
+    from ..stats import wilson_interval
+
+    t = table.reset_index(drop=True)
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (7, 1 + 0.45 * max(len(t), 1))))
+    if not len(t):
+        ax.set_title(tr("Loss reasons (no lost deal)"))
+        ax.set_axis_off()
+        return ax
+    y = np.arange(len(t))[::-1].astype(float)
+    names = [tr(r) if r == "(no reason recorded)" else str(r) for r in t["reason"]]  # reasons are data
+    if quarter:
+        h = 0.38
+        for col, k, n, color, dy in (("base_share", "base_lost", "base_quarters_lost", "#BBBBBB", -h / 2),
+                                     ("share", "lost", "quarter_lost", "#4C72B0", h / 2)):
+            v = t[col].to_numpy(float)
+            lo, hi = wilson_interval(t[k].to_numpy(float), t[n].to_numpy(float))
+            colors = [("#C44E52" if g else color) if col == "share" else color for g in t["grew"].astype(bool)]
+            ax.barh(y + dy, v, height=h, color=colors,
+                    xerr=np.vstack([v - np.atleast_1d(lo), np.atleast_1d(hi) - v]), capsize=2, **kwargs)
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color="#4C72B0", label=quarter), Patch(color="#BBBBBB", label=base),
+                           Patch(color="#C44E52", label=tr("grew"))], fontsize=8, loc="lower right")
+        ax.set_title(tr("Share of lost deals by reason: last complete quarter vs the four before (red: grew)"),
+                     fontsize=10)
+    else:
+        v = t["share"].to_numpy(float)
+        ax.barh(y, v, height=0.6, color="#4C72B0",
+                xerr=np.vstack([v - t["ci_low"].to_numpy(float), t["ci_high"].to_numpy(float) - v]), capsize=2,
+                **kwargs)
+        ax.set_title(tr("Share of lost deals by reason (all history)"), fontsize=10)
+    ax.set_yticks(y, names)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel(tr("share of lost deals (95% CI)"))
     return ax

@@ -98,6 +98,8 @@ def results():
     made = {
         "StageFunnel": lambda: stage_funnel(ds),
         "WinRate": lambda: win_rate(ds, by="owner"),
+        "Slippage": lambda: salesops_kit.funnel.slippage(ds),
+        "LossReasons": lambda: salesops_kit.funnel.loss_reasons(ds),
         "LeadFunnel": lambda: lead_funnel(ds),
         "SalesVelocity": lambda: sales_velocity(ds, by="team"),
         "PipelineByStage": lambda: pipeline_by_stage(ds),
