@@ -228,15 +228,19 @@ def _lead_counts_from_flags(leads, lf, opportunities, ol, *, by: list[str], cuto
                                   "_open": (opn & conv).astype(np.int64)})
                 if g is not None:
                     return plain_dtypes(g, by)
-    lf = lf.filter(nw.col("created_date") <= as_pylit(cutoff))
-    ol = ol.select("opportunity_id", nw.col("is_won").alias("_w"), nw.col("is_closed").alias("_c"))
-    j = lf.select(*dict.fromkeys(by + ["opportunity_id"])).join(ol, on="opportunity_id", how="left")
+    lf = lf.filter(nw.col("created_date") <= as_pylit(cutoff)).select(*dict.fromkeys(by + ["opportunity_id"]))
     conv = ~nw.col("opportunity_id").is_null()
-    j = j.with_columns(conv.cast(nw.Int64).alias("_converted"),
-                       (conv & nw.col("_w").fill_null(False)).cast(nw.Int64).alias("_won"),
-                       (conv & ~nw.col("_c").fill_null(True)).cast(nw.Int64).alias("_open"))
+    # only converted leads are joined to their deal (most leads never convert): two small group-bys, one join
+    rest = collect(lf.filter(~conv).group_by(*by, drop_null_keys=False).agg(nw.len().alias("n")) if by
+                   else lf.filter(~conv).select(nw.len().alias("n")))
+    rest = rest.assign(_converted=0, _won=0, _open=0)
+    ol = ol.select("opportunity_id", nw.col("is_won").alias("_w"), nw.col("is_closed").alias("_c"))
+    j = lf.filter(conv).join(ol, on="opportunity_id", how="left")
+    j = j.with_columns(nw.lit(1).alias("_converted"), nw.col("_w").fill_null(False).cast(nw.Int64).alias("_won"),
+                       (~nw.col("_c").fill_null(True)).cast(nw.Int64).alias("_open"))
     keys = by + ["_converted", "_won", "_open"]
-    return collect(j.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
+    g = collect(j.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
+    return pd.concat([g, rest[rest["n"] > 0]], ignore_index=True)
 
 
 def _lead_rates(g: pd.DataFrame, by: list[str], *, stages: StageModel | None, with_won: bool) -> pd.DataFrame:

@@ -27,11 +27,12 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from ..engines.ops import seconds_between
 from ..tools.exceptions import MissingColumnsError
 from ..tools.results import Result
 from ..tools.validation import check_option
 from . import clv as _clv
-from .customers import as_day, collect_pandas, customer_table, in_days, lazy_table, rfm_summary
+from .customers import as_day, collect_pandas, customer_table, lazy_table, rfm_summary
 
 __all__ = ["cac", "new_customers", "predictive_ltv", "unit_economics", "UnitEconomics", "cost_of_sales"]
 
@@ -81,23 +82,31 @@ def _acquired(orders, names, as_of) -> pd.DataFrame | None:
             channel[best.index.to_numpy()[ok]] = np.asarray(labels, dtype=object)[best.to_numpy()[ok].astype(int)]
         return pd.DataFrame({"customer_id": uniq, "first_order": first.astype("datetime64[ns]"),
                              "channel": channel.astype(str)})
-    if nw.dependencies.is_duckdb_relation(orders):
-        types = dict(zip(orders.columns, (str(t) for t in orders.types), strict=True))
-        if types.get("order_date") not in ("TIMESTAMP", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
-            return None
-        ch = "CAST(channel AS VARCHAR)" if "channel" in names else "CAST(NULL AS VARCHAR)"
-        cut = f" AND order_date < TIMESTAMP '{end.strftime('%Y-%m-%d %H:%M:%S')}'" if end is not None else ""
-        out = orders.query("__salesops_orders", f"""
-            WITH o AS (SELECT customer_id, order_date AS d, {ch} AS ch FROM __salesops_orders
-                       WHERE customer_id IS NOT NULL AND order_date IS NOT NULL AND amount IS NOT NULL{cut}),
-                 f AS (SELECT customer_id, min(d) AS first_order FROM o GROUP BY customer_id)
-            SELECT f.customer_id, f.first_order, min(o.ch) AS channel
-            FROM o JOIN f ON o.customer_id = f.customer_id AND o.d = f.first_order
-            GROUP BY f.customer_id, f.first_order""").df()
+    sql = _acquired_sql(orders, names, as_of) if nw.dependencies.is_duckdb_relation(orders) else None
+    if sql is not None:
+        out = orders.query("__salesops_orders", sql).df()
         out["first_order"] = pd.to_datetime(out["first_order"]).astype("datetime64[ns]")
         out["channel"] = out["channel"].fillna("(none)").astype(str)
         return out
     return None
+
+
+def _acquired_sql(rel, names, as_of) -> str | None:
+    """:func:`_acquired` as one DuckDB statement over the relation named ``__salesops_orders`` (None for an
+    order date that is not a DATE or TIMESTAMP)."""
+    types = dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
+    if types.get("order_date") not in ("TIMESTAMP", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
+        return None
+    end = None if as_of is None else as_day(as_of) + pd.Timedelta(days=1)
+    ch = "CAST(channel AS VARCHAR)" if "channel" in names else "CAST(NULL AS VARCHAR)"
+    cut = f" AND order_date < TIMESTAMP '{end.strftime('%Y-%m-%d %H:%M:%S')}'" if end is not None else ""
+    return f"""
+        WITH o AS (SELECT customer_id, order_date AS d, {ch} AS ch FROM __salesops_orders
+                   WHERE customer_id IS NOT NULL AND order_date IS NOT NULL AND amount IS NOT NULL{cut}),
+             f AS (SELECT customer_id, min(d) AS first_order FROM o GROUP BY customer_id)
+        SELECT f.customer_id, f.first_order, min(o.ch) AS channel
+        FROM o JOIN f ON o.customer_id = f.customer_id AND o.d = f.first_order
+        GROUP BY f.customer_id, f.first_order"""
 
 
 def _period(s: pd.Series, period: str) -> pd.Series:
@@ -107,6 +116,18 @@ def _period(s: pd.Series, period: str) -> pd.Series:
 
 def new_customers(customers_or_orders, *, period: str = "M", as_of=None) -> pd.DataFrame:
     """New customers per period and acquisition channel: ``period, channel, new_customers``."""
+    if nw.dependencies.is_duckdb_relation(customers_or_orders) and period in ("M", "Q"):
+        names = customers_or_orders.columns
+        sql = _acquired_sql(customers_or_orders, names, as_of) if "order_date" in names else None
+        if sql is not None:  # counted where the orders are: no per-customer rows to pandas
+            unit = {"M": "month", "Q": "quarter"}[period]
+            g = customers_or_orders.query("__salesops_orders", f"""
+                SELECT CAST(date_trunc('{unit}', first_order) AS TIMESTAMP) AS period,
+                       coalesce(channel, '(none)') AS channel, count(*) AS new_customers
+                FROM ({sql}) GROUP BY ALL""").df()
+            g["period"] = g["period"].astype("datetime64[ns]")
+            g["new_customers"] = g["new_customers"].astype("int64")
+            return g.sort_values(["period", "channel"]).reset_index(drop=True)
     c = _acquisitions(customers_or_orders, as_of)
     if c.empty:
         return pd.DataFrame({"period": pd.Series(dtype="datetime64[ns]"), "channel": pd.Series(dtype=object),
@@ -258,8 +279,8 @@ def _observed_by_month(f, ct: pd.DataFrame, *, end: pd.Timestamp, horizon_months
         (nw.col("margin") if has_margin else nw.col("amount")).cast(nw.Float64).alias("value"))
     firsts = o.group_by("customer_id").agg(nw.col("order_date").min().alias("_first"))
     o = collect_pandas(o.join(firsts, on="customer_id")
-                       .with_columns(k=(in_days(nw.col("order_date") - nw.col("_first")) / (WEEKS_PER_MONTH * 7))
-                                     .floor())
+                       .with_columns(k=(seconds_between(nw.col("_first"), nw.col("order_date"), frame=o) / 86400.0
+                                        / (WEEKS_PER_MONTH * 7)).floor())
                        .filter(nw.col("k") < horizon_months)
                        .group_by("customer_id", "k").agg(nw.col("value").sum()))
     o["k"] = o["k"].astype(int)
