@@ -5,8 +5,9 @@ Read from the ``deal_history`` table (one row per recorded state of a deal: Sale
 
 * a **push** is a record of a deal whose ``close_date`` is later than the close date of the deal's previous record
   (records ordered by ``recorded_date``, ties by file order; a record without a close date is skipped, so the next
-  one is compared with the last known close date). Its **days pushed** are the calendar days between the two close
-  dates; a deal's days pushed are the sum over its pushes;
+  one is compared with the last known close date). An engine that keeps no file order (Spark) orders tied records
+  latest close date first, so records of one instant make no push there. A push's **days pushed** are the calendar
+  days between the two close dates; a deal's days pushed are the sum over its pushes;
 * a deal is **pushed** when it has at least one push. Deals counted: those with a record in ``deal_history`` and a
   row in ``opportunities`` (a deal without history cannot be seen slipping);
 * **by stage**: a push is placed in the stage the deal was in at its ``recorded_date`` (its latest stage entry on or
@@ -35,6 +36,7 @@ from ..engines.ops import (
     check_stages,
     collect,
     columns,
+    day_number,
     days_between,
     lazy,
     outcome_code,
@@ -69,8 +71,10 @@ def _ordered(history) -> nw.LazyFrame:
         return nw.from_native(native.with_row_index("_row")).lazy()
     if impl.is_duckdb():  # a relation keeps the scan's order (DuckDB preserves insertion order by default)
         return nw.from_native(native.project("*, row_number() OVER () AS _row"))
-    # other lazy engines know no file order: ties on recorded_date are ordered by close date
-    return f.with_row_index("_row", order_by=["recorded_date", "close_date"])
+    # other lazy engines (Spark) know no file order: ties on recorded_date are ordered latest close date first, so
+    # records of one instant never make a push there (the conservative reading of an order the table does not keep)
+    f = f.with_columns((-day_number(nw.col("close_date"))).alias("_neg_close"))
+    return f.with_row_index("_row", order_by=["recorded_date", "_neg_close"]).drop("_neg_close")
 
 
 def push_events(deal_history) -> nw.LazyFrame:
