@@ -5,6 +5,7 @@ rule (strictly below, never from equal numbers); the one-sentence degradations."
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -278,3 +279,37 @@ def test_a_team_below_the_coverage_it_needed_is_a_finding():
     [f] = _coverage_findings(_coverage(1.0, [1.1] * 8, needed))
     assert f.stake == pytest.approx(500) and "1.50× at which its past periods made quota" in f.benchmark
     assert _coverage_findings(_coverage(1.2, [1.3] * 8, needed)) == []  # at the interval's edge: no finding
+
+
+def test_the_quota_still_to_win_and_the_teams_are_the_rep_scorecards(tmp_path):
+    """One rule for the running quota period, the quota still to win and a rep's team: the coverage here and the
+    rep scorecard (notebook 04) read them from the same functions, so they agree rep by rep."""
+    from salesops_kit import reps
+
+    ds = _load(tmp_path, history=True)
+    counts = reps.scorecard(ds).counts.set_index("owner")
+    t = funnel.pipeline_coverage(ds).table
+    t = t[t["level"] == "rep"].set_index("owner")
+    assert list(t.index) == ["ann", "bob"]
+    assert t["remaining_quota"].to_dict() == counts.loc[t.index, "remaining_quota"].to_dict() == {"ann": 700,
+                                                                                                   "bob": 500}
+    assert t["team"].to_dict() == counts.loc[t.index, "team"].to_dict()
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "data" / "sample" / "quotas.csv").exists(),
+                    reason="data/sample has not been generated")
+def test_on_the_sample_teams_add_up_to_the_company_now_and_in_every_past_period():
+    from salesops_kit import open_dataset
+
+    cov = funnel.pipeline_coverage(open_dataset(Path(__file__).resolve().parents[2] / "data" / "sample"))
+    t = cov.table
+    reps_, teams, company = t[t["level"] == "rep"], t[t["level"] == "team"], t[t["level"] == COMPANY].iloc[0]
+    for col in ("quota", "won", "pipeline", "open_deals"):
+        assert teams[col].sum() == pytest.approx(reps_[col].sum()) == pytest.approx(company[col])
+        assert teams.set_index("team")[col].to_dict() == pytest.approx(reps_.groupby("team")[col].sum().to_dict())
+    assert company["coverage"] == pytest.approx(company["pipeline"] / company["remaining_quota"])
+    h = cov.history
+    per = h[h["team"] != COMPANY].groupby("period_start")[["quota", "pipeline", "won"]].sum()
+    co = h[h["team"] == COMPANY].set_index("period_start")[["quota", "pipeline", "won"]]
+    pd.testing.assert_frame_equal(per.sort_index(), co.sort_index(), check_dtype=False)
+    assert (h["seen_on"] - h["period_start"]).dt.days.max() == (cov.as_of.normalize() - cov.period[0]).days
