@@ -15,6 +15,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from ..engines.ops import seconds_between
 from ..funnel.pipeline import quota_frame  # noqa: F401 - the quota-period rules live in the funnel (shared)
 
 # response-time bands: index -> label (hours after the lead arrived); 4 = never answered
@@ -56,6 +57,11 @@ def deal_scan(opportunities, *, start=None, end=None, as_of) -> pd.DataFrame:
     """
     lf = _lazy(opportunities)
     cols = _cols(lf)
+    fast = _deal_scan_pandas(opportunities, cols, start=start, end=end, as_of=as_of)
+    if fast is None and nw.dependencies.is_duckdb_relation(opportunities):
+        fast = _deal_scan_duckdb(opportunities, cols, start=start, end=end, as_of=as_of)
+    if fast is not None:
+        return _deal_table(fast)
     team = nw.col("team") if "team" in cols else nw.lit("all")
     closed = nw.col("is_closed").fill_null(False)
     won = nw.col("is_won").fill_null(False)
@@ -86,11 +92,102 @@ def deal_scan(opportunities, *, start=None, end=None, as_of) -> pd.DataFrame:
         )
         .sort("owner")
     )
-    df = _done(out)
+    return _deal_table(_done(out))
+
+
+def _deal_table(df: pd.DataFrame) -> pd.DataFrame:
     df["team"] = df["team"].fillna("all").astype(str)
     for c in ("deals_closed", "deals_won", "won_with_amount", "deals_created", "open_deals"):
         df[c] = df[c].fillna(0).astype("int64")
-    return df.reset_index(drop=True)
+    for c in ("won_revenue", "open_pipeline"):
+        df[c] = df[c].astype("float64")
+    return df.sort_values("owner", kind="stable").reset_index(drop=True)
+
+
+DEAL_COLUMNS = ["owner", "team", "deals_closed", "deals_won", "won_revenue", "won_with_amount", "deals_created",
+                "open_deals", "open_pipeline"]
+
+
+def _sql_ts(v) -> str:
+    return f"TIMESTAMP '{pd.Timestamp(_py(v)).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
+def _dates(s: pd.Series) -> np.ndarray | None:
+    if not pd.api.types.is_datetime64_dtype(s.dtype) or isinstance(s.dtype, pd.DatetimeTZDtype):
+        return None
+    return s.to_numpy().astype("datetime64[ns]")
+
+
+def _np_between(d: np.ndarray, start, end) -> np.ndarray:
+    ok = np.ones(len(d), dtype=bool)
+    if start is not None:
+        ok &= d >= np.datetime64(pd.Timestamp(_py(start)).to_datetime64(), "ns")
+    if end is not None:
+        ok &= d <= np.datetime64(pd.Timestamp(_py(end)).to_datetime64(), "ns")
+    return ok  # NaT compares False
+
+
+def _deal_scan_pandas(df, cols, *, start, end, as_of) -> pd.DataFrame | None:
+    """:func:`deal_scan` on a pandas frame in numpy (one hash of the owner, ``bincount`` sums); None when the frame
+    is not pandas or its dates are not naive datetime64 (the narwhals scan then runs)."""
+    from ..engines.ops import count_groups
+
+    if not nw.dependencies.is_pandas_dataframe(df):
+        return None
+    close, created = _dates(df["close_date"]), _dates(df["created_date"])
+    if close is None or created is None:
+        return None
+    owner = df["owner"].to_numpy()
+    keep = np.flatnonzero(pd.notna(owner))
+    closed = df["is_closed"].to_numpy(dtype=bool, na_value=False)[keep]
+    won = df["is_won"].to_numpy(dtype=bool, na_value=False)[keep]
+    amount = df["amount"].to_numpy(dtype="float64", na_value=np.nan)[keep]
+    in_period = _np_between(close[keep], start, end)
+    open_now = ~closed & (created[keep] <= np.datetime64(pd.Timestamp(_py(as_of)).to_datetime64(), "ns"))
+    w = won & in_period
+    g = count_groups({"owner": owner[keep]},
+                     counts={"deals_closed": closed & in_period, "deals_won": w,
+                             "won_with_amount": w & ~np.isnan(amount),
+                             "deals_created": _np_between(created[keep], start, end), "open_deals": open_now},
+                     sums={"won_revenue": np.where(w, amount, np.nan), "open_pipeline": np.where(open_now, amount,
+                                                                                                 np.nan)})
+    if g is None:
+        return None
+    if "team" in cols:  # the alphabetically last team of the owner's deals: ranks of the sorted distinct teams
+        codes, teams = pd.factorize(df["team"].to_numpy()[keep], sort=True)
+        top = pd.Series(np.where(codes < 0, np.nan, codes)).groupby(owner[keep], sort=False).max()
+        r = top.reindex(g["owner"]).to_numpy()
+        g["team"] = np.where(np.isnan(r), None, np.asarray(teams, dtype=object)[np.nan_to_num(r).astype(np.int64)])
+    else:
+        g["team"] = "all"
+    return g[DEAL_COLUMNS]
+
+
+def _deal_scan_duckdb(rel, cols, *, start, end, as_of) -> pd.DataFrame | None:
+    """:func:`deal_scan` on a DuckDB relation as the one aggregate a person would write (``count(*) FILTER``)."""
+    types = dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
+    if any(types.get(c) not in ("TIMESTAMP", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
+           for c in ("close_date", "created_date")):
+        return None
+
+    ts = _sql_ts
+
+    def between(c: str) -> str:
+        parts = ([f"{c} >= {ts(start)}"] if start is not None else []) + ([f"{c} <= {ts(end)}"] if end is not None
+                                                                          else [])
+        return " AND ".join(parts) or "TRUE"
+
+    won = f"coalesce(is_won, false) AND {between('close_date')}"
+    opn = f"NOT coalesce(is_closed, false) AND created_date <= {ts(as_of)}"
+    team = "max(team)" if "team" in cols else "'all'"
+    return rel.filter("owner IS NOT NULL").aggregate(
+        f"owner, {team} AS team, count(*) FILTER (WHERE coalesce(is_closed, false) AND {between('close_date')}) "
+        f"AS deals_closed, count(*) FILTER (WHERE {won}) AS deals_won, "
+        f"coalesce(sum(CAST(amount AS DOUBLE)) FILTER (WHERE {won}), 0) AS won_revenue, "
+        f"count(amount) FILTER (WHERE {won}) AS won_with_amount, "
+        f"count(*) FILTER (WHERE {between('created_date')}) AS deals_created, "
+        f"count(*) FILTER (WHERE {opn}) AS open_deals, "
+        f"coalesce(sum(CAST(amount AS DOUBLE)) FILTER (WHERE {opn}), 0) AS open_pipeline").df()[DEAL_COLUMNS]
 
 
 def won_revenue_between(opportunities, *, start, end) -> pd.DataFrame:
@@ -102,8 +199,8 @@ def won_revenue_between(opportunities, *, start, end) -> pd.DataFrame:
     return _done(out)
 
 
-def _response_hours():
-    return (nw.col("first_response_date") - nw.col("created_date")).dt.total_seconds() / 3600.0
+def _response_hours(lf):
+    return seconds_between(nw.col("created_date"), nw.col("first_response_date"), frame=lf) / 3600.0
 
 
 def lead_frame(leads, *, start=None, end=None, cutoff, activities=None):
@@ -118,7 +215,7 @@ def lead_frame(leads, *, start=None, end=None, cutoff, activities=None):
     if "converted_date" in cols:
         conv = conv | ~nw.col("converted_date").is_null()
     lf = lf.filter((nw.col("created_date") <= _py(cutoff)) & _between("created_date", start, end))
-    hours = _response_hours() if "first_response_date" in cols else nw.lit(None, dtype=nw.Float64)
+    hours = _response_hours(lf) if "first_response_date" in cols else nw.lit(None, dtype=nw.Float64)
     lf = lf.with_columns(_converted=conv.cast(nw.Int64), _hours=hours)
     band = (nw.when(nw.col("_hours").is_null()).then(nw.lit(4))
             .otherwise((nw.col("_hours") > 1).cast(nw.Int64) + (nw.col("_hours") > 4).cast(nw.Int64)
@@ -185,6 +282,10 @@ def activity_scan(activities, *, start=None, end=None) -> pd.DataFrame:
     """Per owner: ``activities`` in [start, end] and ``deal_activities`` (those linked to a deal)."""
     lf = _lazy(activities)
     cols = _cols(lf)
+    fast = _owner_counts(activities, "activity_date", start, end, counts={"activities": None},
+                         present={"deal_activities": "opportunity_id" if "opportunity_id" in cols else None})
+    if fast is not None:
+        return fast
     on_deal = (~nw.col("opportunity_id").is_null()) if "opportunity_id" in cols else nw.lit(False)
     out = (lf.filter(_between("activity_date", start, end) & ~nw.col("owner").is_null())
            .with_columns(_deal=on_deal.cast(nw.Int64))
@@ -192,11 +293,49 @@ def activity_scan(activities, *, start=None, end=None) -> pd.DataFrame:
     return _done(out)
 
 
+def _owner_counts(frame, date_col: str, start, end, *, counts: dict, present: dict) -> pd.DataFrame | None:
+    """Rows per owner with ``date_col`` in [start, end] (owner present), on pandas (numpy) or DuckDB (one
+    aggregate): ``owner``, then ``counts`` (name -> None, all rows) and ``present`` (name -> a column counted where
+    it is not missing, or None for 0), sorted by owner. None for another engine or dates that are not naive
+    datetime64 / DATE / TIMESTAMP (the caller's narwhals scan then runs)."""
+    from ..engines.ops import count_groups
+
+    if nw.dependencies.is_pandas_dataframe(frame):
+        d = _dates(frame[date_col])
+        if d is None:
+            return None
+        owner = frame["owner"].to_numpy()
+        keep = np.flatnonzero(pd.notna(owner) & _np_between(d, start, end))
+        g = count_groups({"owner": owner[keep]}, counts={
+            k: np.zeros(len(keep), dtype=bool) if c is None else pd.notna(frame[c].to_numpy()[keep])
+            for k, c in present.items()})
+        if g is None:
+            return None
+        g = g.rename(columns={"n": next(iter(counts))})
+    elif nw.dependencies.is_duckdb_relation(frame):
+        types = dict(zip(frame.columns, (str(t) for t in frame.types), strict=True))
+        if types.get(date_col) not in ("TIMESTAMP", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
+            return None
+        cond = ["owner IS NOT NULL"] + [f"{date_col} {op} {_sql_ts(v)}" for op, v in ((">=", start), ("<=", end))
+                                         if v is not None]
+        aggs = [f"count(*) AS {next(iter(counts))}"] + [f"count({c}) AS {k}" if c else f"0 AS {k}"
+                                                         for k, c in present.items()]
+        g = frame.filter(" AND ".join(cond)).aggregate(f"owner, {', '.join(aggs)}").df()
+    else:
+        return None
+    for c in [*counts, *present]:
+        g[c] = g[c].astype("int64")
+    return g[["owner", *counts, *present]].sort_values("owner", kind="stable").reset_index(drop=True)
+
+
 def csat_scan(csat, *, start=None, end=None, satisfied_share: float = 0.8) -> pd.DataFrame:
     """Per owner: ``csat_responses, csat_sum, csat_sumsq, csat_satisfied`` (score / scale_max >=
     ``satisfied_share``, i.e. 4-5 on a 1-5 scale; scale_max defaults to 5)."""
     lf = _lazy(csat)
     cols = _cols(lf)
+    fast = _csat_scan_direct(csat, cols, start=start, end=end, satisfied_share=satisfied_share)
+    if fast is not None:
+        return fast
     scale = nw.col("scale_max").fill_null(5.0) if "scale_max" in cols else nw.lit(5.0)
     out = (lf.filter(_between("survey_date", start, end) & ~nw.col("owner").is_null()
                      & ~nw.col("score").is_null())
@@ -207,3 +346,44 @@ def csat_scan(csat, *, start=None, end=None, satisfied_share: float = 0.8) -> pd
                 csat_satisfied=nw.col("_sat").sum())
            .sort("owner"))
     return _done(out)
+
+
+CSAT_COLUMNS = ["owner", "csat_responses", "csat_sum", "csat_sumsq", "csat_satisfied"]
+
+
+def _csat_scan_direct(frame, cols, *, start, end, satisfied_share: float) -> pd.DataFrame | None:
+    """:func:`csat_scan` on pandas (numpy) or DuckDB (one aggregate); None otherwise (the narwhals scan runs)."""
+    from ..engines.ops import count_groups
+
+    if nw.dependencies.is_pandas_dataframe(frame):
+        d = _dates(frame["survey_date"])
+        if d is None:
+            return None
+        owner = frame["owner"].to_numpy()
+        score = frame["score"].to_numpy(dtype="float64", na_value=np.nan)
+        keep = np.flatnonzero(pd.notna(owner) & ~np.isnan(score) & _np_between(d, start, end))
+        x = score[keep]
+        scale = (frame["scale_max"].to_numpy(dtype="float64", na_value=np.nan)[keep] if "scale_max" in cols
+                 else np.full(len(keep), 5.0))
+        scale = np.where(np.isnan(scale), 5.0, scale)
+        g = count_groups({"owner": owner[keep]}, counts={"csat_satisfied": x / scale >= satisfied_share},
+                         sums={"csat_sum": x, "csat_sumsq": x * x})
+        if g is None:
+            return None
+        g = g.rename(columns={"n": "csat_responses"})
+    elif nw.dependencies.is_duckdb_relation(frame):
+        types = dict(zip(frame.columns, (str(t) for t in frame.types), strict=True))
+        if types.get("survey_date") not in ("TIMESTAMP", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
+            return None
+        cond = ["owner IS NOT NULL", "score IS NOT NULL"] + [f"survey_date {op} {_sql_ts(v)}" for op, v in
+                                                             ((">=", start), ("<=", end)) if v is not None]
+        scale = "coalesce(CAST(scale_max AS DOUBLE), 5.0)" if "scale_max" in cols else "5.0"
+        x = "CAST(score AS DOUBLE)"
+        g = frame.filter(" AND ".join(cond)).aggregate(
+            f"owner, count(*) AS csat_responses, sum({x}) AS csat_sum, sum({x} * {x}) AS csat_sumsq, "
+            f"count(*) FILTER (WHERE {x} / {scale} >= {float(satisfied_share)!r}) AS csat_satisfied").df()
+    else:
+        return None
+    for c in ("csat_responses", "csat_satisfied"):
+        g[c] = g[c].astype("int64")
+    return g[CSAT_COLUMNS].sort_values("owner", kind="stable").reset_index(drop=True)
