@@ -130,6 +130,22 @@ def days_between(start, end, *, frame: nw.LazyFrame | None = None) -> nw.Expr:
     return (end - start).dt.total_seconds() // 86400.0
 
 
+def seconds_between(start: nw.Expr, end: nw.Expr, *, frame: nw.LazyFrame | None = None) -> nw.Expr:
+    """Whole seconds elapsed from ``start`` to ``end`` (datetime expressions), as ``dt.total_seconds`` gives them;
+    null when either is null. On PySpark, which has no durations in narwhals, from the calendar day numbers and the
+    time of day: the same elapsed time for naive timestamps (what the loader gives)."""
+    impl = frame.implementation if frame is not None else None
+    if impl is None or not impl.is_spark_like():
+        return (end - start).dt.total_seconds()
+
+    def clock(e):
+        return e.dt.hour() * 3600 + e.dt.minute() * 60 + e.dt.second()
+    secs = (day_number(end) - day_number(start)) * 86400 + clock(end) - clock(start)
+    us = end.dt.microsecond() - start.dt.microsecond()  # a part second left over truncates toward zero
+    return (nw.when((us < 0) & (secs > 0)).then(secs - 1).when((us > 0) & (secs < 0)).then(secs + 1)
+            .otherwise(secs)).cast(nw.Float64)
+
+
 def period_expr(col: str, period: str | None) -> nw.Expr:
     """Start of the calendar period of ``col``: None -> constant null, M/Q/Y (or month/quarter/year)."""
     unit = normalise_period(period)

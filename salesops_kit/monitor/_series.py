@@ -26,7 +26,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from ..engines.ops import as_pylit, columns, lazy
+from ..engines.ops import as_pylit, columns, lazy, seconds_between
 from ..engines.ops import collect as _collect
 from ..engines.pandas_fast import group_agg
 from ..stats.kpi_specs import KPI_SPECS
@@ -370,7 +370,7 @@ def lead_series(leads, *, period: str, as_of, kpis, maturity_days: int = 90) -> 
             out.append(rollup(daily, kpi="lead_conversion_rate", kind="rate", period=period, as_of=as_of,
                               segments=sm, immature_from=cutoff + pd.Timedelta(days=1)))
     if "first_response_median_hours" in kpis and "first_response_date" in have:
-        hrs = (nw.col("first_response_date") - nw.col("created_date")).dt.total_seconds() / 3600.0
+        hrs = seconds_between(nw.col("created_date"), nw.col("first_response_date"), frame=lf) / 3600.0
         vals = collect(lf.filter(~nw.col("first_response_date").is_null()).select("_day", *segs, x=hrs))
         if len(vals):
             dv = vals.groupby(["_day", *segs], dropna=False).size().rename("n").reset_index()
