@@ -34,13 +34,16 @@ def history_findings(*, slippage=None, loss_reasons=None):
     """
     from ..findings import Findings
 
-    out = []
+    out, ran = [], False
     if slippage is not None and not slippage.limitation:
         out += _rep_findings(slippage) + _win_findings(slippage)
+        ran = True
     if loss_reasons is not None and not loss_reasons.limitation:
         out += _reason_findings(loss_reasons)
+        ran = True
     return Findings(out, title="Slippage and loss-reason findings",
-                    empty="No slippage or loss-reason findings: no rep, group or reason differs beyond chance.")
+                    empty="No slippage or loss-reason findings: no rep, group or reason differs beyond chance."
+                    if ran else "No slippage or loss-reason findings: the data cannot support them (see above).")
 
 
 def _open_pushed(slip, owner=None) -> tuple[int, float | None]:
