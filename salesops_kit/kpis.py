@@ -81,7 +81,8 @@ WITHHELD_EFFECT: dict[str, str] = {
     **{f"rows_quarantined_{t}": "none (a withheld field never quarantines a row)"
        for t in table_names()},
     **{f"date_{m}_{t}": "none (the date is part of the row's identity: a row without it is quarantined)"
-       for m in ("min", "max") for t in ("stage_history", "deal_history", "leads", "marketing_spend", "activities", "csat", "quotas")},
+       for m in ("min", "max")
+       for t in ("stage_history", "deal_history", "leads", "marketing_spend", "activities", "csat", "quotas")},
     **{f"date_{m}_{t}": f"{c} (a row whose {c} was withheld has no date to compare)"
        for m in ("min", "max") for t, c in (("opportunities", "created_date"), ("orders", "order_date"))},
     "win_rate": "none over all time (a closed deal without close date counts); period views by close date leave "
@@ -199,6 +200,36 @@ define("pipeline_coverage_needed", "ratio", "Coverage at which a team's past quo
        "point of a logistic regression of making quota on log coverage; 95% delta-method interval. Only with at "
        "least 8 such periods, 3 made and 3 missed.", "funnel", window="past complete quota periods")
 
+# slippage and loss reasons (issue 18, parts 2-3): salesops_kit.funnel.slippage, .loss_reasons
+_PUSH = ("close_date: a deal_history record whose close date was withheld is skipped (the next record is compared "
+         "with the last known close date)")
+_REASON = "none (the reason is text; a lost deal's stage is an identity value)"
+WITHHELD_EFFECT.update({
+    "pushed_deal_share": _PUSH, "pushes_per_deal": _PUSH, "days_pushed_median": _PUSH,
+    "win_rate_pushed": _PUSH + "; a closed deal without close date counts",
+    "win_rate_not_pushed": _PUSH + "; a closed deal without close date counts",
+    "loss_reason_share": _REASON,
+    "loss_reason_share_quarter": "close_date: a lost deal whose close date was withheld is in no quarter",
+})
+define("pushed_deal_share", "share", "Deals whose expected close date was pushed at least once / deals with a "
+       "deal_history record (and a row in opportunities); a push is a record whose close date is later than the "
+       "deal's previous record's (records by recorded_date, ties by file order); per owner and team too; 95% Wilson "
+       "interval.", "funnel", window="all history")
+define("pushes_per_deal", "pushes per deal", "Pushes of the expected close date / deals with a deal_history record.",
+       "funnel", window="all history")
+define("days_pushed_median", "days", "Median over pushed deals of the days their expected close date was pushed "
+       "(sum over the deal's pushes of the days between the old and the new close date); 95% order-statistic "
+       "interval.", "funnel", window="all history")
+define("win_rate_pushed", "rate", "Won / closed among closed deals whose close date was pushed at least once; 95% "
+       "Wilson interval.", "funnel", window="all history")
+define("win_rate_not_pushed", "rate", "Won / closed among closed deals with a deal_history record whose close date "
+       "was never pushed; 95% Wilson interval.", "funnel", window="all history")
+define("loss_reason_share", "share", "Lost deals citing a loss reason (segment reason=NAME) / all lost deals; a blank "
+       "reason counts as (no reason recorded); 95% Wilson interval.", "funnel", window="all history")
+define("loss_reason_share_quarter", "share", "Lost deals closing in the last complete quarter before as-of that cite "
+       "a loss reason (segment reason=NAME) / all lost deals closing in that quarter; 95% Wilson interval. The row's "
+       "window names the quarter.", "funnel")
+
 # --- costs and CLV (issue 4) --------------------------------------------------------------------
 _W = ("Window: customers acquired from the first month with marketing spend to the last complete month "
       "before as-of; segment channel=NAME is the channel of the customer's first order.")
@@ -227,22 +258,6 @@ define("retention_month_12", "share", "Share of an acquisition-month cohort orde
        "acquisition month, pooled over cohorts whose month 12 is complete at as-of; Wilson 95% CI.", "costs")
 define("cost_of_sales_ratio", "ratio", "Sales cost (marketing_spend rows with cost_type sales) / order revenue "
        "in the window; per channel: that channel's sales cost / revenue of its customers. " + _W, "costs")
-# per-customer value and RFM segments (issue 18, parts 4-5; salesops_kit.value.customer_value, .segments)
-WITHHELD_EFFECT.update({"customer_value_next_12m": _CUST, "customer_value_top_decile_share": _CUST,
-                        "customers_at_risk": _CUST, "rfm_champions_revenue_share": _CUST})
-define("customer_value_next_12m", "currency", "Predictive CLV of the customer base: sum over every customer with "
-       "orders to as-of of the revenue expected over the next 12 months (BG/NBD expected purchases x Gamma-Gamma "
-       "expected order value, or the average order value when Gamma-Gamma's independence check fails), discounted "
-       "1% a month; 95% delta-method interval from the two models' parameter uncertainty (not the customers' own "
-       "purchase randomness).", "costs", window="next 12 months")
-define("customer_value_top_decile_share", "share", "Share of customer_value_next_12m held by the top 10% of "
-       "customers ranked by their predicted CLV; 95% delta-method interval (logit scale) from the models' parameter "
-       "uncertainty, same customers.", "costs", window="next 12 months")
-define("customers_at_risk", "customers", "Customers whose revenue to as-of is in the top 20% of customers and whose "
-       "BG/NBD probability of being alive is below 50%.", "costs", window="at the as-of date")
-define("rfm_champions_revenue_share", "share", "Share of the order revenue of the 12 months to as-of brought by "
-       "the RFM champions: recency score 5 and frequency score 4 or 5, quintiles of the average rank (ties share a "
-       "score), the 10-segment R x F map.", "costs", window="last 12 months")
 # per-customer value and RFM segments (issue 18, parts 4-5; salesops_kit.value.customer_value, .segments)
 WITHHELD_EFFECT.update({"customer_value_next_12m": _CUST, "customer_value_top_decile_share": _CUST,
                         "customers_at_risk": _CUST, "rfm_champions_revenue_share": _CUST})
@@ -341,38 +356,6 @@ define("alerts", "alerts",
        "|z| >= z*, the cut-off at which that correction keeps it (about 3.8 with a thousand points judged, wider than "
        "3-sigma); the charts draw the limits at centre +- z* sigma and the findings quote them.", "monitoring",
        window="12 months to the review month")
-
-# --- where the revenue comes from (issue 18, part 6; salesops_kit.monitor.sources) ----------------------------
-_SRC_WINDOW = "12 months to the review month"
-_SRC_DEALS = ("close_date and amount: a won deal whose close date was withheld is in no window; a withheld amount "
-              "adds 0")
-_SRC_ORDERS = "order_date and amount: an order with one of them withheld is left out"
-WITHHELD_EFFECT.update({"won_revenue_share": _SRC_DEALS, "top20_account_revenue_share": _SRC_DEALS,
-                        "won_revenue_growth_yoy": _SRC_DEALS, "order_revenue_share": _SRC_ORDERS,
-                        "top20_customer_revenue_share": _SRC_ORDERS})
-define("won_revenue_share", "share",
-       "Share of won revenue (deals won with a close date in the 12 complete months to the review month, report "
-       "currency) of one product or region (segment product=NAME, region=NAME); 95% delta-method interval with "
-       "deals as independent draws.", "monitoring", window=_SRC_WINDOW)
-define("order_revenue_share", "share",
-       "Share of order revenue (orders dated in the 12 complete months to the review month, report currency) of one "
-       "product (segment product=NAME); 95% delta-method interval with orders as independent draws.", "monitoring",
-       window=_SRC_WINDOW)
-define("top20_account_revenue_share", "share",
-       "Share of won revenue (12 complete months to the review month) brought by the top 20% of accounts "
-       "(opportunities.account_id) ranked by that revenue, among accounts with won revenue; read off the Lorenz "
-       "curve by linear interpolation when the count of accounts is not a multiple of five.", "monitoring",
-       window=_SRC_WINDOW)
-define("top20_customer_revenue_share", "share",
-       "Share of order revenue (12 complete months to the review month) brought by the top 20% of customers "
-       "(orders.customer_id) ranked by that revenue, among customers with revenue; read off the Lorenz curve by "
-       "linear interpolation when the count of customers is not a multiple of five.", "monitoring",
-       window=_SRC_WINDOW)
-define("won_revenue_growth_yoy", "share",
-       "Won revenue of the 12 complete months to the review month / won revenue of the 12 months before - 1; 95% "
-       "interval from the log ratio with compound-Poisson variances (each total's variance is the sum of its "
-       "squared won amounts). Left empty when the deals start less than a year before the window.", "monitoring",
-       window=_SRC_WINDOW)
 
 # --- where the revenue comes from (issue 18, part 6; salesops_kit.monitor.sources) ----------------------------
 _SRC_WINDOW = "12 months to the review month"

@@ -11,6 +11,7 @@ from ..data.currency import convert, currencies, needs_split, report_currency
 from ..engines.ops import columns, lazy
 from ..stats import wilson_interval
 from ._findings import MIN_DEALS
+from ._history_kpis import history_kpi_rows
 from .cycle import sales_cycle
 from .metrics import deal_totals, lead_funnel, lead_maturity_window, sales_velocity
 from .stages import KPI_SEGMENTS, stage_conversion_kpi, stage_funnel
@@ -118,7 +119,7 @@ def kpi_rows(ds) -> list[dict]:
                     r["lead_to_opportunity_ci_high"])
                 if pd.notna(r["lead_to_win"]):
                     add("lead_to_win_rate", seg, r["lead_to_win"], r["lead_to_win_ci_low"], r["lead_to_win_ci_high"])
-    return rows
+    return rows + history_kpi_rows(ds)  # slippage and loss reasons (issue 18)
 
 
 def pipeline_rows(ds, *, by_stage=None, coverage=None) -> list[dict]:
