@@ -239,12 +239,14 @@ def lead_frame(leads, *, start=None, end=None, cutoff, activities=None):
 def lead_cells(leads, *, start=None, end=None, cutoff, activities=None) -> pd.DataFrame:
     """Mature leads counted per ``owner, source, response_band, activity_band`` with ``leads,
     converted, hours_sum`` (small: at most reps x sources x 5 x 4 rows), sorted."""
-    lf = lead_frame(leads, start=start, end=end, cutoff=cutoff, activities=activities)
-    cols = _cols(lf)
-    keys = [c for c in ("owner", "source") if c in cols]
-    out = (lf.group_by(*keys, "_band", "_aband", drop_null_keys=False)
-           .agg(leads=nw.len(), converted=nw.col("_converted").sum(), hours_sum=nw.col("_hours").sum()))
-    df = _done(out)
+    df = _lead_cells_pandas(leads, activities, start=start, end=end, cutoff=cutoff)
+    if df is None:
+        lf = lead_frame(leads, start=start, end=end, cutoff=cutoff, activities=activities)
+        cols = _cols(lf)
+        keys = [c for c in ("owner", "source") if c in cols]
+        out = (lf.group_by(*keys, "_band", "_aband", drop_null_keys=False)
+               .agg(leads=nw.len(), converted=nw.col("_converted").sum(), hours_sum=nw.col("_hours").sum()))
+        df = _done(out)
     if "owner" not in df:
         df["owner"] = None
     if "source" not in df:
@@ -387,3 +389,45 @@ def _csat_scan_direct(frame, cols, *, start, end, satisfied_share: float) -> pd.
     for c in ("csat_responses", "csat_satisfied"):
         g[c] = g[c].astype("int64")
     return g[CSAT_COLUMNS].sort_values("owner", kind="stable").reset_index(drop=True)
+
+
+def _lead_cells_pandas(leads, activities, *, start, end, cutoff) -> pd.DataFrame | None:
+    """The grouped cells of :func:`lead_cells` for pandas tables in numpy (the same columns as its narwhals scan:
+    ``owner, source, _band, _aband, leads, converted, hours_sum``): activities counted per lead id with one hash,
+    looked up per lead; None when a table is not pandas or a date column is not naive datetime64."""
+    from ..engines.ops import count_groups
+
+    if not nw.dependencies.is_pandas_dataframe(leads) or (
+            activities is not None and not nw.dependencies.is_pandas_dataframe(activities)):
+        return None
+    cols = list(leads.columns)
+    created = _dates(leads["created_date"])
+    first = _dates(leads["first_response_date"]) if "first_response_date" in cols else None
+    if created is None or ("first_response_date" in cols and first is None):
+        return None
+    keep = _np_between(created, None, cutoff) & _np_between(created, start, end)
+    keep = np.flatnonzero(keep)
+    conv = np.zeros(len(keep), dtype=bool)
+    for c in ("opportunity_id", "converted_date"):
+        if c in cols:
+            conv |= pd.notna(leads[c].to_numpy()[keep])
+    if first is not None:
+        delta = (first[keep] - created[keep]).astype(np.int64)
+        hours = np.where(np.isnat(first[keep]) | np.isnat(created[keep]), np.nan, delta * 1e-9 / 3600.0)
+    else:
+        hours = np.full(len(keep), np.nan)
+    with np.errstate(invalid="ignore"):
+        band = np.where(np.isnan(hours), 4, (hours > 1).astype(np.int64) + (hours > 4) + (hours > 24))
+    aband = np.full(len(keep), np.nan)
+    if activities is not None and "lead_id" in activities.columns and "lead_id" in cols:
+        ids = activities["lead_id"].to_numpy()
+        codes, uniq = pd.factorize(ids)  # missing lead ids -> -1, not counted
+        n_per = np.bincount(codes[codes >= 0], minlength=len(uniq))
+        pos = pd.Index(uniq).get_indexer(leads["lead_id"].to_numpy()[keep])
+        acts = np.where(pos >= 0, n_per[np.clip(pos, 0, None)] if len(uniq) else 0, 0)
+        aband = np.minimum(acts, 3).astype(float)
+    keys = {c: leads[c].to_numpy()[keep] for c in ("owner", "source") if c in cols}
+    g = count_groups({**keys, "_band": band, "_aband": aband}, counts={"converted": conv}, sums={"hours_sum": hours})
+    if g is None:
+        return None
+    return g.rename(columns={"n": "leads"})
