@@ -22,7 +22,8 @@ def plot_rfm_grid(cells: pd.DataFrame, *, segments=None, ax=None, **kwargs):
     segment's cells in one colour and labelled once with its name, share of customers and share of revenue.
 
     ``cells``: one row per (``r_score``, ``f_score``) with ``segment``, ``customers`` and, per segment,
-    ``customer_share`` and ``revenue_share`` (``RFMSegments.cells()``); ``segments``: the segment order (colours).
+    ``customer_share`` and ``revenue_share``, optionally ``label`` (the name shown; ``RFMSegments.cells()``);
+    ``segments``: the segment order (colours).
     """
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (9, 7.5)))
     order = list(segments) if segments is not None else list(dict.fromkeys(cells["segment"]))
@@ -38,7 +39,8 @@ def plot_rfm_grid(cells: pd.DataFrame, *, segments=None, ax=None, **kwargs):
             near = g.loc[((g["f_score"] - 0.5 - cx) ** 2 + (g["r_score"] - 0.5 - cy) ** 2).idxmin()]
             cx, cy = float(near["f_score"]) - 0.5, float(near["r_score"]) - 0.5
         first = g.iloc[0]
-        ax.text(cx, cy + 0.18, t(str(seg)), ha="center", va="center", fontsize=8, fontweight="bold")
+        name = str(first["label"]) if "label" in g else t(str(seg))
+        ax.text(cx, cy + 0.18, name, ha="center", va="center", fontsize=8, fontweight="bold")
         ax.text(cx, cy - 0.12, tr("{c:.0%} of customers\n{r:.0%} of revenue", c=first["customer_share"],
                                   r=first["revenue_share"]), ha="center", va="center", fontsize=7)
     ax.set_xlim(0, 5)
@@ -87,7 +89,8 @@ def plot_value_concentration(value, *, ax=None, **kwargs):
 
 def plot_segment_migration(matrix: pd.DataFrame, *, ax=None, **kwargs):
     """Where each earlier segment's customers are now: ``matrix`` (customers, earlier segments as rows, current as
-    columns; ``SegmentMigration.matrix()``) drawn as row shares, each cell annotated with its customers."""
+    columns, names as shown; ``SegmentMigration.plot()``) drawn as row shares, each cell annotated with its
+    customers."""
     ax = get_ax(ax, figsize=kwargs.pop("figsize", (10, 6)))
     counts = matrix.to_numpy(dtype=float)
     if not counts.size or counts.sum() == 0:
@@ -101,9 +104,9 @@ def plot_segment_migration(matrix: pd.DataFrame, *, ax=None, **kwargs):
             ax.text(j, i, f"{int(v):,}", ha="center", va="center", fontsize=7,
                     color="white" if share[i, j] > 0.6 else "#222222")
     ax.set_xticks(range(counts.shape[1]))
-    ax.set_xticklabels([t(str(c)) for c in matrix.columns], rotation=35, ha="right", fontsize=8)
+    ax.set_xticklabels([str(c) for c in matrix.columns], rotation=35, ha="right", fontsize=8)
     ax.set_yticks(range(counts.shape[0]))
-    ax.set_yticklabels([t(str(r)) for r in matrix.index], fontsize=8)
+    ax.set_yticklabels([str(r) for r in matrix.index], fontsize=8)
     ax.set_xlabel(t("segment now"))
     ax.set_ylabel(t("segment a year before"))
     ax.figure.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label=t("share of the earlier segment"))

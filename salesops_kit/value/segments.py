@@ -29,8 +29,8 @@ from ..tools.results import Result
 from ..tools.validation import require_columns
 from .customers import as_day, collect_pandas, lazy_table, max_date, rfm_summary
 
-__all__ = ["SEGMENTS", "SEGMENT_MAP", "segment_of", "rfm_scores", "RFMSegments", "rfm_segments", "SegmentMigration",
-           "segment_migration", "MIN_CUSTOMERS", "NOT_YET"]
+__all__ = ["SEGMENTS", "SEGMENT_MAP", "segment_of", "segment_label", "rfm_scores", "RFMSegments", "rfm_segments",
+           "SegmentMigration", "segment_migration", "MIN_CUSTOMERS", "NOT_YET"]
 
 #: segment names, best first (the order of tables and charts)
 SEGMENTS = ("champions", "loyal customers", "potential loyalists", "new customers", "promising", "need attention",
@@ -52,6 +52,16 @@ for _r in range(1, 6):
 MIN_CUSTOMERS = 25
 #: the "from" of a customer acquired after the earlier date (segment_migration)
 NOT_YET = "not yet a customer"
+
+
+def segment_label(name: str) -> str:
+    """A segment's name in the report language (catalog key ``RFM segment: <name>``, so "new customers" the segment
+    is not translated as "new customers" the count); the English name when the catalog has no entry."""
+    from ..i18n import t
+
+    key = f"RFM segment: {name}"
+    out = t(key)
+    return name if out == key else out
 
 
 def segment_of(r: int, f: int) -> str:
@@ -117,13 +127,13 @@ class RFMSegments(Result):
         return int(s["customers"]), float(s["revenue_share"])
 
     def headline(self) -> str:
-        from ..i18n import t, tr
+        from ..i18n import tr
 
         if self.table.empty:
             return tr("No customer to segment.")
         n, share = self.share("champions")
         return tr("{n:,} {segment} ({cshare:.0%} of customers) bring {share:.0%} of the last 12 months' revenue.",
-                  n=n, segment=t("champions"), cshare=n / len(self.table), share=share)
+                  n=n, segment=segment_label("champions"), cshare=n / len(self.table), share=share)
 
     def grid(self) -> pd.DataFrame:
         """Customers per R score (rows, 5 first) x F score (columns 1-5)."""
@@ -137,7 +147,9 @@ class RFMSegments(Result):
         g = self.grid().stack().rename("customers").reset_index()
         g["segment"] = [segment_of(r, f) for r, f in zip(g["r_score"], g["f_score"], strict=True)]
         s = self.summary().set_index("segment")
-        return g.join(s[["customer_share", "revenue_share"]], on="segment")
+        g = g.join(s[["customer_share", "revenue_share"]], on="segment")
+        g["label"] = g["segment"].map(segment_label)
+        return g
 
     def plot(self, ax=None, **kwargs):
         """The R x F grid with segment names and shares (:func:`salesops_kit.plots.plot_rfm_grid`)."""
@@ -204,16 +216,18 @@ class SegmentMigration(Result):
         """The migration matrix as row shares (:func:`salesops_kit.plots.plot_segment_migration`)."""
         from ..plots.value import plot_segment_migration
 
-        return plot_segment_migration(self.matrix(), ax=ax, **kwargs)
+        m = self.matrix()
+        m.index, m.columns = [segment_label(x) for x in m.index], [segment_label(x) for x in m.columns]
+        return plot_segment_migration(m, ax=ax, **kwargs)
 
     def headline(self) -> str:
-        from ..i18n import format_date, t, tr
+        from ..i18n import format_date, tr
 
         n, kept = self.stayed("champions")
         if not n:
             return tr("No champions on {date}.", date=format_date(self.earlier))
         return tr("Of the {n:,} {segment} on {date}, {kept:,} ({share:.0%}) still are.", n=n,
-                  segment=t("champions"), date=format_date(self.earlier), kept=kept, share=kept / n)
+                  segment=segment_label("champions"), date=format_date(self.earlier), kept=kept, share=kept / n)
 
 
 def segment_migration(orders, *, as_of=None, earlier=None) -> SegmentMigration:

@@ -187,7 +187,7 @@ def customer_value_table(value, code: str | None, *, max_rows: int = 20):
     unit = {"W": "weeks", "D": "days", "M": "months"}.get(value.freq, value.freq)
     out = pd.DataFrame({
         "customer": tb["customer_id"].astype(str), "repeat purchases": tb["frequency"],
-        f"recency ({t(unit)})": tb["recency"], f"age T ({t(unit)})": tb["T"],
+        f"recency ({unit})": tb["recency"], f"age T ({unit})": tb["T"],
         "mean repeat order value": tb["monetary_value"], "revenue to date": tb["revenue"],
         "P(alive)": tb["p_alive"], "expected purchases, next 90 days": tb["purchases_90d"],
         "expected purchases, next 365 days": tb["purchases_365d"], "predicted CLV": tb["clv"],
@@ -198,7 +198,7 @@ def customer_value_table(value, code: str | None, *, max_rows: int = 20):
              months=value.months, rate=value.monthly_discount_rate)
     return show_table(out, caption=cap, max_rows=max_rows, units={**({k: code for k in money} if code else {}),
                                                                   "P(alive)": "%"},
-                      decimals={f"recency ({t(unit)})": 1, f"age T ({t(unit)})": 1, "mean repeat order value": 2,
+                      decimals={f"recency ({unit})": 1, f"age T ({unit})": 1, "mean repeat order value": 2,
                                 "revenue to date": 0, "expected purchases, next 90 days": 2,
                                 "expected purchases, next 365 days": 2, "predicted CLV": 0, "95% CI low": 0,
                                 "95% CI high": 0})
@@ -207,7 +207,9 @@ def customer_value_table(value, code: str | None, *, max_rows: int = 20):
 def rfm_segment_table(segments, code: str | None):
     """:class:`~.segments.RFMSegments`: size and revenue share of each segment (best first)."""
     s = segments.summary()
-    out = pd.DataFrame({"segment": [t(x) for x in s["segment"]], "customers": s["customers"],
+    from .segments import segment_label
+
+    out = pd.DataFrame({"segment": [segment_label(x) for x in s["segment"]], "customers": s["customers"],
                         "share of customers": s["customer_share"], "revenue, last 12 months": s["revenue_12m"],
                         "share of revenue": s["revenue_share"],
                         "days since last purchase (mean)": s["mean_recency_days"],
@@ -222,9 +224,11 @@ def rfm_segment_table(segments, code: str | None):
 
 def segment_migration_table(migration):
     """:class:`~.segments.SegmentMigration`: customers by segment at the earlier date (rows) and now (columns)."""
+    from .segments import segment_label
+
     m = migration.matrix()
-    m.index = [t(x) for x in m.index]
-    m.columns = [t(x) for x in m.columns]
+    m.index = [segment_label(x) for x in m.index]
+    m.columns = [segment_label(x) for x in m.columns]
     m.index.name = tr("segment on {date}", date=format_date(migration.earlier))
     cap = tr("Customers by segment on {earlier} (rows) and on {later} (columns)",
              earlier=format_date(migration.earlier), later=format_date(migration.later))
