@@ -27,8 +27,8 @@ import pandas as pd
 from ..engines.ops import as_pylit, collect, columns, lazy
 from ..tools.results import Result
 
-__all__ = ["quota_frame", "current_quota_rows", "quota_window_label", "owner_teams", "PipelineByStage",
-           "pipeline_by_stage", "Coverage", "pipeline_coverage", "MIN_PERIODS", "MIN_EACH"]
+__all__ = ["quota_frame", "current_quota_rows", "quota_window_label", "owner_teams", "period_pipeline",
+           "PipelineByStage", "pipeline_by_stage", "Coverage", "pipeline_coverage", "MIN_PERIODS", "MIN_EACH"]
 
 #: complete quota periods a team needs before the coverage it needed is estimated, and periods of each kind
 #: (made quota, missed) among them: a logistic fit on fewer says nothing (set before looking at any data)
@@ -374,7 +374,7 @@ class Coverage(Result):
         return plot_coverage_history(self.history, self.needed, current=self.table, ax=ax, **kwargs)
 
 
-def _current_scan(opps, *, start, end, as_of) -> pd.DataFrame:
+def period_pipeline(opps, *, start, end, as_of) -> pd.DataFrame:
     """Per owner, in the quota period [start, end] running at ``as_of``: revenue won from its start to the as-of
     date (``won_to_date``), open deals now whose close date falls in the period and their amount. One scan."""
     s, e = as_pylit(start), as_pylit(end + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
@@ -557,7 +557,7 @@ def pipeline_coverage(ds, *, min_periods: int = MIN_PERIODS) -> Coverage:
     cur = q.loc[cur.index]
     start, end = cur["period_start"].min(), cur["period_end"].max()
     day = as_of.normalize() - start  # how far into its period the as-of date is
-    g = _current_scan(opps, start=start, end=end, as_of=as_of).set_index("owner")
+    g = period_pipeline(opps, start=start, end=end, as_of=as_of).set_index("owner")
     reps = cur.groupby(["owner", "team"], as_index=False)["quota"].sum()
     for c in ("won_to_date", "deals_open", "pipeline"):
         reps[c] = reps["owner"].map(g[c]).fillna(0.0) if len(g) else 0.0

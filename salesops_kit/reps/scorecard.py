@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..funnel.metrics import LEAD_MATURITY_DAYS, lead_maturity_cutoff
-from ..funnel.pipeline import current_quota_rows, quota_window_label
+from ..funnel.pipeline import current_quota_rows, period_pipeline, quota_window_label
 from ..stats import bh_adjust, fisher_vs_rest, fit_beta_binomial, funnel_limits, shrink_rates, wilson_interval  # noqa: F401
 from ..stats.shrinkage import plausible_prior
 from ..tools.results import Result
@@ -182,13 +182,16 @@ def _metrics(c: pd.DataFrame) -> pd.DataFrame:
     m["activities_per_deal"] = _ratio(c["deal_activities"], c["deals_created"])
     m["csat_mean"] = _ratio(c["csat_sum"], c["csat_responses"])
     m["quota_attainment"] = _ratio(c["won_in_quota_window"], c["quota"])
-    m["pipeline_coverage"] = _ratio(c["open_pipeline"], c["remaining_quota"])
+    # open pipeline expected to close in the current quota period / quota still to win in it (funnel's rule: a
+    # team's remaining quota is its quota minus its won revenue, so one rep over quota offsets another)
+    m["pipeline_coverage"] = _ratio(c["pipeline_in_period"], (c["current_quota"] - c["won_current"]).clip(lower=0))
     return m
 
 
 _COUNT_COLS = ("deals_closed", "deals_won", "won_revenue", "won_with_amount", "deals_created", "open_deals",
                "open_pipeline", "leads", "leads_converted", "activities", "deal_activities", "csat_responses",
-               "csat_sum", "csat_sumsq", "csat_satisfied", "quota", "won_in_quota_window", "remaining_quota")
+               "csat_sum", "csat_sumsq", "csat_satisfied", "quota", "won_in_quota_window", "current_quota",
+               "won_current", "pipeline_in_period")
 
 
 _INT_COLS = ("deals_closed", "deals_won", "won_with_amount", "deals_created", "open_deals", "leads", "leads_converted",
@@ -232,7 +235,7 @@ def scorecard(dataset, *, period=None, maturity_days: int = LEAD_MATURITY_DAYS) 
     bench.insert(0, "level", np.where(bench["group"] == "company", "company", "team"))
     bench["group"] = bench["group"].str.replace("^team:", "", regex=True)
     internal = ("won_with_amount", "deal_activities", "csat_sum", "csat_sumsq", "won_in_quota_window",
-                "remaining_quota")
+                "current_quota", "won_current", "pipeline_in_period")
     order = ["owner", "team"] + [x for x in t.columns if x not in ("owner", "team") + internal]
     qwin = quota_window(dataset.quotas, start=start, end=end, as_of=as_of) if dataset.quotas is not None else None
     return Scorecard(t[order], bench, c, notes, label, {"period": period, "maturity_days": maturity_days},
@@ -412,15 +415,16 @@ def _quota_counts(dataset, opps, start, end, as_of) -> pd.DataFrame:
         w = scans.won_revenue_between(opps, start=s, end=e + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
         w = w.set_index("owner")["won_revenue"]
         out.loc[idx, "won_in_quota_window"] = out.loc[idx, "owner"].map(w).fillna(0.0).to_numpy()
+    # the current period: its quota, revenue won in it so far and the open pipeline expected to close in it, by
+    # the funnel's rule (funnel.pipeline_coverage), so the scorecard's coverage is the notebook 01 number per rep
     cur = current_quota_rows(q, as_of)
-    rem = []
+    rem = pd.DataFrame(columns=["owner", "current_quota", "won_current", "pipeline_in_period"])
     if len(cur):
         s, e = cur["period_start"].min(), cur["period_end"].max()
-        w = scans.won_revenue_between(opps, start=s, end=as_of).set_index("owner")["won_revenue"]
-        for owner, g in cur.groupby("owner", sort=True):
-            left = max(float(g["quota"].sum()) - float(w.get(owner, 0.0)), 0.0)
-            rem.append({"owner": owner, "remaining_quota": left})
-    rem = pd.DataFrame(rem, columns=["owner", "remaining_quota"])
+        g = period_pipeline(opps, start=s, end=e, as_of=as_of).set_index("owner")
+        rem = cur.groupby("owner", as_index=False)["quota"].sum().rename(columns={"quota": "current_quota"})
+        rem["won_current"] = rem["owner"].map(g["won_to_date"]).fillna(0.0) if len(g) else 0.0
+        rem["pipeline_in_period"] = rem["owner"].map(g["pipeline"]).fillna(0.0) if len(g) else 0.0
     return out.drop(columns=["_start", "_end"]).merge(rem, on="owner", how="outer")
 
 

@@ -106,8 +106,9 @@ def test_scorecard_by_hand():
     assert b["csat_satisfied_share"] == 0
     # complete quota periods Jan + Feb = 20000; won inside them 1000 + 3000 + 2000 -> 0.3
     assert a["quota_attainment"] == pytest.approx(0.3)
-    # December (current) quota 8000, nothing won yet -> remaining 8000; open pipeline 5000 -> 0.625
-    assert a["pipeline_coverage"] == pytest.approx(0.625)
+    # December (current) quota 8000, nothing won yet -> remaining 8000; the open 5000 deal is expected to close on
+    # 2026-01-31, after the December period, so it does not cover December's quota (funnel.pipeline_coverage's rule)
+    assert a["pipeline_coverage"] == pytest.approx(0.0)
     assert np.isnan(b["quota_attainment"])
     # Kaplan-Meier time to win: wins at 9, 19, 35 days, one open deal censored -> S(19) = 0.5 -> 19
     assert a["cycle_median_days"] == 19
