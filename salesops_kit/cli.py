@@ -146,6 +146,10 @@ def _dispatch(args) -> int:
             df = kpi_frame([r for rs in rows.values() for r in rs], currency=single_currency(ds))
         else:
             df, errors = engine_kpi_table(ds)
+        if args.engine == "spark":  # the KPI table is computed: free the tables kept on the executors
+            from .engines import release
+
+            release(ds)
         for err in errors:
             print(f"salesops kpis: error: KPI not computed: {err}", file=sys.stderr)
         status = 1 if errors else 0

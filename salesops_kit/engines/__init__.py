@@ -8,7 +8,7 @@ DuckDB/SQL (:mod:`._polars`, :mod:`._sql` behind :mod:`._lazy`), and Spark (:mod
 statements in Spark SQL), which share the engine-neutral steps and rules of :mod:`._common`.
 
 Also here: conversions between engines (:func:`to_pandas`, :func:`to_polars`, :func:`to_duckdb`,
-:func:`to_spark`), a local Spark session, :func:`materialize`, and looking at any frame
+:func:`to_spark`), a local Spark session, :func:`materialize` and :func:`release`, and looking at any frame
 (:func:`n_rows`, :func:`column_names`, :func:`head`). :mod:`.ops` holds the narwhals helpers every
 row-level KPI scan uses, :mod:`.pandas_fast` the vectorised pandas paths behind them.
 """
@@ -24,6 +24,7 @@ from ._lazy import (
     is_lazy,
     materialize,
     n_rows,
+    release,
     scan,
     spark_session,
     to_duckdb,
@@ -35,8 +36,8 @@ from ._pandas import PandasBackend
 from ._spark import CONF_ENV as SPARK_CONF_ENV
 
 __all__ = ["ENGINES", "Backend", "TableResult", "backend", "check_engine", "scan", "to_pandas", "to_polars",
-           "to_duckdb", "to_spark", "spark_session", "materialize", "engine_of", "is_lazy", "n_rows", "column_names",
-           "head", "SPARK_CONF_ENV"]
+           "to_duckdb", "to_spark", "spark_session", "materialize", "release", "engine_of", "is_lazy", "n_rows",
+           "column_names", "head", "SPARK_CONF_ENV"]
 
 
 def backend(engine: str = "pandas", *, con=None, spark=None) -> Backend:

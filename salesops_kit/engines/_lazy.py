@@ -32,7 +32,8 @@ from ..tools.validation import check_option, option_error
 from ._common import TableResult
 
 __all__ = ["ENGINES", "LazyBackend", "check_engine", "scan", "to_pandas", "to_polars", "to_duckdb", "to_spark",
-           "spark_session", "materialize", "engine_of", "is_lazy", "n_rows", "column_names", "head"]
+           "spark_session", "materialize", "release", "hold_loaded", "release_loaded", "engine_of", "is_lazy",
+           "n_rows", "column_names", "head"]
 
 ENGINES = ("pandas", "polars", "duckdb", "spark")
 _LAZY_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -110,12 +111,20 @@ def to_duckdb(frame, *, con=None):
 
 
 def to_spark(frame, spark):
-    """A pandas/Polars/DuckDB table as a Spark DataFrame (Arrow transfer; datetimes kept as timestamps)."""
+    """A pandas/Polars/DuckDB table as a Spark DataFrame (Arrow transfer). Naive datetimes stay naive
+    (``timestamp_ntz``, as the Spark loader gives them: a session-zone timestamp comes back to pandas UTC-aware)."""
     pdf = to_pandas(frame)
-    for c in pdf.columns:  # Spark has one timestamp type (microseconds); object columns of str stay strings
+    naive = []
+    for c in pdf.columns:  # Spark holds microseconds; object columns of str stay strings
         if pd.api.types.is_datetime64_any_dtype(pdf[c]):
-            pdf[c] = pdf[c].astype("datetime64[us]")
-    return spark.createDataFrame(pdf)
+            naive += [c] if getattr(pdf[c].dt, "tz", None) is None else []
+            pdf[c] = pdf[c].astype("datetime64[us]" if c in naive else "datetime64[us, UTC]")
+    out = spark.createDataFrame(pdf)
+    if naive:  # read as the session zone's wall clock, so the cast gives the same wall clock back
+        from pyspark.sql import functions as F
+
+        out = out.withColumns({c: F.col(c).cast("timestamp_ntz") for c in naive})
+    return out
 
 
 def spark_session(app: str = "salesops-kit", *, cores: int = 1, shuffle_partitions: int = 4, memory: str = "1g",
@@ -166,9 +175,51 @@ def materialize(ds):
             out[name] = t.query("_salesops_src", f'select * from "{tmp}"')
         elif kind == "pyspark":  # computed once, lineage cut (later plans do not re-run the loader's SQL)
             out[name] = t.localCheckpoint(eager=True)
+            release_loaded(t)  # the loader's persisted rows: the checkpoint holds what is needed now
         else:
             out[name] = t
     return replace(ds, tables=out)
+
+
+def release(ds) -> None:
+    """Free what an engine keeps of a dataset loaded by the kit, once it is done (a report written, a notebook's
+    last analysis): on Spark the checked rows the loader persisted and the tables :func:`materialize` kept, on the
+    executors' memory and disk (a materialised table cannot be queried after). Other engines free theirs when the
+    dataset is garbage-collected: nothing to do."""
+    for t in ds.tables.values():
+        if engine_of(t) == "pyspark":
+            _release_spark(t)
+
+
+_LOADED: dict[int, tuple] = {}  # id(a clean Spark table the loader returned) -> (that table, the rows it persisted)
+
+
+def hold_loaded(clean, kept) -> None:
+    """Note that the Spark loader persisted ``kept`` (the checked rows) for the clean table ``clean``."""
+    _LOADED[id(clean)] = (clean, kept)
+
+
+def release_loaded(frame) -> bool:
+    """Unpersist the checked rows the Spark loader kept (memory and disk) for the clean table ``frame``; the table
+    still answers queries, re-reading its sources. False when the loader kept nothing for it."""
+    entry = _LOADED.pop(id(frame), None)
+    if entry is None or entry[0] is not frame:
+        return False
+    entry[1].unpersist()
+    return True
+
+
+def _release_spark(frame) -> None:
+    """All that Spark keeps for a table of the kit: the loader's checked rows, the table's own cache, and its
+    local checkpoint (a checkpointed table cannot be queried after)."""
+    release_loaded(frame)
+    frame.unpersist()
+    try:  # a local checkpoint's blocks belong to its RDD, which DataFrame.unpersist does not free (classic Spark)
+        plan = frame._jdf.queryExecution().analyzed()
+        if plan.getClass().getSimpleName() == "LogicalRDD" and plan.rdd().getStorageLevel().isValid():
+            plan.rdd().unpersist(False)
+    except AttributeError:  # Spark Connect: no JVM handle; the server frees the checkpoint with the session
+        pass
 
 
 _tables = itertools.count()
@@ -363,48 +414,32 @@ def _flag_counts(engine, tables, as_of, con) -> pd.DataFrame:
     rows = []
     if pd.isna(as_of):
         return pd.DataFrame(rows, columns=["table", "check", "rows"])
-    if engine == "polars":
-        import polars as pl
+    if engine != "polars":
+        from ._sql import Dialect, flag_counts
+
+        return flag_counts(Dialect(con), tables, as_of)
+    import polars as pl
+
     end = (as_of + pd.Timedelta(days=1)).to_pydatetime()
     asof = as_of.to_pydatetime()
     for name, t in tables.items():
         dc = TABLES[name].date_column
-        if engine == "polars":
-            ex = {}
+        ex = {}
+        if name == "opportunities":
+            ex[OPEN_PAST_CLOSE] = (~pl.col("is_closed") & (pl.col("close_date") < asof)).sum()
+            ex[DEFAULT_CLOSE] = (pl.col("close_date").dt.truncate("1d")
+                                 == pl.col("created_date").dt.truncate("1d").dt.month_end()).sum()
+        if name not in ("quotas", "marketing_spend"):
+            after = pl.col(dc) >= end
             if name == "opportunities":
-                ex[OPEN_PAST_CLOSE] = (~pl.col("is_closed") & (pl.col("close_date") < asof)).sum()
-                ex[DEFAULT_CLOSE] = (pl.col("close_date").dt.truncate("1d")
-                                     == pl.col("created_date").dt.truncate("1d").dt.month_end()).sum()
-            if name not in ("quotas", "marketing_spend"):
-                after = pl.col(dc) >= end
-                if name == "opportunities":
-                    after = after | (pl.col("is_closed") & (pl.col("close_date") >= end))
-                ex[AFTER_AS_OF] = after.sum()
-            if ex:
-                vals = t.select([e.alias(k) for k, e in ex.items()]).collect().row(0, named=True)
-                rows += [(name, k, int(v or 0)) for k, v in vals.items()]
-            if TABLES[name].id_column is None:  # rows repeated in a table without ids: all but the first copy
-                n, k = t.select(pl.len()).collect().item(), t.unique().select(pl.len()).collect().item()
-                rows.append((name, REPEATED_ROW, int(n - k)))
-        else:
-            ex = {}
-            ts = f"timestamp '{asof:%Y-%m-%d %H:%M:%S}'"
-            te = f"timestamp '{end:%Y-%m-%d %H:%M:%S}'"
-            if name == "opportunities":
-                ex[OPEN_PAST_CLOSE] = f"count(*) filter (where not is_closed and close_date < {ts})"
-                ex[DEFAULT_CLOSE] = ("count(*) filter (where date_trunc('day', close_date) = "
-                                     "last_day(created_date)::timestamp)")
-            if name not in ("quotas", "marketing_spend"):
-                after = f'"{dc}" >= {te}' + (f" or (is_closed and close_date >= {te})" if name == "opportunities"
-                                              else "")
-                ex[AFTER_AS_OF] = f"count(*) filter (where {after})"
-            if ex:
-                vals = t.aggregate(", ".join(ex.values())).fetchall()[0]
-                rows += [(name, k, int(v or 0)) for k, v in zip(ex, vals, strict=True)]
-            if TABLES[name].id_column is None:
-                n = t.aggregate("count(*)").fetchall()[0][0]
-                k = t.distinct().aggregate("count(*)").fetchall()[0][0]
-                rows.append((name, REPEATED_ROW, int(n - k)))
+                after = after | (pl.col("is_closed") & (pl.col("close_date") >= end))
+            ex[AFTER_AS_OF] = after.sum()
+        if ex:
+            vals = t.select([e.alias(k) for k, e in ex.items()]).collect().row(0, named=True)
+            rows += [(name, k, int(v or 0)) for k, v in vals.items()]
+        if TABLES[name].id_column is None:  # rows repeated in a table without ids: all but the first copy
+            n, k = t.select(pl.len()).collect().item(), t.unique().select(pl.len()).collect().item()
+            rows.append((name, REPEATED_ROW, int(n - k)))
     return pd.DataFrame(rows, columns=["table", "check", "rows"])
 
 

@@ -23,10 +23,10 @@ import pandas as pd
 
 from ..data.mapping import TableSpec, resolve_columns
 from ..data.readers import NULL_VALUES, dedupe_headers, sniff_delimiter, sniff_encoding
-from ..data.schema import AFTER_AS_OF, DEFAULT_CLOSE, OPEN_PAST_CLOSE, REPEATED_ROW, TABLES, StageModel
+from ..data.schema import TABLES, StageModel
 from ..tools.exceptions import MappingError
 from ._common import TableResult
-from ._sql import Dialect, SqlTable
+from ._sql import Dialect, SqlTable, flag_counts
 
 __all__ = ["SparkBackend", "SparkDialect", "SparkTable", "java_pattern", "spark_conf_from_env", "CONF_ENV"]
 
@@ -136,10 +136,12 @@ class SparkDialect(Dialect):
     def keep(self, rel):
         from pyspark import StorageLevel
 
-        return rel.persist(StorageLevel.MEMORY_AND_DISK)
+        self.kept = rel.persist(StorageLevel.MEMORY_AND_DISK)
+        return self.kept
 
     def release(self, rel) -> None:
-        pass  # kept: the as-of date, the flag counts and materialize read the clean table from it next
+        pass  # kept: the as-of date, the flag counts and materialize read the clean table from it next (then
+        # materialize, or engines.release, unpersists it: engines._lazy.release_loaded)
 
     def relation(self, sql: str):
         return self.con.sql(sql)
@@ -150,11 +152,22 @@ class SparkDialect(Dialect):
     def row(self, sql: str) -> tuple:
         return tuple(self.con.sql(sql).collect()[0])
 
+    def aggregate(self, rel, exprs: list[str]) -> tuple:
+        return tuple(rel.selectExpr(*exprs).collect()[0])
+
 
 class SparkTable(SqlTable):
     """One table as Spark SQL over the scanned sources (``con`` is the SparkSession)."""
 
     dialect = SparkDialect
+
+    def build(self) -> TableResult:
+        from ._lazy import hold_loaded
+
+        res = super().build()
+        if getattr(self.d, "kept", None) is not None:  # the checked rows persisted for it, until released
+            hold_loaded(res.clean, self.d.kept)
+        return res
 
 
 # ------------------------------------------------------------------------------------------------
@@ -172,8 +185,8 @@ class Source:
         self.stem = Path(self.name).stem if not table else self.name
 
     @property
-    def local(self) -> bool:
-        return not self.table and "://" not in self.uri
+    def local(self) -> bool:  # a path of this machine: no scheme (Hadoop names a local file file:/x, no slashes)
+        return not self.table and not re.match(r"[A-Za-z][A-Za-z0-9+.-]+:", self.uri)
 
     def __str__(self) -> str:
         return self.uri
@@ -374,29 +387,7 @@ class SparkBackend:
         return pd.Timestamp(max(cands)).normalize() if cands else pd.NaT
 
     def flags(self, tables: dict, *, stages: StageModel, as_of: pd.Timestamp) -> pd.DataFrame:
-        rows = []
-        if pd.isna(as_of):
-            return pd.DataFrame(rows, columns=["table", "check", "rows"])
-        ts = f"timestamp_ntz'{as_of:%Y-%m-%d %H:%M:%S}'"
-        te = f"timestamp_ntz'{as_of + pd.Timedelta(days=1):%Y-%m-%d %H:%M:%S}'"
-        for name, t in tables.items():
-            dc = TABLES[name].date_column
-            ex = {}
-            if name == "opportunities":
-                ex[OPEN_PAST_CLOSE] = f"count_if(not is_closed and close_date < {ts})"
-                ex[DEFAULT_CLOSE] = ("count_if(date_trunc('day', close_date) = "
-                                     "cast(last_day(created_date) as timestamp_ntz))")
-            if name not in ("quotas", "marketing_spend"):
-                after = f"`{dc}` >= {te}" + (f" or (is_closed and close_date >= {te})" if name == "opportunities"
-                                              else "")
-                ex[AFTER_AS_OF] = f"count_if({after})"
-            if ex:
-                vals = t.selectExpr(*ex.values()).collect()[0]
-                rows += [(name, k, int(v or 0)) for k, v in zip(ex, vals, strict=True)]
-            if TABLES[name].id_column is None:  # rows repeated in a table without ids: all but the first copy
-                n, k = t.count(), t.distinct().count()
-                rows.append((name, REPEATED_ROW, int(n - k)))
-        return pd.DataFrame(rows, columns=["table", "check", "rows"])
+        return flag_counts(SparkDialect(self.spark), tables, as_of)
 
     def notes(self) -> list[str]:
         return ["Loaded lazily with the spark engine: tables are Spark DataFrames; flags are counts."]

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import itertools
 
+import pandas as pd
+
+from ..data import schema
 from ..data.readers import FOOTER_RE
 from ..data.schema import BAD_DATE, BAD_NUMBER, CONFLICT_DUP, EXACT_DUP, STATUS_COLUMN, UNKNOWN_STAGE
 from ._common import LazyTable, Rule, TableResult, is_identity, number_rules, parse_formats
 
-__all__ = ["SqlTable", "Dialect"]
+__all__ = ["SqlTable", "Dialect", "flag_counts"]
 
 _ids = itertools.count()
 _FOOTER = "(?i)" + FOOTER_RE.pattern
@@ -104,6 +107,37 @@ class Dialect:
 
     def row(self, sql: str) -> tuple:
         return tuple(self.con.execute(sql).fetchall()[0])
+
+    def aggregate(self, rel, exprs: list[str]) -> tuple:
+        """One row of aggregates over a relation (a clean table the loader returned)."""
+        return tuple(rel.aggregate(", ".join(exprs)).fetchall()[0])
+
+
+def flag_counts(d: Dialect, tables: dict, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Counts of the audit's flag checks (kept rows that are usable but suspicious) on the clean tables, in the
+    dialect's engine: open deals past their close date, close dates on the last day of the created month, dates
+    after ``as_of``, rows repeated in a table without ids."""
+    rows = []
+    if pd.isna(as_of):
+        return pd.DataFrame(rows, columns=["table", "check", "rows"])
+    ts = f"cast({d.lit(f'{as_of:%Y-%m-%d %H:%M:%S}')} as {d.timestamp})"
+    te = f"cast({d.lit(f'{as_of + pd.Timedelta(days=1):%Y-%m-%d %H:%M:%S}')} as {d.timestamp})"
+    for name, t in tables.items():
+        ex = {}
+        if name == "opportunities":
+            ex[schema.OPEN_PAST_CLOSE] = f"not is_closed and close_date < {ts}"
+            ex[schema.DEFAULT_CLOSE] = f"date_trunc('day', close_date) = cast(last_day(created_date) as {d.timestamp})"
+        if name not in ("quotas", "marketing_spend"):
+            after = f"{d.ident(schema.TABLES[name].date_column)} >= {te}"
+            closed = f" or (is_closed and close_date >= {te})" if name == "opportunities" else ""
+            ex[schema.AFTER_AS_OF] = after + closed
+        if ex:
+            vals = d.aggregate(t, [f"count(*) filter (where {cond})" for cond in ex.values()])
+            rows += [(name, k, int(v or 0)) for k, v in zip(ex, vals, strict=True)]
+        if schema.TABLES[name].id_column is None:  # rows repeated in a table without ids: all but the first copy
+            n, k = d.aggregate(t, ["count(*)"])[0], d.aggregate(t.distinct(), ["count(*)"])[0]
+            rows.append((name, schema.REPEATED_ROW, int(n - k)))
+    return pd.DataFrame(rows, columns=["table", "check", "rows"])
 
 
 class SqlTable(LazyTable):

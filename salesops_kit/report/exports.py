@@ -289,7 +289,11 @@ def build_manifest(ds, *, data_dir: Path, mapping: str, params: dict, runs, lang
     data_dir = Path(data_dir)
     inputs = []
     for table in sorted(ds.files or {}):
-        for p in sorted(Path(x) for x in ds.files[table]):
+        for x in sorted(ds.files[table], key=str):
+            p = Path(x)
+            if not p.is_file():  # Spark: a folder of part files, a URI or a catalog table, named as given
+                inputs.append({"file": str(x), "table": table, "bytes": None, "sha256": None})
+                continue
             try:
                 name = p.resolve().relative_to(data_dir.resolve()).as_posix()
             except ValueError:

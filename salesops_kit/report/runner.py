@@ -276,7 +276,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     _check_report_options(lang=lang, jobs=jobs, engine=engine)
     started = datetime.now(UTC)
     t_start = time.perf_counter()
-    data_dir, mapping_param, as_of_param = _report_inputs(data_dir, mapping, as_of)
+    data_dir, mapping_param, as_of_param = _report_inputs(data_dir, mapping, as_of, engine=engine)
     nbs = find_notebooks(notebook_dir, select=notebooks)
     out = Path(out_dir).resolve()  # the output folder is fixed before any notebook runs
     out.mkdir(parents=True, exist_ok=True)
@@ -299,7 +299,8 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     slow = [p for p in others if p != "salesops_kit.kpis"]
     pool, kpi_job = _start_kpi_job(ds, others, parallel=parallel_kpis and bool(slow))  # overlaps the notebooks
     jobs = int(jobs) if jobs is not None else default_jobs(ds, len(to_run))
-    params = {"data_dir": str(data_dir.resolve()), "mapping": mapping_param, "as_of": as_of_param, "engine": engine}
+    where = str(data_dir.resolve()) if isinstance(data_dir, Path) else data_dir  # a URI or catalog name: as given
+    params = {"data_dir": where, "mapping": mapping_param, "as_of": as_of_param, "engine": engine}
     if period is not None:
         params["period"] = str(period)
     executed = out / "_executed"
@@ -322,6 +323,10 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
     _write_manifest(result, ds, files, data_dir=data_dir, mapping=mapping_param, params=params, lang=lang,
                     no_code=no_code, started=started, seconds_total=time.perf_counter() - t_start, jobs=jobs,
                     engine=engine)
+    if engine == "spark":  # the checked tables kept on the executors (memory and disk): not needed any more
+        from ..engines import release
+
+        release(ds)
     return result
 
 
@@ -336,8 +341,15 @@ def _check_report_options(*, lang: str, jobs, engine: str) -> None:
     check_engine(engine)
 
 
-def _report_inputs(data_dir, mapping, as_of) -> tuple[Path, str, str | None]:
-    """The data folder (checked), and the mapping and as-of as the notebooks' parameters receive them."""
+def _report_inputs(data_dir, mapping, as_of, *, engine: str = "pandas") -> tuple[Path | str, str, str | None]:
+    """The data folder (checked), and the mapping and as-of as the notebooks' parameters receive them.
+
+    On Spark the data may also be a URI (``s3a://``, ``abfss://``, ``hdfs://``, ``file://``) or a catalog database
+    or table: passed on as given (the Spark loader says what it cannot find); only a local path is checked here."""
+    text = str(data_dir or "")
+    remote = "://" in text or not (any(ch in text for ch in "/\\") or Path(text).exists())  # a URI, a catalog name
+    if engine == "spark" and text and remote:
+        return text, *_report_inputs(None, mapping, as_of)[1:]
     data_dir = Path(data_dir) if data_dir else sample_data_dir()
     if not data_dir.is_dir():
         raise FileNotFoundError(f"Data folder {data_dir} does not exist: give the folder that holds your export "
@@ -510,10 +522,11 @@ def _params_for(nb: Path, params: dict) -> dict:
             if k in ("data_dir", "mapping", "as_of") or re.search(rf"^\s*{k}\s*=", declared, re.M)}
 
 
-def _shown_params(params: dict, data_dir: Path, lang: str = "en") -> dict:
-    """Parameters as shown on the index page: the data folder by name, not its absolute path."""
+def _shown_params(params: dict, data_dir: Path | str, lang: str = "en") -> dict:
+    """Parameters as shown on the index page: the data folder by name, not its absolute path (a URI or catalog
+    name as given)."""
     shown = dict(params)
-    shown["data_dir"] = data_dir.name
+    shown["data_dir"] = data_dir.name if isinstance(data_dir, Path) else data_dir
     mp = Path(str(params["mapping"]))
     if mp.is_file():
         shown["mapping"] = mp.name
