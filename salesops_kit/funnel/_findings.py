@@ -81,14 +81,16 @@ def _open_at(pipeline, stage, column=None, segment=None) -> tuple[int, float | N
 
 
 def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibration=None, lead=None, dataset=None,
-                    coverage=None):
+                    coverage=None, slippage=None, loss_reasons=None):
     """The Findings of the funnel notebook, each number → comparison → decision, from results only.
 
     Parameters are the results of :func:`~salesops_kit.funnel.stage_funnel` (overall, no ``by``),
     :func:`~salesops_kit.funnel.bottlenecks`, :func:`~salesops_kit.funnel.sales_cycle` (overall),
-    :func:`~salesops_kit.funnel.stage_calibration`, :func:`~salesops_kit.funnel.lead_funnel` (overall) and
-    :func:`~salesops_kit.funnel.pipeline_coverage`; any may be None. ``dataset`` (optional) gives the open pipeline
-    behind each decision (its ``stake``, in the report currency: :func:`~salesops_kit.funnel.open_pipeline`).
+    :func:`~salesops_kit.funnel.stage_calibration`, :func:`~salesops_kit.funnel.lead_funnel` (overall),
+    :func:`~salesops_kit.funnel.pipeline_coverage`, :func:`~salesops_kit.funnel.slippage` and
+    :func:`~salesops_kit.funnel.loss_reasons` (their findings: :func:`history_findings`); any may be None.
+    ``dataset`` (optional) gives the open pipeline behind each decision (its ``stake``, in the report currency:
+    :func:`~salesops_kit.funnel.open_pipeline`).
 
     The notebook's answer to "where do deals leak?" comes first (``lead``): the weakest step of the funnel when
     one is credibly below the others, else the strongest segment bottleneck, else the sales cycle.
@@ -100,6 +102,7 @@ def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibrat
     from dataclasses import replace
 
     from ..findings import Findings
+    from ._history_findings import history_findings
     from .metrics import open_pipeline
 
     pipe, seg_pipe = None, {}
@@ -122,6 +125,8 @@ def funnel_findings(*, stage_funnel=None, bottlenecks=None, cycle=None, calibrat
         others += _lead_findings(lead)
     if coverage is not None and not coverage.limitation:
         others += _coverage_findings(coverage)
+    if slippage is not None or loss_reasons is not None:
+        others += list(history_findings(slippage=slippage, loss_reasons=loss_reasons))
     out = steps + segs + others
     answer = next(iter(steps + [f for f in segs if f.q_value is not None] + others[:1]), None)
     out = [replace(f, lead=True) if f is answer else f for f in out]
