@@ -7,16 +7,20 @@ calibration) was chosen on the development half; the test half is what is report
 points are held back (the competition's horizon, h = 18) and forecast from the rest.
 
 Printed per half: sMAPE (percent, as in the M competitions) and MASE (scaled by the in-sample seasonal naive
-MAE) of ``auto``, each member (``ets``, ``theta``, ``dotm``; ``arima`` on every ``--arima-every``-th series,
-it is slow), statsmodels' default ``ThetaModel`` and seasonal naive; the 80% / 95% coverage of ``auto``'s
-intervals; time per series of ``auto`` against one statsmodels ``ETSModel(A,Ad,A).fit()`` + forecast (the
-two alternate per series so load changes hit both).
+MAE) of ``auto``, each member (``ets``, ``theta``, ``dotm``, ``ces``; ``arima`` on every ``--arima-every``-th
+series, it is slow), statsmodels' default ``ThetaModel`` and seasonal naive; the 80% / 95% coverage of
+``auto``'s intervals, overall and by M3 category; time per series of ``auto`` against one statsmodels
+``ETSModel(A,Ad,A).fit()`` + forecast (the two alternate per series so load changes hit both).
 
     python benchmarks/bench_forecast.py --half test              # the reported numbers (~20 min on 2 cores)
+    python benchmarks/bench_forecast.py --half test --part 0/2 --out a.csv   # the same in two processes,
+    python benchmarks/bench_forecast.py --half test --part 1/2 --out b.csv   # each with its CSV,
+    python benchmarks/bench_forecast.py --merge a.csv b.csv                  # then pooled
     python benchmarks/bench_forecast.py --half dev --every 3     # a development run
     python benchmarks/bench_forecast.py --half dev --every 3 --calibrate   # members.CALIBRATION from dev
     python benchmarks/bench_forecast.py --half dev --last 36     # short histories (three years, like a young CRM)
     python benchmarks/bench_forecast.py --half dev --every 3 --calibrate --last 36 48   # CALIBRATION_SHORT
+    python benchmarks/bench_forecast.py --half dev --calibrate --origins 1 [--last 36]  # their combo rows
 
 OpenBLAS is limited to one thread for the whole process (set before numpy loads) unless OPENBLAS_NUM_THREADS
 is already set, so both sides run single-threaded: the like-for-like comparison.
@@ -89,11 +93,11 @@ def members(train: pd.Series, h: int, names) -> dict[str, np.ndarray]:
     return {k: summarise(fcs, k, ())["mean"] * unit for k in names if k in fcs}
 
 
-def calibrate(series, lasts=()) -> None:
+def calibrate(series, lasts=(), origins: int = 2) -> None:
     """Each calibrated method's normalised out-of-sample errors ``|actual - mean| / sd`` by horizon, at the last
-    origin and the one 18 points before it; their 80% and 95% quantiles made non-decreasing (isotonic): the
-    table ``members.CALIBRATION``. With ``lasts`` (e.g. 36, 48) each origin's history is cut to each of those
-    lengths and the windows are pooled: the table ``members.CALIBRATION_SHORT``."""
+    origin and (``origins`` = 2) the one 18 points before it; their 80% and 95% quantiles made non-decreasing
+    (isotonic): the table ``members.CALIBRATION``. With ``lasts`` (e.g. 36, 48) each origin's history is cut to
+    each of those lengths and the windows are pooled: the table ``members.CALIBRATION_SHORT``."""
     from scipy.optimize import isotonic_regression
 
     from salesops_kit.forecast.members import CALIBRATION, COMBO_MEMBERS, SHORT_SEASONS, Fitter
@@ -101,7 +105,8 @@ def calibrate(series, lasts=()) -> None:
     scores: dict[str, list] = {k: [] for k in CALIBRATION}
     for _, _, train, test in series:
         y_all = np.concatenate([train.to_numpy(float), test])
-        for cut, last in itertools.product((len(y_all) - H, len(y_all) - 2 * H), lasts or (0,)):
+        cuts = (len(y_all) - H, len(y_all) - 2 * H)[:origins]
+        for cut, last in itertools.product(cuts, lasts or (0,)):
             y = y_all[:cut][-last:]
             # CALIBRATION: histories longer than SHORT_SEASONS seasons; CALIBRATION_SHORT: the lengths asked for
             if len(y) < 24 + 2 or (len(y) < last if last else len(y) <= SHORT_SEASONS * 12):
@@ -113,7 +118,7 @@ def calibrate(series, lasts=()) -> None:
                 if len(ks) < (2 if k == "combo" else 1):
                     continue
                 mean = np.mean([fcs[m].mean() for m in ks], axis=0)
-                sd = np.mean([fcs[m].sd for m in ks], axis=0)
+                sd = np.mean([fcs[m].sd for m in ks if not fcs[m].mean_only], axis=0)
                 scores[k].append(np.abs(a - mean) / np.where(sd > 0, sd, np.nan))
     for k, sc in scores.items():
         s = np.array(sc)
@@ -126,17 +131,52 @@ def calibrate(series, lasts=()) -> None:
         print("    },")
 
 
+def summary(r: pd.DataFrame, title: str) -> None:
+    """Print the table of one run from its per-series rows (``--out`` CSVs of several ``--part`` runs pooled)."""
+    n = len(r)
+    print(f"\n{title}")
+    theta = r["smape_statsmodels_theta"].mean()
+    print(f"{'method':<28}{'series':>7}{'sMAPE':>8}{'MASE':>8}{'sMAPE / sm Theta':>18}")
+    for k in ("auto", "ets", "theta", "dotm", "ces", "arima", "statsmodels_theta", "seasonal_naive"):
+        col = f"smape_{k}"
+        if col not in r:
+            continue
+        ok = r[col].notna()
+        base = r.loc[ok, "smape_statsmodels_theta"].mean()
+        print(f"{k:<28}{int(ok.sum()):>7}{r.loc[ok, col].mean():>8.2f}{r.loc[ok, f'mase_{k}'].mean():>8.3f}"
+              f"{r.loc[ok, col].mean() / base:>18.3f}")
+    print(f"auto sMAPE / statsmodels Theta: {r['smape_auto'].mean() / theta:.3f} (target <= 0.97)")
+    print(f"auto interval coverage: 80% -> {100 * r['coverage_80'].mean():.1f}%, 95% -> "
+          f"{100 * r['coverage_95'].mean():.1f}% (targets 80 +- 10, 95 +- 5)")
+    by = r.groupby("category")[["coverage_80", "coverage_95"]].mean().mul(100).round(1)
+    print("coverage by category (80% / 95%): "
+          + ", ".join(f"{c} {v['coverage_80']:.1f} / {v['coverage_95']:.1f}" for c, v in by.iterrows()))
+    t_auto, t_ets = r["t_auto"].sum(), r["t_ets"].sum()
+    print(f"time per series: auto {1000 * t_auto / n:.0f} ms, one statsmodels ETS(A,Ad,A) fit + forecast "
+          f"{1000 * t_ets / n:.0f} ms, ratio {t_auto / t_ets:.2f}x (target <= 3x)")
+    print("auto chose:", ", ".join(f"{k} {v}" for k, v in r["method"].value_counts().items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--half", choices=("dev", "test"), default="test")
     ap.add_argument("--every", type=int, default=1, help="every k-th series of the half (default: all)")
+    ap.add_argument("--part", default="0/1", help="K/N: only the series K, K+N, K+2N, ... of those (several "
+                    "processes, each with --out; --merge pools their CSVs)")
     ap.add_argument("--arima-every", type=int, default=8, help="score AutoARIMA on every k-th series (0: never)")
     ap.add_argument("--last", type=int, nargs="+", default=[0],
                     help="keep only the last N training points of each series (short histories; default: all); "
                          "with --calibrate, several lengths pool their windows")
     ap.add_argument("--calibrate", action="store_true", help="print the interval calibration table and stop")
+    ap.add_argument("--origins", type=int, choices=(1, 2), default=2,
+                    help="with --calibrate: windows from the last origin only (1) or also the one 18 points before")
     ap.add_argument("--out", type=Path, help="write the per-series scores to this CSV")
+    ap.add_argument("--merge", type=Path, nargs="+", help="print the table of these --out CSVs pooled and stop")
     args = ap.parse_args()
+    if args.merge:
+        r = pd.concat([pd.read_csv(f) for f in args.merge], ignore_index=True)
+        summary(r, f"M3 monthly, pooled from {len(args.merge)} CSV(s): {len(r)} series, h = {H}")
+        return
 
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
@@ -144,8 +184,10 @@ def main() -> None:
 
     warnings.filterwarnings("ignore")
     series = m3_series(args.half, args.every)
+    k_part, n_part = (int(v) for v in args.part.split("/"))
+    series = series[k_part::n_part]
     if args.calibrate:
-        calibrate(series, tuple(v for v in args.last if v))
+        calibrate(series, tuple(v for v in args.last if v), args.origins)
         return
     if len(args.last) > 1:
         ap.error("--last takes one length unless --calibrate")
@@ -153,7 +195,6 @@ def main() -> None:
     if last:
         series = [(sid, cat, train.iloc[-last:], test) for sid, cat, train, test in series]
     forecast(series[0][2], horizon=H)          # warm up imports and caches (not timed)
-    t_auto = t_ets = 0.0
     rows = []
     for i, (sid, cat, train, test) in enumerate(series):
         y = train.to_numpy(float)
@@ -166,20 +207,18 @@ def main() -> None:
                            seasonal_periods=12).fit(disp=False)
             return np.asarray(res.forecast(H))
 
-        out = {}
+        out, dt = {}, {}
         for name, fn in (("auto", run_auto), ("ets_fit", run_ets))[:: 1 if i % 2 == 0 else -1]:
             w0 = time.perf_counter()
             out[name] = fn()
-            dt = time.perf_counter() - w0
-            if name == "auto":
-                t_auto += dt
-            else:
-                t_ets += dt
+            dt[name] = time.perf_counter() - w0
         fc = out["auto"].table
-        row = {"series": sid, "category": cat, "n": len(y), "method": out["auto"].method}
+        row = {"series": sid, "category": cat, "n": len(y), "method": out["auto"].method,
+               "t_auto": dt["auto"], "t_ets": dt["ets_fit"]}
         fcs = {"auto": fc["mean"].to_numpy(), "statsmodels_theta": sm_theta(train, H),
                "seasonal_naive": np.tile(y[-12:], 2)[:H]}
-        names = ("ets", "theta", "dotm") + (("arima",) if args.arima_every and i % args.arima_every == 0 else ())
+        names = ("ets", "theta", "dotm", "ces") + (
+            ("arima",) if args.arima_every and i % args.arima_every == 0 else ())
         fcs.update(members(train, H, names))
         for k, f in fcs.items():
             row[f"smape_{k}"], row[f"mase_{k}"] = smape(test, f), mase(y, test, f)
@@ -187,32 +226,17 @@ def main() -> None:
             row[f"coverage_{lv}"] = float(np.mean((test >= fc[f"lower_{lv}"]) & (test <= fc[f"upper_{lv}"])))
         rows.append(row)
         if (i + 1) % 50 == 0:
-            print(f"... {i + 1} series, auto {1000 * t_auto / (i + 1):.0f} ms/series, "
-                  f"ETS fit {1000 * t_ets / (i + 1):.0f} ms/series", flush=True)
+            done = pd.DataFrame(rows)
+            print(f"... {i + 1} series, auto {1000 * done['t_auto'].mean():.0f} ms/series, "
+                  f"ETS fit {1000 * done['t_ets'].mean():.0f} ms/series", flush=True)
     r = pd.DataFrame(rows)
     if args.out:
         r.to_csv(args.out, index=False)
-    n = len(r)
-    print(f"\nM3 monthly, {args.half.upper()} half: {n} series"
-          f"{'' if args.every == 1 else f' (every {args.every}-th in split.csv order)'}, h = {H}, "
-          f"{f'training cut to the last {last} points, ' if last else ''}"
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
-    theta = r["smape_statsmodels_theta"].mean()
-    print(f"{'method':<28}{'series':>7}{'sMAPE':>8}{'MASE':>8}{'sMAPE / sm Theta':>18}")
-    for k in ("auto", "ets", "theta", "dotm", "arima", "statsmodels_theta", "seasonal_naive"):
-        col = f"smape_{k}"
-        if col not in r:
-            continue
-        ok = r[col].notna()
-        base = r.loc[ok, "smape_statsmodels_theta"].mean()
-        print(f"{k:<28}{int(ok.sum()):>7}{r.loc[ok, col].mean():>8.2f}{r.loc[ok, f'mase_{k}'].mean():>8.3f}"
-              f"{r.loc[ok, col].mean() / base:>18.3f}")
-    print(f"auto sMAPE / statsmodels Theta: {r['smape_auto'].mean() / theta:.3f} (target <= 0.97)")
-    print(f"auto interval coverage: 80% -> {100 * r['coverage_80'].mean():.1f}%, 95% -> "
-          f"{100 * r['coverage_95'].mean():.1f}% (targets 80 +- 10, 95 +- 5)")
-    print(f"time per series: auto {1000 * t_auto / n:.0f} ms, one statsmodels ETS(A,Ad,A) fit + forecast "
-          f"{1000 * t_ets / n:.0f} ms, ratio {t_auto / t_ets:.2f}x (target <= 3x)")
-    print("auto chose:", ", ".join(f"{k} {v}" for k, v in r["method"].value_counts().items()))
+    summary(r, f"M3 monthly, {args.half.upper()} half: {len(r)} series"
+               f"{'' if args.every == 1 else f' (every {args.every}-th in split.csv order)'}"
+               f"{'' if n_part == 1 else f' (part {k_part}/{n_part})'}, h = {H}, "
+               f"{f'training cut to the last {last} points, ' if last else ''}"
+               f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
 
 
 if __name__ == "__main__":

@@ -289,7 +289,8 @@ define("seasonality_strength", "ratio",
        "(Wang, Smith & Hyndman 2006): 0 none, 1 all variation is seasonal.", "forecast")
 define("forecast_next_12m_total", "currency",
        "Sum of the monthly won-amount forecasts for the 12 months after the last complete month "
-       "(the combination of ETS, Theta and DOTM; seasonal naive when the backtest of forecast_backtest_mase "
+       "(the combination of ETS, ETS damped, Theta, DOTM and CES; seasonal naive when the backtest of "
+       "forecast_backtest_mase "
        "showed the combination no better); interval = sum of the monthly 80% bounds (errors assumed fully "
        "correlated: conservative).", "forecast")
 define("forecast_backtest_mase", "ratio",

@@ -1,12 +1,12 @@
-"""Forecast methods and rolling-origin backtests (AutoETS, Theta, DOTM, AutoARIMA, their combination; seasonal naive).
+"""Forecast methods and rolling-origin backtests (AutoETS, Theta, DOTM, CES, AutoARIMA, a combination; seasonal naive).
 
 Public entry points (re-exported by :mod:`salesops_kit.forecast`):
 
 - :func:`forecast`: ``mean`` and ``lower_<L>``/``upper_<L>`` per interval level, for ``ets``,
-  ``theta``, ``dotm``, ``arima``, ``combo`` (the mean of ETS, Theta and DOTM, intervals calibrated on real series),
-  ``seasonal_naive``, or ``auto``: the combination, unless the series' own rolling-origin backtest shows a
-  single member's MASE lower by ``AUTO_MARGIN`` (chosen on the development half of the M3 series, never on
-  the series it is judged on) — combinations are the robust default (M3, M4).
+  ``theta``, ``dotm``, ``arima``, ``combo`` (the mean of ETS, ETS damped, Theta, DOTM and CES, intervals
+  calibrated on real series), ``seasonal_naive``, or ``auto``: the combination, unless the series' own
+  rolling-origin backtest shows a single member's MASE lower by ``AUTO_MARGIN`` (chosen on the development half
+  of the M3 series, never on the series it is judged on) — combinations are the robust default (M3, M4).
 - :func:`backtest`: MASE, sMAPE (percent, as in the M competitions) and interval coverage per
   method and horizon, over rolling origins.
 
@@ -348,7 +348,7 @@ def _auto_method(y: np.ndarray, index, m: int, seasonal: bool, *, h: int, folds:
     from ..i18n import tr  # the reason is shown in findings and pages: in the report language
 
     if bt.table.empty or not np.isfinite(bt.table["mase"]).any():
-        return "combo", tr("too short for a backtest origin: mean of ETS, Theta and DOTM."), bt.table
+        return "combo", tr("too short for a backtest origin: mean of ETS, ETS damped, Theta, DOTM and CES."), bt.table
     sc = bt.table.set_index("method")["mase"].dropna()
     singles = sc.reindex([k for k in ("ets", "theta", "dotm") if k in sc.index])  # the combination's members
     best = singles.idxmin() if len(singles) else "combo"
@@ -357,8 +357,9 @@ def _auto_method(y: np.ndarray, index, m: int, seasonal: bool, *, h: int, folds:
             bt.table
     origins = tr("backtest ({n} origin(s), h=1..{h})", n=bt.forecasts["origin"].nunique(), h=bh)
     if AUTO_MARGIN is None:
-        return "combo", tr("{origins}: mean of ETS, Theta and DOTM, MASE {combo:.3f} (best single member {best} "
-                           "{mase:.3f}); on other series no margin made choosing one member better than combining.",
+        return "combo", tr("{origins}: mean of ETS, ETS damped, Theta, DOTM and CES, MASE {combo:.3f} (best single "
+                           "member {best} {mase:.3f}); on other series no margin made choosing one member better "
+                           "than combining.",
                            origins=origins, combo=sc["combo"], best=best, mase=sc[best]), bt.table
     if best != "combo" and sc[best] < (1 - AUTO_MARGIN) * sc["combo"]:
         return best, tr("{origins}: {best} MASE {mase:.3f} beats the combination's {combo:.3f} by more than "

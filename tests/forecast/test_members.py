@@ -52,3 +52,36 @@ def test_a_damped_form_is_refitted_damped():
     assert form[1] == "A" and form[3] == "D", form
     _, again = _ets(y[:70], 6, 12, False, form=form)
     assert again == form
+
+
+def test_ets_damped_is_the_chosen_form_damped_or_ets_itself():
+    """ETS damped refits an undamped additive trend damped, and is ETS's own forecast otherwise."""
+    from salesops_kit.forecast.members import COMBO_MEMBERS
+
+    assert {"ets", "ets_damped", "theta", "dotm", "ces"} == set(COMBO_MEMBERS)
+    t = np.arange(60)
+    rng = np.random.default_rng(2)
+    trend = 100 + 2.0 * t + rng.normal(0, 1.0, 60)            # a straight line: AICc keeps the trend undamped
+    fit = Fitter(trend, 12, False)
+    fcs = fit.forecasts(60, 24, ("combo",), refit=True)
+    assert fit.ets_form[1] == "A" and fit.ets_form[3] == "N", fit.ets_form
+    damped, ets = fcs["ets_damped"].mean(), fcs["ets"].mean()
+    # the damped trend grows by less every step: its 24-step gain is below the linear one, and both start alike
+    assert damped[-1] - damped[0] < ets[-1] - ets[0]
+    assert abs(damped[0] - ets[0]) < 2.0
+    flat = 50 + rng.normal(0, 1.0, 60)                          # no trend: AICc picks none, damped = ETS itself
+    fit = Fitter(flat, 12, False)
+    fcs = fit.forecasts(60, 6, ("combo",), refit=True)
+    assert fit.ets_form[1] == "N" and fcs["ets_damped"] is fcs["ets"]
+
+
+def test_ces_is_fitted_on_the_deseasonalised_series():
+    """CES sees the seasonally adjusted history (like Theta): its forecast carries the history's season."""
+    t = np.arange(72)
+    season = np.tile([0.8, 0.85, 0.9, 1.0, 1.05, 1.1, 1.3, 1.35, 1.25, 1.0, 0.9, 0.85], 6)
+    y = (200 + t) * season * np.random.default_rng(5).normal(1, 0.01, 72)
+    fit = Fitter(y, 12, True)
+    assert fit.season
+    f = fit.forecasts(72, 12, ("combo",), refit=True)["ces"].mean()
+    # next year's August over next year's January is about the planted 1.35 / 0.8
+    assert 1.35 / 0.8 * 0.9 < f[7] / f[0] < 1.35 / 0.8 * 1.1

@@ -252,7 +252,7 @@ _KEEP = {"CAC", "LTV", "MASE", "sMAPE", "BH", "CSAT", "NPS", "CRM", "STL", "HAC"
          "amount", "credits", "true",  # a mapping key the audit quotes as written (amount: {credits: true})
          "currency", "rates", "report", "XXX", "USD", "CNY",  # the mapping's currency block and codes, as written
          "kpi", "period", "segment", "target", "targets", "scale_max", "by_currency",  # column / attribute names
-         "KPI", "ETS", "DOTM", "Theta",  # method names stay in Latin letters, as in the glossary
+         "KPI", "ETS", "DOTM", "CES", "Theta",  # method names stay in Latin letters, as in the glossary
          "calendar", "country"}  # the mapping's calendar block, as written
 _NAME_COLUMNS = ("owner", "team", "channel", "stage", "lead_source", "source", "product", "region", "cost_type")
 
