@@ -5,12 +5,15 @@ Marked ``spark``; skipped with the reason when pyspark or Java is absent (CI fai
 for the module (Spark is slow to start): the sample company's tables sent to Spark once for a representative
 subset of the parity cases (tests/engines/test_parity.py ``CASES``); the sample company and real-shaped exports
 (tests/fixtures/exports) loaded by Spark against the pandas loader; the same KPI cases on the Spark-loaded sample;
-``salesops kpis --engine spark`` against the DuckDB engine's KPI table.
+``salesops kpis --engine spark`` against the DuckDB engine's KPI table; ``salesops report --engine spark`` on the
+sample company and on a real-shaped export read by URI, against the pandas report's kpis.csv (the slow part:
+every notebook kernel starts its own Spark driver).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 
 import pandas as pd
@@ -20,6 +23,7 @@ from test_parity import CASES, SAMPLE, assert_loaded_like_pandas, assert_same  #
 
 from salesops_kit import cli, engines
 from salesops_kit.data.load import load_dataset
+from salesops_kit.report.runner import _report_inputs, find_notebooks
 
 pytestmark = pytest.mark.spark
 
@@ -38,6 +42,10 @@ SPARK_CASES = [
     "forecast.monthly_series[orders]",
     "_rep_scans.deal_scan",
     "_rep_scans.activity_scan",
+    # elapsed times (narwhals has no durations on PySpark: engines.ops.seconds_between), notebooks 02, 04, 05
+    "costs.unit_economics",
+    "_rep_scans.lead_cells",
+    "_monitor_series.lead_series",
 ]
 
 # case -> what fails on Spark (reported to the module owner; strict: a fix turns this red)
@@ -63,7 +71,7 @@ def sample():
 
 @pytest.fixture(scope="module")
 def spark_ds(spark, sample):
-    used = ("opportunities", "stage_history", "leads", "orders", "activities")
+    used = ("opportunities", "stage_history", "leads", "orders", "activities", "marketing_spend")
     return dataclasses.replace(sample, tables={n: engines.to_spark(t, spark) for n, t in sample.tables.items()
                                                if n in used})
 
@@ -202,3 +210,101 @@ def test_spark_conf_option_is_checked(capsys):
     assert "KEY=VALUE" in capsys.readouterr().err
     assert cli.main(["kpis", str(SAMPLE), "--spark-conf", "spark.executor.memory=2g"]) == 2
     assert "--engine spark" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# what the loader keeps on the executors is freed (issue 20)
+
+
+def _persisted(spark) -> int:
+    return spark.sparkContext._jsc.sc().getPersistentRDDs().size()
+
+
+def test_cached_rows_are_released(spark, tmp_path):
+    """The loader persists each table's checked rows (the quarantine, the account, the flags read them); materialize
+    replaces them by a checkpoint of the clean table, and engines.release frees that: nothing is left behind."""
+    (tmp_path / "orders.csv").write_text("order_id,customer_id,order_date,amount\nO1,C1,2024-01-02,10\n"
+                                         "O2,C1,2024-01-03,5\nO2,C1,2024-01-03,5\n", encoding="utf-8")
+    before = _persisted(spark)
+    ds = load_dataset(tmp_path, engine="spark", spark=spark)
+    assert _persisted(spark) == before + 1  # the checked rows of the one table
+    kept = engines.materialize(ds)
+    assert _persisted(spark) == before + 1  # the checkpoint instead
+    assert engines.n_rows(kept.orders) == 2 and ds.account.loc[0, "rows_quarantined"] == 1  # O2's copy
+    engines.release(kept)
+    assert _persisted(spark) == before
+    engines.release(ds)  # a loaded dataset that was not materialised: its checked rows go too (none left here)
+    assert _persisted(spark) == before
+
+
+# ------------------------------------------------------------------------------------------------
+# `salesops report --engine spark` (issue 20): every notebook on Spark, the same kpis.csv as the pandas report
+
+# the notebook kernels' own local Spark drivers, through --spark-conf: tables of a few thousand rows, so no Java
+# code generation (it costs more than it saves) and two shuffle partitions
+KERNEL_CONF = ["spark.sql.codegen.wholeStage=false", "spark.sql.codegen.factoryMode=NO_CODEGEN",
+               "spark.sql.shuffle.partitions=2"]
+CORPUS = "salesforce"  # the report export by URI (file://): deals, history and leads; notebooks 00 and 01
+CORPUS_NOTEBOOKS = "00,01"
+
+
+def _report(out, data=None, *, engine: str, mapping=None, notebooks=None) -> int:
+    """`salesops report` in this process (the report's own Spark load uses this module's session; every notebook
+    kernel starts its own driver), with the kernels' settings by --spark-conf; the environment restored after."""
+    argv = ["report"] + ([str(data)] if data else []) + ["--out", str(out), "--no-code", "--no-progress"]
+    argv += (["-m", mapping] if mapping else []) + (["--notebooks", notebooks] if notebooks else [])
+    argv += ["--engine", engine] + ([a for c in KERNEL_CONF for a in ("--spark-conf", c)] if engine == "spark" else [])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(engines.SPARK_CONF_ENV, "")  # cli sets it for the kernels; undone here
+        return cli.main(argv + ["-j", "2"])
+
+
+@pytest.fixture(scope="module", params=["sample", "corpus"])
+def reports(request, spark, tmp_path_factory):
+    """The pandas and the Spark report of one dataset: their output folders and exit statuses."""
+    key = request.param
+    folder = next(f for f in EXPORTS if f.name == CORPUS)
+    data, mapping, nbs = (None, None, None) if key == "sample" else (folder, _mapping(folder), CORPUS_NOTEBOOKS)
+    out, status = {}, {}
+    for engine in ("pandas", "spark"):
+        where = data.resolve().as_uri() if data and engine == "spark" else data
+        out[engine] = tmp_path_factory.mktemp(f"report_{key}_{engine}")
+        status[engine] = _report(out[engine], where, engine=engine, mapping=mapping, notebooks=nbs)
+    return key, out, status
+
+
+def test_spark_report_runs_every_notebook(reports):
+    key, out, status = reports
+    manifest = json.loads((out["spark"] / "manifest.json").read_text(encoding="utf-8"))
+    runs = [(r["notebook"], r["status"], r["error"]) for r in manifest["notebooks"]]
+    assert status["spark"] == 0 and manifest["kpi_errors"] == [], runs
+    assert [r for r in runs if r[1] != "ok"] == []
+    want = [p.name[:2] for p in find_notebooks(select=CORPUS_NOTEBOOKS.split(",") if key == "corpus" else None)]
+    assert [r[0][:2] for r in runs] == want
+    assert manifest["engine"] == "spark" and manifest["parameters"]["engine"] == "spark"
+    audit_nb = (out["spark"] / "_executed" / "00_data_audit.ipynb").read_text(encoding="utf-8")
+    assert "Loaded lazily with the spark engine" in audit_nb  # the kernel loaded on Spark, not pandas
+    if key == "corpus":  # a URI, passed on as given to the notebooks and named in the manifest
+        assert manifest["parameters"]["data_dir"].startswith("file:")
+        assert all(i["file"].startswith("file:") for i in manifest["inputs"])
+
+
+def test_spark_report_kpis_equal_the_pandas_report(reports):
+    key, out, status = reports
+    assert status["pandas"] == 0
+    ref = pd.read_csv(out["pandas"] / "kpis.csv")
+    got = pd.read_csv(out["spark"] / "kpis.csv")
+    assert len(ref) > 20
+    assert_same(got, ref, where=f"kpis.csv of the {key} report on spark")
+
+
+def test_report_takes_uris_and_catalog_names_on_spark_only(tmp_path):
+    """On Spark the data may be a URI or a catalog name (the Spark loader looks for it); a local path is checked
+    here, and on the other engines everything is a local folder."""
+    for where in ("s3a://bucket/crm/", "abfss://c@acct.dfs.core.windows.net/crm", "crm_db", "crm_db.opportunities"):
+        assert _report_inputs(where, None, None, engine="spark")[0] == where
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            _report_inputs(where, None, None, engine="duckdb")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        _report_inputs(tmp_path / "missing", None, None, engine="spark")
+    assert _report_inputs(tmp_path, None, None, engine="spark")[0] == tmp_path
