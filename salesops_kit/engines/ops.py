@@ -271,9 +271,12 @@ def has_outcome_flags(names) -> bool:
     return all(c in names for c in OUTCOME_FLAGS)
 
 
-def count_true(col: str) -> nw.Expr:
+def count_true(col: str, lf: nw.LazyFrame | None = None) -> nw.Expr:
     """Rows where the boolean column ``col`` is true, as a plain integer on every backend (DuckDB's sum of
-    booleans is a HUGEINT that reaches pandas as Decimal objects)."""
+    booleans is a HUGEINT that reaches pandas as Decimal objects). ``lf`` is the frame it aggregates: a pandas-like
+    one sums the flag (a plain sum: narwhals' pandas group-by runs a conditional expression row group by group)."""
+    if lf is not None and lf.implementation.is_pandas_like():
+        return nw.col(col).sum()
     return nw.when(nw.col(col)).then(nw.lit(1)).count()
 
 
@@ -477,7 +480,7 @@ def grouped(frame, lf: nw.LazyFrame, by, *, period=None, drop_null_period: bool 
         keys.append("period")
     if where is not None:
         lf = lf.filter(nw.col(where))
-    aggs = [nw.len().alias("n"), *[count_true(c).alias(c) for c in counts],
+    aggs = [nw.len().alias("n"), *[count_true(c, lf).alias(c) for c in counts],
             *[nw.col(c).cast(nw.Float64).sum().alias(c) for c in sums]]
     if keys:
         g = collect(lf.group_by(*keys, drop_null_keys=False).agg(*aggs))

@@ -26,7 +26,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from ..engines.ops import as_pylit, columns, lazy, seconds_between
+from ..engines.ops import as_pylit, columns, count_true, lazy, seconds_between
 from ..engines.ops import collect as _collect
 from ..engines.pandas_fast import group_agg
 from ..stats.kpi_specs import KPI_SPECS
@@ -364,8 +364,10 @@ def lead_series(leads, *, period: str, as_of, kpis, maturity_days: int = 90) -> 
         for c in conv:
             flag = flag | ~nw.col(c).is_null()
         cutoff = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=int(maturity_days))
-        daily = collect(lf.with_columns(_c=flag.cast(nw.Int64)).group_by("_day", *segs, drop_null_keys=False)
-                        .agg(n=nw.len(), s=nw.col("_c").sum()))
+        # converted leads counted (a plain integer on every engine; DuckDB's sum of a cast flag is a HUGEINT that
+        # reaches pandas as Decimal objects, one per day and segment)
+        daily = collect(lf.with_columns(_c=flag).group_by("_day", *segs, drop_null_keys=False)
+                        .agg(n=nw.len(), s=count_true("_c", lf)))
         if len(daily):
             out.append(rollup(daily, kpi="lead_conversion_rate", kind="rate", period=period, as_of=as_of,
                               segments=sm, immature_from=cutoff + pd.Timedelta(days=1)))
