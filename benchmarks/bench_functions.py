@@ -20,7 +20,20 @@ table). What each ratio includes:
 - ``won_revenue`` (monthly): won deals and won revenue per close month;
 - ``sales_cycle`` (no bootstrap, ``n_boot=0, detail=False``): the days x outcome count table and the
   Aalen-Johansen median from it (the same numpy estimator on every side);
-- ``rfm_summary`` (orders, weekly units): frequency, recency, T, monetary value per customer.
+- ``rfm_summary`` (orders, weekly units): frequency, recency, T, monetary value per customer;
+- ``lead_funnel`` (by source, leads joined to their opportunities): leads, opportunities, won, open per source
+  and the three conversion rates with Wilson intervals;
+- ``cac`` (monthly, by channel): new customers per month and acquisition channel (the channel of the first order,
+  smallest on ties) and spend; the kit's table adds the blended rows and trailing three months (small-table
+  pandas), the check compares the per-channel rows;
+- the rep scorecard scans ``deal_scan``, ``lead_cells`` (with activities joined per lead), ``activity_scan`` and
+  ``csat_scan``, over the last year: the per-owner (per cell) counts and sums;
+- ``lead_series`` (monitoring, monthly lead conversion): the daily scan (leads and converted per day, source and
+  owner) by each approach, then the kit's own roll-up to months with Wilson intervals on every side (the same
+  pandas), so the ratio measures the scan.
+
+The generated tables beside the opportunities: as many leads (1 in 5 converted to one of the deals), two activities
+per lead (1 in 3 on a deal), a CSAT answer per four deals, monthly spend per channel; orders get a channel.
 """
 
 from __future__ import annotations
@@ -40,10 +53,14 @@ import bench_funnel as bf  # noqa: E402
 import bench_kpi_suite as bk  # noqa: E402
 
 from salesops_kit import funnel  # noqa: E402
-from salesops_kit.funnel import cycle  # noqa: E402
+from salesops_kit.funnel import cycle, metrics  # noqa: E402
+from salesops_kit.monitor import _series as mseries  # noqa: E402
+from salesops_kit.reps import _scans as rep_scans  # noqa: E402
 from salesops_kit.stats import wilson_interval  # noqa: E402
+from salesops_kit.value import costs  # noqa: E402
 
 AS_OF = bf.AS_OF
+END_ORDERS = bk.END
 TARGETS = {"duckdb": 1.2, "polars": 1.2, "pandas": 1.0}
 
 
@@ -197,13 +214,367 @@ def rfm_sql(con, stages):
     return con.sql(bk.RFM_SQL.format(source="orders", end=bk.END)).df()
 
 
+# ------------------------------------------------------------------------------------------ leads, costs, reps
+# tables generated beside the opportunities: leads (1 per opportunity, 1 in 5 converted to one of them), activities
+# (2 per lead, 1 in 3 on a deal), CSAT answers (1 per 4 opportunities), monthly spend per channel; orders get the
+# acquisition channel (the customer's)
+
+CUTOFF = metrics.lead_maturity_cutoff(AS_OF)
+START = AS_OF - pd.DateOffset(years=1)
+SOURCES = ("Web", "Referral", "Partner", "Event", "Outbound")
+CHANNELS = ("search", "social", "email", "partner")
+
+
+def make_leads(opps: pd.DataFrame, *, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = len(opps)
+    created = AS_OF - pd.to_timedelta(rng.integers(0, 3 * 365 * 86400, n), unit="s")
+    conv = rng.random(n) < 0.2
+    opp = np.where(conv, opps["opportunity_id"].to_numpy()[rng.integers(0, n, n)], None)
+    hours = rng.exponential(12.0, n)
+    answered = rng.random(n) < 0.85
+    return pd.DataFrame({"lead_id": "L-" + pd.Series(np.arange(n).astype(str)).str.zfill(9),
+                         "source": np.asarray(SOURCES, dtype=object)[rng.integers(0, len(SOURCES), n)],
+                         "owner": opps["owner"].to_numpy()[rng.integers(0, n, n)],
+                         "created_date": created.to_numpy().astype("datetime64[ns]"),
+                         "opportunity_id": opp,
+                         "first_response_date": (created + pd.to_timedelta(np.where(answered, hours, np.nan), unit="h"))
+                         .floor("s").to_numpy().astype("datetime64[ns]")})  # whole seconds, as CRMs export them
+
+
+def make_activities(leads: pd.DataFrame, opps: pd.DataFrame, *, seed: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = 2 * len(leads)
+    li = rng.integers(0, len(leads), n)
+    on_deal = rng.random(n) < 1 / 3
+    return pd.DataFrame({"activity_id": np.arange(n), "lead_id": leads["lead_id"].to_numpy()[li],
+                         "owner": leads["owner"].to_numpy()[li],
+                         "opportunity_id": np.where(on_deal, opps["opportunity_id"].to_numpy()[
+                             rng.integers(0, len(opps), n)], None),
+                         "activity_date": (AS_OF - pd.to_timedelta(rng.integers(0, 2 * 365 * 86400, n), unit="s"))
+                         .to_numpy().astype("datetime64[ns]")})
+
+
+def make_csat(opps: pd.DataFrame, *, seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = max(len(opps) // 4, 1)
+    return pd.DataFrame({"owner": opps["owner"].to_numpy()[rng.integers(0, len(opps), n)],
+                         "survey_date": (AS_OF - pd.to_timedelta(rng.integers(0, 2 * 365 * 86400, n), unit="s"))
+                         .to_numpy().astype("datetime64[ns]"),
+                         "score": rng.integers(1, 6, n).astype(float), "scale_max": 5.0})
+
+
+def make_spend(*, seed: int = 6) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    months = pd.date_range("2023-01-01", "2025-12-01", freq="MS")
+    rows = [(m, c, float(np.round(rng.gamma(5.0, 2000.0), 2))) for m in months for c in CHANNELS]
+    return pd.DataFrame(rows, columns=["month", "channel", "spend"])
+
+
+def with_channel(orders: pd.DataFrame, *, seed: int = 8) -> pd.DataFrame:
+    """Orders with an acquisition channel: each order's channel drawn per customer and order (first order wins)."""
+    rng = np.random.default_rng(seed)
+    return orders.assign(channel=np.asarray(CHANNELS, dtype=object)[rng.integers(0, len(CHANNELS), len(orders))])
+
+
+def _ts(t) -> str:
+    return f"TIMESTAMP '{pd.Timestamp(t).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
+def _rates(t: pd.DataFrame, steps) -> pd.DataFrame:
+    for name, num, den in steps:
+        k, n = t[num].to_numpy(float), t[den].to_numpy(float)
+        t[name] = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
+        t[f"{name}_ci_low"], t[f"{name}_ci_high"] = wilson_interval(k, n)
+    return t
+
+
+LEAD_STEPS = (("lead_to_opportunity", "opportunities", "leads"), ("opportunity_to_win", "won", "opportunities"),
+              ("lead_to_win", "won", "leads"))
+
+
+def lead_funnel_kit(t, stages):
+    return metrics.lead_funnel(t["leads"], t["opps"], by="source", as_of=AS_OF, stages=stages).table
+
+
+def lead_funnel_sql(con, stages):
+    t = con.sql(f"""SELECT l.source, count(*) AS leads, count(l.opportunity_id) AS opportunities,
+                           count(*) FILTER (WHERE o.is_won) AS won,
+                           count(*) FILTER (WHERE NOT o.is_closed) AS open_opportunities
+                    FROM leads l LEFT JOIN opps o ON l.opportunity_id = o.opportunity_id
+                    WHERE l.created_date <= {_ts(CUTOFF)} GROUP BY 1 ORDER BY 1""").df()
+    return _rates(t, LEAD_STEPS)
+
+
+def lead_funnel_pandas(t, stages):
+    leads, opps = t["leads"], t["opps"]
+    m = leads.loc[leads["created_date"] <= CUTOFF, ["source", "opportunity_id"]].merge(
+        opps[["opportunity_id", "is_won", "is_closed"]], on="opportunity_id", how="left")
+    m["open"] = m["is_closed"].eq(False)
+    g = m.groupby("source", sort=True).agg(leads=("source", "size"), opportunities=("opportunity_id", "count"),
+                                           won=("is_won", lambda s: int(s.eq(True).sum())),
+                                           open_opportunities=("open", "sum")).reset_index()
+    return _rates(g, LEAD_STEPS)
+
+
+def lead_funnel_check(got, ref):
+    assert got["source"].tolist() == ref["source"].tolist()
+    cols = ["leads", "opportunities", "won", "open_opportunities"] + [s for s, _, _ in LEAD_STEPS]
+    np.testing.assert_allclose(got[cols].to_numpy(float), ref[cols].to_numpy(float), rtol=1e-12)
+
+
+def cac_kit(t, stages):
+    return costs.cac(t["spend"], t["orders"], by="channel", period="M", as_of=END_ORDERS)
+
+
+def _cac_table(sp: pd.DataFrame, nc: pd.DataFrame) -> pd.DataFrame:
+    t = sp.merge(nc, on=["period", "channel"], how="outer").fillna({"spend": 0.0, "new_customers": 0})
+    t["cac"] = np.where(t["new_customers"] > 0, t["spend"] / t["new_customers"].where(t["new_customers"] > 0, 1),
+                        np.nan)
+    return t.sort_values(["channel", "period"]).reset_index(drop=True)
+
+
+def cac_sql(con, stages):
+    end = _ts(pd.Timestamp(END_ORDERS) + pd.Timedelta(days=1))
+    nc = con.sql(f"""WITH o AS (SELECT customer_id, order_date, channel FROM orders
+                                WHERE order_date < {end} AND amount IS NOT NULL),
+                          f AS (SELECT customer_id, min(order_date) AS first FROM o GROUP BY 1),
+                          a AS (SELECT o.customer_id, min(o.channel) AS channel, min(f.first) AS first
+                                FROM o JOIN f ON o.customer_id = f.customer_id AND o.order_date = f.first GROUP BY 1)
+                     SELECT CAST(date_trunc('month', first) AS TIMESTAMP) AS period, channel,
+                            count(*) AS new_customers
+                     FROM a GROUP BY ALL""").df()
+    sp = con.sql(f"""SELECT CAST(date_trunc('month', month) AS TIMESTAMP) AS period, channel, sum(spend) AS spend
+                     FROM spend WHERE month < {end} GROUP BY ALL""").df()
+    return _cac_table(sp, nc)
+
+
+def cac_pandas(t, stages):
+    o = t["orders"]
+    o = o[(o["order_date"] < pd.Timestamp(END_ORDERS) + pd.Timedelta(days=1)) & o["amount"].notna()]
+    first = o.groupby("customer_id")["order_date"].transform("min")
+    a = (o.loc[o["order_date"] == first, ["customer_id", "order_date", "channel"]]
+         .sort_values(["customer_id", "channel"]).drop_duplicates("customer_id")  # the first order's channel
+         .rename(columns={"order_date": "first"}))
+    nc = a.groupby([a["first"].dt.to_period("M").dt.to_timestamp().rename("period"), "channel"]).size()
+    s = t["spend"]
+    sp = s.groupby([s["month"].dt.to_period("M").dt.to_timestamp().rename("period"), "channel"])["spend"].sum()
+    return _cac_table(sp.reset_index(), nc.rename("new_customers").reset_index())
+
+
+def cac_check(got, ref):
+    got = got[got["scope"] == "channel"] if "scope" in got else got  # (the pandas reference has the channel rows)
+    g = got.merge(ref, on=["period", "channel"], how="left", suffixes=("", "_ref"))
+    assert (g["new_customers"].to_numpy() == g["new_customers_ref"].fillna(0).to_numpy()).all()
+    np.testing.assert_allclose(g["spend"].to_numpy(float), g["spend_ref"].fillna(0).to_numpy(float), rtol=1e-9)
+    np.testing.assert_allclose(g["cac"].to_numpy(float), g["cac_ref"].to_numpy(float), rtol=1e-9)
+    assert len(g) >= len(ref)
+
+
+DEAL_COLS = ["deals_closed", "deals_won", "won_revenue", "won_with_amount", "deals_created", "open_deals",
+             "open_pipeline"]
+
+
+def deal_scan_kit(frame, stages):
+    return rep_scans.deal_scan(frame, start=START, end=AS_OF, as_of=AS_OF)
+
+
+def deal_scan_sql(con, stages):
+    s, e = _ts(START), _ts(AS_OF)
+    return con.sql(f"""SELECT owner, 'all' AS team,  -- (the generated deals have no team column)
+                  count(*) FILTER (WHERE is_closed AND close_date BETWEEN {s} AND {e}) AS deals_closed,
+                  count(*) FILTER (WHERE is_won AND close_date BETWEEN {s} AND {e}) AS deals_won,
+                  coalesce(sum(amount) FILTER (WHERE is_won AND close_date BETWEEN {s} AND {e}), 0) AS won_revenue,
+                  count(amount) FILTER (WHERE is_won AND close_date BETWEEN {s} AND {e}) AS won_with_amount,
+                  count(*) FILTER (WHERE created_date BETWEEN {s} AND {e}) AS deals_created,
+                  count(*) FILTER (WHERE NOT is_closed AND created_date <= {e}) AS open_deals,
+                  coalesce(sum(amount) FILTER (WHERE NOT is_closed AND created_date <= {e}), 0) AS open_pipeline
+                  FROM opps WHERE owner IS NOT NULL GROUP BY owner ORDER BY owner""").df()
+
+
+def deal_scan_pandas(df, stages):
+    d = df[df["owner"].notna()]
+    in_p = d["close_date"].between(START, AS_OF)
+    won = d["is_won"] & in_p
+    open_ = ~d["is_closed"] & (d["created_date"] <= AS_OF)
+    x = pd.DataFrame({"owner": d["owner"], "team": d["team"] if "team" in d else "all",
+                      "deals_closed": d["is_closed"] & in_p, "deals_won": won,
+                      "won_revenue": d["amount"].where(won), "won_with_amount": won & d["amount"].notna(),
+                      "deals_created": d["created_date"].between(START, AS_OF), "open_deals": open_,
+                      "open_pipeline": d["amount"].where(open_)})
+    g = x.groupby("owner", sort=True).agg({"team": "max", **{c: "sum" for c in DEAL_COLS}}).reset_index()
+    g["team"] = g["team"].fillna("all")
+    return g
+
+
+def deal_scan_check(got, ref):
+    assert got["owner"].tolist() == ref["owner"].tolist() and got["team"].tolist() == ref["team"].tolist()
+    np.testing.assert_allclose(got[DEAL_COLS].to_numpy(float), ref[DEAL_COLS].to_numpy(float), rtol=1e-9)
+
+
+CELL_KEYS = ["owner", "source", "response_band", "activity_band"]
+
+
+def lead_cells_kit(t, stages):
+    return rep_scans.lead_cells(t["leads"], start=START, end=CUTOFF, cutoff=CUTOFF, activities=t["activities"])
+
+
+def _cells(df: pd.DataFrame) -> pd.DataFrame:
+    df["response_band"] = np.asarray(rep_scans.RESPONSE_BANDS, dtype=object)[df.pop("band").astype(int)]
+    df["activity_band"] = np.asarray(rep_scans.ACTIVITY_BANDS, dtype=object)[df.pop("aband").astype(int)]
+    return df.sort_values(CELL_KEYS).reset_index(drop=True)
+
+
+def lead_cells_sql(con, stages):
+    s, c = _ts(START), _ts(CUTOFF)
+    return _cells(con.sql(f"""
+        WITH a AS (SELECT lead_id, count(*) AS acts FROM activities WHERE lead_id IS NOT NULL GROUP BY 1),
+             l AS (SELECT owner, source, opportunity_id IS NOT NULL AS conv,
+                          epoch(first_response_date - created_date) / 3600.0 AS hours, coalesce(a.acts, 0) AS acts
+                   FROM leads LEFT JOIN a USING (lead_id) WHERE created_date BETWEEN {s} AND {c})
+        SELECT owner, source, CASE WHEN hours IS NULL THEN 4 ELSE (hours > 1)::int + (hours > 4)::int
+                                   + (hours > 24)::int END AS band, least(acts, 3) AS aband,
+               count(*) AS leads, count(*) FILTER (WHERE conv) AS converted, coalesce(sum(hours), 0) AS hours_sum
+        FROM l GROUP BY ALL""").df())
+
+
+def lead_cells_pandas(t, stages):
+    leads, acts = t["leads"], t["activities"]
+    per = acts["lead_id"].value_counts()
+    l_ = leads[leads["created_date"].between(START, CUTOFF)]
+    hours = (l_["first_response_date"] - l_["created_date"]).dt.total_seconds() / 3600.0
+    band = np.where(hours.isna(), 4, (hours > 1).astype(int) + (hours > 4).astype(int) + (hours > 24).astype(int))
+    x = pd.DataFrame({"owner": l_["owner"], "source": l_["source"], "band": band,
+                      "aband": np.minimum(l_["lead_id"].map(per).fillna(0).to_numpy(), 3),
+                      "converted": l_["opportunity_id"].notna(), "hours_sum": hours})
+    g = x.groupby(["owner", "source", "band", "aband"]).agg(leads=("converted", "size"),
+                                                             converted=("converted", "sum"),
+                                                             hours_sum=("hours_sum", "sum")).reset_index()
+    return _cells(g)
+
+
+def lead_cells_check(got, ref):
+    got = got.assign(response_band=got["response_band"].astype(str), activity_band=got["activity_band"].astype(str))
+    got = got.sort_values(CELL_KEYS).reset_index(drop=True)
+    assert got[CELL_KEYS].astype(str).values.tolist() == ref[CELL_KEYS].astype(str).values.tolist()
+    np.testing.assert_allclose(got[["leads", "converted", "hours_sum"]].to_numpy(float),
+                               ref[["leads", "converted", "hours_sum"]].to_numpy(float), rtol=1e-9)
+
+
+def activity_scan_kit(frame, stages):
+    return rep_scans.activity_scan(frame, start=START, end=AS_OF)
+
+
+def activity_scan_sql(con, stages):
+    return con.sql(f"""SELECT owner, count(*) AS activities, count(opportunity_id) AS deal_activities
+                       FROM activities WHERE activity_date BETWEEN {_ts(START)} AND {_ts(AS_OF)}
+                       AND owner IS NOT NULL GROUP BY owner ORDER BY owner""").df()
+
+
+def activity_scan_pandas(df, stages):
+    d = df[df["activity_date"].between(START, AS_OF) & df["owner"].notna()]
+    return d.groupby("owner", sort=True).agg(activities=("owner", "size"),
+                                             deal_activities=("opportunity_id", "count")).reset_index()
+
+
+def csat_scan_kit(frame, stages):
+    return rep_scans.csat_scan(frame, start=START, end=AS_OF)
+
+
+def csat_scan_sql(con, stages):
+    return con.sql(f"""SELECT owner, count(*) AS csat_responses, sum(score) AS csat_sum,
+                              sum(score * score) AS csat_sumsq,
+                              count(*) FILTER (WHERE score / coalesce(scale_max, 5.0) >= 0.8) AS csat_satisfied
+                       FROM csat WHERE survey_date BETWEEN {_ts(START)} AND {_ts(AS_OF)}
+                       AND owner IS NOT NULL AND score IS NOT NULL GROUP BY owner ORDER BY owner""").df()
+
+
+def csat_scan_pandas(df, stages):
+    d = df[df["survey_date"].between(START, AS_OF) & df["owner"].notna() & df["score"].notna()]
+    x = d.assign(sq=d["score"] * d["score"], sat=d["score"] / d["scale_max"].fillna(5.0) >= 0.8)
+    return x.groupby("owner", sort=True).agg(csat_responses=("score", "size"), csat_sum=("score", "sum"),
+                                             csat_sumsq=("sq", "sum"), csat_satisfied=("sat", "sum")).reset_index()
+
+
+def per_owner_check(cols):
+    def check(got, ref):
+        assert got["owner"].tolist() == ref["owner"].tolist()
+        np.testing.assert_allclose(got[cols].to_numpy(float), ref[cols].to_numpy(float), rtol=1e-9)
+    return check
+
+
+SERIES_KEYS = ["kpi", "segment", "period"]
+
+
+def lead_series_kit(frame, stages):
+    return mseries.lead_series(frame, period="M", as_of=AS_OF, kpis=["lead_conversion_rate"])[0]
+
+
+def _lead_rollup(daily: pd.DataFrame) -> pd.DataFrame:
+    """The kit's roll-up of daily counts to monthly series rows (the same pandas on every side)."""
+    cutoff = pd.Timestamp(AS_OF).normalize() - pd.Timedelta(days=90)
+    return mseries.rollup(daily, kpi="lead_conversion_rate", kind="rate", period="M", as_of=AS_OF,
+                          segments={"source": "lead_source", "owner": "owner"},
+                          immature_from=cutoff + pd.Timedelta(days=1))
+
+
+def lead_series_sql(con, stages):
+    end = _ts(pd.Timestamp(AS_OF).normalize() + pd.Timedelta(days=1))
+    daily = con.sql(f"""SELECT date_trunc('day', created_date) AS _day, source, owner, count(*) AS n,
+                               count(opportunity_id) AS s
+                        FROM leads WHERE created_date < {end} GROUP BY ALL""").df()
+    daily["_day"] = daily["_day"].astype("datetime64[ns]")
+    return _lead_rollup(daily)
+
+
+def lead_series_pandas(df, stages):
+    d = df[df["created_date"] < pd.Timestamp(AS_OF).normalize() + pd.Timedelta(days=1)]
+    daily = d.groupby([d["created_date"].dt.floor("D").rename("_day"), "source", "owner"]).agg(
+        n=("lead_id", "size"), s=("opportunity_id", "count")).reset_index()
+    return _lead_rollup(daily)
+
+
+def series_check(got, ref):
+    got = got.sort_values(SERIES_KEYS).reset_index(drop=True)
+    ref = ref.sort_values(SERIES_KEYS).reset_index(drop=True)
+    assert got[SERIES_KEYS].astype(str).values.tolist() == ref[SERIES_KEYS].astype(str).values.tolist()
+    cols = ["n", "successes", "value", "ci_low", "ci_high"]
+    np.testing.assert_allclose(got[cols].to_numpy(float), ref[cols].to_numpy(float), rtol=1e-9, equal_nan=True)
+
+
 FUNCTIONS = {
     "win_rate": (win_rate_kit, win_rate_sql, win_rate_pandas, win_rate_check, "opps"),
     "stage_funnel": (funnel_kit, funnel_sql, funnel_pandas, funnel_check, "opps"),
     "won_revenue": (revenue_kit, revenue_sql, revenue_pandas, revenue_check, "opps"),
     "sales_cycle": (cycle_kit, cycle_sql, cycle_pandas, cycle_check, "opps"),
     "rfm_summary": (lambda f, s: bk.rfm_kit(f), rfm_sql, lambda d, s: bk.rfm_pandas(d), bk.check_rfm, "orders"),
+    "lead_funnel": (lead_funnel_kit, lead_funnel_sql, lead_funnel_pandas, lead_funnel_check, ("leads", "opps")),
+    "cac": (cac_kit, cac_sql, cac_pandas, cac_check, ("spend", "orders")),
+    "deal_scan": (deal_scan_kit, deal_scan_sql, deal_scan_pandas, deal_scan_check, "opps"),
+    "lead_cells": (lead_cells_kit, lead_cells_sql, lead_cells_pandas, lead_cells_check, ("leads", "activities")),
+    "activity_scan": (activity_scan_kit, activity_scan_sql, activity_scan_pandas,
+                      per_owner_check(["activities", "deal_activities"]), "activities"),
+    "csat_scan": (csat_scan_kit, csat_scan_sql, csat_scan_pandas,
+                  per_owner_check(["csat_responses", "csat_sum", "csat_sumsq", "csat_satisfied"]), "csat"),
+    "lead_series": (lead_series_kit, lead_series_sql, lead_series_pandas, series_check, "leads"),
 }
+
+
+def make_tables(n_opps: int, n_orders: int, names) -> tuple[dict, object]:
+    """The pandas tables the selected functions read (others are not generated), and the stage model."""
+    opps, stages = make_opportunities(n_opps)
+    tables = {"opps": opps}
+    if {"orders"} & set(names):
+        tables["orders"] = with_channel(bk.make_orders(n_orders))
+    if {"leads", "activities"} & set(names):
+        tables["leads"] = make_leads(opps)
+    if "activities" in names:
+        tables["activities"] = make_activities(tables["leads"], opps)
+    if "csat" in names:
+        tables["csat"] = make_csat(opps)
+    if "spend" in names:
+        tables["spend"] = make_spend()
+    return tables, stages
 
 
 def run(n_opps: int, n_orders: int, repeat: int, only=None, *, log=print) -> list[dict]:
@@ -212,23 +583,23 @@ def run(n_opps: int, n_orders: int, repeat: int, only=None, *, log=print) -> lis
     import pyarrow as pa
 
     t0 = time.perf_counter()
-    opps, stages = make_opportunities(n_opps)
-    orders = bk.make_orders(n_orders)
+    chosen = {k: v for k, v in FUNCTIONS.items() if not only or k in only}
+    needed = {t for v in chosen.values() for t in ((v[4],) if isinstance(v[4], str) else v[4])}
+    pdf, stages = make_tables(n_opps, n_orders, needed)
     con = duckdb.connect()
-    arrow = {"opps": pa.Table.from_pandas(opps, preserve_index=False),
-             "orders": pa.Table.from_pandas(orders, preserve_index=False)}
-    for name, tbl in arrow.items():
+    frames = {}
+    for name, df in pdf.items():
+        tbl = pa.Table.from_pandas(df, preserve_index=False)
         con.register(name, tbl)
-    frames = {name: {"duckdb": con.table(name), "polars": pl.from_arrow(tbl).lazy(),
-                     "pandas": opps if name == "opps" else orders} for name, tbl in arrow.items()}
-    log(f"data: {n_opps:,} opportunities + {n_orders:,} orders ready in {time.perf_counter() - t0:.1f} s")
+        frames[name] = {"duckdb": con.table(name), "polars": pl.from_arrow(tbl).lazy(), "pandas": df}
+    log(f"data: {', '.join(f'{len(v):,} {k}' for k, v in pdf.items())} ready in {time.perf_counter() - t0:.1f} s")
     rows = []
-    for name, (kit, sql, pdref, check, table) in FUNCTIONS.items():
-        if only and name not in only:
-            continue
-        f = frames[table]
-        fns = {"sql": (sql, con), "kit_duckdb": (kit, f["duckdb"]), "kit_polars": (kit, f["polars"]),
-               "pandas": (pdref, f["pandas"]), "kit_pandas": (kit, f["pandas"])}
+    for name, (kit, sql, pdref, check, table) in chosen.items():
+        def on(engine, table=table):
+            return frames[table][engine] if isinstance(table, str) else {t: frames[t][engine] for t in table}
+
+        fns = {"sql": (sql, con), "kit_duckdb": (kit, on("duckdb")), "kit_polars": (kit, on("polars")),
+               "pandas": (pdref, on("pandas")), "kit_pandas": (kit, on("pandas"))}
         times: dict[str, list[float]] = {k: [] for k in fns}
         outs = {}
         for _ in range(repeat):

@@ -2,6 +2,7 @@
 
     python benchmarks/run_all.py            # the full targets (about 20-30 minutes on 2 cores)
     python benchmarks/run_all.py --quick    # small sizes, a couple of minutes (development)
+    python benchmarks/run_all.py --functions-only --opps 1000000 --orders 4000000   # one section, in place
 
 Sections: machine and versions; the KPI suite on every engine vs hand-written DuckDB SQL and idiomatic
 pandas (medians, ratios); each KPI function alone against the same references; cost growth with the
@@ -91,13 +92,66 @@ def run_other(script: str, args: list[str], timeout: int) -> tuple[str, float, s
     return status, time.perf_counter() - t, out.strip()
 
 
+FUNCTIONS_HEADING = "## Each KPI function called alone (issue 17)"
+
+
+def _load() -> str:
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def functions_section(opps: int, orders: int, repeat: int, *, log=print) -> list[str]:
+    """Runs ``bench_functions`` and returns its RESULTS.md section (the machine's load before and after)."""
+    before, t = _load(), time.perf_counter()
+    fr = bench_functions.run(opps, orders, repeat, log=log)
+    after = _load()
+    return [FUNCTIONS_HEADING, "",
+            f"Each function alone on **{opps:,} opportunities / {orders:,} orders** (plus as many leads as "
+            "opportunities, two activities per lead, a CSAT answer per four opportunities; the loader's derived "
+            "`is_won`/`is_closed` columns present on every side), median of "
+            f"{repeat} round-robin runs, results checked equal before any time is kept "
+            "(`benchmarks/bench_functions.py`: what each ratio includes). Targets: <= 1.2x hand SQL on DuckDB and "
+            "Polars lazy, <= 1.0x idiomatic pandas; a row over target says MISSED.", "",
+            f"Written by `python benchmarks/run_all.py --functions-only --opps {opps} --orders {orders} --repeat "
+            f"{repeat}` on {_dt.date.today().isoformat()} in {time.perf_counter() - t:.0f} s. Load average (1 / 5 / "
+            f"15 min) on this 2-core machine, shared with other work: {before} before, {after} after; absolute "
+            "times are inflated by that load, the round-robin ratios less so.", "",
+            bench_functions.table(fr), ""]
+
+
+def replace_section(text: str, heading: str, lines: list[str]) -> str:
+    """``text`` with the Markdown section ``heading`` (up to the next ``## `` heading) replaced by ``lines``; the
+    section goes before the cost-growth section (or at the end) when it is not there yet."""
+    rows = text.split("\n")
+    new = "\n".join(lines).rstrip("\n").split("\n") + [""]
+    if heading in rows:
+        i = rows.index(heading)
+        j = next((k for k in range(i + 1, len(rows)) if rows[k].startswith("## ")), len(rows))
+        return "\n".join(rows[:i] + new + rows[j:])
+    j = next((k for k, r in enumerate(rows) if r.startswith("## Cost growth")), len(rows))
+    return "\n".join(rows[:j] + new + rows[j:])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Run every benchmark and write benchmarks/RESULTS.md")
     ap.add_argument("--quick", action="store_true", help="small sizes (development)")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument("--skip-others", action="store_true", help="do not run the other issues' scripts")
+    ap.add_argument("--functions-only", action="store_true",
+                    help="run only bench_functions and replace its section of the existing RESULTS.md")
+    ap.add_argument("--opps", type=int, help="with --functions-only: opportunities (default: the run's size)")
+    ap.add_argument("--orders", type=int, help="with --functions-only: orders (default: the run's size)")
+    ap.add_argument("--repeat", type=int, help="with --functions-only: round-robin rounds")
     a = ap.parse_args(argv)
     cfg = QUICK if a.quick else FULL
+    if a.functions_only:
+        sec = functions_section(a.opps or cfg["opps"], a.orders or cfg["orders"], a.repeat or cfg["repeat"])
+        old = a.out.read_text(encoding="utf-8") if a.out.exists() else "# Benchmark results\n"
+        a.out.write_text(replace_section(old, FUNCTIONS_HEADING, sec), encoding="utf-8")
+        print(f"wrote the functions section of {a.out}")
+        return 0
     t_all = time.perf_counter()
     log_lines: list[str] = []
 
@@ -138,13 +192,7 @@ def main(argv=None) -> int:
            f"[{', '.join(f'{r:.2f}' for r in per['kit_pandas'])}]", ""]
 
     log("== each function alone")
-    fr = bench_functions.run(cfg["opps"], cfg["orders"], cfg["repeat"], log=log)
-    md += ["## Each KPI function called alone (issue 17)", "",
-           f"Each function alone on **{cfg['opps']:,} opportunities / {cfg['orders']:,} orders** (the loader's "
-           "derived `is_won`/`is_closed` columns present on every side), median of "
-           f"{cfg['repeat']} round-robin runs, results checked equal (`benchmarks/bench_functions.py`: what each "
-           "ratio includes). Targets: <= 1.2x hand SQL on DuckDB and Polars lazy, <= 1.0x idiomatic pandas.", "",
-           bench_functions.table(fr), ""]
+    md += functions_section(cfg["opps"], cfg["orders"], cfg["repeat"], log=log)
 
     log("== cost growth")
     sc = bench_scaling.run(cfg["sizes"], cfg["scale_repeat"], log=log)
