@@ -218,7 +218,9 @@ def pipeline_by_stage(ds) -> PipelineByStage:
     unplaced = cal.unplaced_lost > UNPLACED_TOLERANCE * (placed + cal.unplaced_lost)  # the calibration's own rule
     if unplaced:  # the realised rates count wins and miss losses: no weighting by them
         ct = ct.assign(historical_win_rate=np.nan)
-        notes.append(cal.limitation)
+        notes.append(tr("{n:,} lost deal(s) have no recorded stage, so the stages' historical win rates would count "
+                        "wins and miss those losses: the pipeline is not weighted by them.",
+                        n=int(cal.unplaced_lost)))
     t = t.merge(ct, on="stage", how="left")
     t["historical_closed"] = t["historical_closed"].fillna(0).astype("int64")
     # a rate from a handful of closed deals moves by tens of points with one deal: no weighting by it

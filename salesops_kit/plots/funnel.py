@@ -176,8 +176,8 @@ def plot_pipeline_by_stage(table: pd.DataFrame, *, currency: str | None = None, 
         ax.set_title(tr("Open pipeline by stage (no open amount)"))
         ax.set_axis_off()
         return ax
-    bars = [("open_amount", tr("open amount"), "#BBBBBB"),
-            ("weighted_crm", tr("weighted by the CRM's probability"), "#4C72B0"),
+    bars = [("open_amount", tr("open amount"), "#4C72B0"),
+            ("weighted_crm", tr("weighted by the CRM's probability"), "#DD8452"),
             ("weighted_historical", tr("weighted by the stage's historical win rate"), "#55A868")]
     bars = [b for b in bars if b[0] in t and t[b[0]].notna().any()]
     y = np.arange(len(t))[::-1]

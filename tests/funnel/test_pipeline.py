@@ -291,8 +291,10 @@ def test_the_quota_still_to_win_and_the_teams_are_the_rep_scorecards(tmp_path):
     t = funnel.pipeline_coverage(ds).table
     t = t[t["level"] == "rep"].set_index("owner")
     assert list(t.index) == ["ann", "bob"]
-    assert t["remaining_quota"].to_dict() == counts.loc[t.index, "remaining_quota"].to_dict() == {"ann": 700,
-                                                                                                   "bob": 500}
+    c = counts.loc[t.index]
+    remaining = (c["current_quota"] - c["won_current"]).clip(lower=0)
+    assert t["remaining_quota"].to_dict() == remaining.to_dict() == {"ann": 700, "bob": 500}
+    assert t["pipeline"].to_dict() == c["pipeline_in_period"].to_dict()
     assert t["team"].to_dict() == counts.loc[t.index, "team"].to_dict()
 
 
