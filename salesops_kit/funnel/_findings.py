@@ -9,9 +9,7 @@ import pandas as pd
 
 __all__ = ["funnel_findings", "funnel_note", "MIN_DEALS"]
 
-#: decided deals (closed, or past the step) a finding's number needs before it advises anything: below it a
-#: rate or a median moves by tens of points with one deal, so the section shows the number but draws no finding
-MIN_DEALS = 10
+from .metrics import ALL_HISTORY, MIN_DEALS  # noqa: F401 - MIN_DEALS is exported here too (funnel.MIN_DEALS)
 
 
 def funnel_note(key: str, **values) -> str:
@@ -54,7 +52,6 @@ def _pct(x) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.1%}"
 
 
-ALL_HISTORY = "all history"  # the window of a figure computed over every deal in the export
 
 
 def _money(x, code) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._findings import ALL_HISTORY, MIN_DEALS
+from .metrics import ALL_HISTORY, MIN_DEALS
 
 __all__ = ["history_findings"]
 

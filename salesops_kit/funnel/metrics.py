@@ -42,6 +42,10 @@ DAYS_PER_MONTH = 365.25 / 12
 
 #: a lead counts in a conversion rate once it is this many days old at the as-of date (younger leads have not had
 #: time to convert); the one default of the funnel (notebook 01) and the rep scorecard (notebook 04)
+#: decided deals (closed, or past the step) a finding's number needs before it advises anything: below it a
+#: rate or a median moves by tens of points with one deal, so the section shows the number but draws no finding
+MIN_DEALS = 10
+ALL_HISTORY = "all history"  # the window of a figure computed over every deal in the export
 LEAD_MATURITY_DAYS = 90
 
 

@@ -28,6 +28,7 @@ from salesops_kit.funnel import _bottlenecks as bottlenecks
 from salesops_kit.funnel import _kpis as funnel_kpis
 from salesops_kit.funnel import calibration, cycle
 from salesops_kit.funnel import metrics as funnel_metrics
+from salesops_kit.funnel import pipeline as pipeline_quota
 from salesops_kit.monitor import _kpis as monitor_kpis
 from salesops_kit.monitor import _series as _monitor_series
 from salesops_kit.monitor import targets as monitor_targets
@@ -85,6 +86,18 @@ def engine_dataset(ds, engine: str, *, spark=None):
 
 
 # ------------------------------------------------------------------------------------------ cases
+def _public_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Without helper columns (``_row``: the row's position, 0- or 1-based by engine)."""
+    return df[[c for c in df.columns if not str(c).startswith("_")]]
+
+
+# issue 18's modules (their packages' faces export functions of the same names)
+slippage = importlib.import_module("salesops_kit.funnel.slippage")
+loss_reasons = importlib.import_module("salesops_kit.funnel.loss_reasons")
+customer_value = importlib.import_module("salesops_kit.value.customer_value")
+segments = importlib.import_module("salesops_kit.value.segments")
+sources = importlib.import_module("salesops_kit.monitor.sources")
+
 # each case: name -> (function, call(ds) where ds.tables are on the engine under test)
 
 def _cut(ds):
@@ -182,7 +195,27 @@ CASES = {
         d.leads, groups={"all": sorted(pd.Series(engines.to_pandas(d.quotas)["owner"]).unique())}, cutoff=_cut(d))),
     "_rep_scans.activity_scan": (_rep_scans.activity_scan, lambda d: _rep_scans.activity_scan(d.activities)),
     "_rep_scans.csat_scan": (_rep_scans.csat_scan, lambda d: _rep_scans.csat_scan(d.csat)),
-    "_rep_scans.quota_frame": (_rep_scans.quota_frame, lambda d: _rep_scans.quota_frame(d.quotas)),
+    "pipeline_quota.quota_frame": (pipeline_quota.quota_frame, lambda d: pipeline_quota.quota_frame(d.quotas)),
+    # issue 18: pipeline in money and coverage, slippage, loss reasons, customer value, RFM segments, revenue sources
+    "pipeline_quota.owner_teams": (pipeline_quota.owner_teams, lambda d: pipeline_quota.owner_teams(d.opportunities)),
+    "pipeline_quota.period_pipeline": (pipeline_quota.period_pipeline, lambda d: pipeline_quota.period_pipeline(
+        d.opportunities, start=pd.Timestamp(d.as_of).to_period("M").start_time,
+        end=pd.Timestamp(d.as_of).to_period("M").end_time.normalize(), as_of=d.as_of)),
+    "pipeline_quota.pipeline_by_stage": (pipeline_quota.pipeline_by_stage,
+                                         lambda d: pipeline_quota.pipeline_by_stage(d)),
+    "pipeline_quota.pipeline_coverage": (pipeline_quota.pipeline_coverage,
+                                         lambda d: pipeline_quota.pipeline_coverage(d)),
+    "slippage.push_events": (slippage.push_events, lambda d: _public_columns(engines.ops.collect(
+        slippage.push_events(d.tables["deal_history"])))),
+    "slippage.slippage": (slippage.slippage, lambda d: slippage.slippage(d)),
+    "loss_reasons.loss_reasons": (loss_reasons.loss_reasons, lambda d: loss_reasons.loss_reasons(d)),
+    # the customer table (the fits' optimiser state, e.g. its last gradient, differs in the 8th digit with row order)
+    "customer_value.customer_value": (customer_value.customer_value, lambda d: customer_value.customer_value(
+        d.orders, as_of=d.as_of).table),
+    "segments.rfm_segments": (segments.rfm_segments, lambda d: segments.rfm_segments(d.orders, as_of=d.as_of)),
+    "segments.segment_migration": (segments.segment_migration, lambda d: segments.segment_migration(
+        d.orders, as_of=d.as_of)),
+    "sources.revenue_sources": (sources.revenue_sources, lambda d: sources.revenue_sources(d)),
     "reps.scorecard": (reps.scorecard, lambda d: reps.scorecard(d)),
     "reps.stage_conversion_by_rep": (reps.stage_conversion_by_rep, lambda d: reps.stage_conversion_by_rep(d)),
     "drivers.response_drivers": (drivers.response_drivers, lambda d: drivers.response_drivers(d)),
@@ -223,20 +256,24 @@ EXEMPT = {
                                 "tests/engines)",
     "reps.quota_window": "dates of the complete quota periods (a min/max on the quotas the scorecard case scans)",
     "reps_kpis.kpi_windows": "window labels of the rep KPIs from a computed Scorecard (no row scan)",
+    "funnel_kpis.pipeline_rows": "the pipeline KPIs that funnel_kpis.kpi_rows reports (its case above runs them)",
 }
 
 # Case names use these short names; the modules are the ones that define the functions (a package's
 # face re-exports them, so its own __name__ would match none).
 MODULES = {"funnel": importlib.import_module("salesops_kit.funnel.stages"), "funnel_metrics": funnel_metrics,
            "cycle": cycle, "calibration": calibration, "bottlenecks": bottlenecks, "pipeline": pipeline,
-           "customers": customers, "costs": costs,
+           "customers": customers, "costs": costs, "pipeline_quota": pipeline_quota,
+           "slippage": slippage, "loss_reasons": loss_reasons, "customer_value": customer_value, "segments": segments,
+           "sources": sources,
            "forecast": importlib.import_module("salesops_kit.forecast.seasonal"),
            "_monitor_series": _monitor_series, "monitor": importlib.import_module("salesops_kit.monitor.review"),
            "monitor_targets": monitor_targets, "_rep_scans": _rep_scans,
            "reps": importlib.import_module("salesops_kit.reps.scorecard"), "drivers": drivers, "quality": quality,
            "kpis": kpis, "funnel_kpis": funnel_kpis, "forecast_kpis": forecast_kpis, "monitor_kpis": monitor_kpis,
            "reps_kpis": reps_kpis, "reps_findings": reps_findings, "value_kpis": value_kpis}
-TABLE_ARGS = {"opportunities", "opps", "stage_history", "leads", "orders", "activities", "csat", "quotas", "table",
+TABLE_ARGS = {"opportunities", "opps", "data", "deal_history",
+              "stage_history", "leads", "orders", "activities", "csat", "quotas", "table",
               "customers_or_orders", "spend", "ds", "dataset", "tables"}
 
 
