@@ -25,8 +25,10 @@ from .metrics import (
 )
 from .pipeline import (
     Coverage,
+    FunnelAmounts,
     PipelineByStage,
     current_quota_rows,
+    funnel_amounts,
     owner_teams,
     pipeline_by_stage,
     pipeline_coverage,
@@ -43,6 +45,6 @@ __all__ = ["StageFunnel", "stage_funnel", "deal_groups", "win_rate", "WinRate", 
            "sales_cycle", "cycle_counts", "aalen_johansen", "median_days_to_win", "NAIVE_LABEL",
            "funnel_note", "MIN_DEALS", "LEAD_MATURITY_DAYS", "lead_maturity_cutoff", "lead_maturity_window",
            "open_pipeline", "show_kpis", "PipelineByStage", "pipeline_by_stage", "Coverage", "pipeline_coverage",
-           "quota_frame", "current_quota_rows", "quota_window_label", "owner_teams",
+           "quota_frame", "current_quota_rows", "quota_window_label", "owner_teams", "FunnelAmounts", "funnel_amounts",
            "Slippage", "slippage", "slippage_note", "LossReasons", "loss_reasons", "loss_reason_note", "NO_REASON",
            "history_findings"]

@@ -24,11 +24,12 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from ..engines.ops import as_pylit, collect, columns, lazy
+from ..engines.ops import as_pylit, collect, columns, lazy, resolve
 from ..tools.results import Result
 
 __all__ = ["quota_frame", "current_quota_rows", "quota_window_label", "owner_teams", "period_pipeline",
-           "PipelineByStage", "pipeline_by_stage", "Coverage", "pipeline_coverage", "MIN_PERIODS", "MIN_EACH"]
+           "PipelineByStage", "pipeline_by_stage", "FunnelAmounts", "funnel_amounts",
+           "Coverage", "pipeline_coverage", "MIN_PERIODS", "MIN_EACH"]
 
 #: complete quota periods a team needs before the coverage it needed is estimated, and periods of each kind
 #: (made quota, missed) among them: a logistic fit on fewer says nothing (set before looking at any data)
@@ -231,6 +232,100 @@ def pipeline_by_stage(ds) -> PipelineByStage:
                         "history-weighted pipeline is not totalled: {stages}.", min=MIN_DEALS,
                         stages=", ".join(t.loc[t["historical_win_rate"].isna(), "stage"].astype(str))))
     return PipelineByStage(t[PIPELINE_COLUMNS].reset_index(drop=True), code, None, tuple(notes))
+
+
+# --------------------------------------------------------------------------------------------
+# stage funnel in money
+# --------------------------------------------------------------------------------------------
+
+AMOUNT_FUNNEL_COLUMNS = ["stage", "stage_index", "reached", "reached_amount", "reached_no_amount", "won",
+                         "won_amount"]
+
+
+@dataclass(frozen=True, repr=False)
+class FunnelAmounts(Result):
+    """Result of :func:`funnel_amounts`.
+
+    Attributes
+    ----------
+    table : one row per open stage: ``stage, stage_index, reached`` (deals that reached it, as
+        :func:`~salesops_kit.funnel.stage_funnel` counts them), ``reached_amount`` (their amount; blank amounts add 0),
+        ``reached_no_amount`` (those without an amount), ``won`` and ``won_amount`` (the deals among them won since).
+    currency : the amounts' code (report currency), or None.
+    funnel_type : as :attr:`StageFunnel.funnel_type` ("any_path", or "inferred" without stage history).
+    limitation : one sentence when the data cannot support the section, else None.
+    """
+
+    table: pd.DataFrame
+    currency: str | None = None
+    funnel_type: str = "any_path"
+    limitation: str | None = None
+
+    def headline(self) -> str:
+        from ..i18n import format_money, tr
+
+        if self.limitation:
+            return self.limitation
+        top = self.table.iloc[0]
+        return tr("{n:,} deals worth {amount} entered the funnel at {stage}; {won} of that amount was won.",
+                  n=int(top["reached"]), amount=format_money(top["reached_amount"], self.currency),
+                  stage=str(top["stage"]), won=format_money(top["won_amount"], self.currency))
+
+
+def funnel_amounts(ds) -> FunnelAmounts:
+    """The stage funnel in money: per open stage, the amount of the deals that reached it and of those won after
+    reaching it, in the report currency (see :class:`FunnelAmounts`).
+
+    A deal reaches a stage by the rule of :func:`~salesops_kit.funnel.stage_funnel` (its default ``any_path``
+    funnel): the stages entered in the stage history (plus the current stage of open deals and ``lost_at_stage``
+    of lost deals); without history every open stage up to the current one (won deals: all of them). The rule is
+    not restated here: the one grouped scan of :func:`~salesops_kit.funnel.deal_groups` runs with the amount as
+    its segment key, so the counts are stage_funnel's ``reached`` by construction. Over several currencies without
+    rates the table keeps the counts and leaves the amounts blank (:attr:`FunnelAmounts.limitation` says so).
+    """
+    from ..data.currency import convert, needs_split, report_currency
+    from ..i18n import tr
+    from .stages import deal_groups
+
+    empty = pd.DataFrame(columns=AMOUNT_FUNNEL_COLUMNS)
+    if ds.opportunities is None:
+        return FunnelAmounts(empty, limitation=tr("No {table} table in this dataset: no pipeline.",
+                                                  table="opportunities"))
+    split = needs_split(ds, "opportunities")
+    opps = ds.opportunities if split else convert(ds.opportunities, ds, "opportunities")
+    if "amount" not in columns(lazy(opps)):
+        return FunnelAmounts(empty, limitation=tr("No {column} column in {table}: the pipeline cannot be counted "
+                                                  "in money (map it in {key}).", column="amount",
+                                                  table="opportunities", key="tables.opportunities.columns"))
+    _, history, stages, _ = resolve(ds)  # the history stage_funnel uses
+    # (over several currencies the amounts are grouped as they stand, only to count the deals without one)
+    native = nw.from_native(opps).with_columns(nw.col("amount").cast(nw.Float64).alias("_amt")).to_native()
+    g = deal_groups(native, history=history, by=["_amt"], stages=stages)
+    order = list(stages.order)
+    if not len(g):
+        return FunnelAmounts(empty, limitation=tr("No deal reached any stage of the funnel: there is nothing to "
+                                                  "draw."))
+    amt = pd.to_numeric(g["_amt"], errors="coerce").to_numpy(float)
+    has = ~np.isnan(amt)
+    won = (g["outcome"] == "won").to_numpy()
+    rows = []
+    for k, s in enumerate(order):
+        e = g[f"e_{k}"].to_numpy()
+        rows.append({"stage": s, "stage_index": k, "reached": int(e.sum()),
+                     "reached_amount": float((e * np.where(has, amt, 0.0)).sum()),
+                     "reached_no_amount": int(e[~has].sum()), "won": int(e[won].sum()),
+                     "won_amount": float((e[won] * np.where(has, amt, 0.0)[won]).sum())})
+    t = pd.DataFrame(rows, columns=AMOUNT_FUNNEL_COLUMNS)
+    limitation = None
+    if split:
+        t[["reached_amount", "won_amount"]] = np.nan
+        limitation = tr("Amounts are in several currencies and the mapping gives no rates: the funnel is shown in "
+                        "deals only (set currency.rates in the mapping).")
+    elif not has.any():
+        t[["reached_amount", "won_amount"]] = np.nan
+        limitation = tr("No deal has an amount: the funnel cannot be counted in money.")
+    code = None if split else report_currency(ds, "opportunities")
+    return FunnelAmounts(t, code, "any_path" if history is not None else "inferred", limitation)
 
 
 # --------------------------------------------------------------------------------------------
