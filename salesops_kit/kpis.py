@@ -100,6 +100,7 @@ WITHHELD_EFFECT: dict[str, str] = {
     "sales_cycle_won_mean_days": _CYCLE,
     "open_pipeline_amount": "amount: an open deal whose amount was withheld adds 0 (it still counts in deals_open)",
     "weighted_pipeline_crm": "amount: an open deal whose amount was withheld adds 0",
+    "stage_reached_amount": "amount: a deal whose amount was withheld adds 0 (it still counts as reaching the stage)",
     "weighted_pipeline_historical": "amount: an open deal whose amount was withheld adds 0; the stage win rates lose "
                                     "none (as stage_conversion)",
     "pipeline_coverage": "close_date and amount: an open deal without close date is in no quota period and a withheld "
@@ -183,6 +184,10 @@ for _name, _unit, _def in (
 # pipeline in money and coverage of quota (issue 18): salesops_kit.funnel.pipeline
 define("open_pipeline_amount", "currency", "Sum of amount over deals in an open stage at the as-of date (blank amounts "
        "add 0), in the report currency; per stage (segment stage=NAME), team and owner.", "funnel", window="as of date")
+define("stage_reached_amount", "currency", "Sum of amount over the deals that reached an open stage, as "
+       "stage_funnel counts them (stage history when present, any path: stages entered, the current stage of open "
+       "deals and lost_at_stage of lost deals; else every open stage up to the current one, won deals all), all "
+       "history, in the report currency (blank amounts add 0); per stage (segment stage=NAME).", "funnel")
 define("weighted_pipeline_crm", "currency", "Sum over open deals of amount x the CRM's win probability of the deal "
        "(the probability column); deals without a probability are left out.", "funnel", window="as of date")
 define("weighted_pipeline_historical", "currency", "Sum over open stages of the open amount x the stage's historical "

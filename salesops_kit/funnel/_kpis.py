@@ -122,13 +122,13 @@ def kpi_rows(ds) -> list[dict]:
     return rows + history_kpi_rows(ds)  # slippage and loss reasons (issue 18)
 
 
-def pipeline_rows(ds, *, by_stage=None, coverage=None) -> list[dict]:
+def pipeline_rows(ds, *, by_stage=None, coverage=None, amounts=None) -> list[dict]:
     """The pipeline KPIs (issue 18): open, CRM-weighted and history-weighted pipeline overall and per stage (and the
-    open amount per team and owner), pipeline coverage per company, team and owner, and the coverage each team
-    needed when its history can say it. Computed here unless the notebook's results are given; [] when the data
-    cannot support them (the sections say why in one sentence)."""
+    open amount per team and owner), the amount of the deals that reached each open stage, pipeline coverage per
+    company, team and owner, and the coverage each team needed when its history can say it. Computed here unless
+    the notebook's results are given; [] when the data cannot support them (the sections say why in one sentence)."""
     from .metrics import open_pipeline
-    from .pipeline import COMPANY, pipeline_by_stage, pipeline_coverage
+    from .pipeline import COMPANY, funnel_amounts, pipeline_by_stage, pipeline_coverage
 
     rows: list[dict] = []
     pb = by_stage if by_stage is not None else pipeline_by_stage(ds)
@@ -149,6 +149,11 @@ def pipeline_rows(ds, *, by_stage=None, coverage=None) -> list[dict]:
                 g = g[g[col].notna()].groupby(col)["open_amount"].sum(min_count=1).dropna()
                 rows += [{"kpi": "open_pipeline_amount", "segment": f"{col}={k}", "value": float(v), **money}
                          for k, v in g.items()]
+    fa = amounts if amounts is not None else funnel_amounts(ds)
+    if not fa.limitation:  # the stage funnel in money (several currencies without rates: no amount row)
+        money = {"currency": fa.currency} if fa.currency else {}
+        rows += [{"kpi": "stage_reached_amount", "segment": f"stage={r['stage']}", "value": float(r["reached_amount"]),
+                  **money} for _, r in fa.table.iterrows()]
     cov = coverage if coverage is not None else pipeline_coverage(ds)
     if not cov.limitation:
         for _, r in cov.table[cov.table["coverage"].notna()].iterrows():

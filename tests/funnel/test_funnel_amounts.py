@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesops_kit import funnel, load_dataset, open_dataset
+from salesops_kit import funnel, kpis, load_dataset, open_dataset
+from salesops_kit.funnel._kpis import pipeline_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPORTS = ROOT / "tests" / "fixtures" / "exports"
@@ -114,3 +115,15 @@ def test_an_empty_table_is_one_sentence(tmp_path):
     fa = funnel.funnel_amounts(ds)
     assert fa.limitation and fa.table.empty and fa.headline() == fa.limitation
     assert np.all(fa.table.columns == funnel.pipeline.AMOUNT_FUNNEL_COLUMNS)
+
+
+def test_the_kpi_rows_are_the_tables_amounts(tmp_path):
+    ds = load_dataset(tmp_path, mapping=_write(tmp_path, DEALS), as_of="2024-03-15")
+    k = kpis.kpi_frame(pipeline_rows(ds)).set_index(["kpi", "segment"])
+    assert k.loc[("stage_reached_amount", "stage=P"), "value"] == pytest.approx(4130)  # by hand, as above
+    assert k.loc[("stage_reached_amount", "stage=Q"), "value"] == pytest.approx(2900)
+
+
+def test_several_currencies_without_rates_publish_no_amount(tmp_path):
+    ds = load_dataset(tmp_path, mapping=_write(tmp_path, DEALS, currency=["USD", "EUR"]), as_of="2024-03-15")
+    assert not [r for r in pipeline_rows(ds) if r["kpi"] == "stage_reached_amount"]
