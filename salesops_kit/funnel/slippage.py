@@ -4,9 +4,9 @@ Read from the ``deal_history`` table (one row per recorded state of a deal: Sale
 ``OpportunityHistory.csv``, or pipeline snapshots mapped to it). Definitions:
 
 * a **push** is a record of a deal whose ``close_date`` is later than the close date of the deal's previous record
-  (records ordered by ``recorded_date``, ties by file order; a record without a close date is skipped, so the next
-  one is compared with the last known close date). An engine that keeps no file order (Spark) orders tied records
-  latest close date first, so records of one instant make no push there. A push's **days pushed** are the calendar
+  (records ordered by ``recorded_date``; records of one instant are ordered latest close date first on every engine,
+  so they make no push among themselves: no engine keeps file order (Spark does not); a record without a close date is
+  skipped, so the next one is compared with the last known close date). A push's **days pushed** are the calendar
   days between the two close dates; a deal's days pushed are the sum over its pushes;
 * a deal is **pushed** when it has at least one push. Deals counted: those with a record in ``deal_history`` and a
   row in ``opportunities`` (a deal without history cannot be seen slipping);
@@ -61,18 +61,12 @@ _PUSHED_COLS = ["opportunity_id", "owner", "team", "stage", "outcome", "amount",
 
 
 def _ordered(history) -> nw.LazyFrame:
-    """``deal_history`` as a lazy frame with ``_row``, its position in the table (file order), for ties."""
+    """``deal_history`` as a lazy frame with ``_row``: its records in time order. Records of one instant (the same
+    ``recorded_date``) have no order a table keeps on every engine (Spark keeps no file order), so one rule holds on
+    all of them: within an instant the latest close date comes first, and records of one instant never make a push
+    among themselves (the conservative reading; the next instant is compared with the instant's earliest date)."""
     f = nw.from_native(history)
-    if isinstance(f, nw.DataFrame):  # eager (pandas, Polars): the table's own order
-        return f.with_row_index("_row").lazy()
-    native = nw.to_native(f)
-    impl = f.implementation
-    if impl.is_polars():
-        return nw.from_native(native.with_row_index("_row")).lazy()
-    if impl.is_duckdb():  # a relation keeps the scan's order (DuckDB preserves insertion order by default)
-        return nw.from_native(native.project("*, row_number() OVER () AS _row"))
-    # other lazy engines (Spark) know no file order: ties on recorded_date are ordered latest close date first, so
-    # records of one instant never make a push there (the conservative reading of an order the table does not keep)
+    f = f.lazy() if isinstance(f, nw.DataFrame) else f
     f = f.with_columns((-day_number(nw.col("close_date"))).alias("_neg_close"))
     return f.with_row_index("_row", order_by=["recorded_date", "_neg_close"]).drop("_neg_close")
 

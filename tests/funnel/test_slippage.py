@@ -27,9 +27,9 @@ HISTORY = [
     ("d1", "2024-03-05", "2024-04-15"),  # push: 1 Apr -> 15 Apr (14)
     ("d1", "2024-03-10", "2024-04-10"),  # pulled in: not a push
     ("d2", "2024-03-01", "2024-03-30"),  # one record: never pushed
-    ("d3", "2024-03-01", "2024-05-01"),  # tie on recorded_date, file order: 1 May then 11 May -> push (10)
-    ("d3", "2024-03-01", "2024-05-11"),
-    ("d4", "2024-03-01", "2024-05-11"),  # tie, file order: 11 May then 1 May -> pulled in, no push
+    ("d3", "2024-03-01", "2024-05-01"),  # tie on recorded_date: one instant, latest close date first on every
+    ("d3", "2024-03-01", "2024-05-11"),  # engine -> no push inside an instant (whatever the file order)
+    ("d4", "2024-03-01", "2024-05-11"),  # tie the other way round in the file: no push either
     ("d4", "2024-03-01", "2024-05-01"),
     ("d5", "2024-03-01", "2024-06-01"),
     ("d5", "2024-03-02", None),          # no close date: skipped
@@ -81,28 +81,28 @@ def test_pushes_by_hand(engine):
     h, o, s = (_as(engine, f) for f in _frames())
     r = funnel.slippage(h, o, stage_history=s, stages=STAGES)
     ov = r.overall.iloc[0]
-    # d1 (2 pushes, 24 days), d3 (1, 10), d5 (1, 4) of d1-d5
-    assert (ov["deals"], ov["pushed_deals"], ov["pushes"]) == (5, 3, 4)
-    assert ov["pushed_share"] == pytest.approx(3 / 5)
-    assert ov["pushes_per_deal"] == pytest.approx(4 / 5) and ov["pushes_per_pushed_deal"] == pytest.approx(4 / 3)
-    assert ov["days_pushed_median"] == 10 and (ov["days_pushed_q1"], ov["days_pushed_q3"]) == (7, 17)
+    # d1 (2 pushes, 24 days) and d5 (1, 4) of d1-d5; d3's tie is one instant, no push
+    assert (ov["deals"], ov["pushed_deals"], ov["pushes"]) == (5, 2, 3)
+    assert ov["pushed_share"] == pytest.approx(2 / 5)
+    assert ov["pushes_per_deal"] == pytest.approx(3 / 5) and ov["pushes_per_pushed_deal"] == pytest.approx(3 / 2)
+    assert ov["days_pushed_median"] == 14 and (ov["days_pushed_q1"], ov["days_pushed_q3"]) == (9, 19)
     p = r.pushed_deals.set_index("opportunity_id")
-    assert p["pushes"].to_dict() == {"d1": 2, "d3": 1, "d5": 1}
-    assert p["days_pushed"].to_dict() == {"d1": 24.0, "d3": 10.0, "d5": 4.0}
-    assert p.loc["d3", "outcome"] == "open" and p.loc["d3", "amount"] == 300
+    assert p["pushes"].to_dict() == {"d1": 2, "d5": 1}
+    assert p["days_pushed"].to_dict() == {"d1": 24.0, "d5": 4.0}
+    assert p.loc["d5", "outcome"] == "won" and p.loc["d5", "amount"] == 500
     owners = r.table.set_index("owner")
     assert owners["deals"].to_dict() == {"Ann": 2, "Bob": 3}
-    assert owners["pushed_deals"].to_dict() == {"Ann": 1, "Bob": 2}
-    assert owners.loc["Ann", "rest_pushed_share"] == pytest.approx(2 / 3)
-    assert r.by_team.set_index("team")["pushed_deals"].to_dict() == {"North": 1, "South": 2}
+    assert owners["pushed_deals"].to_dict() == {"Ann": 1, "Bob": 1}
+    assert owners.loc["Ann", "rest_pushed_share"] == pytest.approx(1 / 3)
+    assert r.by_team.set_index("team")["pushed_deals"].to_dict() == {"North": 1, "South": 1}
     # closed deals: pushed d1, d5 both won; never pushed d2, d4 both lost
     out = r.outcome.set_index("group")
     assert out.loc["pushed", ["closed", "won"]].tolist() == [2, 2]
     assert out.loc["not pushed", ["closed", "won"]].tolist() == [2, 0]
     assert r.win_test["difference"] == pytest.approx(1.0)
-    # stage at each push: d1 pushed on 5 Mar (Prospecting) and 20 Mar (Qualification); d3, d5 in Prospecting
+    # stage at each push: d1 pushed on 5 Mar (Prospecting) and 20 Mar (Qualification); d5 in Prospecting
     st = r.by_stage.set_index("stage")
-    assert st.loc["Prospecting", ["deals_in_stage", "pushed_deals"]].tolist() == [4, 3]
+    assert st.loc["Prospecting", ["deals_in_stage", "pushed_deals"]].tolist() == [4, 2]
     assert st.loc["Qualification", ["deals_in_stage", "pushed_deals"]].tolist() == [1, 1]
     assert st.loc["Closed Won", "pushed_deals"] == 0
 
@@ -126,7 +126,7 @@ def test_without_stage_history_the_stage_view_says_why():
     ds = _dataset(h, o, None)
     r = funnel.slippage(ds)
     assert r.by_stage.empty and "stage_history" in r.stage_note
-    assert r.overall.iloc[0]["pushed_deals"] == 3
+    assert r.overall.iloc[0]["pushed_deals"] == 2
 
 
 def _dataset(h, o, s, tmp=None):
@@ -180,10 +180,10 @@ def test_kpi_rows_of_a_dataset_by_hand(tmp_path):
     h, o, s = _frames()
     ds = _dataset(h, o, s, tmp_path)
     rows = {(x["kpi"], x["segment"]): x for x in history_kpi_rows(ds)}
-    assert rows[("pushed_deal_share", "all")]["value"] == pytest.approx(3 / 5)
-    assert rows[("pushed_deal_share", "owner=Bob")]["value"] == pytest.approx(2 / 3)
-    assert rows[("pushes_per_deal", "all")]["value"] == pytest.approx(4 / 5)
-    assert rows[("days_pushed_median", "all")]["value"] == 10
+    assert rows[("pushed_deal_share", "all")]["value"] == pytest.approx(2 / 5)
+    assert rows[("pushed_deal_share", "owner=Bob")]["value"] == pytest.approx(1 / 3)
+    assert rows[("pushes_per_deal", "all")]["value"] == pytest.approx(3 / 5)
+    assert rows[("days_pushed_median", "all")]["value"] == 14
     assert rows[("win_rate_pushed", "all")]["value"] == 1.0
     assert rows[("win_rate_not_pushed", "all")]["value"] == 0.0
     frame = kpis.kpi_frame(list(rows.values()))  # every row is a registered KPI
