@@ -21,3 +21,12 @@ def test_ruff_enforces_the_line_length():
                           cwd=ROOT, input="x = 1" + " " * 0 + "  # " + "y" * 130 + "\n", capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 1 and "E501" in proc.stdout
+
+
+def test_test_files_have_unique_names():
+    # pytest imports test modules by basename (rootdir imports, no __init__.py in tests/): a second test_x.py in
+    # another folder stops the whole run at collection, which running one file at a time never shows
+    seen: dict[str, list[str]] = {}
+    for p in sorted((ROOT / "tests").rglob("test_*.py")):
+        seen.setdefault(p.name, []).append(str(p.relative_to(ROOT)))
+    assert not {k: v for k, v in seen.items() if len(v) > 1}
