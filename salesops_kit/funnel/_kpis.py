@@ -13,7 +13,7 @@ from ..stats import wilson_interval
 from ._findings import MIN_DEALS
 from ._history_kpis import history_kpi_rows
 from .cycle import sales_cycle
-from .metrics import deal_totals, lead_funnel, lead_maturity_window, sales_velocity
+from .metrics import ALL_HISTORY, deal_totals, lead_funnel, lead_maturity_window, sales_velocity
 from .stages import KPI_SEGMENTS, stage_conversion_kpi, stage_funnel
 
 __all__ = ["kpi_rows", "KPI_SEGMENTS", "LEAD_SEGMENTS", "show_kpis", "pipeline_rows"]
@@ -153,7 +153,7 @@ def pipeline_rows(ds, *, by_stage=None, coverage=None, amounts=None) -> list[dic
     if not fa.limitation:  # the stage funnel in money (several currencies without rates: no amount row)
         money = {"currency": fa.currency} if fa.currency else {}
         rows += [{"kpi": "stage_reached_amount", "segment": f"stage={r['stage']}", "value": float(r["reached_amount"]),
-                  **money} for _, r in fa.table.iterrows()]
+                  "window": ALL_HISTORY, **money} for _, r in fa.table.iterrows()]
     cov = coverage if coverage is not None else pipeline_coverage(ds)
     if not cov.limitation:
         for _, r in cov.table[cov.table["coverage"].notna()].iterrows():

@@ -205,6 +205,7 @@ CASES = {
                                          lambda d: pipeline_quota.pipeline_by_stage(d)),
     "pipeline_quota.pipeline_coverage": (pipeline_quota.pipeline_coverage,
                                          lambda d: pipeline_quota.pipeline_coverage(d)),
+    "pipeline_quota.funnel_amounts": (pipeline_quota.funnel_amounts, lambda d: pipeline_quota.funnel_amounts(d)),
     "slippage.push_events": (slippage.push_events, lambda d: _public_columns(engines.ops.collect(
         slippage.push_events(d.tables["deal_history"])))),
     "slippage.slippage": (slippage.slippage, lambda d: slippage.slippage(d)),
