@@ -271,6 +271,11 @@ class FunnelAmounts(Result):
                   n=int(top["reached"]), amount=format_money(top["reached_amount"], self.currency),
                   stage=str(top["stage"]), won=format_money(top["won_amount"], self.currency))
 
+    def plot(self, ax=None, **kwargs):
+        from ..plots.funnel import plot_funnel_amounts
+
+        return plot_funnel_amounts(self.table, currency=self.currency, ax=ax, **kwargs)
+
 
 def funnel_amounts(ds) -> FunnelAmounts:
     """The stage funnel in money: per open stage, the amount of the deals that reached it and of those won after

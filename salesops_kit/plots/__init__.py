@@ -31,6 +31,7 @@ from .funnel import (
     plot_coverage_history,
     plot_cumulative_incidence,
     plot_funnel,
+    plot_funnel_amounts,
     plot_loss_reasons,
     plot_pipeline_by_stage,
     plot_pushed_share,
@@ -59,6 +60,7 @@ __all__ = [
     "plot_coverage", "plot_audit_bars",
     # funnel
     "plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration", "plot_pipeline_by_stage",
+    "plot_funnel_amounts",
     "plot_coverage_history", "plot_pushed_share", "plot_loss_reasons",
     # costs and customer value
     "plot_retention_heatmap", "plot_cac_vs_ltv", "plot_cac_trend", "plot_holdout_calibration",

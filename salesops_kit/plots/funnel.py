@@ -11,7 +11,8 @@ from ..i18n import t as tr
 from ._base import get_ax
 
 __all__ = ["plot_funnel", "plot_conversion_heatmap", "plot_cumulative_incidence", "plot_calibration",
-           "plot_pipeline_by_stage", "plot_coverage_history", "plot_pushed_share", "plot_loss_reasons"]
+           "plot_pipeline_by_stage", "plot_coverage_history", "plot_pushed_share", "plot_loss_reasons",
+           "plot_funnel_amounts"]
 
 
 def plot_funnel(table: pd.DataFrame, *, rate: str = "conversion", ax=None, color="#4C72B0", **kwargs):
@@ -199,6 +200,37 @@ def plot_pipeline_by_stage(table: pd.DataFrame, *, currency: str | None = None, 
     ax.set_xticks([])
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(tr("Open pipeline by stage, as of the as-of date"), fontsize=10)
+    return ax
+
+
+def plot_funnel_amounts(table: pd.DataFrame, *, currency: str | None = None, ax=None, **kwargs):
+    """The stage funnel in money: per open stage, the amount of the deals that reached it and, inside it, the amount
+    of those won since, each bar labelled with its amount. ``table`` is ``FunnelAmounts.table``."""
+    from ..i18n import format_money
+
+    ax = get_ax(ax, figsize=kwargs.pop("figsize", (8, 3.5)))
+    t = table.reset_index(drop=True)
+    if not len(t) or not t["reached_amount"].notna().any() or not (t["reached_amount"] > 0).any():
+        ax.set_title(tr("Stage funnel in money (no amount)"))
+        ax.set_axis_off()
+        return ax
+    y = np.arange(len(t))[::-1]
+    reached = t["reached_amount"].astype(float).to_numpy()
+    won = t["won_amount"].astype(float).fillna(0.0).to_numpy()
+    ax.barh(y, reached, color="#4C72B0", label=tr("amount of deals that reached the stage"))
+    ax.barh(y, won, height=0.5, color="#55A868", label=tr("of which won"))
+    xmax = float(np.nanmax(reached))
+    for yi, r, w in zip(y, reached, won, strict=True):
+        ax.text(r + xmax * 0.01, yi, format_money(r, currency), va="center", fontsize=7)
+        if w > 0.2 * xmax:  # inside the won bar, at its end
+            ax.text(w - xmax * 0.01, yi, format_money(w, currency), va="center", ha="right", fontsize=7,
+                    color="white")
+    ax.set_yticks(y)
+    ax.set_yticklabels(t["stage"].astype(str))
+    ax.set_xlim(0, xmax * 1.3)
+    ax.set_xticks([])
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False)
+    ax.set_title(tr("Stage funnel in money"), fontsize=10)
     return ax
 
 

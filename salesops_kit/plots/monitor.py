@@ -252,7 +252,8 @@ def plot_win_rates_by_source(data, *, ax=None, **kwargs):
     y = np.arange(len(rows))[::-1]
     flagged = (rows["q_win"] < data.alpha).to_numpy()
     colour = np.where(flagged, _ALERT, _LINE)
-    err = np.vstack([rows["win_rate"] - rows["ci_low"], rows["ci_high"] - rows["win_rate"]])
+    # a Wilson bound at a rate of 0 or 1 can sit a rounding error past the rate: no negative error bar
+    err = np.clip(np.vstack([rows["win_rate"] - rows["ci_low"], rows["ci_high"] - rows["win_rate"]]), 0.0, None)
     for yi, v, e0, e1, c in zip(y, rows["win_rate"], err[0], err[1], colour, strict=True):
         ax.errorbar(v, yi, xerr=[[e0], [e1]], fmt="o", color=c, capsize=3, ms=5)
     first = rows[rows["dimension"] == rows["dimension"].iloc[0]]

@@ -195,6 +195,9 @@ def _comparable(findings: pd.DataFrame) -> pd.DataFrame:
     rep = f["metric"].eq(quality.REPEATED_ROW)
     for col in ("evidence", "text"):
         f.loc[rep, col] = f.loc[rep, col].str.replace(r"\brow \d+: ", "", regex=True)
+    for col in ("p_value", "q_value"):  # the last digits of a tiny p-value depend on the order of float sums
+        if col in f:
+            f[col] = f[col].map(lambda v: f"{float(v):.9g}" if v not in ("", None) else v)
     sens = f["topic"].isin(SENSITIVE_TOPICS)
     f.loc[sens] = f.loc[sens].astype(str).replace(r"\d", "#", regex=True)
     return f

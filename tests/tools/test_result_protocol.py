@@ -103,6 +103,7 @@ def results():
         "LeadFunnel": lambda: lead_funnel(ds),
         "SalesVelocity": lambda: sales_velocity(ds, by="team"),
         "PipelineByStage": lambda: pipeline_by_stage(ds),
+        "FunnelAmounts": lambda: salesops_kit.funnel.funnel_amounts(ds),
         "Coverage": lambda: pipeline_coverage(ds),
         "Bottlenecks": lambda: bottlenecks(ds),
         "Calibration": lambda: stage_calibration(ds),
