@@ -189,6 +189,14 @@ def test_lazy_report_kpis_equal_the_pandas_report(pandas_report, lazy_report):
         assert ok.all(), f"{col} differs on {engine}:\n{bad.to_string()}"
 
 
+def _nine_digits(v):
+    """A number written as text, to 9 significant digits (anything else as it is)."""
+    try:
+        return f"{float(v):.9g}"
+    except (TypeError, ValueError):
+        return v
+
+
 def _comparable(findings: pd.DataFrame) -> pd.DataFrame:
     f = findings.copy()
     # the lazy audit names repeated rows of a table without ids by their date only (no row positions there)
@@ -197,7 +205,7 @@ def _comparable(findings: pd.DataFrame) -> pd.DataFrame:
         f.loc[rep, col] = f.loc[rep, col].str.replace(r"\brow \d+: ", "", regex=True)
     for col in ("p_value", "q_value"):  # the last digits of a tiny p-value depend on the order of float sums
         if col in f:
-            f[col] = f[col].map(lambda v: f"{float(v):.9g}" if v not in ("", None) else v)
+            f[col] = f[col].map(_nine_digits)
     sens = f["topic"].isin(SENSITIVE_TOPICS)
     f.loc[sens] = f.loc[sens].astype(str).replace(r"\d", "#", regex=True)
     return f
