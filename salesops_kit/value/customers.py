@@ -15,6 +15,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from ..engines.ops import plain_dtypes
 from ..engines.pandas_fast import group_agg
 from ..stats import wilson_interval
 from ..tools.results import Result
@@ -50,10 +51,12 @@ def lazy_table(native, need, *, table="orders"):
 
 
 def collect_pandas(f) -> pd.DataFrame:
-    """A narwhals frame as a new pandas frame."""
+    """A narwhals frame as a new pandas frame, its dates naive ``datetime64[ns]`` on every engine (Spark hands back
+    session-zone timestamps: :func:`~salesops_kit.engines.ops.plain_dtypes`)."""
     if hasattr(f, "collect"):
         f = f.collect()
-    return f.to_pandas().copy(deep=False)  # never hand back (and later modify) the caller's frame
+    out = f.to_pandas().copy(deep=False)  # never hand back (and later modify) the caller's frame
+    return plain_dtypes(out, [c for c in out.columns if pd.api.types.is_datetime64_any_dtype(out[c].dtype)])
 
 
 def as_day(v) -> pd.Timestamp | None:

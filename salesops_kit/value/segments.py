@@ -168,11 +168,8 @@ def _customers_at(orders, end: pd.Timestamp) -> pd.DataFrame:
     recent = collect_pandas(f.filter(nw.col("order_date") >= nw.lit(start))
                             .select("customer_id", nw.col("amount").cast(nw.Float64).alias("revenue_12m"))
                             .group_by("customer_id").agg(nw.col("revenue_12m").sum()))
-    last = pd.to_datetime(r["last_purchase"])
-    if getattr(last.dt, "tz", None) is not None:  # Spark hands back UTC-aware timestamps (session time zone UTC)
-        last = last.dt.tz_convert("UTC").dt.tz_localize(None)
     out = pd.DataFrame({"customer_id": r["customer_id"],
-                        "recency_days": (end - last).dt.days.astype(int),
+                        "recency_days": (end - pd.to_datetime(r["last_purchase"])).dt.days.astype(int),
                         "purchases": r["purchases"].astype(int), "revenue": r["revenue"].astype(float)})
     out = out.merge(recent, on="customer_id", how="left")
     out["revenue_12m"] = out["revenue_12m"].fillna(0.0).astype(float)
