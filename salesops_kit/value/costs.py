@@ -82,6 +82,12 @@ def _acquired(orders, names, as_of) -> pd.DataFrame | None:
             channel[best.index.to_numpy()[ok]] = np.asarray(labels, dtype=object)[best.to_numpy()[ok].astype(int)]
         return pd.DataFrame({"customer_id": uniq, "first_order": first.astype("datetime64[ns]"),
                              "channel": channel.astype(str)})
+    pq = _acquired_polars(orders, names, as_of)
+    if pq is not None:
+        out = pq.collect().to_pandas()
+        out["first_order"] = pd.to_datetime(out["first_order"]).astype("datetime64[ns]")
+        out["channel"] = out["channel"].fillna("(none)").astype(str)
+        return out
     sql = _acquired_sql(orders, names, as_of) if nw.dependencies.is_duckdb_relation(orders) else None
     if sql is not None:
         out = orders.query("__salesops_orders", sql).df()
@@ -109,6 +115,43 @@ def _acquired_sql(rel, names, as_of) -> str | None:
         GROUP BY f.customer_id, f.first_order"""
 
 
+def _acquired_polars(orders, names, as_of):
+    """:func:`_acquired` as one Polars group-by (a LazyFrame of ``customer_id, first_order, channel``; the channel
+    the smallest among the orders at the first order's time, null without one): no join back to the orders. None
+    when ``orders`` is not a Polars frame or its order date is not a naive Date/Datetime."""
+    if not (nw.dependencies.is_polars_lazyframe(orders) or nw.dependencies.is_polars_dataframe(orders)):
+        return None
+    import polars as pl
+
+    lf = orders.lazy()
+    dtype = lf.collect_schema()["order_date"]
+    if not (dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None)):
+        return None
+    keep = pl.col("customer_id").is_not_null() & pl.col("order_date").is_not_null() & pl.col("amount").is_not_null()
+    if as_of is not None:
+        end = (as_day(as_of) + pd.Timedelta(days=1)).to_pydatetime()
+        keep = keep & (pl.col("order_date") < end)
+    ch = pl.col("channel").cast(pl.String) if "channel" in names else pl.lit(None, dtype=pl.String)
+    first = pl.col("order_date").min()
+    return lf.filter(keep).group_by("customer_id").agg(
+        first_order=first, channel=ch.filter(pl.col("order_date") == first).min())
+
+
+def _new_customers_polars(orders, names, period: str, as_of) -> pd.DataFrame | None:
+    """:func:`new_customers` counted in Polars (months, quarters): no per-customer rows to pandas."""
+    a = _acquired_polars(orders, names, as_of) if "order_date" in names else None
+    if a is None:
+        return None
+    import polars as pl
+
+    unit = {"M": "1mo", "Q": "1q"}[period]
+    g = a.group_by(pl.col("first_order").cast(pl.Datetime("ns")).dt.truncate(unit).alias("period"),
+                   pl.col("channel").fill_null("(none)")).agg(new_customers=pl.len()).collect().to_pandas()
+    g["period"] = g["period"].astype("datetime64[ns]")
+    g["new_customers"] = g["new_customers"].astype("int64")
+    return g.sort_values(["period", "channel"]).reset_index(drop=True)
+
+
 def _period(s: pd.Series, period: str) -> pd.Series:
     check_option("period", period, ("M", "Q"))
     return pd.to_datetime(s).dt.to_period(period).dt.to_timestamp()
@@ -128,6 +171,11 @@ def new_customers(customers_or_orders, *, period: str = "M", as_of=None) -> pd.D
             g["period"] = g["period"].astype("datetime64[ns]")
             g["new_customers"] = g["new_customers"].astype("int64")
             return g.sort_values(["period", "channel"]).reset_index(drop=True)
+    if period in ("M", "Q"):
+        g = _new_customers_polars(customers_or_orders, nw.from_native(customers_or_orders).collect_schema().names(),
+                                  period, as_of)
+        if g is not None:
+            return g
     c = _acquisitions(customers_or_orders, as_of)
     if c.empty:
         return pd.DataFrame({"period": pd.Series(dtype="datetime64[ns]"), "channel": pd.Series(dtype=object),

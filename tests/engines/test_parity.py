@@ -160,6 +160,8 @@ CASES = {
     "customers.survivors_by_period": (customers.survivors_by_period, lambda d: customers.survivors_by_period(
         d.orders, as_of=d.as_of)),
     "costs.new_customers": (costs.new_customers, lambda d: costs.new_customers(d.orders, as_of=d.as_of)),
+    "costs.new_customers[quarters]": (costs.new_customers, lambda d: costs.new_customers(
+        d.orders, period="Q", as_of=d.as_of)),
     "costs.cac": (costs.cac, lambda d: costs.cac(d.marketing_spend, d.orders, as_of=d.as_of)),
     "costs.cost_of_sales": (costs.cost_of_sales, lambda d: costs.cost_of_sales(d.marketing_spend, d.orders)),
     "costs.predictive_ltv": (costs.predictive_ltv, lambda d: costs.predictive_ltv(d.orders, as_of=d.as_of)),
