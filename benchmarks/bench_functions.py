@@ -28,9 +28,20 @@ table). What each ratio includes:
   pandas), the check compares the per-channel rows;
 - the rep scorecard scans ``deal_scan``, ``lead_cells`` (with activities joined per lead), ``activity_scan`` and
   ``csat_scan``, over the last year: the per-owner (per cell) counts and sums;
-- ``lead_series`` (monitoring, monthly lead conversion): the daily scan (leads and converted per day, source and
-  owner) by each approach, then the kit's own roll-up to months with Wilson intervals on every side (the same
-  pandas), so the ratio measures the scan.
+- the monitoring KPI series, monthly: each approach scans its own way to cells no finer than a month, then the kit's
+  own roll-up (``monitor._series.rollup``: the month grid per segment, partial months, intervals, the raw values a
+  bootstrap of a change reads) runs on every side, the same pandas, so the ratio measures the scan and includes the
+  roll-up's fixed cost;
+  ``lead_series`` (lead conversion): leads and converted per month, source and owner;
+  ``opportunity_series`` (win rate, deals won, won revenue, average won deal): closed and won deals per close
+  month and owner (no as-of cut, as ``funnel.win_rate``; months after as-of dropped), and the won amounts with
+  their month and owner (closed by the end of the as-of day);
+  ``order_series`` (new customers, CAC; months with spend): new customers per month and acquisition channel (as
+  for ``cac``: orders with an amount, the first order's smallest channel) and spend per month and channel, laid
+  out on every month from the first, per channel, as ``costs.cac`` does (the kit calls ``costs.cac``);
+  ``csat_series`` (CSAT mean and satisfied share, NPS; per owner and team, teams from a given owner -> team
+  table as ``monitor.owner_teams`` gives): answers per month and owner with the satisfied ones, the raw 1-5
+  scores with month and owner, promoters and detractors of 0-10 answers (none in the generated answers).
 
 The generated tables beside the opportunities: as many leads (1 in 5 converted to one of the deals), two activities
 per lead (1 in 3 on a deal), a CSAT answer per four deals, monthly spend per channel; orders get a channel.
@@ -520,7 +531,7 @@ def _lead_rollup(daily: pd.DataFrame) -> pd.DataFrame:
 
 def lead_series_sql(con, stages):
     end = _ts(pd.Timestamp(AS_OF).normalize() + pd.Timedelta(days=1))
-    daily = con.sql(f"""SELECT date_trunc('day', created_date) AS _day, source, owner, count(*) AS n,
+    daily = con.sql(f"""SELECT date_trunc('month', created_date) AS _day, source, owner, count(*) AS n,
                                count(opportunity_id) AS s
                         FROM leads WHERE created_date < {end} GROUP BY ALL""").df()
     daily["_day"] = daily["_day"].astype("datetime64[ns]")
@@ -529,7 +540,7 @@ def lead_series_sql(con, stages):
 
 def lead_series_pandas(df, stages):
     d = df[df["created_date"] < pd.Timestamp(AS_OF).normalize() + pd.Timedelta(days=1)]
-    daily = d.groupby([d["created_date"].dt.floor("D").rename("_day"), "source", "owner"]).agg(
+    daily = d.groupby([d["created_date"].dt.to_period("M").dt.start_time.rename("_day"), "source", "owner"]).agg(
         n=("lead_id", "size"), s=("opportunity_id", "count")).reset_index()
     return _lead_rollup(daily)
 
@@ -540,6 +551,182 @@ def series_check(got, ref):
     assert got[SERIES_KEYS].astype(str).values.tolist() == ref[SERIES_KEYS].astype(str).values.tolist()
     cols = ["n", "successes", "value", "ci_low", "ci_high"]
     np.testing.assert_allclose(got[cols].to_numpy(float), ref[cols].to_numpy(float), rtol=1e-9, equal_nan=True)
+
+
+# ------------------------------------------------------------------------------------------ the monitoring series
+# opportunity_series (months: win rate, deals won, won revenue, average won deal), order_series (months with spend:
+# new customers, CAC) and csat_series (CSAT mean and satisfied share per owner and team, NPS): each approach scans
+# its own way, then the kit's roll-up of the per-period cells (intervals, raw values) on every side
+
+OPP_SERIES_KPIS = ["win_rate", "deals_won", "won_revenue", "avg_won_deal_size"]
+DAY_END = pd.Timestamp(AS_OF).normalize() + pd.Timedelta(days=1)
+
+
+def opp_series_kit(frame, stages):
+    return pd.concat(mseries.opportunity_series(frame, stages=stages, period="M", as_of=AS_OF, kpis=OPP_SERIES_KPIS),
+                     ignore_index=True)
+
+
+def _opp_rollup(cells: pd.DataFrame, vals: pd.DataFrame) -> pd.DataFrame:
+    """Closed (n) and won (s) per month and owner, won amounts (x) per month and owner -> the four series."""
+    cells = cells[cells["_day"] <= AS_OF]
+    cells = cells.astype({"n": float, "s": float})
+    first = mseries.period_start(pd.Series([cells["_day"].min()]), "M").iloc[0]
+    seg = {"owner": "owner"}
+    kw = {"period": "M", "as_of": AS_OF, "segments": seg, "first": first}
+    dw = cells.assign(n=cells["s"])[lambda d: d["n"] > 0]
+    dv = vals.groupby(["_day", "owner"], dropna=False).size().rename("n").reset_index().assign(s=0.0)
+    return pd.concat([mseries.rollup(cells, kpi="win_rate", kind="rate", **kw),
+                      mseries.rollup(dw[["_day", "owner", "n"]], kpi="deals_won", kind="count", **kw),
+                      mseries.rollup(dv, kpi="won_revenue", kind="sum", values=vals, **kw),
+                      mseries.rollup(dv, kpi="avg_won_deal_size", kind="mean", values=vals, **kw)],
+                     ignore_index=True)
+
+
+def opp_series_sql(con, stages):
+    cells = con.sql("""SELECT CAST(date_trunc('month', close_date) AS TIMESTAMP) AS _day, owner, count(*) AS n,
+                              count(*) FILTER (WHERE is_won) AS s
+                       FROM opps WHERE is_closed AND close_date IS NOT NULL GROUP BY ALL""").df()
+    vals = con.sql(f"""SELECT CAST(date_trunc('month', close_date) AS TIMESTAMP) AS _day, owner, amount AS x
+                       FROM opps WHERE is_won AND close_date < {_ts(DAY_END)} AND amount IS NOT NULL""").df()
+    for f in (cells, vals):
+        f["_day"] = f["_day"].astype("datetime64[ns]")
+    return _opp_rollup(cells, vals)
+
+
+def opp_series_pandas(df, stages):
+    c = df[df["is_closed"] & df["close_date"].notna()]
+    cells = c.groupby([c["close_date"].dt.to_period("M").dt.start_time.rename("_day"), "owner"]).agg(
+        n=("is_won", "size"), s=("is_won", "sum")).reset_index()
+    w = df[df["is_won"] & (df["close_date"] < DAY_END) & df["amount"].notna()]
+    vals = pd.DataFrame({"_day": w["close_date"].dt.to_period("M").dt.start_time, "owner": w["owner"],
+                         "x": w["amount"]})
+    return _opp_rollup(cells, vals)
+
+
+ORDER_END = pd.Timestamp(END_ORDERS) + pd.Timedelta(days=1)
+
+
+def order_series_kit(t, stages):
+    return pd.concat(mseries.order_series(t["orders"], t["spend"], period="M", as_of=END_ORDERS,
+                                          kpis=["new_customers", "cac"]), ignore_index=True)
+
+
+def _order_rollup(nc: pd.DataFrame, sp: pd.DataFrame) -> pd.DataFrame:
+    """New customers (``period, channel, n``; channel missing: counted in the company only) and spend (``period,
+    channel, spend``) -> the new-customer and CAC series (CAC: every month from the first with spend or customers,
+    per channel, as ``costs.cac`` lays them out)."""
+    nc = nc[nc["period"] <= END_ORDERS]
+    sp = sp[sp["period"] <= END_ORDERS]
+    t = sp.merge(nc[nc["channel"].notna()], on=["period", "channel"], how="outer")
+    months = pd.date_range(t["period"].min(), t["period"].max(), freq="MS")
+    full = pd.MultiIndex.from_product([sorted(t["channel"].unique()), months], names=["channel", "period"])
+    t = t.set_index(["channel", "period"]).reindex(full).fillna(0.0).reset_index()
+    both = pd.DataFrame({"_day": t["period"], "channel": t["channel"], "n": t["n"].astype(float), "s": 0.0,
+                         "spend": t["spend"].astype(float)})
+    none = nc[nc["channel"].isna()].rename(columns={"period": "_day"}).assign(s=0.0)
+    cust = pd.concat([both[both["n"] > 0][["_day", "channel", "n", "s"]], none], ignore_index=True)
+    kw = {"period": "M", "as_of": END_ORDERS, "segments": {"channel": "channel"}}
+    return pd.concat([mseries.rollup(cust, kpi="new_customers", kind="count", **kw),
+                      mseries.rollup(both, kpi="cac", kind="ratio", **kw)], ignore_index=True)
+
+
+def order_series_sql(con, stages):
+    nc = con.sql(f"""WITH o AS (SELECT customer_id, order_date, channel FROM orders
+                                WHERE order_date < {_ts(ORDER_END)} AND amount IS NOT NULL),
+                          f AS (SELECT customer_id, min(order_date) AS first FROM o GROUP BY 1),
+                          a AS (SELECT o.customer_id, min(o.channel) AS channel, min(f.first) AS first
+                                FROM o JOIN f ON o.customer_id = f.customer_id AND o.order_date = f.first GROUP BY 1)
+                     SELECT CAST(date_trunc('month', first) AS TIMESTAMP) AS period, channel, count(*) AS n
+                     FROM a GROUP BY ALL""").df()
+    sp = con.sql("""SELECT CAST(date_trunc('month', month) AS TIMESTAMP) AS period, channel, sum(spend) AS spend
+                    FROM spend GROUP BY ALL""").df()
+    for f in (nc, sp):
+        f["period"] = f["period"].astype("datetime64[ns]")
+    return _order_rollup(nc, sp)
+
+
+def order_series_pandas(t, stages):
+    o = t["orders"]
+    o = o[(o["order_date"] < ORDER_END) & o["amount"].notna()]
+    first = o.groupby("customer_id")["order_date"].transform("min")
+    a = (o.loc[o["order_date"] == first, ["customer_id", "order_date", "channel"]]
+         .sort_values(["customer_id", "channel"]).drop_duplicates("customer_id"))  # the first order's channel
+    nc = a.groupby([a["order_date"].dt.to_period("M").dt.start_time.rename("period"), "channel"],
+                   dropna=False).size().rename("n").reset_index()
+    s = t["spend"]
+    sp = s.groupby([s["month"].dt.to_period("M").dt.start_time.rename("period"), "channel"])["spend"].sum()
+    return _order_rollup(nc, sp.reset_index())
+
+
+CSAT_KPIS = ["csat_mean", "csat_satisfied_share", "nps"]
+
+
+#: owner -> team for the CSAT series (``monitor.owner_teams`` of the deals hands every engine a small pandas frame;
+#: the generated deals have no team: four teams by owner), set by :func:`make_tables`
+OWNER_TEAM: dict[str, pd.DataFrame] = {}
+
+
+def owner_team_of(opps: pd.DataFrame) -> pd.DataFrame:
+    owners = sorted(opps["owner"].dropna().unique())
+    return pd.DataFrame({"owner": owners, "team": [f"T{i % 4}" for i in range(len(owners))]})
+
+
+def csat_series_kit(frame, stages):
+    return pd.concat(mseries.csat_series(frame, period="M", as_of=AS_OF, kpis=CSAT_KPIS,
+                                         owner_team=OWNER_TEAM["csat"]), ignore_index=True)
+
+
+def _csat_rollup(cells: pd.DataFrame, vals: pd.DataFrame, nps: pd.DataFrame, teams: pd.DataFrame) -> pd.DataFrame:
+    """CSAT cells (``_day, owner, n, s``), raw 1-5 scores (``_day, owner, x``) and NPS cells (``n, s, d``) -> the
+    three series per owner and team."""
+    cells, vals, nps = (f.merge(teams, on="owner", how="left") for f in (cells, vals, nps))
+    kw = {"period": "M", "as_of": AS_OF, "segments": {"team": "team", "owner": "owner"}}
+    out = [mseries.rollup(cells, kpi="csat_mean", kind="mean", values=vals, **kw),
+           mseries.rollup(cells, kpi="csat_satisfied_share", kind="rate", **kw)]
+    if len(nps):
+        out.append(mseries.rollup(nps, kpi="nps", kind="nps", **kw))
+    return pd.concat(out, ignore_index=True)
+
+
+def csat_series_sql(con, stages):
+    where = f"survey_date < {_ts(DAY_END)} AND score IS NOT NULL"
+    month = "CAST(date_trunc('month', survey_date) AS TIMESTAMP) AS _day"
+    scale = "coalesce(scale_max, 5.0)"
+    cells = con.sql(f"""SELECT {month}, owner, count(*) AS n, count(*) FILTER (WHERE score / {scale} >= 0.8) AS s
+                        FROM csat WHERE {where} AND {scale} <> 10 GROUP BY ALL""").df()
+    vals = con.sql(f"SELECT {month}, owner, score AS x FROM csat WHERE {where} AND {scale} <> 10").df()
+    nps = con.sql(f"""SELECT {month}, owner, count(*) AS n, count(*) FILTER (WHERE score >= 9) AS s,
+                             count(*) FILTER (WHERE score <= 6) AS d
+                      FROM csat WHERE {where} AND {scale} = 10 GROUP BY ALL""").df()
+    for f in (cells, vals, nps):
+        f["_day"] = f["_day"].astype("datetime64[ns]")
+    return _csat_rollup(cells, vals, nps, OWNER_TEAM["csat"])
+
+
+def csat_series_pandas(df, stages):
+    c = df[(df["survey_date"] < DAY_END) & df["score"].notna()]
+    scale = c["scale_max"].fillna(5.0)
+    c = c.assign(_day=c["survey_date"].dt.to_period("M").dt.start_time, sat=c["score"] / scale >= 0.8,
+                 s=c["score"] >= 9, d=c["score"] <= 6)
+    cs, ns = c[scale != 10], c[scale == 10]
+    cells = cs.groupby(["_day", "owner"], dropna=False).agg(n=("score", "size"), s=("sat", "sum")).reset_index()
+    vals = cs[["_day", "owner", "score"]].rename(columns={"score": "x"})
+    nps = ns.groupby(["_day", "owner"], dropna=False).agg(n=("score", "size"), s=("s", "sum"),
+                                                          d=("d", "sum")).reset_index()
+    return _csat_rollup(cells, vals, nps, OWNER_TEAM["csat"])
+
+
+def monitor_check(got, ref):
+    """The series tables equal: same rows (kpi, segment, period), same counts, values, intervals and partial flags."""
+    got = got.sort_values(SERIES_KEYS).reset_index(drop=True)
+    ref = ref.sort_values(SERIES_KEYS).reset_index(drop=True)
+    assert got[SERIES_KEYS].astype(str).values.tolist() == ref[SERIES_KEYS].astype(str).values.tolist()
+    assert got["partial"].tolist() == ref["partial"].tolist()
+    cols = ["days", "n", "successes", "detractors", "total", "value", "ci_low", "ci_high", "unit_var"]
+    np.testing.assert_allclose(got[cols].to_numpy(float), ref[cols].to_numpy(float), rtol=1e-9, equal_nan=True)
+    for a, b in zip(got["values"], ref["values"], strict=True):
+        assert (a is None) == (b is None) and (a is None or np.array_equal(np.sort(a), np.sort(b)))
 
 
 FUNCTIONS = {
@@ -557,6 +744,9 @@ FUNCTIONS = {
     "csat_scan": (csat_scan_kit, csat_scan_sql, csat_scan_pandas,
                   per_owner_check(["csat_responses", "csat_sum", "csat_sumsq", "csat_satisfied"]), "csat"),
     "lead_series": (lead_series_kit, lead_series_sql, lead_series_pandas, series_check, "leads"),
+    "opportunity_series": (opp_series_kit, opp_series_sql, opp_series_pandas, monitor_check, "opps"),
+    "order_series": (order_series_kit, order_series_sql, order_series_pandas, monitor_check, ("spend", "orders")),
+    "csat_series": (csat_series_kit, csat_series_sql, csat_series_pandas, monitor_check, "csat"),
 }
 
 
@@ -572,6 +762,7 @@ def make_tables(n_opps: int, n_orders: int, names) -> tuple[dict, object]:
         tables["activities"] = make_activities(tables["leads"], opps)
     if "csat" in names:
         tables["csat"] = make_csat(opps)
+        OWNER_TEAM["csat"] = owner_team_of(opps)
     if "spend" in names:
         tables["spend"] = make_spend()
     return tables, stages

@@ -26,7 +26,17 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from ..engines.ops import as_pylit, columns, count_true, lazy, seconds_between
+from ..engines.ops import (
+    DUCKDB_DATES,
+    as_pylit,
+    columns,
+    count_groups,
+    count_true,
+    lazy,
+    period_expr,
+    plain_dtypes,
+    seconds_between,
+)
 from ..engines.ops import collect as _collect
 from ..engines.pandas_fast import group_agg
 from ..stats.kpi_specs import KPI_SPECS
@@ -60,7 +70,82 @@ def check_period(period: str) -> str:
 
 def period_start(dates, period: str) -> pd.Series:
     """Start (midnight) of the calendar period containing each date."""
+    if isinstance(dates, pd.Series) and pd.api.types.is_datetime64_dtype(dates.dtype) and not isinstance(
+            dates.dtype, pd.DatetimeTZDtype):  # naive datetime64: numpy, no Period objects
+        return pd.Series(_np_period(dates.to_numpy(), period, weeks=True), index=dates.index)
     return pd.Series(pd.to_datetime(dates)).dt.to_period(FREQ[period]).dt.start_time
+
+
+def _np_period(d: np.ndarray, period: str, *, weeks: bool = False) -> np.ndarray:
+    """Start of the month or quarter of naive datetime64 values, as datetime64[ns] (NaT kept); for weeks the
+    Monday (``weeks=True``) or the day itself (the scans' cells: :func:`rollup` finds the week)."""
+    if period in ("M", "Q"):
+        m = d.astype("datetime64[M]")
+        if period == "Q":
+            mi = m.view(np.int64)
+            m = np.where(np.isnat(m), m, (mi - mi % 3).view("datetime64[M]"))
+        return m.astype("datetime64[ns]")
+    day = d.astype("datetime64[D]")
+    if weeks:  # 1970-01-01 was a Thursday: Monday = day - (days since epoch + 3) % 7
+        di = day.view(np.int64)
+        day = np.where(np.isnat(day), day, (di - (di + 3) % 7).view("datetime64[D]"))
+    return day.astype("datetime64[ns]")
+
+
+def _np_dates(s: pd.Series) -> np.ndarray | None:
+    """A pandas column as naive datetime64[ns] values, or None when it is not naive datetime64 (the narwhals scan
+    then runs)."""
+    if not pd.api.types.is_datetime64_dtype(s.dtype) or isinstance(s.dtype, pd.DatetimeTZDtype):
+        return None
+    return s.to_numpy().astype("datetime64[ns]")
+
+
+def _duckdb_dates(rel, *cols: str) -> bool:
+    """Whether ``rel`` is a DuckDB relation whose ``cols`` are plain DATE / TIMESTAMP columns (the SQL scans)."""
+    if not nw.dependencies.is_duckdb_relation(rel):
+        return False
+    types = dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
+    return all(types.get(c) in DUCKDB_DATES for c in cols)
+
+
+def _q(c: str) -> str:
+    return '"' + str(c).replace('"', '""') + '"'
+
+
+def _sql_period(col: str, period: str) -> str:
+    """The cell key of a date column in DuckDB: the month or quarter start, the day for weeks."""
+    unit = {"M": "month", "Q": "quarter", "W": "day"}[period]
+    return f"CAST(date_trunc('{unit}', {_q(col)}) AS TIMESTAMP)"
+
+
+def _sql_ts(ts) -> str:
+    return f"TIMESTAMP '{pd.Timestamp(ts).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
+def _nw_period(col: str, period: str) -> nw.Expr:
+    """The cell key of a date column on any narwhals engine: the month or quarter start, the day for weeks."""
+    return period_expr(col, period) if period in ("M", "Q") else nw.col(col).dt.truncate("1d")
+
+
+def _fetched(df: pd.DataFrame, segs) -> pd.DataFrame:
+    """A DuckDB result in :func:`collect`'s dtypes (``_day`` naive datetime64[ns], segments plain)."""
+    if "_day" in df and df["_day"].dtype != "datetime64[ns]":
+        df["_day"] = df["_day"].astype("datetime64[ns]")
+    return plain_dtypes(df, list(segs))
+
+
+def _cells(keys: dict, *, counts: dict | None = None, sums: dict | None = None) -> pd.DataFrame:
+    """Rows (``n``), true flags (``counts``) and sums per distinct key combination of equal-length arrays, as float
+    columns (:func:`engines.ops.count_groups`, numpy; a pandas group-by when its key space is too large)."""
+    counts, sums = counts or {}, sums or {}
+    g = count_groups(keys, counts=counts, sums=sums)
+    if g is None:
+        f = pd.DataFrame({**keys, **{c: np.asarray(v, dtype=float) for c, v in {**counts, **sums}.items()}})
+        g = f.groupby(list(keys), dropna=False, sort=False).agg(
+            n=(next(iter(keys)), "size"), **{c: (c, "sum") for c in [*counts, *sums]}).reset_index()
+    for c in ("n", *counts, *sums):
+        g[c] = g[c].astype("float64")
+    return g
 
 
 def period_end(starts, period: str) -> pd.Series:
@@ -303,12 +388,8 @@ def opportunity_series(opps, *, stages, period: str, as_of, kpis, money_by: str 
     ``money_by="currency"`` (deals in several currencies, no rates): the money KPIs are per ``currency=XXX``
     only, with no company, team, owner or source series (each would add amounts in different currencies)."""
     lf = lazy(opps, table="opportunities")
-    segs = _present(lf, OPP_SEGMENTS)
-    closed = list(stages.won + stages.lost)
-    lf = lf.filter(~nw.col("close_date").is_null() & (nw.col("close_date") < _day_end(as_of))
-                   & nw.col("stage").is_in(closed))
-    lf = lf.with_columns(_day=nw.col("close_date").dt.truncate("1d"),
-                         _won=nw.col("stage").is_in(list(stages.won)).cast(nw.Int64))
+    names = columns(lf)
+    segs = [c for c in OPP_SEGMENTS if c in names]
     out = []
     if period in ("M", "Q"):  # the funnel's own win rate (definition "closed"), finest cells, summed up
         from ..funnel.stages import win_rate
@@ -320,7 +401,8 @@ def opportunity_series(opps, *, stages, period: str, as_of, kpis, money_by: str 
         daily = daily[daily["n"] > 0]
         dw = daily.assign(n=daily["s"])[lambda d: d["n"] > 0]
     else:  # weeks: the same definition from a daily scan
-        daily = collect(lf.group_by("_day", *segs, drop_null_keys=False).agg(n=nw.len(), s=nw.col("_won").sum()))
+        daily = collect(_closed(lf, stages, as_of).group_by("_day", *segs, drop_null_keys=False)
+                        .agg(n=nw.len(), s=nw.col("_won").sum()))
         dw = daily.assign(n=daily["s"])[lambda d: d["n"] > 0] if len(daily) else daily
     if not len(daily):
         return out
@@ -328,18 +410,16 @@ def opportunity_series(opps, *, stages, period: str, as_of, kpis, money_by: str 
     sm = {c: c for c in segs}
     if "win_rate" in kpis:
         out.append(rollup(daily, kpi="win_rate", kind="rate", period=period, as_of=as_of, segments=sm, first=first))
-    won = lf.filter(nw.col("_won") == 1)
     if "deals_won" in kpis and len(dw):
         out.append(rollup(dw[["_day", *segs, "n"]], kpi="deals_won", kind="count", period=period, as_of=as_of,
                           segments=sm, first=first))
     if {"won_revenue", "avg_won_deal_size"} & set(kpis):
         msegs, msm = segs, sm
         if money_by is not None:
-            won = won.with_columns(nw.col(money_by).cast(nw.String).str.strip_chars().str.to_uppercase())
             msegs, msm = [money_by], {money_by: money_by}
-        vals = collect(won.filter(~nw.col("amount").is_null()).select("_day", *msegs, x=nw.col("amount")))
-        dv = vals.groupby(["_day", *msegs], dropna=False).size().rename("n").reset_index() if len(vals) else None
-        if dv is not None:
+        vals = _won_amounts(opps, lf, names, msegs, stages=stages, period=period, as_of=as_of, money_by=money_by)
+        if len(vals):
+            dv = _cells({"_day": vals["_day"].to_numpy(), **{c: vals[c].to_numpy() for c in msegs}})
             dv["s"] = 0.0
             for kpi, kind in (("won_revenue", "sum"), ("avg_won_deal_size", "mean")):
                 if kpi in kpis:
@@ -349,76 +429,139 @@ def opportunity_series(opps, *, stages, period: str, as_of, kpis, money_by: str 
     return out
 
 
+def _closed(lf, stages, as_of):
+    """Deals closed (won or lost label) by the end of the as-of day, with ``_day`` (close day) and ``_won`` (0/1)."""
+    closed = list(stages.won + stages.lost)
+    lf = lf.filter(~nw.col("close_date").is_null() & (nw.col("close_date") < _day_end(as_of))
+                   & nw.col("stage").is_in(closed))
+    return lf.with_columns(_day=nw.col("close_date").dt.truncate("1d"),
+                           _won=nw.col("stage").is_in(list(stages.won)).cast(nw.Int64))
+
+
+def _won_amounts(opps, lf, names, segs, *, stages, period: str, as_of, money_by) -> pd.DataFrame:
+    """Won deals with an amount, closed by the end of the as-of day: ``_day`` (the month or quarter start; the day
+    for weeks), the segment columns and ``x`` (the amount). One pass over the loader's ``is_won`` where present (the
+    won labels of ``stages`` otherwise): numpy on pandas, one statement on DuckDB, narwhals elsewhere."""
+    end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    flags = "is_won" in names and money_by is None
+    if flags and nw.dependencies.is_pandas_dataframe(opps):
+        close = _np_dates(opps["close_date"])
+        if close is not None:
+            amount = opps["amount"].to_numpy(dtype="float64", na_value=np.nan)
+            keep = np.flatnonzero(opps["is_won"].to_numpy(dtype=bool, na_value=False) & ~np.isnan(amount)
+                                  & (close < np.datetime64(end.to_datetime64(), "ns")))
+            v = pd.DataFrame({"_day": _np_period(close[keep], period),
+                              **{c: opps[c].to_numpy()[keep] for c in segs}, "x": amount[keep]})
+            return plain_dtypes(v, segs)
+    if flags and _duckdb_dates(opps, "close_date"):
+        sel = ", ".join([f"{_sql_period('close_date', period)} AS _day", *[_q(c) for c in segs],
+                         "CAST(amount AS DOUBLE) AS x"])
+        return _fetched(opps.filter(f"coalesce(is_won, false) AND close_date < {_sql_ts(end)} AND amount IS NOT NULL")
+                        .project(sel).df(), segs)
+    if flags:
+        won = lf.filter(nw.col("is_won").fill_null(False) & ~nw.col("close_date").is_null()
+                        & (nw.col("close_date") < _day_end(as_of)))
+    else:
+        won = _closed(lf, stages, as_of).filter(nw.col("_won") == 1)
+    if money_by is not None:
+        won = won.with_columns(nw.col(money_by).cast(nw.String).str.strip_chars().str.to_uppercase())
+    return collect(won.filter(~nw.col("amount").is_null())
+                   .select(_nw_period("close_date", period).alias("_day"), *segs, x=nw.col("amount")))
+
+
 def lead_series(leads, *, period: str, as_of, kpis, maturity_days: int = 90) -> list[pd.DataFrame]:
     """lead_conversion_rate (mature leads only) and first_response_median_hours by lead creation date."""
     lf = lazy(leads, table="leads")
     have = columns(lf)
     segs = [c for c in LEAD_SEGMENTS if c in have]
     sm = {c: LEAD_SEGMENTS[c] for c in segs}
-    lf = lf.filter(~nw.col("created_date").is_null() & (nw.col("created_date") < _day_end(as_of)))
-    lf = lf.with_columns(_day=nw.col("created_date").dt.truncate("1d"))
     out = []
     conv = [c for c in ("opportunity_id", "converted_date") if c in have]
     if "lead_conversion_rate" in kpis and conv:
-        flag = nw.lit(False)
-        for c in conv:
-            flag = flag | ~nw.col(c).is_null()
         cutoff = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=int(maturity_days))
-        # converted leads counted (a plain integer on every engine; DuckDB's sum of a cast flag is a HUGEINT that
-        # reaches pandas as Decimal objects, one per day and segment)
-        daily = collect(lf.with_columns(_c=flag).group_by("_day", *segs, drop_null_keys=False)
-                        .agg(n=nw.len(), s=count_true("_c", lf)))
+        daily = _lead_cells(leads, lf, segs, conv, period=period, as_of=as_of)
         if len(daily):
             out.append(rollup(daily, kpi="lead_conversion_rate", kind="rate", period=period, as_of=as_of,
                               segments=sm, immature_from=cutoff + pd.Timedelta(days=1)))
     if "first_response_median_hours" in kpis and "first_response_date" in have:
+        lf = lf.filter(~nw.col("created_date").is_null() & (nw.col("created_date") < _day_end(as_of)))
         hrs = seconds_between(nw.col("created_date"), nw.col("first_response_date"), frame=lf) / 3600.0
-        vals = collect(lf.filter(~nw.col("first_response_date").is_null()).select("_day", *segs, x=hrs))
+        vals = collect(lf.filter(~nw.col("first_response_date").is_null())
+                       .select(_nw_period("created_date", period).alias("_day"), *segs, x=hrs))
         if len(vals):
-            dv = vals.groupby(["_day", *segs], dropna=False).size().rename("n").reset_index()
+            dv = _cells({"_day": vals["_day"].to_numpy(), **{c: vals[c].to_numpy() for c in segs}})
             dv["s"] = 0.0
             out.append(rollup(dv, kpi="first_response_median_hours", kind="median", period=period, as_of=as_of,
                               segments=sm, values=vals))
     return out
 
 
+def _lead_cells(leads, lf, segs, conv, *, period: str, as_of) -> pd.DataFrame:
+    """Leads created by the end of the as-of day per cell (``_day``: month or quarter start, the day for weeks) and
+    segment: ``n`` leads, ``s`` converted (an opportunity or a conversion date); numpy on pandas, one aggregate on
+    DuckDB, one narwhals group-by elsewhere."""
+    end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    if nw.dependencies.is_pandas_dataframe(leads):
+        day = _np_dates(leads["created_date"])
+        if day is not None:
+            keep = np.flatnonzero(day < np.datetime64(end.to_datetime64(), "ns"))
+            done = np.zeros(len(keep), dtype=bool)
+            for c in conv:
+                done |= pd.notna(leads[c].to_numpy()[keep])
+            g = _cells({"_day": _np_period(day[keep], period), **{c: leads[c].to_numpy()[keep] for c in segs}},
+                       counts={"s": done})
+            return plain_dtypes(g, segs)
+    if _duckdb_dates(leads, "created_date"):
+        flag = " OR ".join(f"{_q(c)} IS NOT NULL" for c in conv)
+        keys = [f"{_sql_period('created_date', period)} AS _day", *[_q(c) for c in segs]]
+        g = leads.filter(f"created_date < {_sql_ts(end)}").aggregate(
+            ", ".join([*keys, "count(*) AS n", f"count(*) FILTER (WHERE {flag}) AS s"])).df()
+        for c in ("n", "s"):
+            g[c] = g[c].astype("float64")
+        return _fetched(g, segs)
+    flag = nw.lit(False)
+    for c in conv:
+        flag = flag | ~nw.col(c).is_null()
+    lf = lf.filter(~nw.col("created_date").is_null() & (nw.col("created_date") < _day_end(as_of)))
+    # converted leads counted (a plain integer on every engine; DuckDB's sum of a cast flag is a HUGEINT that
+    # reaches pandas as Decimal objects, one per day and segment)
+    return collect(lf.with_columns(_day=_nw_period("created_date", period), _c=flag)
+                   .group_by("_day", *segs, drop_null_keys=False).agg(n=nw.len(), s=count_true("_c", lf)))
+
+
+#: the acquisition channel ``costs.cac`` gives customers whose first order has none (counted in the company only)
+NO_CHANNEL = "(none)"
+
+
 def order_series(orders, spend, *, period: str, as_of, kpis) -> list[pd.DataFrame]:
     """new_customers by first-order date (per acquisition channel) and CAC = spend / new customers.
 
-    Months and quarters with spend take both from ``costs.cac`` (per channel, summed for the company);
-    weeks (no CAC: spend is monthly) count first orders from a scan with the same definition."""
+    Months and quarters with spend take both from ``costs.cac`` (per channel, summed for the company; its
+    customers without a channel count in the company only); weeks (no CAC: spend is monthly) and months without
+    spend count first orders from a scan with the same definition."""
     lf = lazy(orders, table="orders")
     have = columns(lf)
     segs = [c for c in ORDER_SEGMENTS if c in have]
-    lf = lf.filter(~nw.col("order_date").is_null() & (nw.col("order_date") < _day_end(as_of)))
-    aggs = [nw.col("order_date").min().alias("_first")]
-    firsts = collect(lf.group_by("customer_id").agg(*aggs))
-    if segs:  # acquisition channel = channel of the first order
-        ch = collect(group_agg(lf.select("customer_id", "order_date", *segs).join(
-            lf.group_by("customer_id").agg(_first=nw.col("order_date").min()), on="customer_id")
-            .filter(nw.col("order_date") == nw.col("_first")), ["customer_id"], str_min={c: c for c in segs}))
-        firsts = firsts.merge(ch, on="customer_id", how="left")
-    if not len(firsts):
-        return []
-    firsts["_day"] = pd.to_datetime(firsts["_first"]).dt.normalize()
-    daily = firsts.groupby(["_day", *segs], dropna=False).size().rename("n").reset_index()
-    daily["s"] = 0.0
-    out = []
     sm = {c: c for c in segs}
-    use_costs = (period in ("M", "Q") and spend is not None and "channel" in segs  # row count on any engine
-                 and lazy(spend, table="marketing_spend").select(nw.len()).collect().item() > 0)
-    if use_costs:  # the cost module's CAC and new customers per channel (months, quarters)
+    use_costs = (period in ("M", "Q") and spend is not None and "channel" in segs and row_count(spend) > 0)
+    if use_costs:  # the cost module's CAC and new customers per channel (months, quarters): its scan is the one
         from ..value.costs import cac
 
         c = cac(spend, orders, by="channel", period=period, as_of=as_of)
         c = c[(c["scope"] == "channel") & (pd.to_datetime(c["period"]) <= pd.Timestamp(as_of))]
-        both = pd.DataFrame({"_day": pd.to_datetime(c["period"]), "channel": c["channel"],
-                             "n": c["new_customers"].astype(float), "s": 0.0, "spend": c["spend"].astype(float)})
-        # customers without a channel still count in the company total
-        nochan = daily[daily["channel"].isna()] if "channel" in daily else daily.iloc[0:0]
-        nc = pd.concat([both[both["n"] > 0][["_day", "channel", "n", "s"]], nochan], ignore_index=True)
+        chan = c["channel"].to_numpy(dtype=object)
+        both = pd.DataFrame({"_day": pd.to_datetime(c["period"]).to_numpy(),
+                             "channel": np.where(chan == NO_CHANNEL, None, chan),
+                             "n": c["new_customers"].to_numpy(dtype=float), "s": 0.0,
+                             "spend": c["spend"].to_numpy(dtype=float)})
+        nc = both[both["n"] > 0][["_day", "channel", "n", "s"]]
+        if not len(nc):
+            return []
     else:
-        nc, both = daily, None
+        nc, both = _first_orders(lf, segs, as_of=as_of), None
+        if not len(nc):
+            return []
+    out = []
     if "new_customers" in kpis:
         out.append(rollup(nc, kpi="new_customers", kind="count", period=period, as_of=as_of, segments=sm))
     if "cac" in kpis and both is not None:
@@ -426,41 +569,92 @@ def order_series(orders, spend, *, period: str, as_of, kpis) -> list[pd.DataFram
     return out
 
 
+def _first_orders(lf, segs, *, as_of) -> pd.DataFrame:
+    """Customers per first-order day (and acquisition channel: the channel of the first order, the smallest on
+    ties): ``_day, <segs>, n, s``."""
+    lf = lf.filter(~nw.col("order_date").is_null() & (nw.col("order_date") < _day_end(as_of)))
+    firsts = collect(lf.group_by("customer_id").agg(nw.col("order_date").min().alias("_first")))
+    if segs:  # acquisition channel = channel of the first order
+        ch = collect(group_agg(lf.select("customer_id", "order_date", *segs).join(
+            lf.group_by("customer_id").agg(_first=nw.col("order_date").min()), on="customer_id")
+            .filter(nw.col("order_date") == nw.col("_first")), ["customer_id"], str_min={c: c for c in segs}))
+        firsts = firsts.merge(ch, on="customer_id", how="left")
+    if not len(firsts):
+        return firsts
+    firsts["_day"] = pd.to_datetime(firsts["_first"]).dt.normalize()
+    daily = firsts.groupby(["_day", *segs], dropna=False).size().rename("n").reset_index()
+    daily["s"] = 0.0
+    return daily
+
+
 def csat_series(csat, *, period: str, as_of, kpis, owner_team: pd.DataFrame | None = None,
                 satisfied_share: float = 0.8) -> list[pd.DataFrame]:
     """csat_mean and csat_satisfied_share on answers not on a 0–10 scale (scale_max default 5); nps on
     0–10 answers (promoters 9–10, detractors 0–6). Per owner, and per team through ``owner_team``
     (owner -> team from the opportunities)."""
-    lf = lazy(csat, table="csat")
-    have = columns(lf)
-    lf = lf.filter(~nw.col("survey_date").is_null() & ~nw.col("score").is_null()
-                   & (nw.col("survey_date") < _day_end(as_of)))
-    scale = nw.col("scale_max").fill_null(5.0) if "scale_max" in have else nw.lit(5.0)
-    lf = lf.with_columns(_day=nw.col("survey_date").dt.truncate("1d"), _scale=scale)
-    segs = ["owner"] if "owner" in have else []
-    vals = collect(lf.select("_day", *segs, "_scale", x=nw.col("score")))
-    if owner_team is not None and segs and len(vals):
-        vals = vals.merge(owner_team, on="owner", how="left")
+    rows = _csat_rows(csat, period=period, as_of=as_of)
+    segs = ["owner"] if "owner" in rows else []
+    keys = {"_day": rows["_day"].to_numpy(), **({"owner": rows["owner"].to_numpy()} if segs else {})}
+    if owner_team is not None and segs and len(rows):  # the owner's team, looked up once per distinct owner
+        codes, owners = pd.factorize(keys["owner"])  # missing -> -1
+        ot = owner_team.drop_duplicates("owner", keep="first")
+        pos = pd.Index(ot["owner"]).get_indexer(owners)
+        teams = np.append(np.where(pos >= 0, ot["team"].to_numpy(dtype=object)[np.clip(pos, 0, None)], np.nan)
+                          if len(ot) else np.full(len(owners), np.nan, dtype=object), np.nan).astype(object)
+        keys = {"_day": keys["_day"], "team": teams[codes], "owner": keys["owner"]}
         segs = ["team", "owner"]
     sm = {c: c for c in segs}
+    x, scale = rows["x"].to_numpy(dtype=float), rows["_scale"].to_numpy(dtype=float)
     out = []
-    cs = vals[vals["_scale"] != 10].drop(columns="_scale")
+    cs = np.flatnonzero(scale != 10)
     if len(cs):
-        dv = cs.assign(s=(cs["x"] / vals.loc[cs.index, "_scale"] >= satisfied_share).astype(float))
-        daily = dv.groupby(["_day", *segs], dropna=False).agg(n=("x", "size"), s=("s", "sum")).reset_index()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sat = x[cs] / scale[cs] >= satisfied_share
+        ck = {k: v[cs] for k, v in keys.items()}
+        daily = _cells(ck, counts={"s": sat})
         if "csat_mean" in kpis:
+            vals = pd.DataFrame({**ck, "x": x[cs]})
             out.append(rollup(daily, kpi="csat_mean", kind="mean", period=period, as_of=as_of, segments=sm,
-                              values=cs))
+                              values=vals))
         if "csat_satisfied_share" in kpis:
             out.append(rollup(daily, kpi="csat_satisfied_share", kind="rate", period=period, as_of=as_of,
                               segments=sm))
-    nps = vals[vals["_scale"] == 10]
+    nps = np.flatnonzero(scale == 10)
     if "nps" in kpis and len(nps):
-        dn = nps.assign(s=(nps["x"] >= 9).astype(float), d=(nps["x"] <= 6).astype(float))
-        daily = dn.groupby(["_day", *segs], dropna=False).agg(n=("x", "size"), s=("s", "sum"),
-                                                              d=("d", "sum")).reset_index()
+        daily = _cells({k: v[nps] for k, v in keys.items()}, counts={"s": x[nps] >= 9, "d": x[nps] <= 6})
         out.append(rollup(daily, kpi="nps", kind="nps", period=period, as_of=as_of, segments=sm))
     return out
+
+
+def _csat_rows(csat, *, period: str, as_of) -> pd.DataFrame:
+    """Answers with a score given by the end of the as-of day: ``_day`` (month or quarter start; the day for weeks),
+    ``owner`` (when present), ``_scale`` (scale_max, 5 when missing) and ``x`` (the score); numpy on pandas, one
+    statement on DuckDB, narwhals elsewhere."""
+    lf = lazy(csat, table="csat")
+    have = columns(lf)
+    segs = ["owner"] if "owner" in have else []
+    end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    if nw.dependencies.is_pandas_dataframe(csat):
+        day = _np_dates(csat["survey_date"])
+        if day is not None:
+            score = csat["score"].to_numpy(dtype="float64", na_value=np.nan)
+            keep = np.flatnonzero(~np.isnan(score) & (day < np.datetime64(end.to_datetime64(), "ns")))
+            scale = (csat["scale_max"].to_numpy(dtype="float64", na_value=np.nan)[keep] if "scale_max" in have
+                     else np.full(len(keep), 5.0))
+            return plain_dtypes(pd.DataFrame({"_day": _np_period(day[keep], period),
+                                              **{c: csat[c].to_numpy()[keep] for c in segs},
+                                              "_scale": np.where(np.isnan(scale), 5.0, scale), "x": score[keep]}),
+                                segs)
+    if _duckdb_dates(csat, "survey_date"):
+        scale = "coalesce(CAST(scale_max AS DOUBLE), 5.0)" if "scale_max" in have else "5.0"
+        sel = ", ".join([f"{_sql_period('survey_date', period)} AS _day", *[_q(c) for c in segs],
+                         f"{scale} AS _scale", "CAST(score AS DOUBLE) AS x"])
+        return _fetched(csat.filter(f"score IS NOT NULL AND survey_date < {_sql_ts(end)}").project(sel).df(), segs)
+    lf = lf.filter(~nw.col("survey_date").is_null() & ~nw.col("score").is_null()
+                   & (nw.col("survey_date") < _day_end(as_of)))
+    scale = nw.col("scale_max").fill_null(5.0) if "scale_max" in have else nw.lit(5.0)
+    return collect(lf.select(_nw_period("survey_date", period).alias("_day"), *segs, _scale=scale,
+                             x=nw.col("score")))
 
 
 # ---- every monitored KPI -------------------------------------------------------------------------
