@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..data.schema import StageModel
 from ..engines.ops import (
+    CLASH,
     as_list,
     as_pylit,
     check_labels,
@@ -22,6 +23,7 @@ from ..engines.ops import (
     count_groups,
     grouped,
     has_outcome_flags,
+    hashed_left_join,
     lazy,
     outcome_of,
     plain_dtypes,
@@ -239,11 +241,20 @@ def _lead_counts_from_flags(leads, lf, opportunities, ol, *, by: list[str], cuto
                    else lf.filter(~conv).select(nw.len().alias("n")))
     rest = rest.assign(_converted=0, _won=0, _open=0)
     ol = ol.select("opportunity_id", nw.col("is_won").alias("_w"), nw.col("is_closed").alias("_c"))
-    j = lf.filter(conv).join(ol, on="opportunity_id", how="left")
-    j = j.with_columns(nw.lit(1).alias("_converted"), nw.col("_w").fill_null(False).cast(nw.Int64).alias("_won"),
-                       (~nw.col("_c").fill_null(True)).cast(nw.Int64).alias("_open"))
     keys = by + ["_converted", "_won", "_open"]
-    g = collect(j.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n")))
+
+    def counts(j, *extra):
+        j = j.with_columns(nw.lit(1).alias("_converted"), nw.col("_w").fill_null(False).cast(nw.Int64).alias("_won"),
+                           (~nw.col("_c").fill_null(True)).cast(nw.Int64).alias("_open"))
+        return collect(j.group_by(*keys, drop_null_keys=False).agg(nw.len().alias("n"), *extra))
+
+    g = None
+    hashed = hashed_left_join(lf.filter(conv), ol, "opportunity_id")  # Polars: the join on a hash of the ids
+    if hashed is not None:
+        g = counts(hashed, nw.col(CLASH).sum().alias(CLASH))
+        g = g.drop(columns=CLASH) if g[CLASH].sum() == 0 else None  # two ids with one hash: join on the ids
+    if g is None:
+        g = counts(lf.filter(conv).join(ol, on="opportunity_id", how="left"))
     return pd.concat([g, rest[rest["n"] > 0]], ignore_index=True)
 
 

@@ -15,7 +15,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from ..engines.ops import seconds_between
+from ..engines.ops import CLASH, hashed_left_join, seconds_between
 from ..funnel.pipeline import quota_frame  # noqa: F401 - the quota-period rules live in the funnel (shared)
 
 # response-time bands: index -> label (hours after the lead arrived); 4 = never answered
@@ -203,10 +203,12 @@ def _response_hours(lf):
     return seconds_between(nw.col("created_date"), nw.col("first_response_date"), frame=lf) / 3600.0
 
 
-def lead_frame(leads, *, start=None, end=None, cutoff, activities=None):
+def lead_frame(leads, *, start=None, end=None, cutoff, activities=None, hashed: bool = False):
     """Mature leads (created on or before ``cutoff``) with ``_converted``, ``_hours``, ``_band``
     (index into RESPONSE_BANDS) and ``_acts``/``_aband`` (activities logged on the lead) columns,
-    as a narwhals LazyFrame (nothing is computed yet)."""
+    as a narwhals LazyFrame (nothing is computed yet). ``hashed``: on Polars, activities are joined to their lead
+    through :func:`~salesops_kit.engines.ops.hashed_left_join` and the frame has its ``_hash_clash`` column (the
+    caller's aggregation must sum it and ask again without ``hashed`` when it is not 0)."""
     lf = _lazy(leads)
     cols = _cols(lf)
     conv = nw.lit(False)
@@ -226,7 +228,8 @@ def lead_frame(leads, *, start=None, end=None, cutoff, activities=None):
         if "lead_id" in _cols(acts) and "lead_id" in cols:
             per_lead = (acts.filter(~nw.col("lead_id").is_null()).group_by("lead_id")
                         .agg(_acts=nw.len()))
-            lf = lf.join(per_lead, on="lead_id", how="left").with_columns(
+            joined = hashed_left_join(lf, per_lead, "lead_id") if hashed else None
+            lf = (joined if joined is not None else lf.join(per_lead, on="lead_id", how="left")).with_columns(
                 _acts=nw.col("_acts").fill_null(0))
         else:
             activities = None
@@ -240,13 +243,19 @@ def lead_cells(leads, *, start=None, end=None, cutoff, activities=None) -> pd.Da
     """Mature leads counted per ``owner, source, response_band, activity_band`` with ``leads,
     converted, hours_sum`` (small: at most reps x sources x 5 x 4 rows), sorted."""
     df = _lead_cells_pandas(leads, activities, start=start, end=end, cutoff=cutoff)
-    if df is None:
-        lf = lead_frame(leads, start=start, end=end, cutoff=cutoff, activities=activities)
+    for hashed in (True, False):
+        if df is not None:
+            break
+        lf = lead_frame(leads, start=start, end=end, cutoff=cutoff, activities=activities, hashed=hashed)
         cols = _cols(lf)
         keys = [c for c in ("owner", "source") if c in cols]
+        clash = [nw.col(CLASH).sum().alias(CLASH)] if CLASH in cols else []
         out = (lf.group_by(*keys, "_band", "_aband", drop_null_keys=False)
-               .agg(leads=nw.len(), converted=nw.col("_converted").sum(), hours_sum=nw.col("_hours").sum()))
+               .agg(nw.len().alias("leads"), nw.col("_converted").sum().alias("converted"),
+                    nw.col("_hours").sum().alias("hours_sum"), *clash))
         df = _done(out)
+        if clash:  # two lead ids with one hash (odds about n^2 / 2^64): join on the ids instead
+            df = df.drop(columns=CLASH) if df[CLASH].sum() == 0 else None
     if "owner" not in df:
         df["owner"] = None
     if "source" not in df:
@@ -393,8 +402,9 @@ def _csat_scan_direct(frame, cols, *, start, end, satisfied_share: float) -> pd.
 
 def _lead_cells_pandas(leads, activities, *, start, end, cutoff) -> pd.DataFrame | None:
     """The grouped cells of :func:`lead_cells` for pandas tables in numpy (the same columns as its narwhals scan:
-    ``owner, source, _band, _aband, leads, converted, hours_sum``): activities counted per lead id with one hash,
-    looked up per lead; None when a table is not pandas or a date column is not naive datetime64."""
+    ``owner, source, _band, _aband, leads, converted, hours_sum``): activities counted per lead id, the leads' and
+    the activities' ids hashed together once; None when a table is not pandas or a date column is not naive
+    datetime64."""
     from ..engines.ops import count_groups
 
     if not nw.dependencies.is_pandas_dataframe(leads) or (
@@ -420,11 +430,12 @@ def _lead_cells_pandas(leads, activities, *, start, end, cutoff) -> pd.DataFrame
         band = np.where(np.isnan(hours), 4, (hours > 1).astype(np.int64) + (hours > 4) + (hours > 24))
     aband = np.full(len(keep), np.nan)
     if activities is not None and "lead_id" in activities.columns and "lead_id" in cols:
-        ids = activities["lead_id"].to_numpy()
-        codes, uniq = pd.factorize(ids)  # missing lead ids -> -1, not counted
-        n_per = np.bincount(codes[codes >= 0], minlength=len(uniq))
-        pos = pd.Index(uniq).get_indexer(leads["lead_id"].to_numpy()[keep])
-        acts = np.where(pos >= 0, n_per[np.clip(pos, 0, None)] if len(uniq) else 0, 0)
+        lid = leads["lead_id"].to_numpy()[keep]
+        # one hash of the leads' and the activities' ids together (missing ids -> -1, not counted)
+        codes, uniq = pd.factorize(np.concatenate([lid, activities["lead_id"].to_numpy()]))
+        mine, theirs = codes[:len(lid)], codes[len(lid):]
+        n_per = np.bincount(theirs[theirs >= 0], minlength=len(uniq))
+        acts = np.where(mine >= 0, n_per[np.clip(mine, 0, None)] if len(uniq) else 0, 0)
         aband = np.minimum(acts, 3).astype(float)
     keys = {c: leads[c].to_numpy()[keep] for c in ("owner", "source") if c in cols}
     g = count_groups({**keys, "_band": band, "_aband": aband}, counts={"converted": conv}, sums={"hours_sum": hours})
