@@ -53,9 +53,12 @@ def lazy_table(native, need, *, table="orders"):
 def collect_pandas(f) -> pd.DataFrame:
     """A narwhals frame as a new pandas frame, its dates naive ``datetime64[ns]`` on every engine (Spark hands back
     session-zone timestamps: :func:`~salesops_kit.engines.ops.plain_dtypes`)."""
-    if hasattr(f, "collect"):
-        f = f.collect()
-    out = f.to_pandas().copy(deep=False)  # never hand back (and later modify) the caller's frame
+    native = nw.to_native(f) if hasattr(f, "collect") else None
+    if native is not None and nw.dependencies.is_duckdb_relation(native):
+        out = native.df()  # straight to pandas (narwhals' collect goes through Arrow or Polars first)
+    else:
+        f = f.collect() if hasattr(f, "collect") else f
+        out = f.to_pandas().copy(deep=False)  # never hand back (and later modify) the caller's frame
     return plain_dtypes(out, [c for c in out.columns if pd.api.types.is_datetime64_any_dtype(out[c].dtype)])
 
 
