@@ -213,8 +213,15 @@ def run_report(data: Path, engine: str, *, jobs: int | None = None, notebooks: l
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            for child in psutil.Process(proc.pid).children(recursive=True):  # the kernels too, by their ids
-                child.kill()
+            try:
+                kids = psutil.Process(proc.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                kids = []
+            for child in kids:  # the kernels too, by their ids
+                try:
+                    child.kill()
+                except psutil.NoSuchProcess:
+                    pass
             proc.kill()
             stdout, stderr = proc.communicate()
             stderr += f"\n(stopped after {timeout} s)"
@@ -234,7 +241,8 @@ def run_report(data: Path, engine: str, *, jobs: int | None = None, notebooks: l
         if not ok:
             res["failure"] = (f"exit code {proc.returncode}; pages missing: {', '.join(missing) or 'none'}\n"
                               f"--- stdout:\n{stdout[-4000:]}\n--- stderr:\n{stderr[-6000:]}\n"
-                              f"--- tracebacks in the executed notebooks:\n{_tracebacks(out / '_executed')}")
+                              "--- tracebacks in the executed notebooks:\n"
+                              + (_tracebacks(out / "_executed") or "(none: no notebook cell raised)"))
             log(res["failure"])
         return res
 
