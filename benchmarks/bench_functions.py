@@ -21,6 +21,8 @@ table). What each ratio includes:
 - ``sales_cycle`` (no bootstrap, ``n_boot=0, detail=False``): the days x outcome count table and the
   Aalen-Johansen median from it (the same numpy estimator on every side);
 - ``rfm_summary`` (orders, weekly units): frequency, recency, T, monetary value per customer;
+- ``monthly_series`` (the forecasting notebook's input: order revenue per calendar month): revenue and orders per
+  month up to the end date, empty months as zeros, totals kept to 1/10,000 (the same small pandas on every side);
 - ``lead_funnel`` (by source, leads joined to their opportunities): leads, opportunities, won, open per source
   and the three conversion rates with Wilson intervals;
 - ``cac`` (monthly, by channel): new customers per month and acquisition channel (the channel of the first order,
@@ -64,6 +66,7 @@ import bench_funnel as bf  # noqa: E402
 import bench_kpi_suite as bk  # noqa: E402
 
 from salesops_kit import funnel  # noqa: E402
+from salesops_kit.forecast import seasonal  # noqa: E402
 from salesops_kit.funnel import cycle, metrics  # noqa: E402
 from salesops_kit.monitor import _series as mseries  # noqa: E402
 from salesops_kit.reps import _scans as rep_scans  # noqa: E402
@@ -729,12 +732,48 @@ def monitor_check(got, ref):
         assert (a is None) == (b is None) and (a is None or np.array_equal(np.sort(a), np.sort(b)))
 
 
+def monthly_kit(frame, stages):
+    return seasonal.monthly_series(frame, date="order_date", value="amount", as_of=END_ORDERS)
+
+
+def _monthly_table(g: pd.DataFrame) -> pd.DataFrame:
+    """Months from the first with an order to END_ORDERS's (left out unless END_ORDERS is its last day), zeros for
+    empty months, totals to 1/10,000 as the kit keeps them (the same small pandas on every side)."""
+    g = g.set_index(pd.PeriodIndex(g["period"], freq="M"))[["value", "n"]]
+    full = pd.period_range(g.index.min(), pd.Timestamp(END_ORDERS).to_period("M"), freq="M")
+    g = g.reindex(full, fill_value=0)
+    out = pd.DataFrame({"period": full.to_timestamp(), "value": g["value"].astype(float).round(4).to_numpy(),
+                        "n": g["n"].astype("int64").to_numpy()})
+    end = pd.Timestamp(END_ORDERS).normalize()
+    return out if end == full[-1].end_time.normalize() else out.iloc[:-1]  # a partial last month is left out
+
+
+def monthly_sql(con, stages):
+    end = _ts(pd.Timestamp(END_ORDERS).normalize() + pd.Timedelta(days=1))
+    return _monthly_table(con.sql(f"""SELECT CAST(date_trunc('month', order_date) AS TIMESTAMP) AS period,
+                                             sum(coalesce(amount, 0)) AS value, count(*) AS n
+                                      FROM orders WHERE order_date < {end} GROUP BY 1""").df())
+
+
+def monthly_pandas(df, stages):
+    d = df[df["order_date"] < pd.Timestamp(END_ORDERS).normalize() + pd.Timedelta(days=1)]
+    g = d.groupby(d["order_date"].dt.to_period("M"))["amount"].agg(["sum", "size"])
+    return _monthly_table(pd.DataFrame({"period": g.index.to_timestamp(), "value": g["sum"], "n": g["size"]}))
+
+
+def monthly_check(got, ref):
+    assert (pd.to_datetime(got["period"]).to_numpy() == pd.to_datetime(ref["period"]).to_numpy()).all()
+    assert got["n"].tolist() == ref["n"].tolist()
+    np.testing.assert_allclose(got["value"].to_numpy(float), ref["value"].to_numpy(float), rtol=1e-12, atol=1e-4)
+
+
 FUNCTIONS = {
     "win_rate": (win_rate_kit, win_rate_sql, win_rate_pandas, win_rate_check, "opps"),
     "stage_funnel": (funnel_kit, funnel_sql, funnel_pandas, funnel_check, "opps"),
     "won_revenue": (revenue_kit, revenue_sql, revenue_pandas, revenue_check, "opps"),
     "sales_cycle": (cycle_kit, cycle_sql, cycle_pandas, cycle_check, "opps"),
     "rfm_summary": (lambda f, s: bk.rfm_kit(f), rfm_sql, lambda d, s: bk.rfm_pandas(d), bk.check_rfm, "orders"),
+    "monthly_series": (monthly_kit, monthly_sql, monthly_pandas, monthly_check, "orders"),
     "lead_funnel": (lead_funnel_kit, lead_funnel_sql, lead_funnel_pandas, lead_funnel_check, ("leads", "opps")),
     "cac": (cac_kit, cac_sql, cac_pandas, cac_check, ("spend", "orders")),
     "deal_scan": (deal_scan_kit, deal_scan_sql, deal_scan_pandas, deal_scan_check, "opps"),

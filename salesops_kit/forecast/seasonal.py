@@ -93,10 +93,12 @@ def monthly_series(table, *, date: str = "order_date", value: str = "amount", fr
     as_of = pd.Timestamp(as_of)
     cutoff = (as_of.normalize() + pd.Timedelta(days=1)).to_pydatetime()
     f = f.filter(nw.col(date) < datetime(cutoff.year, cutoff.month, cutoff.day))
-    v_expr = nw.lit(1.0) if value == "count" else nw.col(value).cast(nw.Float64).fill_null(0.0)
-    g = _collect(f.with_columns(nw.col(date).dt.year().alias("_y"), nw.col(date).dt.month().alias("_m"),
-                                v_expr.alias("_v"))
-                 .group_by("_y", "_m").agg(nw.len().alias("n"), nw.col("_v").sum().alias("value")))
+    g = _months_pandas(nw.to_native(table, pass_through=True), date, value, cutoff)
+    if g is None:
+        v_expr = nw.lit(1.0) if value == "count" else nw.col(value).cast(nw.Float64).fill_null(0.0)
+        g = _collect(f.with_columns(nw.col(date).dt.year().alias("_y"), nw.col(date).dt.month().alias("_m"),
+                                    v_expr.alias("_v"))
+                     .group_by("_y", "_m").agg(nw.len().alias("n"), nw.col("_v").sum().alias("value")))
     if g.empty:
         return empty
     per = pd.PeriodIndex([pd.Period(year=int(y), month=int(m), freq="M")
@@ -119,6 +121,27 @@ def monthly_series(table, *, date: str = "order_date", value: str = "amount", fr
     if partial == "drop":
         out = out[out["complete"]]
     return out.reset_index(drop=True)
+
+
+def _months_pandas(df, date: str, value: str, cutoff) -> pd.DataFrame | None:
+    """:func:`monthly_series`'s scan on a pandas frame in numpy (``_y, _m, n, value`` per month with rows before
+    ``cutoff``; one ``bincount`` over the months): None for another engine or dates that are not naive datetime64."""
+    if not nw.dependencies.is_pandas_dataframe(df):
+        return None
+    s = df[date]
+    if not pd.api.types.is_datetime64_dtype(s.dtype) or isinstance(s.dtype, pd.DatetimeTZDtype):
+        return None
+    d = s.to_numpy().astype("datetime64[ns]")
+    keep = np.flatnonzero(~np.isnat(d) & (d < np.datetime64(pd.Timestamp(cutoff).to_datetime64(), "ns")))
+    if not len(keep):
+        return pd.DataFrame({"_y": [], "_m": [], "n": [], "value": []})
+    months = d[keep].astype("datetime64[M]").astype(np.int64)  # months since 1970-01
+    lo = int(months.min())
+    v = None if value == "count" else np.nan_to_num(df[value].to_numpy(dtype="float64", na_value=np.nan)[keep])
+    n = np.bincount(months - lo)
+    tot = n.astype(float) if v is None else np.bincount(months - lo, weights=v, minlength=len(n))
+    at = np.flatnonzero(n)
+    return pd.DataFrame({"_y": (at + lo) // 12 + 1970, "_m": (at + lo) % 12 + 1, "n": n[at], "value": tot[at]})
 
 
 def bookings_series(ds, *, value: str = "amount", freq: str = "M", partial: str = "drop") -> pd.DataFrame:
