@@ -84,21 +84,21 @@ def monthly_series(table, *, date: str = "order_date", value: str = "amount", fr
     cols = f.collect_schema().names()
     require_columns(cols, [date] + ([] if value == "count" else [value]), table="the table", purpose="monthly_series",
                     hint="Set date= to the table's date column and value= to 'count' or the amount column.")
-    f = f.filter(~nw.col(date).is_null())
     if as_of is None:
-        mx = _collect(f.select(nw.col(date).max()))
+        mx = _collect(f.select(nw.col(date).max()))  # (the maximum skips missing dates)
         if mx.empty or pd.isna(mx.iloc[0, 0]):
             return empty
         as_of = pd.Timestamp(mx.iloc[0, 0])
     as_of = pd.Timestamp(as_of)
     cutoff = (as_of.normalize() + pd.Timedelta(days=1)).to_pydatetime()
-    f = f.filter(nw.col(date) < datetime(cutoff.year, cutoff.month, cutoff.day))
     g = _months_pandas(nw.to_native(table, pass_through=True), date, value, cutoff)
-    if g is None:
+    if g is None:  # (on pandas a narwhals filter copies the frame: the numpy scan above filters nothing)
+        f = f.filter(~nw.col(date).is_null() & (nw.col(date) < datetime(cutoff.year, cutoff.month, cutoff.day)))
         v_expr = nw.lit(1.0) if value == "count" else nw.col(value).cast(nw.Float64).fill_null(0.0)
-        g = _collect(f.with_columns(nw.col(date).dt.year().alias("_y"), nw.col(date).dt.month().alias("_m"),
-                                    v_expr.alias("_v"))
-                     .group_by("_y", "_m").agg(nw.len().alias("n"), nw.col("_v").sum().alias("value")))
+        g = _collect(f.with_columns(nw.col(date).dt.truncate("1mo").alias("_p"), v_expr.alias("_v"))
+                     .group_by("_p").agg(nw.len().alias("n"), nw.col("_v").sum().alias("value")))  # one key
+        p = pd.to_datetime(g.pop("_p"))
+        g["_y"], g["_m"] = p.dt.year.to_numpy(), p.dt.month.to_numpy()
     if g.empty:
         return empty
     per = pd.PeriodIndex([pd.Period(year=int(y), month=int(m), freq="M")
