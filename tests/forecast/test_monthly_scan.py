@@ -28,3 +28,15 @@ def test_quarters_and_a_partial_last_month():
     assert q["period"].dt.strftime("%Y-%m").tolist() == ["2024-10", "2025-01"]
     assert q["value"].tolist() == [15.5, 10.25] and q["n"].tolist() == [3, 3]
     assert monthly_series(ORDERS, as_of="2025-02-27")["period"].iloc[-1] == pd.Timestamp("2025-01-01")
+
+
+@pytest.mark.parametrize("dtype", [pl.Date, pl.Datetime("ns"), pl.Datetime("ms")])
+def test_polars_day_numbers_for_every_date_type_and_before_1970(dtype):
+    old = pd.DataFrame({"order_date": pd.to_datetime(["1969-12-31 23:00:00", "1970-01-01 00:00:00",
+                                                      "1969-11-15 00:00:00"]), "amount": [1.0, 2.0, 4.0]})
+    f = pl.from_pandas(old).with_columns(pl.col("order_date").cast(dtype))
+    got = monthly_series(f, as_of="1970-01-31")
+    # by hand: November 1969 has 4, December 1969 has 1 (an hour before 1970 is still December), January 1970 has 2
+    assert got["period"].dt.strftime("%Y-%m").tolist() == ["1969-11", "1969-12", "1970-01"]
+    assert got["value"].tolist() == [4.0, 1.0, 2.0]
+    pd.testing.assert_frame_equal(got, monthly_series(old, as_of="1970-01-31"))
