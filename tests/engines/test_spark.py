@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -262,6 +264,16 @@ def _report(out, data=None, *, engine: str, mapping=None, notebooks=None) -> int
         return cli.main(argv + ["-j", "2"])
 
 
+def _report_support():
+    """tests/report/test_report_support.py, the module pytest imports (one session cache of the sample report)."""
+    here = str(Path(__file__).resolve().parents[1] / "report")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import test_report_support
+
+    return test_report_support
+
+
 @pytest.fixture(scope="module", params=["sample", "corpus"])
 def reports(request, spark, tmp_path_factory):
     """The pandas and the Spark report of one dataset: their output folders and exit statuses."""
@@ -270,7 +282,12 @@ def reports(request, spark, tmp_path_factory):
     data, mapping, nbs = (None, None, SAMPLE_NOTEBOOKS) if key == "sample" else (folder, _mapping(folder),
                                                                                CORPUS_NOTEBOOKS)
     out, status = {}, {}
+    if key == "sample":  # the session's full pandas report of the sample (kpis.csv is whole whichever notebooks ran)
+        res = _report_support().sample_report(tmp_path_factory)
+        out["pandas"], status["pandas"] = res.out_dir, 0 if res.ok else 1
     for engine in ("pandas", "spark"):
+        if engine in out:
+            continue
         where = data.resolve().as_uri() if data and engine == "spark" else data
         out[engine] = tmp_path_factory.mktemp(f"report_{key}_{engine}")
         status[engine] = _report(out[engine], where, engine=engine, mapping=mapping, notebooks=nbs)
