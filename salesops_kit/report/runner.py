@@ -536,6 +536,16 @@ def _shown_params(params: dict, data_dir: Path | str, lang: str = "en") -> dict:
     return shown
 
 
+KERNEL_START_ATTEMPTS = 3
+
+
+def _kernel_start_failed(exc: BaseException) -> bool:
+    """The kernel died before it answered its first request (nbclient's ``kernel_info``): no cell has run."""
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("before replying to kernel_info" in text
+                                              or text.startswith("Kernel didn't respond in"))
+
+
 def _run_one(src: Path, executed: Path, target: Path, params: dict, *, progress: bool,
              kernel_name: str, position: int = 1) -> NotebookRun:
     """Execute one notebook with papermill into ``executed``; a failure is named with its cell."""
@@ -548,12 +558,25 @@ def _run_one(src: Path, executed: Path, target: Path, params: dict, *, progress:
     if executed.exists():
         executed.unlink()
     try:
-        # The kernel starts in the notebook's folder (nbclient's resources path) rather than through papermill's
-        # ``cwd``, which changes this whole process's working directory: notebooks run in parallel threads.
-        pm.execute_notebook(str(src), str(executed), parameters=params, kernel_name=kernel_name,
-                            progress_bar=bar, log_output=False, resources={"metadata": {"path": str(src.parent)}},
-                            request_save_on_cell_execute=False,  # written once at the end (and on error), not per cell
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no kernel chatter
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            try:
+                # The kernel starts in the notebook's folder (nbclient's resources path) rather than through
+                # papermill's ``cwd``, which changes this whole process's working directory: notebooks run in
+                # parallel threads.
+                pm.execute_notebook(str(src), str(executed), parameters=params, kernel_name=kernel_name,
+                                    progress_bar=bar, log_output=False,
+                                    resources={"metadata": {"path": str(src.parent)}},
+                                    request_save_on_cell_execute=False,  # written once at the end (and on error)
+                                    extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no kernel chatter
+                break
+            except RuntimeError as exc:
+                if not _kernel_start_failed(exc) or attempt == KERNEL_START_ATTEMPTS:
+                    raise
+                # No cell has run: the kernel died while starting (kernels started at the same moment can race
+                # for the same free ports). A fresh kernel is safe to start; the run says it needed one.
+                print(f"  {src.stem}: the kernel died while starting ({exc}); starting a new one "
+                      f"(attempt {attempt + 1} of {KERNEL_START_ATTEMPTS})", file=sys.stderr)
+                time.sleep(0.5 * attempt)
     except PapermillExecutionError as exc:  # exec_count is the [n] shown in the report page
         status, cell = "failed", exc.exec_count
         first_line = (exc.source or "").strip().splitlines()[:1]

@@ -284,3 +284,47 @@ def test_default_jobs_one_more_than_the_cores_capped_by_memory(monkeypatch):
     assert report.default_jobs(bigger) == 1
     with pytest.raises(ValueError, match="jobs"):
         build_report(None, out_dir="unused", jobs=0)
+
+
+def _flaky_papermill(monkeypatch, failures: int, message: str = "Kernel died before replying to kernel_info"):
+    """papermill whose kernel dies while starting ``failures`` times, then runs the notebook."""
+    import papermill as pm
+
+    real, calls = pm.execute_notebook, []
+
+    def execute(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= failures:
+            raise RuntimeError(message)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pm, "execute_notebook", execute)
+    monkeypatch.setattr("salesops_kit.report.runner.time.sleep", lambda s: None)
+    return calls
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, monkeypatch, capsys):
+    from salesops_kit.report.runner import KERNEL_START_ATTEMPTS, _run_one
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1 + 1\nx")]
+    src = tmp_path / "07_x.ipynb"
+    nbformat.write(nb, src)
+    calls = _flaky_papermill(monkeypatch, failures=KERNEL_START_ATTEMPTS - 1)
+    run = _run_one(src, tmp_path / "out.ipynb", tmp_path / "07_x.html", {}, progress=False, kernel_name="python3")
+    assert run.status == "ok" and len(calls) == KERNEL_START_ATTEMPTS
+    assert "the kernel died while starting" in capsys.readouterr().err
+
+
+def test_a_kernel_that_never_starts_fails_the_notebook_with_the_reason(tmp_path, monkeypatch):
+    from salesops_kit.report.runner import KERNEL_START_ATTEMPTS, _run_one
+
+    src = tmp_path / "07_x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), src)
+    calls = _flaky_papermill(monkeypatch, failures=99)
+    run = _run_one(src, tmp_path / "out.ipynb", tmp_path / "07_x.html", {}, progress=False, kernel_name="python3")
+    assert run.status == "failed" and "kernel_info" in run.error and len(calls) == KERNEL_START_ATTEMPTS
+    # any other error is the notebook's, not the kernel's start: not retried
+    calls = _flaky_papermill(monkeypatch, failures=99, message="something else")
+    run = _run_one(src, tmp_path / "out.ipynb", tmp_path / "07_x.html", {}, progress=False, kernel_name="python3")
+    assert run.status == "failed" and len(calls) == 1
