@@ -89,7 +89,8 @@ def plain_dtypes(out: pd.DataFrame, cols) -> pd.DataFrame:
         elif str(s.dtype).startswith(("int", "Int", "uint", "UInt")) or str(s.dtype) in ("int32", "int64"):
             out[c] = s.astype("float64")
         elif str(s.dtype).startswith("datetime64") and getattr(s.dt, "tz", None) is None:
-            out[c] = s.astype("datetime64[ns]")
+            if s.dtype != "datetime64[ns]":  # (astype copies even when the unit is already ns)
+                out[c] = s.astype("datetime64[ns]")
         elif str(s.dtype).startswith("datetime64"):  # Spark's date_trunc: a session-zone timestamp, its wall time
             out[c] = s.dt.tz_localize(None).astype("datetime64[ns]")
     return out
