@@ -17,6 +17,7 @@ The mapping format is documented in the README and in ``salesops_kit/data/mappin
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -36,7 +37,7 @@ __all__ = ["Dataset", "load_dataset", "open_dataset", "load_mapping", "builtin_m
 
 
 def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error", engine: str = "pandas",
-                 con=None, spark=None, **kwargs) -> Dataset:
+                 con=None, spark=None, keep: bool = False, **kwargs) -> Dataset:
     """Load a folder of export files (or one file) into a :class:`Dataset`.
 
     Parameters
@@ -56,6 +57,9 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
         ``flags`` then holds the flag checks' counts (table, check, rows) instead of row positions
     con : for ``engine="duckdb"``, the DuckDB connection the relations live in (default: a new one)
     spark : for ``engine="spark"``, the SparkSession (default: the running one, else a local one on every core)
+    keep : for ``engine="polars"`` or ``"duckdb"``, read and check the files once and keep the checked rows in the
+        engine (collected Polars frames, a DuckDB table that spills to disk) for the as-of date, the flag counts and
+        every later query, instead of a plan that reads the files again each time (:func:`open_dataset` does so)
 
     Returns
     -------
@@ -70,7 +74,7 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
     if kwargs:
         raise TypeError(f"load_dataset got unexpected arguments {sorted(kwargs)}")
     check_option("unknown_stages", unknown_stages, ("error", "quarantine"))
-    be = backend(check_engine(engine), con=con, spark=spark)
+    be = backend(check_engine(engine), con=con, spark=spark, keep=keep)
     m = load_mapping(mapping)
     data_dir, candidates = be.candidates(path) if be.name == "spark" else _candidates(path)
     tables, quarantine, files, account, notes, withheld, row_flags = {}, {}, {}, [], [], [], []
@@ -127,16 +131,38 @@ def load_dataset(path, mapping=None, as_of=None, *, unknown_stages: str = "error
 
 
 def open_dataset(path, mapping=None, as_of=None, *, engine: str = "pandas", **kwargs) -> Dataset:
-    """What a notebook's load cell does, in one call: :func:`load_dataset`, then on DuckDB the files are checked
-    once and the clean tables kept in DuckDB (:func:`salesops_kit.engines.materialize`; DuckDB spills to disk
-    past its memory limit) or on Spark's executors (memory and disk), so the notebook's analyses do not each
-    re-read and re-check the export."""
+    """What a notebook's load cell does, in one call: :func:`load_dataset`, with the files read and checked once,
+    so that the notebook's analyses do not each re-read and re-check the export: on DuckDB the clean tables are
+    kept in DuckDB (:func:`salesops_kit.engines.materialize`; DuckDB spills to disk past its memory limit), on
+    Spark on the executors (memory and disk), on Polars in memory when the export's files take at most
+    1/:data:`POLARS_KEEP_SHARE` of the machine's memory (a report runs up to four kernels, each holding its copy;
+    larger exports stay lazy plans over the files)."""
+    if engine == "duckdb" or (engine == "polars" and _fits_in_memory(path)):
+        kwargs.setdefault("keep", True)
     ds = load_dataset(path, mapping=mapping, as_of=as_of, engine=engine, **kwargs)
     if engine in ("duckdb", "spark"):
         from ..engines import materialize
 
         ds = materialize(ds)
     return ds
+
+
+#: open_dataset keeps a Polars dataset in memory when its files take at most 1/16 of the machine's memory
+POLARS_KEEP_SHARE = 16
+
+
+def _fits_in_memory(path) -> bool:
+    """Whether the files at ``path`` (a folder or a file on this machine) are small enough for
+    :func:`open_dataset` to keep their clean tables in memory."""
+    p = Path(path)
+    if not p.exists():
+        return False  # let load_dataset say what is wrong
+    size = p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: lazy, as before
+        return False
+    return size * POLARS_KEEP_SHARE <= total
 
 
 def _withheld(parts: list[pd.DataFrame], order: list[str]) -> pd.DataFrame:

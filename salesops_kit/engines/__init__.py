@@ -40,13 +40,14 @@ __all__ = ["ENGINES", "Backend", "TableResult", "backend", "check_engine", "scan
            "column_names", "head", "SPARK_CONF_ENV"]
 
 
-def backend(engine: str = "pandas", *, con=None, spark=None) -> Backend:
+def backend(engine: str = "pandas", *, con=None, spark=None, keep: bool = False) -> Backend:
     """The back-end that reads tables on ``engine`` (one of :data:`ENGINES`); ``con``: DuckDB connection;
-    ``spark``: SparkSession (default: the running one, else a local one)."""
+    ``spark``: SparkSession (default: the running one, else a local one); ``keep``: on Polars and DuckDB, the
+    checked rows are computed once and kept in the engine (:class:`~salesops_kit.engines._common.LazyTable`)."""
     if check_engine(engine) == "pandas":
         return PandasBackend()
     if engine == "spark":
         from ._spark import SparkBackend
 
         return SparkBackend(spark)
-    return LazyBackend(engine, con=con)
+    return LazyBackend(engine, con=con, keep=keep)

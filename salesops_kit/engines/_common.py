@@ -270,10 +270,15 @@ class LazyTable:
 
     :meth:`build` runs the loader's steps in order; a subclass per engine (:mod:`._polars`, :mod:`._sql`)
     writes each step in its own syntax. ``flags`` collects ``(check, row condition, reason)`` in that syntax.
+
+    ``keep``: the checked rows are computed once and kept in the engine (a DuckDB table, collected Polars frames),
+    so that the quarantine, the account, the clean table and every later query read them instead of reading and
+    checking the files again (what :func:`~salesops_kit.data.load.open_dataset` asks for: many analyses follow).
     """
 
     def __init__(self, spec: TableSpec, raw, colmap: dict[str, str], *, stages: StageModel, mapping_name: str,
-                 files: list[Path], unknown_stages: str, con=None):
+                 files: list[Path], unknown_stages: str, con=None, keep: bool = False):
+        self.keep = keep
         self.spec, self.name, self.tdef = spec, spec.name, TABLES[spec.name]
         self.raw, self.colmap, self.stages, self.con = raw, colmap, stages, con
         self.mapping_name, self.files, self.unknown_stages = mapping_name, files, unknown_stages

@@ -172,7 +172,12 @@ def materialize(ds):
         elif kind == "duckdb":  # a table in the relation's own connection
             tmp = f"_salesops_{name}_{next(_tables)}"
             t.create(tmp)
-            out[name] = t.query("_salesops_src", f'select * from "{tmp}"')
+            held = _LOADED.get(id(t))
+            if held is not None and held[0] is t:  # load_dataset(keep=True): the checked rows it kept, freed now
+                out[name] = held[1].con.table(tmp)  # (a query of ``t`` would still bind them)
+                release_loaded(t)
+            else:
+                out[name] = t.query("_salesops_src", f'select * from "{tmp}"')
         elif kind == "pyspark":  # computed once, lineage cut (later plans do not re-run the loader's SQL)
             out[name] = t.localCheckpoint(eager=True)
             release_loaded(t)  # the loader's persisted rows: the checkpoint holds what is needed now
@@ -195,13 +200,15 @@ _LOADED: dict[int, tuple] = {}  # id(a clean Spark table the loader returned) ->
 
 
 def hold_loaded(clean, kept) -> None:
-    """Note that the Spark loader persisted ``kept`` (the checked rows) for the clean table ``clean``."""
+    """Note that the loader kept ``kept`` (the checked rows: persisted on Spark, a table in DuckDB; anything with an
+    ``unpersist()`` that frees it) for the clean table ``clean``."""
     _LOADED[id(clean)] = (clean, kept)
 
 
 def release_loaded(frame) -> bool:
-    """Unpersist the checked rows the Spark loader kept (memory and disk) for the clean table ``frame``; the table
-    still answers queries, re-reading its sources. False when the loader kept nothing for it."""
+    """Free the checked rows the loader kept for the clean table ``frame``: Spark's persisted rows (memory and disk;
+    the table still answers queries, re-reading its sources) or DuckDB's table (only once the table has been
+    materialised: it is what the clean table reads). False when the loader kept nothing for it."""
     entry = _LOADED.pop(id(frame), None)
     if entry is None or entry[0] is not frame:
         return False
@@ -321,9 +328,9 @@ class LazyBackend:
     derives_tables = False
     parquet_copies = True
 
-    def __init__(self, engine: str, *, con=None):
+    def __init__(self, engine: str, *, con=None, keep: bool = False):
         check_option("engine", engine, ("polars", "duckdb"), where="LazyBackend")
-        self.name = engine
+        self.name, self.keep = engine, keep
         if engine == "duckdb" and con is None:
             con = _duckdb_connection()
         self.con = con
@@ -338,7 +345,7 @@ class LazyBackend:
         else:
             from ._sql import SqlTable as Table
         return Table(spec, raw, colmap, stages=stages, mapping_name=mapping_name, files=files,
-                     unknown_stages=unknown_stages, con=self.con).build()
+                     unknown_stages=unknown_stages, con=self.con, keep=self.keep).build()
 
     def default_as_of(self, tables: dict) -> pd.Timestamp:
         return _lazy_as_of(self.name, tables, self.con)

@@ -255,7 +255,11 @@ class PolarsTable(LazyTable):
         acc = r.select(keep.sum().alias("kept"), pl.col("__bad").sum().alias("bad"),
                        pl.col("__footer").sum().alias("footer"), pl.col("__other").sum().alias("other"),
                        *self._withheld_aggs(keep))
-        qdf, adf = pl.collect_all([q, acc])
+        if self.keep:  # the files read and checked once: the clean table stays in memory for what follows
+            cdf, qdf, adf = pl.collect_all([clean, q, acc])
+            clean = cdf.lazy()
+        else:
+            qdf, adf = pl.collect_all([q, acc])
         quarantine = qdf.sort("source_file", "source_line").to_pandas()
         quarantine["source_line"] = quarantine["source_line"].astype("Int64")
         row = adf.row(0, named=True)

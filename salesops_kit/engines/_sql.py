@@ -34,8 +34,9 @@ class Dialect:
     text = "varchar"  # the text type in casts
     timestamp = "timestamp"  # the type of the parsed dates: a naive date and time
 
-    def __init__(self, con):
-        self.con = con
+    def __init__(self, con, hold: bool = False):
+        self.con, self.hold = con, hold
+        self.held: list[str] = []  # the tables keep() wrote
 
     # expressions
     def lit(self, v) -> str:
@@ -93,8 +94,14 @@ class Dialect:
         rel.create_view(name, replace=True)
 
     def keep(self, rel):
-        """``rel`` kept once computed, for the few queries that read it next (:meth:`release` drops it)."""
-        return rel
+        """``rel`` kept once computed, for the queries that read it next: with ``hold``, written to a table in the
+        connection (DuckDB spills it to disk past its memory limit); otherwise the plan, computed by each query."""
+        if not self.hold:
+            return rel
+        name = f"__salesops_checked_{next(_ids)}"
+        rel.create(name)
+        self.held.append(name)
+        return self.con.table(name)
 
     def release(self, rel) -> None:
         pass
@@ -140,6 +147,17 @@ def flag_counts(d: Dialect, tables: dict, as_of: pd.Timestamp) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["table", "check", "rows"])
 
 
+class _Held:
+    """Tables the DuckDB loader wrote for a clean table (:meth:`Dialect.keep`); ``unpersist`` drops them."""
+
+    def __init__(self, con, names: list[str]):
+        self.con, self.names = con, names
+
+    def unpersist(self) -> None:
+        for n in self.names:
+            self.con.execute(f'drop table if exists "{n}"')
+
+
 class SqlTable(LazyTable):
     """One table as nested selects: ``base`` (raw columns ``r__<column>``), ``s1`` (parsed columns),
     ``s2`` (footer, flag and duplicate columns). ``dialect`` writes them for the engine (default: DuckDB)."""
@@ -175,8 +193,16 @@ class SqlTable(LazyTable):
         first = f"trim(cast({self._ident(names[0])} as {self.d.text}))"
         return f"(({rest}) and ({blank(names[0])} or {self.d.matches(first, _FOOTER)}))"
 
+    def build(self) -> TableResult:
+        from ._lazy import hold_loaded
+
+        res = super().build()
+        if self.d.held:  # the checked rows the clean table reads, until materialize has its own copy
+            hold_loaded(res.clean, _Held(self.con, list(self.d.held)))
+        return res
+
     def parse_columns(self) -> None:
-        self.d = self.dialect(self.con)
+        self.d = self.dialect(self.con, hold=self.keep)
         rtypes = self.d.text_columns(self.raw)
         names = [n for n in rtypes if n not in ("__line", "__file")]
         view = f"__salesops_raw_{self.name}_{next(_ids)}"
