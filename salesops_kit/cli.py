@@ -130,17 +130,14 @@ def _dispatch(args) -> int:
 
     if args.command == "kpis":
         from .data.currency import single_currency
-        from .data.load import load_dataset
+        from .data.load import open_dataset
         from .kpis import engine_kpi_table, kpi_frame, provider_rows
         from .report.exports import csv_text, write_xlsx
 
         if args.format == "xlsx" and not args.out:
             raise ValueError("--format xlsx needs --out FILE.xlsx")
-        ds = load_dataset(args.data, mapping=args.mapping, as_of=args.as_of, engine=args.engine)
-        if args.engine == "spark":  # checked once on the executors, not again by every KPI scan
-            from .engines import materialize
-
-            ds = materialize(ds)
+        # the files read and checked once on a lazy engine, not again by every KPI scan (as a notebook loads them)
+        ds = open_dataset(args.data, mapping=args.mapping, as_of=args.as_of, engine=args.engine)
         if args.engine == "pandas":  # a failing provider is named; the others' KPIs are still written
             rows, errors = provider_rows(ds)
             df = kpi_frame([r for rs in rows.values() for r in rs], currency=single_currency(ds))

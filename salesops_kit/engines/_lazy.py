@@ -344,8 +344,15 @@ class LazyBackend:
             from ._polars import PolarsTable as Table
         else:
             from ._sql import SqlTable as Table
-        return Table(spec, raw, colmap, stages=stages, mapping_name=mapping_name, files=files,
-                     unknown_stages=unknown_stages, con=self.con, keep=self.keep).build()
+        table = Table(spec, raw, colmap, stages=stages, mapping_name=mapping_name, files=files,
+                      unknown_stages=unknown_stages, con=self.con, keep=self.keep)
+        res = table.build()
+        held = getattr(getattr(table, "d", None), "held", None)
+        if held:  # DuckDB: the checked rows the clean table reads, until materialize has its own copy
+            from ._sql import HeldTables
+
+            hold_loaded(res.clean, HeldTables(self.con, list(held)))
+        return res
 
     def default_as_of(self, tables: dict) -> pd.Timestamp:
         return _lazy_as_of(self.name, tables, self.con)

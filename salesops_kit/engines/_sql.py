@@ -20,7 +20,7 @@ from ..data.readers import FOOTER_RE
 from ..data.schema import BAD_DATE, BAD_NUMBER, CONFLICT_DUP, EXACT_DUP, STATUS_COLUMN, UNKNOWN_STAGE
 from ._common import LazyTable, Rule, TableResult, is_identity, number_rules, parse_formats
 
-__all__ = ["SqlTable", "Dialect", "flag_counts"]
+__all__ = ["SqlTable", "Dialect", "HeldTables", "flag_counts"]
 
 _ids = itertools.count()
 _FOOTER = "(?i)" + FOOTER_RE.pattern
@@ -147,7 +147,7 @@ def flag_counts(d: Dialect, tables: dict, as_of: pd.Timestamp) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["table", "check", "rows"])
 
 
-class _Held:
+class HeldTables:
     """Tables the DuckDB loader wrote for a clean table (:meth:`Dialect.keep`); ``unpersist`` drops them."""
 
     def __init__(self, con, names: list[str]):
@@ -192,14 +192,6 @@ class SqlTable(LazyTable):
         rest = " and ".join(blank(n) for n in names[1:]) or "true"
         first = f"trim(cast({self._ident(names[0])} as {self.d.text}))"
         return f"(({rest}) and ({blank(names[0])} or {self.d.matches(first, _FOOTER)}))"
-
-    def build(self) -> TableResult:
-        from ._lazy import hold_loaded
-
-        res = super().build()
-        if self.d.held:  # the checked rows the clean table reads, until materialize has its own copy
-            hold_loaded(res.clean, _Held(self.con, list(self.d.held)))
-        return res
 
     def parse_columns(self) -> None:
         self.d = self.dialect(self.con, hold=self.keep)

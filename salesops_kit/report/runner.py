@@ -271,7 +271,7 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         and KPI table are computed on this engine, and it is passed to the notebooks that declare an ``engine``
         parameter (they load the data lazily and scan in the engine; README, "Big data").
     """
-    from ..data.load import load_dataset
+    from ..data.load import open_dataset
 
     _check_report_options(lang=lang, jobs=jobs, engine=engine)
     started = datetime.now(UTC)
@@ -286,11 +286,9 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         from ..i18n import use_cjk_font
 
         use_cjk_font()
-    ds = load_dataset(data_dir, mapping=mapping_param, as_of=as_of_param, engine=engine)
-    if engine == "spark":  # checked once on the executors, not again by every KPI scan of this process
-        from ..engines import materialize
-
-        ds = materialize(ds)
+    # the files read and checked once, not again by every KPI scan of this process (open_dataset: as a notebook)
+    ds = open_dataset(data_dir, mapping=mapping_param, as_of=as_of_param, engine=engine)
+    if engine == "spark":
         jobs = 1 if jobs is None else jobs  # each notebook kernel runs its own Spark driver
     result = ReportResult(out_dir=out)
     plan = [(nb, missing_tables(ds, NOTEBOOK_TABLES.get(nb.name[:2], ()))) for nb in nbs]
