@@ -74,30 +74,45 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def write_xlsx(df: pd.DataFrame, path: Path, *, sheet: str = "kpis") -> Path:
-    """Write a neutralised XLSX (text that looks like a formula is stored as text with a leading ``'``)."""
-    from openpyxl import Workbook
+#: rows of one Excel sheet, the header included (Excel's limit)
+XLSX_MAX_ROWS = 1_048_576
 
+
+def write_xlsx(df: pd.DataFrame, path: Path, *, sheet: str = "kpis") -> Path:
+    """Write a neutralised XLSX (text that looks like a formula is stored as text with a leading ``'``).
+
+    Streamed with openpyxl's write-only workbook (the whole sheet is never held as cell objects: a million-row
+    table is written in a minute, not a quarter of an hour). A table longer than one Excel sheet is refused: the
+    CSV beside it holds every row."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    if len(df) + 1 > XLSX_MAX_ROWS:
+        raise ValueError(f"{len(df):,} rows do not fit in one Excel sheet ({XLSX_MAX_ROWS - 1:,} rows and a header): "
+                         f"{Path(path).name} not written; use the CSV.")
     out = neutralise_frame(df)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = sheet
-    ws.append(list(out.columns))
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(sheet)
+    ws.freeze_panes = "A2"
+
+    def text(v):  # openpyxl reads any str starting with "=" as a formula: force text
+        c = WriteOnlyCell(ws, value=v)
+        c.data_type = "s"
+        return c
+
+    ws.append([text(str(c)) for c in out.columns])
     for row in out.itertuples(index=False):
         cells = []
         for v in row:
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 cells.append(None)
+            elif isinstance(v, str):
+                cells.append(text(v))
             elif hasattr(v, "item"):  # numpy scalar
                 cells.append(v.item())
             else:
                 cells.append(v)
         ws.append(cells)
-    for row in ws.iter_rows():  # openpyxl treats any str starting with "=" as a formula: force text
-        for cell in row:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"
-    ws.freeze_panes = "A2"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
@@ -204,7 +219,8 @@ def write_customers(ds, out_dir: Path) -> dict[str, Path]:
     """``customers.csv`` and ``customers.xlsx``: the per-customer value table
     (:func:`salesops_kit.value.customer_value.customer_value` on the orders in the report currency, to the as-of
     date), sorted by predicted CLV descending; recency and T in weeks. No file (``{}``) without orders, with orders in
-    several currencies and no rates, or with too few customers to fit the purchase models."""
+    several currencies and no rates, or with too few customers to fit the purchase models; no ``.xlsx`` with more
+    customers than one Excel sheet holds (:data:`XLSX_MAX_ROWS`)."""
     from ..data.currency import converted, needs_split
     from ..engines import n_rows
     from ..value.customer_value import customer_value
@@ -219,8 +235,10 @@ def write_customers(ds, out_dir: Path) -> dict[str, Path]:
     for c in ("first_purchase", "last_purchase"):
         df[c] = pd.to_datetime(df[c]).dt.strftime("%Y-%m-%d")
     df["customer_id"] = df["customer_id"].astype(str)
-    return {"customers.csv": write_csv(df, Path(out_dir) / "customers.csv"),
-            "customers.xlsx": write_xlsx(df, Path(out_dir) / "customers.xlsx", sheet="customers")}
+    files = {"customers.csv": write_csv(df, Path(out_dir) / "customers.csv")}
+    if len(df) + 1 <= XLSX_MAX_ROWS:  # more customers than one Excel sheet holds: the CSV only
+        files["customers.xlsx"] = write_xlsx(df, Path(out_dir) / "customers.xlsx", sheet="customers")
+    return files
 
 
 # --- quarantine ----------------------------------------------------------------------------------------

@@ -231,6 +231,27 @@ def test_report_writes_customers_csv_sorted_by_clv(tmp_path):
     # revenue to date is the customer's order total (hand count on the raw file)
     top = c.iloc[0]
     assert top["revenue"] == pytest.approx(orders.loc[orders["customer_id"] == top["customer_id"], "amount"].sum())
+    from openpyxl import load_workbook  # the spreadsheet holds the same rows, ids as text, header frozen
+
+    ws = load_workbook(files["customers.xlsx"], read_only=False)["customers"]
+    assert ws.max_row == len(c) + 1 and ws.freeze_panes == "A2"
+    assert [ws.cell(1, j + 1).value for j in range(len(CUSTOMERS_COLUMNS))] == CUSTOMERS_COLUMNS
+    assert ws.cell(2, 1).value == str(c["customer_id"].iloc[0]) and ws.cell(2, 1).data_type == "s"
+    assert ws.cell(2, CUSTOMERS_COLUMNS.index("clv") + 1).value == pytest.approx(c["clv"].iloc[0])
+
+
+def test_more_customers_than_an_excel_sheet_holds_get_the_csv_only(tmp_path, monkeypatch):
+    import salesops_kit as sk
+    from salesops_kit.report import exports
+
+    ds = sk.load_dataset(HERE.parents[1] / "data" / "sample", mapping="canonical")
+    n = ds.orders["customer_id"].nunique()
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", n)  # one row short: the header takes one
+    files = exports.write_customers(ds, tmp_path)
+    assert set(files) == {"customers.csv"} and not (tmp_path / "customers.xlsx").exists()
+    assert len(pd.read_csv(files["customers.csv"])) == n
+    with pytest.raises(ValueError, match="do not fit in one Excel sheet"):
+        exports.write_xlsx(pd.DataFrame({"a": range(n)}), tmp_path / "x.xlsx")
 
 
 def test_report_writes_no_customers_file_without_orders(tmp_path):
