@@ -184,8 +184,10 @@ def _rfm_calibration(f, daily, *, cal: pd.Timestamp, unit: float) -> pd.DataFram
 
 def _with_first_amount(calib, aggs):
     """``aggs`` per customer and the amount of the customer's first day (days are unique per customer), in one
-    pass. DuckDB's ``arg_min`` and Polars' ``sort_by().first()`` each take 0.85x the time of the ordered ``first``
-    narwhals writes for them (which sorts every group); other engines get narwhals' ordered ``first``."""
+    pass. The ordered ``first`` narwhals writes sorts every group: on DuckDB it cost 1.16x ``arg_min`` in the same
+    query, and Polars' ``sort_by().first()`` ran at 0.85-0.93x the hand SQL (4M orders, benchmarks/RESULTS.md).
+    The DuckDB and Polars branches spell out the same aggregates as ``aggs`` (first_purchase, last_purchase,
+    purchases, revenue): change them together. Other engines get narwhals' ordered ``first``."""
     native = nw.to_native(calib)
     if calib.implementation is nw.Implementation.DUCKDB:
         return nw.from_native(native.aggregate(
