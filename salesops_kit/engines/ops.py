@@ -77,6 +77,11 @@ def collect(lf: nw.LazyFrame) -> pd.DataFrame:
     return plain_dtypes(out, out.columns)
 
 
+def sql_ident(name) -> str:
+    """A column name as a quoted SQL identifier (DuckDB, for the relation API's hand-written statements)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
 def plain_dtypes(out: pd.DataFrame, cols) -> pd.DataFrame:
     """``out`` with the ``cols`` columns in the plain dtypes :func:`collect` hands back (in place): Decimal and
     integer columns as float64, dates as naive datetime64[ns]."""
@@ -420,9 +425,7 @@ def _grouped_duckdb(rel, by: list[str], *, period, drop_null_period: bool, where
     FILTER``, grouped by the key columns) through the relation API, fetched with DuckDB's own pandas conversion:
     narwhals' expression building and Arrow round trip cost as much as the query on a million rows. None for a date
     column that is not a plain DATE/TIMESTAMP (the narwhals scan then runs)."""
-    def q(c: str) -> str:
-        return '"' + str(c).replace('"', '""') + '"'
-
+    q = sql_ident
     types = dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
     sel = [q(c) for c in by]
     cond = [] if where is None else [q(where)]

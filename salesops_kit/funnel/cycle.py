@@ -41,6 +41,7 @@ from ..engines.ops import (
     raise_unknown_stages,
     resolve,
     sort_out,
+    sql_ident,
 )
 from ..tools.results import Result
 from ..tools.validation import require_columns as check_columns
@@ -73,6 +74,7 @@ class SalesCycle(Result):
     counts : DataFrame ``<by>, days, event, n`` (event 0 open/censored, 1 won, 2 lost).
     as_of : Timestamp
     notes : tuple of str
+    settings : the interval's ``n_boot``, ``seed`` and ``level`` (a KPI table reuses only a result made with its own).
     """
 
     table: pd.DataFrame
@@ -83,6 +85,8 @@ class SalesCycle(Result):
     as_of: pd.Timestamp
     notes: tuple[str, ...]
     dropped: dict = field(default_factory=dict, compare=False)  # deals left out: no_dates, negative, late
+    #: the interval's settings (``n_boot``, ``seed``, ``level``): whether a KPI table may reuse this result
+    settings: dict = field(default_factory=dict, compare=False)
 
     def __repr__(self) -> str:
         return f"SalesCycle({self.headline()})"
@@ -238,9 +242,7 @@ def _cycle_cells_duckdb(rel, by: list[str], *, as_of: pd.Timestamp, day_end) -> 
     if any(types.get(c) not in DUCKDB_DATES for c in ("created_date", "close_date")):
         return None
 
-    def q(c: str) -> str:
-        return '"' + str(c).replace('"', '""') + '"'
-
+    q = sql_ident
     def ts(v: pd.Timestamp) -> str:
         return f"TIMESTAMP '{v.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
 
@@ -346,7 +348,8 @@ def sales_cycle(opportunities, *, as_of=None, by=None, stages: StageModel | None
                                            "at_risk"]))
     logrank = _logrank(counts, by) if detail and by and len(summary) >= 2 and (counts["event"] == 1).any() else None
     return SalesCycle(sort_out(summary, by), sort_out(curve_df, by + ["days"]), logrank, counts, tuple(by), as_of,
-                      tuple(_cycle_notes(dropped)), dropped)
+                      tuple(_cycle_notes(dropped)), dropped,
+                      {"n_boot": int(n_boot), "seed": seed, "level": float(level)})
 
 
 def _cycle_notes(dropped: dict) -> list[str]:

@@ -36,6 +36,7 @@ from ..engines.ops import (
     period_expr,
     plain_dtypes,
     seconds_between,
+    sql_ident,
 )
 from ..engines.ops import collect as _collect
 from ..engines.pandas_fast import group_agg
@@ -108,8 +109,7 @@ def _duckdb_dates(rel, *cols: str) -> bool:
     return all(types.get(c) in DUCKDB_DATES for c in cols)
 
 
-def _q(c: str) -> str:
-    return '"' + str(c).replace('"', '""') + '"'
+_q = sql_ident
 
 
 def _sql_period(col: str, period: str) -> str:
