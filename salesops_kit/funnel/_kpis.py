@@ -29,13 +29,33 @@ def _seg(col, value) -> str:
     return "all" if col is None else f"{col}={value}"
 
 
-def kpi_rows(ds) -> list[dict]:
+#: the settings a KPI's interval is defined with (the functions' defaults): a notebook's result made with others
+#: (fewer resamples, another level or funnel type, another false-discovery rate) is computed again, not reused
+KPI_CYCLE_SETTINGS = {"n_boot": 400, "seed": 0, "level": 0.95}
+KPI_FUNNEL_TYPE = "any_path"
+KPI_ALPHA = 0.05
+
+
+def kpi_rows(ds, *, cycles=(), funnels=(), by_stage=None, coverage=None, amounts=None, slip=None,
+             reasons=None) -> list[dict]:
     """The funnel KPIs of a Dataset, overall and per owner and lead source (see ``salesops_kit.kpis``).
+
+    The notebook hands over what it has already computed for this dataset, so that the KPI table does not
+    compute it twice (the sales-cycle bootstrap is most of the cost): ``cycles`` (``sales_cycle`` results) and
+    ``funnels`` (``stage_funnel`` results) are used for the KPI segment they were computed by (``by`` of none,
+    owner or lead source) when made on the same as-of date with the KPIs' settings (:data:`KPI_CYCLE_SETTINGS`,
+    :data:`KPI_FUNNEL_TYPE`); ``by_stage``, ``coverage`` and ``amounts`` go to :func:`pipeline_rows`; ``slip`` and
+    ``reasons`` (``slippage``, ``loss_reasons``) to ``history_kpi_rows`` when made at :data:`KPI_ALPHA`. Anything
+    else is computed here; the rows are the same either way.
 
     Returns ``{kpi, segment, value, ci_low, ci_high, window}`` records; [] when the dataset has no opportunities.
     """
     if ds.opportunities is None:
         return []
+    as_of = pd.Timestamp(ds.as_of)
+    have_cycle = {tuple(c.by): c for c in cycles if c is not None and pd.Timestamp(c.as_of) == as_of
+                  and c.settings == KPI_CYCLE_SETTINGS}
+    have_funnel = {tuple(f.by): f for f in funnels if f is not None and f.funnel_type == KPI_FUNNEL_TYPE}
     stages = ds.stages
     split = needs_split(ds, "opportunities")  # several currencies, no rates: money per currency only
     code = None if split else report_currency(ds, "opportunities")
@@ -76,9 +96,9 @@ def kpi_rows(ds) -> list[dict]:
             continue
         by = [] if col is None else [col]
         tot = deal_totals(opps, by=by, stages=stages).reset_index(drop=True)
-        cyc = sales_cycle(ds, by=by, detail=False)
+        cyc = have_cycle.get(tuple(by)) or sales_cycle(ds, by=by, detail=False)
         vel = sales_velocity(opps, by=by, stages=stages, as_of=ds.as_of, cycle_summary=cyc.table).table
-        fun = stage_funnel(ds, by=by).table
+        fun = (have_funnel.get(tuple(by)) or stage_funnel(ds, by=by)).table
         for _, r in tot.iterrows():
             seg = _seg(col, r[col] if col else None)
             closed = r["won"] + r["lost"]
@@ -106,7 +126,7 @@ def kpi_rows(ds) -> list[dict]:
         cyc = sales_cycle(sub, stages=stages, as_of=ds.as_of, n_boot=0, detail=False)
         vel = sales_velocity(sub, stages=stages, as_of=ds.as_of, cycle_summary=cyc.table).table
         money(tot, vel, lambda r, cur=cur: f"currency={cur}", cur=cur)
-    rows += pipeline_rows(ds)
+    rows += pipeline_rows(ds, by_stage=by_stage, coverage=coverage, amounts=amounts)
     if ds.leads is not None:
         lhave = set(columns(lazy(ds.leads, table="leads")))
         for lcol in (None, *LEAD_SEGMENTS):
@@ -119,7 +139,9 @@ def kpi_rows(ds) -> list[dict]:
                     r["lead_to_opportunity_ci_high"])
                 if pd.notna(r["lead_to_win"]):
                     add("lead_to_win_rate", seg, r["lead_to_win"], r["lead_to_win_ci_low"], r["lead_to_win_ci_high"])
-    return rows + history_kpi_rows(ds)  # slippage and loss reasons (issue 18)
+    slip = slip if slip is not None and slip.alpha == KPI_ALPHA else None
+    reasons = reasons if reasons is not None and reasons.alpha == KPI_ALPHA else None
+    return rows + history_kpi_rows(ds, slip=slip, reasons=reasons)  # slippage and loss reasons (issue 18)
 
 
 def pipeline_rows(ds, *, by_stage=None, coverage=None, amounts=None) -> list[dict]:

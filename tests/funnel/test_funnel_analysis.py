@@ -216,3 +216,34 @@ def test_no_weakest_step_finding_from_equal_or_overlapping_steps():
     assert not [f for f in funnel_findings(stage_funnel=equal) if "weakest" in f.metric]
     low = funnel([0.5, 0.9, 0.9], [0.3, 0.7, 0.7], [0.7, 0.97, 0.97])
     assert [f.metric for f in funnel_findings(stage_funnel=low) if "weakest" in f.metric] == ["weakest step A → B"]
+
+
+@pytest.mark.skipif(not (SAMPLE / "opportunities.csv").exists(), reason="sample data not generated")
+def test_kpi_rows_reuse_the_notebooks_results_and_give_the_same_rows(monkeypatch):
+    """Notebook 01 hands its results to kpi_rows so the KPI table does not run the sales-cycle bootstrap (and the
+    other sections) a second time: the rows are the same, the handed-over results are used, and a result made
+    with other settings than the KPI's is computed again rather than reused."""
+    from salesops_kit import load_dataset
+    from salesops_kit.funnel import _kpis
+
+    ds = load_dataset(SAMPLE)
+    fresh = pd.DataFrame(funnel.kpi_rows(ds))
+    cyc, cyc_seg = funnel.sales_cycle(ds), funnel.sales_cycle(ds, by="lead_source")  # as notebook 01 makes them
+    given = dict(cycles=[cyc, cyc_seg, None], funnels=[funnel.stage_funnel(ds)],
+                 by_stage=funnel.pipeline_by_stage(ds), coverage=funnel.pipeline_coverage(ds),
+                 amounts=funnel.funnel_amounts(ds), slip=funnel.slippage(ds), reasons=funnel.loss_reasons(ds))
+    calls = []
+    real_cycle, real_funnel = _kpis.sales_cycle, _kpis.stage_funnel
+    monkeypatch.setattr(_kpis, "sales_cycle", lambda d, by, **kw: calls.append(("cycle", tuple(by))) or
+                        real_cycle(d, by=by, **kw))
+    monkeypatch.setattr(_kpis, "stage_funnel", lambda d, by, **kw: calls.append(("funnel", tuple(by))) or
+                        real_funnel(d, by=by, **kw))
+    reused = pd.DataFrame(funnel.kpi_rows(ds, **given))
+    pd.testing.assert_frame_equal(reused, fresh)
+    # only the owner segment's cycle, and the two segments' funnels, were computed here
+    assert sorted(calls) == [("cycle", ("owner",)), ("funnel", ("lead_source",)), ("funnel", ("owner",))]
+    calls.clear()
+    other = dict(cycles=[funnel.sales_cycle(ds, n_boot=50)], funnels=[funnel.stage_funnel(ds, funnel_type="in_order")],
+                 slip=funnel.slippage(ds, alpha=0.2), reasons=funnel.loss_reasons(ds, alpha=0.2))
+    pd.testing.assert_frame_equal(pd.DataFrame(funnel.kpi_rows(ds, **other)), fresh)
+    assert ("cycle", ()) in calls and ("funnel", ()) in calls  # not the KPI's settings: computed again
