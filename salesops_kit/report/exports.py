@@ -215,23 +215,29 @@ CUSTOMERS_COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value
                      "expected_order_value", "clv", "clv_low", "clv_high"]
 
 
-def write_customers(ds, out_dir: Path) -> dict[str, Path]:
+def write_customers(ds, out_dir: Path, *, fitted: Path | None = None) -> dict[str, Path]:
     """``customers.csv`` and ``customers.xlsx``: the per-customer value table
     (:func:`salesops_kit.value.customer_value.customer_value` on the orders in the report currency, to the as-of
     date), sorted by predicted CLV descending; recency and T in weeks. No file (``{}``) without orders, with orders in
     several currencies and no rates, or with too few customers to fit the purchase models; no ``.xlsx`` with more
-    customers than one Excel sheet holds (:data:`XLSX_MAX_ROWS`)."""
+    customers than one Excel sheet holds (:data:`XLSX_MAX_ROWS`).
+
+    ``fitted``: a Parquet file of that table already computed for this dataset (notebook 02 saves its own when the
+    report runs it), read instead of fitting the models again."""
     from ..data.currency import converted, needs_split
     from ..engines import n_rows
     from ..value.customer_value import customer_value
 
     if not ds.has("orders") or not n_rows(ds.orders) or needs_split(ds, "orders"):
         return {}
-    try:
-        cv = customer_value(converted(ds).orders, as_of=ds.as_of)
-    except ValueError:  # too few customers or repeat purchases to fit
-        return {}
-    df = cv.table.reindex(columns=CUSTOMERS_COLUMNS)
+    if fitted is not None:
+        table = pd.read_parquet(fitted)
+    else:
+        try:
+            table = customer_value(converted(ds).orders, as_of=ds.as_of).table
+        except ValueError:  # too few customers or repeat purchases to fit
+            return {}
+    df = table.reindex(columns=CUSTOMERS_COLUMNS)
     for c in ("first_purchase", "last_purchase"):
         df[c] = pd.to_datetime(df[c]).dt.strftime("%Y-%m-%d")
     df["customer_id"] = df["customer_id"].astype(str)

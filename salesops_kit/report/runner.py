@@ -23,16 +23,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..engines import DUCKDB_MEMORY_ENV
 from ..i18n import LANG_ENV, LANGS
 from ..kpis import provider_rows
 from ..tools.results import Result
 from ..tools.validation import check_option
 from .exports import safe_filename
 
-__all__ = ["NOTEBOOK_PROVIDERS", "NOTEBOOK_TABLES", "NotebookRun", "default_jobs", "ReportResult", "build_report",
-           "export_html", "find_notebooks", "notebooks_dir", "safe_filename", "sample_data_dir"]
+__all__ = ["NOTEBOOK_PROVIDERS", "NOTEBOOK_TABLES", "NotebookRun", "default_jobs", "duckdb_memory", "ReportResult",
+           "build_report", "export_html", "find_notebooks", "notebooks_dir", "safe_filename", "sample_data_dir"]
 
 _ROOT = Path(__file__).resolve().parents[2]
+#: where notebook 02 saves its customer-value table (its ``customers_file`` parameter), inside ``_executed/``: the
+#: report writes customers.csv from it instead of fitting the purchase models a second time
+CUSTOMERS_FILE = "customers.parquet"
 
 # Tables each numbered notebook needs (by number); without them it renders a "what to map" page.
 # A tuple inside means "at least one of these" (KPI monitoring works from any of its source tables).
@@ -217,26 +221,60 @@ def _finish_kpi_job(ds, providers, pool, job) -> tuple[dict[str, list[dict]], li
         pool.shutdown()
 
 
+#: the memory a notebook kernel may reach, as a multiple of the loaded pandas tables' deep size: the largest kernel
+#: of the pandas report on the scale-100 sample (654k deals) peaked at 2.6x (7,260 MiB for tables of 2,777 MiB)
+KERNEL_MEMORY_FACTOR = 3
+
+
+def machine_memory() -> tuple[int, int] | None:
+    """``(total, available)`` bytes of memory (Linux: ``MemTotal`` and ``MemAvailable``, which counts the page cache
+    the system can give back; elsewhere the free pages), or None when the system does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            info = {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in fh if ":" in line)}
+        return info["MemTotal"], info["MemAvailable"]
+    except (OSError, KeyError, ValueError):
+        pass
+    try:
+        page = os.sysconf("SC_PAGE_SIZE")
+        return page * os.sysconf("SC_PHYS_PAGES"), page * os.sysconf("SC_AVPHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: no cap from memory
+        return None
+
+
 def default_jobs(ds=None, n_notebooks: int | None = None) -> int:
     """Notebooks to run at once: one more than the cores (at most 4), fewer when the loaded tables are large.
 
     One more than the cores, because a kernel spends part of its life waiting (starting, handing over outputs):
     on the 2-core development machine the sample report took 16-17 s with 3 at a time and 18-19 s with 2.
-    Every kernel loads the dataset itself, so ``jobs`` kernels hold about ``jobs`` copies of it: the count
-    is capped so that three times the loaded tables per kernel fits in half the machine's memory."""
+    Every kernel loads the dataset itself, so ``jobs`` kernels hold about ``jobs`` copies of it: each is counted at
+    :data:`KERNEL_MEMORY_FACTOR` times the loaded tables, against the memory available now (this process already
+    holds its own copy) less a tenth of the machine kept free."""
     jobs = max(1, min((os.cpu_count() or 1) + 1, 4))
     if n_notebooks is not None:
         jobs = max(1, min(jobs, n_notebooks))
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not a POSIX system: no cap from memory
+    memory = machine_memory()
+    if ds is None or memory is None:
         return jobs
-    if ds is not None:
-        size = sum(int(t.memory_usage(deep=True).sum()) for t in ds.tables.values()
-                   if isinstance(t, pd.DataFrame))
-        if size:
-            jobs = max(1, min(jobs, int(total / 2 // (3 * size))))
+    total, available = memory
+    size = sum(int(t.memory_usage(deep=True).sum()) for t in ds.tables.values() if isinstance(t, pd.DataFrame))
+    if size:
+        jobs = max(1, min(jobs, int((available - total / 10) // (KERNEL_MEMORY_FACTOR * size))))
     return jobs
+
+
+def duckdb_memory(jobs: int, total: int | None = None) -> str | None:
+    """The memory limit of each notebook kernel's DuckDB in a DuckDB report, as ``SET memory_limit`` takes it:
+    three quarters of the machine's memory (``total`` bytes) shared by the ``jobs`` kernels and the report process.
+    DuckDB's own default is 80% of the memory for every process, so four processes could together ask for 320%;
+    None when the machine's memory cannot be read. It bounds DuckDB's buffers, not the pandas frames a notebook
+    makes from them."""
+    if total is None:
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):  # not a POSIX system: DuckDB's default
+            return None
+    return f"{max(256, int(total * 0.75 / (int(jobs) + 1) / 2**20))}MB"
 
 
 def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, notebooks=None,
@@ -307,16 +345,21 @@ def build_report(data_dir=None, *, mapping=None, out_dir="reports", as_of=None, 
         executed.mkdir(exist_ok=True)
         _write_missing_pages(plan, ds, out, lang=lang)
         kernel_env = {LANG_ENV: lang, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+        limit = duckdb_memory(jobs) if engine == "duckdb" and not os.environ.get(DUCKDB_MEMORY_ENV) else None
+        if limit:  # each kernel's DuckDB, unless the user set one
+            kernel_env[DUCKDB_MEMORY_ENV] = limit
+        fitted = executed / CUSTOMERS_FILE  # notebook 02's customer table, for customers.csv (never an old one)
+        fitted.unlink(missing_ok=True)
         with _environ(**kernel_env):
-            done = _run_notebooks(to_run, executed, out, params, jobs=jobs, progress=progress, no_code=no_code,
-                                  lang=lang, kernel_name=kernel_name)
+            done = _run_notebooks(to_run, executed, out, {**params, "customers_file": str(fitted)}, jobs=jobs,
+                                  progress=progress, no_code=no_code, lang=lang, kernel_name=kernel_name)
     except BaseException:  # interrupted or crashed: do not leave the KPI worker behind
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         raise
     result.findings, published = _collect_runs(plan, done, out, executed, result)
     kpis, result.kpi_errors = _report_kpis(ds, covered, others, pool, kpi_job, published)
-    files = _write_tables(result, kpis, out, lang=lang, ds=ds)
+    files = _write_tables(result, kpis, out, lang=lang, ds=ds, fitted=executed / CUSTOMERS_FILE)
     _write_index(result, ds, kpis, files, params=_shown_params(params, data_dir, lang), lang=lang)
     _write_manifest(result, ds, files, data_dir=data_dir, mapping=mapping_param, params=params, lang=lang,
                     no_code=no_code, started=started, seconds_total=time.perf_counter() - t_start, jobs=jobs,
@@ -428,14 +471,16 @@ def _report_kpis(ds, covered: set[str], others: list[str], pool, kpi_job, publis
     return _kpi_table({**by_provider, **late, **published}, errors + late_errors, single_currency(ds))
 
 
-def _write_tables(result: ReportResult, kpis: pd.DataFrame, out: Path, *, lang: str, ds=None) -> list[str]:
-    """``kpis.csv``, ``kpis.xlsx``, ``findings.csv`` and ``customers.csv``/``.xlsx``; returns the data files the index
-    lists."""
+def _write_tables(result: ReportResult, kpis: pd.DataFrame, out: Path, *, lang: str, ds=None,
+                  fitted: Path | None = None) -> list[str]:
+    """``kpis.csv``, ``kpis.xlsx``, ``findings.csv`` and ``customers.csv``/``.xlsx`` (from ``fitted``, the table
+    notebook 02 saved, when it did); returns the data files the index lists."""
     from .exports import write_customers, write_findings, write_kpis
 
     result.files.update(write_kpis(kpis, out, lang=lang))
     result.files["findings.csv"] = write_findings(result.findings, out, lang=lang)
-    customers = write_customers(ds, out) if ds is not None else {}  # issue 18
+    fitted = fitted if fitted is not None and fitted.is_file() else None
+    customers = write_customers(ds, out, fitted=fitted) if ds is not None else {}  # issue 18
     result.files.update(customers)
     files = ["kpis.csv", "kpis.xlsx", "findings.csv", *customers, "quarantine/", "manifest.json"]
     return files + [f"quarantine/{p.name}" for p in result.quarantine]

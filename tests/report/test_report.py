@@ -276,14 +276,34 @@ def test_default_jobs_one_more_than_the_cores_capped_by_memory(monkeypatch):
     monkeypatch.setattr(report.os, "cpu_count", lambda: 8)
     assert report.default_jobs() == 4
     assert report.default_jobs(n_notebooks=3) == 3
-    monkeypatch.setattr(report.os, "sysconf", lambda k: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**20}[k])  # 4 GiB
+    gib = 2**30
+    monkeypatch.setattr(report, "machine_memory", lambda: (4 * gib, 3 * gib))  # 4 GiB, 3 available
     big = types.SimpleNamespace(tables={"orders": pd.DataFrame({"x": range(2**24)})})  # 128 MiB of int64
-    # half of 4 GiB / (3 x 128 MiB) = 5.3 -> 4 (the core cap); a 512 MiB table: 2048 / 1536 -> 1
+    # (3 GiB available - 0.4 GiB kept free) / (3 x 128 MiB) = 6.9 -> 4 (the core cap)
     assert report.default_jobs(big) == 4
-    bigger = types.SimpleNamespace(tables={"orders": pd.DataFrame({"x": range(2**26)})})
-    assert report.default_jobs(bigger) == 1
+    bigger = types.SimpleNamespace(tables={"orders": pd.DataFrame({"x": range(2**26)})})  # 512 MiB
+    assert report.default_jobs(bigger) == 1  # 2,662 MiB / 1,536 MiB -> 1
+    monkeypatch.setattr(report, "machine_memory", lambda: (gib, gib * 9 // 10))
+    assert report.default_jobs(big) == 2  # (922 - 102) MiB / 384 MiB = 2.1 -> 2
+    monkeypatch.setattr(report, "machine_memory", lambda: (gib, gib * 4 // 10))  # other programs hold the rest
+    assert report.default_jobs(big) == 1  # (410 - 102) / 384 -> 0 -> never fewer than 1
+    monkeypatch.setattr(report, "machine_memory", lambda: None)  # the system does not say: the core rule
+    assert report.default_jobs(bigger) == 4
     with pytest.raises(ValueError, match="jobs"):
         build_report(None, out_dir="unused", jobs=0)
+
+
+def test_machine_memory_reads_total_and_available():
+    import sys
+
+    from salesops_kit.report.runner import machine_memory
+
+    got = machine_memory()
+    if sys.platform.startswith("linux"):  # /proc/meminfo
+        total, available = got
+        assert 0 < available <= total
+        with open("/proc/meminfo") as fh:
+            assert f"{total // 1024} kB" in fh.read()
 
 
 def _flaky_papermill(monkeypatch, failures: int, message: str = "Kernel died before replying to kernel_info"):

@@ -71,6 +71,10 @@ def test_rerun_gives_byte_identical_kpis_and_findings(tmp_path_factory):
     lines2 = (again.out_dir / "findings.csv").read_text(encoding="utf-8").splitlines()
     keep = [lines1[0]] + [ln for ln in lines1[1:] if ln.split(",", 1)[0] in ran]
     assert lines2 == keep
+    # customers.csv: the first run took notebook 02's table, this one (02 not run) fits the models itself
+    assert (first.out_dir / "_executed" / "customers.parquet").is_file()
+    assert not (again.out_dir / "_executed" / "customers.parquet").exists()
+    assert (again.out_dir / "customers.csv").read_bytes() == (first.out_dir / "customers.csv").read_bytes()
     for r in again.runs:  # management version: no code cells
         if r.status == "ok":
             assert "hl-ipython3" not in r.html.read_text(encoding="utf-8")
