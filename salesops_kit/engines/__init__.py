@@ -15,6 +15,7 @@ row-level KPI scan uses, :mod:`.pandas_fast` the vectorised pandas paths behind 
 
 from ._common import Backend, TableResult
 from ._lazy import (
+    DUCKDB_MEMORY_ENV,
     ENGINES,
     LazyBackend,
     check_engine,
@@ -37,7 +38,7 @@ from ._spark import CONF_ENV as SPARK_CONF_ENV
 
 __all__ = ["ENGINES", "Backend", "TableResult", "backend", "check_engine", "scan", "to_pandas", "to_polars",
            "to_duckdb", "to_spark", "spark_session", "materialize", "release", "engine_of", "is_lazy", "n_rows",
-           "column_names", "head", "SPARK_CONF_ENV"]
+           "column_names", "head", "SPARK_CONF_ENV", "DUCKDB_MEMORY_ENV"]
 
 
 def backend(engine: str = "pandas", *, con=None, spark=None, keep: bool = False) -> Backend:

@@ -20,6 +20,7 @@ files, GB18030 text and Chinese dates need the pandas engine. Export footers (bl
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -361,8 +362,18 @@ class LazyBackend:
         return _flag_counts(self.name, tables, as_of, self.con)
 
     def notes(self) -> list[str]:
-        return [f"Loaded lazily with the {self.name} engine: tables are "
-                f"{'Polars LazyFrames' if self.name == 'polars' else 'DuckDB relations'}; flags are counts."]
+        notes = [f"Loaded lazily with the {self.name} engine: tables are "
+                 f"{'Polars LazyFrames' if self.name == 'polars' else 'DuckDB relations'}; flags are counts."]
+        if self.name == "duckdb" and os.environ.get(DUCKDB_MEMORY_ENV, "").strip():
+            limit = self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+            notes.append(f"DuckDB memory limit {limit} in this process ({DUCKDB_MEMORY_ENV}); past it DuckDB "
+                         "spills to disk.")
+        return notes
+
+
+#: environment variable with a memory limit for the DuckDB of each process (``SET memory_limit``), e.g. ``4GB``;
+#: ``salesops report --engine duckdb`` sets it for its notebook kernels (:func:`..report.runner.duckdb_memory`)
+DUCKDB_MEMORY_ENV = "SALESOPS_DUCKDB_MEMORY"
 
 
 def _duckdb_connection():
@@ -375,6 +386,13 @@ def _duckdb_connection():
     # folder, a project checkout): the system's temporary folder instead
     spill = (Path(tempfile.gettempdir()) / "salesops-duckdb").as_posix().replace("'", "''")
     con.execute(f"SET temp_directory = '{spill}'")
+    limit = os.environ.get(DUCKDB_MEMORY_ENV, "").strip()
+    if limit:  # e.g. salesops report: several kernels, each with its own DuckDB, share the machine
+        try:
+            con.execute("SET memory_limit = ?", [limit])
+        except duckdb.Error as exc:
+            raise ValueError(f"{DUCKDB_MEMORY_ENV}={limit!r} is not a DuckDB memory limit: give a size such as "
+                             f"'4GB' or '800MB', or unset it for DuckDB's default (80% of memory). ({exc})") from None
     return con
 
 

@@ -91,3 +91,18 @@ def test_open_dataset_keeps_polars_tables_only_when_the_files_fit(tmp_path, monk
                                                                                              "rows_kept"]
     with pytest.raises(Exception):  # noqa: B017,PT011 - a lazy plan over files that are gone
         engines.to_pandas(lazy.opportunities)
+
+
+def test_duckdb_memory_limit_from_the_environment(monkeypatch):
+    """SALESOPS_DUCKDB_MEMORY (what `salesops report --engine duckdb` sets for each kernel) bounds the DuckDB of
+    a dataset, and the loader's notes say so; a value DuckDB cannot read is a clear error naming the variable."""
+    monkeypatch.setenv(engines.DUCKDB_MEMORY_ENV, "700MB")
+    ds = load_dataset(SAMPLE, engine="duckdb")
+    con = engines.backend("duckdb").con
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] in ("667.5 MiB", "700.0 MB")
+    assert any("DuckDB memory limit" in n and "SALESOPS_DUCKDB_MEMORY" in n for n in ds.notes)
+    monkeypatch.setenv(engines.DUCKDB_MEMORY_ENV, "lots")
+    with pytest.raises(ValueError, match="SALESOPS_DUCKDB_MEMORY='lots' is not a DuckDB memory limit"):
+        engines.backend("duckdb")
+    monkeypatch.delenv(engines.DUCKDB_MEMORY_ENV)
+    assert not any("DuckDB memory limit" in n for n in load_dataset(SAMPLE, engine="duckdb").notes)

@@ -166,6 +166,17 @@ def test_lazy_report_runs_its_notebooks_on_the_engine(lazy_report):
     audit_nb = (res.out_dir / "_executed" / "00_data_audit.ipynb").read_text(encoding="utf-8")
     assert f"engine = \\\"{engine}\\\"" in audit_nb
     assert f"Loaded lazily with the {engine} engine" in audit_nb
+    # each kernel's DuckDB got its share of the memory (not DuckDB's default of 80% of memory per process)
+    assert ("DuckDB memory limit" in audit_nb) is (engine == "duckdb")
+
+
+def test_duckdb_memory_shares_three_quarters_of_memory_between_kernels_and_the_report():
+    from salesops_kit.report.runner import duckdb_memory
+
+    gib = 2**30
+    assert duckdb_memory(3, total=24 * gib) == f"{int(24 * 1024 * 0.75 / 4)}MB"  # 4,608 MB each, 18 GiB in all
+    assert duckdb_memory(1, total=8 * gib) == "3072MB"
+    assert duckdb_memory(4, total=gib // 4) == "256MB"  # never below 256 MB
 
 
 def _close(a: pd.Series, b: pd.Series, rel: pd.Series) -> pd.Series:
