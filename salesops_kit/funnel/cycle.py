@@ -243,6 +243,7 @@ def _cycle_cells_duckdb(rel, by: list[str], *, as_of: pd.Timestamp, day_end) -> 
         return None
 
     q = sql_ident
+
     def ts(v: pd.Timestamp) -> str:
         return f"TIMESTAMP '{v.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
 

@@ -270,10 +270,10 @@ def duckdb_memory(jobs: int, total: int | None = None) -> str | None:
     None when the machine's memory cannot be read. It bounds DuckDB's buffers, not the pandas frames a notebook
     makes from them."""
     if total is None:
-        try:
-            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (AttributeError, ValueError, OSError):  # not a POSIX system: DuckDB's default
+        memory = machine_memory()
+        if memory is None:  # the system does not say: DuckDB's default
             return None
+        total = memory[0]
     return f"{max(256, int(total * 0.75 / (int(jobs) + 1) / 2**20))}MB"
 
 
