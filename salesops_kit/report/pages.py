@@ -52,6 +52,9 @@ _DOWNLOADS = {
     "findings.csv": "every finding of every notebook",
     "customers.csv": "every customer with P(alive), expected purchases and predicted CLV, by CLV",
     "customers.xlsx": "every customer with P(alive), expected purchases and predicted CLV, by CLV",
+    # customers.csv when there is no customers.xlsx (exports.XLSX_MAX_ROWS): says why, not just leaves it out
+    "customers.csv only": ("every customer with P(alive), expected purchases and predicted CLV, by CLV; CSV only: "
+                           "more customers than one Excel sheet holds"),
     "quarantine/": "rejected rows per table, with the reason",
     "manifest.json": ("what produced this report: input files and checksums, mapping, parameters, versions, "
                       "run times"),
@@ -306,7 +309,12 @@ def _account(account: pd.DataFrame, lang: str) -> dict | None:
 def _downloads(files: list[str]) -> list[dict]:
     """The machine-readable files with what each holds; the quarantine files listed under ``quarantine/``."""
     qfiles = [f for f in files if f.startswith("quarantine/") and f != "quarantine/"]
-    return [{"file": f, "description": _DOWNLOADS.get(f, ""), "files": qfiles if f == "quarantine/" else []}
+    csv_only = "customers.csv" in files and "customers.xlsx" not in files
+
+    def described(f: str) -> str:
+        return _DOWNLOADS["customers.csv only" if f == "customers.csv" and csv_only else f] if (
+            f in _DOWNLOADS) else ""
+    return [{"file": f, "description": described(f), "files": qfiles if f == "quarantine/" else []}
             for f in files if f not in qfiles]
 
 

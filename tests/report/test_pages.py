@@ -72,6 +72,18 @@ def test_index_in_chinese_translates_the_page_and_the_table_names():
         assert zh in html, zh
 
 
+@pytest.mark.parametrize("lang, why", [("en", "CSV only: more customers than one Excel sheet holds"),
+                                       ("zh", "仅 CSV：客户数超过一张 Excel 工作表的行数上限")])
+def test_index_says_why_a_customer_table_has_no_spreadsheet(lang, why):
+    def index(files):
+        return pages.index_page(runs=[], ds=_ds(pd.DataFrame({"table": ["orders"], "rows_read": [5]})),
+                                kpis=pd.DataFrame(), findings={}, params={}, lang=lang, files=files)
+
+    assert why in index(["kpis.csv", "customers.csv"])
+    both = index(["kpis.csv", "customers.csv", "customers.xlsx"])
+    assert why not in both and 'href="customers.xlsx"' in both
+
+
 def test_missing_page_shows_a_mapping_snippet_line_by_line():
     html = pages.missing_page("02_cost_metrics", ("orders",), _ds(), lang="en")
     assert ('<pre>tables:\n  orders:\n    file: "orders*.csv"\n    columns:\n'
