@@ -190,11 +190,14 @@ def materialize(ds):
 def release(ds) -> None:
     """Free what an engine keeps of a dataset loaded by the kit, once it is done (a report written, a notebook's
     last analysis): on Spark the checked rows the loader persisted and the tables :func:`materialize` kept, on the
-    executors' memory and disk (a materialised table cannot be queried after). Other engines free theirs when the
-    dataset is garbage-collected: nothing to do."""
+    executors' memory and disk (a materialised table cannot be queried after); on DuckDB the checked rows
+    ``load_dataset(keep=True)`` wrote into the connection when the dataset was not materialised (its tables read
+    them: they cannot be queried after). Other engines free theirs when the dataset is garbage-collected."""
     for t in ds.tables.values():
         if engine_of(t) == "pyspark":
             _release_spark(t)
+        elif engine_of(t) == "duckdb":
+            release_loaded(t)
 
 
 _LOADED: dict[int, tuple] = {}  # id(a clean Spark table the loader returned) -> (that table, the rows it persisted)

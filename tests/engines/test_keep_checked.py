@@ -80,6 +80,22 @@ def test_duckdb_materialize_frees_the_kept_checked_rows(tmp_path):
         pd.testing.assert_frame_equal(after[name], before[name], obj=name)
 
 
+def test_duckdb_release_drops_the_kept_rows_of_a_dataset_never_materialised():
+    from salesops_kit.engines import _lazy
+
+    ds = load_dataset(SAMPLE, engine="duckdb", keep=True)
+    con = _lazy._LOADED[id(ds.opportunities)][1].con  # the dataset's connection
+
+    def checked_tables():
+        return [t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()
+                if t.startswith("__salesops_checked_")]
+
+    assert len(checked_tables()) == len(ds.tables)
+    assert all(id(t) in _lazy._LOADED for t in ds.tables.values())  # held until released
+    engines.release(ds)
+    assert checked_tables() == [] and not any(id(t) in _lazy._LOADED for t in ds.tables.values())
+
+
 def test_open_dataset_keeps_polars_tables_only_when_the_files_fit(tmp_path, monkeypatch):
     data = tmp_path / "data"
     shutil.copytree(SAMPLE, data)
