@@ -583,8 +583,14 @@ def _withheld_finding(table: str, w: pd.DataFrame, acc: pd.DataFrame):
                   column=first["column"])
     actions = [_withheld_action(reason) for reason in dict.fromkeys(w["reason"])]
     value = tr("1 value") if n == 1 else tr("{n:,} values", n=n)
+    # the share of kept rows with a withheld field: exact for one column (a row has one value in it); for several,
+    # a row may lack more than one, so it lies between the largest column's share and values / rows (capped at 100%)
+    per_column = w.groupby("column", sort=False)["rows"].sum()
+    low, high = int(per_column.max()), min(n, kept)
+    share = (_pct(n, kept) if len(per_column) == 1 or low >= high else
+             tr("{low}–{high} of rows", low=_pct(low, kept), high=_pct(high, kept)))
     return Finding(subject=t(table), metric="fields withheld", value=value,
-                   benchmark=tr("{kept:,} rows kept", kept=kept), interval=_pct(n, kept), evidence=evidence,
+                   benchmark=tr("{kept:,} rows kept", kept=kept), interval=share, evidence=evidence,
                    suggestion=sep.join(actions), topic="audit", severity=0.6 + 0.4 * min(n / max(kept, 1), 1.0))
 
 
