@@ -246,6 +246,38 @@ def test_engine_parity(spend, orders):
         pd.testing.assert_frame_equal(costs.cac(spend, o), ref_cac, check_dtype=False, obj=name)
 
 
+@pytest.mark.parametrize("unit", ["us", "ms", "date"])
+def test_new_customers_on_polars_by_first_order_keys_match_pandas(unit):
+    """Polars counts acquisitions from one integer key per order (first order time, then the smallest channel):
+    ties at the first time, missing channels, a channel named "(none)", dates before 1970 and after the as-of
+    date give pandas' counts; order dates in nanoseconds (which microseconds could tie) take the join instead."""
+    import polars as pl
+
+    o = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "b", "b", "c", "d", "d", "e", "f", "g"],
+        "order_date": pd.to_datetime(["2024-01-05 10:00", "2024-01-05 10:00", "2024-01-02", "2024-02-01",
+                                      "2024-02-01", "1969-07-20", "2024-03-01", "2024-01-31", "2024-02-03",
+                                      "2026-01-01", "2024-03-05"], format="ISO8601"),
+        "amount": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, None],
+        "channel": ["Web", "Ads", "Web", None, "Zeta", "Ads", "Web", None, "(none)", "Web", "Ads"]})
+    if unit == "date":
+        o["order_date"] = o["order_date"].dt.normalize()
+    ref = costs.new_customers(o, as_of="2025-12-31")
+    frame = pl.from_pandas(o).with_columns(pl.col("order_date").cast(pl.Date if unit == "date" else pl.Datetime(unit)))
+    names = frame.columns
+    assert costs._first_order_keys(frame.lazy(), names, pd.Timestamp("2025-12-31")) is not None  # the key path
+    got = costs.new_customers(frame.lazy(), as_of="2025-12-31")
+    pd.testing.assert_frame_equal(got, ref, check_dtype=False)
+    # by hand: a (2024-01-02 Web), b (2024-02-01: Zeta, the missing channel ranks last), c (1969 Ads), d (Jan, none),
+    # e ("(none)" counts with the missing ones); f after the as-of date, g without an amount
+    assert got.set_index(["period", "channel"])["new_customers"].to_dict() == {
+        (pd.Timestamp("1969-07-01"), "Ads"): 1, (pd.Timestamp("2024-01-01"), "(none)"): 1,
+        (pd.Timestamp("2024-01-01"), "Web"): 1, (pd.Timestamp("2024-02-01"), "(none)"): 1,
+        (pd.Timestamp("2024-02-01"), "Zeta"): 1}
+    ns = pl.from_pandas(o).with_columns(pl.col("order_date").cast(pl.Datetime("ns")))
+    assert costs._first_order_keys(ns.lazy(), names, None) is None
+
+
 def test_kpi_rows_on_lazy_tables(spend, orders):
     import polars as pl
 
