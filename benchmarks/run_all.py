@@ -112,8 +112,10 @@ def functions_section(opps: int, orders: int, repeat: int, *, log=print) -> list
     return [FUNCTIONS_HEADING, "",
             f"Each function alone on **{opps:,} opportunities / {orders:,} orders** (plus as many leads as "
             "opportunities, two activities per lead, a CSAT answer per four opportunities; the loader's derived "
-            "`is_won`/`is_closed` columns present on every side), median of "
-            f"{repeat} round-robin runs, results checked equal before any time is kept "
+            "`is_won`/`is_closed` columns present on every side), median of at least "
+            f"{repeat} round-robin rounds (a fast function gets more, until its rounds add up to "
+            f"{bench_functions.MIN_SECONDS:g} s, at most {bench_functions.MAX_ROUNDS}: the rounds column), results "
+            "checked equal before any time is kept "
             "(`benchmarks/bench_functions.py`: what each ratio includes). Targets: <= 1.2x hand SQL on DuckDB and "
             "Polars lazy, <= 1.0x idiomatic pandas; a row over target says MISSED.", "",
             f"Written by `python benchmarks/run_all.py --functions-only --opps {opps} --orders {orders} --repeat "
