@@ -242,6 +242,7 @@ def test_audit_text_and_findings_in_chinese(ds, monkeypatch):
     monkeypatch.setenv("SALESOPS_LANG", "zh")
     f = [x for x in quality.audit_findings(res) if x.metric == "fields withheld"][0]
     assert f.subject == "商机" and "负金额" in f.evidence and "negative amount" not in f.evidence
+    assert f.interval == "占行数的 28.6%–57.1%"  # the share of kept rows with a withheld field, a range
     assert "贷项" in f.suggestion and "amount: {credits: true}" in f.suggestion
 
 
