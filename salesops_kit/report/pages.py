@@ -309,12 +309,8 @@ def _account(account: pd.DataFrame, lang: str) -> dict | None:
 def _downloads(files: list[str]) -> list[dict]:
     """The machine-readable files with what each holds; the quarantine files listed under ``quarantine/``."""
     qfiles = [f for f in files if f.startswith("quarantine/") and f != "quarantine/"]
-    csv_only = "customers.csv" in files and "customers.xlsx" not in files
-
-    def described(f: str) -> str:
-        return _DOWNLOADS["customers.csv only" if f == "customers.csv" and csv_only else f] if (
-            f in _DOWNLOADS) else ""
-    return [{"file": f, "description": described(f), "files": qfiles if f == "quarantine/" else []}
+    key = {"customers.csv": "customers.csv only"} if "customers.xlsx" not in files else {}  # the CSV says why
+    return [{"file": f, "description": _DOWNLOADS.get(key.get(f, f), ""), "files": qfiles if f == "quarantine/" else []}
             for f in files if f not in qfiles]
 
 

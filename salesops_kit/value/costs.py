@@ -115,25 +115,37 @@ def _acquired_sql(rel, names, as_of) -> str | None:
         GROUP BY f.customer_id, f.first_order"""
 
 
-def _acquired_polars(orders, names, as_of):
-    """:func:`_acquired` in Polars (a LazyFrame of ``customer_id, first_order, channel``; the channel the smallest
-    among the orders at the first order's time, null without one), as the DuckDB statement does it: first order
-    time per customer, joined back to find that time's orders. None
-    when ``orders`` is not a Polars frame or its order date is not a naive Date/Datetime."""
+def _polars_orders(orders, as_of, *, units):
+    """The orders that can acquire a customer (customer, date and amount present; on or before ``as_of``) as a Polars
+    LazyFrame; None when ``orders`` is not a Polars frame or its order date is not a naive Date or a Datetime in one
+    of ``units``."""
     if not (nw.dependencies.is_polars_lazyframe(orders) or nw.dependencies.is_polars_dataframe(orders)):
         return None
     import polars as pl
 
     lf = orders.lazy()
     dtype = lf.collect_schema()["order_date"]
-    if not (dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None)):
+    if not (dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None
+                                 and dtype.time_unit in units)):
         return None
     keep = pl.col("customer_id").is_not_null() & pl.col("order_date").is_not_null() & pl.col("amount").is_not_null()
     if as_of is not None:
-        end = (as_day(as_of) + pd.Timedelta(days=1)).to_pydatetime()
-        keep = keep & (pl.col("order_date") < end)
+        keep = keep & (pl.col("order_date") < (as_day(as_of) + pd.Timedelta(days=1)).to_pydatetime())
+    return lf.filter(keep)
+
+
+def _acquired_polars(orders, names, as_of):
+    """:func:`_acquired` in Polars (a LazyFrame of ``customer_id, first_order, channel``; the channel the smallest
+    among the orders at the first order's time, null without one), as the DuckDB statement does it: first order
+    time per customer, joined back to find that time's orders. None
+    when ``orders`` is not a Polars frame or its order date is not a naive Date/Datetime."""
+    lf = _polars_orders(orders, as_of, units=("ns", "us", "ms"))
+    if lf is None:
+        return None
+    import polars as pl
+
     ch = pl.col("channel").cast(pl.String) if "channel" in names else pl.lit(None, dtype=pl.String)
-    o = lf.filter(keep).select("customer_id", "order_date", channel=ch)
+    o = lf.select("customer_id", "order_date", channel=ch)
     first = o.group_by("customer_id").agg(first_order=pl.col("order_date").min())
     # the orders at each customer's first order time, joined back (a filter inside the aggregation was 2.5x slower)
     return (o.join(first, left_on=["customer_id", "order_date"], right_on=["customer_id", "first_order"])
@@ -153,19 +165,11 @@ def _first_order_keys(orders, names, as_of):
     is the first order time and, among that time's orders, the smallest channel. Returns ``(customer_id, key)``
     LazyFrame, channels + 1 and the sorted channels; None where the keys do not apply (not Polars; an order date
     with nanoseconds, which microseconds could tie; more than :data:`_KEY_MAX_CHANNELS` channels)."""
-    if not (nw.dependencies.is_polars_lazyframe(orders) or nw.dependencies.is_polars_dataframe(orders)):
+    f = _polars_orders(orders, as_of, units=("us", "ms"))
+    if f is None:
         return None
     import polars as pl
 
-    lf = orders.lazy()
-    dtype = lf.collect_schema()["order_date"]
-    if not (dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None
-                                 and dtype.time_unit in ("us", "ms"))):
-        return None
-    keep = pl.col("customer_id").is_not_null() & pl.col("order_date").is_not_null() & pl.col("amount").is_not_null()
-    if as_of is not None:
-        keep = keep & (pl.col("order_date") < (as_day(as_of) + pd.Timedelta(days=1)).to_pydatetime())
-    f = lf.filter(keep)
     cats: list[str] = []
     if "channel" in names:
         seen = f.select(pl.col("channel").cast(pl.String).unique()).collect().to_series().to_list()
